@@ -1,0 +1,142 @@
+//! The connection pool for SQLite or PostgreSQL, chosen by URL at start-up.
+//!
+//! Queries are written once, in the SQL both databases accept (`$1` placeholders,
+//! `RETURNING`, BIGINT ids and unix-millisecond timestamps), and run through sqlx's
+//! `Any` driver. Where the dialects differ, code asks `Db::kind()`.
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::Executor;
+use std::fmt;
+use std::time::Duration;
+
+/// How long a request waits for a free connection before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long SQLite waits on a locked database before reporting busy.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for DbKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DbKind::Sqlite => "SQLite",
+            DbKind::Postgres => "PostgreSQL",
+        })
+    }
+}
+
+impl DbKind {
+    /// The kind a database URL selects, or None when the scheme is neither.
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(DbKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(DbKind::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL scheme (expected sqlite: or postgres://)")]
+    UnsupportedUrl,
+    #[error("connecting to the {kind} database")]
+    Connect {
+        kind: DbKind,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("applying migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("database error while {what}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl DbError {
+    pub fn query(what: &'static str, source: sqlx::Error) -> Self {
+        DbError::Query { what, source }
+    }
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    kind: DbKind,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Connects to the database the URL names. SQLite files are created when absent.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let kind = DbKind::from_url(url).ok_or(DbError::UnsupportedUrl)?;
+        let url = match kind {
+            DbKind::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if kind == DbKind::Sqlite {
+                        // WAL lets readers run beside the one writer; the busy timeout makes
+                        // writers queue instead of failing at once.
+                        conn.execute(
+                            format!(
+                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS};"
+                            )
+                            .as_str(),
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|source| DbError::Connect { kind, source })?;
+        Ok(Self { pool, kind })
+    }
+
+    /// Applies the migrations of this database's dialect.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let migrator = match self.kind {
+            DbKind::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            DbKind::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        migrator.run(&self.pool).await.map_err(DbError::Migrate)
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,51 @@
+//! Server-only code: the database and the service layer. Compiled with `ssr` only,
+//! never to wasm. Server functions, workers and the REST API all call these services,
+//! so every change passes the same checks.
+
+pub mod db;
+
+use leptos::prelude::*;
+
+pub use db::{Db, DbError, DbKind};
+
+/// Everything a request handler needs, provided as Leptos context by the server.
+#[derive(Clone)]
+pub struct Backend {
+    pub db: Db,
+}
+
+impl Backend {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Number of servers the database knows, in any state.
+    pub async fn servers_total(&self) -> Result<i64, DbError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM servers")
+            .fetch_one(self.db.pool())
+            .await
+            .map_err(|e| DbError::query("counting servers", e))?;
+        Ok(n)
+    }
+}
+
+/// The backend from the request's context; missing context is a wiring bug.
+pub fn use_backend() -> Result<Backend, ServerFnError> {
+    use_context::<Backend>().ok_or_else(|| {
+        tracing::error!("Backend missing from server function context");
+        ServerFnError::new("internal error")
+    })
+}
+
+/// Logs the cause chain and returns an error safe to show to a user.
+pub fn to_server_fn_error(e: impl std::error::Error) -> ServerFnError {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    tracing::error!(error = %chain, "request failed");
+    ServerFnError::new("internal error (logged on the server)")
+}

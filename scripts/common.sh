@@ -1,0 +1,65 @@
+# Shared by the README's two commands (make run, make test). Every step checks first
+# and installs only what is missing, so a second run costs only the build.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${RACKSTATE_CACHE:-$HOME/.cache/rackstate}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+CARGO_LEPTOS_VERSION=0.3.11
+BINARYEN_VERSION=132
+SUSHY_TOOLS_VERSION=2.2.0
+mkdir -p "$CACHE"
+export PATH="$HOME/.cargo/bin:$CACHE/node-tools/node_modules/.bin:$PATH"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+ensure_wasm_target() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+ensure_cargo_leptos() {
+  if cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then return; fi
+  log "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 9 minutes, once)"
+  # Its lockfile needs a newer rustc than stable 1.95; nightly builds it.
+  if rustup toolchain list | grep -q '^nightly'; then
+    env -u CARGO_TARGET_DIR cargo +nightly install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION"
+  else
+    env -u CARGO_TARGET_DIR cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION"
+  fi
+}
+
+ensure_wasm_bindgen() {
+  # cargo-leptos needs the CLI of exactly the wasm-bindgen version in Cargo.lock.
+  local want
+  want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$ROOT/Cargo.lock")
+  if wasm-bindgen --version 2>/dev/null | grep -q " $want\$"; then return; fi
+  log "installing wasm-bindgen-cli $want"
+  env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$want" --force
+}
+
+ensure_wasm_opt() {
+  # Debian's wasm-opt (108) breaks hydration; npm's binaryen is current and instant.
+  if [ -x "$CACHE/node-tools/node_modules/.bin/wasm-opt" ]; then return; fi
+  log "installing wasm-opt (npm binaryen@$BINARYEN_VERSION)"
+  mkdir -p "$CACHE/node-tools"
+  npm install --silent --no-audit --no-fund --prefix "$CACHE/node-tools" "binaryen@$BINARYEN_VERSION"
+}
+
+ensure_build_tools() {
+  ensure_wasm_target
+  ensure_cargo_leptos
+  ensure_wasm_bindgen
+  ensure_wasm_opt
+}
+
+build_release() {
+  log "building Rackstate (release)"
+  (cd "$ROOT" && cargo leptos build --release)
+}

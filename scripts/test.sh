@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `make test`: install what the tests need, run the unit and integration tests on
+# SQLite and on PostgreSQL, then the Playwright tests against the release build.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+PG_ROLE=rackstate_test
+PG_PASSWORD=rackstate_test
+PG_URL="postgres://$PG_ROLE:$PG_PASSWORD@127.0.0.1:5432/postgres"
+
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then return; fi
+  log "installing Debian's chromium"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+}
+
+ensure_venv() {
+  if [ -x "$CACHE/venv/bin/sushy-emulator" ] && "$CACHE/venv/bin/python" -c 'import sushy' 2>/dev/null; then return; fi
+  log "creating the Python venv with sushy-tools (Redfish BMC emulator)"
+  python3 -m venv "$CACHE/venv"
+  "$CACHE/venv/bin/pip" install -q --disable-pip-version-check "sushy-tools==$SUSHY_TOOLS_VERSION" sushy
+}
+
+ensure_postgres() {
+  if ! pg_lsclusters -h 2>/dev/null | awk '$1==15 && $2=="main"' | grep -q online; then
+    log "starting PostgreSQL 15"
+    as_root pg_ctlcluster 15 main start
+  fi
+  local psql=(as_root su postgres -c)
+  if ! "${psql[@]}" "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='$PG_ROLE'\"" | grep -q 1; then
+    log "creating the PostgreSQL role $PG_ROLE"
+    "${psql[@]}" "psql -qc \"CREATE ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD'\""
+  fi
+  # Databases left by earlier runs' tests.
+  "${psql[@]}" "psql -tAc \"SELECT datname FROM pg_database WHERE datname LIKE 'rackstate_test_%'\"" |
+    while read -r db; do [ -n "$db" ] && "${psql[@]}" "psql -qc 'DROP DATABASE IF EXISTS \"$db\"'" || true; done
+}
+
+ensure_node_modules() {
+  if [ -d "$ROOT/end2end/node_modules/@playwright/test" ]; then return; fi
+  log "installing the Playwright test runner (npm ci; the browser is Debian's chromium)"
+  (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+}
+
+ensure_build_tools
+ensure_chromium
+ensure_venv
+ensure_postgres
+ensure_node_modules
+
+export RACKSTATE_TEST_VENV="$CACHE/venv"
+cd "$ROOT"
+
+log "unit and integration tests on SQLite"
+RACKSTATE_TEST_DB=sqlite cargo nextest run -p app -p server --no-fail-fast
+
+log "unit and integration tests on PostgreSQL"
+RACKSTATE_TEST_DB=postgres RACKSTATE_TEST_POSTGRES_URL="$PG_URL" \
+  cargo nextest run -p app -p server --no-fail-fast
+
+build_release
+
+log "Playwright tests against the release build"
+E2E_DIR=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+RACKSTATE_LISTEN="127.0.0.1:$PORT" RACKSTATE_DATA_DIR="$E2E_DIR/data" \
+  RACKSTATE_SITE_ROOT="$ROOT/target/site" RACKSTATE_ADMIN_PASSWORD="${E2E_ADMIN_PASSWORD:=e2e-admin-password}" \
+  "$TARGET/release/rackstate" >"$E2E_DIR/rackstate.log" 2>&1 &
+SERVER_PID=$!
+trap 'kill $SERVER_PID 2>/dev/null || true; wait $SERVER_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+  kill -0 $SERVER_PID 2>/dev/null || { cat "$E2E_DIR/rackstate.log"; exit 1; }
+  sleep 0.2
+done
+if ! (cd "$ROOT/end2end" && BASE_URL="http://127.0.0.1:$PORT" E2E_ADMIN_PASSWORD="$E2E_ADMIN_PASSWORD" npx playwright test); then
+  log "Rackstate's log:"; tail -50 "$E2E_DIR/rackstate.log"
+  exit 1
+fi
+log "all tests passed"

@@ -1,0 +1,8 @@
+//! The `rackstate` server: settings, start-up, routes, and the adapters to the outside
+//! world (workers, BMC drivers, REST API).
+
+pub mod settings;
+pub mod startup;
+
+pub use settings::Settings;
+pub use startup::{Application, StartupError};

@@ -1,0 +1,64 @@
+//! `rackstate`: serves the web app, the API and the workers from one process.
+
+use rackstate_server::{Application, Settings};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("RACKSTATE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rackstate: bad configuration: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let app = match Application::build(&settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("rackstate: cannot start: {}", error_chain(&e));
+            return std::process::ExitCode::from(1);
+        }
+    };
+    if !settings.site_root.join("pkg").is_dir() {
+        tracing::warn!(site_root = %settings.site_root.display(),
+            "no compiled assets under RACKSTATE_SITE_ROOT/pkg: pages will render without styles or interactivity (build with `cargo leptos build --release`)");
+    }
+    tracing::info!("Rackstate listening on http://{}", app.local_addr());
+    if let Err(e) = app.serve(shutdown_signal()).await {
+        eprintln!("rackstate: server error: {e}");
+        return std::process::ExitCode::from(1);
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

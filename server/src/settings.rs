@@ -1,0 +1,129 @@
+//! Typed settings, read once from `RACKSTATE_*` environment variables at start-up.
+//! A bad value stops start-up with a message naming the variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Address the HTTP server binds (`RACKSTATE_LISTEN`).
+    pub listen: SocketAddr,
+    /// SQLite database, key files and other local state (`RACKSTATE_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `sqlite:...` or `postgres://...` (`RACKSTATE_DATABASE_URL`).
+    pub database_url: String,
+    /// Compiled assets from cargo-leptos: wasm, JS, CSS (`RACKSTATE_SITE_ROOT`).
+    pub site_root: PathBuf,
+    /// Connections in the database pool (`RACKSTATE_DB_MAX_CONNECTIONS`).
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct SettingsError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the settings through `get`, so tests need not touch the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let var = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
+        let listen = match var("RACKSTATE_LISTEN") {
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+            Some(v) => v.trim().parse().map_err(|e| SettingsError {
+                var: "RACKSTATE_LISTEN",
+                message: format!("{v:?} is not an address like 127.0.0.1:3000 ({e})"),
+            })?,
+        };
+        let data_dir = PathBuf::from(var("RACKSTATE_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = match var("RACKSTATE_DATABASE_URL") {
+            None => format!("sqlite://{}", data_dir.join("rackstate.db").display()),
+            Some(v) => {
+                if app::backend::DbKind::from_url(&v).is_none() {
+                    return Err(SettingsError {
+                        var: "RACKSTATE_DATABASE_URL",
+                        message: "must start with sqlite: or postgres://".into(),
+                    });
+                }
+                v
+            }
+        };
+        let site_root = PathBuf::from(var("RACKSTATE_SITE_ROOT").unwrap_or_else(|| "target/site".into()));
+        let db_max_connections = match var("RACKSTATE_DB_MAX_CONNECTIONS") {
+            None => 8,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => n,
+                _ => {
+                    return Err(SettingsError {
+                        var: "RACKSTATE_DB_MAX_CONNECTIONS",
+                        message: format!("{v:?} is not a number from 1 to 1000"),
+                    });
+                }
+            },
+        };
+        Ok(Self { listen, data_dir, database_url, site_root, db_max_connections })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    /// With nothing set, Rackstate listens on 127.0.0.1:3000 with SQLite under ./data.
+    #[test]
+    fn defaults() {
+        let s = with(&[]).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.database_url, "sqlite://./data/rackstate.db");
+    }
+
+    /// The database file follows the data directory when no URL is given.
+    #[test]
+    fn database_follows_data_dir() {
+        let s = with(&[("RACKSTATE_DATA_DIR", "/var/lib/rackstate")]).unwrap();
+        assert_eq!(s.database_url, "sqlite:///var/lib/rackstate/rackstate.db");
+    }
+
+    /// A bad listen address names the variable.
+    #[test]
+    fn bad_listen_names_variable() {
+        let e = with(&[("RACKSTATE_LISTEN", "localhost")]).unwrap_err();
+        assert_eq!(e.var, "RACKSTATE_LISTEN");
+        assert!(e.to_string().starts_with("RACKSTATE_LISTEN: "));
+    }
+
+    /// An unknown database scheme is refused at start-up.
+    #[test]
+    fn bad_database_url_names_variable() {
+        let e = with(&[("RACKSTATE_DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(e.var, "RACKSTATE_DATABASE_URL");
+    }
+
+    /// A PostgreSQL URL is accepted as given.
+    #[test]
+    fn postgres_url() {
+        let s = with(&[("RACKSTATE_DATABASE_URL", "postgres://u:p@127.0.0.1/db")]).unwrap();
+        assert_eq!(s.database_url, "postgres://u:p@127.0.0.1/db");
+    }
+
+    /// Pool size must be a sane positive number.
+    #[test]
+    fn bad_pool_size() {
+        let e = with(&[("RACKSTATE_DB_MAX_CONNECTIONS", "0")]).unwrap_err();
+        assert_eq!(e.var, "RACKSTATE_DB_MAX_CONNECTIONS");
+    }
+}

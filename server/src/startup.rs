@@ -1,0 +1,108 @@
+//! Builds the application from settings: database, migrations, routes; and serves it.
+
+use crate::settings::Settings;
+use app::backend::{Backend, Db, DbError};
+use app::{App, shell};
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("creating the data directory {path}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("binding {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A bound, ready-to-serve Rackstate.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    backend: Backend,
+}
+
+impl Application {
+    /// Prepares the data directory and database, and binds the listener
+    /// (port 0 picks a free port, as tests do).
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartupError::DataDir {
+            path: settings.data_dir.display().to_string(),
+            source,
+        })?;
+        let db = Db::connect(&settings.database_url, settings.db_max_connections).await?;
+        db.migrate().await?;
+        let backend = Backend::new(db);
+
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        let router = router(settings, addr, backend.clone());
+        Ok(Self { listener, router, backend })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Serves until the future `shutdown` completes.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}
+
+fn router(settings: &Settings, addr: SocketAddr, backend: Backend) -> Router {
+    // Leptos would otherwise read LEPTOS_* variables; Rackstate's own settings decide.
+    let options = LeptosOptions::builder()
+        .output_name("rackstate")
+        .site_root(settings.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let routes = generate_route_list(App);
+    let health_backend = backend.clone();
+    let context = move || provide_context(backend.clone());
+    Router::new()
+        .route("/healthz", axum::routing::get(move || healthz(health_backend.clone())))
+        .leptos_routes_with_context(&options, routes, context, {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(options)
+}
+
+/// Liveness and readiness: 200 when the database answers.
+async fn healthz(backend: Backend) -> (axum::http::StatusCode, &'static str) {
+    match backend.servers_total().await {
+        Ok(_) => (axum::http::StatusCode::OK, "ok"),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unavailable");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! `spawn_app()`: the real Rackstate on port 0 with a fresh database, SQLite or
+//! PostgreSQL as `RACKSTATE_TEST_DB` says (the README's test command runs both).
+#![allow(dead_code)]
+
+use rackstate_server::{Application, Settings};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub backend: app::backend::Backend,
+    _data_dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+/// Which database the tests run against: `sqlite` (default) or `postgres`.
+pub fn test_db() -> String {
+    std::env::var("RACKSTATE_TEST_DB").unwrap_or_else(|_| "sqlite".into())
+}
+
+async fn fresh_database_url(data_dir: &std::path::Path) -> String {
+    match test_db().as_str() {
+        "sqlite" => format!("sqlite://{}", data_dir.join("rackstate.db").display()),
+        "postgres" => {
+            let admin = std::env::var("RACKSTATE_TEST_POSTGRES_URL").expect(
+                "RACKSTATE_TEST_DB=postgres needs RACKSTATE_TEST_POSTGRES_URL (a role that may CREATE DATABASE)",
+            );
+            static N: AtomicU32 = AtomicU32::new(0);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos();
+            let name = format!(
+                "rackstate_test_{}_{}_{}",
+                std::process::id(),
+                nanos,
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            sqlx::any::install_default_drivers();
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .expect("connecting to the PostgreSQL test server");
+            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE \"{name}\"").as_str())
+                .await
+                .expect("creating a test database");
+            let (base, _) = admin.rsplit_once('/').expect("URL with a database path");
+            format!("{base}/{name}")
+        }
+        other => panic!("RACKSTATE_TEST_DB must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// Starts Rackstate with a fresh database and returns once it accepts requests.
+pub async fn spawn_app() -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temporary data directory");
+    let database_url = fresh_database_url(data_dir.path()).await;
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.path().to_path_buf(),
+        database_url,
+        site_root: concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site").into(),
+        db_max_connections: 5,
+    };
+    let app = Application::build(&settings).await.expect("Rackstate starts");
+    let base = format!("http://{}", app.local_addr());
+    let backend = app.backend().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.serve(async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp { base, client, backend, _data_dir: data_dir, _shutdown: tx }
+}
