@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod model;
 pub mod ui;
 
 #[cfg(feature = "ssr")]

@@ -22,11 +22,7 @@ async fn home_page_is_server_rendered() {
 async fn server_function_reads_the_database() {
     let app = spawn_app().await;
     for name in ["a", "b", "c"] {
-        sqlx::query("INSERT INTO servers (name, state, created_at) VALUES ($1, 'registering', 0)")
-            .bind(name)
-            .execute(app.backend.db.pool())
-            .await
-            .unwrap();
+        common::server_in_state(&app, name, app::domain::ServerState::Available).await;
     }
     let resp = app.client.post(app.url("/api/fleet_summary")).send().await.unwrap();
     assert_eq!(resp.status(), 200);

@@ -61,6 +61,12 @@ pub enum DbError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("{what}: unexpected value {value:?} in the database")]
+    Corrupt { what: &'static str, value: String },
+    #[error("encoding {what}: {message}")]
+    Encode { what: &'static str, message: String },
+    #[error("{what}: too much contention, try again")]
+    Contended { what: &'static str },
 }
 
 impl DbError {
@@ -126,6 +132,22 @@ impl Db {
             DbKind::Postgres => sqlx::migrate!("../migrations/postgres"),
         };
         migrator.run(&self.pool).await.map_err(DbError::Migrate)
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one
+    /// failing when it upgrades a read snapshot.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DbError> {
+        let tx = match self.kind {
+            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DbKind::Postgres => self.pool.begin().await,
+        };
+        tx.map_err(|e| DbError::query("starting a transaction", e))
+    }
+
+    /// A pooled connection for reads.
+    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, DbError> {
+        self.pool.acquire().await.map_err(|e| DbError::query("getting a database connection", e))
     }
 
     pub fn pool(&self) -> &AnyPool {

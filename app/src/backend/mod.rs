@@ -3,6 +3,8 @@
 //! so every change passes the same checks.
 
 pub mod db;
+pub mod services;
+pub mod store;
 
 use leptos::prelude::*;
 
@@ -21,11 +23,8 @@ impl Backend {
 
     /// Number of servers the database knows, in any state.
     pub async fn servers_total(&self) -> Result<i64, DbError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM servers")
-            .fetch_one(self.db.pool())
-            .await
-            .map_err(|e| DbError::query("counting servers", e))?;
-        Ok(n)
+        let mut conn = self.db.conn().await?;
+        store::servers::count(&mut conn).await
     }
 }
 

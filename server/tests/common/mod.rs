@@ -81,3 +81,23 @@ pub async fn spawn_app() -> TestApp {
         .unwrap();
     TestApp { base, client, backend, _data_dir: data_dir, _shutdown: tx }
 }
+
+/// Adds a server and forces it into `state` with a direct UPDATE (tests only: real
+/// code moves servers through the service layer).
+pub async fn server_in_state(app: &TestApp, name: &str, state: app::domain::ServerState) -> app::model::Server {
+    use app::backend::services::{Actor, NewServer};
+    let new = NewServer { name: name.into(), bmc_address: "127.0.0.1:8000".into(), ..Default::default() };
+    let s = app.backend.add_server(&Actor::user("admin"), &new).await.expect("add server");
+    sqlx::query("UPDATE servers SET state = $1 WHERE id = $2")
+        .bind(state.as_str())
+        .bind(s.id)
+        .execute(app.backend.db.pool())
+        .await
+        .unwrap();
+    app.backend.server(s.id).await.unwrap()
+}
+
+/// Number of audit events of a server.
+pub async fn event_count(app: &TestApp, id: i64) -> usize {
+    app.backend.server_events(id).await.unwrap().len()
+}

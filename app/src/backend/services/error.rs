@@ -1,0 +1,44 @@
+//! The one error type of the service layer, with stable codes for the API edge.
+
+use crate::backend::db::DbError;
+use crate::domain::TransitionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// Someone else changed the thing first; nothing was written.
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error(transparent)]
+    IllegalTransition(#[from] TransitionError),
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("internal error")]
+    Internal(#[from] DbError),
+}
+
+impl ServiceError {
+    /// Stable snake_case code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::NotFound { .. } => "not_found",
+            ServiceError::Conflict { .. } => "conflict",
+            ServiceError::IllegalTransition(_) => "illegal_transition",
+            ServiceError::Invalid { .. } => "invalid_field",
+            ServiceError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid { field, message: message.into() }
+    }
+
+    /// The message a user may see; internal causes stay in the log.
+    pub fn user_message(&self) -> String {
+        match self {
+            ServiceError::Internal(_) => "internal error (logged on the server)".into(),
+            other => other.to_string(),
+        }
+    }
+}

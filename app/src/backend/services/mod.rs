@@ -1,0 +1,41 @@
+//! The service layer: every change to a server passes through here, whoever asks (a
+//! page, the REST API, a worker). Each change runs in one transaction with its
+//! transition check and its audit event.
+
+pub mod error;
+pub mod servers;
+
+pub use error::ServiceError;
+pub use servers::{NewServer, StateChange};
+
+use crate::domain::Trigger;
+
+/// Who makes a change: a person or the system. Recorded in the audit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    User { username: String },
+    /// A worker or the allocator, e.g. "register job 42".
+    System { what: String },
+}
+
+impl Actor {
+    pub fn user(username: impl Into<String>) -> Self {
+        Actor::User { username: username.into() }
+    }
+    pub fn system(what: impl Into<String>) -> Self {
+        Actor::System { what: what.into() }
+    }
+    pub fn trigger(&self) -> Trigger {
+        match self {
+            Actor::User { .. } => Trigger::User,
+            Actor::System { .. } => Trigger::System,
+        }
+    }
+    /// How the audit names the actor: "alice" or "system: register job 42".
+    pub fn audit_name(&self) -> String {
+        match self {
+            Actor::User { username } => username.clone(),
+            Actor::System { what } => format!("system: {what}"),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Servers: add, change state through the transition table, record inventory and type,
+//! read, and the utilization report.
+
+use super::{Actor, ServiceError};
+use crate::backend::Backend;
+use crate::backend::store::{self, events::NewEvent, now_ms, servers::LastError};
+use crate::domain::{self, Action, Inventory, ServerState, TypeSpec, transitions::Context};
+use crate::model::{Event, Server, Utilization, UtilizationRow};
+
+/// What an admin gives to add a server by its BMC.
+#[derive(Clone, Debug, Default)]
+pub struct NewServer {
+    pub name: String,
+    pub bmc_address: String,
+    pub bmc_username: String,
+    pub bmc_verify_tls: bool,
+    pub datacenter: String,
+    pub rack: String,
+}
+
+/// A request to move a server.
+#[derive(Clone, Debug)]
+pub struct StateChange {
+    pub action: Action,
+    /// The generation the requester saw; None lets the system act on the current one.
+    pub expected_generation: Option<i64>,
+    pub reason: Option<String>,
+    /// For a failed registration: it was a re-registration.
+    pub re_registration: bool,
+    /// For allocation: the reservation is the requester's.
+    pub reserved_for_requester: bool,
+}
+
+impl StateChange {
+    pub fn new(action: Action) -> Self {
+        Self { action, expected_generation: None, reason: None, re_registration: false, reserved_for_requester: false }
+    }
+    pub fn at_generation(mut self, generation: i64) -> Self {
+        self.expected_generation = Some(generation);
+        self
+    }
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+const MAX_NAME: usize = 63;
+const MAX_REASON: usize = 2000;
+
+fn validate_name(name: &str) -> Result<(), ServiceError> {
+    if name.is_empty() || name.len() > MAX_NAME {
+        return Err(ServiceError::invalid("name", format!("must be 1 to {MAX_NAME} characters")));
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err(ServiceError::invalid("name", "may contain only letters, digits, '-', '_' and '.'"));
+    }
+    Ok(())
+}
+
+impl Backend {
+    /// Adds a server by its BMC; it starts in `registering`.
+    pub async fn add_server(&self, actor: &Actor, new: &NewServer) -> Result<Server, ServiceError> {
+        let name = new.name.trim();
+        validate_name(name)?;
+        let bmc = new.bmc_address.trim();
+        if bmc.is_empty() || bmc.len() > 255 || bmc.chars().any(char::is_whitespace) {
+            return Err(ServiceError::invalid("bmc_address", "must be a host name or IP address (with optional port)"));
+        }
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let row = store::servers::NewServerRow {
+            name,
+            state: ServerState::Registering,
+            bmc_address: bmc,
+            bmc_username: new.bmc_username.trim(),
+            bmc_secret: None,
+            bmc_verify_tls: new.bmc_verify_tls,
+            datacenter: new.datacenter.trim(),
+            rack: new.rack.trim(),
+        };
+        let Some(id) = store::servers::insert(&mut tx, &row, now).await? else {
+            return Err(ServiceError::invalid("name", format!("a server named {name:?} exists already")));
+        };
+        let audit = NewEvent {
+            server_id: Some(id),
+            actor: &actor.audit_name(),
+            kind: "added",
+            from_value: None,
+            to_value: Some(ServerState::Registering.as_str()),
+            reason: None,
+            details: Some(&format!("BMC {bmc}")),
+        };
+        store::events::append(&mut tx, &audit, now).await?;
+        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(server)
+    }
+
+    /// Applies one action to a server: checks the generation, the transition table and
+    /// its guards, moves the state and writes the audit event, all in one transaction.
+    pub async fn change_state(&self, actor: &Actor, id: i64, change: &StateChange) -> Result<Server, ServiceError> {
+        let reason = change.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        if reason.is_some_and(|r| r.len() > MAX_REASON) {
+            return Err(ServiceError::invalid("reason", format!("at most {MAX_REASON} characters")));
+        }
+        if change.action == Action::MarkDefective && reason.is_none() {
+            return Err(ServiceError::invalid("reason", "say what is wrong with the server"));
+        }
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        if let Some(expected) = change.expected_generation
+            && expected != server.generation
+        {
+            return Err(stale(&server));
+        }
+        let ctx = Context {
+            active_job: store::jobs::has_active(&mut tx, id).await?,
+            reserved_for_requester: change.reserved_for_requester,
+            re_registration: change.re_registration,
+        };
+        let t = domain::transitions::request_transition(server.state, change.action, actor.trigger(), ctx)?;
+        let last_error = match change.action {
+            Action::RegistrationFailed | Action::CleaningFailed | Action::DecommissionFailed => {
+                LastError::Set(reason.unwrap_or("failed without a reason"))
+            }
+            // A new operation or a success clears the previous operation's error.
+            _ if t.starts_job.is_some() => LastError::Clear,
+            Action::RegistrationSucceeded | Action::CleaningSucceeded | Action::DecommissionSucceeded => LastError::Clear,
+            _ => LastError::Keep,
+        };
+        let moved = store::servers::update_state(&mut tx, id, server.generation, server.state, t.to, last_error, now).await?;
+        if !moved {
+            // Only reachable on PostgreSQL, where another transaction committed between
+            // our read and our write; SQLite's write lock prevents it.
+            let current = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+            return Err(stale(&current));
+        }
+        let audit = NewEvent {
+            server_id: Some(id),
+            actor: &actor.audit_name(),
+            kind: "state_changed",
+            from_value: Some(server.state.as_str()),
+            to_value: Some(t.to.as_str()),
+            reason,
+            details: Some(change.action.as_str()),
+        };
+        store::events::append(&mut tx, &audit, now).await?;
+        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(server)
+    }
+
+    /// Stores a discovered inventory, derives the server type (creating it, with the
+    /// next `.vN` when the label is taken by other hardware), and audits what changed.
+    /// Returns the server and the differences from the previous inventory.
+    pub async fn record_inventory(
+        &self,
+        actor: &Actor,
+        id: i64,
+        inventory: &Inventory,
+        class: char,
+    ) -> Result<(Server, Vec<domain::inventory::Change>), ServiceError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        let previous = store::inventories::latest(&mut tx, id, 1).await?.into_iter().next();
+        let old_type_id = store::servers::type_id(&mut tx, id).await?;
+        store::inventories::insert(&mut tx, id, inventory, now).await?;
+        let spec = TypeSpec::from_inventory(inventory, class);
+        let (type_id, label) = store::server_types::find_or_create(&mut tx, &spec, now).await?;
+        if !store::servers::set_hardware(&mut tx, id, server.generation, type_id, &inventory.system.serial_number, now).await? {
+            let current = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+            return Err(stale(&current));
+        }
+        let changes = previous.as_ref().map(|p| domain::inventory::diff(p, inventory)).unwrap_or_default();
+        let details = serde_json::to_string(&changes).ok();
+        let actor_name = actor.audit_name();
+        let summary = match &previous {
+            None => "first inventory".to_string(),
+            Some(_) if changes.is_empty() => "inventory unchanged".to_string(),
+            Some(_) => format!("{} hardware change(s)", changes.len()),
+        };
+        let event = NewEvent {
+            server_id: Some(id),
+            actor: &actor_name,
+            kind: "inventory",
+            from_value: None,
+            to_value: None,
+            reason: Some(&summary),
+            details: details.as_deref(),
+        };
+        store::events::append(&mut tx, &event, now).await?;
+        if old_type_id != Some(type_id) {
+            let old_label = match old_type_id {
+                Some(t) => store::server_types::label(&mut tx, t).await?,
+                None => None,
+            };
+            let event = NewEvent {
+                server_id: Some(id),
+                actor: &actor_name,
+                kind: "type_changed",
+                from_value: old_label.as_deref(),
+                to_value: Some(&label),
+                reason: None,
+                details: None,
+            };
+            store::events::append(&mut tx, &event, now).await?;
+        }
+        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok((server, changes))
+    }
+
+    pub async fn server(&self, id: i64) -> Result<Server, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        store::servers::get(&mut conn, id).await?.ok_or_else(|| not_found(id))
+    }
+
+    pub async fn server_events(&self, id: i64) -> Result<Vec<Event>, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::events::for_server(&mut conn, id).await?)
+    }
+
+    /// Server types x states: counts, totals and utilization.
+    pub async fn utilization(&self) -> Result<Utilization, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        let counts = store::reports::type_state_counts(&mut conn).await?;
+        let mut rows: Vec<UtilizationRow> = Vec::new();
+        let mut totals = UtilizationRow::default();
+        for (label, state, n) in counts {
+            let Some(idx) = ServerState::ALL.iter().position(|s| s.as_str() == state) else {
+                tracing::warn!(state, "unknown state in servers table; left out of the report");
+                continue;
+            };
+            let row = match rows.iter_mut().position(|r| r.server_type == label) {
+                Some(i) => &mut rows[i],
+                None => {
+                    rows.push(UtilizationRow { server_type: label, ..Default::default() });
+                    rows.last_mut().expect("just pushed")
+                }
+            };
+            row.counts[idx] += n;
+            totals.counts[idx] += n;
+        }
+        rows.iter_mut().for_each(UtilizationRow::finish);
+        // Typed servers by label; untyped (still registering) last.
+        rows.sort_by(|a, b| match (&a.server_type, &b.server_type) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        totals.finish();
+        Ok(Utilization { rows, totals })
+    }
+}
+
+fn not_found(id: i64) -> ServiceError {
+    ServiceError::NotFound { what: format!("server {id}") }
+}
+
+fn stale(current: &Server) -> ServiceError {
+    ServiceError::Conflict {
+        message: format!(
+            "server {} was changed by someone else: it is now {} (generation {}); reload and try again",
+            current.name, current.state, current.generation
+        ),
+    }
+}
+
+fn commit_error(e: sqlx::Error) -> ServiceError {
+    ServiceError::Internal(crate::backend::db::DbError::query("committing", e))
+}

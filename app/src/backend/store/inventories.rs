@@ -1,0 +1,31 @@
+//! The `inventories` table: every discovered inventory is kept, newest last, so a
+//! re-registration can be compared with the one before.
+
+use crate::backend::db::DbError;
+use crate::domain::Inventory;
+use sqlx::AnyConnection;
+
+pub async fn insert(conn: &mut AnyConnection, server_id: i64, inv: &Inventory, now: i64) -> Result<i64, DbError> {
+    let data = serde_json::to_string(inv).map_err(|e| DbError::Encode { what: "inventory", message: e.to_string() })?;
+    sqlx::query_scalar("INSERT INTO inventories (server_id, data, created_at) VALUES ($1, $2, $3) RETURNING id")
+        .bind(server_id)
+        .bind(data)
+        .bind(now)
+        .fetch_one(conn)
+        .await
+        .map_err(|e| DbError::query("storing an inventory", e))
+}
+
+/// The newest `n` inventories of a server, newest first.
+pub async fn latest(conn: &mut AnyConnection, server_id: i64, n: i64) -> Result<Vec<Inventory>, DbError> {
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT data FROM inventories WHERE server_id = $1 ORDER BY id DESC LIMIT $2")
+            .bind(server_id)
+            .bind(n)
+            .fetch_all(conn)
+            .await
+            .map_err(|e| DbError::query("reading inventories", e))?;
+    rows.iter()
+        .map(|d| serde_json::from_str(d).map_err(|_| DbError::Corrupt { what: "inventories.data", value: d.chars().take(80).collect() }))
+        .collect()
+}

@@ -1,0 +1,18 @@
+//! All SQL, one module per aggregate. Functions take a connection (a pooled one or a
+//! transaction's), so the service decides what runs in one transaction. Every query
+//! runs on SQLite and PostgreSQL alike.
+
+pub mod events;
+pub mod inventories;
+pub mod jobs;
+pub mod reports;
+pub mod server_types;
+pub mod servers;
+
+/// Unix time in milliseconds, the one timestamp format of the schema.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

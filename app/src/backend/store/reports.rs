@@ -1,0 +1,17 @@
+//! Aggregates for reports.
+
+use crate::backend::db::DbError;
+use sqlx::AnyConnection;
+
+/// (type label or None, state, count) over all servers.
+pub async fn type_state_counts(conn: &mut AnyConnection) -> Result<Vec<(Option<String>, String, i64)>, DbError> {
+    // Group on the narrow index first, then join the (few) type labels.
+    sqlx::query_as(
+        "SELECT t.label, c.state, c.n FROM \
+         (SELECT server_type_id, state, COUNT(*) AS n FROM servers GROUP BY server_type_id, state) c \
+         LEFT JOIN server_types t ON t.id = c.server_type_id",
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(|e| DbError::query("counting servers by type and state", e))
+}

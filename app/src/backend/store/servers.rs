@@ -1,0 +1,181 @@
+//! The `servers` table.
+
+use crate::backend::db::DbError;
+use crate::domain::ServerState;
+use crate::model::Server;
+use sqlx::AnyConnection;
+
+const SELECT: &str = "SELECT s.id, s.name, s.state, t.label AS server_type, s.serial_number, \
+    s.bmc_address, s.datacenter, s.rack, s.power_state, s.health, s.last_error, \
+    s.reserved_for, s.generation, s.created_at, s.updated_at \
+    FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    name: String,
+    state: String,
+    server_type: Option<String>,
+    serial_number: Option<String>,
+    bmc_address: String,
+    datacenter: String,
+    rack: String,
+    power_state: String,
+    health: String,
+    last_error: Option<String>,
+    reserved_for: Option<String>,
+    generation: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl Row {
+    fn into_server(self) -> Result<Server, DbError> {
+        let state = ServerState::parse(&self.state).ok_or(DbError::Corrupt {
+            what: "servers.state",
+            value: self.state.clone(),
+        })?;
+        Ok(Server {
+            id: self.id,
+            name: self.name,
+            state,
+            server_type: self.server_type,
+            serial_number: self.serial_number,
+            bmc_address: self.bmc_address,
+            datacenter: self.datacenter,
+            rack: self.rack,
+            power_state: self.power_state,
+            health: self.health,
+            last_error: self.last_error,
+            reserved_for: self.reserved_for,
+            generation: self.generation,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// Fields of a new server row.
+pub struct NewServerRow<'a> {
+    pub name: &'a str,
+    pub state: ServerState,
+    pub bmc_address: &'a str,
+    pub bmc_username: &'a str,
+    pub bmc_secret: Option<&'a [u8]>,
+    pub bmc_verify_tls: bool,
+    pub datacenter: &'a str,
+    pub rack: &'a str,
+}
+
+/// Inserts a server; None when the name is taken.
+pub async fn insert(conn: &mut AnyConnection, new: &NewServerRow<'_>, now: i64) -> Result<Option<i64>, DbError> {
+    sqlx::query_scalar(
+        "INSERT INTO servers (name, state, bmc_address, bmc_username, bmc_secret, bmc_verify_tls, \
+         datacenter, rack, generation, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) \
+         ON CONFLICT (name) DO NOTHING RETURNING id",
+    )
+    .bind(new.name)
+    .bind(new.state.as_str())
+    .bind(new.bmc_address)
+    .bind(new.bmc_username)
+    .bind(new.bmc_secret.map(<[u8]>::to_vec))
+    .bind(new.bmc_verify_tls)
+    .bind(new.datacenter)
+    .bind(new.rack)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| DbError::query("inserting a server", e))
+}
+
+pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Server>, DbError> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE s.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("reading a server", e))?;
+    row.map(Row::into_server).transpose()
+}
+
+/// How `last_error` changes with a state change.
+pub enum LastError<'a> {
+    Keep,
+    Clear,
+    Set(&'a str),
+}
+
+/// Moves a server from `from` to `to` if it is still at `generation` in `from`.
+/// Returns false when someone else changed it first (nothing is written then).
+pub async fn update_state(
+    conn: &mut AnyConnection,
+    id: i64,
+    generation: i64,
+    from: ServerState,
+    to: ServerState,
+    last_error: LastError<'_>,
+    now: i64,
+) -> Result<bool, DbError> {
+    let (set_error, error) = match last_error {
+        LastError::Keep => (false, None),
+        LastError::Clear => (true, None),
+        LastError::Set(e) => (true, Some(e)),
+    };
+    let done = sqlx::query(
+        "UPDATE servers SET state = $1, generation = generation + 1, updated_at = $2, \
+         last_error = CASE WHEN $3 THEN $4 ELSE last_error END \
+         WHERE id = $5 AND generation = $6 AND state = $7",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(set_error)
+    .bind(error)
+    .bind(id)
+    .bind(generation)
+    .bind(from.as_str())
+    .execute(conn)
+    .await
+    .map_err(|e| DbError::query("changing a server's state", e))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sets the type and serial number found by registration, if still at `generation`.
+pub async fn set_hardware(
+    conn: &mut AnyConnection,
+    id: i64,
+    generation: i64,
+    server_type_id: i64,
+    serial_number: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE servers SET server_type_id = $1, serial_number = $2, generation = generation + 1, \
+         updated_at = $3 WHERE id = $4 AND generation = $5",
+    )
+    .bind(server_type_id)
+    .bind(serial_number)
+    .bind(now)
+    .bind(id)
+    .bind(generation)
+    .execute(conn)
+    .await
+    .map_err(|e| DbError::query("recording a server's hardware", e))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The id of the server's type, if typed.
+pub async fn type_id(conn: &mut AnyConnection, id: i64) -> Result<Option<i64>, DbError> {
+    sqlx::query_scalar("SELECT server_type_id FROM servers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map(Option::flatten)
+        .map_err(|e| DbError::query("reading a server's type", e))
+}
+
+pub async fn count(conn: &mut AnyConnection) -> Result<i64, DbError> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM servers")
+        .fetch_one(conn)
+        .await
+        .map_err(|e| DbError::query("counting servers", e))
+}

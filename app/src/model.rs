@@ -1,0 +1,75 @@
+//! Data the server sends to pages and API clients. Plain, serializable views:
+//! secrets never appear in these types.
+
+use crate::domain::ServerState;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Server {
+    pub id: i64,
+    pub name: String,
+    pub state: ServerState,
+    pub server_type: Option<String>,
+    pub serial_number: Option<String>,
+    pub bmc_address: String,
+    pub datacenter: String,
+    pub rack: String,
+    pub power_state: String,
+    pub health: String,
+    pub last_error: Option<String>,
+    pub reserved_for: Option<String>,
+    pub generation: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One audit event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: i64,
+    pub server_id: Option<i64>,
+    pub at: i64,
+    pub actor: String,
+    pub kind: String,
+    pub from_value: Option<String>,
+    pub to_value: Option<String>,
+    pub reason: Option<String>,
+    pub details: Option<String>,
+}
+
+/// Server types x states counts: the utilization report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Utilization {
+    pub rows: Vec<UtilizationRow>,
+    pub totals: UtilizationRow,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UtilizationRow {
+    /// None: servers not yet typed (registration has not finished).
+    pub server_type: Option<String>,
+    /// Counts in the order of `ServerState::ALL`.
+    pub counts: [i64; 10],
+    pub total: i64,
+    /// used / (total - decommissioned - removed_from_rack), 0 when nothing is in the fleet.
+    pub utilization: f64,
+}
+
+impl UtilizationRow {
+    pub fn count(&self, state: ServerState) -> i64 {
+        self.counts[ServerState::ALL.iter().position(|s| *s == state).unwrap_or(0)]
+    }
+
+    /// Fills `total` and `utilization` from `counts`.
+    pub fn finish(&mut self) {
+        self.total = self.counts.iter().sum();
+        let fleet: i64 = ServerState::ALL
+            .iter()
+            .zip(self.counts)
+            .filter(|(s, _)| s.in_fleet())
+            .map(|(_, n)| n)
+            .sum();
+        let used = self.count(ServerState::Used) + self.count(ServerState::UsedRegistering);
+        self.utilization = if fleet == 0 { 0.0 } else { used as f64 / fleet as f64 };
+    }
+}

@@ -1,0 +1,185 @@
+//! The lifecycle service on a real database (SQLite or PostgreSQL, per RACKSTATE_TEST_DB):
+//! the transition table enforced pair by pair, audit, generations, races, types.
+
+mod common;
+use app::backend::services::{Actor, NewServer, ServiceError, StateChange};
+use app::domain::{Action, ServerState, TRANSITIONS, Trigger};
+use common::{event_count, server_in_state, spawn_app};
+
+fn actor_for(by: Trigger) -> Actor {
+    match by {
+        Trigger::User => Actor::user("admin"),
+        Trigger::System => Actor::system("test worker"),
+    }
+}
+
+/// Every (state, action, trigger): listed ones move the server, bump the generation
+/// by one and write one event; all others are refused and change nothing.
+#[tokio::test]
+async fn every_pair_against_the_database() {
+    let app = spawn_app().await;
+    let mut n = 0;
+    for state in ServerState::ALL {
+        for action in Action::ALL {
+            for by in [Trigger::User, Trigger::System] {
+                n += 1;
+                let s = server_in_state(&app, &format!("s{n}"), state).await;
+                let before_events = event_count(&app, s.id).await;
+                let mut change = StateChange::new(action).at_generation(s.generation).because("test reason");
+                change.reserved_for_requester = true;
+                let got = app.backend.change_state(&actor_for(by), s.id, &change).await;
+                let after = app.backend.server(s.id).await.unwrap();
+                let row = TRANSITIONS.iter().find(|t| t.from == state && t.action == action && t.by == by);
+                match (row, got) {
+                    (Some(t), Ok(moved)) => {
+                        assert_eq!(moved.state, t.to, "{state} {action} {by:?}");
+                        assert_eq!(after.generation, s.generation + 1);
+                        assert_eq!(event_count(&app, s.id).await, before_events + 1);
+                    }
+                    (None, Err(ServiceError::IllegalTransition(e))) => {
+                        assert_eq!((e.state, e.action), (state, action));
+                        assert_eq!(after, s, "a refused change wrote something");
+                        assert_eq!(event_count(&app, s.id).await, before_events);
+                    }
+                    (row, got) => panic!("{state} {action} {by:?}: table says {row:?}, service said {got:?}"),
+                }
+            }
+        }
+    }
+}
+
+/// Adding a server puts it in registering with an "added" event.
+#[tokio::test]
+async fn add_server_starts_registering() {
+    let app = spawn_app().await;
+    let new = NewServer { name: "r1-u01".into(), bmc_address: "10.0.0.5".into(), datacenter: "dc1".into(), rack: "r1".into(), ..Default::default() };
+    let s = app.backend.add_server(&Actor::user("admin"), &new).await.unwrap();
+    assert_eq!(s.state, ServerState::Registering);
+    assert_eq!(s.generation, 1);
+    let events = app.backend.server_events(s.id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, "added");
+    assert_eq!(events[0].actor, "admin");
+}
+
+/// Bad input is refused with the field named, and nothing is stored.
+#[tokio::test]
+async fn add_server_validates() {
+    let app = spawn_app().await;
+    let admin = Actor::user("admin");
+    let bad_name = NewServer { name: "has space".into(), bmc_address: "10.0.0.5".into(), ..Default::default() };
+    let e = app.backend.add_server(&admin, &bad_name).await.unwrap_err();
+    assert!(matches!(e, ServiceError::Invalid { field: "name", .. }), "{e:?}");
+    let no_bmc = NewServer { name: "ok".into(), ..Default::default() };
+    let e = app.backend.add_server(&admin, &no_bmc).await.unwrap_err();
+    assert!(matches!(e, ServiceError::Invalid { field: "bmc_address", .. }), "{e:?}");
+    let good = NewServer { name: "ok".into(), bmc_address: "10.0.0.5".into(), ..Default::default() };
+    app.backend.add_server(&admin, &good).await.unwrap();
+    let e = app.backend.add_server(&admin, &good).await.unwrap_err();
+    assert!(e.to_string().contains("exists already"), "{e}");
+    assert_eq!(app.backend.servers_total().await.unwrap(), 1);
+}
+
+/// A stale generation is a conflict, never a silent overwrite.
+#[tokio::test]
+async fn stale_generation_conflicts() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Unavailable).await;
+    let admin = Actor::user("admin");
+    app.backend.change_state(&admin, s.id, &StateChange::new(Action::SetAvailable).at_generation(s.generation)).await.unwrap();
+    let e = app.backend
+        .change_state(&admin, s.id, &StateChange::new(Action::MarkDefective).at_generation(s.generation).because("fan"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert!(e.to_string().contains("now available"), "{e}");
+    assert_eq!(app.backend.server(s.id).await.unwrap().state, ServerState::Available);
+}
+
+/// Marking defective asks what is wrong.
+#[tokio::test]
+async fn defective_needs_a_reason() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Available).await;
+    let e = app.backend.change_state(&Actor::user("admin"), s.id, &StateChange::new(Action::MarkDefective)).await.unwrap_err();
+    assert!(matches!(e, ServiceError::Invalid { field: "reason", .. }));
+}
+
+/// While a job runs on a registering server, it cannot be marked defective; once the
+/// job failed it can.
+#[tokio::test]
+async fn running_job_blocks_manual_buttons() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Registering).await;
+    sqlx::query("INSERT INTO jobs (server_id, kind, status, run_after, created_at, updated_at) VALUES ($1, 'register', 'running', 0, 0, 0)")
+        .bind(s.id)
+        .execute(app.backend.db.pool())
+        .await
+        .unwrap();
+    let change = StateChange::new(Action::MarkDefective).because("no POST");
+    let e = app.backend.change_state(&Actor::user("admin"), s.id, &change).await.unwrap_err();
+    assert!(e.to_string().contains("still running"), "{e}");
+    sqlx::query("UPDATE jobs SET status = 'failed' WHERE server_id = $1").bind(s.id).execute(app.backend.db.pool()).await.unwrap();
+    let s = app.backend.change_state(&Actor::user("admin"), s.id, &change).await.unwrap();
+    assert_eq!(s.state, ServerState::Defective);
+}
+
+/// A failure records last_error; the next operation clears it.
+#[tokio::test]
+async fn last_error_belongs_to_its_operation() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Registering).await;
+    let sys = Actor::system("register job 1");
+    let mut failed = StateChange::new(Action::RegistrationFailed).because("BMC 10.0.0.5: timed out");
+    failed.re_registration = true;
+    let s2 = app.backend.change_state(&sys, s.id, &failed).await.unwrap();
+    assert_eq!(s2.state, ServerState::Unavailable);
+    assert_eq!(s2.last_error.as_deref(), Some("BMC 10.0.0.5: timed out"));
+    let s3 = app.backend.change_state(&Actor::user("op"), s.id, &StateChange::new(Action::ReRegister)).await.unwrap();
+    assert_eq!(s3.state, ServerState::Registering);
+    assert_eq!(s3.last_error, None);
+}
+
+/// 50 concurrent conflicting changes on one server: exactly one wins, the others are
+/// told why, and exactly one event is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_racing_changes_one_winner() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "contended", ServerState::Unavailable).await;
+    let events_before = event_count(&app, s.id).await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let backend = app.backend.clone();
+        let generation = s.generation;
+        tasks.push(tokio::spawn(async move {
+            let change = match i % 3 {
+                0 => StateChange::new(Action::SetAvailable),
+                1 => StateChange::new(Action::MarkDefective).because(format!("admin {i} saw a fault")),
+                _ => StateChange::new(Action::RemoveFromRack),
+            };
+            backend.change_state(&Actor::user(format!("admin{i}")), s.id, &change.at_generation(generation)).await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(e) => assert_eq!(e.code(), "conflict", "loser got {e}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    let after = app.backend.server(s.id).await.unwrap();
+    assert_eq!(after.generation, s.generation + 1);
+    assert_eq!(event_count(&app, s.id).await, events_before + 1);
+}
+
+/// Audit events cannot be changed or deleted, even by SQL from elsewhere.
+#[tokio::test]
+async fn audit_is_append_only() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Unavailable).await;
+    let pool = app.backend.db.pool();
+    assert!(sqlx::query("DELETE FROM events WHERE server_id = $1").bind(s.id).execute(pool).await.is_err());
+    assert!(sqlx::query("UPDATE events SET actor = 'mallory'").execute(pool).await.is_err());
+    assert_eq!(event_count(&app, s.id).await, 1);
+}
