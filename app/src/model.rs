@@ -73,3 +73,12 @@ impl UtilizationRow {
         self.utilization = if fleet == 0 { 0.0 } else { used as f64 / fleet as f64 };
     }
 }
+
+/// A user as pages and the API see it (no password hash, ever).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub role: crate::domain::Role,
+    pub disabled: bool,
+}

@@ -1,4 +1,5 @@
 -- Lifecycle core: server types, servers, inventories, append-only audit events, jobs.
+-- Booleans are integers 0/1 in both databases (sqlx's Any driver cannot decode SQLite BOOLEAN).
 -- Timestamps are unix milliseconds; the same schema lives in migrations/postgres.
 
 CREATE TABLE server_types (
@@ -11,7 +12,7 @@ CREATE TABLE server_types (
     cores       INTEGER NOT NULL,
     ram_gb      INTEGER NOT NULL,
     disks       INTEGER NOT NULL,
-    has_gpu     BOOLEAN NOT NULL,
+    has_gpu     INTEGER NOT NULL,
     created_at  INTEGER NOT NULL,
     UNIQUE (base_label, version)
 );
@@ -25,7 +26,7 @@ CREATE TABLE servers (
     bmc_address    TEXT    NOT NULL,
     bmc_username   TEXT    NOT NULL DEFAULT '',
     bmc_secret     BLOB,
-    bmc_verify_tls BOOLEAN NOT NULL DEFAULT TRUE,
+    bmc_verify_tls INTEGER NOT NULL DEFAULT 1,
     datacenter     TEXT    NOT NULL DEFAULT '',
     rack           TEXT    NOT NULL DEFAULT '',
     power_state    TEXT    NOT NULL DEFAULT 'unknown',

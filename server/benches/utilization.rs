@@ -23,7 +23,7 @@ async fn seed(db: &Db) {
         tx.execute(
             format!(
                 "INSERT INTO server_types (label, base_label, version, fingerprint, class, cores, ram_gb, disks, has_gpu, created_at) \
-                 VALUES ('M.{c}.{r}', 'M.{c}.{r}', 1, 'fp{t}', 'M', {c}, {r}, 2, FALSE, 0)",
+                 VALUES ('M.{c}.{r}', 'M.{c}.{r}', 1, 'fp{t}', 'M', {c}, {r}, 2, 0, 0)",
                 c = t * 8,
                 r = t * 32
             )

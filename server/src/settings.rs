@@ -16,6 +16,22 @@ pub struct Settings {
     pub site_root: PathBuf,
     /// Connections in the database pool (`RACKSTATE_DB_MAX_CONNECTIONS`).
     pub db_max_connections: u32,
+    /// The URL users reach Rackstate at (`RACKSTATE_PUBLIC_URL`); https makes cookies Secure.
+    pub public_url: Option<String>,
+    /// Minutes of inactivity after which a session ends (`RACKSTATE_SESSION_IDLE_MINUTES`).
+    pub session_idle_minutes: i64,
+    /// Password for the first admin on a start with no users (`RACKSTATE_ADMIN_PASSWORD`).
+    pub admin_password: Option<Secret>,
+}
+
+/// A secret setting: never printed by `Debug`.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +83,40 @@ impl Settings {
                 }
             },
         };
-        Ok(Self { listen, data_dir, database_url, site_root, db_max_connections })
+        let public_url = var("RACKSTATE_PUBLIC_URL").map(|v| v.trim().trim_end_matches('/').to_string());
+        if let Some(u) = &public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(SettingsError { var: "RACKSTATE_PUBLIC_URL", message: format!("{u:?} must start with http:// or https://") });
+        }
+        let session_idle_minutes = match var("RACKSTATE_SESSION_IDLE_MINUTES") {
+            None => 8 * 60,
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if (1..=60 * 24 * 30).contains(&n) => n,
+                _ => {
+                    return Err(SettingsError {
+                        var: "RACKSTATE_SESSION_IDLE_MINUTES",
+                        message: format!("{v:?} is not a number of minutes from 1 to 43200"),
+                    });
+                }
+            },
+        };
+        let admin_password = get("RACKSTATE_ADMIN_PASSWORD").filter(|v| !v.is_empty()).map(Secret);
+        if let Some(p) = &admin_password
+            && let Err(m) = app::domain::roles::check_password(&p.0)
+        {
+            return Err(SettingsError { var: "RACKSTATE_ADMIN_PASSWORD", message: m });
+        }
+        Ok(Self {
+            listen,
+            data_dir,
+            database_url,
+            site_root,
+            db_max_connections,
+            public_url,
+            session_idle_minutes,
+            admin_password,
+        })
     }
 }
 
@@ -118,6 +167,15 @@ mod tests {
     fn postgres_url() {
         let s = with(&[("RACKSTATE_DATABASE_URL", "postgres://u:p@127.0.0.1/db")]).unwrap();
         assert_eq!(s.database_url, "postgres://u:p@127.0.0.1/db");
+    }
+
+    /// The admin password must meet the password rules, and never shows in Debug.
+    #[test]
+    fn admin_password_rules_and_redaction() {
+        let e = with(&[("RACKSTATE_ADMIN_PASSWORD", "short")]).unwrap_err();
+        assert_eq!(e.var, "RACKSTATE_ADMIN_PASSWORD");
+        let s = with(&[("RACKSTATE_ADMIN_PASSWORD", "a-long-enough-password")]).unwrap();
+        assert!(!format!("{s:?}").contains("a-long-enough-password"));
     }
 
     /// Pool size must be a sane positive number.

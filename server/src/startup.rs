@@ -1,6 +1,10 @@
 //! Builds the application from settings: database, migrations, routes; and serves it.
 
+use crate::guard;
 use crate::settings::Settings;
+use app::backend::store::sessions::DbSessionStore;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
 use app::backend::{Backend, Db, DbError};
 use app::{App, shell};
 use axum::Router;
@@ -20,6 +24,8 @@ pub enum StartupError {
     },
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("creating the first admin: {0}")]
+    Bootstrap(String),
     #[error("binding {addr}")]
     Bind {
         addr: SocketAddr,
@@ -46,6 +52,15 @@ impl Application {
         let db = Db::connect(&settings.database_url, settings.db_max_connections).await?;
         db.migrate().await?;
         let backend = Backend::new(db);
+        let admin_password = settings.admin_password.as_ref().map(|s| s.0.as_str());
+        match backend.bootstrap_admin(&settings.data_dir, admin_password).await {
+            Ok(Some(path)) => tracing::warn!(
+                "no users existed: created user 'admin' with a generated password, written to {}",
+                path.display()
+            ),
+            Ok(None) => {}
+            Err(e) => return Err(StartupError::Bootstrap(e.user_message())),
+        }
 
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -71,7 +86,8 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
     }
 }
 
@@ -85,7 +101,16 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend) -> Router {
         .build();
     let routes = generate_route_list(App);
     let health_backend = backend.clone();
-    let context = move || provide_context(backend.clone());
+    let context = {
+        let backend = backend.clone();
+        move || provide_context(backend.clone())
+    };
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(backend.db.clone()))
+        .with_name("rackstate_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(settings.public_url.as_deref().is_some_and(|u| u.starts_with("https://")))
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(settings.session_idle_minutes)));
     Router::new()
         .route("/healthz", axum::routing::get(move || healthz(health_backend.clone())))
         .leptos_routes_with_context(&options, routes, context, {
@@ -94,6 +119,10 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
+        .layer(axum::middleware::from_fn_with_state(backend, guard::authorize))
+        .layer(sessions)
+        .layer(axum::middleware::from_fn(guard::same_origin))
+        .layer(axum::middleware::from_fn(guard::security_headers))
 }
 
 /// Liveness and readiness: 200 when the database answers.

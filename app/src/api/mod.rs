@@ -1,19 +1,117 @@
-//! Server functions. Each one reads the backend from context, checks permission,
-//! calls one service function and maps the error.
+//! Server functions. Each one reads the backend and the caller from context, checks
+//! permission, calls one service function and maps the error.
+//!
+//! `ENDPOINTS` lists every server function with the access it needs; the server's
+//! middleware enforces it before the function runs (deny by default), and a test
+//! fails when a server function is missing from it.
 
-use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
+pub mod auth;
+pub mod servers;
+pub mod users;
 
-/// What the home page shows about the fleet.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FleetOverview {
-    pub servers: i64,
-    pub database: String,
+use crate::domain::Permission;
+
+/// What a caller needs to reach an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, logged in or not (the login itself).
+    Public,
+    /// Any logged-in user.
+    LoggedIn,
+    /// A logged-in user whose role has the permission.
+    Needs(Permission),
 }
 
-#[server(endpoint = "fleet_summary")]
-pub async fn fleet_summary() -> Result<FleetOverview, ServerFnError> {
-    let backend = crate::backend::use_backend()?;
-    let servers = backend.servers_total().await.map_err(crate::backend::to_server_fn_error)?;
-    Ok(FleetOverview { servers, database: backend.db.kind().to_string() })
+/// Every server function, by path, and who may call it.
+pub const ENDPOINTS: &[(&str, Access)] = &[
+    ("/api/login", Access::Public),
+    ("/api/whoami", Access::Public),
+    ("/api/logout", Access::LoggedIn),
+    ("/api/change_password", Access::LoggedIn),
+    ("/api/utilization", Access::Needs(Permission::ViewFleet)),
+    ("/api/list_servers", Access::Needs(Permission::ViewFleet)),
+    ("/api/server_detail", Access::Needs(Permission::ViewOwnServers)),
+    ("/api/add_server", Access::Needs(Permission::AddServer)),
+    ("/api/set_server_state", Access::Needs(Permission::SetManualState)),
+    ("/api/list_users", Access::Needs(Permission::ManageUsers)),
+    ("/api/create_user", Access::Needs(Permission::ManageUsers)),
+    ("/api/set_user_role", Access::Needs(Permission::ManageUsers)),
+    ("/api/set_user_disabled", Access::Needs(Permission::ManageUsers)),
+    ("/api/reset_user_password", Access::Needs(Permission::ManageUsers)),
+];
+
+/// The access rule for a server function path, if it is listed.
+pub fn access_for(path: &str) -> Option<Access> {
+    ENDPOINTS.iter().find(|(p, _)| *p == path).map(|(_, a)| *a)
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Server-side helpers for server functions.
+
+    use crate::backend::services::{Actor, ServiceError};
+    use crate::backend::{Backend, use_backend};
+    use crate::domain::Permission;
+    use crate::model::UserView;
+    use http::StatusCode;
+    use leptos::prelude::*;
+    use leptos_axum::ResponseOptions;
+
+    /// The caller, resolved from the session by the server's middleware.
+    #[derive(Clone, Debug, Default)]
+    pub struct CurrentUser(pub Option<UserView>);
+
+    pub fn set_status(status: StatusCode) {
+        if let Some(r) = use_context::<ResponseOptions>() {
+            r.set_status(status);
+        }
+    }
+
+    /// Fails with `status` and a message the user may read.
+    pub fn fail<T>(status: StatusCode, message: impl Into<String>) -> Result<T, ServerFnError> {
+        set_status(status);
+        Err(ServerFnError::new(message.into()))
+    }
+
+    pub async fn current_user() -> Option<UserView> {
+        leptos_axum::extract::<axum_extension::Extension<CurrentUser>>()
+            .await
+            .ok()
+            .and_then(|axum_extension::Extension(u)| u.0)
+    }
+
+    /// The logged-in caller with `permission`, as an audit actor; 401/403 otherwise.
+    pub async fn require(permission: Option<Permission>) -> Result<(Backend, UserView, Actor), ServerFnError> {
+        let backend = use_backend()?;
+        let Some(user) = current_user().await else {
+            return fail(StatusCode::UNAUTHORIZED, "log in first");
+        };
+        if let Some(p) = permission
+            && !user.role.can(p)
+        {
+            return fail(StatusCode::FORBIDDEN, format!("your role ({}) may not {}", user.role, p.as_str().replace('_', " ")));
+        }
+        let actor = Actor::user(user.username.clone());
+        Ok((backend, user, actor))
+    }
+
+    /// Maps a service error to an HTTP status and a message safe to show.
+    pub fn service_error(e: ServiceError) -> ServerFnError {
+        let status = match &e {
+            ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ServiceError::Conflict { .. } | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
+            ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::Internal(inner) => {
+                tracing::error!(error = %crate::backend::error_chain(inner), "request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        set_status(status);
+        ServerFnError::new(e.user_message())
+    }
+
+    /// Re-export so server functions need not name axum.
+    pub mod axum_extension {
+        pub use axum::Extension;
+    }
 }

@@ -36,8 +36,8 @@ pub fn use_backend() -> Result<Backend, ServerFnError> {
     })
 }
 
-/// Logs the cause chain and returns an error safe to show to a user.
-pub fn to_server_fn_error(e: impl std::error::Error) -> ServerFnError {
+/// An error with its causes, "a: b: c", for logs.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut chain = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -45,6 +45,5 @@ pub fn to_server_fn_error(e: impl std::error::Error) -> ServerFnError {
         chain.push_str(&s.to_string());
         source = s.source();
     }
-    tracing::error!(error = %chain, "request failed");
-    ServerFnError::new("internal error (logged on the server)")
+    chain
 }

@@ -1,6 +1,8 @@
-//! The frame around every page: top bar and navigation.
+//! The frame around every page: top bar with navigation and who is logged in.
 
+use crate::api::auth::{Logout, whoami};
 use leptos::prelude::*;
+use leptos::form::ActionForm;
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
@@ -11,6 +13,8 @@ pub fn Layout(children: Children) -> impl IntoView {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });
+    let me = Resource::new(|| (), |_| whoami());
+    let logout = ServerAction::<Logout>::new();
     view! {
         <header class="topbar">
             <a class="brand" href="/">"Rackstate"</a>
@@ -19,6 +23,16 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <a href="/">"Utilization"</a>
                 <a href="/users">"Users"</a>
             </nav>
+            <div class="whoami">
+                <Suspense fallback=|| ()>
+                    {move || me.get().and_then(|r| r.ok().flatten()).map(|u| view! {
+                        <span data-testid="whoami">{u.username.clone()}" · "<span class="role">{u.role.as_str()}</span></span>
+                        <ActionForm action=logout attr:class="inline">
+                            <button type="submit" class="link">"Log out"</button>
+                        </ActionForm>
+                    })}
+                </Suspense>
+            </div>
         </header>
         <main class="content">{children()}</main>
     }

@@ -1,5 +1,6 @@
 //! Pages and components. They call `api` functions only; never a pool or a BMC.
 
+pub mod components;
 mod layout;
 mod pages;
 
@@ -12,6 +13,8 @@ use leptos_router::{
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_page_csp();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -38,8 +41,30 @@ pub fn App() -> impl IntoView {
             <layout::Layout>
                 <Routes fallback=|| view! { <pages::NotFound/> }>
                     <Route path=path!("/") view=pages::Home/>
+                    <Route path=path!("/login") view=pages::LoginPage/>
+                    <Route path=path!("/servers") view=pages::ServersPage/>
+                    <Route path=path!("/servers/:id") view=pages::ServerPage/>
+                    <Route path=path!("/users") view=pages::UsersPage/>
                 </Routes>
             </layout::Layout>
         </Router>
+    }
+}
+
+/// A Content-Security-Policy for this page: scripts only from this site or with this
+/// response's nonce (the hydration script), wasm allowed, no framing.
+#[cfg(feature = "ssr")]
+fn set_page_csp() {
+    leptos::nonce::provide_nonce();
+    let (Some(nonce), Some(resp)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) else {
+        return;
+    };
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+         frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&csp) {
+        resp.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
     }
 }

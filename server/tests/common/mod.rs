@@ -5,6 +5,11 @@
 use rackstate_server::{Application, Settings};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// The password of the `admin` user every test app starts with.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+/// The password test helpers give the users they create.
+pub const USER_PASSWORD: &str = "test-user-password";
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -66,6 +71,9 @@ pub async fn spawn_app() -> TestApp {
         database_url,
         site_root: concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site").into(),
         db_max_connections: 5,
+        public_url: None,
+        session_idle_minutes: 60,
+        admin_password: Some(rackstate_server::settings::Secret(ADMIN_PASSWORD.into())),
     };
     let app = Application::build(&settings).await.expect("Rackstate starts");
     let base = format!("http://{}", app.local_addr());
@@ -100,4 +108,44 @@ pub async fn server_in_state(app: &TestApp, name: &str, state: app::domain::Serv
 /// Number of audit events of a server.
 pub async fn event_count(app: &TestApp, id: i64) -> usize {
     app.backend.server_events(id).await.unwrap().len()
+}
+
+impl TestApp {
+    /// A client with its own cookie jar, not logged in.
+    pub fn anonymous(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Logs `client` in; returns the response of the login call.
+    pub async fn login_as(&self, client: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+        client
+            .post(self.url("/api/login"))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A logged-in client for a new user with `role` (named after the role), or for
+    /// `admin` when the role is admin.
+    pub async fn client_for(&self, role: app::domain::Role) -> reqwest::Client {
+        let client = self.anonymous();
+        let (name, password) = if role == app::domain::Role::Admin {
+            ("admin".to_string(), ADMIN_PASSWORD)
+        } else {
+            let name = role.as_str().to_string();
+            if self.backend.list_users().await.unwrap().iter().all(|u| u.username != name) {
+                let admin = app::backend::services::Actor::user("admin");
+                self.backend.create_user(&admin, &name, USER_PASSWORD, role).await.unwrap();
+            }
+            (name, USER_PASSWORD)
+        };
+        let resp = self.login_as(&client, &name, password).await;
+        assert!(resp.status().is_success() || resp.status().is_redirection(), "login as {name}: {}", resp.status());
+        client
+    }
 }

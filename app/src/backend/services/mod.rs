@@ -2,6 +2,7 @@
 //! page, the REST API, a worker). Each change runs in one transaction with its
 //! transition check and its audit event.
 
+pub mod accounts;
 pub mod error;
 pub mod servers;
 

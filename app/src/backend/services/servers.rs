@@ -218,6 +218,17 @@ impl Backend {
         store::servers::get(&mut conn, id).await?.ok_or_else(|| not_found(id))
     }
 
+    /// Servers, optionally in one state, by name. (Paging and search come with the list page.)
+    pub async fn list_servers(&self, state: Option<ServerState>) -> Result<Vec<Server>, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::servers::list(&mut conn, state).await?)
+    }
+
+    pub async fn has_active_job(&self, id: i64) -> Result<bool, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::jobs::has_active(&mut conn, id).await?)
+    }
+
     pub async fn server_events(&self, id: i64) -> Result<Vec<Event>, ServiceError> {
         let mut conn = self.db.conn().await?;
         Ok(store::events::for_server(&mut conn, id).await?)

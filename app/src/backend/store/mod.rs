@@ -5,9 +5,12 @@
 pub mod events;
 pub mod inventories;
 pub mod jobs;
+pub mod login_failures;
 pub mod reports;
 pub mod server_types;
 pub mod servers;
+pub mod sessions;
+pub mod users;
 
 /// Unix time in milliseconds, the one timestamp format of the schema.
 pub fn now_ms() -> i64 {

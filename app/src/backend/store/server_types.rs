@@ -41,7 +41,7 @@ pub async fn find_or_create(conn: &mut AnyConnection, spec: &TypeSpec, now: i64)
         .bind(spec.cores as i64)
         .bind(spec.ram_gb as i64)
         .bind(spec.disks as i64)
-        .bind(spec.has_gpu)
+        .bind(i64::from(spec.has_gpu))
         .bind(now)
         .fetch_optional(&mut *conn)
         .await

@@ -80,7 +80,7 @@ pub async fn insert(conn: &mut AnyConnection, new: &NewServerRow<'_>, now: i64) 
     .bind(new.bmc_address)
     .bind(new.bmc_username)
     .bind(new.bmc_secret.map(<[u8]>::to_vec))
-    .bind(new.bmc_verify_tls)
+    .bind(i64::from(new.bmc_verify_tls))
     .bind(new.datacenter)
     .bind(new.rack)
     .bind(now)
@@ -178,4 +178,16 @@ pub async fn count(conn: &mut AnyConnection) -> Result<i64, DbError> {
         .fetch_one(conn)
         .await
         .map_err(|e| DbError::query("counting servers", e))
+}
+
+/// Servers by name, optionally in one state (at most 1000; paging comes with the list page).
+pub async fn list(conn: &mut AnyConnection, state: Option<ServerState>) -> Result<Vec<Server>, DbError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} WHERE ($1 IS NULL OR s.state = $1) ORDER BY s.name LIMIT 1000"
+    ))
+    .bind(state.map(|s| s.as_str()))
+    .fetch_all(conn)
+    .await
+    .map_err(|e| DbError::query("listing servers", e))?;
+    rows.into_iter().map(Row::into_server).collect()
 }

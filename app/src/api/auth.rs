@@ -1,0 +1,92 @@
+//! Login, logout, who am I, change my password.
+
+use crate::model::UserView;
+use leptos::prelude::*;
+
+/// Logs in and redirects to `next` (a local path) or the home page.
+#[server(endpoint = "login")]
+pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), ServerFnError> {
+    use super::ssr::fail;
+    use crate::backend::services::accounts::LoginError;
+    use crate::backend::store::sessions::USER_ID_KEY;
+    use http::StatusCode;
+
+    let backend = crate::backend::use_backend()?;
+    let session = leptos_axum::extract::<tower_sessions::Session>().await?;
+    let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    match backend.authenticate(&username, &password, &client).await {
+        Ok(user) => {
+            // A new session id at login defeats session fixation.
+            session.cycle_id().await.map_err(|e| ServerFnError::new(format!("session: {e}")))?;
+            session.insert(USER_ID_KEY, user.id).await.map_err(|e| ServerFnError::new(format!("session: {e}")))?;
+            tracing::info!(user = %user.username, %client, "login");
+            leptos_axum::redirect(&safe_next(next.as_deref()));
+            Ok(())
+        }
+        Err(LoginError::Throttled { retry_after_secs }) => {
+            if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
+                r.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(retry_after_secs));
+            }
+            tracing::warn!(%client, username = %username.trim(), "login throttled");
+            fail(StatusCode::TOO_MANY_REQUESTS, LoginError::Throttled { retry_after_secs }.to_string())
+        }
+        Err(LoginError::BadCredentials) => {
+            tracing::info!(%client, username = %username.trim(), "failed login");
+            fail(StatusCode::UNAUTHORIZED, LoginError::BadCredentials.to_string())
+        }
+        Err(LoginError::Service(e)) => Err(super::ssr::service_error(e)),
+    }
+}
+
+/// A local path to go to after login; anything else (another site) goes home.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.starts_with("/login") => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), ServerFnError> {
+    let session = leptos_axum::extract::<tower_sessions::Session>().await?;
+    session.flush().await.map_err(|e| ServerFnError::new(format!("session: {e}")))?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// The logged-in user, or None.
+#[server(endpoint = "whoami")]
+pub async fn whoami() -> Result<Option<UserView>, ServerFnError> {
+    Ok(super::ssr::current_user().await)
+}
+
+/// Changes one's own password; other sessions of the user end.
+#[server(endpoint = "change_password")]
+pub async fn change_password(current: String, new_password: String) -> Result<(), ServerFnError> {
+    let (backend, user, actor) = super::ssr::require(None).await?;
+    let session = leptos_axum::extract::<tower_sessions::Session>().await?;
+    let client = "password-change";
+    if backend.authenticate(&user.username, &current, client).await.is_err() {
+        return super::ssr::fail(http::StatusCode::FORBIDDEN, "the current password is wrong");
+    }
+    let keep = session.id().map(|id| id.to_string());
+    backend.set_password(&actor, &user.username, &new_password, keep.as_deref()).await.map_err(super::ssr::service_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    /// Only local paths are followed after login (no open redirect).
+    #[test]
+    fn next_is_local_only() {
+        assert_eq!(safe_next(Some("/servers/3")), "/servers/3");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

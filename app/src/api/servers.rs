@@ -1,0 +1,78 @@
+//! Servers: the utilization report, the list, one server's page, add, status buttons.
+
+use crate::domain::buttons::Button;
+use crate::domain::{Action, Permission};
+use crate::model::{Event, Server, Utilization};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Everything the server page shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServerDetail {
+    pub server: Server,
+    pub buttons: Vec<Button>,
+    /// None when the caller may not read the audit.
+    pub events: Option<Vec<Event>>,
+}
+
+#[server(endpoint = "utilization")]
+pub async fn load_utilization() -> Result<Utilization, ServerFnError> {
+    let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
+    backend.utilization().await.map_err(super::ssr::service_error)
+}
+
+#[server(endpoint = "list_servers")]
+pub async fn list_servers(state: Option<String>) -> Result<Vec<Server>, ServerFnError> {
+    let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
+    let state = match state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match crate::domain::ServerState::parse(s) {
+            Some(st) => Some(st),
+            None => return super::ssr::fail(http::StatusCode::UNPROCESSABLE_ENTITY, format!("state: unknown state {s:?}")),
+        },
+    };
+    backend.list_servers(state).await.map_err(super::ssr::service_error)
+}
+
+#[server(endpoint = "server_detail")]
+pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
+    let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
+    let mut server = backend.server(id).await.map_err(super::ssr::service_error)?;
+    if !user.role.can(Permission::ViewFleet) {
+        // Tenants see only their own servers, and never BMC data.
+        if server.reserved_for.as_deref() != Some(user.username.as_str()) {
+            return super::ssr::fail(http::StatusCode::NOT_FOUND, format!("server {id} not found"));
+        }
+        server.bmc_address = String::new();
+    }
+    let active_job = backend.has_active_job(id).await.map_err(super::ssr::service_error)?;
+    let buttons = crate::domain::buttons::status_buttons(server.state, user.role, active_job);
+    let events = if user.role.can(Permission::ViewAudit) {
+        Some(backend.server_events(id).await.map_err(super::ssr::service_error)?)
+    } else {
+        None
+    };
+    Ok(ServerDetail { server, buttons, events })
+}
+
+#[server(endpoint = "add_server")]
+pub async fn add_server(name: String, bmc_address: String, datacenter: String, rack: String) -> Result<Server, ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::AddServer)).await?;
+    let new = crate::backend::services::NewServer { name, bmc_address, bmc_verify_tls: true, datacenter, rack, ..Default::default() };
+    backend.add_server(&actor, &new).await.map_err(super::ssr::service_error)
+}
+
+/// Presses a status button (Available, Unavailable, Defective, Removed from rack).
+#[server(endpoint = "set_server_state")]
+pub async fn set_server_state(id: i64, action: String, generation: i64, reason: Option<String>) -> Result<Server, ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::SetManualState)).await?;
+    let Some(action) = Action::parse(&action).filter(|a| a.manual_target().is_some()) else {
+        return super::ssr::fail(
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+            "action: must be set_available, set_unavailable, mark_defective or remove_from_rack",
+        );
+    };
+    let mut change = crate::backend::services::StateChange::new(action).at_generation(generation);
+    change.reason = reason;
+    backend.change_state(&actor, id, &change).await.map_err(super::ssr::service_error)
+}

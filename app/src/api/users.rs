@@ -1,0 +1,46 @@
+//! User management (admins).
+
+use crate::domain::{Permission, Role};
+use crate::model::UserView;
+use leptos::prelude::*;
+
+fn parse_role(role: &str) -> Result<Role, ServerFnError> {
+    Role::parse(role).ok_or_else(|| {
+        #[cfg(feature = "ssr")]
+        super::ssr::set_status(http::StatusCode::UNPROCESSABLE_ENTITY);
+        ServerFnError::new(format!("role: {role:?} is not one of admin, operator, viewer, tenant"))
+    })
+}
+
+#[server(endpoint = "list_users")]
+pub async fn list_users() -> Result<Vec<UserView>, ServerFnError> {
+    let (backend, _, _) = super::ssr::require(Some(Permission::ManageUsers)).await?;
+    backend.list_users().await.map_err(super::ssr::service_error)
+}
+
+#[server(endpoint = "create_user")]
+pub async fn create_user(username: String, password: String, role: String) -> Result<UserView, ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::ManageUsers)).await?;
+    let role = parse_role(&role)?;
+    backend.create_user(&actor, &username, &password, role).await.map_err(super::ssr::service_error)
+}
+
+#[server(endpoint = "set_user_role")]
+pub async fn set_user_role(username: String, role: String) -> Result<UserView, ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::ManageUsers)).await?;
+    let role = parse_role(&role)?;
+    backend.set_role(&actor, &username, role).await.map_err(super::ssr::service_error)
+}
+
+#[server(endpoint = "set_user_disabled")]
+pub async fn set_user_disabled(username: String, disabled: bool) -> Result<UserView, ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::ManageUsers)).await?;
+    backend.set_disabled(&actor, &username, disabled).await.map_err(super::ssr::service_error)
+}
+
+/// Sets another user's password; that user's sessions end.
+#[server(endpoint = "reset_user_password")]
+pub async fn reset_user_password(username: String, password: String) -> Result<(), ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::ManageUsers)).await?;
+    backend.set_password(&actor, &username, &password, None).await.map_err(super::ssr::service_error)
+}

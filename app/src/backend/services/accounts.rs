@@ -1,0 +1,251 @@
+//! Accounts: password hashing, login with throttling, users and their sessions.
+
+use super::{Actor, ServiceError};
+use crate::backend::Backend;
+use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::roles::check_password;
+use crate::domain::{Role, Username};
+use crate::model::UserView;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::Argon2;
+use std::sync::OnceLock;
+
+/// Failed logins allowed per username or client address within the window.
+pub const MAX_FAILURES: i64 = 5;
+/// The throttling window.
+pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// An argon2id PHC string. Deliberately neither `Serialize` nor `Display`, and its
+/// `Debug` is redacted, so it cannot reach a browser or a log by accident.
+#[derive(Clone)]
+pub struct PasswordHash(String);
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+impl PasswordHash {
+    pub(crate) fn from_stored(s: String) -> Self {
+        PasswordHash(s)
+    }
+    pub(crate) fn stored(&self) -> &str {
+        &self.0
+    }
+
+    /// Hashes on a blocking thread: argon2 takes tens of milliseconds of CPU.
+    pub async fn new(password: &str) -> Result<Self, ServiceError> {
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| PasswordHash(h.to_string()))
+                .map_err(|e| ServiceError::invalid("password", format!("cannot be hashed: {e}")))
+        })
+        .await
+        .map_err(|_| ServiceError::invalid("password", "hashing was interrupted"))?
+    }
+
+    /// Verifies on a blocking thread. A malformed stored hash verifies nothing.
+    pub async fn verify(&self, password: &str) -> bool {
+        let (hash, password) = (self.0.clone(), password.to_owned());
+        tokio::task::spawn_blocking(move || {
+            argon2::password_hash::PasswordHash::new(&hash)
+                .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+/// A hash to verify against when the user does not exist, so unknown users cost
+/// the same time as wrong passwords.
+async fn dummy_hash() -> PasswordHash {
+    static DUMMY: OnceLock<PasswordHash> = OnceLock::new();
+    if let Some(h) = DUMMY.get() {
+        return h.clone();
+    }
+    let h = PasswordHash::new("rackstate-dummy-password-for-timing").await.expect("hashing a constant");
+    DUMMY.get_or_init(|| h).clone()
+}
+
+/// Why a login failed. Unknown user, wrong password and disabled account share one
+/// message on purpose.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("too many failed logins; try again in {retry_after_secs} seconds")]
+    Throttled { retry_after_secs: i64 },
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// A random password of 20 characters from an unambiguous alphabet.
+pub fn random_password() -> String {
+    use argon2::password_hash::rand_core::RngCore;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 20];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+impl Backend {
+    /// Checks a login. Throttles per username and per client address.
+    pub async fn authenticate(&self, username: &str, password: &str, client: &str) -> Result<UserView, LoginError> {
+        let now = now_ms();
+        let name = username.trim().to_ascii_lowercase();
+        let keys = [format!("user:{name}"), format!("ip:{client}")];
+        let mut conn = self.db.conn().await.map_err(ServiceError::from)?;
+        for key in &keys {
+            let (n, oldest) = store::login_failures::recent(&mut conn, key, now - FAILURE_WINDOW_MS).await.map_err(ServiceError::from)?;
+            if n >= MAX_FAILURES {
+                let until = oldest.unwrap_or(now) + FAILURE_WINDOW_MS;
+                return Err(LoginError::Throttled { retry_after_secs: ((until - now) / 1000).max(1) });
+            }
+        }
+        let user = store::users::by_username(&mut conn, &name).await.map_err(ServiceError::from)?;
+        let ok = match &user {
+            Some(u) => u.password_hash.verify(password).await && !u.view.disabled,
+            None => {
+                dummy_hash().await.verify(password).await;
+                false
+            }
+        };
+        match user {
+            Some(u) if ok => Ok(u.view),
+            _ => {
+                for key in &keys {
+                    store::login_failures::record(&mut conn, key, now).await.map_err(ServiceError::from)?;
+                }
+                store::login_failures::prune(&mut conn, now - FAILURE_WINDOW_MS).await.map_err(ServiceError::from)?;
+                Err(LoginError::BadCredentials)
+            }
+        }
+    }
+
+    /// An enabled user by id (sessions hold the id).
+    pub async fn active_user(&self, id: i64) -> Result<Option<UserView>, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::users::by_id(&mut conn, id).await?.map(|u| u.view).filter(|u| !u.disabled))
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserView>, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::users::list(&mut conn).await?)
+    }
+
+    pub async fn user_count(&self) -> Result<i64, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::users::count(&mut conn).await?)
+    }
+
+    pub async fn create_user(&self, actor: &Actor, username: &str, password: &str, role: Role) -> Result<UserView, ServiceError> {
+        let username = Username::parse(username).map_err(|m| ServiceError::invalid("username", m))?;
+        check_password(password).map_err(|m| ServiceError::invalid("password", m))?;
+        let hash = PasswordHash::new(password).await?;
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let Some(id) = store::users::insert(&mut tx, username.as_str(), &hash, role, now).await? else {
+            return Err(ServiceError::invalid("username", format!("{username} exists already")));
+        };
+        audit_user(&mut tx, actor, "user_created", None, Some(&format!("{username} ({role})")), now).await?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(UserView { id, username: username.as_str().into(), role, disabled: false })
+    }
+
+    /// Sets a password and ends the user's other sessions (all but `keep_session`).
+    pub async fn set_password(&self, actor: &Actor, username: &str, password: &str, keep_session: Option<&str>) -> Result<(), ServiceError> {
+        check_password(password).map_err(|m| ServiceError::invalid("password", m))?;
+        let hash = PasswordHash::new(password).await?;
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let user = find_user(&mut tx, username).await?;
+        store::users::set_password(&mut tx, user.id, &hash, now).await?;
+        store::sessions::delete_for_user(&mut tx, user.id, keep_session).await?;
+        audit_user(&mut tx, actor, "password_changed", None, Some(&user.username), now).await?;
+        tx.commit().await.map_err(commit_error)
+    }
+
+    pub async fn set_role(&self, actor: &Actor, username: &str, role: Role) -> Result<UserView, ServiceError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let user = find_user(&mut tx, username).await?;
+        if user.role == Role::Admin && role != Role::Admin && store::users::other_active_admins(&mut tx, user.id).await? == 0 {
+            return Err(ServiceError::invalid("role", "the last active admin cannot lose the admin role"));
+        }
+        store::users::set_role(&mut tx, user.id, role, now).await?;
+        audit_user(&mut tx, actor, "role_changed", Some(user.role.as_str()), Some(&format!("{} ({role})", user.username)), now).await?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(UserView { role, ..user })
+    }
+
+    /// Disables (ending all sessions) or re-enables a user.
+    pub async fn set_disabled(&self, actor: &Actor, username: &str, disabled: bool) -> Result<UserView, ServiceError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let user = find_user(&mut tx, username).await?;
+        if disabled && user.role == Role::Admin && store::users::other_active_admins(&mut tx, user.id).await? == 0 {
+            return Err(ServiceError::invalid("username", "the last active admin cannot be disabled"));
+        }
+        store::users::set_disabled(&mut tx, user.id, disabled, now).await?;
+        if disabled {
+            store::sessions::delete_for_user(&mut tx, user.id, None).await?;
+        }
+        let kind = if disabled { "user_disabled" } else { "user_enabled" };
+        audit_user(&mut tx, actor, kind, None, Some(&user.username), now).await?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(UserView { disabled, ..user })
+    }
+
+    /// On a start with no users: creates `admin` with `password`, or with a random
+    /// password written once to `<data_dir>/initial-admin-password` (mode 0600).
+    /// Returns where the password went, when one was generated.
+    pub async fn bootstrap_admin(&self, data_dir: &std::path::Path, password: Option<&str>) -> Result<Option<std::path::PathBuf>, ServiceError> {
+        if self.user_count().await? > 0 {
+            return Ok(None);
+        }
+        let system = Actor::system("first start");
+        if let Some(p) = password {
+            self.create_user(&system, "admin", p, Role::Admin).await?;
+            return Ok(None);
+        }
+        let generated = random_password();
+        let path = data_dir.join("initial-admin-password");
+        write_secret_file(&path, &format!("{generated}\n"))
+            .map_err(|e| ServiceError::invalid("data_dir", format!("cannot write {}: {e}", path.display())))?;
+        self.create_user(&system, "admin", &generated, Role::Admin).await?;
+        Ok(Some(path))
+    }
+}
+
+fn write_secret_file(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(content.as_bytes())
+}
+
+async fn find_user(conn: &mut sqlx::AnyConnection, username: &str) -> Result<UserView, ServiceError> {
+    let name = username.trim().to_ascii_lowercase();
+    store::users::by_username(conn, &name)
+        .await?
+        .map(|u| u.view)
+        .ok_or_else(|| ServiceError::NotFound { what: format!("user {name}") })
+}
+
+async fn audit_user(conn: &mut sqlx::AnyConnection, actor: &Actor, kind: &str, from: Option<&str>, to: Option<&str>, now: i64) -> Result<(), ServiceError> {
+    let e = NewEvent { server_id: None, actor: &actor.audit_name(), kind, from_value: from, to_value: to, reason: None, details: None };
+    store::events::append(conn, &e, now).await?;
+    Ok(())
+}
+
+fn commit_error(e: sqlx::Error) -> ServiceError {
+    ServiceError::Internal(crate::backend::DbError::query("committing", e))
+}

@@ -1,0 +1,120 @@
+//! The tower-sessions store, in the same database as everything else (so several
+//! Rackstate replicas share sessions).
+
+use crate::backend::db::Db;
+use crate::backend::store::now_ms;
+use async_trait::async_trait;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+
+/// The session key that holds the logged-in user's id.
+pub const USER_ID_KEY: &str = "user_id";
+
+#[derive(Clone, Debug)]
+pub struct DbSessionStore {
+    db: Db,
+}
+
+impl DbSessionStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Deletes expired sessions; returns how many.
+    pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now_ms())
+            .execute(self.db.pool())
+            .await
+            .map(|r| r.rows_affected())
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+fn encode(record: &Record) -> session_store::Result<(String, Option<i64>, i64)> {
+    let data = serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    let user_id = record.data.get(USER_ID_KEY).and_then(|v| v.as_i64());
+    let expires = (record.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64;
+    Ok((data, user_id, expires))
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A fresh id until one is free: never overwrite someone else's session.
+        for _ in 0..8 {
+            let (data, user_id, expires) = encode(record)?;
+            let done = sqlx::query(
+                "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(record.id.to_string())
+            .bind(user_id)
+            .bind(data)
+            .bind(expires)
+            .execute(self.db.pool())
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 1 {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+        Err(session_store::Error::Backend("could not find a free session id".into()))
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let (data, user_id, expires) = encode(record)?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
+             expires_at = excluded.expires_at",
+        )
+        .bind(record.id.to_string())
+        .bind(user_id)
+        .bind(data)
+        .bind(expires)
+        .execute(self.db.pool())
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
+                .bind(id.to_string())
+                .bind(now_ms())
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(backend)?;
+        let Some((data, expires)) = row else { return Ok(None) };
+        let data = serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = time::OffsetDateTime::from_unix_timestamp_nanos(expires as i128 * 1_000_000)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record { id: *id, data, expiry_date }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .execute(self.db.pool())
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// Ends a user's sessions except `keep` (the one changing the password, if any).
+pub async fn delete_for_user(conn: &mut sqlx::AnyConnection, user_id: i64, keep: Option<&str>) -> Result<u64, crate::backend::DbError> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        .bind(user_id)
+        .bind(keep.unwrap_or(""))
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| crate::backend::DbError::query("ending sessions", e))
+}

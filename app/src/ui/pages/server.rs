@@ -1,0 +1,89 @@
+//! One server: summary, the Server status section with its buttons, and the audit.
+
+use crate::api::servers::{SetServerState, load_server};
+use crate::domain::Action;
+use crate::ui::components::{StateBadge, error_text};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn ServerPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let set_state = ServerAction::<SetServerState>::new();
+    let detail = Resource::new(move || (id(), set_state.version().get()), |(id, _)| load_server(id));
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || detail.get().map(|r| match r {
+                Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                Ok(d) => {
+                    let s = d.server.clone();
+                    let (sid, generation) = (s.id, s.generation);
+                    let buttons = d.buttons.clone();
+                    view! {
+                        <h1>{s.name.clone()} " " <StateBadge state=s.state/></h1>
+                        <section class="card">
+                            <dl class="summary">
+                                <dt>"Type"</dt><dd>{s.server_type.clone().unwrap_or_else(|| "not typed yet".into())}</dd>
+                                <dt>"Serial"</dt><dd>{s.serial_number.clone().unwrap_or_default()}</dd>
+                                <dt>"BMC"</dt><dd class="mono">{s.bmc_address.clone()}</dd>
+                                <dt>"Location"</dt><dd>{format!("{} {}", s.datacenter, s.rack)}</dd>
+                                <dt>"Power"</dt><dd>{s.power_state.clone()}</dd>
+                                <dt>"Health"</dt><dd>{s.health.clone()}</dd>
+                                <dt>"Generation"</dt><dd>{s.generation}</dd>
+                            </dl>
+                            {s.last_error.clone().map(|e| view! { <p class="error">"Last error: " {e}</p> })}
+                        </section>
+                        {(!buttons.is_empty()).then(move || view! {
+                            <section class="card" aria-labelledby="status-h">
+                                <h2 id="status-h">"Server status"</h2>
+                                <div class="buttons" data-testid="status-buttons">
+                                {buttons.into_iter().map(|b| {
+                                    let needs_reason = b.action == Action::MarkDefective;
+                                    let action = b.action.as_str();
+                                    let enabled = b.enabled;
+                                    let why = b.why_not.clone().unwrap_or_default();
+                                    let label = b.label.clone();
+                                    view! {
+                                        <ActionForm action=set_state attr:class="inline">
+                                            <input type="hidden" name="id" value=sid/>
+                                            <input type="hidden" name="action" value=action/>
+                                            <input type="hidden" name="generation" value=generation/>
+                                            {needs_reason.then(|| view! {
+                                                <input name="reason" required placeholder="What is wrong?" aria-label="What is wrong?" disabled=!enabled/>
+                                            })}
+                                            <button type="submit" disabled=!enabled title=why.clone()>
+                                                {label.clone()}
+                                            </button>
+                                        </ActionForm>
+                                    }
+                                }).collect_view()}
+                                </div>
+                                {move || match set_state.value().get() {
+                                    Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
+                                    _ => None,
+                                }}
+                            </section>
+                        })}
+                        {d.events.clone().map(|events| view! {
+                            <section class="card">
+                                <h2>"Events"</h2>
+                                <ol class="timeline" data-testid="events">
+                                {events.into_iter().rev().map(|e| view! {
+                                    <li>
+                                        <span class="kind">{e.kind}</span>" "
+                                        {e.from_value.map(|f| format!("{f} → "))}{e.to_value}
+                                        " by " <strong>{e.actor}</strong>
+                                        {e.reason.map(|r| view! { <q>{r}</q> })}
+                                    </li>
+                                }).collect_view()}
+                                </ol>
+                            </section>
+                        })}
+                    }.into_any()
+                }
+            })}
+        </Suspense>
+    }
+}

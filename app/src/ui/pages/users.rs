@@ -1,0 +1,87 @@
+//! Users (admins): create, change role, disable, reset password.
+
+use crate::api::users::{CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole, list_users};
+use crate::domain::Role;
+use crate::ui::components::error_text;
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let set_role = ServerAction::<SetUserRole>::new();
+    let set_disabled = ServerAction::<SetUserDisabled>::new();
+    let reset = ServerAction::<ResetUserPassword>::new();
+    let users = Resource::new(
+        move || (create.version().get(), set_role.version().get(), set_disabled.version().get()),
+        |_| list_users(),
+    );
+    let role_options = || Role::ALL.iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view();
+    let errors = move || {
+        [create.value().get().and_then(|r| r.err()), set_role.value().get().and_then(|r| r.err()),
+         set_disabled.value().get().and_then(|r| r.err()), reset.value().get().and_then(|r| r.err())]
+            .into_iter()
+            .flatten()
+            .map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })
+            .collect_view()
+    };
+    view! {
+        <h1>"Users"</h1>
+        {errors}
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || users.get().map(|r| match r {
+                Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                Ok(list) => view! {
+                    <div class="table-wrap"><table data-testid="users">
+                        <thead><tr><th>"User"</th><th>"Role"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
+                        <tbody>
+                        {list.into_iter().map(|u| {
+                            let name = u.username.clone();
+                            let (n1, n2, n3) = (name.clone(), name.clone(), name.clone());
+                            let role = u.role;
+                            let disabled = u.disabled;
+                            view! {
+                                <tr>
+                                    <td>{u.username.clone()}</td>
+                                    <td>
+                                        <ActionForm action=set_role attr:class="inline">
+                                            <input type="hidden" name="username" value=n1.clone()/>
+                                            <select name="role" aria-label=format!("Role of {n1}")>
+                                                {Role::ALL.iter().map(|r| view! { <option value=r.as_str() selected=*r == role>{r.as_str()}</option> }).collect_view()}
+                                            </select>
+                                            <button type="submit">"Set role"</button>
+                                        </ActionForm>
+                                    </td>
+                                    <td>{if u.disabled { "disabled" } else { "active" }}</td>
+                                    <td>
+                                        <ActionForm action=set_disabled attr:class="inline">
+                                            <input type="hidden" name="username" value=n2.clone()/>
+                                            <input type="hidden" name="disabled" value=(!disabled).to_string()/>
+                                            <button type="submit">{if disabled { "Enable" } else { "Disable" }}</button>
+                                        </ActionForm>
+                                        <ActionForm action=reset attr:class="inline">
+                                            <input type="hidden" name="username" value=n3.clone()/>
+                                            <input name="password" type="password" minlength="12" required placeholder="New password" aria-label=format!("New password for {n3}")/>
+                                            <button type="submit">"Reset password"</button>
+                                        </ActionForm>
+                                    </td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any(),
+            })}
+        </Suspense>
+        <section class="card">
+            <h2>"Create a user"</h2>
+            <ActionForm action=create attr:class="grid-form">
+                <label>"Username"<input name="username" required/></label>
+                <label>"Password (12+ characters)"<input name="password" type="password" minlength="12" required/></label>
+                <label>"Role"<select name="role">{role_options()}</select></label>
+                <button type="submit" class="primary">"Create user"</button>
+            </ActionForm>
+            {move || reset.value().get().and_then(|r| r.ok()).map(|_| view! { <p class="ok">"Password reset; that user's sessions ended."</p> })}
+        </section>
+    }
+}

@@ -1,0 +1,139 @@
+//! Request guards in front of every route: who is calling (from the session), whether
+//! they may (the endpoint table), whether a state change came from our own pages
+//! (Origin check), and the security headers on every response.
+
+use app::api::{Access, access_for, ssr::CurrentUser};
+use app::backend::Backend;
+use app::backend::store::sessions::USER_ID_KEY;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+/// Paths anyone may load without logging in.
+fn is_public_path(path: &str) -> bool {
+    path == "/login" || path == "/healthz" || path == "/favicon.ico" || path.starts_with("/pkg/")
+}
+
+/// Resolves the caller and enforces the endpoint table (server functions) and the
+/// login requirement (pages). Anonymous calls get 401 (server functions) or a
+/// redirect to the login page (pages); calls without the permission get 403.
+pub async fn authorize(State(backend): State<Backend>, session: Session, mut req: Request, next: Next) -> Response {
+    let user = match session.get::<i64>(USER_ID_KEY).await {
+        Ok(Some(id)) => match backend.active_user(id).await {
+            Ok(Some(u)) => Some(u),
+            Ok(None) => {
+                // Deleted or disabled since login: the session is worthless.
+                let _ = session.flush().await;
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "resolving the session's user");
+                return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the session");
+            None
+        }
+    };
+    let path = req.uri().path().to_string();
+    if path.starts_with("/api/") {
+        let Some(access) = access_for(&path) else {
+            return error(StatusCode::NOT_FOUND, "no such endpoint");
+        };
+        match (access, &user) {
+            (Access::Public, _) => {}
+            (_, None) => return error(StatusCode::UNAUTHORIZED, "log in first"),
+            (Access::LoggedIn, Some(_)) => {}
+            (Access::Needs(p), Some(u)) if u.role.can(p) => {}
+            (Access::Needs(p), Some(u)) => {
+                return error(StatusCode::FORBIDDEN, &format!("your role ({}) may not {}", u.role, p.as_str().replace('_', " ")));
+            }
+        }
+    } else if user.is_none() && !is_public_path(&path) {
+        let target = match req.uri().path_and_query() {
+            Some(pq) => format!("/login?next={}", urlencode(pq.as_str())),
+            None => "/login".into(),
+        };
+        return Redirect::to(&target).into_response();
+    }
+    req.extensions_mut().insert(CurrentUser(user));
+    next.run(req).await
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message.to_string()).into_response()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Refuses state-changing requests that a page on another site sent on behalf of a
+/// logged-in user: the Origin must be this site's, and Sec-Fetch-Site must not be
+/// cross-site. Requests with neither header (scripts, curl) pass; they carry no
+/// browser's ambient cookies unless the caller chose to send them.
+pub async fn same_origin(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    if !same_origin_ok(req.headers()) {
+        tracing::warn!(origin = ?req.headers().get(header::ORIGIN), path = %req.uri().path(), "cross-origin request refused");
+        return error(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
+    next.run(req).await
+}
+
+fn same_origin_ok(h: &HeaderMap) -> bool {
+    if let Some(origin) = h.get(header::ORIGIN) {
+        let (Ok(origin), Some(host)) = (origin.to_str(), h.get(header::HOST).and_then(|v| v.to_str().ok())) else {
+            return false;
+        };
+        let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+        return origin_host.eq_ignore_ascii_case(host);
+    }
+    !matches!(h.get("sec-fetch-site").and_then(|v| v.to_str().ok()), Some("cross-site"))
+}
+
+/// Security headers for every response. HTML pages set their own CSP with a nonce
+/// for the hydration script (see app::ui::shell); this one covers everything else.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    /// Our own origin passes; another site's is refused; no headers passes.
+    #[test]
+    fn origin_rules() {
+        assert!(same_origin_ok(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")])));
+        assert!(!same_origin_ok(&headers(&[("host", "127.0.0.1:3000"), ("origin", "https://evil.example")])));
+        assert!(!same_origin_ok(&headers(&[("host", "127.0.0.1:3000"), ("sec-fetch-site", "cross-site")])));
+        assert!(same_origin_ok(&headers(&[("host", "127.0.0.1:3000")])));
+    }
+}
