@@ -11,6 +11,20 @@ use leptos_router::{
     path,
 };
 
+use crate::api::Access;
+use crate::domain::Permission;
+
+/// Every page route and who may see it. Pages themselves load their data through
+/// server functions, which enforce this; a forbidden page renders its message with
+/// status 403. A test fails when a route is missing here.
+pub const PAGES: &[(&str, Access)] = &[
+    ("/", Access::Needs(Permission::ViewFleet)),
+    ("/login", Access::Public),
+    ("/servers", Access::Needs(Permission::ViewFleet)),
+    ("/servers/{id}", Access::Needs(Permission::ViewOwnServers)),
+    ("/users", Access::Needs(Permission::ManageUsers)),
+];
+
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]

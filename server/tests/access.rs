@@ -1,0 +1,165 @@
+//! Every server function and page, called as anonymous, viewer, tenant, operator and
+//! admin. Anonymous gets 401 (pages redirect to login); a role without the permission
+//! gets 403 and nothing changes; an allowed role gets its answer. A server function
+//! missing from the endpoint table or from this test's arguments fails the test.
+
+mod common;
+use app::api::{Access, ENDPOINTS, access_for};
+use app::domain::{Role, ServerState};
+use common::{TestApp, server_in_state, spawn_app};
+
+/// Valid arguments for each endpoint (form-encoded). `{id}` and `{gen}` are a fresh
+/// unavailable server's; `{role}` makes names unique per caller.
+fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
+    Some(match path {
+        "/api/login" => vec![("username", "admin"), ("password", common::ADMIN_PASSWORD)],
+        "/api/whoami" | "/api/logout" | "/api/utilization" | "/api/list_users" => vec![],
+        "/api/change_password" => vec![("current", "{password}"), ("new_password", "{password}")],
+        "/api/list_servers" => vec![("state", "unavailable")],
+        "/api/server_detail" => vec![("id", "{id}")],
+        "/api/add_server" => vec![("name", "new-{role}"), ("bmc_address", "10.9.9.9"), ("datacenter", "dc"), ("rack", "r1")],
+        "/api/set_server_state" => vec![("id", "{id}"), ("action", "set_available"), ("generation", "{gen}")],
+        "/api/create_user" => vec![("username", "made-by-{role}"), ("password", "another-long-password"), ("role", "viewer")],
+        "/api/set_user_role" => vec![("username", "victim"), ("role", "operator")],
+        "/api/set_user_disabled" => vec![("username", "victim"), ("disabled", "false")],
+        "/api/reset_user_password" => vec![("username", "victim"), ("password", "reset-long-password")],
+        _ => return None,
+    })
+}
+
+/// Rows in the tables a call could change: a refused call must leave them alone.
+async fn snapshot(app: &TestApp) -> Vec<i64> {
+    let mut out = Vec::new();
+    for table in ["servers", "events", "users", "server_types"] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(app.backend.db.pool())
+            .await
+            .unwrap();
+        out.push(n);
+    }
+    let gens: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(generation), 0) FROM servers")
+        .fetch_one(app.backend.db.pool())
+        .await
+        .unwrap();
+    out.push(gens);
+    out
+}
+
+async fn call(app: &TestApp, client: &reqwest::Client, path: &str, role: &str) -> reqwest::StatusCode {
+    let s = server_in_state(app, &format!("t-{role}-{}", path.trim_start_matches("/api/")), ServerState::Unavailable).await;
+    // A tenant may see its own servers only: make this one the tenant's.
+    sqlx::query("UPDATE servers SET reserved_for = $1 WHERE id = $2").bind(role).bind(s.id).execute(app.backend.db.pool()).await.unwrap();
+    let password = if role == "admin" { common::ADMIN_PASSWORD } else { common::USER_PASSWORD };
+    let form: Vec<(String, String)> = args(path)
+        .unwrap_or_else(|| panic!("{path}: add arguments for it to tests/access.rs"))
+        .into_iter()
+        .map(|(k, v)| {
+            let v = v.replace("{id}", &s.id.to_string()).replace("{gen}", &s.generation.to_string())
+                .replace("{role}", role).replace("{password}", password);
+            (k.to_string(), v)
+        })
+        .collect();
+    client.post(app.url(path)).form(&form).send().await.unwrap().status()
+}
+
+/// The endpoint table covers every registered server function, and nothing else.
+#[test]
+fn endpoint_table_covers_every_server_function() {
+    let registered: Vec<String> = leptos::server_fn::axum::server_fn_paths().map(|(p, _)| p.to_string()).collect();
+    for p in &registered {
+        assert!(access_for(p).is_some(), "server function {p} is missing from app::api::ENDPOINTS");
+        assert!(args(p).is_some(), "server function {p} is missing from tests/access.rs args()");
+    }
+    for (p, _) in ENDPOINTS {
+        assert!(registered.iter().any(|r| r == p), "ENDPOINTS lists {p}, which is no server function");
+    }
+}
+
+/// Each server function as each kind of caller.
+#[tokio::test]
+async fn every_server_function_as_every_role() {
+    let app = spawn_app().await;
+    let admin = Actor::user("admin");
+    app.backend.create_user(&admin, "victim", "victim-long-password", Role::Viewer).await.unwrap();
+    for (path, access) in ENDPOINTS {
+        // Anonymous.
+        let before = snapshot(&app).await;
+        let anon = app.anonymous();
+        let status = call(&app, &anon, path, "anon").await;
+        match access {
+            Access::Public => assert_ne!(status, 401, "{path} anonymous"),
+            _ => {
+                assert_eq!(status, 401, "{path} anonymous");
+                let mut after = snapshot(&app).await;
+                // call() adds one server (with its event) before calling.
+                after[0] -= 1;
+                after[1] -= 1;
+                after[4] -= 1;
+                assert_eq!(after, before, "{path}: anonymous call changed something");
+            }
+        }
+        for role in Role::ALL {
+            let client = app.client_for(role).await;
+            let before = snapshot(&app).await;
+            let status = call(&app, &client, path, role.as_str()).await;
+            let allowed = match access {
+                Access::Public | Access::LoggedIn => true,
+                Access::Needs(p) => role.can(*p),
+            };
+            if allowed {
+                assert!(status.is_success() || status.is_redirection(), "{path} as {role}: {status}");
+            } else {
+                assert_eq!(status, 403, "{path} as {role}");
+                let mut after = snapshot(&app).await;
+                after[0] -= 1;
+                after[1] -= 1;
+                after[4] -= 1;
+                assert_eq!(after, before, "{path}: forbidden call as {role} changed something");
+            }
+        }
+    }
+}
+
+use app::backend::services::Actor;
+
+/// Every page: anonymous visitors are redirected to login; logged-in users get it.
+#[tokio::test]
+async fn every_page_needs_login() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "page", ServerState::Available).await;
+    let routes = leptos_axum::generate_route_list(app::App);
+    assert!(!routes.is_empty());
+    sqlx::query("UPDATE servers SET reserved_for = 'tenant' WHERE id = $1").bind(s.id).execute(app.backend.db.pool()).await.unwrap();
+    for route in routes {
+        let pattern = route.path().to_string();
+        let access = app::ui::PAGES
+            .iter()
+            .find(|(p, _)| *p == pattern)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("page {pattern} is missing from app::ui::PAGES"));
+        let path = pattern.replace("{id}", &s.id.to_string());
+        let anon = app.anonymous().get(app.url(&path)).send().await.unwrap();
+        if path == "/login" {
+            assert_eq!(anon.status(), 200);
+            continue;
+        }
+        assert!(anon.status().is_redirection(), "{path} anonymous: {}", anon.status());
+        assert!(anon.headers()["location"].to_str().unwrap().starts_with("/login?next="));
+        for role in Role::ALL {
+            let client = app.client_for(role).await;
+            let resp = client.get(app.url(&path)).send().await.unwrap();
+            let allowed = match access {
+                Access::Public | Access::LoggedIn => true,
+                Access::Needs(p) => role.can(p),
+            };
+            let status = resp.status();
+            let html = resp.text().await.unwrap();
+            if allowed {
+                assert_eq!(status, 200, "{path} as {role}");
+            } else {
+                assert_eq!(status, 403, "{path} as {role}");
+                assert!(html.contains("may not"), "{path} as {role}: the page should say why");
+            }
+        }
+    }
+}

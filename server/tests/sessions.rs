@@ -1,0 +1,169 @@
+//! Logins, sessions and throttling over HTTP.
+
+mod common;
+use app::backend::services::Actor;
+use app::domain::Role;
+use common::{ADMIN_PASSWORD, USER_PASSWORD, TestApp, spawn_app};
+
+fn session_cookie(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("rackstate_session="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+}
+
+async fn whoami_status(app: &TestApp, client: &reqwest::Client) -> u16 {
+    client.post(app.url("/api/list_servers")).send().await.unwrap().status().as_u16()
+}
+
+/// The session cookie is HttpOnly and SameSite=Lax, and login gives a new session id.
+#[tokio::test]
+async fn login_sets_a_fresh_http_only_cookie() {
+    let app = spawn_app().await;
+    let client = app.anonymous();
+    let first = app.login_as(&client, "admin", ADMIN_PASSWORD).await;
+    let raw = first.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(raw.contains("HttpOnly"), "{raw}");
+    assert!(raw.contains("SameSite=Lax"), "{raw}");
+    let c1 = session_cookie(&first).unwrap();
+    let second = app.login_as(&client, "admin", ADMIN_PASSWORD).await;
+    let c2 = session_cookie(&second).expect("login cycles the session id");
+    assert_ne!(c1, c2);
+    // The id before the second login no longer works.
+    let replay = app.anonymous().post(app.url("/api/list_servers")).header("cookie", &c1).send().await.unwrap();
+    assert_eq!(replay.status(), 401);
+    assert_eq!(whoami_status(&app, &client).await, 200);
+}
+
+/// Unknown user and wrong password get the same status and message.
+#[tokio::test]
+async fn unknown_user_and_wrong_password_look_alike() {
+    let app = spawn_app().await;
+    let a = app.login_as(&app.anonymous(), "admin", "wrong-password-here").await;
+    let (sa, ta) = (a.status(), a.text().await.unwrap());
+    let b = app.login_as(&app.anonymous(), "nobody", "wrong-password-here").await;
+    let (sb, tb) = (b.status(), b.text().await.unwrap());
+    assert_eq!(sa, 401);
+    assert_eq!(sa, sb);
+    assert_eq!(ta, tb);
+    assert!(ta.contains("wrong username or password"), "{ta}");
+}
+
+/// After 5 failures for one username, even the right password gets 429 with
+/// Retry-After for the rest of the 15 minutes.
+#[tokio::test]
+async fn throttled_after_five_failures_per_user() {
+    let app = spawn_app().await;
+    for _ in 0..5 {
+        let r = app.login_as(&app.anonymous(), "admin", "not-the-password").await;
+        assert_eq!(r.status(), 401);
+    }
+    let r = app.login_as(&app.anonymous(), "admin", ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    let retry: i64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((800..=900).contains(&retry), "retry-after {retry}");
+}
+
+/// After 5 failures from one client address, other usernames are throttled too.
+#[tokio::test]
+async fn throttled_after_five_failures_per_address() {
+    let app = spawn_app().await;
+    for i in 0..5 {
+        let r = app.login_as(&app.anonymous(), &format!("ghost{i}"), "not-the-password").await;
+        assert_eq!(r.status(), 401);
+    }
+    let r = app.login_as(&app.anonymous(), "admin", ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 429);
+}
+
+/// Logout ends the session: the old cookie is worthless afterwards.
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = spawn_app().await;
+    let client = app.anonymous();
+    let login = app.login_as(&client, "admin", ADMIN_PASSWORD).await;
+    let cookie = session_cookie(&login).unwrap();
+    assert_eq!(whoami_status(&app, &client).await, 200);
+    let out = client.post(app.url("/api/logout")).send().await.unwrap();
+    assert!(out.status().is_success() || out.status().is_redirection());
+    assert_eq!(whoami_status(&app, &client).await, 401);
+    let replay = app.anonymous().post(app.url("/api/list_servers")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(replay.status(), 401);
+}
+
+/// Changing one's password ends the user's other sessions, not the current one.
+#[tokio::test]
+async fn password_change_ends_other_sessions() {
+    let app = spawn_app().await;
+    let a = app.client_for(Role::Operator).await;
+    let b = app.client_for(Role::Operator).await;
+    assert_eq!(whoami_status(&app, &b).await, 200);
+    let r = a
+        .post(app.url("/api/change_password"))
+        .form(&[("current", USER_PASSWORD), ("new_password", "a-brand-new-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(whoami_status(&app, &a).await, 200);
+    assert_eq!(whoami_status(&app, &b).await, 401);
+    let fresh = app.login_as(&app.anonymous(), "operator", "a-brand-new-password").await;
+    assert!(fresh.status().is_success() || fresh.status().is_redirection());
+}
+
+/// A disabled user is logged out everywhere and cannot log in.
+#[tokio::test]
+async fn disabled_user_is_out() {
+    let app = spawn_app().await;
+    let v = app.client_for(Role::Viewer).await;
+    app.backend.set_disabled(&Actor::user("admin"), "viewer", true).await.unwrap();
+    assert_eq!(whoami_status(&app, &v).await, 401);
+    let r = app.login_as(&app.anonymous(), "viewer", USER_PASSWORD).await;
+    assert_eq!(r.status(), 401);
+}
+
+/// A form posted from another site is refused, even with a valid session.
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let app = spawn_app().await;
+    let admin = app.client_for(Role::Admin).await;
+    let r = admin
+        .post(app.url("/api/create_user"))
+        .header("origin", "https://evil.example")
+        .form(&[("username", "mallory"), ("password", "mallory-password"), ("role", "admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(app.backend.list_users().await.unwrap().iter().all(|u| u.username != "mallory"));
+}
+
+/// The last admin cannot be demoted or disabled.
+#[tokio::test]
+async fn last_admin_stays() {
+    let app = spawn_app().await;
+    let e = app.backend.set_role(&Actor::user("admin"), "admin", Role::Viewer).await.unwrap_err();
+    assert!(e.to_string().contains("last active admin"));
+    let e = app.backend.set_disabled(&Actor::user("admin"), "admin", true).await.unwrap_err();
+    assert!(e.to_string().contains("last active admin"));
+}
+
+/// With no users and no RACKSTATE_ADMIN_PASSWORD, a generated password is written
+/// once to data/initial-admin-password with mode 0600, and it works.
+#[tokio::test]
+async fn first_start_generates_admin_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = app::backend::Db::connect(&format!("sqlite://{}", dir.path().join("x.db").display()), 2).await.unwrap();
+    db.migrate().await.unwrap();
+    let backend = app::backend::Backend::new(db);
+    let path = backend.bootstrap_admin(dir.path(), None).await.unwrap().expect("password file");
+    let password = std::fs::read_to_string(&path).unwrap().trim().to_string();
+    assert!(password.len() >= 12);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(backend.authenticate("admin", &password, "test").await.is_ok());
+    // A second start changes nothing.
+    assert!(backend.bootstrap_admin(dir.path(), None).await.unwrap().is_none());
+}
