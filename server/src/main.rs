@@ -17,6 +17,14 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(args.first().map(String::as_str), Some("-h" | "--help" | "help")) {
+        println!("{}", rackstate_server::cli::USAGE);
+        return std::process::ExitCode::SUCCESS;
+    }
+    if !args.is_empty() {
+        return std::process::ExitCode::from(rackstate_server::cli::run(&settings, &args).await);
+    }
     let app = match Application::build(&settings).await {
         Ok(app) => app,
         Err(e) => {

@@ -1,0 +1,32 @@
+import { Page, expect } from '@playwright/test';
+
+export const ADMIN_PASSWORD = process.env.E2E_ADMIN_PASSWORD ?? 'e2e-admin-password';
+
+/** Collects errors the page throws, so a broken hydration fails the test. */
+export function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => {
+    // Expected 401/403/409 answers show up as failed resource loads; those are not bugs.
+    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) errors.push(m.text());
+  });
+  return errors;
+}
+
+export async function hydrated(page: Page) {
+  await page.locator('body[data-hydrated]').waitFor();
+}
+
+export async function login(page: Page, username: string, password: string) {
+  await page.goto('/login');
+  await hydrated(page);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByTestId('whoami')).toContainText(username);
+}
+
+/** A unique suffix so tests do not depend on each other's data. */
+export function unique(prefix: string): string {
+  return `${prefix}${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+}

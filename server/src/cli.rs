@@ -1,0 +1,82 @@
+//! Command-line administration: `rackstate user add|set-password|list`.
+//! Passwords are read from standard input (one line), never from arguments, so they
+//! stay out of shell history and process lists.
+
+use crate::settings::Settings;
+use app::backend::services::Actor;
+use app::backend::{Backend, Db};
+use app::domain::Role;
+
+pub const USAGE: &str = "usage:
+  rackstate                                         serve (configured by RACKSTATE_* variables)
+  rackstate user add --username U --role R          create a user; password from stdin
+  rackstate user set-password --username U          set a password; password from stdin
+  rackstate user list                               list users and roles
+roles: admin, operator, viewer, tenant";
+
+/// Runs a CLI command; returns the process exit code.
+pub async fn run(settings: &Settings, args: &[String]) -> u8 {
+    match run_inner(settings, args).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("rackstate: {e}");
+            if e.starts_with("usage") || e.contains("unknown") {
+                eprintln!("{USAGE}");
+            }
+            2
+        }
+    }
+}
+
+fn flag<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+        .ok_or_else(|| format!("usage: {name} is required"))
+}
+
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the password from stdin: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn run_inner(settings: &Settings, args: &[String]) -> Result<(), String> {
+    let (Some(group), Some(cmd)) = (args.first(), args.get(1)) else {
+        return Err("usage: a command is required".into());
+    };
+    if group != "user" {
+        return Err(format!("unknown command {group:?}"));
+    }
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| format!("data directory: {e}"))?;
+    let db = Db::connect(&settings.database_url, 2).await.map_err(|e| app::backend::error_chain(&e))?;
+    db.migrate().await.map_err(|e| app::backend::error_chain(&e))?;
+    let backend = Backend::new(db);
+    let actor = Actor::system("command line");
+    let rest = &args[2..];
+    match cmd.as_str() {
+        "add" => {
+            let username = flag(rest, "--username")?;
+            let role = flag(rest, "--role")?;
+            let role = Role::parse(role).ok_or_else(|| format!("unknown role {role:?}"))?;
+            let password = read_password()?;
+            let u = backend.create_user(&actor, username, &password, role).await.map_err(|e| e.user_message())?;
+            println!("created {} ({})", u.username, u.role);
+        }
+        "set-password" => {
+            let username = flag(rest, "--username")?;
+            let password = read_password()?;
+            backend.set_password(&actor, username, &password, None).await.map_err(|e| e.user_message())?;
+            println!("password set for {username}; their sessions ended");
+        }
+        "list" => {
+            for u in backend.list_users().await.map_err(|e| e.user_message())? {
+                println!("{:<32} {:<9} {}", u.username, u.role.as_str(), if u.disabled { "disabled" } else { "active" });
+            }
+        }
+        other => return Err(format!("unknown user command {other:?}")),
+    }
+    backend.db.close().await;
+    Ok(())
+}
