@@ -86,8 +86,11 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let sweeper = tokio::spawn(sweep_expired_sessions(DbSessionStore::new(self.backend.db.clone())));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        sweeper.abort();
+        served
     }
 }
 
@@ -132,6 +135,21 @@ async fn healthz(backend: Backend) -> (axum::http::StatusCode, &'static str) {
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unavailable");
             (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// How often expired sessions are deleted (they are already refused on load).
+const SESSION_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+async fn sweep_expired_sessions(store: DbSessionStore) {
+    let mut tick = tokio::time::interval(SESSION_SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        match store.delete_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(n, "deleted expired sessions"),
+            Err(e) => tracing::warn!(error = %e, "deleting expired sessions"),
         }
     }
 }
