@@ -1,6 +1,7 @@
 //! The `rackstate` server: settings, start-up, routes, and the adapters to the outside
 //! world (workers, BMC drivers, REST API).
 
+pub mod bmc;
 pub mod cli;
 pub mod guard;
 pub mod settings;

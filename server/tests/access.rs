@@ -37,7 +37,7 @@ async fn snapshot(app: &TestApp) -> Vec<i64> {
             .unwrap();
         out.push(n);
     }
-    let gens: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(generation), 0) FROM servers")
+    let gens: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(generation), 0) AS BIGINT) FROM servers")
         .fetch_one(app.backend.db.pool())
         .await
         .unwrap();

@@ -1,0 +1,136 @@
+//! BMC drivers behind one trait. Redfish first (`redfish.rs`).
+//!
+//! Every call has a named timeout and an error that says which BMC, which resource
+//! and what happened; transient failures are retried a bounded number of times.
+
+pub mod redfish;
+
+use std::fmt;
+
+/// What the BMC says about the machine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SystemSummary {
+    pub manufacturer: String,
+    pub model: String,
+    pub serial_number: String,
+    pub uuid: String,
+    pub bios_version: String,
+    pub power_state: String,
+    pub health: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowerAction {
+    On,
+    ForceOff,
+    GracefulShutdown,
+    ForceRestart,
+}
+
+impl PowerAction {
+    pub fn reset_type(self) -> &'static str {
+        match self {
+            PowerAction::On => "On",
+            PowerAction::ForceOff => "ForceOff",
+            PowerAction::GracefulShutdown => "GracefulShutdown",
+            PowerAction::ForceRestart => "ForceRestart",
+        }
+    }
+}
+
+/// What went wrong, in words an admin can act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BmcErrorKind {
+    /// No connection (refused, unreachable, DNS): transient.
+    Connect(String),
+    /// No answer within the named timeout: transient.
+    Timeout { seconds: u64 },
+    /// 401/403: the credentials are wrong; never retried.
+    Unauthorized,
+    /// Another HTTP error status.
+    Status { code: u16, message: String },
+    /// The answer was not the Redfish we expected.
+    Malformed(String),
+    /// The BMC lacks something we need (e.g. virtual media).
+    Unsupported(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BmcError {
+    /// The BMC's address.
+    pub bmc: String,
+    /// What we were doing, e.g. "reading Systems".
+    pub doing: String,
+    pub kind: BmcErrorKind,
+}
+
+impl BmcError {
+    /// Worth retrying: connection failures, timeouts, 5xx.
+    pub fn is_transient(&self) -> bool {
+        match &self.kind {
+            BmcErrorKind::Connect(_) | BmcErrorKind::Timeout { .. } => true,
+            BmcErrorKind::Status { code, .. } => *code >= 500,
+            BmcErrorKind::Unauthorized | BmcErrorKind::Malformed(_) | BmcErrorKind::Unsupported(_) => false,
+        }
+    }
+}
+
+impl fmt::Display for BmcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BMC {}: {}: ", self.bmc, self.doing)?;
+        match &self.kind {
+            BmcErrorKind::Connect(m) => write!(f, "cannot connect ({m})"),
+            BmcErrorKind::Timeout { seconds } => write!(f, "timed out after {seconds}s"),
+            BmcErrorKind::Unauthorized => f.write_str("credentials refused (HTTP 401); check the BMC user and password"),
+            BmcErrorKind::Status { code, message } => write!(f, "HTTP {code}: {message}"),
+            BmcErrorKind::Malformed(m) => write!(f, "unexpected answer: {m}"),
+            BmcErrorKind::Unsupported(m) => write!(f, "not supported by this BMC: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for BmcError {}
+
+/// The operations registration, cleaning and decommissioning need from a BMC.
+#[async_trait::async_trait]
+pub trait Bmc: Send + Sync {
+    /// Checks the credentials and reads the system.
+    async fn system(&self) -> Result<SystemSummary, BmcError>;
+    async fn power(&self, action: PowerAction) -> Result<(), BmcError>;
+    /// Boots once from virtual CD/DVD at the next start.
+    async fn boot_once_from_cd(&self) -> Result<(), BmcError>;
+    /// Clears a boot override (back to the BMC's default order).
+    async fn clear_boot_override(&self) -> Result<(), BmcError>;
+    async fn insert_media(&self, image_url: &str) -> Result<(), BmcError>;
+    async fn eject_media(&self) -> Result<(), BmcError>;
+    /// The image currently inserted, if any.
+    async fn inserted_media(&self) -> Result<Option<String>, BmcError>;
+
+    /// Waits until the BMC reports `want` ("On"/"Off"): power actions are not
+    /// immediate on real hardware.
+    async fn wait_for_power(&self, want: &str, timeout: std::time::Duration) -> Result<(), BmcError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let s = self.system().await?;
+            if s.power_state.eq_ignore_ascii_case(want) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BmcError {
+                    bmc: self.address().to_string(),
+                    doing: format!("waiting for power {want}"),
+                    kind: BmcErrorKind::Timeout { seconds: timeout.as_secs() },
+                });
+            }
+            tokio::time::sleep(POWER_POLL_INTERVAL).await;
+        }
+    }
+
+    /// The BMC's address, for messages.
+    fn address(&self) -> &str;
+}
+
+/// How often power state is polled while waiting for it to settle.
+pub const POWER_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long a power change may take to show (sushy's fake driver: up to 11 s).
+pub const POWER_SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

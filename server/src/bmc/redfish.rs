@@ -1,0 +1,314 @@
+//! The Redfish driver (reqwest + rustls).
+//!
+//! Finds the system through `/redfish/v1/Systems`, virtual media under the system or
+//! its managers (vendors differ), and prefers the actions a resource advertises over
+//! guessed URLs.
+
+use super::{Bmc, BmcError, BmcErrorKind, PowerAction, SystemSummary};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// One HTTP exchange with a BMC; BMCs are slow, but not this slow.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Establishing the TCP/TLS connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Retries after the first attempt for transient failures (connect, timeout, 5xx).
+pub const MAX_RETRIES: u32 = 3;
+/// The first retry's delay; it doubles each time.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+
+pub struct RedfishBmc {
+    address: String,
+    base: String,
+    username: String,
+    password: String,
+    client: reqwest::Client,
+    system_path: OnceCell<String>,
+    media_path: OnceCell<String>,
+}
+
+impl std::fmt::Debug for RedfishBmc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedfishBmc").field("address", &self.address).field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+impl RedfishBmc {
+    /// `address` is a host, host:port, or a full `http(s)://` base URL. Without a
+    /// scheme, HTTPS is used. `verify_tls` false accepts self-signed certificates.
+    pub fn new(address: &str, username: &str, password: &str, verify_tls: bool) -> Result<Self, BmcError> {
+        let address = address.trim().trim_end_matches('/').to_string();
+        let base = if address.starts_with("http://") || address.starts_with("https://") {
+            address.clone()
+        } else {
+            format!("https://{address}")
+        };
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .danger_accept_invalid_certs(!verify_tls)
+            .build()
+            .map_err(|e| BmcError { bmc: address.clone(), doing: "creating an HTTP client".into(), kind: BmcErrorKind::Connect(e.to_string()) })?;
+        Ok(Self {
+            address,
+            base,
+            username: username.to_string(),
+            password: password.to_string(),
+            client,
+            system_path: OnceCell::new(),
+            media_path: OnceCell::new(),
+        })
+    }
+
+    fn err(&self, doing: &str, kind: BmcErrorKind) -> BmcError {
+        BmcError { bmc: self.address.clone(), doing: doing.to_string(), kind }
+    }
+
+    /// One request with bounded retries of transient failures.
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>, doing: &str) -> Result<Option<Value>, BmcError> {
+        let mut attempt = 0;
+        loop {
+            match self.call_once(method.clone(), path, body, doing).await {
+                Err(e) if e.is_transient() && attempt < MAX_RETRIES => {
+                    tracing::debug!(bmc = %self.address, error = %e, attempt, "retrying");
+                    tokio::time::sleep(RETRY_BACKOFF * 2u32.pow(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once(&self, method: reqwest::Method, path: &str, body: Option<&Value>, doing: &str) -> Result<Option<Value>, BmcError> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.client.request(method, &url).basic_auth(&self.username, Some(&self.password));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| {
+            let kind = if e.is_timeout() {
+                BmcErrorKind::Timeout { seconds: REQUEST_TIMEOUT.as_secs() }
+            } else {
+                BmcErrorKind::Connect(root_cause(&e))
+            };
+            self.err(doing, kind)
+        })?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| self.err(doing, BmcErrorKind::Connect(root_cause(&e))))?;
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(self.err(doing, BmcErrorKind::Unauthorized));
+        }
+        if !status.is_success() {
+            return Err(self.err(doing, BmcErrorKind::Status { code: status.as_u16(), message: redfish_message(&text) }));
+        }
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| self.err(doing, BmcErrorKind::Malformed(format!("not JSON: {e}"))))
+    }
+
+    async fn get(&self, path: &str, doing: &str) -> Result<Value, BmcError> {
+        self.call(reqwest::Method::GET, path, None, doing)
+            .await?
+            .ok_or_else(|| self.err(doing, BmcErrorKind::Malformed("empty body".into())))
+    }
+
+    async fn system_path(&self) -> Result<&str, BmcError> {
+        self.system_path
+            .get_or_try_init(|| async {
+                let doing = "reading Systems";
+                let systems = self.get("/redfish/v1/Systems", doing).await?;
+                first_member(&systems).ok_or_else(|| self.err(doing, BmcErrorKind::Malformed("no system in the Systems collection".into())))
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    /// The CD/DVD virtual media slot: under the system, else under its managers.
+    async fn media_path(&self) -> Result<&str, BmcError> {
+        self.media_path
+            .get_or_try_init(|| async {
+                let doing = "finding virtual media";
+                let system = self.get(self.system_path().await?, doing).await?;
+                let mut collections: Vec<String> = Vec::new();
+                if let Some(p) = odata_id(&system["VirtualMedia"]) {
+                    collections.push(p);
+                }
+                for m in system["Links"]["ManagedBy"].as_array().into_iter().flatten() {
+                    if let Some(mp) = odata_id(m) {
+                        let manager = self.get(&mp, doing).await?;
+                        if let Some(p) = odata_id(&manager["VirtualMedia"]) {
+                            collections.push(p);
+                        }
+                    }
+                }
+                for c in collections {
+                    let coll = self.get(&c, doing).await?;
+                    for member in coll["Members"].as_array().into_iter().flatten().filter_map(odata_id) {
+                        let vm = self.get(&member, doing).await?;
+                        if is_cd(&vm) {
+                            return Ok(member);
+                        }
+                    }
+                }
+                Err(self.err(doing, BmcErrorKind::Unsupported("no CD or DVD virtual media slot".into())))
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    /// POSTs to an action the resource advertises, or to the conventional path.
+    async fn action(&self, resource: &str, name: &str, body: Value, doing: &str) -> Result<(), BmcError> {
+        let res = self.get(resource, doing).await?;
+        let target = res["Actions"][format!("#{name}")]["target"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{resource}/Actions/{name}"));
+        self.call(reqwest::Method::POST, &target, Some(&body), doing).await.map(|_| ())
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+fn odata_id(v: &Value) -> Option<String> {
+    v["@odata.id"].as_str().map(str::to_string)
+}
+
+fn first_member(collection: &Value) -> Option<String> {
+    collection["Members"].as_array()?.iter().find_map(odata_id)
+}
+
+fn is_cd(vm: &Value) -> bool {
+    vm["MediaTypes"].as_array().into_iter().flatten().filter_map(Value::as_str).any(|t| t == "CD" || t == "DVD")
+}
+
+/// The message of a Redfish error body, or the start of the text.
+fn redfish_message(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| text.chars().take(200).collect::<String>().trim().to_string())
+}
+
+/// Reads the fields Rackstate keeps from a ComputerSystem resource.
+pub fn parse_system(v: &Value) -> Result<SystemSummary, String> {
+    if !v.is_object() {
+        return Err("ComputerSystem is not an object".into());
+    }
+    let s = |k: &str| v[k].as_str().unwrap_or_default().trim().to_string();
+    Ok(SystemSummary {
+        manufacturer: s("Manufacturer"),
+        model: s("Model"),
+        serial_number: s("SerialNumber"),
+        uuid: s("UUID"),
+        bios_version: s("BiosVersion"),
+        power_state: v["PowerState"].as_str().unwrap_or("Unknown").to_string(),
+        health: v["Status"]["Health"].as_str().unwrap_or("Unknown").to_string(),
+    })
+}
+
+#[async_trait::async_trait]
+impl Bmc for RedfishBmc {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn system(&self) -> Result<SystemSummary, BmcError> {
+        let doing = "reading the system";
+        let v = self.get(self.system_path().await?, doing).await?;
+        parse_system(&v).map_err(|m| self.err(doing, BmcErrorKind::Malformed(m)))
+    }
+
+    async fn power(&self, action: PowerAction) -> Result<(), BmcError> {
+        let doing = format!("power {}", action.reset_type());
+        let path = self.system_path().await?.to_string();
+        self.action(&path, "ComputerSystem.Reset", json!({ "ResetType": action.reset_type() }), &doing).await
+    }
+
+    async fn boot_once_from_cd(&self) -> Result<(), BmcError> {
+        let path = self.system_path().await?.to_string();
+        let body = json!({ "Boot": { "BootSourceOverrideTarget": "Cd", "BootSourceOverrideEnabled": "Once" } });
+        self.call(reqwest::Method::PATCH, &path, Some(&body), "setting a one-time boot from CD").await.map(|_| ())
+    }
+
+    async fn clear_boot_override(&self) -> Result<(), BmcError> {
+        let path = self.system_path().await?.to_string();
+        let body = json!({ "Boot": { "BootSourceOverrideEnabled": "Disabled" } });
+        self.call(reqwest::Method::PATCH, &path, Some(&body), "clearing the boot override").await.map(|_| ())
+    }
+
+    async fn insert_media(&self, image_url: &str) -> Result<(), BmcError> {
+        let path = self.media_path().await?.to_string();
+        let body = json!({ "Image": image_url, "Inserted": true, "WriteProtected": true });
+        self.action(&path, "VirtualMedia.InsertMedia", body, "inserting virtual media").await
+    }
+
+    async fn eject_media(&self) -> Result<(), BmcError> {
+        let path = self.media_path().await?.to_string();
+        self.action(&path, "VirtualMedia.EjectMedia", json!({}), "ejecting virtual media").await
+    }
+
+    async fn inserted_media(&self) -> Result<Option<String>, BmcError> {
+        let path = self.media_path().await?.to_string();
+        let vm = self.get(&path, "reading virtual media").await?;
+        Ok(if vm["Inserted"].as_bool() == Some(true) { vm["Image"].as_str().map(str::to_string) } else { None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real vendor payloads shipped with PyPI's `sushy` parse into a summary.
+    #[test]
+    fn parses_sushy_system_samples() {
+        let venv = std::env::var("RACKSTATE_TEST_VENV")
+            .unwrap_or_else(|_| format!("{}/.cache/rackstate/venv", std::env::var("HOME").unwrap_or_default()));
+        let dir = glob_site_packages(&venv).join("sushy/tests/unit/json_samples");
+        let text = std::fs::read_to_string(dir.join("system.json"))
+            .unwrap_or_else(|e| panic!("{}: {e} (run `make test`, which installs the venv)", dir.display()));
+        let s = parse_system(&serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(s.manufacturer, "Contoso");
+        assert_eq!(s.serial_number, "437XR1138R2");
+        assert_eq!(s.power_state, "On");
+        assert!(!s.uuid.is_empty());
+    }
+
+    fn glob_site_packages(venv: &str) -> std::path::PathBuf {
+        let lib = std::path::Path::new(venv).join("lib");
+        std::fs::read_dir(&lib)
+            .ok()
+            .and_then(|mut d| d.find_map(|e| e.ok().filter(|e| e.file_name().to_string_lossy().starts_with("python"))))
+            .map(|e| e.path().join("site-packages"))
+            .unwrap_or(lib)
+    }
+
+    /// Errors name the BMC, the step and the cause; 5xx and connect errors are
+    /// transient, 401 is not.
+    #[test]
+    fn error_text_and_transience() {
+        let e = BmcError { bmc: "10.0.0.5".into(), doing: "reading Systems".into(), kind: BmcErrorKind::Timeout { seconds: 20 } };
+        assert_eq!(e.to_string(), "BMC 10.0.0.5: reading Systems: timed out after 20s");
+        assert!(e.is_transient());
+        let e = BmcError { kind: BmcErrorKind::Unauthorized, ..e };
+        assert!(!e.is_transient());
+        let e = BmcError { kind: BmcErrorKind::Status { code: 503, message: "busy".into() }, ..e };
+        assert!(e.is_transient());
+    }
+
+    /// A Redfish error body gives its message; anything else its first characters.
+    #[test]
+    fn error_messages() {
+        assert_eq!(redfish_message(r#"{"error":{"message":"Not implemented"}}"#), "Not implemented");
+        assert_eq!(redfish_message("Internal Server Error"), "Internal Server Error");
+    }
+}
