@@ -4,6 +4,7 @@
 pub mod bmc;
 pub mod cli;
 pub mod guard;
+pub mod jobs;
 pub mod settings;
 pub mod startup;
 

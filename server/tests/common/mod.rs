@@ -12,6 +12,8 @@ pub const USER_PASSWORD: &str = "test-user-password";
 
 pub struct TestApp {
     pub base: String,
+    /// The fresh database's URL, for a second "process" (another pool) on it.
+    pub database_url: String,
     pub client: reqwest::Client,
     pub backend: app::backend::Backend,
     _data_dir: tempfile::TempDir,
@@ -68,7 +70,7 @@ pub async fn spawn_app() -> TestApp {
     let settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.path().to_path_buf(),
-        database_url,
+        database_url: database_url.clone(),
         site_root: concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site").into(),
         db_max_connections: 5,
         public_url: None,
@@ -87,7 +89,7 @@ pub async fn spawn_app() -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    TestApp { base, client, backend, _data_dir: data_dir, _shutdown: tx }
+    TestApp { base, database_url, client, backend, _data_dir: data_dir, _shutdown: tx }
 }
 
 /// Adds a server and forces it into `state` with a direct UPDATE (tests only: real

@@ -1,6 +1,12 @@
-//! The `jobs` table (the durable job runner builds on it).
+//! The `jobs` table: durable background jobs with leases.
+//!
+//! A runner claims a job by setting its lease (owner and expiry) in one conditional
+//! UPDATE; the condition is re-checked on the row it updates, so two runners (even in
+//! different Rackstate processes on one PostgreSQL) never hold the same job. A job
+//! whose lease expired (its runner died) is claimable again.
 
 use crate::backend::db::DbError;
+use crate::domain::JobKind;
 use sqlx::AnyConnection;
 
 /// Statuses in which a job still holds its server.
@@ -16,4 +22,140 @@ pub async fn has_active(conn: &mut AnyConnection, server_id: i64) -> Result<bool
     .await
     .map_err(|e| DbError::query("checking a server's jobs", e))?;
     Ok(n > 0)
+}
+
+/// A job as the runner sees it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: i64,
+    pub server_id: i64,
+    pub kind: String,
+    pub status: String,
+    pub attempts: i64,
+    pub params: String,
+    pub last_error: Option<String>,
+    pub lease_owner: Option<String>,
+}
+
+impl JobRow {
+    pub fn job_kind(&self) -> Option<JobKind> {
+        JobKind::parse(&self.kind)
+    }
+}
+
+const COLUMNS: &str = "id, server_id, kind, status, attempts, params, last_error, lease_owner";
+
+/// Queues a job; runs in the caller's transaction (with the state change that starts it).
+pub async fn enqueue(conn: &mut AnyConnection, server_id: i64, kind: JobKind, params: &str, now: i64) -> Result<i64, DbError> {
+    sqlx::query_scalar(
+        "INSERT INTO jobs (server_id, kind, status, attempts, params, run_after, created_at, updated_at) \
+         VALUES ($1, $2, 'queued', 0, $3, $4, $4, $4) RETURNING id",
+    )
+    .bind(server_id)
+    .bind(kind.as_str())
+    .bind(params)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| DbError::query("queueing a job", e))
+}
+
+/// Claims the oldest runnable job for `owner` until `lease_until`: a queued job whose
+/// time has come, or a running one whose lease expired. None when there is none.
+pub async fn claim(conn: &mut AnyConnection, owner: &str, now: i64, lease_until: i64) -> Result<Option<JobRow>, DbError> {
+    // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
+    // that lost the race re-evaluates it on the updated row and gets nothing.
+    const RUNNABLE: &str = "((status = 'queued' AND run_after <= $3) OR \
+                            (status IN ('running', 'waiting_for_agent') AND lease_expires_at < $3))";
+    sqlx::query_as(&format!(
+        "UPDATE jobs SET status = CASE WHEN status = 'waiting_for_agent' THEN status ELSE 'running' END, \
+         lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, updated_at = $3 \
+         WHERE id = (SELECT id FROM jobs WHERE {RUNNABLE} ORDER BY id LIMIT 1) AND {RUNNABLE} \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(owner)
+    .bind(lease_until)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| DbError::query("claiming a job", e))
+}
+
+/// Extends the lease; false when the job is no longer this owner's.
+pub async fn renew(conn: &mut AnyConnection, id: i64, owner: &str, now: i64, lease_until: i64) -> Result<bool, DbError> {
+    sqlx::query(&format!(
+        "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND status IN {ACTIVE_STATUSES}"
+    ))
+    .bind(lease_until)
+    .bind(now)
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .map_err(|e| DbError::query("renewing a job lease", e))
+}
+
+/// Ends a job held by `owner` with `status` (succeeded, failed, aborted); false when
+/// the job is no longer this owner's (its lease expired and another runner took it).
+pub async fn finish(conn: &mut AnyConnection, id: i64, owner: &str, status: &str, error: Option<&str>, now: i64) -> Result<bool, DbError> {
+    sqlx::query(&format!(
+        "UPDATE jobs SET status = $1, last_error = $2, lease_owner = NULL, lease_expires_at = NULL, \
+         finished_at = $3, updated_at = $3 WHERE id = $4 AND lease_owner = $5 AND status IN {ACTIVE_STATUSES}"
+    ))
+    .bind(status)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .map_err(|e| DbError::query("finishing a job", e))
+}
+
+/// Puts a job back in the queue after a transient failure, to run at `run_after`.
+pub async fn retry_later(conn: &mut AnyConnection, id: i64, owner: &str, error: &str, run_after: i64, now: i64) -> Result<bool, DbError> {
+    sqlx::query(
+        "UPDATE jobs SET status = 'queued', last_error = $1, lease_owner = NULL, lease_expires_at = NULL, \
+         run_after = $2, updated_at = $3 WHERE id = $4 AND lease_owner = $5",
+    )
+    .bind(error)
+    .bind(run_after)
+    .bind(now)
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .map_err(|e| DbError::query("requeueing a job", e))
+}
+
+pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<JobRow>, DbError> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("reading a job", e))
+}
+
+/// Appends a line to a job's step log.
+pub async fn log_step(conn: &mut AnyConnection, job_id: i64, message: &str, now: i64) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO job_steps (job_id, at, message) VALUES ($1, $2, $3)")
+        .bind(job_id)
+        .bind(now)
+        .bind(message)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("logging a job step", e))
+}
+
+/// A job's step log, oldest first: (at, message).
+pub async fn steps(conn: &mut AnyConnection, job_id: i64) -> Result<Vec<(i64, String)>, DbError> {
+    sqlx::query_as("SELECT at, message FROM job_steps WHERE job_id = $1 ORDER BY id")
+        .bind(job_id)
+        .fetch_all(conn)
+        .await
+        .map_err(|e| DbError::query("reading a job's steps", e))
 }

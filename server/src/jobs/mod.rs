@@ -1,0 +1,214 @@
+//! The durable job runner. Jobs are rows (see `app::backend::store::jobs`); a runner
+//! claims them with a lease, renews the lease while the job runs, and records the
+//! outcome. Bounded concurrency; panics are caught and fail the job; a crashed
+//! process's jobs are taken over when their lease expires. One handler per job kind,
+//! one file per handler.
+
+use app::backend::store::{self, jobs::JobRow, now_ms};
+use app::backend::{Backend, DbError};
+use app::domain::JobKind;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+
+/// How long a claim holds without renewal; a dead runner's jobs wait this long.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// How often an idle runner looks for work.
+pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
+
+/// What a job's run came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    Succeeded,
+    /// Final failure with a reason an admin can act on.
+    Failed(String),
+    /// Transient trouble: run again after the delay.
+    RetryLater { error: String, after: Duration },
+}
+
+/// The running job, with its log.
+pub struct JobContext {
+    pub backend: Backend,
+    pub job: JobRow,
+}
+
+impl JobContext {
+    /// Appends a line to the job's step log (shown on the server page).
+    pub async fn log(&self, message: &str) {
+        let result = async {
+            let mut conn = self.backend.db.conn().await?;
+            store::jobs::log_step(&mut conn, self.job.id, message, now_ms()).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(job = self.job.id, error = %e, "could not log a job step");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    async fn run(&self, ctx: &JobContext) -> JobOutcome;
+
+    /// Called once when the job has failed for good (including a panic), to apply the
+    /// lifecycle's failure rule to the server.
+    async fn on_failure(&self, _ctx: &JobContext, _reason: &str) {}
+}
+
+pub struct Runner {
+    backend: Backend,
+    owner: String,
+    concurrency: usize,
+    lease: Duration,
+    poll: Duration,
+    handlers: HashMap<JobKind, Arc<dyn JobHandler>>,
+}
+
+impl Runner {
+    /// `owner` names this runner in leases; it must be unique per process.
+    pub fn new(backend: Backend, owner: impl Into<String>, concurrency: usize) -> Self {
+        Self {
+            backend,
+            owner: owner.into(),
+            concurrency: concurrency.max(1),
+            lease: DEFAULT_LEASE,
+            poll: DEFAULT_POLL,
+            handlers: HashMap::new(),
+        }
+    }
+
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    pub fn handle(mut self, kind: JobKind, handler: impl JobHandler) -> Self {
+        self.handlers.insert(kind, Arc::new(handler));
+        self
+    }
+
+    /// Runs until `shutdown` turns true; then waits for running jobs to finish.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(this.concurrency));
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let permit = tokio::select! {
+                p = slots.clone().acquire_owned() => p.expect("semaphore never closes"),
+                _ = shutdown.changed() => break,
+            };
+            match this.claim().await {
+                Ok(Some(job)) => {
+                    let this = this.clone();
+                    tokio::spawn(async move {
+                        this.execute(job).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = tokio::time::sleep(this.poll) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    drop(permit);
+                    tracing::warn!(error = %e, "claiming a job");
+                    tokio::time::sleep(this.poll * 4).await;
+                }
+            }
+        }
+        // Let running jobs finish their current step.
+        let _ = slots.acquire_many(this.concurrency as u32).await;
+    }
+
+    async fn claim(&self) -> Result<Option<JobRow>, DbError> {
+        let now = now_ms();
+        let mut conn = self.backend.db.conn().await?;
+        store::jobs::claim(&mut conn, &self.owner, now, now + self.lease.as_millis() as i64).await
+    }
+
+    async fn execute(self: Arc<Self>, job: JobRow) {
+        let id = job.id;
+        let Some(handler) = job.job_kind().and_then(|k| self.handlers.get(&k)).cloned() else {
+            let reason = format!("no handler for job kind {:?}", job.kind);
+            self.finish(id, "failed", Some(&reason)).await;
+            return;
+        };
+        let ctx = Arc::new(JobContext { backend: self.backend.clone(), job });
+        let renewer = {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(this.lease / 3);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let now = now_ms();
+                    let renewed = async {
+                        let mut conn = this.backend.db.conn().await?;
+                        store::jobs::renew(&mut conn, id, &this.owner, now, now + this.lease.as_millis() as i64).await
+                    }
+                    .await;
+                    if !matches!(renewed, Ok(true)) {
+                        tracing::warn!(job = id, "lost the lease of a running job");
+                    }
+                }
+            })
+        };
+        // Run in its own task so a panic is caught as a JoinError.
+        let outcome = {
+            let (handler, ctx) = (handler.clone(), ctx.clone());
+            tokio::spawn(async move { handler.run(&ctx).await }).await
+        };
+        renewer.abort();
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) if e.is_panic() => JobOutcome::Failed("the job crashed (panic); see the server log".into()),
+            Err(_) => JobOutcome::Failed("the job was cancelled".into()),
+        };
+        match outcome {
+            JobOutcome::Succeeded => {
+                self.finish(id, "succeeded", None).await;
+            }
+            JobOutcome::Failed(reason) => {
+                ctx.log(&format!("failed: {reason}")).await;
+                handler.on_failure(&ctx, &reason).await;
+                self.finish(id, "failed", Some(&reason)).await;
+            }
+            JobOutcome::RetryLater { error, after } => {
+                ctx.log(&format!("will retry in {}s: {error}", after.as_secs())).await;
+                let now = now_ms();
+                let result = async {
+                    let mut conn = self.backend.db.conn().await?;
+                    store::jobs::retry_later(&mut conn, id, &self.owner, &error, now + after.as_millis() as i64, now).await
+                }
+                .await;
+                if let Err(e) = result {
+                    tracing::error!(job = id, error = %e, "requeueing a job");
+                }
+            }
+        }
+    }
+
+    async fn finish(&self, id: i64, status: &str, error: Option<&str>) {
+        let result = async {
+            let mut conn = self.backend.db.conn().await?;
+            store::jobs::finish(&mut conn, id, &self.owner, status, error, now_ms()).await
+        }
+        .await;
+        match result {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(job = id, status, "job finished after another runner took it over"),
+            Err(e) => tracing::error!(job = id, error = %e, "recording a job's outcome"),
+        }
+    }
+}

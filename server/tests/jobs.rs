@@ -1,0 +1,180 @@
+//! The durable job runner on a real database: claims, leases, takeover, panics.
+
+mod common;
+use app::backend::store::{self, now_ms};
+use app::backend::{Backend, Db};
+use app::domain::{JobKind, ServerState};
+use common::{server_in_state, spawn_app};
+use rackstate_server::jobs::{JobContext, JobHandler, JobOutcome, Runner};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Records which runner ran which job.
+#[derive(Clone, Default)]
+struct Recorder {
+    runs: Arc<Mutex<Vec<(i64, String)>>>,
+    owner: String,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Recorder {
+    async fn run(&self, ctx: &JobContext) -> JobOutcome {
+        ctx.log("working").await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        self.runs.lock().unwrap().push((ctx.job.id, self.owner.clone()));
+        JobOutcome::Succeeded
+    }
+}
+
+struct Panics;
+
+#[async_trait::async_trait]
+impl JobHandler for Panics {
+    async fn run(&self, _ctx: &JobContext) -> JobOutcome {
+        panic!("driver bug");
+    }
+    async fn on_failure(&self, ctx: &JobContext, reason: &str) {
+        ctx.log(&format!("on_failure saw: {reason}")).await;
+    }
+}
+
+async fn enqueue(backend: &Backend, server_id: i64, kind: JobKind) -> i64 {
+    let mut conn = backend.db.conn().await.unwrap();
+    store::jobs::enqueue(&mut conn, server_id, kind, "{}", now_ms()).await.unwrap()
+}
+
+async fn status(backend: &Backend, id: i64) -> store::jobs::JobRow {
+    let mut conn = backend.db.conn().await.unwrap();
+    store::jobs::get(&mut conn, id).await.unwrap().unwrap()
+}
+
+async fn wait_until_done(backend: &Backend, ids: &[i64]) {
+    for _ in 0..400 {
+        let mut done = true;
+        for id in ids {
+            let s = status(backend, *id).await.status;
+            if s == "queued" || s == "running" {
+                done = false;
+                break;
+            }
+        }
+        if done {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("jobs did not finish");
+}
+
+/// Two runners on two connection pools (as two Rackstate processes) share 60 jobs:
+/// every job runs exactly once and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_runners_never_run_the_same_job() {
+    let app = spawn_app().await;
+    let other = Backend::new(Db::connect(&app.database_url, 4).await.unwrap());
+    let s = server_in_state(&app, "s", ServerState::Registering).await;
+    let mut ids = Vec::new();
+    for _ in 0..60 {
+        ids.push(enqueue(&app.backend, s.id, JobKind::Register).await);
+    }
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let (stop, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for (name, backend) in [("a", app.backend.clone()), ("b", other.clone())] {
+        let rec = Recorder { runs: runs.clone(), owner: name.into() };
+        let runner = Runner::new(backend, name, 4).with_poll(Duration::from_millis(10)).handle(JobKind::Register, rec);
+        tasks.push(tokio::spawn(runner.run(rx.clone())));
+    }
+    wait_until_done(&app.backend, &ids).await;
+    stop.send(true).unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let runs = runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 60, "every job exactly once");
+    let mut seen: Vec<i64> = runs.iter().map(|(id, _)| *id).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 60);
+    for id in &ids {
+        let j = status(&app.backend, *id).await;
+        assert_eq!(j.status, "succeeded");
+        assert_eq!(j.attempts, 1);
+    }
+}
+
+/// A job whose runner died (lease expired) is taken over and finished.
+#[tokio::test]
+async fn expired_lease_is_taken_over() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Registering).await;
+    let id = enqueue(&app.backend, s.id, JobKind::Register).await;
+    {
+        let mut conn = app.backend.db.conn().await.unwrap();
+        let claimed = store::jobs::claim(&mut conn, "dead-process", now_ms(), now_ms() - 1).await.unwrap().unwrap();
+        assert_eq!(claimed.id, id);
+        // Another live runner cannot claim a job under a valid lease.
+        store::jobs::renew(&mut conn, id, "dead-process", now_ms(), now_ms() + 60_000).await.unwrap();
+        assert!(store::jobs::claim(&mut conn, "x", now_ms(), now_ms() + 1000).await.unwrap().is_none());
+        // Now the lease runs out.
+        sqlx::query("UPDATE jobs SET lease_expires_at = 0 WHERE id = $1").bind(id).execute(&mut *conn).await.unwrap();
+    }
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let (stop, rx) = watch::channel(false);
+    let runner = Runner::new(app.backend.clone(), "live", 2)
+        .with_poll(Duration::from_millis(10))
+        .handle(JobKind::Register, Recorder { runs: runs.clone(), owner: "live".into() });
+    let task = tokio::spawn(runner.run(rx));
+    wait_until_done(&app.backend, &[id]).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let j = status(&app.backend, id).await;
+    assert_eq!(j.status, "succeeded");
+    assert_eq!(j.attempts, 2);
+    // The dead runner's late report changes nothing.
+    let mut conn = app.backend.db.conn().await.unwrap();
+    assert!(!store::jobs::finish(&mut conn, id, "dead-process", "failed", Some("late"), now_ms()).await.unwrap());
+    assert_eq!(status(&app.backend, id).await.status, "succeeded");
+}
+
+/// A panicking job fails with a reason, its failure hook runs, and the runner lives on.
+#[tokio::test]
+async fn panic_fails_the_job_not_the_runner() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Cleaning).await;
+    let bad = enqueue(&app.backend, s.id, JobKind::Clean).await;
+    let good = enqueue(&app.backend, s.id, JobKind::Register).await;
+    let (stop, rx) = watch::channel(false);
+    let runner = Runner::new(app.backend.clone(), "r", 1)
+        .with_poll(Duration::from_millis(10))
+        .handle(JobKind::Clean, Panics)
+        .handle(JobKind::Register, Recorder::default());
+    let task = tokio::spawn(runner.run(rx));
+    wait_until_done(&app.backend, &[bad, good]).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let j = status(&app.backend, bad).await;
+    assert_eq!(j.status, "failed");
+    assert!(j.last_error.unwrap().contains("panic"));
+    let mut conn = app.backend.db.conn().await.unwrap();
+    let steps = store::jobs::steps(&mut conn, bad).await.unwrap();
+    assert!(steps.iter().any(|(_, m)| m.starts_with("on_failure saw:")), "{steps:?}");
+    assert_eq!(status(&app.backend, good).await.status, "succeeded");
+}
+
+/// A job of a kind nobody handles fails with that reason instead of hanging.
+#[tokio::test]
+async fn unknown_kind_fails_clearly() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Unavailable).await;
+    let id = enqueue(&app.backend, s.id, JobKind::Decommission).await;
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(Runner::new(app.backend.clone(), "r", 1).with_poll(Duration::from_millis(10)).run(rx));
+    wait_until_done(&app.backend, &[id]).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let j = status(&app.backend, id).await;
+    assert_eq!(j.status, "failed");
+    assert!(j.last_error.unwrap().contains("no handler"));
+}
