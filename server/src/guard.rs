@@ -13,7 +13,7 @@ use tower_sessions::Session;
 
 /// Paths anyone may load without logging in.
 fn is_public_path(path: &str) -> bool {
-    path == "/login" || path == "/healthz" || path == "/favicon.ico" || path.starts_with("/pkg/")
+    path == "/login" || path == "/healthz" || path == "/favicon.ico" || path == "/favicon.svg" || path.starts_with("/pkg/")
 }
 
 /// Resolves the caller and enforces the endpoint table (server functions) and the

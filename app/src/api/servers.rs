@@ -1,6 +1,7 @@
 //! Servers: the utilization report, the list, one server's page, add, status buttons.
 
 use crate::domain::buttons::Button;
+#[cfg(feature = "ssr")]
 use crate::domain::{Action, Permission};
 use crate::model::{Event, Server, Utilization};
 use leptos::prelude::*;

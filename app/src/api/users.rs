@@ -1,9 +1,12 @@
 //! User management (admins).
 
-use crate::domain::{Permission, Role};
+#[cfg(feature = "ssr")]
+use crate::domain::Permission;
+use crate::domain::Role;
 use crate::model::UserView;
 use leptos::prelude::*;
 
+#[cfg(feature = "ssr")]
 fn parse_role(role: &str) -> Result<Role, ServerFnError> {
     Role::parse(role).ok_or_else(|| {
         #[cfg(feature = "ssr")]

@@ -13,7 +13,9 @@ pub fn Layout(children: Children) -> impl IntoView {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });
-    let me = Resource::new(|| (), |_| whoami());
+    // Refetched on navigation, so the bar follows a login or logout done in-page.
+    let location = leptos_router::hooks::use_location();
+    let me = Resource::new(move || location.pathname.get(), |_| whoami());
     let logout = ServerAction::<Logout>::new();
     view! {
         <header class="topbar">
