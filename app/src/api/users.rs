@@ -1,8 +1,7 @@
 //! User management (admins).
 
 #[cfg(feature = "ssr")]
-use crate::domain::Permission;
-use crate::domain::Role;
+use crate::domain::{Permission, Role};
 use crate::model::UserView;
 use leptos::prelude::*;
 

@@ -72,10 +72,11 @@ pub fn ServerPage() -> impl IntoView {
                                 <ol class="timeline" data-testid="events">
                                 {events.into_iter().rev().map(|e| view! {
                                     <li>
+                                        <time class="when">{crate::ui::components::utc(e.at)}</time>" "
                                         <span class="kind">{e.kind}</span>" "
                                         {e.from_value.map(|f| format!("{f} → "))}{e.to_value}
                                         " by " <strong>{e.actor}</strong>
-                                        {e.reason.map(|r| view! { <q>{r}</q> })}
+                                        {e.reason.map(|r| view! { " " <q>{r}</q> })}
                                     </li>
                                 }).collect_view()}
                                 </ol>
