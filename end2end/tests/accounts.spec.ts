@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { ADMIN_PASSWORD, hydrated, login, unique, watchErrors } from './helpers';
+import { ADMIN_PASSWORD, addServer, hydrated, login, unique, watchErrors } from './helpers';
 
 test('a wrong password shows the message and logs nobody in', async ({ page }) => {
   await page.goto('/login');
@@ -50,16 +50,7 @@ test('a viewer sees no state buttons and gets 403 calling the server function di
   await create.getByRole('button', { name: 'Create user' }).click();
   await expect(page.getByTestId('users')).toContainText(viewer);
 
-  await page.goto('/servers');
-  await hydrated(page);
-  await page.getByText('Add a server').click();
-  await page.getByLabel('Name').fill(serverName);
-  await page.getByLabel('BMC address').fill('10.1.2.3');
-  await page.getByRole('button', { name: 'Add server' }).click();
-  const added = page.getByRole('link', { name: serverName }).first();
-  await expect(added).toBeVisible();
-  const href = await added.getAttribute('href');
-  const id = Number(href!.split('/').pop());
+  const id = await addServer(page, serverName, '10.1.2.3');
 
   // The admin sees the status buttons on the server page.
   await page.goto(`/servers/${id}`);
@@ -88,13 +79,8 @@ test('a viewer sees no state buttons and gets 403 calling the server function di
 test('admin marks a server defective with a reason; the audit shows who and why', async ({ page }) => {
   const serverName = unique('def');
   await login(page, 'admin', ADMIN_PASSWORD);
-  await page.goto('/servers');
-  await hydrated(page);
-  await page.getByText('Add a server').click();
-  await page.getByLabel('Name').fill(serverName);
-  await page.getByLabel('BMC address').fill('10.1.2.4');
-  await page.getByRole('button', { name: 'Add server' }).click();
-  await page.getByRole('link', { name: serverName }).first().click();
+  const id = await addServer(page, serverName, '10.1.2.4');
+  await page.goto(`/servers/${id}`);
   await hydrated(page);
   // Registering with no job running: only Defective is enabled, the others say why.
   const available = page.getByRole('button', { name: 'Available', exact: true });

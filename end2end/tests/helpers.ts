@@ -30,3 +30,16 @@ export async function login(page: Page, username: string, password: string) {
 export function unique(prefix: string): string {
   return `${prefix}${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
 }
+
+/** Adds a server through the Servers page and returns its id. */
+export async function addServer(page: Page, name: string, bmc: string): Promise<number> {
+  await page.goto('/servers');
+  await hydrated(page);
+  await page.getByText('Add a server').click();
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('BMC address').fill(bmc);
+  await page.getByRole('button', { name: 'Add server' }).click();
+  const link = page.getByRole('link', { name }).first();
+  await expect(link).toBeVisible();
+  return Number((await link.getAttribute('href'))!.split('/').pop());
+}

@@ -28,7 +28,7 @@ async fn main() -> std::process::ExitCode {
     let app = match Application::build(&settings).await {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("rackstate: cannot start: {}", error_chain(&e));
+            eprintln!("rackstate: cannot start: {}", app::backend::error_chain(&e));
             return std::process::ExitCode::from(1);
         }
     };
@@ -44,16 +44,6 @@ async fn main() -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
 
 async fn shutdown_signal() {
     let ctrl_c = async {

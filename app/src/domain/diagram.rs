@@ -55,13 +55,7 @@ mod tests {
     /// docs/lifecycle.md is what the table generates; UPDATE_DOCS=1 rewrites it.
     #[test]
     fn lifecycle_doc_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/lifecycle.md");
-        let want = lifecycle_doc();
-        if std::env::var_os("UPDATE_DOCS").is_some() {
-            std::fs::write(path, &want).unwrap();
-        }
-        let have = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(have == want, "docs/lifecycle.md is stale: run `UPDATE_DOCS=1 cargo test -p app lifecycle_doc`");
+        crate::domain::assert_doc_current("lifecycle.md", &lifecycle_doc());
     }
 
     /// Every row of the table is an edge of the diagram.

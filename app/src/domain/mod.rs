@@ -14,3 +14,15 @@ pub use roles::{Permission, Role, Username};
 pub use server_type::TypeSpec;
 pub use state::ServerState;
 pub use transitions::{Action, Context, Guard, JobKind, Transition, TransitionError, Trigger, TRANSITIONS};
+
+/// Test helper: a generated doc under `docs/` must match what the code generates;
+/// `UPDATE_DOCS=1` rewrites it.
+#[cfg(test)]
+pub(crate) fn assert_doc_current(name: &str, want: &str) {
+    let path = format!("{}/../docs/{name}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(have == want, "docs/{name} is stale: run `UPDATE_DOCS=1 cargo test -p app`");
+}

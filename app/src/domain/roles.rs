@@ -192,13 +192,7 @@ mod tests {
     /// docs/permissions.md is what the table generates.
     #[test]
     fn permissions_doc_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/permissions.md");
-        let want = permissions_doc();
-        if std::env::var_os("UPDATE_DOCS").is_some() {
-            std::fs::write(path, &want).unwrap();
-        }
-        let have = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(have == want, "docs/permissions.md is stale: run `UPDATE_DOCS=1 cargo test -p app permissions_doc`");
+        crate::domain::assert_doc_current("permissions.md", &permissions_doc());
     }
 
     /// The roles of the issue: viewers change nothing; operators cannot press manual
