@@ -61,7 +61,8 @@ async fn measure(label: &str, db: Db) {
     let t0 = Instant::now();
     seed(&db).await;
     let seeded = t0.elapsed();
-    let backend = Backend::new(db);
+    let key = "00".repeat(32);
+    let backend = Backend::new(db, app::backend::secrets::SecretBox::from_hex(&key).unwrap());
     let first = backend.utilization().await.unwrap();
     assert_eq!(first.totals.total as usize, SERVERS, "seed mismatch");
     let mut times: Vec<Duration> = Vec::with_capacity(RUNS);

@@ -22,6 +22,9 @@ pub struct Settings {
     pub session_idle_minutes: i64,
     /// Password for the first admin on a start with no users (`RACKSTATE_ADMIN_PASSWORD`).
     pub admin_password: Option<Secret>,
+    /// Key sealing BMC credentials, 64 hex digits (`RACKSTATE_SECRET_KEY`); without it,
+    /// a key file under the data directory.
+    pub secret_key: Option<Secret>,
 }
 
 /// A secret setting: never printed by `Debug`.
@@ -107,7 +110,14 @@ impl Settings {
         {
             return Err(SettingsError { var: "RACKSTATE_ADMIN_PASSWORD", message: m });
         }
+        let secret_key = get("RACKSTATE_SECRET_KEY").filter(|v| !v.trim().is_empty()).map(Secret);
+        if let Some(k) = &secret_key
+            && app::backend::secrets::SecretBox::from_hex(&k.0).is_err()
+        {
+            return Err(SettingsError { var: "RACKSTATE_SECRET_KEY", message: "must be 64 hex digits (32 bytes)".into() });
+        }
         Ok(Self {
+            secret_key,
             listen,
             data_dir,
             database_url,

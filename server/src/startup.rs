@@ -2,6 +2,7 @@
 
 use crate::guard;
 use crate::settings::Settings;
+use app::backend::secrets::SecretBox;
 use app::backend::store::sessions::DbSessionStore;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -24,6 +25,8 @@ pub enum StartupError {
     },
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("secret key: {0}")]
+    Secrets(String),
     #[error("creating the first admin: {0}")]
     Bootstrap(String),
     #[error("binding {addr}")]
@@ -51,7 +54,9 @@ impl Application {
         })?;
         let db = Db::connect(&settings.database_url, settings.db_max_connections).await?;
         db.migrate().await?;
-        let backend = Backend::new(db);
+        let secrets = SecretBox::load(settings.secret_key.as_ref().map(|s| s.0.as_str()), &settings.data_dir)
+            .map_err(|e| StartupError::Secrets(e.to_string()))?;
+        let backend = Backend::new(db, secrets);
         let admin_password = settings.admin_password.as_ref().map(|s| s.0.as_str());
         match backend.bootstrap_admin(&settings.data_dir, admin_password).await {
             Ok(Some(path)) => tracing::warn!(

@@ -72,7 +72,7 @@ async fn wait_until_done(backend: &Backend, ids: &[i64]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_runners_never_run_the_same_job() {
     let app = spawn_app().await;
-    let other = Backend::new(Db::connect(&app.database_url, 4).await.unwrap());
+    let other = Backend::new(Db::connect(&app.database_url, 4).await.unwrap(), app.backend.secrets.clone());
     let s = server_in_state(&app, "s", ServerState::Registering).await;
     let mut ids = Vec::new();
     for _ in 0..60 {

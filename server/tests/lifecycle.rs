@@ -183,3 +183,34 @@ async fn audit_is_append_only() {
     assert!(sqlx::query("UPDATE events SET actor = 'mallory'").execute(pool).await.is_err());
     assert_eq!(event_count(&app, s.id).await, 1);
 }
+
+/// BMC passwords are sealed at rest; revealing them is audited.
+#[tokio::test]
+async fn bmc_credentials_sealed_and_reveal_audited() {
+    use app::backend::secrets::SecretString;
+    let app = spawn_app().await;
+    let new = NewServer {
+        name: "sealed".into(),
+        bmc_address: "10.0.0.9".into(),
+        bmc_username: "root".into(),
+        bmc_password: Some(SecretString::new("calvin-the-password")),
+        ..Default::default()
+    };
+    let s = app.backend.add_server(&Actor::user("admin"), &new).await.unwrap();
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT bmc_secret FROM servers WHERE id = $1")
+        .bind(s.id)
+        .fetch_one(app.backend.db.pool())
+        .await
+        .unwrap();
+    assert!(!stored.windows(6).any(|w| w == b"calvin"), "password stored in clear");
+    let before = event_count(&app, s.id).await;
+    let c = app.backend.reveal_bmc_credentials(&Actor::user("admin"), s.id).await.unwrap();
+    assert_eq!((c.address.as_str(), c.username.as_str()), ("10.0.0.9", "root"));
+    assert_eq!(c.password.unwrap().expose(), "calvin-the-password");
+    let events = app.backend.server_events(s.id).await.unwrap();
+    assert_eq!(events.len(), before + 1);
+    assert_eq!(events.last().unwrap().kind, "credentials_revealed");
+    assert_eq!(events.last().unwrap().actor, "admin");
+    let json = serde_json::to_string(&app.backend.server(s.id).await.unwrap()).unwrap();
+    assert!(!json.contains("calvin"));
+}

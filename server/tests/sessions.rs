@@ -157,7 +157,8 @@ async fn first_start_generates_admin_password() {
     let dir = tempfile::tempdir().unwrap();
     let db = app::backend::Db::connect(&format!("sqlite://{}", dir.path().join("x.db").display()), 2).await.unwrap();
     db.migrate().await.unwrap();
-    let backend = app::backend::Backend::new(db);
+    let secrets = app::backend::secrets::SecretBox::load(None, dir.path()).unwrap();
+    let backend = app::backend::Backend::new(db, secrets);
     let path = backend.bootstrap_admin(dir.path(), None).await.unwrap().expect("password file");
     let password = std::fs::read_to_string(&path).unwrap().trim().to_string();
     assert!(password.len() >= 12);

@@ -33,6 +33,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/server_detail", Access::Needs(Permission::ViewOwnServers)),
     ("/api/add_server", Access::Needs(Permission::AddServer)),
     ("/api/set_server_state", Access::Needs(Permission::SetManualState)),
+    ("/api/reveal_bmc_credentials", Access::Needs(Permission::RevealBmcCredentials)),
     ("/api/list_users", Access::Needs(Permission::ManageUsers)),
     ("/api/create_user", Access::Needs(Permission::ManageUsers)),
     ("/api/set_user_role", Access::Needs(Permission::ManageUsers)),

@@ -57,9 +57,24 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
 }
 
 #[server(endpoint = "add_server")]
-pub async fn add_server(name: String, bmc_address: String, datacenter: String, rack: String) -> Result<Server, ServerFnError> {
+pub async fn add_server(
+    name: String,
+    bmc_address: String,
+    bmc_username: String,
+    bmc_password: String,
+    datacenter: String,
+    rack: String,
+) -> Result<Server, ServerFnError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::AddServer)).await?;
-    let new = crate::backend::services::NewServer { name, bmc_address, bmc_verify_tls: true, datacenter, rack, ..Default::default() };
+    let new = crate::backend::services::NewServer {
+        name,
+        bmc_address,
+        bmc_username,
+        bmc_password: Some(crate::backend::secrets::SecretString::new(bmc_password)),
+        bmc_verify_tls: true,
+        datacenter,
+        rack,
+    };
     backend.add_server(&actor, &new).await.map_err(super::ssr::service_error)
 }
 
@@ -76,4 +91,24 @@ pub async fn set_server_state(id: i64, action: String, generation: i64, reason: 
     let mut change = crate::backend::services::StateChange::new(action).at_generation(generation);
     change.reason = reason;
     backend.change_state(&actor, id, &change).await.map_err(super::ssr::service_error)
+}
+
+/// A server's BMC credentials, for an admin to copy (audited).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevealedCredentials {
+    pub address: String,
+    pub username: String,
+    pub password: String,
+}
+
+#[server(endpoint = "reveal_bmc_credentials")]
+pub async fn reveal_bmc_credentials(id: i64) -> Result<RevealedCredentials, ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::RevealBmcCredentials)).await?;
+    let c = backend.reveal_bmc_credentials(&actor, id).await.map_err(super::ssr::service_error)?;
+    Ok(RevealedCredentials {
+        address: c.address,
+        username: c.username,
+        // Deliberately leaves the secret type: this is the one place it is shown.
+        password: c.password.map(|p| p.expose().to_string()).unwrap_or_default(),
+    })
 }

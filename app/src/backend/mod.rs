@@ -3,6 +3,7 @@
 //! so every change passes the same checks.
 
 pub mod db;
+pub mod secrets;
 pub mod services;
 pub mod store;
 
@@ -14,11 +15,13 @@ pub use db::{Db, DbError, DbKind};
 #[derive(Clone)]
 pub struct Backend {
     pub db: Db,
+    /// Seals and opens BMC credentials.
+    pub secrets: secrets::SecretBox,
 }
 
 impl Backend {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, secrets: secrets::SecretBox) -> Self {
+        Self { db, secrets }
     }
 
     /// Number of servers the database knows, in any state.

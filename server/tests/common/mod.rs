@@ -76,6 +76,7 @@ pub async fn spawn_app() -> TestApp {
         public_url: None,
         session_idle_minutes: 60,
         admin_password: Some(rackstate_server::settings::Secret(ADMIN_PASSWORD.into())),
+        secret_key: None,
     };
     let app = Application::build(&settings).await.expect("Rackstate starts");
     let base = format!("http://{}", app.local_addr());

@@ -5,7 +5,16 @@ use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms, servers::LastError};
 use crate::domain::{self, Action, Inventory, ServerState, TypeSpec, transitions::Context};
+use crate::backend::secrets::SecretString;
 use crate::model::{Event, Server, Utilization, UtilizationRow};
+
+/// A server's BMC credentials, opened for an admin who asked to see them.
+#[derive(Debug)]
+pub struct BmcCredentials {
+    pub address: String,
+    pub username: String,
+    pub password: Option<SecretString>,
+}
 
 /// What an admin gives to add a server by its BMC.
 #[derive(Clone, Debug, Default)]
@@ -13,6 +22,7 @@ pub struct NewServer {
     pub name: String,
     pub bmc_address: String,
     pub bmc_username: String,
+    pub bmc_password: Option<SecretString>,
     pub bmc_verify_tls: bool,
     pub datacenter: String,
     pub rack: String,
@@ -67,6 +77,7 @@ impl Backend {
         if bmc.is_empty() || bmc.len() > 255 || bmc.chars().any(char::is_whitespace) {
             return Err(ServiceError::invalid("bmc_address", "must be a host name or IP address (with optional port)"));
         }
+        let sealed = new.bmc_password.as_ref().filter(|p| !p.expose().is_empty()).map(|p| self.secrets.seal(p));
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let row = store::servers::NewServerRow {
@@ -74,7 +85,7 @@ impl Backend {
             state: ServerState::Registering,
             bmc_address: bmc,
             bmc_username: new.bmc_username.trim(),
-            bmc_secret: None,
+            bmc_secret: sealed.as_deref(),
             bmc_verify_tls: new.bmc_verify_tls,
             datacenter: new.datacenter.trim(),
             rack: new.rack.trim(),
@@ -211,6 +222,30 @@ impl Backend {
         let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
         tx.commit().await.map_err(commit_error)?;
         Ok((server, changes))
+    }
+
+    /// Opens a server's BMC credentials and audits who looked (the seed asks admins
+    /// to copy them before a decommission).
+    pub async fn reveal_bmc_credentials(&self, actor: &Actor, id: i64) -> Result<BmcCredentials, ServiceError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let (address, username, sealed) = store::servers::bmc_credentials(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        let password = match sealed {
+            Some(s) => Some(self.secrets.open(&s).map_err(|e| ServiceError::Conflict { message: e.to_string() })?),
+            None => None,
+        };
+        let event = NewEvent {
+            server_id: Some(id),
+            actor: &actor.audit_name(),
+            kind: "credentials_revealed",
+            from_value: None,
+            to_value: None,
+            reason: None,
+            details: None,
+        };
+        store::events::append(&mut tx, &event, now).await?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(BmcCredentials { address, username, password })
     }
 
     pub async fn server(&self, id: i64) -> Result<Server, ServiceError> {

@@ -191,3 +191,12 @@ pub async fn list(conn: &mut AnyConnection, state: Option<ServerState>) -> Resul
     .map_err(|e| DbError::query("listing servers", e))?;
     rows.into_iter().map(Row::into_server).collect()
 }
+
+/// (BMC address, user, sealed password) of a server.
+pub async fn bmc_credentials(conn: &mut AnyConnection, id: i64) -> Result<Option<(String, String, Option<Vec<u8>>)>, DbError> {
+    sqlx::query_as("SELECT bmc_address, bmc_username, bmc_secret FROM servers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("reading BMC credentials", e))
+}

@@ -55,6 +55,8 @@ pub fn ServersPage() -> impl IntoView {
             <ActionForm action=add attr:class="grid-form">
                 <label>"Name"<input name="name" required placeholder="r12-u07"/></label>
                 <label>"BMC address"<input name="bmc_address" required placeholder="10.0.12.7"/></label>
+                <label>"BMC user"<input name="bmc_username" autocomplete="off"/></label>
+                <label>"BMC password"<input name="bmc_password" type="password" autocomplete="new-password"/></label>
                 <label>"Datacenter"<input name="datacenter"/></label>
                 <label>"Rack"<input name="rack"/></label>
                 <button type="submit" class="primary">"Add server"</button>
