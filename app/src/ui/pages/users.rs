@@ -16,7 +16,13 @@ pub fn UsersPage() -> impl IntoView {
         move || (create.version().get(), set_role.version().get(), set_disabled.version().get()),
         |_| list_users(),
     );
-    let role_options = || Role::ALL.iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view();
+    // Least privilege by default: a new user is a viewer unless the admin says otherwise.
+    let role_options = || {
+        Role::ALL
+            .iter()
+            .map(|r| view! { <option value=r.as_str() selected=*r == Role::Viewer>{r.as_str()}</option> })
+            .collect_view()
+    };
     let errors = move || {
         [create.value().get().and_then(|r| r.err()), set_role.value().get().and_then(|r| r.err()),
          set_disabled.value().get().and_then(|r| r.err()), reset.value().get().and_then(|r| r.err())]
