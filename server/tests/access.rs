@@ -15,7 +15,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         "/api/login" => vec![("username", "admin"), ("password", common::ADMIN_PASSWORD)],
         "/api/whoami" | "/api/logout" | "/api/utilization" | "/api/list_users" => vec![],
         "/api/change_password" => vec![("current", "{password}"), ("new_password", "{password}")],
-        "/api/list_servers" => vec![("state", "unavailable")],
+        "/api/list_servers" => vec![("state", "unavailable"), ("server_type", "M.8.16")],
         "/api/server_detail" | "/api/reveal_bmc_credentials" => vec![("id", "{id}")],
         "/api/add_server" => vec![("name", "new-{role}"), ("bmc_address", "10.9.9.9"), ("bmc_username", "root"), ("bmc_password", "calvin"), ("datacenter", "dc"), ("rack", "r1")],
         "/api/set_server_state" => vec![("id", "{id}"), ("action", "set_available"), ("generation", "{gen}")],

@@ -68,4 +68,12 @@ async fn utilization_counts() {
     assert!((typed.utilization - 2.0 / 3.0).abs() < 1e-9);
     assert_eq!(u.rows[1].server_type, None);
     assert_eq!(u.totals.total, 5);
+
+    // The report's numbers link to these lists: by type and state, and untyped.
+    use app::backend::store::servers::ListFilter;
+    let used = ListFilter { state: Some(ServerState::Used), server_type: Some("M.32.64.1".into()) };
+    assert_eq!(app.backend.list_servers(&used).await.unwrap().len(), 2);
+    let untyped = ListFilter { state: None, server_type: Some(String::new()) };
+    let list = app.backend.list_servers(&untyped).await.unwrap();
+    assert_eq!(list.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), vec!["new"]);
 }

@@ -23,7 +23,7 @@ pub async fn load_utilization() -> Result<Utilization, ServerFnError> {
 }
 
 #[server(endpoint = "list_servers")]
-pub async fn list_servers(state: Option<String>) -> Result<Vec<Server>, ServerFnError> {
+pub async fn list_servers(state: Option<String>, server_type: Option<String>) -> Result<Vec<Server>, ServerFnError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
     let state = match state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
@@ -32,7 +32,8 @@ pub async fn list_servers(state: Option<String>) -> Result<Vec<Server>, ServerFn
             None => return super::ssr::fail(http::StatusCode::UNPROCESSABLE_ENTITY, format!("state: unknown state {s:?}")),
         },
     };
-    backend.list_servers(state).await.map_err(super::ssr::service_error)
+    let filter = crate::backend::store::servers::ListFilter { state, server_type };
+    backend.list_servers(&filter).await.map_err(super::ssr::service_error)
 }
 
 #[server(endpoint = "server_detail")]

@@ -254,9 +254,9 @@ impl Backend {
     }
 
     /// Servers, optionally in one state, by name. (Paging and search come with the list page.)
-    pub async fn list_servers(&self, state: Option<ServerState>) -> Result<Vec<Server>, ServiceError> {
+    pub async fn list_servers(&self, filter: &store::servers::ListFilter) -> Result<Vec<Server>, ServiceError> {
         let mut conn = self.db.conn().await?;
-        Ok(store::servers::list(&mut conn, state).await?)
+        Ok(store::servers::list(&mut conn, filter).await?)
     }
 
     pub async fn has_active_job(&self, id: i64) -> Result<bool, ServiceError> {

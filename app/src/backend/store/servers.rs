@@ -180,12 +180,23 @@ pub async fn count(conn: &mut AnyConnection) -> Result<i64, DbError> {
         .map_err(|e| DbError::query("counting servers", e))
 }
 
-/// Servers by name, optionally in one state (at most 1000; paging comes with the list page).
-pub async fn list(conn: &mut AnyConnection, state: Option<ServerState>) -> Result<Vec<Server>, DbError> {
+/// Which servers a list shows.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub state: Option<ServerState>,
+    /// A type label; `Some("")` means servers not typed yet.
+    pub server_type: Option<String>,
+}
+
+/// Servers by name, filtered (at most 1000; paging comes with the list page).
+pub async fn list(conn: &mut AnyConnection, filter: &ListFilter) -> Result<Vec<Server>, DbError> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} WHERE ($1 IS NULL OR s.state = $1) ORDER BY s.name LIMIT 1000"
+        "{SELECT} WHERE ($1 IS NULL OR s.state = $1) \
+         AND ($2 IS NULL OR ($2 = '' AND s.server_type_id IS NULL) OR t.label = $2) \
+         ORDER BY s.name LIMIT 1000"
     ))
-    .bind(state.map(|s| s.as_str()))
+    .bind(filter.state.map(|s| s.as_str()))
+    .bind(filter.server_type.as_deref())
     .fetch_all(conn)
     .await
     .map_err(|e| DbError::query("listing servers", e))?;

@@ -1,8 +1,62 @@
-//! The home page: the server type utilization report (all servers in all states).
+//! The home page: the server type utilization report (all servers in all states),
+//! as a table whose numbers link to the filtered server list, and as a stacked bar
+//! chart drawn in SVG on the server (readable without JavaScript).
 
 use crate::api::servers::load_utilization;
 use crate::domain::ServerState;
+use crate::model::UtilizationRow;
 use leptos::prelude::*;
+
+/// The list of servers behind one number of the report.
+fn list_href(row: Option<&UtilizationRow>, state: Option<ServerState>) -> String {
+    let mut q = Vec::new();
+    if let Some(s) = state {
+        q.push(format!("state={}", s.as_str()));
+    }
+    if let Some(r) = row {
+        q.push(format!("type={}", r.server_type.clone().unwrap_or_default()));
+    }
+    if q.is_empty() { "/servers".into() } else { format!("/servers?{}", q.join("&")) }
+}
+
+fn type_name(row: &UtilizationRow) -> String {
+    row.server_type.clone().unwrap_or_else(|| "(not typed yet)".into())
+}
+
+#[component]
+fn Chart(rows: Vec<UtilizationRow>) -> impl IntoView {
+    const BAR_H: f64 = 22.0;
+    const GAP: f64 = 10.0;
+    const LABEL_W: f64 = 150.0;
+    const WIDTH: f64 = 900.0;
+    let max = rows.iter().map(|r| r.total).max().unwrap_or(0).max(1) as f64;
+    let height = rows.len() as f64 * (BAR_H + GAP) + GAP;
+    view! {
+        <svg class="chart" viewBox=format!("0 0 {WIDTH} {height}") role="img" aria-label="Servers per type, stacked by state">
+            {rows.iter().enumerate().map(|(i, row)| {
+                let y = GAP + i as f64 * (BAR_H + GAP);
+                let mut x = LABEL_W;
+                let segments = ServerState::ALL.iter().zip(row.counts).filter(|(_, n)| *n > 0).map(|(s, n)| {
+                    let w = n as f64 / max * (WIDTH - LABEL_W - 60.0);
+                    let seg = view! {
+                        <rect class=format!("seg state-{}", s.as_str()) x=x y=y width=w height=BAR_H>
+                            <title>{format!("{}: {n} {}", type_name(row), s.label())}</title>
+                        </rect>
+                    };
+                    x += w;
+                    seg
+                }).collect_view();
+                view! {
+                    <g>
+                        <text class="chart-label" x=LABEL_W - 8.0 y=y + BAR_H * 0.7 text-anchor="end">{type_name(row)}</text>
+                        {segments}
+                        <text class="chart-total" x=x + 6.0 y=y + BAR_H * 0.7>{row.total}</text>
+                    </g>
+                }
+            }).collect_view()}
+        </svg>
+    }
+}
 
 #[component]
 pub fn Home() -> impl IntoView {
@@ -11,7 +65,10 @@ pub fn Home() -> impl IntoView {
         <h1>"Server type utilization"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || report.get().map(|r| match r {
-                Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                Err(e) => view! { <p class="error" role="alert">{crate::ui::components::error_text(&e)}</p> }.into_any(),
+                Ok(u) if u.rows.is_empty() => view! {
+                    <p class="empty" data-testid="utilization">"No servers yet. " <a href="/servers">"Add the first one"</a>"."</p>
+                }.into_any(),
                 Ok(u) => view! {
                     <div class="table-wrap">
                     <table class="report" data-testid="utilization">
@@ -25,21 +82,31 @@ pub fn Home() -> impl IntoView {
                         <tbody>
                         {u.rows.iter().map(|row| view! {
                             <tr>
-                                <th scope="row">{row.server_type.clone().unwrap_or_else(|| "(not typed yet)".into())}</th>
-                                {row.counts.iter().map(|n| view! { <td class="num">{*n}</td> }).collect_view()}
-                                <td class="num">{row.total}</td>
+                                <th scope="row"><a href=list_href(Some(row), None)>{type_name(row)}</a></th>
+                                {ServerState::ALL.iter().zip(row.counts).map(|(s, n)| view! {
+                                    <td class="num">{if n == 0 { view! { <span class="zero">"0"</span> }.into_any() } else {
+                                        view! { <a href=list_href(Some(row), Some(*s))>{n}</a> }.into_any()
+                                    }}</td>
+                                }).collect_view()}
+                                <td class="num"><a href=list_href(Some(row), None)>{row.total}</a></td>
                                 <td class="num">{format!("{:.0}%", row.utilization * 100.0)}</td>
                             </tr>
                         }).collect_view()}
                         </tbody>
                         <tfoot><tr>
                             <th scope="row">"All types"</th>
-                            {u.totals.counts.iter().map(|n| view! { <td class="num">{*n}</td> }).collect_view()}
-                            <td class="num" data-testid="total-servers">{u.totals.total}</td>
+                            {ServerState::ALL.iter().zip(u.totals.counts).map(|(s, n)| view! {
+                                <td class="num"><a href=list_href(None, Some(*s))>{n}</a></td>
+                            }).collect_view()}
+                            <td class="num" data-testid="total-servers"><a href="/servers">{u.totals.total}</a></td>
                             <td class="num">{format!("{:.0}%", u.totals.utilization * 100.0)}</td>
                         </tr></tfoot>
                     </table>
                     </div>
+                    <section class="card">
+                        <h2>"Servers per type, by state"</h2>
+                        <Chart rows=u.rows.clone()/>
+                    </section>
                 }.into_any(),
             })}
         </Suspense>

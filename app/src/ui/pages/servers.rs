@@ -12,7 +12,8 @@ pub fn ServersPage() -> impl IntoView {
     let query = use_query_map();
     let add = ServerAction::<AddServer>::new();
     let state = move || query.read().get("state");
-    let servers = Resource::new(move || (state(), add.version().get()), |(s, _)| list_servers(s));
+    let server_type = move || query.read().get("type");
+    let servers = Resource::new(move || (state(), server_type(), add.version().get()), |(s, t, _)| list_servers(s, t));
     view! {
         <h1>"Servers"</h1>
         <form method="get" class="filters">
@@ -25,6 +26,10 @@ pub fn ServersPage() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
+            {move || server_type().map(|t| view! {
+                <input type="hidden" name="type" value=t.clone()/>
+                <span class="chip">"Type: " {if t.is_empty() { "not typed yet".to_string() } else { t }} " " <a href="/servers">"clear"</a></span>
+            })}
             <button type="submit">"Filter"</button>
         </form>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
