@@ -50,6 +50,9 @@ ensure_node_modules
 export RACKSTATE_TEST_VENV="$CACHE/venv"
 cd "$ROOT"
 
+log "formatting (cargo fmt --check)"
+cargo fmt --all --check
+
 log "unit and integration tests on SQLite"
 RACKSTATE_TEST_DB=sqlite cargo nextest run -p app -p server --no-fail-fast
 

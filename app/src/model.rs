@@ -63,12 +63,7 @@ impl UtilizationRow {
     /// Fills `total` and `utilization` from `counts`.
     pub fn finish(&mut self) {
         self.total = self.counts.iter().sum();
-        let fleet: i64 = ServerState::ALL
-            .iter()
-            .zip(self.counts)
-            .filter(|(s, _)| s.in_fleet())
-            .map(|(_, n)| n)
-            .sum();
+        let fleet: i64 = ServerState::ALL.iter().zip(self.counts).filter(|(s, _)| s.in_fleet()).map(|(_, n)| n).sum();
         let used = self.count(ServerState::Used) + self.count(ServerState::UsedRegistering);
         self.utilization = if fleet == 0 { 0.0 } else { used as f64 / fleet as f64 };
     }

@@ -42,7 +42,14 @@ async fn seed(db: &Db) {
                 sql.push(',');
             }
             let state = ServerState::ALL[j % ServerState::ALL.len()];
-            sql.push_str(&format!("('b{j}', '{}', {}, '10.{}.{}.{}', 1, 0, 0)", state.as_str(), j % TYPES + 1, j >> 16, (j >> 8) & 255, j & 255));
+            sql.push_str(&format!(
+                "('b{j}', '{}', {}, '10.{}.{}.{}', 1, 0, 0)",
+                state.as_str(),
+                j % TYPES + 1,
+                j >> 16,
+                (j >> 8) & 255,
+                j & 255
+            ));
         }
         tx.execute(sql.as_str()).await.unwrap();
         i += 1000;

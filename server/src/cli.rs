@@ -52,8 +52,9 @@ async fn run_inner(settings: &Settings, args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| format!("data directory: {e}"))?;
     let db = Db::connect(&settings.database_url, 2).await.map_err(|e| app::backend::error_chain(&e))?;
     db.migrate().await.map_err(|e| app::backend::error_chain(&e))?;
-    let secrets = app::backend::secrets::SecretBox::load(settings.secret_key.as_ref().map(|s| s.0.as_str()), &settings.data_dir)
-        .map_err(|e| e.to_string())?;
+    let secrets =
+        app::backend::secrets::SecretBox::load(settings.secret_key.as_ref().map(|s| s.0.as_str()), &settings.data_dir)
+            .map_err(|e| e.to_string())?;
     let backend = Backend::new(db, secrets);
     let actor = Actor::system("command line");
     let rest = &args[2..];
@@ -74,7 +75,12 @@ async fn run_inner(settings: &Settings, args: &[String]) -> Result<(), String> {
         }
         "list" => {
             for u in backend.list_users().await.map_err(|e| e.user_message())? {
-                println!("{:<32} {:<9} {}", u.username, u.role.as_str(), if u.disabled { "disabled" } else { "active" });
+                println!(
+                    "{:<32} {:<9} {}",
+                    u.username,
+                    u.role.as_str(),
+                    if u.disabled { "disabled" } else { "active" }
+                );
             }
         }
         other => return Err(format!("unknown user command {other:?}")),

@@ -13,7 +13,11 @@ use tower_sessions::Session;
 
 /// Paths anyone may load without logging in.
 fn is_public_path(path: &str) -> bool {
-    path == "/login" || path == "/healthz" || path == "/favicon.ico" || path == "/favicon.svg" || path.starts_with("/pkg/")
+    path == "/login"
+        || path == "/healthz"
+        || path == "/favicon.ico"
+        || path == "/favicon.svg"
+        || path.starts_with("/pkg/")
 }
 
 /// Resolves the caller and enforces the endpoint table (server functions) and the
@@ -50,7 +54,10 @@ pub async fn authorize(State(backend): State<Backend>, session: Session, mut req
             (Access::LoggedIn, Some(_)) => {}
             (Access::Needs(p), Some(u)) if u.role.can(p) => {}
             (Access::Needs(p), Some(u)) => {
-                return error(StatusCode::FORBIDDEN, &format!("your role ({}) may not {}", u.role, p.as_str().replace('_', " ")));
+                return error(
+                    StatusCode::FORBIDDEN,
+                    &format!("your role ({}) may not {}", u.role, p.as_str().replace('_', " ")),
+                );
             }
         }
     } else if user.is_none() && !is_public_path(&path) {

@@ -6,9 +6,7 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("RACKSTATE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_env("RACKSTATE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let settings = match Settings::from_env() {
         Ok(s) => s,
@@ -43,7 +41,6 @@ async fn main() -> std::process::ExitCode {
     }
     std::process::ExitCode::SUCCESS
 }
-
 
 async fn shutdown_signal() {
     let ctrl_c = async {

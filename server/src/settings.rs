@@ -90,7 +90,10 @@ impl Settings {
         if let Some(u) = &public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
-            return Err(SettingsError { var: "RACKSTATE_PUBLIC_URL", message: format!("{u:?} must start with http:// or https://") });
+            return Err(SettingsError {
+                var: "RACKSTATE_PUBLIC_URL",
+                message: format!("{u:?} must start with http:// or https://"),
+            });
         }
         let session_idle_minutes = match var("RACKSTATE_SESSION_IDLE_MINUTES") {
             None => 8 * 60,
@@ -114,7 +117,10 @@ impl Settings {
         if let Some(k) = &secret_key
             && app::backend::secrets::SecretBox::from_hex(&k.0).is_err()
         {
-            return Err(SettingsError { var: "RACKSTATE_SECRET_KEY", message: "must be 64 hex digits (32 bytes)".into() });
+            return Err(SettingsError {
+                var: "RACKSTATE_SECRET_KEY",
+                message: "must be 64 hex digits (32 bytes)".into(),
+            });
         }
         Ok(Self {
             secret_key,
@@ -136,8 +142,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn with(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 

@@ -4,8 +4,6 @@ use crate::guard;
 use crate::settings::Settings;
 use app::backend::secrets::SecretBox;
 use app::backend::store::sessions::DbSessionStore;
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
 use app::backend::{Backend, Db, DbError};
 use app::{App, shell};
 use axum::Router;
@@ -14,6 +12,8 @@ use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -48,10 +48,8 @@ impl Application {
     /// Prepares the data directory and database, and binds the listener
     /// (port 0 picks a free port, as tests do).
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartupError::DataDir {
-            path: settings.data_dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|source| StartupError::DataDir { path: settings.data_dir.display().to_string(), source })?;
         let db = Db::connect(&settings.database_url, settings.db_max_connections).await?;
         db.migrate().await?;
         let secrets = SecretBox::load(settings.secret_key.as_ref().map(|s| s.0.as_str()), &settings.data_dir)
@@ -70,10 +68,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
         let router = router(settings, addr, backend.clone());
         Ok(Self { listener, router, backend })
     }
@@ -87,10 +82,7 @@ impl Application {
     }
 
     /// Serves until the future `shutdown` completes.
-    pub async fn serve(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_expired_sessions(DbSessionStore::new(self.backend.db.clone())));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;

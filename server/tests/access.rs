@@ -17,9 +17,18 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         "/api/change_password" => vec![("current", "{password}"), ("new_password", "{password}")],
         "/api/list_servers" => vec![("state", "unavailable"), ("server_type", "M.8.16")],
         "/api/server_detail" | "/api/reveal_bmc_credentials" => vec![("id", "{id}")],
-        "/api/add_server" => vec![("name", "new-{role}"), ("bmc_address", "10.9.9.9"), ("bmc_username", "root"), ("bmc_password", "calvin"), ("datacenter", "dc"), ("rack", "r1")],
+        "/api/add_server" => vec![
+            ("name", "new-{role}"),
+            ("bmc_address", "10.9.9.9"),
+            ("bmc_username", "root"),
+            ("bmc_password", "calvin"),
+            ("datacenter", "dc"),
+            ("rack", "r1"),
+        ],
         "/api/set_server_state" => vec![("id", "{id}"), ("action", "set_available"), ("generation", "{gen}")],
-        "/api/create_user" => vec![("username", "made-by-{role}"), ("password", "another-long-password"), ("role", "viewer")],
+        "/api/create_user" => {
+            vec![("username", "made-by-{role}"), ("password", "another-long-password"), ("role", "viewer")]
+        }
         "/api/set_user_role" => vec![("username", "victim"), ("role", "operator")],
         "/api/set_user_disabled" => vec![("username", "victim"), ("disabled", "false")],
         "/api/reset_user_password" => vec![("username", "victim"), ("password", "reset-long-password")],
@@ -56,16 +65,25 @@ async fn snapshot_without_fixture(app: &TestApp) -> Vec<i64> {
 }
 
 async fn call(app: &TestApp, client: &reqwest::Client, path: &str, role: &str) -> reqwest::StatusCode {
-    let s = server_in_state(app, &format!("t-{role}-{}", path.trim_start_matches("/api/")), ServerState::Unavailable).await;
+    let s =
+        server_in_state(app, &format!("t-{role}-{}", path.trim_start_matches("/api/")), ServerState::Unavailable).await;
     // A tenant may see its own servers only: make this one the tenant's.
-    sqlx::query("UPDATE servers SET reserved_for = $1 WHERE id = $2").bind(role).bind(s.id).execute(app.backend.db.pool()).await.unwrap();
+    sqlx::query("UPDATE servers SET reserved_for = $1 WHERE id = $2")
+        .bind(role)
+        .bind(s.id)
+        .execute(app.backend.db.pool())
+        .await
+        .unwrap();
     let password = if role == "admin" { common::ADMIN_PASSWORD } else { common::USER_PASSWORD };
     let form: Vec<(String, String)> = args(path)
         .unwrap_or_else(|| panic!("{path}: add arguments for it to tests/access.rs"))
         .into_iter()
         .map(|(k, v)| {
-            let v = v.replace("{id}", &s.id.to_string()).replace("{gen}", &s.generation.to_string())
-                .replace("{role}", role).replace("{password}", password);
+            let v = v
+                .replace("{id}", &s.id.to_string())
+                .replace("{gen}", &s.generation.to_string())
+                .replace("{role}", role)
+                .replace("{password}", password);
             (k.to_string(), v)
         })
         .collect();
@@ -115,7 +133,11 @@ async fn every_server_function_as_every_role() {
                 assert!(status.is_success() || status.is_redirection(), "{path} as {role}: {status}");
             } else {
                 assert_eq!(status, 403, "{path} as {role}");
-                assert_eq!(snapshot_without_fixture(&app).await, before, "{path}: forbidden call as {role} changed something");
+                assert_eq!(
+                    snapshot_without_fixture(&app).await,
+                    before,
+                    "{path}: forbidden call as {role} changed something"
+                );
             }
         }
     }
@@ -130,7 +152,11 @@ async fn every_page_needs_login() {
     let s = server_in_state(&app, "page", ServerState::Available).await;
     let routes = leptos_axum::generate_route_list(app::App);
     assert!(!routes.is_empty());
-    sqlx::query("UPDATE servers SET reserved_for = 'tenant' WHERE id = $1").bind(s.id).execute(app.backend.db.pool()).await.unwrap();
+    sqlx::query("UPDATE servers SET reserved_for = 'tenant' WHERE id = $1")
+        .bind(s.id)
+        .execute(app.backend.db.pool())
+        .await
+        .unwrap();
     for route in routes {
         let pattern = route.path().to_string();
         let access = app::ui::PAGES

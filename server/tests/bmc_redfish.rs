@@ -56,7 +56,17 @@ async fn start_emulator() -> Emulator {
     .unwrap();
     let port = free_port();
     let child = Command::new(format!("{venv}/bin/sushy-emulator"))
-        .args(["--config", &config.display().to_string(), "--fake", "-i", "127.0.0.1", "-p", &port.to_string(), "--feature-set", "full"])
+        .args([
+            "--config",
+            &config.display().to_string(),
+            "--fake",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--feature-set",
+            "full",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -83,7 +93,8 @@ async fn registration_steps_against_sushy() {
     assert_eq!(sys.power_state, "Off");
 
     // The emulator downloads the image, as a real BMC does: serve one.
-    let iso = axum::Router::new().route("/live/rackstate-live.iso", axum::routing::get(|| async { vec![0u8; 64 * 1024] }));
+    let iso =
+        axum::Router::new().route("/live/rackstate-live.iso", axum::routing::get(|| async { vec![0u8; 64 * 1024] }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let image = format!("http://{}/live/rackstate-live.iso", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, iso).await.unwrap() });
@@ -94,9 +105,25 @@ async fn registration_steps_against_sushy() {
     bmc.wait_for_power("On", POWER_SETTLE_TIMEOUT).await.unwrap();
 
     let client = reqwest::Client::new();
-    let systems: serde_json::Value = client.get(format!("{}/redfish/v1/Systems", emu.url)).basic_auth(USER, Some(PASSWORD)).send().await.unwrap().json().await.unwrap();
+    let systems: serde_json::Value = client
+        .get(format!("{}/redfish/v1/Systems", emu.url))
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let path = systems["Members"][0]["@odata.id"].as_str().unwrap().to_string();
-    let raw: serde_json::Value = client.get(format!("{}{path}", emu.url)).basic_auth(USER, Some(PASSWORD)).send().await.unwrap().json().await.unwrap();
+    let raw: serde_json::Value = client
+        .get(format!("{}{path}", emu.url))
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Cd");
     // sushy-emulator ignores BootSourceOverrideEnabled ("Once") and always reports
     // "Continuous"; real BMCs honour it. The job clears the override afterwards anyway.

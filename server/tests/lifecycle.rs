@@ -52,7 +52,13 @@ async fn every_pair_against_the_database() {
 #[tokio::test]
 async fn add_server_starts_registering() {
     let app = spawn_app().await;
-    let new = NewServer { name: "r1-u01".into(), bmc_address: "10.0.0.5".into(), datacenter: "dc1".into(), rack: "r1".into(), ..Default::default() };
+    let new = NewServer {
+        name: "r1-u01".into(),
+        bmc_address: "10.0.0.5".into(),
+        datacenter: "dc1".into(),
+        rack: "r1".into(),
+        ..Default::default()
+    };
     let s = app.backend.add_server(&Actor::user("admin"), &new).await.unwrap();
     assert_eq!(s.state, ServerState::Registering);
     assert_eq!(s.generation, 1);
@@ -86,8 +92,12 @@ async fn stale_generation_conflicts() {
     let app = spawn_app().await;
     let s = server_in_state(&app, "s", ServerState::Unavailable).await;
     let admin = Actor::user("admin");
-    app.backend.change_state(&admin, s.id, &StateChange::new(Action::SetAvailable).at_generation(s.generation)).await.unwrap();
-    let e = app.backend
+    app.backend
+        .change_state(&admin, s.id, &StateChange::new(Action::SetAvailable).at_generation(s.generation))
+        .await
+        .unwrap();
+    let e = app
+        .backend
         .change_state(&admin, s.id, &StateChange::new(Action::MarkDefective).at_generation(s.generation).because("fan"))
         .await
         .unwrap_err();
@@ -101,7 +111,11 @@ async fn stale_generation_conflicts() {
 async fn defective_needs_a_reason() {
     let app = spawn_app().await;
     let s = server_in_state(&app, "s", ServerState::Available).await;
-    let e = app.backend.change_state(&Actor::user("admin"), s.id, &StateChange::new(Action::MarkDefective)).await.unwrap_err();
+    let e = app
+        .backend
+        .change_state(&Actor::user("admin"), s.id, &StateChange::new(Action::MarkDefective))
+        .await
+        .unwrap_err();
     assert!(matches!(e, ServiceError::Invalid { field: "reason", .. }));
 }
 
@@ -119,7 +133,11 @@ async fn running_job_blocks_manual_buttons() {
     let change = StateChange::new(Action::MarkDefective).because("no POST");
     let e = app.backend.change_state(&Actor::user("admin"), s.id, &change).await.unwrap_err();
     assert!(e.to_string().contains("still running"), "{e}");
-    sqlx::query("UPDATE jobs SET status = 'failed' WHERE server_id = $1").bind(s.id).execute(app.backend.db.pool()).await.unwrap();
+    sqlx::query("UPDATE jobs SET status = 'failed' WHERE server_id = $1")
+        .bind(s.id)
+        .execute(app.backend.db.pool())
+        .await
+        .unwrap();
     let s = app.backend.change_state(&Actor::user("admin"), s.id, &change).await.unwrap();
     assert_eq!(s.state, ServerState::Defective);
 }

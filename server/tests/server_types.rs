@@ -8,11 +8,28 @@ use common::{server_in_state, spawn_app};
 
 fn inventory(serial: &str, nic_speed: u32) -> Inventory {
     Inventory {
-        system: SystemInfo { manufacturer: "HPE".into(), model: "DL360".into(), serial_number: serial.into(), uuid: serial.into(), bios_version: "U32".into() },
+        system: SystemInfo {
+            manufacturer: "HPE".into(),
+            model: "DL360".into(),
+            serial_number: serial.into(),
+            uuid: serial.into(),
+            bios_version: "U32".into(),
+        },
         cpus: vec![Cpu { socket: "CPU1".into(), model: "EPYC 7313".into(), cores: 16, threads: 32 }],
         memory: (0..4).map(|i| MemoryModule { slot: format!("DIMM{i}"), size_mib: 16384 }).collect(),
-        disks: vec![Disk { model: "MZ7L3".into(), serial: format!("{serial}-d0"), size_bytes: 480_000_000_000, kind: DiskKind::Ssd }],
-        nics: vec![Nic { name: "eth0".into(), mac: format!("02:00:00:00:00:{:02x}", serial.len()), speed_mbps: nic_speed, switch: None, switch_port: None }],
+        disks: vec![Disk {
+            model: "MZ7L3".into(),
+            serial: format!("{serial}-d0"),
+            size_bytes: 480_000_000_000,
+            kind: DiskKind::Ssd,
+        }],
+        nics: vec![Nic {
+            name: "eth0".into(),
+            mac: format!("02:00:00:00:00:{:02x}", serial.len()),
+            speed_mbps: nic_speed,
+            switch: None,
+            switch_port: None,
+        }],
         gpus: vec![],
     }
 }
@@ -53,10 +70,18 @@ async fn types_are_shared_versioned_and_audited() {
 async fn utilization_counts() {
     let app = spawn_app().await;
     let sys = Actor::system("register job");
-    for (i, state) in [ServerState::Used, ServerState::Used, ServerState::Available, ServerState::Decommissioned].into_iter().enumerate() {
+    for (i, state) in [ServerState::Used, ServerState::Used, ServerState::Available, ServerState::Decommissioned]
+        .into_iter()
+        .enumerate()
+    {
         let s = server_in_state(&app, &format!("s{i}"), ServerState::Registering).await;
         app.backend.record_inventory(&sys, s.id, &inventory(&format!("S{i}"), 25_000), 'M').await.unwrap();
-        sqlx::query("UPDATE servers SET state = $1 WHERE id = $2").bind(state.as_str()).bind(s.id).execute(app.backend.db.pool()).await.unwrap();
+        sqlx::query("UPDATE servers SET state = $1 WHERE id = $2")
+            .bind(state.as_str())
+            .bind(s.id)
+            .execute(app.backend.db.pool())
+            .await
+            .unwrap();
     }
     server_in_state(&app, "new", ServerState::Registering).await;
     let u = app.backend.utilization().await.unwrap();

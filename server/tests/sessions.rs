@@ -3,7 +3,7 @@
 mod common;
 use app::backend::services::Actor;
 use app::domain::Role;
-use common::{ADMIN_PASSWORD, USER_PASSWORD, TestApp, spawn_app};
+use common::{ADMIN_PASSWORD, TestApp, USER_PASSWORD, spawn_app};
 
 fn session_cookie(resp: &reqwest::Response) -> Option<String> {
     resp.headers()

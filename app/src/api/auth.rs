@@ -44,7 +44,9 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
 /// A local path to go to after login; anything else (another site) goes home.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.starts_with("/login") => n.to_string(),
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.starts_with("/login") => {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -73,7 +75,10 @@ pub async fn change_password(current: String, new_password: String) -> Result<()
         return super::ssr::fail(http::StatusCode::FORBIDDEN, "the current password is wrong");
     }
     let keep = session.id().map(|id| id.to_string());
-    backend.set_password(&actor, &user.username, &new_password, keep.as_deref()).await.map_err(super::ssr::service_error)
+    backend
+        .set_password(&actor, &user.username, &new_password, keep.as_deref())
+        .await
+        .map_err(super::ssr::service_error)
 }
 
 #[cfg(test)]

@@ -90,7 +90,10 @@ pub mod ssr {
         if let Some(p) = permission
             && !user.role.can(p)
         {
-            return fail(StatusCode::FORBIDDEN, format!("your role ({}) may not {}", user.role, p.as_str().replace('_', " ")));
+            return fail(
+                StatusCode::FORBIDDEN,
+                format!("your role ({}) may not {}", user.role, p.as_str().replace('_', " ")),
+            );
         }
         let actor = Actor::user(user.username.clone());
         Ok((backend, user, actor))

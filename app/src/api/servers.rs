@@ -29,7 +29,9 @@ pub async fn list_servers(state: Option<String>, server_type: Option<String>) ->
         None => None,
         Some(s) => match crate::domain::ServerState::parse(s) {
             Some(st) => Some(st),
-            None => return super::ssr::fail(http::StatusCode::UNPROCESSABLE_ENTITY, format!("state: unknown state {s:?}")),
+            None => {
+                return super::ssr::fail(http::StatusCode::UNPROCESSABLE_ENTITY, format!("state: unknown state {s:?}"));
+            }
         },
     };
     let filter = crate::backend::store::servers::ListFilter { state, server_type };
@@ -81,7 +83,12 @@ pub async fn add_server(
 
 /// Presses a status button (Available, Unavailable, Defective, Removed from rack).
 #[server(endpoint = "set_server_state")]
-pub async fn set_server_state(id: i64, action: String, generation: i64, reason: Option<String>) -> Result<Server, ServerFnError> {
+pub async fn set_server_state(
+    id: i64,
+    action: String,
+    generation: i64,
+    reason: Option<String>,
+) -> Result<Server, ServerFnError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::SetManualState)).await?;
     let Some(action) = Action::parse(&action).filter(|a| a.manual_target().is_some()) else {
         return super::ssr::fail(

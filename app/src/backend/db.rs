@@ -5,8 +5,8 @@
 //! `Any` driver. Where the dialects differ, code asks `Db::kind()`.
 
 use sqlx::AnyPool;
-use sqlx::any::AnyPoolOptions;
 use sqlx::Executor;
+use sqlx::any::AnyPoolOptions;
 use std::fmt;
 use std::time::Duration;
 

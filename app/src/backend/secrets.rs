@@ -71,7 +71,8 @@ impl SecretBox {
             return Self::from_hex(k);
         }
         let path = data_dir.join("secret.key");
-        let file_err = |e: std::io::Error| SecretError::KeyFile { path: path.display().to_string(), message: e.to_string() };
+        let file_err =
+            |e: std::io::Error| SecretError::KeyFile { path: path.display().to_string(), message: e.to_string() };
         match std::fs::read_to_string(&path) {
             Ok(hex) => Self::from_hex(&hex),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -91,7 +92,8 @@ impl SecretBox {
 
     pub fn seal(&self, secret: &SecretString) -> Vec<u8> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ct = self.cipher.encrypt(&nonce, secret.expose().as_bytes()).expect("encryption of bytes in memory cannot fail");
+        let ct =
+            self.cipher.encrypt(&nonce, secret.expose().as_bytes()).expect("encryption of bytes in memory cannot fail");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(VERSION);
         out.extend_from_slice(&nonce);

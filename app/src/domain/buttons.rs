@@ -2,9 +2,9 @@
 //! disabled. Derived from the transition table and the permission table, so the page
 //! offers exactly what the server will accept.
 
+use super::ServerState;
 use super::roles::{Role, permission_for_action};
 use super::transitions::{Action, Context, Trigger, request_transition};
-use super::ServerState;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -127,19 +127,51 @@ impl Change {
 /// CPU socket, memory slot, disk serial, NIC MAC, GPU slot.
 pub fn diff(old: &Inventory, new: &Inventory) -> Vec<Change> {
     let mut out = Vec::new();
-    let sys = |s: &SystemInfo| format!("{} {} serial {} BIOS {}", s.manufacturer, s.model, s.serial_number, s.bios_version);
+    let sys =
+        |s: &SystemInfo| format!("{} {} serial {} BIOS {}", s.manufacturer, s.model, s.serial_number, s.bios_version);
     if old.system != new.system {
-        out.push(Change { component: "system".into(), key: "system".into(), before: Some(sys(&old.system)), after: Some(sys(&new.system)) });
+        out.push(Change {
+            component: "system".into(),
+            key: "system".into(),
+            before: Some(sys(&old.system)),
+            after: Some(sys(&new.system)),
+        });
     }
-    keyed(&mut out, "cpu", &old.cpus, &new.cpus, |c| c.socket.clone(), |c| format!("{} ({}C/{}T)", c.model, c.cores, c.threads));
+    keyed(
+        &mut out,
+        "cpu",
+        &old.cpus,
+        &new.cpus,
+        |c| c.socket.clone(),
+        |c| format!("{} ({}C/{}T)", c.model, c.cores, c.threads),
+    );
     keyed(&mut out, "memory", &old.memory, &new.memory, |m| m.slot.clone(), |m| format!("{} MiB", m.size_mib));
-    keyed(&mut out, "disk", &old.disks, &new.disks, |d| d.serial.clone(), |d| format!("{} {} {} bytes", d.model, d.kind.as_str(), d.size_bytes));
-    keyed(&mut out, "nic", &old.nics, &new.nics, |n| n.mac.to_ascii_lowercase(), |n| {
-        format!("{} {} Mb/s{}", n.name, n.speed_mbps, match (&n.switch, &n.switch_port) {
-            (Some(s), Some(p)) => format!(" on {s} port {p}"),
-            _ => String::new(),
-        })
-    });
+    keyed(
+        &mut out,
+        "disk",
+        &old.disks,
+        &new.disks,
+        |d| d.serial.clone(),
+        |d| format!("{} {} {} bytes", d.model, d.kind.as_str(), d.size_bytes),
+    );
+    keyed(
+        &mut out,
+        "nic",
+        &old.nics,
+        &new.nics,
+        |n| n.mac.to_ascii_lowercase(),
+        |n| {
+            format!(
+                "{} {} Mb/s{}",
+                n.name,
+                n.speed_mbps,
+                match (&n.switch, &n.switch_port) {
+                    (Some(s), Some(p)) => format!(" on {s} port {p}"),
+                    _ => String::new(),
+                }
+            )
+        },
+    );
     keyed(&mut out, "gpu", &old.gpus, &new.gpus, |g| g.slot.clone(), |g| g.model.clone());
     out
 }
@@ -177,14 +209,30 @@ pub(crate) mod fixtures {
     /// A two-socket server with 256 GiB, two SSDs and two 25G NICs.
     pub fn dual_socket() -> Inventory {
         Inventory {
-            system: SystemInfo { manufacturer: "Dell".into(), model: "R650".into(), serial_number: "SN1".into(), uuid: "u1".into(), bios_version: "1.0".into() },
-            cpus: (1..=2).map(|i| Cpu { socket: format!("CPU{i}"), model: "Xeon Gold 6338".into(), cores: 32, threads: 64 }).collect(),
+            system: SystemInfo {
+                manufacturer: "Dell".into(),
+                model: "R650".into(),
+                serial_number: "SN1".into(),
+                uuid: "u1".into(),
+                bios_version: "1.0".into(),
+            },
+            cpus: (1..=2)
+                .map(|i| Cpu { socket: format!("CPU{i}"), model: "Xeon Gold 6338".into(), cores: 32, threads: 64 })
+                .collect(),
             memory: (0..8).map(|i| MemoryModule { slot: format!("A{i}"), size_mib: 32 * 1024 }).collect(),
             disks: vec![
                 Disk { model: "PM893".into(), serial: "D1".into(), size_bytes: 960_000_000_000, kind: DiskKind::Ssd },
                 Disk { model: "PM893".into(), serial: "D2".into(), size_bytes: 960_000_000_000, kind: DiskKind::Ssd },
             ],
-            nics: (0..2).map(|i| Nic { name: format!("eno{i}"), mac: format!("aa:bb:cc:00:00:0{i}"), speed_mbps: 25_000, switch: Some("leaf1".into()), switch_port: Some(format!("Ethernet{i}")) }).collect(),
+            nics: (0..2)
+                .map(|i| Nic {
+                    name: format!("eno{i}"),
+                    mac: format!("aa:bb:cc:00:00:0{i}"),
+                    speed_mbps: 25_000,
+                    switch: Some("leaf1".into()),
+                    switch_port: Some(format!("Ethernet{i}")),
+                })
+                .collect(),
             gpus: vec![],
         }
     }

@@ -13,7 +13,7 @@ pub use inventory::Inventory;
 pub use roles::{Permission, Role, Username};
 pub use server_type::TypeSpec;
 pub use state::ServerState;
-pub use transitions::{Action, Context, Guard, JobKind, Transition, TransitionError, Trigger, TRANSITIONS};
+pub use transitions::{Action, Context, Guard, JobKind, TRANSITIONS, Transition, TransitionError, Trigger};
 
 /// Test helper: a generated doc under `docs/` must match what the code generates;
 /// `UPDATE_DOCS=1` rewrites it.

@@ -114,8 +114,16 @@ pub fn permission_for_action(action: super::Action) -> Option<Permission> {
         SetAvailable | SetUnavailable | MarkDefective | RemoveFromRack => Some(Permission::SetManualState),
         Register | ReRegister => Some(Permission::StartRegistration),
         Decommission => Some(Permission::Decommission),
-        RegistrationSucceeded | RegistrationFailed | CleaningSucceeded | CleaningFailed
-        | DecommissionSucceeded | DecommissionFailed | Reserve | Unreserve | Allocate | Release => None,
+        RegistrationSucceeded
+        | RegistrationFailed
+        | CleaningSucceeded
+        | CleaningFailed
+        | DecommissionSucceeded
+        | DecommissionFailed
+        | Reserve
+        | Unreserve
+        | Allocate
+        | Release => None,
     }
 }
 
@@ -200,13 +208,25 @@ mod tests {
     #[test]
     fn role_boundaries() {
         let changes = [
-            Permission::AddServer, Permission::SetManualState, Permission::StartRegistration,
-            Permission::Decommission, Permission::RetryAbortJobs, Permission::EditNotes,
-            Permission::AllocateForTenants, Permission::AllocateOwn, Permission::ManageUsers,
-            Permission::ManageSubscriptions, Permission::RevealBmcCredentials,
+            Permission::AddServer,
+            Permission::SetManualState,
+            Permission::StartRegistration,
+            Permission::Decommission,
+            Permission::RetryAbortJobs,
+            Permission::EditNotes,
+            Permission::AllocateForTenants,
+            Permission::AllocateOwn,
+            Permission::ManageUsers,
+            Permission::ManageSubscriptions,
+            Permission::RevealBmcCredentials,
         ];
         assert!(changes.iter().all(|p| !Role::Viewer.can(*p)));
-        for p in [Permission::SetManualState, Permission::Decommission, Permission::RevealBmcCredentials, Permission::ManageUsers] {
+        for p in [
+            Permission::SetManualState,
+            Permission::Decommission,
+            Permission::RevealBmcCredentials,
+            Permission::ManageUsers,
+        ] {
             assert!(!Role::Operator.can(p));
             assert!(Role::Admin.can(p));
         }

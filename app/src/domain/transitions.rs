@@ -240,7 +240,14 @@ pub const TRANSITIONS: &[Transition] = &[
     row(AvailableReserved, A::Unreserve, Available, SYS),
     row(Available, A::Allocate, Used, SYS),
     guarded(AvailableReserved, A::Allocate, Used, SYS, Guard::ReservedForRequester),
-    Transition { from: Used, action: A::Release, to: Cleaning, by: SYS, guard: Guard::None, starts_job: Some(JobKind::Clean) },
+    Transition {
+        from: Used,
+        action: A::Release,
+        to: Cleaning,
+        by: SYS,
+        guard: Guard::None,
+        starts_job: Some(JobKind::Clean),
+    },
 ];
 
 /// What the caller knows beyond the state, for guards.
@@ -313,9 +320,7 @@ fn refusal_reason(state: ServerState, action: Action) -> String {
             "a used server changes state only by release or re-registration; release it first"
         }
         (Available, A::ReRegister) => "set the server unavailable first, then re-register it",
-        (AvailableReserved, A::ReRegister) => {
-            "the server is reserved; set it unavailable first, then re-register it"
-        }
+        (AvailableReserved, A::ReRegister) => "the server is reserved; set it unavailable first, then re-register it",
         (Defective, A::Allocate) => "a defective server can never be used; repair it and set it available",
         (Decommissioned, A::ReRegister) => "a decommissioned server comes back by registering it again",
         (_, A::Register) => "only a decommissioned server is registered again; use re-register",
@@ -325,7 +330,9 @@ fn refusal_reason(state: ServerState, action: Action) -> String {
         (Unavailable | Registering | Cleaning | Decommissioned | RemovedFromRack, A::Allocate) => {
             "only available servers can be allocated"
         }
-        (_, A::RemoveFromRack) => "only an unavailable, defective or decommissioned server can be removed from the rack",
+        (_, A::RemoveFromRack) => {
+            "only an unavailable, defective or decommissioned server can be removed from the rack"
+        }
         (_, A::SetAvailable) => "only an unavailable or defective server can be set available",
         (_, A::SetUnavailable) => "only an available or defective server can be set unavailable",
         (Defective, A::MarkDefective) => "it is already defective",
@@ -402,7 +409,10 @@ mod tests {
     #[test]
     fn used_to_defective_says_release_first() {
         let e = request_transition(Used, A::MarkDefective, USR, Context::default()).unwrap_err();
-        assert_eq!(e.to_string(), "cannot mark defective a server in state used: a used server cannot be marked defective; release it first");
+        assert_eq!(
+            e.to_string(),
+            "cannot mark defective a server in state used: a used server cannot be marked defective; release it first"
+        );
     }
 
     /// Re-register from available tells the admin to set it unavailable first.
@@ -428,7 +438,10 @@ mod tests {
     fn failed_registration_returns_where_it_came_from() {
         let re = Context { re_registration: true, ..Context::default() };
         assert_eq!(request_transition(Registering, A::RegistrationFailed, SYS, re).unwrap().to, Unavailable);
-        assert_eq!(request_transition(Registering, A::RegistrationFailed, SYS, Context::default()).unwrap().to, Registering);
+        assert_eq!(
+            request_transition(Registering, A::RegistrationFailed, SYS, Context::default()).unwrap().to,
+            Registering
+        );
         assert_eq!(request_transition(UsedRegistering, A::RegistrationFailed, SYS, re).unwrap().to, Used);
     }
 

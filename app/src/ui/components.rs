@@ -20,7 +20,9 @@ pub fn StateBadge(state: ServerState) -> impl IntoView {
 
 /// An error message from an action's last result, if it failed.
 #[component]
-pub fn ActionError<T: Clone + Send + Sync + 'static>(result: Signal<Option<Result<T, ServerFnError>>>) -> impl IntoView {
+pub fn ActionError<T: Clone + Send + Sync + 'static>(
+    result: Signal<Option<Result<T, ServerFnError>>>,
+) -> impl IntoView {
     move || match result.get() {
         Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
         _ => None,

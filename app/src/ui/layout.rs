@@ -1,8 +1,8 @@
 //! The frame around every page: top bar with navigation and who is logged in.
 
 use crate::api::auth::{Logout, whoami};
-use leptos::prelude::*;
 use leptos::form::ActionForm;
+use leptos::prelude::*;
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {

@@ -81,7 +81,9 @@ impl fmt::Display for BmcError {
         match &self.kind {
             BmcErrorKind::Connect(m) => write!(f, "cannot connect ({m})"),
             BmcErrorKind::Timeout { seconds } => write!(f, "timed out after {seconds}s"),
-            BmcErrorKind::Unauthorized => f.write_str("credentials refused (HTTP 401); check the BMC user and password"),
+            BmcErrorKind::Unauthorized => {
+                f.write_str("credentials refused (HTTP 401); check the BMC user and password")
+            }
             BmcErrorKind::Status { code, message } => write!(f, "HTTP {code}: {message}"),
             BmcErrorKind::Malformed(m) => write!(f, "unexpected answer: {m}"),
             BmcErrorKind::Unsupported(m) => write!(f, "not supported by this BMC: {m}"),

@@ -30,7 +30,10 @@ pub struct RedfishBmc {
 
 impl std::fmt::Debug for RedfishBmc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedfishBmc").field("address", &self.address).field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("RedfishBmc")
+            .field("address", &self.address)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,7 +52,11 @@ impl RedfishBmc {
             .connect_timeout(CONNECT_TIMEOUT)
             .danger_accept_invalid_certs(!verify_tls)
             .build()
-            .map_err(|e| BmcError { bmc: address.clone(), doing: "creating an HTTP client".into(), kind: BmcErrorKind::Connect(e.to_string()) })?;
+            .map_err(|e| BmcError {
+                bmc: address.clone(),
+                doing: "creating an HTTP client".into(),
+                kind: BmcErrorKind::Connect(e.to_string()),
+            })?;
         Ok(Self {
             address,
             base,
@@ -66,7 +73,13 @@ impl RedfishBmc {
     }
 
     /// One request with bounded retries of transient failures.
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>, doing: &str) -> Result<Option<Value>, BmcError> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        doing: &str,
+    ) -> Result<Option<Value>, BmcError> {
         let mut attempt = 0;
         loop {
             match self.call_once(method.clone(), path, body, doing).await {
@@ -80,7 +93,13 @@ impl RedfishBmc {
         }
     }
 
-    async fn call_once(&self, method: reqwest::Method, path: &str, body: Option<&Value>, doing: &str) -> Result<Option<Value>, BmcError> {
+    async fn call_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        doing: &str,
+    ) -> Result<Option<Value>, BmcError> {
         let url = format!("{}{}", self.base, path);
         let mut req = self.client.request(method, &url).basic_auth(&self.username, Some(&self.password));
         if let Some(b) = body {
@@ -100,7 +119,9 @@ impl RedfishBmc {
             return Err(self.err(doing, BmcErrorKind::Unauthorized));
         }
         if !status.is_success() {
-            return Err(self.err(doing, BmcErrorKind::Status { code: status.as_u16(), message: redfish_message(&text) }));
+            return Err(
+                self.err(doing, BmcErrorKind::Status { code: status.as_u16(), message: redfish_message(&text) })
+            );
         }
         if text.trim().is_empty() {
             return Ok(None);
@@ -121,7 +142,9 @@ impl RedfishBmc {
             .get_or_try_init(|| async {
                 let doing = "reading Systems";
                 let systems = self.get("/redfish/v1/Systems", doing).await?;
-                first_member(&systems).ok_or_else(|| self.err(doing, BmcErrorKind::Malformed("no system in the Systems collection".into())))
+                first_member(&systems).ok_or_else(|| {
+                    self.err(doing, BmcErrorKind::Malformed("no system in the Systems collection".into()))
+                })
             })
             .await
             .map(String::as_str)
@@ -296,7 +319,11 @@ mod tests {
     /// transient, 401 is not.
     #[test]
     fn error_text_and_transience() {
-        let e = BmcError { bmc: "10.0.0.5".into(), doing: "reading Systems".into(), kind: BmcErrorKind::Timeout { seconds: 20 } };
+        let e = BmcError {
+            bmc: "10.0.0.5".into(),
+            doing: "reading Systems".into(),
+            kind: BmcErrorKind::Timeout { seconds: 20 },
+        };
         assert_eq!(e.to_string(), "BMC 10.0.0.5: reading Systems: timed out after 20s");
         assert!(e.is_transient());
         let e = BmcError { kind: BmcErrorKind::Unauthorized, ..e };

@@ -24,7 +24,10 @@ pub enum JobOutcome {
     /// Final failure with a reason an admin can act on.
     Failed(String),
     /// Transient trouble: run again after the delay.
-    RetryLater { error: String, after: Duration },
+    RetryLater {
+        error: String,
+        after: Duration,
+    },
 }
 
 /// The running job, with its log.
@@ -189,7 +192,8 @@ impl Runner {
                 let now = now_ms();
                 let result = async {
                     let mut conn = self.backend.db.conn().await?;
-                    store::jobs::retry_later(&mut conn, id, &self.owner, &error, now + after.as_millis() as i64, now).await
+                    store::jobs::retry_later(&mut conn, id, &self.owner, &error, now + after.as_millis() as i64, now)
+                        .await
                 }
                 .await;
                 if let Err(e) = result {

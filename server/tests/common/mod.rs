@@ -39,16 +39,8 @@ async fn fresh_database_url(data_dir: &std::path::Path) -> String {
                 "RACKSTATE_TEST_DB=postgres needs RACKSTATE_TEST_POSTGRES_URL (a role that may CREATE DATABASE)",
             );
             static N: AtomicU32 = AtomicU32::new(0);
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos();
-            let name = format!(
-                "rackstate_test_{}_{}_{}",
-                std::process::id(),
-                nanos,
-                N.fetch_add(1, Ordering::Relaxed)
-            );
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+            let name = format!("rackstate_test_{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed));
             sqlx::any::install_default_drivers();
             let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
                 .await
@@ -85,11 +77,8 @@ pub async fn spawn_app() -> TestApp {
     tokio::spawn(app.serve(async move {
         let _ = rx.await;
     }));
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     TestApp { base, database_url, client, backend, _data_dir: data_dir, _shutdown: tx }
 }
 
@@ -116,11 +105,7 @@ pub async fn event_count(app: &TestApp, id: i64) -> usize {
 impl TestApp {
     /// A client with its own cookie jar, not logged in.
     pub fn anonymous(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
     }
 
     /// Logs `client` in; returns the response of the login call.

@@ -6,8 +6,8 @@ use crate::backend::store::{self, events::NewEvent, now_ms};
 use crate::domain::roles::check_password;
 use crate::domain::{Role, Username};
 use crate::model::UserView;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use std::sync::OnceLock;
 
 /// Failed logins allowed per username or client address within the window.
@@ -101,7 +101,9 @@ impl Backend {
         let keys = [format!("user:{name}"), format!("ip:{client}")];
         let mut conn = self.db.conn().await.map_err(ServiceError::from)?;
         for key in &keys {
-            let (n, oldest) = store::login_failures::recent(&mut conn, key, now - FAILURE_WINDOW_MS).await.map_err(ServiceError::from)?;
+            let (n, oldest) = store::login_failures::recent(&mut conn, key, now - FAILURE_WINDOW_MS)
+                .await
+                .map_err(ServiceError::from)?;
             if n >= MAX_FAILURES {
                 let until = oldest.unwrap_or(now) + FAILURE_WINDOW_MS;
                 return Err(LoginError::Throttled { retry_after_secs: ((until - now) / 1000).max(1) });
@@ -143,7 +145,13 @@ impl Backend {
         Ok(store::users::count(&mut conn).await?)
     }
 
-    pub async fn create_user(&self, actor: &Actor, username: &str, password: &str, role: Role) -> Result<UserView, ServiceError> {
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        username: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<UserView, ServiceError> {
         let username = Username::parse(username).map_err(|m| ServiceError::invalid("username", m))?;
         check_password(password).map_err(|m| ServiceError::invalid("password", m))?;
         let hash = PasswordHash::new(password).await?;
@@ -158,7 +166,13 @@ impl Backend {
     }
 
     /// Sets a password and ends the user's other sessions (all but `keep_session`).
-    pub async fn set_password(&self, actor: &Actor, username: &str, password: &str, keep_session: Option<&str>) -> Result<(), ServiceError> {
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        username: &str,
+        password: &str,
+        keep_session: Option<&str>,
+    ) -> Result<(), ServiceError> {
         check_password(password).map_err(|m| ServiceError::invalid("password", m))?;
         let hash = PasswordHash::new(password).await?;
         let now = now_ms();
@@ -174,11 +188,22 @@ impl Backend {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let user = find_user(&mut tx, username).await?;
-        if user.role == Role::Admin && role != Role::Admin && store::users::other_active_admins(&mut tx, user.id).await? == 0 {
+        if user.role == Role::Admin
+            && role != Role::Admin
+            && store::users::other_active_admins(&mut tx, user.id).await? == 0
+        {
             return Err(ServiceError::invalid("role", "the last active admin cannot lose the admin role"));
         }
         store::users::set_role(&mut tx, user.id, role, now).await?;
-        audit_user(&mut tx, actor, "role_changed", Some(user.role.as_str()), Some(&format!("{} ({role})", user.username)), now).await?;
+        audit_user(
+            &mut tx,
+            actor,
+            "role_changed",
+            Some(user.role.as_str()),
+            Some(&format!("{} ({role})", user.username)),
+            now,
+        )
+        .await?;
         tx.commit().await.map_err(commit_error)?;
         Ok(UserView { role, ..user })
     }
@@ -204,7 +229,11 @@ impl Backend {
     /// On a start with no users: creates `admin` with `password`, or with a random
     /// password written once to `<data_dir>/initial-admin-password` (mode 0600).
     /// Returns where the password went, when one was generated.
-    pub async fn bootstrap_admin(&self, data_dir: &std::path::Path, password: Option<&str>) -> Result<Option<std::path::PathBuf>, ServiceError> {
+    pub async fn bootstrap_admin(
+        &self,
+        data_dir: &std::path::Path,
+        password: Option<&str>,
+    ) -> Result<Option<std::path::PathBuf>, ServiceError> {
         if self.user_count().await? > 0 {
             return Ok(None);
         }
@@ -240,8 +269,23 @@ async fn find_user(conn: &mut sqlx::AnyConnection, username: &str) -> Result<Use
         .ok_or_else(|| ServiceError::NotFound { what: format!("user {name}") })
 }
 
-async fn audit_user(conn: &mut sqlx::AnyConnection, actor: &Actor, kind: &str, from: Option<&str>, to: Option<&str>, now: i64) -> Result<(), ServiceError> {
-    let e = NewEvent { server_id: None, actor: &actor.audit_name(), kind, from_value: from, to_value: to, reason: None, details: None };
+async fn audit_user(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    kind: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    now: i64,
+) -> Result<(), ServiceError> {
+    let e = NewEvent {
+        server_id: None,
+        actor: &actor.audit_name(),
+        kind,
+        from_value: from,
+        to_value: to,
+        reason: None,
+        details: None,
+    };
     store::events::append(conn, &e, now).await?;
     Ok(())
 }

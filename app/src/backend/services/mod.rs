@@ -14,9 +14,13 @@ use crate::domain::Trigger;
 /// Who makes a change: a person or the system. Recorded in the audit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
-    User { username: String },
+    User {
+        username: String,
+    },
     /// A worker or the allocator, e.g. "register job 42".
-    System { what: String },
+    System {
+        what: String,
+    },
 }
 
 impl Actor {

@@ -3,9 +3,9 @@
 
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
+use crate::backend::secrets::SecretString;
 use crate::backend::store::{self, events::NewEvent, now_ms, servers::LastError};
 use crate::domain::{self, Action, Inventory, ServerState, TypeSpec, transitions::Context};
-use crate::backend::secrets::SecretString;
 use crate::model::{Event, Server, Utilization, UtilizationRow};
 
 /// A server's BMC credentials, opened for an admin who asked to see them.
@@ -138,10 +138,13 @@ impl Backend {
             }
             // A new operation or a success clears the previous operation's error.
             _ if t.starts_job.is_some() => LastError::Clear,
-            Action::RegistrationSucceeded | Action::CleaningSucceeded | Action::DecommissionSucceeded => LastError::Clear,
+            Action::RegistrationSucceeded | Action::CleaningSucceeded | Action::DecommissionSucceeded => {
+                LastError::Clear
+            }
             _ => LastError::Keep,
         };
-        let moved = store::servers::update_state(&mut tx, id, server.generation, server.state, t.to, last_error, now).await?;
+        let moved =
+            store::servers::update_state(&mut tx, id, server.generation, server.state, t.to, last_error, now).await?;
         if !moved {
             // Only reachable on PostgreSQL, where another transaction committed between
             // our read and our write; SQLite's write lock prevents it.
@@ -181,7 +184,9 @@ impl Backend {
         store::inventories::insert(&mut tx, id, inventory, now).await?;
         let spec = TypeSpec::from_inventory(inventory, class);
         let (type_id, label) = store::server_types::find_or_create(&mut tx, &spec, now).await?;
-        if !store::servers::set_hardware(&mut tx, id, server.generation, type_id, &inventory.system.serial_number, now).await? {
+        if !store::servers::set_hardware(&mut tx, id, server.generation, type_id, &inventory.system.serial_number, now)
+            .await?
+        {
             let current = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
             return Err(stale(&current));
         }
@@ -229,7 +234,8 @@ impl Backend {
     pub async fn reveal_bmc_credentials(&self, actor: &Actor, id: i64) -> Result<BmcCredentials, ServiceError> {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let (address, username, sealed) = store::servers::bmc_credentials(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        let (address, username, sealed) =
+            store::servers::bmc_credentials(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
         let password = match sealed {
             Some(s) => Some(self.secrets.open(&s).map_err(|e| ServiceError::Conflict { message: e.to_string() })?),
             None => None,

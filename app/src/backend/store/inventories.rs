@@ -26,6 +26,9 @@ pub async fn latest(conn: &mut AnyConnection, server_id: i64, n: i64) -> Result<
             .await
             .map_err(|e| DbError::query("reading inventories", e))?;
     rows.iter()
-        .map(|d| serde_json::from_str(d).map_err(|_| DbError::Corrupt { what: "inventories.data", value: d.chars().take(80).collect() }))
+        .map(|d| {
+            serde_json::from_str(d)
+                .map_err(|_| DbError::Corrupt { what: "inventories.data", value: d.chars().take(80).collect() })
+        })
         .collect()
 }

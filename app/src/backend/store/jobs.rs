@@ -14,13 +14,12 @@ pub const ACTIVE_STATUSES: &str = "('queued', 'running', 'waiting_for_agent')";
 
 /// Whether a job is queued or running on the server.
 pub async fn has_active(conn: &mut AnyConnection, server_id: i64) -> Result<bool, DbError> {
-    let n: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status IN {ACTIVE_STATUSES}"
-    ))
-    .bind(server_id)
-    .fetch_one(conn)
-    .await
-    .map_err(|e| DbError::query("checking a server's jobs", e))?;
+    let n: i64 =
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status IN {ACTIVE_STATUSES}"))
+            .bind(server_id)
+            .fetch_one(conn)
+            .await
+            .map_err(|e| DbError::query("checking a server's jobs", e))?;
     Ok(n > 0)
 }
 
@@ -46,7 +45,13 @@ impl JobRow {
 const COLUMNS: &str = "id, server_id, kind, status, attempts, params, last_error, lease_owner";
 
 /// Queues a job; runs in the caller's transaction (with the state change that starts it).
-pub async fn enqueue(conn: &mut AnyConnection, server_id: i64, kind: JobKind, params: &str, now: i64) -> Result<i64, DbError> {
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    server_id: i64,
+    kind: JobKind,
+    params: &str,
+    now: i64,
+) -> Result<i64, DbError> {
     sqlx::query_scalar(
         "INSERT INTO jobs (server_id, kind, status, attempts, params, run_after, created_at, updated_at) \
          VALUES ($1, $2, 'queued', 0, $3, $4, $4, $4) RETURNING id",
@@ -62,7 +67,12 @@ pub async fn enqueue(conn: &mut AnyConnection, server_id: i64, kind: JobKind, pa
 
 /// Claims the oldest runnable job for `owner` until `lease_until`: a queued job whose
 /// time has come, or a running one whose lease expired. None when there is none.
-pub async fn claim(conn: &mut AnyConnection, owner: &str, now: i64, lease_until: i64) -> Result<Option<JobRow>, DbError> {
+pub async fn claim(
+    conn: &mut AnyConnection,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<JobRow>, DbError> {
     // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
     // that lost the race re-evaluates it on the updated row and gets nothing.
     const RUNNABLE: &str = "((status = 'queued' AND run_after <= $3) OR \
@@ -82,7 +92,13 @@ pub async fn claim(conn: &mut AnyConnection, owner: &str, now: i64, lease_until:
 }
 
 /// Extends the lease; false when the job is no longer this owner's.
-pub async fn renew(conn: &mut AnyConnection, id: i64, owner: &str, now: i64, lease_until: i64) -> Result<bool, DbError> {
+pub async fn renew(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<bool, DbError> {
     sqlx::query(&format!(
         "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND status IN {ACTIVE_STATUSES}"
     ))
@@ -98,7 +114,14 @@ pub async fn renew(conn: &mut AnyConnection, id: i64, owner: &str, now: i64, lea
 
 /// Ends a job held by `owner` with `status` (succeeded, failed, aborted); false when
 /// the job is no longer this owner's (its lease expired and another runner took it).
-pub async fn finish(conn: &mut AnyConnection, id: i64, owner: &str, status: &str, error: Option<&str>, now: i64) -> Result<bool, DbError> {
+pub async fn finish(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    status: &str,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool, DbError> {
     sqlx::query(&format!(
         "UPDATE jobs SET status = $1, last_error = $2, lease_owner = NULL, lease_expires_at = NULL, \
          finished_at = $3, updated_at = $3 WHERE id = $4 AND lease_owner = $5 AND status IN {ACTIVE_STATUSES}"
@@ -115,7 +138,14 @@ pub async fn finish(conn: &mut AnyConnection, id: i64, owner: &str, status: &str
 }
 
 /// Puts a job back in the queue after a transient failure, to run at `run_after`.
-pub async fn retry_later(conn: &mut AnyConnection, id: i64, owner: &str, error: &str, run_after: i64, now: i64) -> Result<bool, DbError> {
+pub async fn retry_later(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    error: &str,
+    run_after: i64,
+    now: i64,
+) -> Result<bool, DbError> {
     sqlx::query(
         "UPDATE jobs SET status = 'queued', last_error = $1, lease_owner = NULL, lease_expires_at = NULL, \
          run_after = $2, updated_at = $3 WHERE id = $4 AND lease_owner = $5",

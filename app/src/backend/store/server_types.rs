@@ -10,23 +10,21 @@ use sqlx::AnyConnection;
 pub async fn find_or_create(conn: &mut AnyConnection, spec: &TypeSpec, now: i64) -> Result<(i64, String), DbError> {
     // Bounded: each round either finds the row or loses a race for a version number.
     for _ in 0..10 {
-        let found: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, label FROM server_types WHERE fingerprint = $1")
-                .bind(&spec.fingerprint)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(|e| DbError::query("looking up a server type", e))?;
+        let found: Option<(i64, String)> = sqlx::query_as("SELECT id, label FROM server_types WHERE fingerprint = $1")
+            .bind(&spec.fingerprint)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| DbError::query("looking up a server type", e))?;
         if let Some(found) = found {
             return Ok(found);
         }
         let base = spec.base_label();
-        let version: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM server_types WHERE base_label = $1",
-        )
-        .bind(&base)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| DbError::query("numbering a server type", e))?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM server_types WHERE base_label = $1")
+                .bind(&base)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| DbError::query("numbering a server type", e))?;
         let label = versioned_label(&base, version as u32);
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO server_types (label, base_label, version, fingerprint, class, cores, ram_gb, \

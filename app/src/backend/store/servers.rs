@@ -31,10 +31,8 @@ struct Row {
 
 impl Row {
     fn into_server(self) -> Result<Server, DbError> {
-        let state = ServerState::parse(&self.state).ok_or(DbError::Corrupt {
-            what: "servers.state",
-            value: self.state.clone(),
-        })?;
+        let state = ServerState::parse(&self.state)
+            .ok_or(DbError::Corrupt { what: "servers.state", value: self.state.clone() })?;
         Ok(Server {
             id: self.id,
             name: self.name,
@@ -204,7 +202,10 @@ pub async fn list(conn: &mut AnyConnection, filter: &ListFilter) -> Result<Vec<S
 }
 
 /// (BMC address, user, sealed password) of a server.
-pub async fn bmc_credentials(conn: &mut AnyConnection, id: i64) -> Result<Option<(String, String, Option<Vec<u8>>)>, DbError> {
+pub async fn bmc_credentials(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<(String, String, Option<Vec<u8>>)>, DbError> {
     sqlx::query_as("SELECT bmc_address, bmc_username, bmc_secret FROM servers WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)

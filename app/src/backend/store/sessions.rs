@@ -109,7 +109,11 @@ impl SessionStore for DbSessionStore {
 }
 
 /// Ends a user's sessions except `keep` (the one changing the password, if any).
-pub async fn delete_for_user(conn: &mut sqlx::AnyConnection, user_id: i64, keep: Option<&str>) -> Result<u64, crate::backend::DbError> {
+pub async fn delete_for_user(
+    conn: &mut sqlx::AnyConnection,
+    user_id: i64,
+    keep: Option<&str>,
+) -> Result<u64, crate::backend::DbError> {
     sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
         .bind(user_id)
         .bind(keep.unwrap_or(""))

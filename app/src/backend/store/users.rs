@@ -65,7 +65,13 @@ pub async fn count(conn: &mut AnyConnection) -> Result<i64, DbError> {
 }
 
 /// Inserts a user; None when the name is taken.
-pub async fn insert(conn: &mut AnyConnection, username: &str, hash: &PasswordHash, role: Role, now: i64) -> Result<Option<i64>, DbError> {
+pub async fn insert(
+    conn: &mut AnyConnection,
+    username: &str,
+    hash: &PasswordHash,
+    role: Role,
+    now: i64,
+) -> Result<Option<i64>, DbError> {
     sqlx::query_scalar(
         "INSERT INTO users (username, password_hash, role, disabled, created_at, updated_at) \
          VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT (username) DO NOTHING RETURNING id",

@@ -24,12 +24,16 @@ pub fn UsersPage() -> impl IntoView {
             .collect_view()
     };
     let errors = move || {
-        [create.value().get().and_then(|r| r.err()), set_role.value().get().and_then(|r| r.err()),
-         set_disabled.value().get().and_then(|r| r.err()), reset.value().get().and_then(|r| r.err())]
-            .into_iter()
-            .flatten()
-            .map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })
-            .collect_view()
+        [
+            create.value().get().and_then(|r| r.err()),
+            set_role.value().get().and_then(|r| r.err()),
+            set_disabled.value().get().and_then(|r| r.err()),
+            reset.value().get().and_then(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })
+        .collect_view()
     };
     view! {
         <h1>"Users"</h1>
