@@ -82,6 +82,13 @@ async fn start_emulator() -> Emulator {
     panic!("sushy-emulator did not start on {url}");
 }
 
+/// Reads a resource straight from the emulator, bypassing the driver under test.
+async fn raw_get(emu: &Emulator, path: &str) -> serde_json::Value {
+    let resp =
+        reqwest::Client::new().get(format!("{}{path}", emu.url)).basic_auth(USER, Some(PASSWORD)).send().await.unwrap();
+    resp.json().await.unwrap()
+}
+
 /// Reads the system, sets a one-time CD boot, inserts the live image, powers on;
 /// the emulator reflects each step; eject and power off undo them.
 #[tokio::test]
@@ -104,26 +111,9 @@ async fn registration_steps_against_sushy() {
     bmc.power(PowerAction::On).await.unwrap();
     bmc.wait_for_power("On", POWER_SETTLE_TIMEOUT).await.unwrap();
 
-    let client = reqwest::Client::new();
-    let systems: serde_json::Value = client
-        .get(format!("{}/redfish/v1/Systems", emu.url))
-        .basic_auth(USER, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let systems = raw_get(&emu, "/redfish/v1/Systems").await;
     let path = systems["Members"][0]["@odata.id"].as_str().unwrap().to_string();
-    let raw: serde_json::Value = client
-        .get(format!("{}{path}", emu.url))
-        .basic_auth(USER, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let raw = raw_get(&emu, &path).await;
     assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Cd");
     // sushy-emulator ignores BootSourceOverrideEnabled ("Once") and always reports
     // "Continuous"; real BMCs honour it. The job clears the override afterwards anyway.

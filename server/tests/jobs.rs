@@ -178,3 +178,44 @@ async fn unknown_kind_fails_clearly() {
     assert_eq!(j.status, "failed");
     assert!(j.last_error.unwrap().contains("no handler"));
 }
+
+/// Fails transiently once, then succeeds.
+struct FlakyOnce;
+
+#[async_trait::async_trait]
+impl JobHandler for FlakyOnce {
+    async fn run(&self, ctx: &JobContext) -> JobOutcome {
+        if ctx.job.attempts == 1 {
+            JobOutcome::RetryLater { error: "BMC busy".into(), after: Duration::from_millis(1) }
+        } else {
+            JobOutcome::Succeeded
+        }
+    }
+}
+
+/// A transient failure requeues the job; the next attempt finishes it, and the
+/// requeue is in the step log.
+#[tokio::test]
+async fn retry_later_requeues_then_succeeds() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Registering).await;
+    let id = enqueue(&app.backend, s.id, JobKind::Register).await;
+    let (stop, rx) = watch::channel(false);
+    let runner = Runner::new(app.backend.clone(), "r", 1)
+        .with_poll(Duration::from_millis(10))
+        .handle(JobKind::Register, FlakyOnce);
+    let task = tokio::spawn(runner.run(rx));
+    for _ in 0..400 {
+        if status(&app.backend, id).await.status == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let j = status(&app.backend, id).await;
+    assert_eq!((j.status.as_str(), j.attempts), ("succeeded", 2));
+    let mut conn = app.backend.db.conn().await.unwrap();
+    let steps = store::jobs::steps(&mut conn, id).await.unwrap();
+    assert!(steps.iter().any(|(_, m)| m.contains("will retry") && m.contains("BMC busy")), "{steps:?}");
+}

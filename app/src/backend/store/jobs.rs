@@ -122,22 +122,11 @@ pub async fn finish(
     error: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError> {
-    sqlx::query(&format!(
-        "UPDATE jobs SET status = $1, last_error = $2, lease_owner = NULL, lease_expires_at = NULL, \
-         finished_at = $3, updated_at = $3 WHERE id = $4 AND lease_owner = $5 AND status IN {ACTIVE_STATUSES}"
-    ))
-    .bind(status)
-    .bind(error)
-    .bind(now)
-    .bind(id)
-    .bind(owner)
-    .execute(conn)
-    .await
-    .map(|r| r.rows_affected() == 1)
-    .map_err(|e| DbError::query("finishing a job", e))
+    let_go(conn, id, owner, status, error, None, now).await
 }
 
-/// Puts a job back in the queue after a transient failure, to run at `run_after`.
+/// Puts a job back in the queue after a transient failure, to run at `run_after`;
+/// false when the job is no longer this owner's.
 pub async fn retry_later(
     conn: &mut AnyConnection,
     id: i64,
@@ -146,11 +135,29 @@ pub async fn retry_later(
     run_after: i64,
     now: i64,
 ) -> Result<bool, DbError> {
-    sqlx::query(
-        "UPDATE jobs SET status = 'queued', last_error = $1, lease_owner = NULL, lease_expires_at = NULL, \
-         run_after = $2, updated_at = $3 WHERE id = $4 AND lease_owner = $5",
-    )
+    let_go(conn, id, owner, "queued", Some(error), Some(run_after), now).await
+}
+
+/// Drops `owner`'s lease and sets the job's next status: finished (no `run_after`)
+/// or queued again at `run_after`.
+async fn let_go(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    status: &str,
+    error: Option<&str>,
+    run_after: Option<i64>,
+    now: i64,
+) -> Result<bool, DbError> {
+    let finished_at = run_after.is_none().then_some(now);
+    sqlx::query(&format!(
+        "UPDATE jobs SET status = $1, last_error = $2, lease_owner = NULL, lease_expires_at = NULL, \
+         finished_at = $3, run_after = COALESCE($4, run_after), updated_at = $5 \
+         WHERE id = $6 AND lease_owner = $7 AND status IN {ACTIVE_STATUSES}"
+    ))
+    .bind(status)
     .bind(error)
+    .bind(finished_at)
     .bind(run_after)
     .bind(now)
     .bind(id)
@@ -158,7 +165,7 @@ pub async fn retry_later(
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
-    .map_err(|e| DbError::query("requeueing a job", e))
+    .map_err(|e| DbError::query("releasing a job", e))
 }
 
 pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<JobRow>, DbError> {

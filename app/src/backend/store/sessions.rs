@@ -20,6 +20,22 @@ impl DbSessionStore {
         Self { db }
     }
 
+    /// Inserts the record; `on_conflict` says what an existing id does. Returns rows written.
+    async fn write(&self, record: &Record, on_conflict: &str) -> session_store::Result<u64> {
+        let (data, user_id, expires) = encode(record)?;
+        sqlx::query(&format!(
+            "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) {on_conflict}"
+        ))
+        .bind(record.id.to_string())
+        .bind(user_id)
+        .bind(data)
+        .bind(expires)
+        .execute(self.db.pool())
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(backend)
+    }
+
     /// Deletes expired sessions; returns how many.
     pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
@@ -46,19 +62,7 @@ impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         // A fresh id until one is free: never overwrite someone else's session.
         for _ in 0..8 {
-            let (data, user_id, expires) = encode(record)?;
-            let done = sqlx::query(
-                "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(record.id.to_string())
-            .bind(user_id)
-            .bind(data)
-            .bind(expires)
-            .execute(self.db.pool())
-            .await
-            .map_err(backend)?;
-            if done.rows_affected() == 1 {
+            if self.write(record, "DO NOTHING").await? == 1 {
                 return Ok(());
             }
             record.id = Id::default();
@@ -67,20 +71,12 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let (data, user_id, expires) = encode(record)?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
-             expires_at = excluded.expires_at",
+        self.write(
+            record,
+            "DO UPDATE SET user_id = excluded.user_id, data = excluded.data, expires_at = excluded.expires_at",
         )
-        .bind(record.id.to_string())
-        .bind(user_id)
-        .bind(data)
-        .bind(expires)
-        .execute(self.db.pool())
         .await
-        .map_err(backend)?;
-        Ok(())
+        .map(|_| ())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
