@@ -105,6 +105,7 @@ pub mod ssr {
             ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServiceError::Conflict { .. } | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
             ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ServiceError::Internal(inner) => {
                 tracing::error!(error = %crate::backend::error_chain(inner), "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -77,7 +77,7 @@ impl SecretBox {
             Ok(hex) => Self::from_hex(&hex),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = XChaCha20Poly1305::generate_key(&mut OsRng);
-                let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+                let hex = hex(&key);
                 let mut opts = std::fs::OpenOptions::new();
                 opts.write(true).create_new(true);
                 #[cfg(unix)]
@@ -111,9 +111,40 @@ impl SecretBox {
     }
 }
 
+/// A fresh random bearer token: 32 bytes from the OS, as 64 hex digits.
+pub fn random_token() -> String {
+    use chacha20poly1305::aead::rand_core::RngCore;
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
+/// How tokens are stored: BLAKE2b-256 of the token, hex. Tokens are 256 random bits,
+/// so a fast hash is enough (nothing to brute-force, unlike passwords).
+pub fn token_hash(token: &str) -> String {
+    use blake2::Digest;
+    let digest = blake2::Blake2b::<blake2::digest::consts::U32>::digest(token.as_bytes());
+    hex(&digest)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Tokens are 64 hex digits and differ each time; their hash is stable.
+    #[test]
+    fn tokens() {
+        let (a, b) = (random_token(), random_token());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), token_hash(&b));
+        assert_eq!(token_hash(&a).len(), 64);
+    }
 
     const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Inventory {
     pub system: SystemInfo,
     #[serde(default)]
@@ -19,6 +20,7 @@ pub struct Inventory {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SystemInfo {
     pub manufacturer: String,
     pub model: String,
@@ -29,6 +31,7 @@ pub struct SystemInfo {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Cpu {
     /// Socket or slot name, e.g. "CPU1".
     pub socket: String,
@@ -38,6 +41,7 @@ pub struct Cpu {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MemoryModule {
     pub slot: String,
     pub size_mib: u64,
@@ -64,6 +68,7 @@ impl DiskKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Disk {
     pub model: String,
     pub serial: String,
@@ -72,6 +77,7 @@ pub struct Disk {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Nic {
     pub name: String,
     pub mac: String,
@@ -84,12 +90,78 @@ pub struct Nic {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Gpu {
     pub slot: String,
     pub model: String,
 }
 
+/// Bounds on what an agent may report (a real server is far inside them).
+pub const MAX_COMPONENTS: usize = 1024;
+pub const MAX_TEXT: usize = 256;
+
 impl Inventory {
+    /// Checks a reported inventory: at least one CPU and some memory, bounded lists
+    /// and strings. The error names the field, e.g. `cpus[0].model: ...`.
+    pub fn validate(&self) -> Result<(), String> {
+        fn text(field: &str, v: &str) -> Result<(), String> {
+            if v.len() > MAX_TEXT {
+                return Err(format!("{field}: longer than {MAX_TEXT} characters"));
+            }
+            if v.chars().any(char::is_control) {
+                return Err(format!("{field}: contains control characters"));
+            }
+            Ok(())
+        }
+        fn list<T>(field: &str, items: &[T], each: impl Fn(&str, &T) -> Result<(), String>) -> Result<(), String> {
+            if items.len() > MAX_COMPONENTS {
+                return Err(format!("{field}: more than {MAX_COMPONENTS} entries"));
+            }
+            items.iter().enumerate().try_for_each(|(i, item)| each(&format!("{field}[{i}]"), item))
+        }
+        let s = &self.system;
+        text("system.manufacturer", &s.manufacturer)?;
+        text("system.model", &s.model)?;
+        text("system.serial_number", &s.serial_number)?;
+        text("system.uuid", &s.uuid)?;
+        text("system.bios_version", &s.bios_version)?;
+        if self.cpus.is_empty() {
+            return Err("cpus: at least one CPU is required".into());
+        }
+        list("cpus", &self.cpus, |f, c| {
+            text(&format!("{f}.socket"), &c.socket)?;
+            text(&format!("{f}.model"), &c.model)?;
+            if c.cores == 0 || c.cores > 4096 || c.threads > 8192 {
+                return Err(format!("{f}.cores: must be 1 to 4096 (threads up to 8192)"));
+            }
+            Ok(())
+        })?;
+        if self.memory.iter().map(|m| m.size_mib).sum::<u64>() == 0 {
+            return Err("memory: no memory reported".into());
+        }
+        list("memory", &self.memory, |f, m| {
+            text(&format!("{f}.slot"), &m.slot)?;
+            if m.size_mib > 64 * 1024 * 1024 {
+                return Err(format!("{f}.size_mib: larger than 64 TiB"));
+            }
+            Ok(())
+        })?;
+        list("disks", &self.disks, |f, d| {
+            text(&format!("{f}.model"), &d.model)?;
+            text(&format!("{f}.serial"), &d.serial)
+        })?;
+        list("nics", &self.nics, |f, n| {
+            text(&format!("{f}.name"), &n.name)?;
+            text(&format!("{f}.mac"), &n.mac)?;
+            text(&format!("{f}.switch"), n.switch.as_deref().unwrap_or_default())?;
+            text(&format!("{f}.switch_port"), n.switch_port.as_deref().unwrap_or_default())
+        })?;
+        list("gpus", &self.gpus, |f, g| {
+            text(&format!("{f}.slot"), &g.slot)?;
+            text(&format!("{f}.model"), &g.model)
+        })
+    }
+
     /// Logical cores (threads) over all CPUs.
     pub fn logical_cores(&self) -> u32 {
         self.cpus.iter().map(|c| c.threads.max(c.cores)).sum()
@@ -242,6 +314,25 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::dual_socket;
     use super::*;
+
+    /// Validation names the field at fault; unknown fields are refused by the schema.
+    #[test]
+    fn validation() {
+        assert_eq!(dual_socket().validate(), Ok(()));
+        let mut inv = dual_socket();
+        inv.cpus[1].model = "x".repeat(300);
+        assert_eq!(inv.validate().unwrap_err(), "cpus[1].model: longer than 256 characters");
+        let mut inv = dual_socket();
+        inv.cpus.clear();
+        assert!(inv.validate().unwrap_err().starts_with("cpus:"));
+        let mut inv = dual_socket();
+        inv.memory.clear();
+        assert!(inv.validate().unwrap_err().starts_with("memory:"));
+        let mut json = serde_json::to_value(dual_socket()).unwrap();
+        json["cpus"][0]["vendor"] = "x".into();
+        let e = serde_json::from_value::<Inventory>(json).unwrap_err().to_string();
+        assert!(e.contains("unknown field `vendor`"), "{e}");
+    }
 
     /// Totals: threads over sockets, RAM rounded to whole GB.
     #[test]

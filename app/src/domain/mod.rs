@@ -1,6 +1,7 @@
 //! Pure types and rules. No I/O: this module compiles to wasm so the browser shows
 //! exactly what the server will accept.
 
+pub mod agent;
 pub mod buttons;
 pub mod diagram;
 pub mod inventory;

@@ -104,6 +104,19 @@ impl Action {
         }
     }
 
+    /// For a process outcome: the job kind it ends and the job's final status.
+    pub fn outcome_of(self) -> Option<(JobKind, &'static str)> {
+        match self {
+            Action::RegistrationSucceeded => Some((JobKind::Register, "succeeded")),
+            Action::RegistrationFailed => Some((JobKind::Register, "failed")),
+            Action::CleaningSucceeded => Some((JobKind::Clean, "succeeded")),
+            Action::CleaningFailed => Some((JobKind::Clean, "failed")),
+            Action::DecommissionSucceeded => Some((JobKind::Decommission, "succeeded")),
+            Action::DecommissionFailed => Some((JobKind::Decommission, "failed")),
+            _ => None,
+        }
+    }
+
     /// The manual state a button sets, for the four admin buttons.
     pub fn manual_target(self) -> Option<ServerState> {
         match self {

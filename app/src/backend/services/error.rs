@@ -14,6 +14,9 @@ pub enum ServiceError {
     IllegalTransition(#[from] TransitionError),
     #[error("{field}: {message}")]
     Invalid { field: &'static str, message: String },
+    /// A token or credential that does not open this door.
+    #[error("{message}")]
+    Unauthorized { message: String },
     #[error("internal error")]
     Internal(#[from] DbError),
 }
@@ -26,6 +29,7 @@ impl ServiceError {
             ServiceError::Conflict { .. } => "conflict",
             ServiceError::IllegalTransition(_) => "illegal_transition",
             ServiceError::Invalid { .. } => "invalid_field",
+            ServiceError::Unauthorized { .. } => "unauthorized",
             ServiceError::Internal(_) => "internal",
         }
     }

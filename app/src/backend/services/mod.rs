@@ -3,11 +3,12 @@
 //! transition check and its audit event.
 
 pub mod accounts;
+pub mod agent;
 pub mod error;
 pub mod servers;
 
 pub use error::ServiceError;
-pub use servers::{NewServer, StateChange};
+pub use servers::{JobParams, NewServer, StateChange};
 
 use crate::domain::Trigger;
 

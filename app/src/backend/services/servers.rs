@@ -14,6 +14,7 @@ pub struct BmcCredentials {
     pub address: String,
     pub username: String,
     pub password: Option<SecretString>,
+    pub verify_tls: bool,
 }
 
 /// What an admin gives to add a server by its BMC.
@@ -39,11 +40,42 @@ pub struct StateChange {
     pub re_registration: bool,
     /// For allocation: the reservation is the requester's.
     pub reserved_for_requester: bool,
+    /// For a process outcome reported by a runner: the job and the runner holding it.
+    /// The outcome is applied only while that runner still holds the job.
+    pub job: Option<JobLease>,
+}
+
+/// A job as held by one runner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobLease {
+    pub id: i64,
+    pub owner: String,
+}
+
+/// What a job's params say; written when the job is queued.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobParams {
+    /// A registration of a server that was registered before (from unavailable or
+    /// used): failure returns it where it came from.
+    #[serde(default)]
+    pub re_registration: bool,
 }
 
 impl StateChange {
     pub fn new(action: Action) -> Self {
-        Self { action, expected_generation: None, reason: None, re_registration: false, reserved_for_requester: false }
+        Self {
+            action,
+            expected_generation: None,
+            reason: None,
+            re_registration: false,
+            reserved_for_requester: false,
+            job: None,
+        }
+    }
+    /// The outcome of `job`, reported by the runner `owner` that holds it.
+    pub fn by_job(mut self, id: i64, owner: impl Into<String>) -> Self {
+        self.job = Some(JobLease { id, owner: owner.into() });
+        self
     }
     pub fn at_generation(mut self, generation: i64) -> Self {
         self.expected_generation = Some(generation);
@@ -103,6 +135,7 @@ impl Backend {
             details: Some(&format!("BMC {bmc}")),
         };
         store::events::append(&mut tx, &audit, now).await?;
+        queue_job(&mut tx, id, domain::JobKind::Register, &JobParams::default(), now).await?;
         let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
         tx.commit().await.map_err(commit_error)?;
         Ok(server)
@@ -161,6 +194,20 @@ impl Backend {
             details: Some(change.action.as_str()),
         };
         store::events::append(&mut tx, &audit, now).await?;
+        if let Some(kind) = t.starts_job {
+            let params = JobParams { re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used) };
+            queue_job(&mut tx, id, kind, &params, now).await?;
+        }
+        if let Some((kind, status)) = change.action.outcome_of() {
+            let owner = change.job.as_ref().map(|j| j.owner.as_str());
+            let closed = store::jobs::close_active(&mut tx, id, kind, owner, status, reason, now).await?;
+            if !closed && owner.is_some() {
+                // The runner lost its lease; whoever holds the job now reports instead.
+                return Err(ServiceError::Conflict {
+                    message: format!("the {} job on server {} is no longer held by this runner", kind.as_str(), server.name),
+                });
+            }
+        }
         let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
         tx.commit().await.map_err(commit_error)?;
         Ok(server)
@@ -176,57 +223,10 @@ impl Backend {
         inventory: &Inventory,
         class: char,
     ) -> Result<(Server, Vec<domain::inventory::Change>), ServiceError> {
-        let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        let previous = store::inventories::latest(&mut tx, id, 1).await?.into_iter().next();
-        let old_type_id = store::servers::type_id(&mut tx, id).await?;
-        store::inventories::insert(&mut tx, id, inventory, now).await?;
-        let spec = TypeSpec::from_inventory(inventory, class);
-        let (type_id, label) = store::server_types::find_or_create(&mut tx, &spec, now).await?;
-        if !store::servers::set_hardware(&mut tx, id, server.generation, type_id, &inventory.system.serial_number, now)
-            .await?
-        {
-            let current = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-            return Err(stale(&current));
-        }
-        let changes = previous.as_ref().map(|p| domain::inventory::diff(p, inventory)).unwrap_or_default();
-        let details = serde_json::to_string(&changes).ok();
-        let actor_name = actor.audit_name();
-        let summary = match &previous {
-            None => "first inventory".to_string(),
-            Some(_) if changes.is_empty() => "inventory unchanged".to_string(),
-            Some(_) => format!("{} hardware change(s)", changes.len()),
-        };
-        let event = NewEvent {
-            server_id: Some(id),
-            actor: &actor_name,
-            kind: "inventory",
-            from_value: None,
-            to_value: None,
-            reason: Some(&summary),
-            details: details.as_deref(),
-        };
-        store::events::append(&mut tx, &event, now).await?;
-        if old_type_id != Some(type_id) {
-            let old_label = match old_type_id {
-                Some(t) => store::server_types::label(&mut tx, t).await?,
-                None => None,
-            };
-            let event = NewEvent {
-                server_id: Some(id),
-                actor: &actor_name,
-                kind: "type_changed",
-                from_value: old_label.as_deref(),
-                to_value: Some(&label),
-                reason: None,
-                details: None,
-            };
-            store::events::append(&mut tx, &event, now).await?;
-        }
-        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        let out = record_inventory_in(&mut tx, actor, id, inventory, class, now_ms()).await?;
         tx.commit().await.map_err(commit_error)?;
-        Ok((server, changes))
+        Ok(out)
     }
 
     /// Opens a server's BMC credentials and audits who looked (the seed asks admins
@@ -234,12 +234,7 @@ impl Backend {
     pub async fn reveal_bmc_credentials(&self, actor: &Actor, id: i64) -> Result<BmcCredentials, ServiceError> {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let (address, username, sealed) =
-            store::servers::bmc_credentials(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        let password = match sealed {
-            Some(s) => Some(self.secrets.open(&s).map_err(|e| ServiceError::Conflict { message: e.to_string() })?),
-            None => None,
-        };
+        let creds = self.open_bmc_credentials(&mut tx, id).await?;
         let event = NewEvent {
             server_id: Some(id),
             actor: &actor.audit_name(),
@@ -251,7 +246,40 @@ impl Backend {
         };
         store::events::append(&mut tx, &event, now).await?;
         tx.commit().await.map_err(commit_error)?;
-        Ok(BmcCredentials { address, username, password })
+        Ok(creds)
+    }
+
+    /// The BMC credentials for the system's own use (a job logging in); not audited
+    /// as a reveal, never shown.
+    pub async fn bmc_login(&self, id: i64) -> Result<BmcCredentials, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        self.open_bmc_credentials(&mut conn, id).await
+    }
+
+    async fn open_bmc_credentials(&self, conn: &mut sqlx::AnyConnection, id: i64) -> Result<BmcCredentials, ServiceError> {
+        let row = store::servers::bmc_credentials(conn, id).await?.ok_or_else(|| not_found(id))?;
+        let password = match row.bmc_secret {
+            Some(s) => Some(self.secrets.open(&s).map_err(|e| ServiceError::Conflict { message: e.to_string() })?),
+            None => None,
+        };
+        Ok(BmcCredentials {
+            address: row.bmc_address,
+            username: row.bmc_username,
+            password,
+            verify_tls: row.bmc_verify_tls != 0,
+        })
+    }
+
+    /// Records the power state and health a BMC reported.
+    pub async fn record_power(&self, id: i64, power: &str, health: &str) -> Result<(), ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::servers::set_power(&mut conn, id, power, health, now_ms()).await?)
+    }
+
+    /// The id of the server named `name`, if any.
+    pub async fn server_id_by_name(&self, name: &str) -> Result<Option<i64>, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::servers::id_by_name(&mut conn, name).await?)
     }
 
     pub async fn server(&self, id: i64) -> Result<Server, ServiceError> {
@@ -307,6 +335,78 @@ impl Backend {
         totals.finish();
         Ok(Utilization { rows, totals })
     }
+}
+
+/// Queues a job in the caller's transaction (the one that starts the process).
+async fn queue_job(
+    tx: &mut sqlx::AnyConnection,
+    server_id: i64,
+    kind: domain::JobKind,
+    params: &JobParams,
+    now: i64,
+) -> Result<i64, ServiceError> {
+    let params = serde_json::to_string(params).expect("job params serialize");
+    Ok(store::jobs::enqueue(tx, server_id, kind, &params, now).await?)
+}
+
+/// `record_inventory` inside the caller's transaction.
+pub(crate) async fn record_inventory_in(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    id: i64,
+    inventory: &Inventory,
+    class: char,
+    now: i64,
+) -> Result<(Server, Vec<domain::inventory::Change>), ServiceError> {
+    let server = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+    let previous = store::inventories::latest(&mut *tx, id, 1).await?.into_iter().next();
+    let old_type_id = store::servers::type_id(&mut *tx, id).await?;
+    store::inventories::insert(&mut *tx, id, inventory, now).await?;
+    let spec = TypeSpec::from_inventory(inventory, class);
+    let (type_id, label) = store::server_types::find_or_create(&mut *tx, &spec, now).await?;
+    if !store::servers::set_hardware(&mut *tx, id, server.generation, type_id, &inventory.system.serial_number, now)
+        .await?
+    {
+        let current = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+        return Err(stale(&current));
+    }
+    let changes = previous.as_ref().map(|p| domain::inventory::diff(p, inventory)).unwrap_or_default();
+    let details = serde_json::to_string(&changes).ok();
+    let actor_name = actor.audit_name();
+    let summary = match &previous {
+        None => "first inventory".to_string(),
+        Some(_) if changes.is_empty() => "inventory unchanged".to_string(),
+        Some(_) => format!("{} hardware change(s)", changes.len()),
+    };
+    let event = NewEvent {
+        server_id: Some(id),
+        actor: &actor_name,
+        kind: "inventory",
+        from_value: None,
+        to_value: None,
+        reason: Some(&summary),
+        details: details.as_deref(),
+    };
+    store::events::append(&mut *tx, &event, now).await?;
+    if old_type_id != Some(type_id) {
+        let old_label = match old_type_id {
+            Some(t) => store::server_types::label(&mut *tx, t).await?,
+            None => None,
+        };
+        let event = NewEvent {
+            server_id: Some(id),
+            actor: &actor_name,
+            kind: "type_changed",
+            from_value: old_label.as_deref(),
+            to_value: Some(&label),
+            reason: None,
+            details: None,
+        };
+        store::events::append(&mut *tx, &event, now).await?;
+    }
+    let server = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+    
+    Ok((server, changes))
 }
 
 fn not_found(id: i64) -> ServiceError {

@@ -34,6 +34,8 @@ pub struct JobRow {
     pub params: String,
     pub last_error: Option<String>,
     pub lease_owner: Option<String>,
+    /// Where the job is in its process ("start", "waiting", "agent_reported", ...).
+    pub phase: String,
 }
 
 impl JobRow {
@@ -42,7 +44,7 @@ impl JobRow {
     }
 }
 
-const COLUMNS: &str = "id, server_id, kind, status, attempts, params, last_error, lease_owner";
+const COLUMNS: &str = "id, server_id, kind, status, attempts, params, last_error, lease_owner, phase";
 
 /// Queues a job; runs in the caller's transaction (with the state change that starts it).
 pub async fn enqueue(
@@ -66,7 +68,8 @@ pub async fn enqueue(
 }
 
 /// Claims the oldest runnable job for `owner` until `lease_until`: a queued job whose
-/// time has come, or a running one whose lease expired. None when there is none.
+/// time has come, a running one whose lease expired (its runner died), or one waiting
+/// for its agent past the deadline (the handler then fails it). None when there is none.
 pub async fn claim(
     conn: &mut AnyConnection,
     owner: &str,
@@ -75,10 +78,10 @@ pub async fn claim(
 ) -> Result<Option<JobRow>, DbError> {
     // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
     // that lost the race re-evaluates it on the updated row and gets nothing.
-    const RUNNABLE: &str = "((status = 'queued' AND run_after <= $3) OR \
-                            (status IN ('running', 'waiting_for_agent') AND lease_expires_at < $3))";
+    const RUNNABLE: &str = "((status IN ('queued', 'waiting_for_agent') AND run_after <= $3) OR \
+                            (status = 'running' AND lease_expires_at < $3))";
     sqlx::query_as(&format!(
-        "UPDATE jobs SET status = CASE WHEN status = 'waiting_for_agent' THEN status ELSE 'running' END, \
+        "UPDATE jobs SET status = 'running', \
          lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, updated_at = $3 \
          WHERE id = (SELECT id FROM jobs WHERE {RUNNABLE} ORDER BY id LIMIT 1) AND {RUNNABLE} \
          RETURNING {COLUMNS}"
@@ -152,7 +155,8 @@ async fn let_go(
     let finished_at = run_after.is_none().then_some(now);
     sqlx::query(&format!(
         "UPDATE jobs SET status = $1, last_error = $2, lease_owner = NULL, lease_expires_at = NULL, \
-         finished_at = $3, run_after = COALESCE($4, run_after), updated_at = $5 \
+         finished_at = $3, run_after = COALESCE($4, run_after), updated_at = $5, \
+         agent_token_hash = CASE WHEN $3 IS NULL THEN agent_token_hash ELSE NULL END \
          WHERE id = $6 AND lease_owner = $7 AND status IN {ACTIVE_STATUSES}"
     ))
     .bind(status)
@@ -195,4 +199,121 @@ pub async fn steps(conn: &mut AnyConnection, job_id: i64) -> Result<Vec<(i64, St
         .fetch_all(conn)
         .await
         .map_err(|e| DbError::query("reading a job's steps", e))
+}
+
+/// Gives the running job an agent token (its hash) before the live image boots: the
+/// BMC downloads the image, and the agent reports, with it. False when the job is no
+/// longer `owner`'s.
+pub async fn set_agent_token(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    token_hash: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    sqlx::query(
+        "UPDATE jobs SET agent_token_hash = $1, phase = 'booting', updated_at = $2 \
+         WHERE id = $3 AND lease_owner = $4 AND status = 'running'",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .map_err(|e| DbError::query("setting a job's agent token", e))
+}
+
+/// Parks a booting job until its agent reports or `deadline` passes: the lease is let
+/// go, so no runner slot is held while a machine boots. False when the job is no
+/// longer `owner`'s, or its agent already reported (then the caller goes on at once).
+pub async fn wait_for_agent(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    deadline: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    sqlx::query(
+        "UPDATE jobs SET status = 'waiting_for_agent', phase = 'waiting', \
+         lease_owner = NULL, lease_expires_at = NULL, run_after = $1, updated_at = $2 \
+         WHERE id = $3 AND lease_owner = $4 AND status = 'running' AND phase = 'booting'",
+    )
+    .bind(deadline)
+    .bind(now)
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .map_err(|e| DbError::query("parking a job for its agent", e))
+}
+
+/// The active job that holds this agent token hash, if any.
+pub async fn by_agent_token(conn: &mut AnyConnection, id: i64, token_hash: &str) -> Result<Option<JobRow>, DbError> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE id = $1 AND agent_token_hash = $2 AND status IN {ACTIVE_STATUSES}"
+    ))
+    .bind(id)
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| DbError::query("finding a job by agent token", e))
+}
+
+/// The agent reported: the job goes on to finish its process (a parked job is queued
+/// again; a job still booting sees the phase when it tries to park). False when the
+/// job was not waiting for a report.
+pub async fn agent_reported(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool, DbError> {
+    sqlx::query(
+        "UPDATE jobs SET phase = 'agent_reported', run_after = $1, updated_at = $1, \
+         status = CASE WHEN status = 'waiting_for_agent' THEN 'queued' ELSE status END \
+         WHERE id = $2 AND phase IN ('booting', 'waiting') AND status IN ('running', 'waiting_for_agent')",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .map_err(|e| DbError::query("recording an agent report", e))
+}
+
+/// Ends the server's active job of `kind` with `status`, in the transaction that
+/// applies the job's outcome to the server. With `owner`, only if that runner still
+/// holds the job. False when there was no such job.
+pub async fn close_active(
+    conn: &mut AnyConnection,
+    server_id: i64,
+    kind: JobKind,
+    owner: Option<&str>,
+    status: &str,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool, DbError> {
+    sqlx::query(&format!(
+        "UPDATE jobs SET status = $1, last_error = $2, lease_owner = NULL, lease_expires_at = NULL, \
+         finished_at = $3, updated_at = $3, agent_token_hash = NULL \
+         WHERE server_id = $4 AND kind = $5 AND status IN {ACTIVE_STATUSES} \
+         AND ($6 IS NULL OR lease_owner = $6)"
+    ))
+    .bind(status)
+    .bind(error)
+    .bind(now)
+    .bind(server_id)
+    .bind(kind.as_str())
+    .bind(owner)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() >= 1)
+    .map_err(|e| DbError::query("closing a job", e))
+}
+
+/// The server's most recent job, if any (for the server page).
+pub async fn latest_for_server(conn: &mut AnyConnection, server_id: i64) -> Result<Option<JobRow>, DbError> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE server_id = $1 ORDER BY id DESC LIMIT 1"))
+        .bind(server_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("reading a server's jobs", e))
 }

@@ -202,13 +202,42 @@ pub async fn list(conn: &mut AnyConnection, filter: &ListFilter) -> Result<Vec<S
 }
 
 /// (BMC address, user, sealed password) of a server.
-pub async fn bmc_credentials(
-    conn: &mut AnyConnection,
-    id: i64,
-) -> Result<Option<(String, String, Option<Vec<u8>>)>, DbError> {
-    sqlx::query_as("SELECT bmc_address, bmc_username, bmc_secret FROM servers WHERE id = $1")
+pub async fn bmc_credentials(conn: &mut AnyConnection, id: i64) -> Result<Option<BmcRow>, DbError> {
+    sqlx::query_as("SELECT bmc_address, bmc_username, bmc_secret, bmc_verify_tls FROM servers WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)
         .await
         .map_err(|e| DbError::query("reading BMC credentials", e))
+}
+
+/// A server's BMC access as stored (the password sealed).
+#[derive(sqlx::FromRow)]
+pub struct BmcRow {
+    pub bmc_address: String,
+    pub bmc_username: String,
+    pub bmc_secret: Option<Vec<u8>>,
+    pub bmc_verify_tls: i64,
+}
+
+/// Records what the BMC last said about power and health (no generation change:
+/// this is observation, not a change anyone could conflict with).
+pub async fn set_power(conn: &mut AnyConnection, id: i64, power: &str, health: &str, now: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE servers SET power_state = $1, health = $2, updated_at = $3 WHERE id = $4")
+        .bind(power)
+        .bind(health)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("recording power state", e))
+}
+
+/// The id of the server with this name.
+pub async fn id_by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<i64>, DbError> {
+    sqlx::query_scalar("SELECT id FROM servers WHERE name = $1")
+        .bind(name)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("finding a server by name", e))
 }
