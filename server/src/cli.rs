@@ -12,6 +12,10 @@ pub const USAGE: &str = "usage:
   rackstate user add --username U --role R          create a user; password from stdin
   rackstate user set-password --username U          set a password; password from stdin
   rackstate user list                               list users and roles
+  rackstate agent [--print] [--cmdline FILE]        the live-image agent: report this machine's
+                                                    hardware to the job named on the kernel
+                                                    command line (rackstate.callback/job/token);
+                                                    --print only prints the inventory as JSON
 roles: admin, operator, viewer, tenant";
 
 /// Runs a CLI command; returns the process exit code.
@@ -87,4 +91,55 @@ async fn run_inner(settings: &Settings, args: &[String]) -> Result<(), String> {
     }
     backend.db.close().await;
     Ok(())
+}
+
+/// `rackstate agent`: runs without Rackstate's settings (it runs in the live image).
+pub async fn agent(args: &[String]) -> u8 {
+    use crate::agent::{
+        self, BootConfig, Patience,
+        hardware::{Hardware, LinuxHardware},
+    };
+    let hw = LinuxHardware::local();
+    if args.iter().any(|a| a == "--print") {
+        return match hw.inventory() {
+            Ok(inv) => {
+                println!("{}", serde_json::to_string_pretty(&inv).expect("inventory serializes"));
+                0
+            }
+            Err(e) => {
+                eprintln!("rackstate agent: {e}");
+                1
+            }
+        };
+    }
+    let cmdline = flag(args, "--cmdline").unwrap_or("/proc/cmdline");
+    let text = match std::fs::read_to_string(cmdline) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("rackstate agent: reading {cmdline}: {e}");
+            return 2;
+        }
+    };
+    let Some(config) = BootConfig::parse(&text) else {
+        eprintln!(
+            "rackstate agent: {cmdline} has no rackstate.callback=, rackstate.job= and rackstate.token=; \
+             is this the Rackstate live image? (see docs/live-image.md)"
+        );
+        return 2;
+    };
+    match agent::run(&config, &hw, &Patience::default()).await {
+        Ok(run) => {
+            println!(
+                "rackstate agent: job {} accepted the inventory (type {}); {} step(s) to run",
+                config.job,
+                run.accepted.server_type,
+                run.steps.steps.len()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("rackstate agent: {e}");
+            1
+        }
+    }
 }

@@ -1,10 +1,14 @@
 //! The `rackstate` server: settings, start-up, routes, and the adapters to the outside
 //! world (workers, BMC drivers, REST API).
 
+pub mod agent;
+pub mod agent_api;
 pub mod bmc;
 pub mod cli;
 pub mod guard;
 pub mod jobs;
+pub mod lab;
+pub mod live_image;
 pub mod settings;
 pub mod startup;
 

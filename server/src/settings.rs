@@ -25,6 +25,20 @@ pub struct Settings {
     /// Key sealing BMC credentials, 64 hex digits (`RACKSTATE_SECRET_KEY`); without it,
     /// a key file under the data directory.
     pub secret_key: Option<Secret>,
+    /// Jobs run at once by this process (`RACKSTATE_WORKERS`); 0 runs none (another
+    /// replica does the work).
+    pub workers: usize,
+    /// The live image ISO served to BMCs as virtual media (`RACKSTATE_LIVE_IMAGE`).
+    pub live_image: Option<PathBuf>,
+    /// The URL BMCs and live-image agents reach Rackstate at (`RACKSTATE_AGENT_URL`);
+    /// default the public URL, else the listen address.
+    pub agent_url: Option<String>,
+    /// How long a booted live image has to report (`RACKSTATE_AGENT_TIMEOUT_SECONDS`).
+    pub agent_timeout: std::time::Duration,
+    /// Simulated servers to run in-process (`RACKSTATE_DEMO_LAB`); 0: no lab.
+    pub demo_lab: usize,
+    /// A lab machine's boot time into the live image (`RACKSTATE_DEMO_LAB_BOOT_SECONDS`).
+    pub demo_lab_boot: std::time::Duration,
 }
 
 /// A secret setting: never printed by `Debug`.
@@ -122,7 +136,55 @@ impl Settings {
                 message: "must be 64 hex digits (32 bytes)".into(),
             });
         }
+        let number = |name: &'static str, default: u64, max: u64, what: &str| -> Result<u64, SettingsError> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if n <= max => Ok(n),
+                    _ => Err(SettingsError { var: name, message: format!("{v:?} is not {what} from 0 to {max}") }),
+                },
+            }
+        };
+        let workers = number("RACKSTATE_WORKERS", 16, 1024, "a number")? as usize;
+        let live_image = var("RACKSTATE_LIVE_IMAGE").map(PathBuf::from);
+        let agent_url = var("RACKSTATE_AGENT_URL").map(|v| v.trim().trim_end_matches('/').to_string());
+        if let Some(u) = &agent_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(SettingsError {
+                var: "RACKSTATE_AGENT_URL",
+                message: format!("{u:?} must start with http:// or https://"),
+            });
+        }
+        let agent_timeout = match number("RACKSTATE_AGENT_TIMEOUT_SECONDS", 1800, 7 * 24 * 3600, "seconds")? {
+            0 => {
+                return Err(SettingsError {
+                    var: "RACKSTATE_AGENT_TIMEOUT_SECONDS",
+                    message: "must be at least 1".into(),
+                });
+            }
+            n => std::time::Duration::from_secs(n),
+        };
+        let demo_lab = number("RACKSTATE_DEMO_LAB", 0, 5000, "a number of servers")? as usize;
+        let demo_lab_boot = match var("RACKSTATE_DEMO_LAB_BOOT_SECONDS") {
+            None => std::time::Duration::from_secs(3),
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(n) if (0.0..=600.0).contains(&n) => std::time::Duration::from_secs_f64(n),
+                _ => {
+                    return Err(SettingsError {
+                        var: "RACKSTATE_DEMO_LAB_BOOT_SECONDS",
+                        message: format!("{v:?} is not a number of seconds from 0 to 600"),
+                    });
+                }
+            },
+        };
         Ok(Self {
+            workers,
+            live_image,
+            agent_url,
+            agent_timeout,
+            demo_lab,
+            demo_lab_boot,
             secret_key,
             listen,
             data_dir,
@@ -191,6 +253,21 @@ mod tests {
         assert_eq!(e.var, "RACKSTATE_ADMIN_PASSWORD");
         let s = with(&[("RACKSTATE_ADMIN_PASSWORD", "a-long-enough-password")]).unwrap();
         assert!(!format!("{s:?}").contains("a-long-enough-password"));
+    }
+
+    /// Worker, lab and agent settings: defaults, and bad values named.
+    #[test]
+    fn jobs_and_lab() {
+        let s = with(&[]).unwrap();
+        assert_eq!((s.workers, s.demo_lab, s.agent_timeout.as_secs()), (16, 0, 1800));
+        let s = with(&[("RACKSTATE_DEMO_LAB", "24"), ("RACKSTATE_DEMO_LAB_BOOT_SECONDS", "0.5")]).unwrap();
+        assert_eq!((s.demo_lab, s.demo_lab_boot.as_millis()), (24, 500));
+        assert_eq!(with(&[("RACKSTATE_WORKERS", "-1")]).unwrap_err().var, "RACKSTATE_WORKERS");
+        assert_eq!(
+            with(&[("RACKSTATE_AGENT_TIMEOUT_SECONDS", "0")]).unwrap_err().var,
+            "RACKSTATE_AGENT_TIMEOUT_SECONDS"
+        );
+        assert_eq!(with(&[("RACKSTATE_AGENT_URL", "ftp://x")]).unwrap_err().var, "RACKSTATE_AGENT_URL");
     }
 
     /// Pool size must be a sane positive number.

@@ -1,16 +1,24 @@
 //! Builds the application from settings: database, migrations, routes; and serves it.
 
+use crate::agent_api::{self, AgentApi};
+use crate::bmc::POWER_SETTLE_TIMEOUT;
 use crate::guard;
+use crate::jobs::{Runner, register::Register};
+use crate::lab::{Lab, LabConfig};
+use crate::live_image::LiveImage;
 use crate::settings::Settings;
 use app::backend::secrets::SecretBox;
+use app::backend::secrets::random_token;
 use app::backend::store::sessions::DbSessionStore;
 use app::backend::{Backend, Db, DbError};
+use app::domain::JobKind;
 use app::{App, shell};
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -29,6 +37,10 @@ pub enum StartupError {
     Secrets(String),
     #[error("creating the first admin: {0}")]
     Bootstrap(String),
+    #[error("{0}")]
+    LiveImage(String),
+    #[error("{0}")]
+    Lab(String),
     #[error("binding {addr}")]
     Bind {
         addr: SocketAddr,
@@ -42,6 +54,9 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     backend: Backend,
+    runner: Option<Runner>,
+    lab: Option<Lab>,
+    callback_url: String,
 }
 
 impl Application {
@@ -69,8 +84,58 @@ impl Application {
             .await
             .map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
-        let router = router(settings, addr, backend.clone());
-        Ok(Self { listener, router, backend })
+        let callback_url = settings
+            .agent_url
+            .clone()
+            .or_else(|| settings.public_url.clone())
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let live_image = match (&settings.live_image, settings.demo_lab) {
+            (Some(path), _) => Some(LiveImage::open(path).map_err(StartupError::LiveImage)?),
+            (None, 0) => None,
+            (None, _) => {
+                // The lab's machines boot a simulation image (they run the agent in-process).
+                let path = settings.data_dir.join("lab-live-image.img");
+                LiveImage::write_simulation_image(&path)
+                    .map_err(|e| StartupError::LiveImage(format!("writing {}: {e}", path.display())))?;
+                Some(LiveImage::open(&path).map_err(StartupError::LiveImage)?)
+            }
+        }
+        .map(Arc::new);
+        if live_image.is_none() {
+            tracing::warn!("no live image configured (RACKSTATE_LIVE_IMAGE): registrations will fail until one is");
+        }
+        let agent =
+            AgentApi { backend: backend.clone(), callback_url: callback_url.clone(), live_image: live_image.clone() };
+        let router = router(settings, addr, backend.clone(), agent);
+        let runner = (settings.workers > 0).then(|| {
+            let owner = format!("{}-{}-{}", hostname(), std::process::id(), &random_token()[..8]);
+            Runner::new(backend.clone(), owner, settings.workers).handle(
+                JobKind::Register,
+                Register {
+                    callback_url: callback_url.clone(),
+                    live_image,
+                    agent_timeout: settings.agent_timeout,
+                    power_timeout: POWER_SETTLE_TIMEOUT,
+                },
+            )
+        });
+        let lab = if settings.demo_lab > 0 {
+            let config = LabConfig { machines: settings.demo_lab, boot_delay: settings.demo_lab_boot };
+            Some(Lab::start(&backend, &config).await.map_err(StartupError::Lab)?)
+        } else {
+            None
+        };
+        Ok(Self { listener, router, backend, runner, lab, callback_url })
+    }
+
+    /// The base URL agents and BMCs call back.
+    pub fn callback_url(&self) -> &str {
+        &self.callback_url
+    }
+
+    /// The demo lab, when one runs.
+    pub fn lab(&self) -> Option<&Lab> {
+        self.lab.as_ref()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -84,14 +149,31 @@ impl Application {
     /// Serves until the future `shutdown` completes.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_expired_sessions(DbSessionStore::new(self.backend.db.clone())));
+        let (stop_runner, stopped) = tokio::sync::watch::channel(false);
+        let runner = self.runner.map(|r| tokio::spawn(r.run(stopped)));
+        let _lab = self.lab;
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         sweeper.abort();
+        let _ = stop_runner.send(true);
+        if let Some(r) = runner {
+            // Running jobs finish their step; whatever is left resumes after the lease expires.
+            if tokio::time::timeout(RUNNER_STOP_GRACE, r).await.is_err() {
+                tracing::warn!("jobs still running at shutdown; another start takes them over");
+            }
+        }
         served
     }
 }
 
-fn router(settings: &Settings, addr: SocketAddr, backend: Backend) -> Router {
+/// How long a shutdown waits for running jobs.
+const RUNNER_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "rackstate".into())
+}
+
+fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentApi) -> Router {
     // Leptos would otherwise read LEPTOS_* variables; Rackstate's own settings decide.
     let options = LeptosOptions::builder()
         .output_name("rackstate")
@@ -111,7 +193,7 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(settings.public_url.as_deref().is_some_and(|u| u.starts_with("https://")))
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(settings.session_idle_minutes)));
-    Router::new()
+    let web = Router::new()
         .route("/healthz", axum::routing::get(move || healthz(health_backend.clone())))
         .leptos_routes_with_context(&options, routes, context, {
             let options = options.clone();
@@ -121,8 +203,9 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend) -> Router {
         .with_state(options)
         .layer(axum::middleware::from_fn_with_state(backend, guard::authorize))
         .layer(sessions)
-        .layer(axum::middleware::from_fn(guard::same_origin))
-        .layer(axum::middleware::from_fn(guard::security_headers))
+        .layer(axum::middleware::from_fn(guard::same_origin));
+    // The agent API authenticates by job token, outside the session guard.
+    agent_api::router(agent).merge(web).layer(axum::middleware::from_fn(guard::security_headers))
 }
 
 /// Liveness and readiness: 200 when the database answers.

@@ -29,6 +29,9 @@ fn random_sequences_keep_invariants() {
                 let new = NewServer { name: format!("p{n}"), bmc_address: "10.0.0.1".into(), ..Default::default() };
                 let mut s = app.backend.add_server(&Actor::user("admin"), &new).await.unwrap();
                 let mut events = common::event_count(&app, s.id).await;
+                // Adding a server queues its registration; processes start jobs and
+                // their outcomes end them.
+                let mut active_job = true;
                 for (action, system, stale) in steps {
                     let by = if system { Trigger::System } else { Trigger::User };
                     let actor = if system { Actor::system("prop") } else { Actor::user("admin") };
@@ -39,7 +42,7 @@ fn random_sequences_keep_invariants() {
                         s.state,
                         action,
                         by,
-                        transitions::Context { reserved_for_requester: true, ..Default::default() },
+                        transitions::Context { reserved_for_requester: true, active_job, ..Default::default() },
                     );
                     let got = app.backend.change_state(&actor, s.id, &change).await;
                     let after = app.backend.server(s.id).await.unwrap();
@@ -50,6 +53,12 @@ fn random_sequences_keep_invariants() {
                             prop_assert_eq!(after.generation, s.generation + 1);
                             prop_assert_eq!(after_events, events + 1);
                             prop_assert!(!(s.state == ServerState::Defective && after.state == ServerState::Used));
+                            if t.starts_job.is_some() {
+                                active_job = true;
+                            } else if action.outcome_of().is_some() {
+                                active_job = false;
+                            }
+                            prop_assert_eq!(app.backend.has_active_job(s.id).await.unwrap(), active_job);
                         }
                         (Err(_), _, true) | (Err(_), Err(_), false) => {
                             prop_assert_eq!(&after, &s);

@@ -4,6 +4,8 @@
 //! process's jobs are taken over when their lease expires. One handler per job kind,
 //! one file per handler.
 
+pub mod register;
+
 use app::backend::store::{self, jobs::JobRow, now_ms};
 use app::backend::{Backend, DbError};
 use app::domain::JobKind;
@@ -21,6 +23,9 @@ pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JobOutcome {
     Succeeded,
+    /// The handler itself recorded where the job stands: it ended it together with the
+    /// server's state change, or parked it to wait for its agent.
+    Recorded,
     /// Final failure with a reason an admin can act on.
     Failed(String),
     /// Transient trouble: run again after the delay.
@@ -34,6 +39,8 @@ pub enum JobOutcome {
 pub struct JobContext {
     pub backend: Backend,
     pub job: JobRow,
+    /// The runner holding the job's lease.
+    pub owner: String,
 }
 
 impl JobContext {
@@ -147,7 +154,7 @@ impl Runner {
             self.finish(id, "failed", Some(&reason)).await;
             return;
         };
-        let ctx = Arc::new(JobContext { backend: self.backend.clone(), job });
+        let ctx = Arc::new(JobContext { backend: self.backend.clone(), job, owner: self.owner.clone() });
         let renewer = {
             let this = self.clone();
             tokio::spawn(async move {
@@ -182,6 +189,7 @@ impl Runner {
             JobOutcome::Succeeded => {
                 self.finish(id, "succeeded", None).await;
             }
+            JobOutcome::Recorded => {}
             JobOutcome::Failed(reason) => {
                 ctx.log(&format!("failed: {reason}")).await;
                 handler.on_failure(&ctx, &reason).await;
@@ -211,7 +219,8 @@ impl Runner {
         .await;
         match result {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(job = id, status, "job finished after another runner took it over"),
+            // Already ended with the server's state change (on_failure), or taken over.
+            Ok(false) => tracing::debug!(job = id, status, "job no longer held at its end"),
             Err(e) => tracing::error!(job = id, error = %e, "recording a job's outcome"),
         }
     }

@@ -56,20 +56,25 @@ async fn fresh_database_url(data_dir: &std::path::Path) -> String {
 }
 
 /// Starts Rackstate with a fresh database and returns once it accepts requests.
+/// No job runner: tests that need one say so (`spawn_app_with`).
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts Rackstate with settings adjusted by `configure` (workers default to 0).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary data directory");
     let database_url = fresh_database_url(data_dir.path()).await;
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data_dir.path().to_path_buf(),
-        database_url: database_url.clone(),
-        site_root: concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site").into(),
-        db_max_connections: 5,
-        public_url: None,
-        session_idle_minutes: 60,
-        admin_password: Some(rackstate_server::settings::Secret(ADMIN_PASSWORD.into())),
-        secret_key: None,
-    };
+    let mut settings = Settings::from_lookup(|_| None).expect("default settings");
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.data_dir = data_dir.path().to_path_buf();
+    settings.database_url = database_url.clone();
+    settings.site_root = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site").into();
+    settings.db_max_connections = 5;
+    settings.session_idle_minutes = 60;
+    settings.admin_password = Some(rackstate_server::settings::Secret(ADMIN_PASSWORD.into()));
+    settings.workers = 0;
+    configure(&mut settings);
     let app = Application::build(&settings).await.expect("Rackstate starts");
     let base = format!("http://{}", app.local_addr());
     let backend = app.backend().clone();
@@ -82,8 +87,9 @@ pub async fn spawn_app() -> TestApp {
     TestApp { base, database_url, client, backend, _data_dir: data_dir, _shutdown: tx }
 }
 
-/// Adds a server and forces it into `state` with a direct UPDATE (tests only: real
-/// code moves servers through the service layer).
+/// Adds a server and forces it into `state` with a direct UPDATE, ending the
+/// registration job adding it queued (tests only: real code moves servers through
+/// the service layer).
 pub async fn server_in_state(app: &TestApp, name: &str, state: app::domain::ServerState) -> app::model::Server {
     use app::backend::services::{Actor, NewServer};
     let new = NewServer { name: name.into(), bmc_address: "127.0.0.1:8000".into(), ..Default::default() };
@@ -94,7 +100,17 @@ pub async fn server_in_state(app: &TestApp, name: &str, state: app::domain::Serv
         .execute(app.backend.db.pool())
         .await
         .unwrap();
+    end_jobs(app, s.id).await;
     app.backend.server(s.id).await.unwrap()
+}
+
+/// Ends a server's queued or running jobs (as an abort would; tests only).
+pub async fn end_jobs(app: &TestApp, id: i64) {
+    sqlx::query("UPDATE jobs SET status = 'aborted', lease_owner = NULL WHERE server_id = $1 AND status IN ('queued', 'running', 'waiting_for_agent')")
+        .bind(id)
+        .execute(app.backend.db.pool())
+        .await
+        .unwrap();
 }
 
 /// Number of audit events of a server.

@@ -195,7 +195,8 @@ impl Backend {
         };
         store::events::append(&mut tx, &audit, now).await?;
         if let Some(kind) = t.starts_job {
-            let params = JobParams { re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used) };
+            let params =
+                JobParams { re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used) };
             queue_job(&mut tx, id, kind, &params, now).await?;
         }
         if let Some((kind, status)) = change.action.outcome_of() {
@@ -204,7 +205,11 @@ impl Backend {
             if !closed && owner.is_some() {
                 // The runner lost its lease; whoever holds the job now reports instead.
                 return Err(ServiceError::Conflict {
-                    message: format!("the {} job on server {} is no longer held by this runner", kind.as_str(), server.name),
+                    message: format!(
+                        "the {} job on server {} is no longer held by this runner",
+                        kind.as_str(),
+                        server.name
+                    ),
                 });
             }
         }
@@ -256,7 +261,11 @@ impl Backend {
         self.open_bmc_credentials(&mut conn, id).await
     }
 
-    async fn open_bmc_credentials(&self, conn: &mut sqlx::AnyConnection, id: i64) -> Result<BmcCredentials, ServiceError> {
+    async fn open_bmc_credentials(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        id: i64,
+    ) -> Result<BmcCredentials, ServiceError> {
         let row = store::servers::bmc_credentials(conn, id).await?.ok_or_else(|| not_found(id))?;
         let password = match row.bmc_secret {
             Some(s) => Some(self.secrets.open(&s).map_err(|e| ServiceError::Conflict { message: e.to_string() })?),
@@ -405,7 +414,7 @@ pub(crate) async fn record_inventory_in(
         store::events::append(&mut *tx, &event, now).await?;
     }
     let server = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
-    
+
     Ok((server, changes))
 }
 

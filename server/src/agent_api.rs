@@ -1,0 +1,122 @@
+//! The agent API under `/agent/v1`: what the BMC and the live image call. Outside the
+//! session guard: every call carries the job's token (query string for the image the
+//! BMC downloads, `Authorization: Bearer` for the agent), checked against the stored
+//! hash. Errors are `{"error": {"code", "message"}}`.
+
+use crate::agent::BootConfig;
+use crate::live_image::LiveImage;
+use app::backend::Backend;
+use app::backend::services::ServiceError;
+use app::domain::Inventory;
+use app::domain::agent::MAX_AGENT_BODY;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AgentApi {
+    pub backend: Backend,
+    /// The base URL agents call back (written into each job's image).
+    pub callback_url: String,
+    pub live_image: Option<Arc<LiveImage>>,
+}
+
+pub fn router(api: AgentApi) -> Router {
+    Router::new()
+        .route("/agent/v1/jobs/{id}/live.iso", get(live_image))
+        .route("/agent/v1/jobs/{id}/inventory", post(inventory))
+        .route("/agent/v1/jobs/{id}/steps", get(steps))
+        .layer(DefaultBodyLimit::max(MAX_AGENT_BODY))
+        .with_state(api)
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+fn service_error(e: ServiceError) -> Response {
+    let status = match &e {
+        ServiceError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+        ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
+        ServiceError::Conflict { .. } | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
+        ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::Internal(inner) => {
+            tracing::error!(error = %app::backend::error_chain(inner), "agent API");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    error(status, e.code(), &e.user_message())
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, Response> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "unauthorized", "missing Authorization: Bearer <agent token>"))
+}
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn live_image(State(api): State<AgentApi>, Path(id): Path<i64>, Query(q): Query<TokenQuery>) -> Response {
+    let Some(token) = q.token.filter(|t| !t.is_empty()) else {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", "missing ?token=");
+    };
+    if let Err(e) = api.backend.agent_image_access(id, &token).await {
+        return service_error(e);
+    }
+    let Some(image) = api.live_image.as_ref() else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no live image is configured (RACKSTATE_LIVE_IMAGE)");
+    };
+    let config = BootConfig { callback: api.callback_url.clone(), job: id, token };
+    match image.body_for(&config).await {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (header::CONTENT_LENGTH, image.len().to_string()),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "serving the live image");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot read the live image (logged on the server)")
+        }
+    }
+}
+
+async fn inventory(State(api): State<AgentApi>, Path(id): Path<i64>, headers: HeaderMap, body: Bytes) -> Response {
+    let token = match bearer(&headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let inventory: Inventory = match serde_json::from_slice(&body) {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "malformed", &format!("the inventory is not valid: {e}")),
+    };
+    match api.backend.agent_report_inventory(id, token, &inventory).await {
+        Ok(accepted) => (StatusCode::OK, axum::Json(accepted)).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+async fn steps(State(api): State<AgentApi>, Path(id): Path<i64>, headers: HeaderMap) -> Response {
+    let token = match bearer(&headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    match api.backend.agent_steps(id, token).await {
+        Ok(steps) => axum::Json(steps).into_response(),
+        Err(e) => service_error(e),
+    }
+}

@@ -1,0 +1,338 @@
+//! The demo lab (`RACKSTATE_DEMO_LAB=N`): N simulated servers inside Rackstate, each
+//! with its own Redfish BMC on a loopback port. When a machine boots from virtual CD
+//! with media inserted, it downloads the image as a BMC would, reads the agent config
+//! block from it, and runs the real agent code with its simulated hardware against
+//! the agent API. On first start the lab's servers are added (so registration runs
+//! at once); on later starts each machine's BMC comes back on the port recorded in
+//! its server's BMC address.
+
+pub mod profiles;
+
+use crate::agent::{self, BootConfig, Patience};
+use app::backend::Backend;
+use app::backend::secrets::{SecretString, random_token};
+use app::backend::services::{Actor, NewServer};
+use app::domain::Inventory;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The lab's settings.
+#[derive(Clone, Debug)]
+pub struct LabConfig {
+    pub machines: usize,
+    /// From power-on until the live image's agent runs.
+    pub boot_delay: Duration,
+}
+
+/// A running lab: its machines' BMCs serve until the lab is dropped.
+pub struct Lab {
+    pub machines: Vec<Arc<Machine>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|t| t.abort());
+    }
+}
+
+/// One simulated server and its BMC.
+pub struct Machine {
+    pub name: String,
+    pub port: u16,
+    username: String,
+    password: String,
+    hardware: Inventory,
+    boot_delay: Duration,
+    /// Odd machines keep virtual media under the system, even ones under the manager
+    /// (vendors differ; the driver must find both).
+    media_under_system: bool,
+    state: Mutex<Power>,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, Default)]
+struct Power {
+    on: bool,
+    boot_target: String,
+    boot_enabled: String,
+    media: Option<String>,
+    /// Bumped by every power change: a boot in progress checks it is still current.
+    epoch: u64,
+    /// Live-image boots that ran the agent to the end.
+    pub agent_runs: u64,
+}
+
+impl Lab {
+    /// Starts the lab's BMCs and adds its servers on first start.
+    pub async fn start(backend: &Backend, config: &LabConfig) -> Result<Lab, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("demo lab: HTTP client: {e}"))?;
+        let mut lab = Lab { machines: Vec::new(), tasks: Vec::new() };
+        for index in 1..=config.machines {
+            let name = if config.machines < 100 { format!("lab-{index:02}") } else { format!("lab-{index:04}") };
+            let existing = backend.server_id_by_name(&name).await.map_err(|e| e.user_message())?;
+            let (listener, username, password) = match existing {
+                Some(id) => {
+                    let creds = backend.bmc_login(id).await.map_err(|e| e.user_message())?;
+                    let port = creds.address.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+                    let listener = match TcpListener::bind(("127.0.0.1", port)).await {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::warn!(%name, port, error = %e, "demo lab: cannot take back this BMC's port; the server stays unreachable");
+                            continue;
+                        }
+                    };
+                    let password = creds.password.map(|p| p.expose().to_string()).unwrap_or_default();
+                    (listener, creds.username, password)
+                }
+                None => {
+                    let l = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| format!("demo lab: {e}"))?;
+                    (l, "admin".to_string(), random_token()[..24].to_string())
+                }
+            };
+            let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+            let machine = Arc::new(Machine {
+                name: name.clone(),
+                port,
+                username,
+                password,
+                hardware: profiles::inventory(index),
+                boot_delay: config.boot_delay,
+                media_under_system: index % 2 == 1,
+                state: Mutex::new(Power::default()),
+                http: http.clone(),
+            });
+            let app = machine.clone().router();
+            lab.tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::warn!(error = %e, "demo lab BMC stopped");
+                }
+            }));
+            if existing.is_none() {
+                let new = NewServer {
+                    name: name.clone(),
+                    bmc_address: format!("http://127.0.0.1:{port}"),
+                    bmc_username: machine.username.clone(),
+                    bmc_password: Some(SecretString::new(machine.password.clone())),
+                    bmc_verify_tls: true,
+                    datacenter: "lab".into(),
+                    rack: profiles::rack(index),
+                };
+                backend.add_server(&Actor::system("demo lab"), &new).await.map_err(|e| e.user_message())?;
+            }
+            lab.machines.push(machine);
+        }
+        tracing::info!(machines = lab.machines.len(), "demo lab running");
+        Ok(lab)
+    }
+}
+
+fn redfish_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": { "code": "Base.1.0.GeneralError", "message": message } }))).into_response()
+}
+
+impl Machine {
+    /// Live-image boots of this machine that ran the agent to the end.
+    pub fn agent_runs(&self) -> u64 {
+        self.state.lock().expect("lab machine lock").agent_runs
+    }
+
+    pub fn powered_on(&self) -> bool {
+        self.state.lock().expect("lab machine lock").on
+    }
+
+    fn media_base(&self) -> &'static str {
+        if self.media_under_system {
+            "/redfish/v1/Systems/1/VirtualMedia"
+        } else {
+            "/redfish/v1/Managers/1/VirtualMedia"
+        }
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        let cd = format!("{}/Cd", self.media_base());
+        let collection = self.media_base().to_string();
+        Router::new()
+            .route(
+                "/redfish/v1",
+                get(|| async { axum::Json(json!({ "Systems": { "@odata.id": "/redfish/v1/Systems" } })) }),
+            )
+            .route(
+                "/redfish/v1/Systems",
+                get(|| async { axum::Json(json!({ "Members": [{ "@odata.id": "/redfish/v1/Systems/1" }] })) }),
+            )
+            .route("/redfish/v1/Systems/1", get(system).patch(patch_system))
+            .route("/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", post(reset))
+            .route("/redfish/v1/Managers/1", get(manager))
+            .route(&collection, get(media_collection))
+            .route(&cd, get(media))
+            .route(&format!("{cd}/Actions/VirtualMedia.InsertMedia"), post(insert))
+            .route(&format!("{cd}/Actions/VirtualMedia.EjectMedia"), post(eject))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), basic_auth))
+            .with_state(self)
+    }
+
+    fn set_power(self: &Arc<Self>, on: bool) {
+        let mut s = self.state.lock().expect("lab machine lock");
+        s.epoch += 1;
+        s.on = on;
+        if !on {
+            return;
+        }
+        let boots_live = s.boot_target == "Cd" && s.boot_enabled != "Disabled" && s.media.is_some();
+        if s.boot_enabled == "Once" {
+            s.boot_enabled = "Disabled".into();
+        }
+        if let (true, Some(url)) = (boots_live, s.media.clone()) {
+            let (me, epoch) = (self.clone(), s.epoch);
+            tokio::spawn(async move { me.boot_live_image(url, epoch).await });
+        }
+    }
+
+    /// The machine reads the live image from the virtual CD and its agent runs.
+    async fn boot_live_image(self: Arc<Self>, url: String, epoch: u64) {
+        tokio::time::sleep(self.boot_delay).await;
+        let current = || self.state.lock().map(|s| s.epoch == epoch && s.on).unwrap_or(false);
+        if !current() {
+            return;
+        }
+        let image = match self.http.get(&url).send().await.and_then(|r| r.error_for_status()) {
+            Ok(r) => r.bytes().await.ok(),
+            Err(e) => {
+                tracing::warn!(machine = %self.name, error = %e, "demo lab: the virtual CD cannot be read; the machine hangs at boot");
+                return;
+            }
+        };
+        let Some(config) = image.as_deref().and_then(BootConfig::from_image) else {
+            tracing::warn!(machine = %self.name, "demo lab: the live image has no agent config; the agent cannot report");
+            return;
+        };
+        match agent::run(&config, &self.hardware, &Patience::default()).await {
+            Ok(_) => {
+                if let Ok(mut s) = self.state.lock() {
+                    s.agent_runs += 1;
+                }
+            }
+            Err(e) => tracing::warn!(machine = %self.name, error = %e, "demo lab: the agent failed"),
+        }
+    }
+}
+
+async fn basic_auth(State(m): State<Arc<Machine>>, req: Request, next: Next) -> Response {
+    use base64::Engine;
+    let ok = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .is_some_and(|d| d == format!("{}:{}", m.username, m.password).as_bytes());
+    if !ok && req.uri().path() != "/redfish/v1" {
+        return redfish_error(StatusCode::UNAUTHORIZED, "authentication required");
+    }
+    next.run(req).await
+}
+
+async fn system(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
+    let s = m.state.lock().expect("lab machine lock");
+    let hw = &m.hardware.system;
+    let mut v = json!({
+        "@odata.id": "/redfish/v1/Systems/1",
+        "Id": "1",
+        "Name": m.name,
+        "Manufacturer": hw.manufacturer,
+        "Model": hw.model,
+        "SerialNumber": hw.serial_number,
+        "UUID": hw.uuid,
+        "BiosVersion": hw.bios_version,
+        "PowerState": if s.on { "On" } else { "Off" },
+        "Status": { "State": "Enabled", "Health": "OK" },
+        "Boot": {
+            "BootSourceOverrideTarget": if s.boot_target.is_empty() { "None" } else { s.boot_target.as_str() },
+            "BootSourceOverrideEnabled": if s.boot_enabled.is_empty() { "Disabled" } else { s.boot_enabled.as_str() },
+        },
+        "Actions": { "#ComputerSystem.Reset": { "target": "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset" } },
+        "Links": { "ManagedBy": [{ "@odata.id": "/redfish/v1/Managers/1" }] },
+    });
+    if m.media_under_system {
+        v["VirtualMedia"] = json!({ "@odata.id": "/redfish/v1/Systems/1/VirtualMedia" });
+    }
+    axum::Json(v)
+}
+
+async fn patch_system(State(m): State<Arc<Machine>>, body: axum::Json<Value>) -> Response {
+    let boot = &body["Boot"];
+    let mut s = m.state.lock().expect("lab machine lock");
+    if let Some(t) = boot["BootSourceOverrideTarget"].as_str() {
+        s.boot_target = t.to_string();
+    }
+    if let Some(e) = boot["BootSourceOverrideEnabled"].as_str() {
+        if !matches!(e, "Once" | "Continuous" | "Disabled") {
+            return redfish_error(StatusCode::BAD_REQUEST, &format!("BootSourceOverrideEnabled {e} is not supported"));
+        }
+        s.boot_enabled = e.to_string();
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn reset(State(m): State<Arc<Machine>>, body: axum::Json<Value>) -> Response {
+    match body["ResetType"].as_str() {
+        Some("On") => m.set_power(true),
+        Some("ForceRestart" | "GracefulRestart" | "PowerCycle") => m.set_power(true),
+        Some("ForceOff" | "GracefulShutdown") => m.set_power(false),
+        other => return redfish_error(StatusCode::BAD_REQUEST, &format!("ResetType {other:?} is not supported")),
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn manager(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
+    let mut v = json!({ "@odata.id": "/redfish/v1/Managers/1", "Id": "1", "Name": "Lab BMC" });
+    if !m.media_under_system {
+        v["VirtualMedia"] = json!({ "@odata.id": "/redfish/v1/Managers/1/VirtualMedia" });
+    }
+    axum::Json(v)
+}
+
+async fn media_collection(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
+    axum::Json(json!({ "Members": [{ "@odata.id": format!("{}/Cd", m.media_base()) }] }))
+}
+
+async fn media(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
+    let s = m.state.lock().expect("lab machine lock");
+    let cd = format!("{}/Cd", m.media_base());
+    axum::Json(json!({
+        "@odata.id": cd,
+        "Id": "Cd",
+        "MediaTypes": ["CD", "DVD"],
+        "Inserted": s.media.is_some(),
+        "Image": s.media,
+        "Actions": {
+            "#VirtualMedia.InsertMedia": { "target": format!("{cd}/Actions/VirtualMedia.InsertMedia") },
+            "#VirtualMedia.EjectMedia": { "target": format!("{cd}/Actions/VirtualMedia.EjectMedia") },
+        },
+    }))
+}
+
+async fn insert(State(m): State<Arc<Machine>>, body: axum::Json<Value>) -> Response {
+    let Some(image) = body["Image"].as_str().filter(|i| i.starts_with("http")) else {
+        return redfish_error(StatusCode::BAD_REQUEST, "Image must be an http(s) URL");
+    };
+    m.state.lock().expect("lab machine lock").media = Some(image.to_string());
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn eject(State(m): State<Arc<Machine>>) -> StatusCode {
+    m.state.lock().expect("lab machine lock").media = None;
+    StatusCode::NO_CONTENT
+}
