@@ -3,84 +3,11 @@
 
 use rackstate_server::bmc::redfish::{MAX_RETRIES, RedfishBmc};
 use rackstate_server::bmc::{Bmc, BmcErrorKind, POWER_SETTLE_TIMEOUT, PowerAction};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-const USER: &str = "rackstate";
-const PASSWORD: &str = "bmc-password";
-
-/// A sushy-emulator process with the fake driver and basic auth, killed on drop.
-struct Emulator {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn venv() -> String {
-    std::env::var("RACKSTATE_TEST_VENV")
-        .unwrap_or_else(|_| format!("{}/.cache/rackstate/venv", std::env::var("HOME").unwrap_or_default()))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn start_emulator() -> Emulator {
-    let venv = venv();
-    let dir = tempfile::tempdir().unwrap();
-    let hash = Command::new(format!("{venv}/bin/python"))
-        .args(["-c", &format!("import bcrypt; print(bcrypt.hashpw(b'{PASSWORD}', bcrypt.gensalt(4)).decode())")])
-        .output()
-        .unwrap_or_else(|e| panic!("{venv}/bin/python: {e} (run `make test`, which installs the venv)"));
-    let htpasswd = dir.path().join("htpasswd");
-    std::fs::write(&htpasswd, format!("{USER}:{}", String::from_utf8_lossy(&hash.stdout).trim())).unwrap();
-    let config = dir.path().join("config.py");
-    // Its own state directory: the emulator otherwise keeps state in /tmp, shared
-    // between processes and runs.
-    std::fs::write(
-        &config,
-        format!(
-            "SUSHY_EMULATOR_AUTH_FILE = {:?}\nSUSHY_EMULATOR_STATE_DIR = {:?}\n",
-            htpasswd.display().to_string(),
-            dir.path().join("state").display().to_string()
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = Command::new(format!("{venv}/bin/sushy-emulator"))
-        .args([
-            "--config",
-            &config.display().to_string(),
-            "--fake",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--feature-set",
-            "full",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting sushy-emulator");
-    let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(format!("{url}/redfish/v1/")).send().await.is_ok() {
-            return Emulator { child, url, _dir: dir };
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("sushy-emulator did not start on {url}");
-}
+mod common;
+use common::sushy::{Emulator, PASSWORD, USER, free_port, start as start_emulator};
 
 /// Reads a resource straight from the emulator, bypassing the driver under test.
 async fn raw_get(emu: &Emulator, path: &str) -> serde_json::Value {

@@ -39,14 +39,22 @@ impl std::fmt::Debug for RedfishBmc {
 
 impl RedfishBmc {
     /// `address` is a host, host:port, or a full `http(s)://` base URL. Without a
-    /// scheme, HTTPS is used. `verify_tls` false accepts self-signed certificates.
+    /// scheme, HTTPS is used. A path to one system (`.../redfish/v1/Systems/<id>`)
+    /// picks that system on a BMC that manages several (chassis managers, emulators);
+    /// otherwise the first system is used. `verify_tls` false accepts self-signed
+    /// certificates.
     pub fn new(address: &str, username: &str, password: &str, verify_tls: bool) -> Result<Self, BmcError> {
         let address = address.trim().trim_end_matches('/').to_string();
-        let base = if address.starts_with("http://") || address.starts_with("https://") {
+        let mut base = if address.starts_with("http://") || address.starts_with("https://") {
             address.clone()
         } else {
             format!("https://{address}")
         };
+        let system_path = OnceCell::new();
+        if let Some(at) = base.find("/redfish/v1/Systems/") {
+            let _ = system_path.set(base[at..].to_string());
+            base.truncate(at);
+        }
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -63,7 +71,7 @@ impl RedfishBmc {
             username: username.to_string(),
             password: password.to_string(),
             client,
-            system_path: OnceCell::new(),
+            system_path,
             media_path: OnceCell::new(),
         })
     }

@@ -2,6 +2,8 @@
 //! PostgreSQL as `RACKSTATE_TEST_DB` says (the README's test command runs both).
 #![allow(dead_code)]
 
+pub mod sushy;
+
 use rackstate_server::{Application, Settings};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -16,6 +18,9 @@ pub struct TestApp {
     pub database_url: String,
     pub client: reqwest::Client,
     pub backend: app::backend::Backend,
+    /// The demo lab's machines, when the app runs one.
+    pub lab: Vec<std::sync::Arc<rackstate_server::lab::Machine>>,
+    pub data_dir: std::path::PathBuf,
     _data_dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -31,7 +36,7 @@ pub fn test_db() -> String {
     std::env::var("RACKSTATE_TEST_DB").unwrap_or_else(|_| "sqlite".into())
 }
 
-async fn fresh_database_url(data_dir: &std::path::Path) -> String {
+pub async fn fresh_database_url(data_dir: &std::path::Path) -> String {
     match test_db().as_str() {
         "sqlite" => format!("sqlite://{}", data_dir.join("rackstate.db").display()),
         "postgres" => {
@@ -78,13 +83,23 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let app = Application::build(&settings).await.expect("Rackstate starts");
     let base = format!("http://{}", app.local_addr());
     let backend = app.backend().clone();
+    let lab = app.lab().map(|l| l.machines.clone()).unwrap_or_default();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.serve(async move {
         let _ = rx.await;
     }));
     let client =
         reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { base, database_url, client, backend, _data_dir: data_dir, _shutdown: tx }
+    TestApp {
+        base,
+        database_url,
+        client,
+        backend,
+        lab,
+        data_dir: data_dir.path().to_path_buf(),
+        _data_dir: data_dir,
+        _shutdown: tx,
+    }
 }
 
 /// Adds a server and forces it into `state` with a direct UPDATE, ending the
@@ -152,4 +167,33 @@ impl TestApp {
         assert!(resp.status().is_success() || resp.status().is_redirection(), "login as {name}: {}", resp.status());
         client
     }
+}
+
+/// Polls until `done` holds for the server, or panics after `timeout` with what it saw.
+pub async fn wait_for_server(
+    app: &TestApp,
+    id: i64,
+    timeout: std::time::Duration,
+    done: impl Fn(&app::model::Server) -> bool,
+) -> app::model::Server {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let s = app.backend.server(id).await.unwrap();
+        if done(&s) {
+            return s;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("server {} still {} (last error {:?}) after {timeout:?}", s.name, s.state, s.last_error);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The latest job of a server and its step log.
+pub async fn latest_job(app: &TestApp, id: i64) -> (app::backend::store::jobs::JobRow, Vec<String>) {
+    let mut conn = app.backend.db.conn().await.unwrap();
+    let job = app::backend::store::jobs::latest_for_server(&mut conn, id).await.unwrap().expect("a job");
+    let steps =
+        app::backend::store::jobs::steps(&mut conn, job.id).await.unwrap().into_iter().map(|(_, m)| m).collect();
+    (job, steps)
 }

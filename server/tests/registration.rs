@@ -1,0 +1,246 @@
+//! Registration end to end: the demo lab's simulated BMCs and OpenStack's
+//! sushy-emulator as BMCs, the real agent code reporting through the agent API, and
+//! the failures a real fleet produces, each ending in a failed job with a reason.
+
+mod common;
+
+use app::backend::secrets::SecretString;
+use app::backend::services::{Actor, NewServer, StateChange};
+use app::domain::{Action, ServerState};
+use common::{TestApp, latest_job, spawn_app_with, sushy, wait_for_server};
+use rackstate_server::live_image::LiveImage;
+use std::time::Duration;
+
+fn bmc_server(name: &str, address: &str, password: &str) -> NewServer {
+    NewServer {
+        name: name.into(),
+        bmc_address: address.into(),
+        bmc_username: sushy::USER.into(),
+        bmc_password: Some(SecretString::new(password)),
+        bmc_verify_tls: true,
+        ..Default::default()
+    }
+}
+
+/// A simulation live image in the app's data directory.
+fn sim_image(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("live.img");
+    LiveImage::write_simulation_image(&path).unwrap();
+    path
+}
+
+/// The job failed, the server is where the failure rule puts it, and the reason
+/// says `what`.
+async fn assert_failed(app: &TestApp, id: i64, state: ServerState, what: &str) {
+    let s = wait_for_server(app, id, Duration::from_secs(60), |s| s.last_error.is_some()).await;
+    assert_eq!(s.state, state);
+    let error = s.last_error.unwrap();
+    assert!(error.contains(what), "last_error {error:?} does not say {what:?}");
+    let (job, steps) = latest_job(app, id).await;
+    assert_eq!(job.status, "failed");
+    assert_eq!(job.last_error.as_deref(), Some(error.as_str()));
+    assert!(steps.last().unwrap().starts_with("failed: "), "{steps:?}");
+    assert!(!app.backend.has_active_job(id).await.unwrap());
+}
+
+/// The lab's servers register on first start: discovered, typed (five types, one
+/// with GPUs), powered off, unavailable. A used server re-registers back to used.
+#[tokio::test]
+async fn demo_lab_registers_and_re_registers() {
+    let app = spawn_app_with(|s| {
+        s.workers = 8;
+        s.demo_lab = 6;
+        s.demo_lab_boot = Duration::from_millis(200);
+    })
+    .await;
+    let servers = app.backend.list_servers(&Default::default()).await.unwrap();
+    assert_eq!(servers.len(), 6);
+    for s in &servers {
+        let s = wait_for_server(&app, s.id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
+        assert!(s.server_type.is_some() && s.serial_number.as_deref().unwrap().starts_with("LAB"));
+        assert_eq!(s.power_state, "Off");
+        let (job, steps) = latest_job(&app, s.id).await;
+        assert_eq!(job.status, "succeeded");
+        for want in [
+            "checking the BMC",
+            "inserting the live image",
+            "agent reported the inventory",
+            "powering off",
+            "registered",
+        ] {
+            assert!(steps.iter().any(|m| m.contains(want)), "no step {want:?} in {steps:?}");
+        }
+    }
+    let types: std::collections::BTreeSet<String> = app
+        .backend
+        .list_servers(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|s| s.server_type)
+        .collect();
+    assert_eq!(types.len(), 5, "{types:?}");
+    assert!(types.iter().any(|t| t.contains('G')), "a GPU type: {types:?}");
+    assert!(app.lab.iter().all(|m| !m.powered_on() && m.agent_runs() == 1));
+
+    // A used server re-registers (it reboots) and returns to used.
+    let id = servers[0].id;
+    sqlx::query("UPDATE servers SET state = 'used' WHERE id = $1")
+        .bind(id)
+        .execute(app.backend.db.pool())
+        .await
+        .unwrap();
+    let s = app.backend.change_state(&Actor::user("admin"), id, &StateChange::new(Action::ReRegister)).await.unwrap();
+    assert_eq!(s.state, ServerState::UsedRegistering);
+    wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Used).await;
+    let events = app.backend.server_events(id).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "inventory" && e.reason.as_deref() == Some("inventory unchanged")));
+}
+
+/// Ten servers on one sushy-emulator register at once. A harness receives the
+/// emulator's change notifications; when a system powers on from the inserted CD,
+/// it reads the image the emulator downloaded and runs the real agent with a
+/// fixture hardware profile.
+#[tokio::test]
+async fn ten_concurrent_registrations_against_sushy() {
+    let harness = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let notify = format!("http://{}/notify", harness.local_addr().unwrap());
+    let emu = sushy::start_with(10, Some(&notify)).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::<String>::new()));
+    let boots = seen.clone();
+    let router = axum::Router::new().route(
+        "/notify",
+        axum::routing::put(move |axum::Json(system): axum::Json<serde_json::Value>| {
+            let boots = boots.clone();
+            async move {
+                boot_if_live(&system, &boots);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(harness, router).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let image = sim_image(dir.path());
+    let app = spawn_app_with(|s| {
+        s.workers = 10;
+        s.live_image = Some(image);
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let new = bmc_server(&format!("sushy-{i}"), &emu.system_address(i), sushy::PASSWORD);
+        ids.push(app.backend.add_server(&Actor::user("admin"), &new).await.unwrap().id);
+    }
+    for id in ids {
+        let s = wait_for_server(&app, id, Duration::from_secs(120), |s| {
+            s.state != ServerState::Registering || s.last_error.is_some()
+        })
+        .await;
+        assert_eq!(s.state, ServerState::Unavailable, "{:?}", s.last_error);
+        assert!(s.server_type.is_some());
+        assert_eq!(latest_job(&app, id).await.0.status, "succeeded");
+    }
+    assert_eq!(seen.lock().unwrap().len(), 10, "one live boot per server");
+}
+
+/// What a sushy system's notification says: powered on, booting from CD with an
+/// image inserted. Then the "machine" boots the downloaded image and its agent runs.
+fn boot_if_live(system: &serde_json::Value, seen: &std::sync::Mutex<std::collections::HashSet<String>>) {
+    if system["power_state"] != "On" || !system["boot_device"].as_str().is_some_and(|d| d.eq_ignore_ascii_case("cd")) {
+        return;
+    }
+    let Some(path) = system["boot_image"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .find_map(|v| (v[2] == true).then(|| v[0].as_str()).flatten())
+    else {
+        return;
+    };
+    let Some(config) = std::fs::read(path).ok().and_then(|b| rackstate_server::agent::BootConfig::from_image(&b))
+    else {
+        return;
+    };
+    if !seen.lock().unwrap().insert(config.token.clone()) {
+        return;
+    }
+    let index: usize =
+        system["name"].as_str().and_then(|n| n.strip_prefix("node-")).and_then(|i| i.parse().ok()).unwrap_or(0);
+    tokio::spawn(async move {
+        let hardware = rackstate_server::lab::profiles::inventory(index + 1);
+        rackstate_server::agent::run(&config, &hardware, &Default::default()).await.expect("the agent reports");
+    });
+}
+
+/// Wrong BMC credentials: the emulator's auth file refuses them; no retries.
+#[tokio::test]
+async fn wrong_bmc_credentials_fail_the_job() {
+    let emu = sushy::start().await;
+    let app = spawn_app_with(|s| s.workers = 2).await;
+    let s = app
+        .backend
+        .add_server(&Actor::user("admin"), &bmc_server("wrong", &emu.url, "not-the-password"))
+        .await
+        .unwrap();
+    assert_failed(&app, s.id, ServerState::Registering, "credentials refused").await;
+}
+
+/// Nothing listens at the BMC address.
+#[tokio::test]
+async fn unreachable_bmc_fails_the_job() {
+    let app = spawn_app_with(|s| s.workers = 2).await;
+    let address = format!("http://127.0.0.1:{}", sushy::free_port());
+    let s = app.backend.add_server(&Actor::user("admin"), &bmc_server("gone", &address, "x")).await.unwrap();
+    assert_failed(&app, s.id, ServerState::Registering, "cannot connect").await;
+}
+
+/// A BMC that answers 500 to everything.
+#[tokio::test]
+async fn bmc_answering_500_fails_the_job() {
+    let router = axum::Router::new().fallback(|| async {
+        (axum::http::StatusCode::INTERNAL_SERVER_ERROR, r#"{"error":{"message":"controller busy"}}"#)
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let app = spawn_app_with(|s| s.workers = 2).await;
+    let s = app.backend.add_server(&Actor::user("admin"), &bmc_server("busy", &address, "x")).await.unwrap();
+    assert_failed(&app, s.id, ServerState::Registering, "HTTP 500: controller busy").await;
+}
+
+/// The machine powers on but no agent ever reports: the job fails at the callback
+/// timeout. A failed re-registration returns the server to unavailable.
+#[tokio::test]
+async fn agent_that_never_calls_back() {
+    let emu = sushy::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let image = sim_image(dir.path());
+    let app = spawn_app_with(|s| {
+        s.workers = 2;
+        s.live_image = Some(image);
+        s.agent_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let new = bmc_server("silent", &emu.url, sushy::PASSWORD);
+    let s = app.backend.add_server(&Actor::user("admin"), &new).await.unwrap();
+    assert_failed(&app, s.id, ServerState::Registering, "did not report within 2 seconds").await;
+    // The same for a re-registration, which fails back to unavailable.
+    sqlx::query("UPDATE servers SET state = 'unavailable', last_error = NULL WHERE id = $1")
+        .bind(s.id)
+        .execute(app.backend.db.pool())
+        .await
+        .unwrap();
+    app.backend.change_state(&Actor::user("admin"), s.id, &StateChange::new(Action::ReRegister)).await.unwrap();
+    assert_failed(&app, s.id, ServerState::Unavailable, "did not report within 2 seconds").await;
+}
+
+/// Without a live image, registration says how to configure one.
+#[tokio::test]
+async fn no_live_image_configured() {
+    let emu = sushy::start().await;
+    let app = spawn_app_with(|s| s.workers = 2).await;
+    let s =
+        app.backend.add_server(&Actor::user("admin"), &bmc_server("noimage", &emu.url, sushy::PASSWORD)).await.unwrap();
+    assert_failed(&app, s.id, ServerState::Registering, "RACKSTATE_LIVE_IMAGE").await;
+}
