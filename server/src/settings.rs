@@ -35,6 +35,9 @@ pub struct Settings {
     pub agent_url: Option<String>,
     /// How long a booted live image has to report (`RACKSTATE_AGENT_TIMEOUT_SECONDS`).
     pub agent_timeout: std::time::Duration,
+    /// How long a job's claim holds without renewal (`RACKSTATE_JOB_LEASE_SECONDS`):
+    /// after a crash, another process takes the job over this long after.
+    pub job_lease: std::time::Duration,
     /// Simulated servers to run in-process (`RACKSTATE_DEMO_LAB`); 0: no lab.
     pub demo_lab: usize,
     /// A lab machine's boot time into the live image (`RACKSTATE_DEMO_LAB_BOOT_SECONDS`).
@@ -165,6 +168,12 @@ impl Settings {
             }
             n => std::time::Duration::from_secs(n),
         };
+        let job_lease = match number("RACKSTATE_JOB_LEASE_SECONDS", 60, 3600, "seconds")? {
+            n if n < 3 => {
+                return Err(SettingsError { var: "RACKSTATE_JOB_LEASE_SECONDS", message: "must be at least 3".into() });
+            }
+            n => std::time::Duration::from_secs(n),
+        };
         let demo_lab = number("RACKSTATE_DEMO_LAB", 0, 5000, "a number of servers")? as usize;
         let demo_lab_boot = match var("RACKSTATE_DEMO_LAB_BOOT_SECONDS") {
             None => std::time::Duration::from_secs(3),
@@ -183,6 +192,7 @@ impl Settings {
             live_image,
             agent_url,
             agent_timeout,
+            job_lease,
             demo_lab,
             demo_lab_boot,
             secret_key,

@@ -109,7 +109,7 @@ impl Application {
         let router = router(settings, addr, backend.clone(), agent);
         let runner = (settings.workers > 0).then(|| {
             let owner = format!("{}-{}-{}", hostname(), std::process::id(), &random_token()[..8]);
-            Runner::new(backend.clone(), owner, settings.workers).handle(
+            Runner::new(backend.clone(), owner, settings.workers).with_lease(settings.job_lease).handle(
                 JobKind::Register,
                 Register {
                     callback_url: callback_url.clone(),
