@@ -37,6 +37,24 @@ pub struct Event {
     pub details: Option<String>,
 }
 
+/// A server's latest background job and its step log (the server page shows it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// (unix ms, message), oldest first.
+    pub steps: Vec<(i64, String)>,
+}
+
+impl JobView {
+    pub fn is_active(&self) -> bool {
+        matches!(self.status.as_str(), "queued" | "running" | "waiting_for_agent")
+    }
+}
+
 /// Server types x states counts: the utilization report.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Utilization {

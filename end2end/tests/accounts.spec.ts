@@ -50,7 +50,7 @@ test('a viewer sees no state buttons and gets 403 calling the server function di
   await create.getByRole('button', { name: 'Create user' }).click();
   await expect(page.getByTestId('users')).toContainText(viewer);
 
-  const id = await addServer(page, serverName, '10.1.2.3');
+  const id = await addServer(page, serverName, '127.0.0.1:9');
 
   // The admin sees the status buttons on the server page.
   await page.goto(`/servers/${id}`);
@@ -79,9 +79,14 @@ test('a viewer sees no state buttons and gets 403 calling the server function di
 test('admin marks a server defective with a reason; the audit shows who and why', async ({ page }) => {
   const serverName = unique('def');
   await login(page, 'admin', ADMIN_PASSWORD);
-  const id = await addServer(page, serverName, '10.1.2.4');
-  await page.goto(`/servers/${id}`);
+  // Nothing answers at this BMC address: the registration job fails at once.
+  const id = await addServer(page, serverName, '127.0.0.1:9');
+  await expect(async () => {
+    await page.goto(`/servers/${id}`);
+    await expect(page.getByTestId('job')).toContainText('failed', { timeout: 1000 });
+  }).toPass({ timeout: 30_000 });
   await hydrated(page);
+  await expect(page.getByTestId('job')).toContainText('cannot connect');
   // Registering with no job running: only Defective is enabled, the others say why.
   const available = page.getByRole('button', { name: 'Available', exact: true });
   await expect(available).toBeDisabled();

@@ -14,6 +14,8 @@ pub struct ServerDetail {
     pub buttons: Vec<Button>,
     /// None when the caller may not read the audit.
     pub events: Option<Vec<Event>>,
+    /// The latest job and its steps; None for tenants or when there was none.
+    pub job: Option<crate::model::JobView>,
 }
 
 #[server(endpoint = "utilization")]
@@ -56,7 +58,12 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
     } else {
         None
     };
-    Ok(ServerDetail { server, buttons, events })
+    let job = if user.role.can(Permission::ViewFleet) {
+        backend.latest_job(id).await.map_err(super::ssr::service_error)?
+    } else {
+        None
+    };
+    Ok(ServerDetail { server, buttons, events, job })
 }
 
 #[server(endpoint = "add_server")]

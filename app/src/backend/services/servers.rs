@@ -307,6 +307,21 @@ impl Backend {
         Ok(store::jobs::has_active(&mut conn, id).await?)
     }
 
+    /// The server's latest job with its step log, if it ever had one.
+    pub async fn latest_job(&self, id: i64) -> Result<Option<crate::model::JobView>, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        let Some(job) = store::jobs::latest_for_server(&mut conn, id).await? else { return Ok(None) };
+        let steps = store::jobs::steps(&mut conn, job.id).await?;
+        Ok(Some(crate::model::JobView {
+            id: job.id,
+            kind: job.kind,
+            status: job.status,
+            attempts: job.attempts,
+            last_error: job.last_error,
+            steps,
+        }))
+    }
+
     pub async fn server_events(&self, id: i64) -> Result<Vec<Event>, ServiceError> {
         let mut conn = self.db.conn().await?;
         Ok(store::events::for_server(&mut conn, id).await?)

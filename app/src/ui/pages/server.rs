@@ -66,6 +66,23 @@ pub fn ServerPage() -> impl IntoView {
                                 }}
                             </section>
                         })}
+                        {d.job.clone().map(|job| { let active = job.is_active(); view! {
+                            <section class="card" aria-labelledby="job-h" data-testid="job">
+                                <h2 id="job-h">
+                                    {if active { "Running job" } else { "Last job" }} ": "
+                                    {job.kind.clone()} " #" {job.id} " "
+                                    <span class=format!("job-status job-{}", job.status)>{job.status.replace('_', " ")}</span>
+                                </h2>
+                                {(job.attempts > 1).then(|| view! { <p class="muted">{format!("attempt {}", job.attempts)}</p> })}
+                                {job.last_error.clone().map(|e| view! { <p class="error">{e}</p> })}
+                                <ol class="steps">
+                                {job.steps.into_iter().map(|(at, message)| view! {
+                                    <li><time class="when">{crate::ui::components::utc(at)}</time>" " {message}</li>
+                                }).collect_view()}
+                                </ol>
+                                {active.then(|| view! { <p class="muted">"Reload the page to follow its progress."</p> })}
+                            </section>
+                        }})}
                         {d.events.clone().map(|events| view! {
                             <section class="card">
                                 <h2>"Events"</h2>

@@ -1,0 +1,26 @@
+import { test, expect } from '@playwright/test';
+import { ADMIN_PASSWORD, login, watchErrors } from './helpers';
+
+// The e2e server runs a demo lab of 6 simulated servers (scripts/test.sh).
+test('the demo lab registers; a server page shows its type, power and the job log', async ({ page }) => {
+  const errors = watchErrors(page);
+  await login(page, 'admin', ADMIN_PASSWORD);
+  await expect(async () => {
+    await page.goto('/servers?state=unavailable');
+    await expect(page.getByRole('link', { name: 'lab-06' })).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 60_000 });
+  await page.getByRole('link', { name: 'lab-04' }).click();
+  await expect(page.getByRole('heading', { name: 'lab-04' })).toContainText('Unavailable');
+  // Lab machine 4 is the GPU server: its type carries the G.
+  await expect(page.locator('.summary')).toContainText(/M\.128\.1024\.2G/);
+  await expect(page.locator('.summary')).toContainText('LAB00004');
+  const job = page.getByTestId('job');
+  await expect(job).toContainText('succeeded');
+  await expect(job).toContainText('inserting the live image as virtual media');
+  await expect(job).toContainText('agent reported the inventory: 2 CPU(s), 128 logical cores, 1024 GB RAM');
+  await expect(job).toContainText('registered: lab-04 is unavailable');
+  await expect(page.getByTestId('events')).toContainText('registering → unavailable');
+  await page.goto('/');
+  await expect(page.getByTestId('utilization')).toContainText('M.128.1024.2G');
+  expect(errors).toEqual([]);
+});
