@@ -12,6 +12,8 @@ pub struct Server {
     pub server_type: Option<String>,
     pub serial_number: Option<String>,
     pub bmc_address: String,
+    /// The BMC's TLS certificate is verified (false: self-signed accepted).
+    pub bmc_verify_tls: bool,
     pub datacenter: String,
     pub rack: String,
     pub power_state: String,

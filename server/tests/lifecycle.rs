@@ -66,6 +66,32 @@ async fn add_server_starts_registering() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, "added");
     assert_eq!(events[0].actor, "admin");
+    // Adding queues the registration job in the same transaction.
+    assert!(app.backend.has_active_job(s.id).await.unwrap());
+    assert_eq!(common::latest_job(&app, s.id).await.0.kind, "register");
+}
+
+/// TLS verification of the BMC is on unless the form's box says otherwise.
+#[tokio::test]
+async fn add_server_tls_verification_from_the_form() {
+    let app = spawn_app().await;
+    let client = app.client_for(app::domain::Role::Admin).await;
+    let form = |name: &'static str, skip: bool| {
+        let mut f = vec![("name", name), ("bmc_address", "10.0.0.6"), ("bmc_username", "root"), ("bmc_password", "pw")];
+        f.extend([("datacenter", ""), ("rack", "")]);
+        if skip {
+            f.push(("bmc_skip_tls_verify", "on"));
+        }
+        f
+    };
+    for (name, skip) in [("tls-on", false), ("tls-off", true)] {
+        let resp = client.post(app.url("/api/add_server")).form(&form(name, skip)).send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, 200, "{text}");
+        let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(s["bmc_verify_tls"], !skip);
+    }
 }
 
 /// Bad input is refused with the field named, and nothing is stored.

@@ -74,6 +74,9 @@ pub async fn add_server(
     bmc_password: String,
     datacenter: String,
     rack: String,
+    /// A checkbox: present ("on") to accept a self-signed BMC certificate.
+    #[server(default)]
+    bmc_skip_tls_verify: Option<String>,
 ) -> Result<Server, ServerFnError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::AddServer)).await?;
     let new = crate::backend::services::NewServer {
@@ -81,7 +84,7 @@ pub async fn add_server(
         bmc_address,
         bmc_username,
         bmc_password: Some(crate::backend::secrets::SecretString::new(bmc_password)),
-        bmc_verify_tls: true,
+        bmc_verify_tls: bmc_skip_tls_verify.is_none(),
         datacenter,
         rack,
     };

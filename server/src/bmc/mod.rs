@@ -98,6 +98,9 @@ impl std::error::Error for BmcError {}
 pub trait Bmc: Send + Sync {
     /// Checks the credentials and reads the system.
     async fn system(&self) -> Result<SystemSummary, BmcError>;
+    /// What the BMC itself knows of the hardware (Processors, Memory, Storage/Drives,
+    /// EthernetInterfaces); lists are empty where the BMC offers none.
+    async fn oob_inventory(&self) -> Result<app::domain::Inventory, BmcError>;
     async fn power(&self, action: PowerAction) -> Result<(), BmcError>;
     /// Boots once from virtual CD/DVD at the next start.
     async fn boot_once_from_cd(&self) -> Result<(), BmcError>;

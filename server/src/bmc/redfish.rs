@@ -5,6 +5,8 @@
 //! guessed URLs.
 
 use super::{Bmc, BmcError, BmcErrorKind, PowerAction, SystemSummary};
+use app::domain::Inventory;
+use app::domain::inventory::{Cpu, Disk, DiskKind, Gpu, MemoryModule, Nic, SystemInfo};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -247,6 +249,79 @@ pub fn parse_system(v: &Value) -> Result<SystemSummary, String> {
     })
 }
 
+/// A Processor resource: a CPU, a GPU (ProcessorType "GPU"), or neither (absent
+/// sockets, FPGAs...).
+pub fn parse_processor(v: &Value) -> Option<Result<Cpu, Gpu>> {
+    if v["Status"]["State"] == "Absent" {
+        return None;
+    }
+    let text = |k: &str| v[k].as_str().unwrap_or_default().trim().to_string();
+    let slot = Some(text("Socket")).filter(|s| !s.is_empty()).unwrap_or_else(|| text("Id"));
+    match v["ProcessorType"].as_str() {
+        Some("GPU") | Some("Accelerator") => Some(Err(Gpu { slot, model: text("Model") })),
+        Some("CPU") | None => {
+            let cores = v["TotalCores"].as_u64().unwrap_or(0) as u32;
+            let threads = v["TotalThreads"].as_u64().unwrap_or(cores as u64) as u32;
+            Some(Ok(Cpu { socket: slot, model: text("Model"), cores, threads }))
+        }
+        Some(_) => None,
+    }
+}
+
+/// A Memory resource (a DIMM); None for empty slots.
+pub fn parse_memory(v: &Value) -> Option<MemoryModule> {
+    let size_mib = v["CapacityMiB"].as_u64().filter(|c| *c > 0)?;
+    if v["Status"]["State"] == "Absent" {
+        return None;
+    }
+    let slot = v["DeviceLocator"].as_str().or(v["Id"].as_str()).unwrap_or_default().to_string();
+    Some(MemoryModule { slot, size_mib })
+}
+
+/// A Drive resource.
+pub fn parse_drive(v: &Value) -> Option<Disk> {
+    if v["Status"]["State"] == "Absent" {
+        return None;
+    }
+    let kind = match (v["Protocol"].as_str(), v["MediaType"].as_str()) {
+        (Some("NVMe"), _) => DiskKind::Nvme,
+        (_, Some("SSD")) => DiskKind::Ssd,
+        (_, Some("HDD")) => DiskKind::Hdd,
+        _ => DiskKind::Unknown,
+    };
+    Some(Disk {
+        model: v["Model"].as_str().unwrap_or_default().trim().to_string(),
+        serial: v["SerialNumber"].as_str().or(v["Id"].as_str()).unwrap_or_default().trim().to_string(),
+        size_bytes: v["CapacityBytes"].as_u64().unwrap_or(0),
+        kind,
+    })
+}
+
+/// An EthernetInterface resource of the system.
+pub fn parse_nic(v: &Value) -> Option<Nic> {
+    let mac = v["MACAddress"].as_str().or(v["PermanentMACAddress"].as_str())?.to_ascii_lowercase();
+    Some(Nic {
+        name: v["Id"].as_str().unwrap_or_default().to_string(),
+        mac,
+        speed_mbps: v["SpeedMbps"].as_u64().unwrap_or(0) as u32,
+        switch: None,
+        switch_port: None,
+    })
+}
+
+impl RedfishBmc {
+    /// The members of the collection `link` points to (empty when there is none).
+    async fn members(&self, link: &Value, doing: &str) -> Result<Vec<Value>, BmcError> {
+        let Some(path) = odata_id(link) else { return Ok(Vec::new()) };
+        let coll = self.get(&path, doing).await?;
+        let mut out = Vec::new();
+        for m in coll["Members"].as_array().into_iter().flatten().filter_map(odata_id) {
+            out.push(self.get(&m, doing).await?);
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait::async_trait]
 impl Bmc for RedfishBmc {
     fn address(&self) -> &str {
@@ -257,6 +332,40 @@ impl Bmc for RedfishBmc {
         let doing = "reading the system";
         let v = self.get(self.system_path().await?, doing).await?;
         parse_system(&v).map_err(|m| self.err(doing, BmcErrorKind::Malformed(m)))
+    }
+
+    async fn oob_inventory(&self) -> Result<Inventory, BmcError> {
+        let doing = "reading the out-of-band inventory";
+        let sys = self.get(self.system_path().await?, doing).await?;
+        let summary = parse_system(&sys).map_err(|m| self.err(doing, BmcErrorKind::Malformed(m)))?;
+        let mut inv = Inventory {
+            system: SystemInfo {
+                manufacturer: summary.manufacturer,
+                model: summary.model,
+                serial_number: summary.serial_number,
+                uuid: summary.uuid,
+                bios_version: summary.bios_version,
+            },
+            ..Default::default()
+        };
+        for p in self.members(&sys["Processors"], doing).await? {
+            match parse_processor(&p) {
+                Some(Ok(cpu)) => inv.cpus.push(cpu),
+                Some(Err(gpu)) => inv.gpus.push(gpu),
+                None => {}
+            }
+        }
+        inv.memory = self.members(&sys["Memory"], doing).await?.iter().filter_map(parse_memory).collect();
+        for storage in self.members(&sys["Storage"], doing).await? {
+            for d in storage["Drives"].as_array().into_iter().flatten() {
+                let Some(path) = odata_id(d) else { continue };
+                if let Some(disk) = parse_drive(&self.get(&path, doing).await?) {
+                    inv.disks.push(disk);
+                }
+            }
+        }
+        inv.nics = self.members(&sys["EthernetInterfaces"], doing).await?.iter().filter_map(parse_nic).collect();
+        Ok(inv)
     }
 
     async fn power(&self, action: PowerAction) -> Result<(), BmcError> {
@@ -321,6 +430,32 @@ mod tests {
             .and_then(|mut d| d.find_map(|e| e.ok().filter(|e| e.file_name().to_string_lossy().starts_with("python"))))
             .map(|e| e.path().join("site-packages"))
             .unwrap_or(lib)
+    }
+
+    fn sample(name: &str) -> Value {
+        let venv = std::env::var("RACKSTATE_TEST_VENV")
+            .unwrap_or_else(|_| format!("{}/.cache/rackstate/venv", std::env::var("HOME").unwrap_or_default()));
+        let path = glob_site_packages(&venv).join("sushy/tests/unit/json_samples").join(name);
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+            .unwrap()
+    }
+
+    /// Vendor payloads of Processors, Drives and EthernetInterfaces parse into the
+    /// inventory model; a DIMM per the DMTF schema; empty slots are left out.
+    #[test]
+    fn parses_sushy_inventory_samples() {
+        let cpu = parse_processor(&sample("processor.json")).unwrap().unwrap();
+        assert_eq!((cpu.socket.as_str(), cpu.cores, cpu.threads), ("CPU 1", 8, 16));
+        assert!(cpu.model.contains("Xeon"));
+        let disk = parse_drive(&sample("drive.json")).unwrap();
+        assert_eq!((disk.serial.as_str(), disk.size_bytes, disk.kind), ("1234570", 899527000000, DiskKind::Hdd));
+        let nic = parse_nic(&sample("ethernet_interfaces.json")).unwrap();
+        assert_eq!((nic.mac.as_str(), nic.speed_mbps), ("12:44:6a:3b:04:11", 1000));
+        let dimm = json!({"Id": "DIMM1", "DeviceLocator": "PROC 1 DIMM 1", "CapacityMiB": 32768, "Status": {"State": "Enabled"}});
+        assert_eq!(parse_memory(&dimm), Some(MemoryModule { slot: "PROC 1 DIMM 1".into(), size_mib: 32768 }));
+        assert_eq!(parse_memory(&json!({"Id": "DIMM2", "Status": {"State": "Absent"}})), None);
+        let gpu = json!({"Id": "GPU0", "ProcessorType": "GPU", "Model": "NVIDIA A100"});
+        assert_eq!(parse_processor(&gpu), Some(Err(Gpu { slot: "GPU0".into(), model: "NVIDIA A100".into() })));
     }
 
     /// Errors name the BMC, the step and the cause; 5xx and connect errors are

@@ -54,6 +54,23 @@ impl Register {
             sys.manufacturer, sys.model, sys.serial_number, sys.power_state, sys.health
         ))
         .await;
+        match bmc.oob_inventory().await {
+            Ok(inv) if !inv.cpus.is_empty() || !inv.disks.is_empty() || !inv.nics.is_empty() => {
+                ctx.log(&format!(
+                    "BMC inventory (out of band): {} CPU(s), {} GB RAM, {} drive(s), {} NIC(s), {} GPU(s)",
+                    inv.cpus.len(),
+                    inv.ram_gb(),
+                    inv.disks.len(),
+                    inv.nics.len(),
+                    inv.gpus.len()
+                ))
+                .await
+            }
+            Ok(_) => ctx.log("the BMC lists no out-of-band inventory; the live image will discover the hardware").await,
+            Err(e) => {
+                ctx.log(&format!("no out-of-band inventory ({e}); the live image will discover the hardware")).await
+            }
+        }
         let Some(_image) = &self.live_image else {
             return Err("no live image is configured: set RACKSTATE_LIVE_IMAGE to the live image ISO \
                         (docs/live-image.md), then retry"

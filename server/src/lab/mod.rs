@@ -174,6 +174,9 @@ impl Machine {
             )
             .route("/redfish/v1/Systems/1", get(system).patch(patch_system))
             .route("/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", post(reset))
+            .route("/redfish/v1/Systems/1/{part}", get(oob_collection))
+            .route("/redfish/v1/Systems/1/{part}/{index}", get(oob_member))
+            .route("/redfish/v1/Systems/1/Storage/1/Drives/{index}", get(drive))
             .route("/redfish/v1/Managers/1", get(manager))
             .route(&collection, get(media_collection))
             .route(&cd, get(media))
@@ -264,6 +267,10 @@ async fn system(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
         },
         "Actions": { "#ComputerSystem.Reset": { "target": "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset" } },
         "Links": { "ManagedBy": [{ "@odata.id": "/redfish/v1/Managers/1" }] },
+        "Processors": { "@odata.id": "/redfish/v1/Systems/1/Processors" },
+        "Memory": { "@odata.id": "/redfish/v1/Systems/1/Memory" },
+        "Storage": { "@odata.id": "/redfish/v1/Systems/1/Storage" },
+        "EthernetInterfaces": { "@odata.id": "/redfish/v1/Systems/1/EthernetInterfaces" },
     });
     if m.media_under_system {
         v["VirtualMedia"] = json!({ "@odata.id": "/redfish/v1/Systems/1/VirtualMedia" });
@@ -294,6 +301,75 @@ async fn reset(State(m): State<Arc<Machine>>, body: axum::Json<Value>) -> Respon
         other => return redfish_error(StatusCode::BAD_REQUEST, &format!("ResetType {other:?} is not supported")),
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// The out-of-band inventory, from the machine's hardware profile: Processors (CPUs
+/// then GPUs), Memory, Storage (one controller with the drives), EthernetInterfaces.
+fn oob_items(m: &Machine, part: &str) -> Option<Vec<Value>> {
+    let hw = &m.hardware;
+    Some(match part {
+        "Processors" => hw
+            .cpus
+            .iter()
+            .map(|c| json!({ "Id": c.socket, "Socket": c.socket, "ProcessorType": "CPU", "Model": c.model,
+                             "TotalCores": c.cores, "TotalThreads": c.threads, "Status": { "State": "Enabled" } }))
+            .chain(hw.gpus.iter().map(|g| json!({ "Id": g.slot, "ProcessorType": "GPU", "Model": g.model })))
+            .collect(),
+        "Memory" => hw
+            .memory
+            .iter()
+            .map(|d| json!({ "Id": d.slot, "DeviceLocator": d.slot, "CapacityMiB": d.size_mib, "Status": { "State": "Enabled" } }))
+            .collect(),
+        "Storage" => vec![json!({
+            "Id": "1",
+            "Drives": (0..hw.disks.len()).map(|i| json!({ "@odata.id": format!("/redfish/v1/Systems/1/Storage/1/Drives/{i}") })).collect::<Vec<_>>(),
+        })],
+        "EthernetInterfaces" => hw
+            .nics
+            .iter()
+            .map(|n| json!({ "Id": n.name, "MACAddress": n.mac, "SpeedMbps": n.speed_mbps }))
+            .collect(),
+        _ => return None,
+    })
+}
+
+async fn oob_collection(
+    State(m): State<Arc<Machine>>,
+    axum::extract::Path(part): axum::extract::Path<String>,
+) -> Response {
+    match oob_items(&m, &part) {
+        Some(items) => axum::Json(json!({
+            "Members": (0..items.len()).map(|i| json!({ "@odata.id": format!("/redfish/v1/Systems/1/{part}/{}", i + 1) })).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        None => redfish_error(StatusCode::NOT_FOUND, "no such resource"),
+    }
+}
+
+async fn oob_member(
+    State(m): State<Arc<Machine>>,
+    axum::extract::Path((part, index)): axum::extract::Path<(String, usize)>,
+) -> Response {
+    match oob_items(&m, &part).and_then(|items| items.into_iter().nth(index.wrapping_sub(1))) {
+        Some(item) => axum::Json(item).into_response(),
+        None => redfish_error(StatusCode::NOT_FOUND, "no such resource"),
+    }
+}
+
+async fn drive(State(m): State<Arc<Machine>>, axum::extract::Path(index): axum::extract::Path<usize>) -> Response {
+    match m.hardware.disks.get(index) {
+        Some(d) => {
+            let (media, protocol) = match d.kind {
+                app::domain::inventory::DiskKind::Hdd => ("HDD", "SAS"),
+                app::domain::inventory::DiskKind::Nvme => ("SSD", "NVMe"),
+                _ => ("SSD", "SATA"),
+            };
+            axum::Json(json!({ "Id": index.to_string(), "Model": d.model, "SerialNumber": d.serial,
+                               "CapacityBytes": d.size_bytes, "MediaType": media, "Protocol": protocol }))
+            .into_response()
+        }
+        None => redfish_error(StatusCode::NOT_FOUND, "no such drive"),
+    }
 }
 
 async fn manager(State(m): State<Arc<Machine>>) -> axum::Json<Value> {

@@ -6,7 +6,7 @@ use crate::model::Server;
 use sqlx::AnyConnection;
 
 const SELECT: &str = "SELECT s.id, s.name, s.state, t.label AS server_type, s.serial_number, \
-    s.bmc_address, s.datacenter, s.rack, s.power_state, s.health, s.last_error, \
+    s.bmc_address, s.bmc_verify_tls, s.datacenter, s.rack, s.power_state, s.health, s.last_error, \
     s.reserved_for, s.generation, s.created_at, s.updated_at \
     FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id";
 
@@ -18,6 +18,7 @@ struct Row {
     server_type: Option<String>,
     serial_number: Option<String>,
     bmc_address: String,
+    bmc_verify_tls: i64,
     datacenter: String,
     rack: String,
     power_state: String,
@@ -40,6 +41,7 @@ impl Row {
             server_type: self.server_type,
             serial_number: self.serial_number,
             bmc_address: self.bmc_address,
+            bmc_verify_tls: self.bmc_verify_tls != 0,
             datacenter: self.datacenter,
             rack: self.rack,
             power_state: self.power_state,

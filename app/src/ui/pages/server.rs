@@ -27,7 +27,13 @@ pub fn ServerPage() -> impl IntoView {
                             <dl class="summary">
                                 <dt>"Type"</dt><dd>{s.server_type.clone().unwrap_or_else(|| "not typed yet".into())}</dd>
                                 <dt>"Serial"</dt><dd>{s.serial_number.clone().unwrap_or_default()}</dd>
-                                <dt>"BMC"</dt><dd class="mono">{s.bmc_address.clone()}</dd>
+                                <dt>"BMC"</dt><dd><span class="mono">{s.bmc_address.clone()}</span>
+                                    {(!s.bmc_address.is_empty()).then(|| if s.bmc_verify_tls {
+                                        view! { " " <span class="muted">"(TLS certificate verified)"</span> }.into_any()
+                                    } else {
+                                        view! { " " <span class="error">"(TLS certificate NOT verified: self-signed accepted)"</span> }.into_any()
+                                    })}
+                                </dd>
                                 <dt>"Location"</dt><dd>{format!("{} {}", s.datacenter, s.rack)}</dd>
                                 <dt>"Power"</dt><dd>{s.power_state.clone()}</dd>
                                 <dt>"Health"</dt><dd>{s.health.clone()}</dd>

@@ -64,6 +64,8 @@ pub fn ServersPage() -> impl IntoView {
                 <label>"BMC password"<input name="bmc_password" type="password" autocomplete="new-password"/></label>
                 <label>"Datacenter"<input name="datacenter"/></label>
                 <label>"Rack"<input name="rack"/></label>
+                <label class="check"><span><input type="checkbox" name="bmc_skip_tls_verify"/>
+                    " Accept a self-signed BMC certificate (TLS not verified)"</span></label>
                 <button type="submit" class="primary">"Add server"</button>
             </ActionForm>
             {move || match add.value().get() {
