@@ -89,6 +89,12 @@ impl Application {
             .clone()
             .or_else(|| settings.public_url.clone())
             .unwrap_or_else(|| format!("http://{addr}"));
+        if settings.agent_url.is_none() && settings.public_url.is_none() && addr.ip().is_unspecified() {
+            tracing::warn!(
+                "listening on {addr}: BMCs and live-image agents cannot call back to an unspecified address; \
+                 set RACKSTATE_AGENT_URL (or RACKSTATE_PUBLIC_URL) to the URL they reach Rackstate at"
+            );
+        }
         let live_image = match (&settings.live_image, settings.demo_lab) {
             (Some(path), _) => Some(LiveImage::open(path).map_err(StartupError::LiveImage)?),
             (None, 0) => None,
