@@ -61,6 +61,7 @@ async fn demo_lab_registers_and_re_registers() {
         assert_eq!(s.power_state, "Off");
         let (job, steps) = latest_job(&app, s.id).await;
         assert_eq!(job.status, "succeeded");
+        assert_eq!(job.attempts, 1, "resuming after the agent reported is not a new attempt");
         for want in [
             "checking the BMC",
             "inserting the live image",

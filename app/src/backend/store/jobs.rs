@@ -80,9 +80,12 @@ pub async fn claim(
     // that lost the race re-evaluates it on the updated row and gets nothing.
     const RUNNABLE: &str = "((status IN ('queued', 'waiting_for_agent') AND run_after <= $3) OR \
                             (status = 'running' AND lease_expires_at < $3))";
+    // `attempts` counts starts of the process; resuming after the agent reported, or
+    // failing a job whose agent never did, is not a new attempt.
     sqlx::query_as(&format!(
         "UPDATE jobs SET status = 'running', \
-         lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, updated_at = $3 \
+         lease_owner = $1, lease_expires_at = $2, updated_at = $3, \
+         attempts = attempts + CASE WHEN phase IN ('start', 'booting') THEN 1 ELSE 0 END \
          WHERE id = (SELECT id FROM jobs WHERE {RUNNABLE} ORDER BY id LIMIT 1) AND {RUNNABLE} \
          RETURNING {COLUMNS}"
     ))
