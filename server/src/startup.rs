@@ -3,7 +3,7 @@
 use crate::agent_api::{self, AgentApi};
 use crate::bmc::POWER_SETTLE_TIMEOUT;
 use crate::guard;
-use crate::jobs::{Runner, register::Register};
+use crate::jobs::{Runner, decommission::Decommission, register::Register};
 use crate::lab::{Lab, LabConfig};
 use crate::live_image::LiveImage;
 use crate::settings::Settings;
@@ -115,15 +115,18 @@ impl Application {
         let router = router(settings, addr, backend.clone(), agent);
         let runner = (settings.workers > 0).then(|| {
             let owner = format!("{}-{}-{}", hostname(), std::process::id(), &random_token()[..8]);
-            Runner::new(backend.clone(), owner, settings.workers).with_lease(settings.job_lease).handle(
-                JobKind::Register,
-                Register {
-                    callback_url: callback_url.clone(),
-                    live_image,
-                    agent_timeout: settings.agent_timeout,
-                    power_timeout: POWER_SETTLE_TIMEOUT,
-                },
-            )
+            Runner::new(backend.clone(), owner, settings.workers)
+                .with_lease(settings.job_lease)
+                .handle(
+                    JobKind::Register,
+                    Register {
+                        callback_url: callback_url.clone(),
+                        live_image,
+                        agent_timeout: settings.agent_timeout,
+                        power_timeout: POWER_SETTLE_TIMEOUT,
+                    },
+                )
+                .handle(JobKind::Decommission, Decommission { power_timeout: POWER_SETTLE_TIMEOUT })
         });
         let lab = if settings.demo_lab > 0 {
             let config = LabConfig { machines: settings.demo_lab, boot_delay: settings.demo_lab_boot };

@@ -26,6 +26,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
             ("rack", "r1"),
         ],
         "/api/set_server_state" => vec![("id", "{id}"), ("action", "set_available"), ("generation", "{gen}")],
+        "/api/start_registration" | "/api/decommission_server" => vec![("id", "{id}"), ("generation", "{gen}")],
         "/api/create_user" => {
             vec![("username", "made-by-{role}"), ("password", "another-long-password"), ("role", "viewer")]
         }

@@ -245,3 +245,35 @@ async fn no_live_image_configured() {
         app.backend.add_server(&Actor::user("admin"), &bmc_server("noimage", &emu.url, sushy::PASSWORD)).await.unwrap();
     assert_failed(&app, s.id, ServerState::Registering, "RACKSTATE_LIVE_IMAGE").await;
 }
+
+/// Decommissioning powers off, ejects, forgets the BMC password (audited) and ends in
+/// `decommissioned`; inventory and audit stay. Registering it again starts the first
+/// cycle, which needs the credentials again (the job says so).
+#[tokio::test]
+async fn decommission_then_register_again() {
+    let app = spawn_app_with(|s| {
+        s.workers = 4;
+        s.demo_lab = 1;
+        s.demo_lab_boot = Duration::from_millis(100);
+    })
+    .await;
+    let id = app.backend.list_servers(&Default::default()).await.unwrap()[0].id;
+    wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
+    let admin = Actor::user("admin");
+    let s = app.backend.change_state(&admin, id, &StateChange::new(Action::Decommission)).await.unwrap();
+    assert_eq!(s.state, ServerState::Unavailable, "stays unavailable while the job runs");
+    let s = wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Decommissioned).await;
+    assert_eq!(s.power_state, "Off");
+    assert!(s.server_type.is_some(), "the type (and inventory) stay");
+    assert!(app.backend.bmc_login(id).await.unwrap().password.is_none(), "the BMC password is forgotten");
+    let events = app.backend.server_events(id).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "credentials_forgotten"));
+    let (job, steps) = latest_job(&app, id).await;
+    assert_eq!((job.kind.as_str(), job.status.as_str()), ("decommission", "succeeded"));
+    assert!(steps.iter().any(|m| m == "forgetting the BMC credentials"), "{steps:?}");
+    assert!(!app.lab[0].powered_on());
+
+    let s = app.backend.change_state(&admin, id, &StateChange::new(Action::Register)).await.unwrap();
+    assert_eq!(s.state, ServerState::Registering);
+    assert_failed(&app, id, ServerState::Registering, "credentials refused").await;
+}

@@ -33,6 +33,8 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/server_detail", Access::Needs(Permission::ViewOwnServers)),
     ("/api/add_server", Access::Needs(Permission::AddServer)),
     ("/api/set_server_state", Access::Needs(Permission::SetManualState)),
+    ("/api/start_registration", Access::Needs(Permission::StartRegistration)),
+    ("/api/decommission_server", Access::Needs(Permission::Decommission)),
     ("/api/reveal_bmc_credentials", Access::Needs(Permission::RevealBmcCredentials)),
     ("/api/list_users", Access::Needs(Permission::ManageUsers)),
     ("/api/create_user", Access::Needs(Permission::ManageUsers)),

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub struct ServerDetail {
     pub server: Server,
     pub buttons: Vec<Button>,
+    /// Register / Re-register and Decommission, as the role and state allow.
+    pub process_buttons: Vec<Button>,
     /// None when the caller may not read the audit.
     pub events: Option<Vec<Event>>,
     /// The latest job and its steps; None for tenants or when there was none.
@@ -53,6 +55,7 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
     }
     let active_job = backend.has_active_job(id).await.map_err(super::ssr::service_error)?;
     let buttons = crate::domain::buttons::status_buttons(server.state, user.role, active_job);
+    let process_buttons = crate::domain::buttons::process_buttons(server.state, user.role, active_job);
     let events = if user.role.can(Permission::ViewAudit) {
         Some(backend.server_events(id).await.map_err(super::ssr::service_error)?)
     } else {
@@ -63,7 +66,7 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
     } else {
         None
     };
-    Ok(ServerDetail { server, buttons, events, job })
+    Ok(ServerDetail { server, buttons, process_buttons, events, job })
 }
 
 #[server(endpoint = "add_server")]
@@ -89,6 +92,26 @@ pub async fn add_server(
         rack,
     };
     backend.add_server(&actor, &new).await.map_err(super::ssr::service_error)
+}
+
+/// Registers a decommissioned server again, or re-registers an unavailable or used
+/// one (a used server reboots into the live image).
+#[server(endpoint = "start_registration")]
+pub async fn start_registration(id: i64, generation: i64) -> Result<Server, ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::StartRegistration)).await?;
+    let server = backend.server(id).await.map_err(super::ssr::service_error)?;
+    let action =
+        if server.state == crate::domain::ServerState::Decommissioned { Action::Register } else { Action::ReRegister };
+    let change = crate::backend::services::StateChange::new(action).at_generation(generation);
+    backend.change_state(&actor, id, &change).await.map_err(super::ssr::service_error)
+}
+
+/// Starts decommissioning: power off, eject media, forget the BMC credentials.
+#[server(endpoint = "decommission_server")]
+pub async fn decommission_server(id: i64, generation: i64) -> Result<Server, ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::Decommission)).await?;
+    let change = crate::backend::services::StateChange::new(Action::Decommission).at_generation(generation);
+    backend.change_state(&actor, id, &change).await.map_err(super::ssr::service_error)
 }
 
 /// Presses a status button (Available, Unavailable, Defective, Removed from rack).

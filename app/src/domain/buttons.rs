@@ -27,7 +27,22 @@ pub const STATUS_BUTTONS: [(Action, &str); 4] = [
 /// The status buttons for `role` on a server in `state`. A role without the
 /// permission sees none (a viewer sees no state buttons at all).
 pub fn status_buttons(state: ServerState, role: Role, active_job: bool) -> Vec<Button> {
-    STATUS_BUTTONS
+    buttons(state, role, active_job, &STATUS_BUTTONS)
+}
+
+/// The process buttons: Register (a decommissioned server) or Re-register, and
+/// Decommission, for the roles that may start them.
+pub fn process_buttons(state: ServerState, role: Role, active_job: bool) -> Vec<Button> {
+    let register = if state == ServerState::Decommissioned {
+        (Action::Register, "Register")
+    } else {
+        (Action::ReRegister, "Re-register")
+    };
+    buttons(state, role, active_job, &[register, (Action::Decommission, "Decommission")])
+}
+
+fn buttons(state: ServerState, role: Role, active_job: bool, which: &[(Action, &str)]) -> Vec<Button> {
+    which
         .iter()
         .filter(|(a, _)| permission_for_action(*a).is_some_and(|p| role.can(p)))
         .map(|(action, label)| {
@@ -64,6 +79,19 @@ mod tests {
         assert!(b.iter().all(|b| !b.enabled));
         let defective = b.iter().find(|b| b.action == Action::MarkDefective).unwrap();
         assert!(defective.why_not.as_deref().unwrap().contains("release it first"));
+    }
+
+    /// Process buttons: operators may re-register but not decommission; a
+    /// decommissioned server offers Register; a running job disables them.
+    #[test]
+    fn process_buttons_by_role_and_state() {
+        let op = process_buttons(ServerState::Unavailable, Role::Operator, false);
+        assert_eq!(op.iter().map(|b| (b.action, b.enabled)).collect::<Vec<_>>(), vec![(Action::ReRegister, true)]);
+        let admin = process_buttons(ServerState::Decommissioned, Role::Admin, false);
+        assert_eq!(admin[0].action, Action::Register);
+        assert!(admin[0].enabled && !admin[1].enabled);
+        assert!(process_buttons(ServerState::Unavailable, Role::Admin, true).iter().all(|b| !b.enabled));
+        assert!(process_buttons(ServerState::Unavailable, Role::Viewer, false).is_empty());
     }
 
     /// Unavailable: Available, Defective and Removed from rack are enabled.

@@ -4,6 +4,7 @@
 //! process's jobs are taken over when their lease expires. One handler per job kind,
 //! one file per handler.
 
+pub mod decommission;
 pub mod register;
 
 use app::backend::store::{self, jobs::JobRow, now_ms};

@@ -199,6 +199,19 @@ impl Backend {
                 JobParams { re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used) };
             queue_job(&mut tx, id, kind, &params, now).await?;
         }
+        if change.action == Action::DecommissionSucceeded {
+            store::servers::forget_bmc_secret(&mut tx, id, now).await?;
+            let forgot = NewEvent {
+                server_id: Some(id),
+                actor: &actor.audit_name(),
+                kind: "credentials_forgotten",
+                from_value: None,
+                to_value: None,
+                reason: None,
+                details: None,
+            };
+            store::events::append(&mut tx, &forgot, now).await?;
+        }
         if let Some((kind, status)) = change.action.outcome_of() {
             let owner = change.job.as_ref().map(|j| j.owner.as_str());
             let closed = store::jobs::close_active(&mut tx, id, kind, owner, status, reason, now).await?;

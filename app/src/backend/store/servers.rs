@@ -243,3 +243,14 @@ pub async fn id_by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<i
         .await
         .map_err(|e| DbError::query("finding a server by name", e))
 }
+
+/// Forgets a server's BMC password (decommissioning); address and user stay for the record.
+pub async fn forget_bmc_secret(conn: &mut AnyConnection, id: i64, now: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE servers SET bmc_secret = NULL, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("forgetting BMC credentials", e))
+}

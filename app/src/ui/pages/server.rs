@@ -1,6 +1,6 @@
 //! One server: summary, the Server status section with its buttons, and the audit.
 
-use crate::api::servers::{SetServerState, load_server};
+use crate::api::servers::{DecommissionServer, SetServerState, StartRegistration, load_server};
 use crate::domain::Action;
 use crate::ui::components::{StateBadge, error_text};
 use leptos::form::ActionForm;
@@ -12,7 +12,12 @@ pub fn ServerPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
     let set_state = ServerAction::<SetServerState>::new();
-    let detail = Resource::new(move || (id(), set_state.version().get()), |(id, _)| load_server(id));
+    let register = ServerAction::<StartRegistration>::new();
+    let decommission = ServerAction::<DecommissionServer>::new();
+    let detail = Resource::new(
+        move || (id(), set_state.version().get(), register.version().get(), decommission.version().get()),
+        |(id, ..)| load_server(id),
+    );
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || detail.get().map(|r| match r {
@@ -21,6 +26,8 @@ pub fn ServerPage() -> impl IntoView {
                     let s = d.server.clone();
                     let (sid, generation) = (s.id, s.generation);
                     let buttons = d.buttons.clone();
+                    let processes = d.process_buttons.clone();
+                    let used = s.state == crate::domain::ServerState::Used;
                     view! {
                         <h1>{s.name.clone()} " " <StateBadge state=s.state/></h1>
                         <section class="card">
@@ -68,6 +75,56 @@ pub fn ServerPage() -> impl IntoView {
                                 </div>
                                 {move || match set_state.value().get() {
                                     Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
+                                    _ => None,
+                                }}
+                            </section>
+                        })}
+                        {(!processes.is_empty()).then(move || view! {
+                            <section class="card" aria-labelledby="process-h">
+                                <h2 id="process-h">"Processes"</h2>
+                                <div class="buttons" data-testid="process-buttons">
+                                {processes.into_iter().map(|b| {
+                                    let why = b.why_not.clone().unwrap_or_default();
+                                    let label = b.label.clone();
+                                    if !b.enabled {
+                                        return view! { <button type="button" disabled=true title=why>{label}</button> }.into_any();
+                                    }
+                                    // Each asks for confirmation first (works without JavaScript).
+                                    let confirm = format!("{label}…");
+                                    match b.action {
+                                        Action::Decommission => view! {
+                                            <details class="confirm">
+                                                <summary role="button">{confirm}</summary>
+                                                <p>"Decommissioning powers the server off, ejects virtual media and "
+                                                   <strong>"forgets the BMC credentials"</strong>
+                                                   ". Copy the BMC address, user, password and serial first (Reveal BMC credentials, admins)."</p>
+                                                <ActionForm action=decommission attr:class="inline">
+                                                    <input type="hidden" name="id" value=sid/>
+                                                    <input type="hidden" name="generation" value=generation/>
+                                                    <button type="submit" class="danger">"Decommission now"</button>
+                                                </ActionForm>
+                                            </details>
+                                        }.into_any(),
+                                        _ => view! {
+                                            <details class="confirm">
+                                                <summary role="button">{confirm}</summary>
+                                                {if used {
+                                                    view! { <p class="error">"This server is in use: re-registering reboots it into the live image. Its tenant loses it until registration ends."</p> }.into_any()
+                                                } else {
+                                                    view! { <p>"The server boots the live image; its hardware is discovered again and compared with the last inventory."</p> }.into_any()
+                                                }}
+                                                <ActionForm action=register attr:class="inline">
+                                                    <input type="hidden" name="id" value=sid/>
+                                                    <input type="hidden" name="generation" value=generation/>
+                                                    <button type="submit">{format!("{label} now")}</button>
+                                                </ActionForm>
+                                            </details>
+                                        }.into_any(),
+                                    }
+                                }).collect_view()}
+                                </div>
+                                {move || match (register.value().get(), decommission.value().get()) {
+                                    (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
                                     _ => None,
                                 }}
                             </section>

@@ -1,0 +1,64 @@
+//! Decommissioning: power off, eject media, clear the boot override (out of band),
+//! then forget the BMC credentials and move the server to `decommissioned` in one
+//! transaction. Inventory and audit stay. (Admins can reveal the credentials first;
+//! the server page offers it.)
+
+use super::register::connect;
+use super::{JobContext, JobHandler, JobOutcome};
+use crate::bmc::{Bmc, PowerAction};
+use app::backend::services::{Actor, StateChange};
+use app::domain::Action;
+use std::time::Duration;
+
+pub struct Decommission {
+    pub power_timeout: Duration,
+}
+
+fn actor(ctx: &JobContext) -> Actor {
+    Actor::system(format!("decommission job {}", ctx.job.id))
+}
+
+impl Decommission {
+    async fn steps(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
+        let bmc = connect(ctx).await?;
+        ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
+        let sys = bmc.system().await.map_err(|e| e.to_string())?;
+        if !sys.power_state.eq_ignore_ascii_case("off") {
+            ctx.log("powering off").await;
+            bmc.power(PowerAction::ForceOff).await.map_err(|e| e.to_string())?;
+            bmc.wait_for_power("Off", self.power_timeout).await.map_err(|e| e.to_string())?;
+        }
+        let _ = ctx.backend.record_power(ctx.job.server_id, "Off", &sys.health).await;
+        match bmc.inserted_media().await {
+            Ok(Some(_)) => {
+                ctx.log("ejecting virtual media").await;
+                bmc.eject_media().await.map_err(|e| e.to_string())?;
+            }
+            Ok(None) => {}
+            Err(e) => ctx.log(&format!("cannot read virtual media (left as is): {e}")).await,
+        }
+        if let Err(e) = bmc.clear_boot_override().await {
+            ctx.log(&format!("could not clear the boot override: {e}")).await;
+        }
+        ctx.log("forgetting the BMC credentials").await;
+        let change = StateChange::new(Action::DecommissionSucceeded).by_job(ctx.job.id, ctx.owner.clone());
+        let server =
+            ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;
+        ctx.log(&format!("decommissioned: {} is {}", server.name, server.state)).await;
+        Ok(JobOutcome::Recorded)
+    }
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Decommission {
+    async fn run(&self, ctx: &JobContext) -> JobOutcome {
+        self.steps(ctx).await.unwrap_or_else(JobOutcome::Failed)
+    }
+
+    async fn on_failure(&self, ctx: &JobContext, reason: &str) {
+        let change = StateChange::new(Action::DecommissionFailed).because(reason).by_job(ctx.job.id, ctx.owner.clone());
+        if let Err(e) = ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await {
+            tracing::warn!(job = ctx.job.id, error = %e, "recording a failed decommission");
+        }
+    }
+}
