@@ -23,6 +23,8 @@ pub struct AgentApi {
     /// The base URL agents call back (written into each job's image).
     pub callback_url: String,
     pub live_image: Option<Arc<LiveImage>>,
+    /// How cleaning erases disks: "metadata" or "full" (RACKSTATE_ERASE_MODE).
+    pub erase_mode: String,
 }
 
 pub fn router(api: AgentApi) -> Router {
@@ -30,6 +32,7 @@ pub fn router(api: AgentApi) -> Router {
         .route("/agent/v1/jobs/{id}/live.iso", get(live_image))
         .route("/agent/v1/jobs/{id}/inventory", post(inventory))
         .route("/agent/v1/jobs/{id}/steps", get(steps))
+        .route("/agent/v1/jobs/{id}/steps/{index}", post(step_result))
         .layer(DefaultBodyLimit::max(MAX_AGENT_BODY))
         .with_state(api)
 }
@@ -115,8 +118,28 @@ async fn steps(State(api): State<AgentApi>, Path(id): Path<i64>, headers: Header
         Ok(t) => t,
         Err(r) => return r,
     };
-    match api.backend.agent_steps(id, token).await {
+    match api.backend.agent_steps(id, token, &api.erase_mode).await {
         Ok(steps) => axum::Json(steps).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+async fn step_result(
+    State(api): State<AgentApi>,
+    Path((id, index)): Path<(i64, usize)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = match bearer(&headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let result: app::domain::agent::StepResult = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "malformed", &format!("the step result is not valid: {e}")),
+    };
+    match api.backend.agent_step_result(id, token, index, &result, &api.erase_mode).await {
+        Ok(()) => axum::Json(serde_json::json!({ "recorded": true })).into_response(),
         Err(e) => service_error(e),
     }
 }

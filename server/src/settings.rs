@@ -38,6 +38,9 @@ pub struct Settings {
     /// How long a job's claim holds without renewal (`RACKSTATE_JOB_LEASE_SECONDS`):
     /// after a crash, another process takes the job over this long after.
     pub job_lease: std::time::Duration,
+    /// How cleaning erases disks (`RACKSTATE_ERASE_MODE`): `metadata` (partition
+    /// tables and signatures at both ends) or `full` (every byte).
+    pub erase_mode: String,
     /// Simulated servers to run in-process (`RACKSTATE_DEMO_LAB`); 0: no lab.
     pub demo_lab: usize,
     /// A lab machine's boot time into the live image (`RACKSTATE_DEMO_LAB_BOOT_SECONDS`).
@@ -174,6 +177,13 @@ impl Settings {
             }
             n => std::time::Duration::from_secs(n),
         };
+        let erase_mode = var("RACKSTATE_ERASE_MODE").unwrap_or_else(|| "metadata".into()).trim().to_string();
+        if !matches!(erase_mode.as_str(), "metadata" | "full") {
+            return Err(SettingsError {
+                var: "RACKSTATE_ERASE_MODE",
+                message: format!("{erase_mode:?} is not metadata or full"),
+            });
+        }
         let demo_lab = number("RACKSTATE_DEMO_LAB", 0, 5000, "a number of servers")? as usize;
         let demo_lab_boot = match var("RACKSTATE_DEMO_LAB_BOOT_SECONDS") {
             None => std::time::Duration::from_secs(3),
@@ -193,6 +203,7 @@ impl Settings {
             agent_url,
             agent_timeout,
             job_lease,
+            erase_mode,
             demo_lab,
             demo_lab_boot,
             secret_key,

@@ -3,7 +3,7 @@
 use crate::agent_api::{self, AgentApi};
 use crate::bmc::POWER_SETTLE_TIMEOUT;
 use crate::guard;
-use crate::jobs::{Runner, decommission::Decommission, register::Register};
+use crate::jobs::{Runner, clean::Clean, decommission::Decommission, live::LiveBoot, register::Register};
 use crate::lab::{Lab, LabConfig};
 use crate::live_image::LiveImage;
 use crate::settings::Settings;
@@ -110,22 +110,25 @@ impl Application {
         if live_image.is_none() {
             tracing::warn!("no live image configured (RACKSTATE_LIVE_IMAGE): registrations will fail until one is");
         }
-        let agent =
-            AgentApi { backend: backend.clone(), callback_url: callback_url.clone(), live_image: live_image.clone() };
+        let agent = AgentApi {
+            backend: backend.clone(),
+            callback_url: callback_url.clone(),
+            live_image: live_image.clone(),
+            erase_mode: settings.erase_mode.clone(),
+        };
         let router = router(settings, addr, backend.clone(), agent);
         let runner = (settings.workers > 0).then(|| {
             let owner = format!("{}-{}-{}", hostname(), std::process::id(), &random_token()[..8]);
+            let live = Arc::new(LiveBoot {
+                callback_url: callback_url.clone(),
+                live_image,
+                agent_timeout: settings.agent_timeout,
+                power_timeout: POWER_SETTLE_TIMEOUT,
+            });
             Runner::new(backend.clone(), owner, settings.workers)
                 .with_lease(settings.job_lease)
-                .handle(
-                    JobKind::Register,
-                    Register {
-                        callback_url: callback_url.clone(),
-                        live_image,
-                        agent_timeout: settings.agent_timeout,
-                        power_timeout: POWER_SETTLE_TIMEOUT,
-                    },
-                )
+                .handle(JobKind::Register, Register { live: live.clone() })
+                .handle(JobKind::Clean, Clean { live })
                 .handle(JobKind::Decommission, Decommission { power_timeout: POWER_SETTLE_TIMEOUT })
         });
         let lab = if settings.demo_lab > 0 {

@@ -39,7 +39,7 @@ async fn assert_failed(app: &TestApp, id: i64, state: ServerState, what: &str) {
     let (job, steps) = latest_job(app, id).await;
     assert_eq!(job.status, "failed");
     assert_eq!(job.last_error.as_deref(), Some(error.as_str()));
-    assert!(steps.last().unwrap().starts_with("failed: "), "{steps:?}");
+    assert!(steps.iter().any(|m| m.starts_with("failed: ")), "{steps:?}");
     assert!(!app.backend.has_active_job(id).await.unwrap());
 }
 
@@ -148,6 +148,16 @@ async fn ten_concurrent_registrations_against_sushy() {
 /// What a sushy system's notification says: powered on, booting from CD with an
 /// image inserted. Then the "machine" boots the downloaded image and its agent runs.
 fn boot_if_live(system: &serde_json::Value, seen: &std::sync::Mutex<std::collections::HashSet<String>>) {
+    boot_with(system, seen, |index| Box::new(rackstate_server::lab::profiles::inventory(index + 1)))
+}
+
+type HardwareFor = fn(usize) -> Box<dyn rackstate_server::agent::hardware::Hardware>;
+
+fn boot_with(
+    system: &serde_json::Value,
+    seen: &std::sync::Mutex<std::collections::HashSet<String>>,
+    hardware: HardwareFor,
+) {
     if system["power_state"] != "On" || !system["boot_device"].as_str().is_some_and(|d| d.eq_ignore_ascii_case("cd")) {
         return;
     }
@@ -168,9 +178,9 @@ fn boot_if_live(system: &serde_json::Value, seen: &std::sync::Mutex<std::collect
     }
     let index: usize =
         system["name"].as_str().and_then(|n| n.strip_prefix("node-")).and_then(|i| i.parse().ok()).unwrap_or(0);
+    let hardware = hardware(index);
     tokio::spawn(async move {
-        let hardware = rackstate_server::lab::profiles::inventory(index + 1);
-        rackstate_server::agent::run(&config, &hardware, &Default::default()).await.expect("the agent reports");
+        rackstate_server::agent::run(&config, hardware.as_ref(), &Default::default()).await.expect("the agent reports");
     });
 }
 
@@ -276,4 +286,101 @@ async fn decommission_then_register_again() {
     let s = app.backend.change_state(&admin, id, &StateChange::new(Action::Register)).await.unwrap();
     assert_eq!(s.state, ServerState::Registering);
     assert_failed(&app, id, ServerState::Registering, "credentials refused").await;
+}
+
+/// Release starts cleaning: the live image boots, the agent erases the disks and
+/// reports each, the job resets the BMC boot and the server is available again.
+#[tokio::test]
+async fn release_cleans_back_to_available() {
+    let app = spawn_app_with(|s| {
+        s.workers = 4;
+        s.demo_lab = 1;
+        s.demo_lab_boot = Duration::from_millis(100);
+    })
+    .await;
+    let id = app.backend.list_servers(&Default::default()).await.unwrap()[0].id;
+    wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
+    let (admin, system) = (Actor::user("admin"), Actor::system("allocator"));
+    app.backend.change_state(&admin, id, &StateChange::new(Action::SetAvailable)).await.unwrap();
+    app.backend.change_state(&system, id, &StateChange::new(Action::Allocate)).await.unwrap();
+    let s = app.backend.change_state(&system, id, &StateChange::new(Action::Release)).await.unwrap();
+    assert_eq!(s.state, ServerState::Cleaning);
+    wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Available).await;
+    let (job, steps) = latest_job(&app, id).await;
+    assert_eq!((job.kind.as_str(), job.status.as_str(), job.attempts), ("clean", "succeeded", 1));
+    for want in [
+        "erase_disks: ok: 2 disk(s) erased (metadata mode)",
+        "  disk0 (LAB00001-D01): ok: metadata erase simulated (960000000000 bytes)",
+        "reset_bmc_boot: powering off, ejecting the media, clearing the boot override",
+        "cleaned: lab-01 is available",
+    ] {
+        assert!(steps.iter().any(|m| m == want), "no step {want:?} in {steps:?}");
+    }
+    assert!(!app.lab[0].powered_on());
+}
+
+/// Hardware whose second disk cannot be written.
+struct BrokenDisk(app::domain::Inventory);
+
+impl rackstate_server::agent::hardware::Hardware for BrokenDisk {
+    fn inventory(&self) -> Result<app::domain::Inventory, String> {
+        Ok(self.0.clone())
+    }
+    fn block_devices(&self) -> Result<Vec<rackstate_server::agent::hardware::BlockDevice>, String> {
+        self.0.block_devices()
+    }
+    fn erase(
+        &self,
+        device: &rackstate_server::agent::hardware::BlockDevice,
+        mode: rackstate_server::agent::erase::EraseMode,
+    ) -> Result<String, String> {
+        if device.name.starts_with("disk1") {
+            return Err("write error: Input/output error".into());
+        }
+        self.0.erase(device, mode)
+    }
+}
+
+/// An agent that reports a failed erase: the job fails with the agent's reason, the
+/// server is powered off and stays in cleaning (sushy-emulator as the BMC).
+#[tokio::test]
+async fn failed_erase_fails_the_cleaning() {
+    let harness = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let notify = format!("http://{}/notify", harness.local_addr().unwrap());
+    let emu = sushy::start_with(1, Some(&notify)).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::<String>::new()));
+    let boots = seen.clone();
+    let router = axum::Router::new().route(
+        "/notify",
+        axum::routing::put(move |axum::Json(system): axum::Json<serde_json::Value>| {
+            let boots = boots.clone();
+            async move {
+                boot_with(&system, &boots, |i| Box::new(BrokenDisk(rackstate_server::lab::profiles::inventory(i + 1))));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(harness, router).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let image = sim_image(dir.path());
+    let app = spawn_app_with(|s| {
+        s.workers = 2;
+        s.live_image = Some(image);
+    })
+    .await;
+    let s = app
+        .backend
+        .add_server(&Actor::user("admin"), &bmc_server("broken", &emu.system_address(0), sushy::PASSWORD))
+        .await
+        .unwrap();
+    wait_for_server(&app, s.id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
+    let (admin, system) = (Actor::user("admin"), Actor::system("allocator"));
+    app.backend.change_state(&admin, s.id, &StateChange::new(Action::SetAvailable)).await.unwrap();
+    app.backend.change_state(&system, s.id, &StateChange::new(Action::Allocate)).await.unwrap();
+    app.backend.change_state(&system, s.id, &StateChange::new(Action::Release)).await.unwrap();
+    assert_failed(&app, s.id, ServerState::Cleaning, "erase_disks failed: 1 of 2 disk(s) could not be erased").await;
+    let (_, steps) = latest_job(&app, s.id).await;
+    assert!(steps.iter().any(|m| m.contains("disk1") && m.contains("FAILED: write error")), "{steps:?}");
+    let s = app.backend.server(s.id).await.unwrap();
+    assert_eq!(s.power_state, "Off");
 }

@@ -32,3 +32,41 @@ pub struct InventoryAccepted {
     /// False when this report repeated one already recorded (an agent retrying).
     pub recorded: bool,
 }
+
+/// What the agent reports after running one step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepResult {
+    /// The step's name, as it was given.
+    pub name: String,
+    pub ok: bool,
+    /// One line for the job log.
+    pub message: String,
+    /// Per-device outcomes (e.g. each disk erased).
+    #[serde(default)]
+    pub devices: Vec<DeviceResult>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceResult {
+    pub device: String,
+    pub ok: bool,
+    pub message: String,
+}
+
+impl StepResult {
+    /// Bounds, like the inventory's: the job log is not a dumping ground.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.message.len() > 2000 || self.name.len() > 64 {
+            return Err("message: longer than 2000 characters (or name longer than 64)".into());
+        }
+        if self.devices.len() > super::inventory::MAX_COMPONENTS {
+            return Err("devices: too many entries".into());
+        }
+        match self.devices.iter().position(|d| d.device.len() > 256 || d.message.len() > 2000) {
+            Some(i) => Err(format!("devices[{i}]: device or message too long")),
+            None => Ok(()),
+        }
+    }
+}

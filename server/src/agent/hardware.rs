@@ -2,20 +2,58 @@
 //! and lldpctl when they are installed (the live image has both). Everything is read
 //! under a root directory, so tests can point it at a fixture tree.
 
+use super::erase::EraseMode;
 use app::domain::inventory::{Cpu, Disk, DiskKind, Gpu, Inventory, MemoryModule, Nic, SystemInfo};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Where an agent's inventory comes from.
+/// The machine the agent runs on: what it has, and the destructive operations the
+/// steps need.
 pub trait Hardware: Send + Sync {
     fn inventory(&self) -> Result<Inventory, String>;
+    /// The disks a cleaning step may erase, each with why it must be skipped, if so.
+    fn block_devices(&self) -> Result<Vec<BlockDevice>, String>;
+    /// Erases one disk; the message says what was done.
+    fn erase(&self, device: &BlockDevice, mode: EraseMode) -> Result<String, String>;
 }
 
-/// A simulated machine's hardware (the demo lab, tests).
+/// A disk as the erase step sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockDevice {
+    pub name: String,
+    pub path: PathBuf,
+    pub size_bytes: u64,
+    /// Set when the disk must not be touched (e.g. it holds the live image).
+    pub skip: Option<String>,
+}
+
+/// The file every Rackstate live image carries; without it the agent erases nothing
+/// (so running it on a workstation by mistake is harmless).
+pub const LIVE_MARKER: &str = "etc/rackstate-live-image";
+
+/// A simulated machine's hardware (the demo lab, tests): erasing is simulated.
 impl Hardware for Inventory {
     fn inventory(&self) -> Result<Inventory, String> {
         Ok(self.clone())
+    }
+
+    fn block_devices(&self) -> Result<Vec<BlockDevice>, String> {
+        Ok(self
+            .disks
+            .iter()
+            .enumerate()
+            .map(|(i, d)| BlockDevice {
+                name: format!("disk{i} ({})", d.serial),
+                path: PathBuf::new(),
+                size_bytes: d.size_bytes,
+                skip: None,
+            })
+            .collect())
+    }
+
+    fn erase(&self, device: &BlockDevice, mode: EraseMode) -> Result<String, String> {
+        Ok(format!("{mode:?} erase simulated ({} bytes)", device.size_bytes).to_lowercase())
     }
 }
 
@@ -113,22 +151,35 @@ impl LinuxHardware {
         vec![MemoryModule { slot: "system".into(), size_mib: kib / 1024 }]
     }
 
-    fn disks(&self) -> Vec<Disk> {
+    /// Physical disks under /sys/block: (name, size in bytes).
+    fn block_entries(&self) -> Vec<(String, u64)> {
         let dir = self.path("/sys/block");
-        let mut out = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&dir) else { return out };
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
         let mut names: Vec<String> =
             entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into()).collect();
         names.sort();
-        for name in names {
-            if ["loop", "ram", "zram", "dm-", "md", "sr", "nbd", "fd"].iter().any(|p| name.starts_with(p)) {
-                continue;
-            }
+        names
+            .into_iter()
+            .filter(|n| !["loop", "ram", "zram", "dm-", "md", "sr", "nbd", "fd"].iter().any(|p| n.starts_with(p)))
+            .filter_map(|n| {
+                let sectors: u64 = self.read(dir.join(&n).join("size")).and_then(|s| s.parse().ok()).unwrap_or(0);
+                (sectors > 0).then_some((n, sectors * 512))
+            })
+            .collect()
+    }
+
+    /// Disks holding a mounted filesystem (the live image's medium among them).
+    fn mounted_disks(&self) -> Vec<String> {
+        let mounts = self.read(self.path("/proc/mounts")).unwrap_or_default();
+        mounts.lines().filter_map(|l| l.split_whitespace().next()?.strip_prefix("/dev/")).map(parent_disk).collect()
+    }
+
+    fn disks(&self) -> Vec<Disk> {
+        let dir = self.path("/sys/block");
+        let mut out = Vec::new();
+        for (name, size_bytes) in self.block_entries() {
             let d = dir.join(&name);
-            let sectors: u64 = self.read(d.join("size")).and_then(|s| s.parse().ok()).unwrap_or(0);
-            if sectors == 0 {
-                continue;
-            }
+            let sectors = size_bytes / 512;
             let rotational = self.read(d.join("queue/rotational")).as_deref() == Some("1");
             let kind = if name.starts_with("nvme") {
                 DiskKind::Nvme
@@ -219,6 +270,50 @@ impl Hardware for LinuxHardware {
             gpus: self.gpus(),
         })
     }
+
+    fn block_devices(&self) -> Result<Vec<BlockDevice>, String> {
+        if !self.root.join(LIVE_MARKER).exists() {
+            return Err(format!(
+                "refusing to erase: /{LIVE_MARKER} is missing, so this is not the Rackstate live image; nothing was erased"
+            ));
+        }
+        let mounted = self.mounted_disks();
+        Ok(self
+            .block_entries()
+            .into_iter()
+            .map(|(name, size_bytes)| BlockDevice {
+                path: self.path(&format!("/dev/{name}")),
+                skip: mounted
+                    .contains(&name)
+                    .then(|| "holds a mounted filesystem (the live image's boot device)".into()),
+                name,
+                size_bytes,
+            })
+            .collect())
+    }
+
+    fn erase(&self, device: &BlockDevice, mode: EraseMode) -> Result<String, String> {
+        let written = super::erase::erase_path(&device.path, device.size_bytes, mode)
+            .map_err(|e| format!("{}: {e}", device.path.display()))?;
+        Ok(format!("{} of {} bytes zeroed ({mode:?} mode)", written, device.size_bytes)
+            .replace("Metadata", "metadata")
+            .replace("Full", "full"))
+    }
+}
+
+/// The disk a partition belongs to: sda1 -> sda, nvme0n1p2 -> nvme0n1, vda -> vda.
+pub fn parent_disk(dev: &str) -> String {
+    if let Some((disk, part)) = dev.rsplit_once('p')
+        && (disk.starts_with("nvme") || disk.starts_with("mmcblk"))
+        && part.chars().all(|c| c.is_ascii_digit())
+        && !part.is_empty()
+    {
+        return disk.to_string();
+    }
+    if dev.starts_with("nvme") || dev.starts_with("mmcblk") {
+        return dev.to_string();
+    }
+    dev.trim_end_matches(|c: char| c.is_ascii_digit()).to_string()
 }
 
 /// CPUs per socket from /proc/cpuinfo: model, cores (`cpu cores`) and threads (the
@@ -379,6 +474,51 @@ mod tests {
         assert_eq!((inv.nics[0].name.as_str(), inv.nics[0].speed_mbps), ("eno1", 25000));
         assert_eq!(inv.gpus, vec![Gpu { slot: "0000:17:00.0".into(), model: "NVIDIA 0x20b5".into() }]);
         assert_eq!(inv.validate(), Ok(()));
+    }
+
+    /// Partitions map to their disks.
+    #[test]
+    fn parent_disks() {
+        assert_eq!(parent_disk("sda1"), "sda");
+        assert_eq!(parent_disk("nvme0n1p2"), "nvme0n1");
+        assert_eq!(parent_disk("nvme0n1"), "nvme0n1");
+        assert_eq!(parent_disk("vda"), "vda");
+        assert_eq!(parent_disk("mmcblk0p1"), "mmcblk0");
+    }
+
+    /// Without the live-image marker nothing is erased; with it, every disk but the
+    /// one holding a mounted filesystem is, with the real erase code on files.
+    #[test]
+    fn erase_needs_the_marker_and_spares_the_boot_disk() {
+        use crate::agent::steps;
+        use app::domain::agent::AgentStep;
+        let root = tempfile::tempdir().unwrap();
+        let w = |p: &str, v: &[u8]| {
+            let path = root.path().join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, v).unwrap();
+        };
+        let size = 4 * 1024 * 1024;
+        for disk in ["sda", "sdb"] {
+            w(&format!("sys/block/{disk}/size"), format!("{}\n", size / 512).as_bytes());
+            w(&format!("dev/{disk}"), &vec![0x5Au8; size]);
+        }
+        w("proc/mounts", b"/dev/sdb1 /run/live/medium iso9660 ro 0 0\nproc /proc proc rw 0 0\n");
+        let host = LinuxHardware { root: root.path().into(), use_tools: false };
+        let step = AgentStep { name: "erase_disks".into(), params: serde_json::json!({ "mode": "metadata" }) };
+
+        let refused = steps::run(&step, &host);
+        assert!(!refused.ok && refused.message.contains("nothing was erased"), "{refused:?}");
+        assert!(std::fs::read(root.path().join("dev/sda")).unwrap().iter().all(|b| *b == 0x5A));
+
+        w(LIVE_MARKER, b"");
+        let done = steps::run(&step, &host);
+        assert!(done.ok, "{done:?}");
+        assert_eq!(done.message, "1 disk(s) erased (metadata mode)");
+        assert!(done.devices[1].message.starts_with("skipped"), "{:?}", done.devices);
+        let sda = std::fs::read(root.path().join("dev/sda")).unwrap();
+        assert!(sda[..1024 * 1024].iter().all(|b| *b == 0) && sda[size - 1..].iter().all(|b| *b == 0));
+        assert!(std::fs::read(root.path().join("dev/sdb")).unwrap().iter().all(|b| *b == 0x5A), "boot disk untouched");
     }
 
     /// This machine: its real CPUs, memory and disks, and an inventory Rackstate accepts.

@@ -3,7 +3,9 @@
 //! steps to run. How it finds the callback URL and its token: see [`BootConfig`] and
 //! docs/live-image.md.
 
+pub mod erase;
 pub mod hardware;
+pub mod steps;
 
 use app::domain::Inventory;
 use app::domain::agent::{AgentSteps, InventoryAccepted};
@@ -74,8 +76,6 @@ pub enum AgentError {
     Refused { doing: &'static str, status: u16, message: String },
     #[error("{doing}: Rackstate did not answer after {attempts} attempts: {last}")]
     Unreachable { doing: &'static str, attempts: u32, last: String },
-    #[error("unknown step {0:?} (this agent is older than Rackstate)")]
-    UnknownStep(String),
 }
 
 /// How persistently the agent retries while Rackstate is unreachable or restarting.
@@ -99,6 +99,8 @@ pub struct AgentRun {
     pub inventory: Inventory,
     pub accepted: InventoryAccepted,
     pub steps: AgentSteps,
+    /// The results of the steps run, in order (stops at the first failure).
+    pub results: Vec<app::domain::agent::StepResult>,
 }
 
 /// Reports the hardware to the job's agent API and runs its steps.
@@ -116,10 +118,21 @@ pub async fn run(config: &BootConfig, hardware: &dyn Hardware, patience: &Patien
     .await?;
     let steps: AgentSteps =
         call(patience, "asking for steps", || client.get(format!("{base}/steps")).bearer_auth(&config.token)).await?;
-    if let Some(step) = steps.steps.first() {
-        return Err(AgentError::UnknownStep(step.name.clone()));
+    let mut results = Vec::new();
+    for (index, step) in steps.steps.iter().enumerate() {
+        tracing::info!(step = %step.name, "running");
+        let result = self::steps::run(step, hardware);
+        let _: serde_json::Value = call(patience, "reporting a step", || {
+            client.post(format!("{base}/steps/{index}")).bearer_auth(&config.token).json(&result)
+        })
+        .await?;
+        let failed = !result.ok;
+        results.push(result);
+        if failed {
+            break;
+        }
     }
-    Ok(AgentRun { inventory, accepted, steps })
+    Ok(AgentRun { inventory, accepted, steps, results })
 }
 
 /// One API call, retried while Rackstate is unreachable or answers 5xx; 4xx answers

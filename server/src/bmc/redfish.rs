@@ -382,7 +382,7 @@ impl Bmc for RedfishBmc {
 
     async fn clear_boot_override(&self) -> Result<(), BmcError> {
         let path = self.system_path().await?.to_string();
-        let body = json!({ "Boot": { "BootSourceOverrideEnabled": "Disabled" } });
+        let body = json!({ "Boot": { "BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "None" } });
         self.call(reqwest::Method::PATCH, &path, Some(&body), "clearing the boot override").await.map(|_| ())
     }
 

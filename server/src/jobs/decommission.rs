@@ -3,7 +3,7 @@
 //! transaction. Inventory and audit stay. (Admins can reveal the credentials first;
 //! the server page offers it.)
 
-use super::register::connect;
+use super::live::connect;
 use super::{JobContext, JobHandler, JobOutcome};
 use crate::bmc::{Bmc, PowerAction};
 use app::backend::services::{Actor, StateChange};

@@ -4,7 +4,9 @@
 //! process's jobs are taken over when their lease expires. One handler per job kind,
 //! one file per handler.
 
+pub mod clean;
 pub mod decommission;
+pub mod live;
 pub mod register;
 
 use app::backend::store::{self, jobs::JobRow, now_ms};

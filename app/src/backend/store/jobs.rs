@@ -265,15 +265,23 @@ pub async fn by_agent_token(conn: &mut AnyConnection, id: i64, token_hash: &str)
     .map_err(|e| DbError::query("finding a job by agent token", e))
 }
 
-/// The agent reported: the job goes on to finish its process (a parked job is queued
-/// again; a job still booting sees the phase when it tries to park). False when the
-/// job was not waiting for a report.
-pub async fn agent_reported(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool, DbError> {
+/// The agent is done: the job goes on to finish its process (a parked job is queued
+/// again; a job still booting sees the phase when it tries to park). With `failure`,
+/// the agent reported a failed step: the job resumes to fail with that reason. False
+/// when the job was not waiting for its agent.
+pub async fn agent_reported(
+    conn: &mut AnyConnection,
+    id: i64,
+    failure: Option<&str>,
+    now: i64,
+) -> Result<bool, DbError> {
     sqlx::query(
-        "UPDATE jobs SET phase = 'agent_reported', run_after = $1, updated_at = $1, \
+        "UPDATE jobs SET phase = CASE WHEN $1 IS NULL THEN 'agent_reported' ELSE 'agent_failed' END, \
+         last_error = COALESCE($1, last_error), run_after = $2, updated_at = $2, \
          status = CASE WHEN status = 'waiting_for_agent' THEN 'queued' ELSE status END \
-         WHERE id = $2 AND phase IN ('booting', 'waiting') AND status IN ('running', 'waiting_for_agent')",
+         WHERE id = $3 AND phase IN ('booting', 'waiting') AND status IN ('running', 'waiting_for_agent')",
     )
+    .bind(failure)
     .bind(now)
     .bind(id)
     .execute(conn)

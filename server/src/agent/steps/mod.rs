@@ -1,0 +1,20 @@
+//! The steps the agent runs in the live image, one file each. A new step is a file
+//! here and a line in [`run`]; the job runner does not change.
+
+pub mod erase_disks;
+
+use super::hardware::Hardware;
+use app::domain::agent::{AgentStep, StepResult};
+
+/// Runs one step; an unknown one fails with a message saying so.
+pub fn run(step: &AgentStep, host: &dyn Hardware) -> StepResult {
+    match step.name.as_str() {
+        "erase_disks" => erase_disks::run(&step.params, host),
+        other => StepResult {
+            name: other.to_string(),
+            ok: false,
+            message: format!("this agent does not know the step {other:?}; update the live image"),
+            devices: vec![],
+        },
+    }
+}

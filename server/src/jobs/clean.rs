@@ -1,0 +1,80 @@
+//! Cleaning after release: boot the live image (as registration does), let the
+//! agent run its steps (`erase_disks`), then `reset_bmc_boot` out of band (power off,
+//! eject the media, clear the boot override) and move the server to `available`.
+//! A failed step fails the job with the agent's reason; the server stays in
+//! `cleaning` until an admin retries or acts.
+
+use super::live::{Booted, LiveBoot, check_bmc, conn, connect, lost_lease};
+use super::{JobContext, JobHandler, JobOutcome};
+use app::backend::services::{Actor, StateChange};
+use app::backend::store;
+use app::domain::Action;
+use std::sync::Arc;
+
+pub struct Clean {
+    pub live: Arc<LiveBoot>,
+}
+
+fn actor(ctx: &JobContext) -> Actor {
+    Actor::system(format!("clean job {}", ctx.job.id))
+}
+
+impl Clean {
+    async fn start(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
+        let bmc = connect(ctx).await?;
+        let sys = check_bmc(ctx, &bmc).await?;
+        match self.live.boot(ctx, &bmc, &sys).await? {
+            Booted::Parked => Ok(JobOutcome::Recorded),
+            Booted::AgentDone => {
+                let job = store::jobs::get(&mut *conn(ctx).await?, ctx.job.id).await.map_err(|e| e.to_string())?;
+                match job {
+                    Some(j) if j.phase == "agent_failed" => Err(failure(j.last_error)),
+                    _ => self.finish(ctx).await,
+                }
+            }
+            Booted::Lost => Ok(lost_lease(ctx)),
+        }
+    }
+
+    async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
+        let bmc = connect(ctx).await?;
+        ctx.log("reset_bmc_boot: powering off, ejecting the media, clearing the boot override").await;
+        self.live.shut_down(ctx, &bmc).await?;
+        let change = StateChange::new(Action::CleaningSucceeded).by_job(ctx.job.id, ctx.owner.clone());
+        let server =
+            ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;
+        ctx.log(&format!("cleaned: {} is {}", server.name, server.state)).await;
+        Ok(JobOutcome::Recorded)
+    }
+}
+
+fn failure(reason: Option<String>) -> String {
+    reason.unwrap_or_else(|| "a cleaning step failed in the live image".into())
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Clean {
+    async fn run(&self, ctx: &JobContext) -> JobOutcome {
+        let result = match ctx.job.phase.as_str() {
+            "waiting" => Err(self.live.timeout_reason()),
+            "agent_failed" => Err(failure(ctx.job.last_error.clone())),
+            "agent_reported" => self.finish(ctx).await,
+            _ => self.start(ctx).await,
+        };
+        result.unwrap_or_else(JobOutcome::Failed)
+    }
+
+    async fn on_failure(&self, ctx: &JobContext, reason: &str) {
+        // Leave the live image (best effort) so a failed cleaning does not leave the
+        // server running it; the failure is recorded either way.
+        if let Ok(bmc) = connect(ctx).await
+            && let Err(e) = self.live.shut_down(ctx, &bmc).await
+        {
+            ctx.log(&format!("could not power off after the failure: {e}")).await;
+        }
+        let change = StateChange::new(Action::CleaningFailed).because(reason).by_job(ctx.job.id, ctx.owner.clone());
+        if let Err(e) = ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await {
+            tracing::warn!(job = ctx.job.id, error = %e, "recording a failed cleaning");
+        }
+    }
+}
