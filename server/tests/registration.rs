@@ -384,3 +384,41 @@ async fn failed_erase_fails_the_cleaning() {
     let s = app.backend.server(s.id).await.unwrap();
     assert_eq!(s.power_state, "Off");
 }
+
+/// Re-registering a server whose hardware changed (more RAM, a replaced NIC) records
+/// the differences in the audit and moves it to the new type.
+#[tokio::test]
+async fn re_registration_records_hardware_changes() {
+    let app = spawn_app_with(|s| {
+        s.workers = 4;
+        s.demo_lab = 1;
+        s.demo_lab_boot = Duration::from_millis(100);
+    })
+    .await;
+    let id = app.backend.list_servers(&Default::default()).await.unwrap()[0].id;
+    let before = wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
+    let mut hw = app.lab[0].hardware();
+    for dimm in &mut hw.memory {
+        dimm.size_mib *= 2; // 256 GB -> 512 GB
+    }
+    hw.nics[1].mac = "02:aa:bb:cc:dd:01".into();
+    app.lab[0].set_hardware(hw);
+    app.backend.change_state(&Actor::user("admin"), id, &StateChange::new(Action::ReRegister)).await.unwrap();
+    let after = wait_for_server(&app, id, Duration::from_secs(60), |s| {
+        s.state == ServerState::Unavailable && s.generation > before.generation + 1
+    })
+    .await;
+    assert_ne!(after.server_type, before.server_type);
+    assert!(after.server_type.as_deref().unwrap().contains(".512"), "{:?}", after.server_type);
+    let events = app.backend.server_events(id).await.unwrap();
+    let inventory = events.iter().rev().find(|e| e.kind == "inventory").unwrap();
+    assert_eq!(inventory.reason.as_deref(), Some("18 hardware change(s)"), "16 DIMMs, one NIC out, one in");
+    let changes: Vec<app::domain::inventory::Change> =
+        serde_json::from_str(inventory.details.as_deref().unwrap()).unwrap();
+    assert!(changes.iter().any(|c| c.component == "nic" && c.kind() == "removed"));
+    assert!(changes.iter().any(|c| c.component == "nic" && c.key == "02:aa:bb:cc:dd:01" && c.kind() == "added"));
+    assert!(changes.iter().any(|c| c.component == "memory" && c.kind() == "changed"));
+    let typed = events.iter().rev().find(|e| e.kind == "type_changed").unwrap();
+    assert_eq!(typed.from_value, before.server_type);
+    assert_eq!(typed.to_value, after.server_type);
+}

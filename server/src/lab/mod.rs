@@ -50,7 +50,7 @@ pub struct Machine {
     pub port: u16,
     username: String,
     password: String,
-    hardware: Inventory,
+    hardware: Mutex<Inventory>,
     boot_delay: Duration,
     /// Odd machines keep virtual media under the system, even ones under the manager
     /// (vendors differ; the driver must find both).
@@ -107,7 +107,7 @@ impl Lab {
                 port,
                 username,
                 password,
-                hardware: profiles::inventory(index),
+                hardware: Mutex::new(profiles::inventory(index)),
                 boot_delay: config.boot_delay,
                 media_under_system: index % 2 == 1,
                 state: Mutex::new(Power::default()),
@@ -146,6 +146,17 @@ impl Machine {
     /// Live-image boots of this machine that ran the agent to the end.
     pub fn agent_runs(&self) -> u64 {
         self.state.lock().expect("lab machine lock").agent_runs
+    }
+
+    /// The machine's hardware now.
+    pub fn hardware(&self) -> Inventory {
+        self.hardware.lock().expect("lab machine lock").clone()
+    }
+
+    /// Changes the machine's hardware (an upgrade, a replaced part): the next
+    /// registration discovers it.
+    pub fn set_hardware(&self, hardware: Inventory) {
+        *self.hardware.lock().expect("lab machine lock") = hardware;
     }
 
     pub fn powered_on(&self) -> bool {
@@ -221,7 +232,8 @@ impl Machine {
             tracing::warn!(machine = %self.name, "demo lab: the live image has no agent config; the agent cannot report");
             return;
         };
-        match agent::run(&config, &self.hardware, &Patience::default()).await {
+        let hardware = self.hardware();
+        match agent::run(&config, &hardware, &Patience::default()).await {
             Ok(_) => {
                 if let Ok(mut s) = self.state.lock() {
                     s.agent_runs += 1;
@@ -249,7 +261,8 @@ async fn basic_auth(State(m): State<Arc<Machine>>, req: Request, next: Next) -> 
 
 async fn system(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
     let s = m.state.lock().expect("lab machine lock");
-    let hw = &m.hardware.system;
+    let hardware = m.hardware();
+    let hw = &hardware.system;
     let mut v = json!({
         "@odata.id": "/redfish/v1/Systems/1",
         "Id": "1",
@@ -306,7 +319,7 @@ async fn reset(State(m): State<Arc<Machine>>, body: axum::Json<Value>) -> Respon
 /// The out-of-band inventory, from the machine's hardware profile: Processors (CPUs
 /// then GPUs), Memory, Storage (one controller with the drives), EthernetInterfaces.
 fn oob_items(m: &Machine, part: &str) -> Option<Vec<Value>> {
-    let hw = &m.hardware;
+    let hw = &m.hardware();
     Some(match part {
         "Processors" => hw
             .cpus
@@ -357,7 +370,7 @@ async fn oob_member(
 }
 
 async fn drive(State(m): State<Arc<Machine>>, axum::extract::Path(index): axum::extract::Path<usize>) -> Response {
-    match m.hardware.disks.get(index) {
+    match m.hardware().disks.get(index) {
         Some(d) => {
             let (media, protocol) = match d.kind {
                 app::domain::inventory::DiskKind::Hdd => ("HDD", "SAS"),

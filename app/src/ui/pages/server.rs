@@ -153,10 +153,11 @@ pub fn ServerPage() -> impl IntoView {
                                 {events.into_iter().rev().map(|e| view! {
                                     <li>
                                         <time class="when">{crate::ui::components::utc(e.at)}</time>" "
-                                        <span class="kind">{e.kind}</span>" "
+                                        <span class="kind">{e.kind.clone()}</span>" "
                                         {e.from_value.map(|f| format!("{f} → "))}{e.to_value}
                                         " by " <strong>{e.actor}</strong>
                                         {e.reason.map(|r| view! { " " <q>{r}</q> })}
+                                        {hardware_changes(e.kind.as_str(), e.details.as_deref())}
                                     </li>
                                 }).collect_view()}
                                 </ol>
@@ -167,4 +168,28 @@ pub fn ServerPage() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// An inventory event's differences from the previous registration, as a list.
+fn hardware_changes(kind: &str, details: Option<&str>) -> Option<impl IntoView + use<>> {
+    if kind != "inventory" {
+        return None;
+    }
+    let changes: Vec<crate::domain::inventory::Change> = serde_json::from_str(details?).ok()?;
+    (!changes.is_empty()).then(|| {
+        view! {
+            <ul class="diff" data-testid="hardware-diff">
+            {changes.into_iter().map(|c| {
+                let class = format!("diff-{}", c.kind());
+                let text = match (c.before, c.after) {
+                    (None, Some(a)) => format!("added {} {}: {a}", c.component, c.key),
+                    (Some(b), None) => format!("removed {} {}: {b}", c.component, c.key),
+                    (Some(b), Some(a)) => format!("changed {} {}: {b} → {a}", c.component, c.key),
+                    (None, None) => format!("{} {}", c.component, c.key),
+                };
+                view! { <li class=class>{text}</li> }
+            }).collect_view()}
+            </ul>
+        }
+    })
 }
