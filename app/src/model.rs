@@ -45,6 +45,8 @@ pub struct JobView {
     pub id: i64,
     pub kind: String,
     pub status: String,
+    /// Where the job is in its process (e.g. "waiting" for the agent, "aborting").
+    pub phase: String,
     pub attempts: i64,
     pub last_error: Option<String>,
     /// (unix ms, message), oldest first.
@@ -54,6 +56,14 @@ pub struct JobView {
 impl JobView {
     pub fn is_active(&self) -> bool {
         matches!(self.status.as_str(), "queued" | "running" | "waiting_for_agent")
+    }
+    /// Retry applies to a job that failed or was aborted.
+    pub fn can_retry(&self) -> bool {
+        matches!(self.status.as_str(), "failed" | "aborted")
+    }
+    /// Abort applies to a running job not already being aborted.
+    pub fn can_abort(&self) -> bool {
+        self.is_active() && self.phase != "aborting"
     }
 }
 

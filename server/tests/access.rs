@@ -27,6 +27,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         ],
         "/api/set_server_state" => vec![("id", "{id}"), ("action", "set_available"), ("generation", "{gen}")],
         "/api/start_registration" | "/api/decommission_server" => vec![("id", "{id}"), ("generation", "{gen}")],
+        "/api/retry_job" | "/api/abort_job" => vec![("id", "{id}")],
         "/api/create_user" => {
             vec![("username", "made-by-{role}"), ("password", "another-long-password"), ("role", "viewer")]
         }
@@ -75,6 +76,14 @@ async fn call(app: &TestApp, client: &reqwest::Client, path: &str, role: &str) -
         .execute(app.backend.db.pool())
         .await
         .unwrap();
+    if path == "/api/abort_job" {
+        // Something to abort: the fixture's registration job, running again.
+        sqlx::query("UPDATE jobs SET status = 'queued' WHERE server_id = $1")
+            .bind(s.id)
+            .execute(app.backend.db.pool())
+            .await
+            .unwrap();
+    }
     let password = if role == "admin" { common::ADMIN_PASSWORD } else { common::USER_PASSWORD };
     let form: Vec<(String, String)> = args(path)
         .unwrap_or_else(|| panic!("{path}: add arguments for it to tests/access.rs"))

@@ -422,3 +422,73 @@ async fn re_registration_records_hardware_changes() {
     assert_eq!(typed.from_value, before.server_type);
     assert_eq!(typed.to_value, after.server_type);
 }
+
+/// Abort a registration waiting for its agent: the server is powered off, the media
+/// ejected, the job ends aborted and the failure rule applies. Retry runs it again.
+#[tokio::test]
+async fn abort_then_retry() {
+    let app = spawn_app_with(|s| {
+        s.workers = 4;
+        s.demo_lab = 1;
+        s.demo_lab_boot = Duration::from_secs(3);
+    })
+    .await;
+    let id = app.backend.list_servers(&Default::default()).await.unwrap()[0].id;
+    let admin = Actor::user("admin");
+    assert!(app.backend.retry_job(&admin, id).await.is_err(), "nothing to retry while it runs");
+    // Wait until the machine is booting the live image.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while latest_job(&app, id).await.0.status != "waiting_for_agent" {
+        assert!(tokio::time::Instant::now() < deadline, "the job never waited for its agent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(app.lab[0].powered_on());
+    app.backend.abort_job(&admin, id).await.unwrap();
+    assert!(app.backend.abort_job(&admin, id).await.is_err(), "aborting twice is refused");
+    let s = wait_for_server(&app, id, Duration::from_secs(30), |s| s.last_error.is_some()).await;
+    assert_eq!(s.state, ServerState::Registering);
+    assert_eq!(s.last_error.as_deref(), Some("aborted by admin"));
+    let (job, steps) = latest_job(&app, id).await;
+    assert_eq!(job.status, "aborted");
+    assert!(steps.iter().any(|m| m == "powered off") && steps.iter().any(|m| m == "ejected the media"), "{steps:?}");
+    assert!(!app.lab[0].powered_on());
+    assert!(app.backend.server_events(id).await.unwrap().iter().any(|e| e.kind == "job_aborted"));
+    // The machine's boot was cut short: its agent never ran.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(app.lab[0].agent_runs(), 0);
+
+    app.backend.retry_job(&admin, id).await.unwrap();
+    wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
+    let events = app.backend.server_events(id).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "job_retried"));
+}
+
+/// Aborting a job while a runner is working on it stops that work (the runner loses
+/// its lease) and the cleanup runs (sushy-emulator as the BMC).
+#[tokio::test]
+async fn abort_a_running_job() {
+    let emu = sushy::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let image = sim_image(dir.path());
+    let app = spawn_app_with(|s| {
+        s.workers = 2;
+        s.live_image = Some(image);
+        s.job_lease = Duration::from_secs(3);
+    })
+    .await;
+    let s =
+        app.backend.add_server(&Actor::user("admin"), &bmc_server("stuck", &emu.url, sushy::PASSWORD)).await.unwrap();
+    // The emulator takes 1-11 s to power on: abort while the job waits for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !latest_job(&app, s.id).await.1.iter().any(|m| m == "powering on into the live image") {
+        assert!(tokio::time::Instant::now() < deadline, "the job never powered on");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.backend.abort_job(&Actor::user("admin"), s.id).await.unwrap();
+    let s = wait_for_server(&app, s.id, Duration::from_secs(60), |s| s.last_error.is_some()).await;
+    assert_eq!((s.state, s.last_error.as_deref()), (ServerState::Registering, Some("aborted by admin")));
+    let (job, steps) = latest_job(&app, s.id).await;
+    assert_eq!(job.status, "aborted");
+    assert!(!steps.iter().any(|m| m.starts_with("powered on;")), "the aborted work went on: {steps:?}");
+    assert!(steps.iter().any(|m| m == "powered off"), "{steps:?}");
+}

@@ -35,6 +35,8 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/set_server_state", Access::Needs(Permission::SetManualState)),
     ("/api/start_registration", Access::Needs(Permission::StartRegistration)),
     ("/api/decommission_server", Access::Needs(Permission::Decommission)),
+    ("/api/retry_job", Access::Needs(Permission::RetryAbortJobs)),
+    ("/api/abort_job", Access::Needs(Permission::RetryAbortJobs)),
     ("/api/reveal_bmc_credentials", Access::Needs(Permission::RevealBmcCredentials)),
     ("/api/list_users", Access::Needs(Permission::ManageUsers)),
     ("/api/create_user", Access::Needs(Permission::ManageUsers)),

@@ -18,6 +18,8 @@ pub struct ServerDetail {
     pub events: Option<Vec<Event>>,
     /// The latest job and its steps; None for tenants or when there was none.
     pub job: Option<crate::model::JobView>,
+    /// The caller may retry and abort jobs.
+    pub can_manage_jobs: bool,
 }
 
 #[server(endpoint = "utilization")]
@@ -66,7 +68,8 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
     } else {
         None
     };
-    Ok(ServerDetail { server, buttons, process_buttons, events, job })
+    let can_manage_jobs = user.role.can(Permission::RetryAbortJobs);
+    Ok(ServerDetail { server, buttons, process_buttons, events, job, can_manage_jobs })
 }
 
 #[server(endpoint = "add_server")]
@@ -112,6 +115,27 @@ pub async fn decommission_server(id: i64, generation: i64) -> Result<Server, Ser
     let (backend, _, actor) = super::ssr::require(Some(Permission::Decommission)).await?;
     let change = crate::backend::services::StateChange::new(Action::Decommission).at_generation(generation);
     backend.change_state(&actor, id, &change).await.map_err(super::ssr::service_error)
+}
+
+/// Runs the server's failed or aborted process again.
+#[server(endpoint = "retry_job")]
+pub async fn retry_job(id: i64) -> Result<Server, ServerFnError> {
+    let (backend, user, actor) = super::ssr::require(Some(Permission::RetryAbortJobs)).await?;
+    let last = backend.latest_job(id).await.map_err(super::ssr::service_error)?;
+    if last.is_some_and(|j| j.kind == "decommission") && !user.role.can(Permission::Decommission) {
+        return super::ssr::fail(
+            http::StatusCode::FORBIDDEN,
+            format!("your role ({}) may not decommission", user.role),
+        );
+    }
+    backend.retry_job(&actor, id).await.map_err(super::ssr::service_error)
+}
+
+/// Aborts the server's running job (it powers the server off and ejects the media).
+#[server(endpoint = "abort_job")]
+pub async fn abort_job(id: i64) -> Result<(), ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::RetryAbortJobs)).await?;
+    backend.abort_job(&actor, id).await.map_err(super::ssr::service_error)
 }
 
 /// Presses a status button (Available, Unavailable, Defective, Removed from rack).

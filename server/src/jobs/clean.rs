@@ -55,6 +55,9 @@ fn failure(reason: Option<String>) -> String {
 #[async_trait::async_trait]
 impl JobHandler for Clean {
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
+        if ctx.job.phase == "aborting" {
+            return super::live::abort_cleanup(ctx, self.live.power_timeout).await;
+        }
         let result = match ctx.job.phase.as_str() {
             "waiting" => Err(self.live.timeout_reason()),
             "agent_failed" => Err(failure(ctx.job.last_error.clone())),
@@ -67,7 +70,8 @@ impl JobHandler for Clean {
     async fn on_failure(&self, ctx: &JobContext, reason: &str) {
         // Leave the live image (best effort) so a failed cleaning does not leave the
         // server running it; the failure is recorded either way.
-        if let Ok(bmc) = connect(ctx).await
+        if ctx.job.phase != "aborting"
+            && let Ok(bmc) = connect(ctx).await
             && let Err(e) = self.live.shut_down(ctx, &bmc).await
         {
             ctx.log(&format!("could not power off after the failure: {e}")).await;

@@ -52,6 +52,9 @@ impl Decommission {
 #[async_trait::async_trait]
 impl JobHandler for Decommission {
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
+        if ctx.job.phase == "aborting" {
+            return super::live::abort_cleanup(ctx, self.power_timeout).await;
+        }
         self.steps(ctx).await.unwrap_or_else(JobOutcome::Failed)
     }
 

@@ -158,3 +158,31 @@ impl LiveBoot {
         Ok(())
     }
 }
+
+/// An aborted job's last act: power off, eject, clear the boot override, each best
+/// effort and logged; then it fails with the abort's reason (the failure rule applies).
+pub async fn abort_cleanup(ctx: &JobContext, power_timeout: Duration) -> JobOutcome {
+    let reason = ctx.job.last_error.clone().unwrap_or_else(|| "aborted".into());
+    match connect(ctx).await {
+        Ok(bmc) => {
+            let power = async {
+                bmc.power(PowerAction::ForceOff).await?;
+                bmc.wait_for_power("Off", power_timeout).await
+            };
+            match power.await {
+                Ok(()) => {
+                    ctx.log("powered off").await;
+                    let _ = ctx.backend.record_power(ctx.job.server_id, "Off", "unknown").await;
+                }
+                Err(e) => ctx.log(&format!("could not power off: {e}")).await,
+            }
+            match bmc.eject_media().await {
+                Ok(()) => ctx.log("ejected the media").await,
+                Err(e) => ctx.log(&format!("could not eject the media: {e}")).await,
+            }
+            let _ = bmc.clear_boot_override().await;
+        }
+        Err(e) => ctx.log(&format!("cannot reach the BMC to clean up: {e}")).await,
+    }
+    JobOutcome::Failed(reason)
+}

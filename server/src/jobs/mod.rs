@@ -158,6 +158,9 @@ impl Runner {
             return;
         };
         let ctx = Arc::new(JobContext { backend: self.backend.clone(), job, owner: self.owner.clone() });
+        // Renews the lease while the job runs; says so when the lease is gone (the job
+        // was aborted, or another runner took it over after a stall).
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
         let renewer = {
             let this = self.clone();
             tokio::spawn(async move {
@@ -171,16 +174,30 @@ impl Runner {
                         store::jobs::renew(&mut conn, id, &this.owner, now, now + this.lease.as_millis() as i64).await
                     }
                     .await;
-                    if !matches!(renewed, Ok(true)) {
-                        tracing::warn!(job = id, "lost the lease of a running job");
+                    match renewed {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            let _ = lost_tx.send(());
+                            return;
+                        }
+                        Err(e) => tracing::warn!(job = id, error = %e, "renewing a job lease"),
                     }
                 }
             })
         };
-        // Run in its own task so a panic is caught as a JoinError.
-        let outcome = {
+        // Run in its own task so a panic is caught as a JoinError, and so the work
+        // can be stopped when the lease is lost.
+        let mut task = {
             let (handler, ctx) = (handler.clone(), ctx.clone());
-            tokio::spawn(async move { handler.run(&ctx).await }).await
+            tokio::spawn(async move { handler.run(&ctx).await })
+        };
+        let outcome = tokio::select! {
+            r = &mut task => r,
+            Ok(()) = lost_rx => {
+                task.abort();
+                tracing::warn!(job = id, "the job's lease is gone (aborted or taken over): its work here stopped");
+                return;
+            }
         };
         renewer.abort();
         let outcome = match outcome {

@@ -61,6 +61,9 @@ impl Register {
 #[async_trait::async_trait]
 impl JobHandler for Register {
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
+        if ctx.job.phase == "aborting" {
+            return super::live::abort_cleanup(ctx, self.live.power_timeout).await;
+        }
         let result = match ctx.job.phase.as_str() {
             // Claimed again while parked: the deadline passed without a report.
             "waiting" => Err(self.live.timeout_reason()),

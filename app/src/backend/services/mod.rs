@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod agent;
 pub mod error;
+pub mod jobs;
 pub mod servers;
 
 pub use error::ServiceError;

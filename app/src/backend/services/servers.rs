@@ -144,89 +144,8 @@ impl Backend {
     /// Applies one action to a server: checks the generation, the transition table and
     /// its guards, moves the state and writes the audit event, all in one transaction.
     pub async fn change_state(&self, actor: &Actor, id: i64, change: &StateChange) -> Result<Server, ServiceError> {
-        let reason = change.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-        if reason.is_some_and(|r| r.len() > MAX_REASON) {
-            return Err(ServiceError::invalid("reason", format!("at most {MAX_REASON} characters")));
-        }
-        if change.action == Action::MarkDefective && reason.is_none() {
-            return Err(ServiceError::invalid("reason", "say what is wrong with the server"));
-        }
-        let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        if let Some(expected) = change.expected_generation
-            && expected != server.generation
-        {
-            return Err(stale(&server));
-        }
-        let ctx = Context {
-            active_job: store::jobs::has_active(&mut tx, id).await?,
-            reserved_for_requester: change.reserved_for_requester,
-            re_registration: change.re_registration,
-        };
-        let t = domain::transitions::request_transition(server.state, change.action, actor.trigger(), ctx)?;
-        let last_error = match change.action {
-            Action::RegistrationFailed | Action::CleaningFailed | Action::DecommissionFailed => {
-                LastError::Set(reason.unwrap_or("failed without a reason"))
-            }
-            // A new operation or a success clears the previous operation's error.
-            _ if t.starts_job.is_some() => LastError::Clear,
-            Action::RegistrationSucceeded | Action::CleaningSucceeded | Action::DecommissionSucceeded => {
-                LastError::Clear
-            }
-            _ => LastError::Keep,
-        };
-        let moved =
-            store::servers::update_state(&mut tx, id, server.generation, server.state, t.to, last_error, now).await?;
-        if !moved {
-            // Only reachable on PostgreSQL, where another transaction committed between
-            // our read and our write; SQLite's write lock prevents it.
-            let current = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-            return Err(stale(&current));
-        }
-        let audit = NewEvent {
-            server_id: Some(id),
-            actor: &actor.audit_name(),
-            kind: "state_changed",
-            from_value: Some(server.state.as_str()),
-            to_value: Some(t.to.as_str()),
-            reason,
-            details: Some(change.action.as_str()),
-        };
-        store::events::append(&mut tx, &audit, now).await?;
-        if let Some(kind) = t.starts_job {
-            let params =
-                JobParams { re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used) };
-            queue_job(&mut tx, id, kind, &params, now).await?;
-        }
-        if change.action == Action::DecommissionSucceeded {
-            store::servers::forget_bmc_secret(&mut tx, id, now).await?;
-            let forgot = NewEvent {
-                server_id: Some(id),
-                actor: &actor.audit_name(),
-                kind: "credentials_forgotten",
-                from_value: None,
-                to_value: None,
-                reason: None,
-                details: None,
-            };
-            store::events::append(&mut tx, &forgot, now).await?;
-        }
-        if let Some((kind, status)) = change.action.outcome_of() {
-            let owner = change.job.as_ref().map(|j| j.owner.as_str());
-            let closed = store::jobs::close_active(&mut tx, id, kind, owner, status, reason, now).await?;
-            if !closed && owner.is_some() {
-                // The runner lost its lease; whoever holds the job now reports instead.
-                return Err(ServiceError::Conflict {
-                    message: format!(
-                        "the {} job on server {} is no longer held by this runner",
-                        kind.as_str(),
-                        server.name
-                    ),
-                });
-            }
-        }
-        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        let server = change_state_in(&mut tx, actor, id, change, now_ms()).await?;
         tx.commit().await.map_err(commit_error)?;
         Ok(server)
     }
@@ -329,6 +248,7 @@ impl Backend {
             id: job.id,
             kind: job.kind,
             status: job.status,
+            phase: job.phase,
             attempts: job.attempts,
             last_error: job.last_error,
             steps,
@@ -444,6 +364,95 @@ pub(crate) async fn record_inventory_in(
     let server = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
 
     Ok((server, changes))
+}
+
+/// `change_state` inside the caller's transaction.
+pub(crate) async fn change_state_in(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    id: i64,
+    change: &StateChange,
+    now: i64,
+) -> Result<Server, ServiceError> {
+    let reason = change.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.len() > MAX_REASON) {
+        return Err(ServiceError::invalid("reason", format!("at most {MAX_REASON} characters")));
+    }
+    if change.action == Action::MarkDefective && reason.is_none() {
+        return Err(ServiceError::invalid("reason", "say what is wrong with the server"));
+    }
+    let server = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+    if let Some(expected) = change.expected_generation
+        && expected != server.generation
+    {
+        return Err(stale(&server));
+    }
+    let ctx = Context {
+        active_job: store::jobs::has_active(&mut *tx, id).await?,
+        reserved_for_requester: change.reserved_for_requester,
+        re_registration: change.re_registration,
+    };
+    let t = domain::transitions::request_transition(server.state, change.action, actor.trigger(), ctx)?;
+    let last_error = match change.action {
+        Action::RegistrationFailed | Action::CleaningFailed | Action::DecommissionFailed => {
+            LastError::Set(reason.unwrap_or("failed without a reason"))
+        }
+        // A new operation or a success clears the previous operation's error.
+        _ if t.starts_job.is_some() => LastError::Clear,
+        Action::RegistrationSucceeded | Action::CleaningSucceeded | Action::DecommissionSucceeded => LastError::Clear,
+        _ => LastError::Keep,
+    };
+    let moved =
+        store::servers::update_state(&mut *tx, id, server.generation, server.state, t.to, last_error, now).await?;
+    if !moved {
+        // Only reachable on PostgreSQL, where another transaction committed between
+        // our read and our write; SQLite's write lock prevents it.
+        let current = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+        return Err(stale(&current));
+    }
+    let audit = NewEvent {
+        server_id: Some(id),
+        actor: &actor.audit_name(),
+        kind: "state_changed",
+        from_value: Some(server.state.as_str()),
+        to_value: Some(t.to.as_str()),
+        reason,
+        details: Some(change.action.as_str()),
+    };
+    store::events::append(&mut *tx, &audit, now).await?;
+    if let Some(kind) = t.starts_job {
+        let params =
+            JobParams { re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used) };
+        queue_job(&mut *tx, id, kind, &params, now).await?;
+    }
+    if change.action == Action::DecommissionSucceeded {
+        store::servers::forget_bmc_secret(&mut *tx, id, now).await?;
+        let forgot = NewEvent {
+            server_id: Some(id),
+            actor: &actor.audit_name(),
+            kind: "credentials_forgotten",
+            from_value: None,
+            to_value: None,
+            reason: None,
+            details: None,
+        };
+        store::events::append(&mut *tx, &forgot, now).await?;
+    }
+    if let Some((kind, status)) = change.action.outcome_of() {
+        let owner = change.job.as_ref().map(|j| j.owner.as_str());
+        let closed = store::jobs::close_active(&mut *tx, id, kind, owner, status, reason, now).await?;
+        if !closed && owner.is_some() {
+            // The runner lost its lease; whoever holds the job now reports instead.
+            return Err(ServiceError::Conflict {
+                message: format!(
+                    "the {} job on server {} is no longer held by this runner",
+                    kind.as_str(),
+                    server.name
+                ),
+            });
+        }
+    }
+    store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))
 }
 
 fn not_found(id: i64) -> ServiceError {

@@ -303,8 +303,9 @@ pub async fn close_active(
     now: i64,
 ) -> Result<bool, DbError> {
     sqlx::query(&format!(
-        "UPDATE jobs SET status = $1, last_error = $2, lease_owner = NULL, lease_expires_at = NULL, \
-         finished_at = $3, updated_at = $3, agent_token_hash = NULL \
+        "UPDATE jobs SET status = CASE WHEN phase = 'aborting' THEN 'aborted' ELSE $1 END, \
+         last_error = CASE WHEN phase = 'aborting' THEN last_error ELSE $2 END, \
+         lease_owner = NULL, lease_expires_at = NULL, finished_at = $3, updated_at = $3, agent_token_hash = NULL \
          WHERE server_id = $4 AND kind = $5 AND status IN {ACTIVE_STATUSES} \
          AND ($6 IS NULL OR lease_owner = $6)"
     ))
@@ -327,4 +328,22 @@ pub async fn latest_for_server(conn: &mut AnyConnection, server_id: i64) -> Resu
         .fetch_optional(conn)
         .await
         .map_err(|e| DbError::query("reading a server's jobs", e))
+}
+
+/// Asks for an active job to be aborted: whoever holds it loses it (its runner stops
+/// at its next lease renewal), and it is queued to clean up (power off, eject) and
+/// fail. False when the job is not active or already aborting.
+pub async fn abort(conn: &mut AnyConnection, id: i64, reason: &str, now: i64) -> Result<bool, DbError> {
+    sqlx::query(&format!(
+        "UPDATE jobs SET phase = 'aborting', status = 'queued', run_after = $1, updated_at = $1, \
+         lease_owner = NULL, lease_expires_at = NULL, agent_token_hash = NULL, last_error = $2 \
+         WHERE id = $3 AND status IN {ACTIVE_STATUSES} AND phase <> 'aborting'"
+    ))
+    .bind(now)
+    .bind(reason)
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .map_err(|e| DbError::query("aborting a job", e))
 }

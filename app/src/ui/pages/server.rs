@@ -1,6 +1,6 @@
 //! One server: summary, the Server status section with its buttons, and the audit.
 
-use crate::api::servers::{DecommissionServer, SetServerState, StartRegistration, load_server};
+use crate::api::servers::{AbortJob, DecommissionServer, RetryJob, SetServerState, StartRegistration, load_server};
 use crate::domain::Action;
 use crate::ui::components::{StateBadge, error_text};
 use leptos::form::ActionForm;
@@ -14,8 +14,18 @@ pub fn ServerPage() -> impl IntoView {
     let set_state = ServerAction::<SetServerState>::new();
     let register = ServerAction::<StartRegistration>::new();
     let decommission = ServerAction::<DecommissionServer>::new();
+    let retry = ServerAction::<RetryJob>::new();
+    let abort = ServerAction::<AbortJob>::new();
     let detail = Resource::new(
-        move || (id(), set_state.version().get(), register.version().get(), decommission.version().get()),
+        move || {
+            (
+                id(),
+                set_state.version().get(),
+                register.version().get(),
+                decommission.version().get(),
+                retry.version().get() + abort.version().get(),
+            )
+        },
         |(id, ..)| load_server(id),
     );
     view! {
@@ -129,7 +139,7 @@ pub fn ServerPage() -> impl IntoView {
                                 }}
                             </section>
                         })}
-                        {d.job.clone().map(|job| { let active = job.is_active(); view! {
+                        {d.job.clone().map(|job| { let active = job.is_active(); let manage = d.can_manage_jobs; let (can_retry, can_abort) = (job.can_retry(), job.can_abort()); view! {
                             <section class="card" aria-labelledby="job-h" data-testid="job">
                                 <h2 id="job-h">
                                     {if active { "Running job" } else { "Last job" }} ": "
@@ -144,6 +154,27 @@ pub fn ServerPage() -> impl IntoView {
                                 }).collect_view()}
                                 </ol>
                                 {active.then(|| view! { <p class="muted">"Reload the page to follow its progress."</p> })}
+                                {(manage && can_retry).then(|| view! {
+                                    <ActionForm action=retry attr:class="inline">
+                                        <input type="hidden" name="id" value=sid/>
+                                        <button type="submit">"Retry"</button>
+                                    </ActionForm>
+                                })}
+                                {(manage && can_abort).then(|| view! {
+                                    <details class="confirm">
+                                        <summary role="button">"Abort…"</summary>
+                                        <p>"The job stops; the server is powered off and its virtual media ejected (best effort), then the job fails."</p>
+                                        <ActionForm action=abort attr:class="inline">
+                                            <input type="hidden" name="id" value=sid/>
+                                            <button type="submit" class="danger">"Abort the job"</button>
+                                        </ActionForm>
+                                    </details>
+                                })}
+                                {move || match (retry.value().get(), abort.value().get()) {
+                                    (Some(Err(e)), _) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
+                                    (_, Some(Err(e))) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
+                                    _ => None,
+                                }}
                             </section>
                         }})}
                         {d.events.clone().map(|events| view! {
