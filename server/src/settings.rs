@@ -38,6 +38,10 @@ pub struct Settings {
     /// How long a job's claim holds without renewal (`RACKSTATE_JOB_LEASE_SECONDS`):
     /// after a crash, another process takes the job over this long after.
     pub job_lease: std::time::Duration,
+    /// One exchange with a BMC (`RACKSTATE_BMC_TIMEOUT_SECONDS`, default 20).
+    pub bmc_timeout: std::time::Duration,
+    /// How long a power change may take to show (`RACKSTATE_POWER_TIMEOUT_SECONDS`, default 120).
+    pub power_timeout: std::time::Duration,
     /// How cleaning erases disks (`RACKSTATE_ERASE_MODE`): `metadata` (partition
     /// tables and signatures at both ends) or `full` (every byte).
     pub erase_mode: String,
@@ -177,6 +181,24 @@ impl Settings {
             }
             n => std::time::Duration::from_secs(n),
         };
+        let bmc_timeout = match number("RACKSTATE_BMC_TIMEOUT_SECONDS", 20, 600, "seconds")? {
+            0 => {
+                return Err(SettingsError {
+                    var: "RACKSTATE_BMC_TIMEOUT_SECONDS",
+                    message: "must be at least 1".into(),
+                });
+            }
+            n => std::time::Duration::from_secs(n),
+        };
+        let power_timeout = match number("RACKSTATE_POWER_TIMEOUT_SECONDS", 120, 3600, "seconds")? {
+            0 => {
+                return Err(SettingsError {
+                    var: "RACKSTATE_POWER_TIMEOUT_SECONDS",
+                    message: "must be at least 1".into(),
+                });
+            }
+            n => std::time::Duration::from_secs(n),
+        };
         let erase_mode = var("RACKSTATE_ERASE_MODE").unwrap_or_else(|| "metadata".into()).trim().to_string();
         if !matches!(erase_mode.as_str(), "metadata" | "full") {
             return Err(SettingsError {
@@ -203,6 +225,8 @@ impl Settings {
             agent_url,
             agent_timeout,
             job_lease,
+            bmc_timeout,
+            power_timeout,
             erase_mode,
             demo_lab,
             demo_lab_boot,

@@ -1,9 +1,14 @@
 //! Builds the application from settings: database, migrations, routes; and serves it.
 
 use crate::agent_api::{self, AgentApi};
-use crate::bmc::POWER_SETTLE_TIMEOUT;
 use crate::guard;
-use crate::jobs::{Runner, clean::Clean, decommission::Decommission, live::LiveBoot, register::Register};
+use crate::jobs::{
+    Runner,
+    clean::Clean,
+    decommission::Decommission,
+    live::{LiveBoot, Timeouts},
+    register::Register,
+};
 use crate::lab::{Lab, LabConfig};
 use crate::live_image::LiveImage;
 use crate::settings::Settings;
@@ -119,17 +124,18 @@ impl Application {
         let router = router(settings, addr, backend.clone(), agent);
         let runner = (settings.workers > 0).then(|| {
             let owner = format!("{}-{}-{}", hostname(), std::process::id(), &random_token()[..8]);
+            let timeouts = Timeouts { bmc_request: settings.bmc_timeout, power: settings.power_timeout };
             let live = Arc::new(LiveBoot {
                 callback_url: callback_url.clone(),
                 live_image,
                 agent_timeout: settings.agent_timeout,
-                power_timeout: POWER_SETTLE_TIMEOUT,
+                timeouts,
             });
             Runner::new(backend.clone(), owner, settings.workers)
                 .with_lease(settings.job_lease)
                 .handle(JobKind::Register, Register { live: live.clone() })
                 .handle(JobKind::Clean, Clean { live })
-                .handle(JobKind::Decommission, Decommission { power_timeout: POWER_SETTLE_TIMEOUT })
+                .handle(JobKind::Decommission, Decommission { timeouts })
         });
         let lab = if settings.demo_lab > 0 {
             let config = LabConfig { machines: settings.demo_lab, boot_delay: settings.demo_lab_boot };

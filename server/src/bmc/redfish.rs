@@ -26,6 +26,8 @@ pub struct RedfishBmc {
     username: String,
     password: String,
     client: reqwest::Client,
+    /// One exchange's limit (REQUEST_TIMEOUT unless configured).
+    timeout: Duration,
     system_path: OnceCell<String>,
     media_path: OnceCell<String>,
 }
@@ -58,7 +60,6 @@ impl RedfishBmc {
             base.truncate(at);
         }
         let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .danger_accept_invalid_certs(!verify_tls)
             .build()
@@ -73,9 +74,16 @@ impl RedfishBmc {
             username: username.to_string(),
             password: password.to_string(),
             client,
+            timeout: REQUEST_TIMEOUT,
             system_path,
             media_path: OnceCell::new(),
         })
+    }
+
+    /// Limits each exchange with the BMC to `timeout` (default REQUEST_TIMEOUT).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     fn err(&self, doing: &str, kind: BmcErrorKind) -> BmcError {
@@ -111,13 +119,14 @@ impl RedfishBmc {
         doing: &str,
     ) -> Result<Option<Value>, BmcError> {
         let url = format!("{}{}", self.base, path);
-        let mut req = self.client.request(method, &url).basic_auth(&self.username, Some(&self.password));
+        let mut req =
+            self.client.request(method, &url).timeout(self.timeout).basic_auth(&self.username, Some(&self.password));
         if let Some(b) = body {
             req = req.json(b);
         }
         let resp = req.send().await.map_err(|e| {
             let kind = if e.is_timeout() {
-                BmcErrorKind::Timeout { seconds: REQUEST_TIMEOUT.as_secs() }
+                BmcErrorKind::Timeout { seconds: self.timeout.as_secs() }
             } else {
                 BmcErrorKind::Connect(root_cause(&e))
             };

@@ -21,7 +21,7 @@ fn actor(ctx: &JobContext) -> Actor {
 
 impl Clean {
     async fn start(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let bmc = connect(ctx).await?;
+        let bmc = connect(ctx, &self.live.timeouts).await?;
         let sys = check_bmc(ctx, &bmc).await?;
         match self.live.boot(ctx, &bmc, &sys).await? {
             Booted::Parked => Ok(JobOutcome::Recorded),
@@ -37,7 +37,7 @@ impl Clean {
     }
 
     async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let bmc = connect(ctx).await?;
+        let bmc = connect(ctx, &self.live.timeouts).await?;
         ctx.log("reset_bmc_boot: powering off, ejecting the media, clearing the boot override").await;
         self.live.shut_down(ctx, &bmc).await?;
         let change = StateChange::new(Action::CleaningSucceeded).by_job(ctx.job.id, ctx.owner.clone());
@@ -56,7 +56,7 @@ fn failure(reason: Option<String>) -> String {
 impl JobHandler for Clean {
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
         if ctx.job.phase == "aborting" {
-            return super::live::abort_cleanup(ctx, self.live.power_timeout).await;
+            return super::live::abort_cleanup(ctx, &self.live.timeouts).await;
         }
         let result = match ctx.job.phase.as_str() {
             "waiting" => Err(self.live.timeout_reason()),
@@ -71,7 +71,7 @@ impl JobHandler for Clean {
         // Leave the live image (best effort) so a failed cleaning does not leave the
         // server running it; the failure is recorded either way.
         if ctx.job.phase != "aborting"
-            && let Ok(bmc) = connect(ctx).await
+            && let Ok(bmc) = connect(ctx, &self.live.timeouts).await
             && let Err(e) = self.live.shut_down(ctx, &bmc).await
         {
             ctx.log(&format!("could not power off after the failure: {e}")).await;

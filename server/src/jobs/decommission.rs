@@ -3,15 +3,14 @@
 //! transaction. Inventory and audit stay. (Admins can reveal the credentials first;
 //! the server page offers it.)
 
-use super::live::connect;
+use super::live::{Timeouts, connect};
 use super::{JobContext, JobHandler, JobOutcome};
 use crate::bmc::{Bmc, PowerAction};
 use app::backend::services::{Actor, StateChange};
 use app::domain::Action;
-use std::time::Duration;
 
 pub struct Decommission {
-    pub power_timeout: Duration,
+    pub timeouts: Timeouts,
 }
 
 fn actor(ctx: &JobContext) -> Actor {
@@ -20,13 +19,13 @@ fn actor(ctx: &JobContext) -> Actor {
 
 impl Decommission {
     async fn steps(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let bmc = connect(ctx).await?;
+        let bmc = connect(ctx, &self.timeouts).await?;
         ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
         let sys = bmc.system().await.map_err(|e| e.to_string())?;
         if !sys.power_state.eq_ignore_ascii_case("off") {
             ctx.log("powering off").await;
             bmc.power(PowerAction::ForceOff).await.map_err(|e| e.to_string())?;
-            bmc.wait_for_power("Off", self.power_timeout).await.map_err(|e| e.to_string())?;
+            bmc.wait_for_power("Off", self.timeouts.power).await.map_err(|e| e.to_string())?;
         }
         let _ = ctx.backend.record_power(ctx.job.server_id, "Off", &sys.health).await;
         match bmc.inserted_media().await {
@@ -53,7 +52,7 @@ impl Decommission {
 impl JobHandler for Decommission {
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
         if ctx.job.phase == "aborting" {
-            return super::live::abort_cleanup(ctx, self.power_timeout).await;
+            return super::live::abort_cleanup(ctx, &self.timeouts).await;
         }
         self.steps(ctx).await.unwrap_or_else(JobOutcome::Failed)
     }

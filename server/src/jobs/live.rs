@@ -13,6 +13,15 @@ use app::backend::store::{self, now_ms};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a job waits for its BMC.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// One Redfish exchange (RACKSTATE_BMC_TIMEOUT_SECONDS).
+    pub bmc_request: Duration,
+    /// A power change to show (RACKSTATE_POWER_TIMEOUT_SECONDS).
+    pub power: Duration,
+}
+
 /// What booting into the live image needs.
 pub struct LiveBoot {
     /// The base URL the BMC and the agent reach Rackstate at.
@@ -20,8 +29,7 @@ pub struct LiveBoot {
     pub live_image: Option<Arc<LiveImage>>,
     /// How long the live image has to report (RACKSTATE_AGENT_TIMEOUT_SECONDS).
     pub agent_timeout: Duration,
-    /// How long a power change may take to show.
-    pub power_timeout: Duration,
+    pub timeouts: Timeouts,
 }
 
 /// Where a boot left the job.
@@ -35,10 +43,12 @@ pub enum Booted {
 }
 
 /// The BMC of the job's server, logged in with its stored credentials.
-pub async fn connect(ctx: &JobContext) -> Result<RedfishBmc, String> {
+pub async fn connect(ctx: &JobContext, timeouts: &Timeouts) -> Result<RedfishBmc, String> {
     let creds = ctx.backend.bmc_login(ctx.job.server_id).await.map_err(|e| e.user_message())?;
     let password = creds.password.as_ref().map(|p| p.expose()).unwrap_or_default();
-    RedfishBmc::new(&creds.address, &creds.username, password, creds.verify_tls).map_err(|e| e.to_string())
+    RedfishBmc::new(&creds.address, &creds.username, password, creds.verify_tls)
+        .map(|b| b.with_timeout(timeouts.bmc_request))
+        .map_err(|e| e.to_string())
 }
 
 /// Checks the BMC's credentials and reads the system, recording power and health.
@@ -120,7 +130,7 @@ impl LiveBoot {
             ctx.log("powering on into the live image").await;
             bmc.power(PowerAction::On).await.map_err(|e| e.to_string())?;
         }
-        bmc.wait_for_power("On", self.power_timeout).await.map_err(|e| format!("power never reached On: {e}"))?;
+        bmc.wait_for_power("On", self.timeouts.power).await.map_err(|e| format!("power never reached On: {e}"))?;
         let _ = ctx.backend.record_power(ctx.job.server_id, "On", &sys.health).await;
         ctx.log(&format!("powered on; waiting up to {} for the live image agent", minutes(self.agent_timeout))).await;
         let deadline = now_ms() + self.agent_timeout.as_millis() as i64;
@@ -147,7 +157,7 @@ impl LiveBoot {
     pub async fn shut_down(&self, ctx: &JobContext, bmc: &RedfishBmc) -> Result<(), String> {
         ctx.log("powering off").await;
         bmc.power(PowerAction::ForceOff).await.map_err(|e| e.to_string())?;
-        bmc.wait_for_power("Off", self.power_timeout).await.map_err(|e| e.to_string())?;
+        bmc.wait_for_power("Off", self.timeouts.power).await.map_err(|e| e.to_string())?;
         ctx.log("ejecting the live image").await;
         bmc.eject_media().await.map_err(|e| e.to_string())?;
         if let Err(e) = bmc.clear_boot_override().await {
@@ -161,13 +171,13 @@ impl LiveBoot {
 
 /// An aborted job's last act: power off, eject, clear the boot override, each best
 /// effort and logged; then it fails with the abort's reason (the failure rule applies).
-pub async fn abort_cleanup(ctx: &JobContext, power_timeout: Duration) -> JobOutcome {
+pub async fn abort_cleanup(ctx: &JobContext, timeouts: &Timeouts) -> JobOutcome {
     let reason = ctx.job.last_error.clone().unwrap_or_else(|| "aborted".into());
-    match connect(ctx).await {
+    match connect(ctx, timeouts).await {
         Ok(bmc) => {
             let power = async {
                 bmc.power(PowerAction::ForceOff).await?;
-                bmc.wait_for_power("Off", power_timeout).await
+                bmc.wait_for_power("Off", timeouts.power).await
             };
             match power.await {
                 Ok(()) => {

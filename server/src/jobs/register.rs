@@ -21,7 +21,7 @@ fn actor(ctx: &JobContext) -> Actor {
 
 impl Register {
     async fn start(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let bmc = connect(ctx).await?;
+        let bmc = connect(ctx, &self.live.timeouts).await?;
         let sys = check_bmc(ctx, &bmc).await?;
         match bmc.oob_inventory().await {
             Ok(inv) if !inv.cpus.is_empty() || !inv.disks.is_empty() || !inv.nics.is_empty() => {
@@ -48,7 +48,7 @@ impl Register {
     }
 
     async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let bmc = connect(ctx).await?;
+        let bmc = connect(ctx, &self.live.timeouts).await?;
         self.live.shut_down(ctx, &bmc).await?;
         let change = StateChange::new(Action::RegistrationSucceeded).by_job(ctx.job.id, ctx.owner.clone());
         let server =
@@ -62,7 +62,7 @@ impl Register {
 impl JobHandler for Register {
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
         if ctx.job.phase == "aborting" {
-            return super::live::abort_cleanup(ctx, self.live.power_timeout).await;
+            return super::live::abort_cleanup(ctx, &self.live.timeouts).await;
         }
         let result = match ctx.job.phase.as_str() {
             // Claimed again while parked: the deadline passed without a report.

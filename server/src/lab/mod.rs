@@ -56,7 +56,21 @@ pub struct Machine {
     /// (vendors differ; the driver must find both).
     media_under_system: bool,
     state: Mutex<Power>,
+    faults: Mutex<Faults>,
     http: reqwest::Client,
+}
+
+/// Ways a lab BMC can misbehave, as real ones do (for tests and demos).
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Virtual media resources answer 404 (a BMC without the feature or licence).
+    pub no_virtual_media: bool,
+    /// Every request hangs (a wedged BMC); clients hit their timeout.
+    pub stall: bool,
+    /// The system resource is cut-off JSON.
+    pub malformed_json: bool,
+    /// Power-on requests are accepted but the machine never powers on.
+    pub power_stuck_off: bool,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +125,7 @@ impl Lab {
                 boot_delay: config.boot_delay,
                 media_under_system: index % 2 == 1,
                 state: Mutex::new(Power::default()),
+                faults: Mutex::new(Faults::default()),
                 http: http.clone(),
             });
             let app = machine.clone().router();
@@ -146,6 +161,15 @@ impl Machine {
     /// Live-image boots of this machine that ran the agent to the end.
     pub fn agent_runs(&self) -> u64 {
         self.state.lock().expect("lab machine lock").agent_runs
+    }
+
+    /// Makes the BMC misbehave (or behave again, with `Faults::default()`).
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().expect("lab machine lock") = faults;
+    }
+
+    fn faults(&self) -> Faults {
+        self.faults.lock().expect("lab machine lock").clone()
     }
 
     /// The machine's hardware now.
@@ -194,6 +218,7 @@ impl Machine {
             .route(&format!("{cd}/Actions/VirtualMedia.InsertMedia"), post(insert))
             .route(&format!("{cd}/Actions/VirtualMedia.EjectMedia"), post(eject))
             .layer(axum::middleware::from_fn_with_state(self.clone(), basic_auth))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self)
     }
 
@@ -242,6 +267,22 @@ impl Machine {
             Err(e) => tracing::warn!(machine = %self.name, error = %e, "demo lab: the agent failed"),
         }
     }
+}
+
+async fn inject_faults(State(m): State<Arc<Machine>>, req: Request, next: Next) -> Response {
+    let faults = m.faults();
+    if faults.stall {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    let path = req.uri().path().to_string();
+    if faults.no_virtual_media && path.contains("/VirtualMedia") {
+        return redfish_error(StatusCode::NOT_FOUND, "resource not found");
+    }
+    if faults.malformed_json && path == "/redfish/v1/Systems/1" && req.method() == axum::http::Method::GET {
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"PowerState": "On", "Sta"#)
+            .into_response();
+    }
+    next.run(req).await
 }
 
 async fn basic_auth(State(m): State<Arc<Machine>>, req: Request, next: Next) -> Response {
@@ -307,7 +348,9 @@ async fn patch_system(State(m): State<Arc<Machine>>, body: axum::Json<Value>) ->
 }
 
 async fn reset(State(m): State<Arc<Machine>>, body: axum::Json<Value>) -> Response {
+    let stuck = m.faults().power_stuck_off;
     match body["ResetType"].as_str() {
+        Some("On" | "ForceRestart" | "GracefulRestart" | "PowerCycle") if stuck => m.set_power(false),
         Some("On") => m.set_power(true),
         Some("ForceRestart" | "GracefulRestart" | "PowerCycle") => m.set_power(true),
         Some("ForceOff" | "GracefulShutdown") => m.set_power(false),

@@ -1,0 +1,63 @@
+//! The fault matrix against the demo lab's BMCs: each fault ends in a failed job with
+//! a reason an admin can act on, and the server where the lifecycle's failure rule
+//! puts it (a failed re-registration returns to unavailable), its state intact.
+
+mod common;
+
+use app::backend::services::{Actor, StateChange};
+use app::domain::{Action, ServerState};
+use common::{TestApp, latest_job, spawn_app_with, wait_for_server};
+use rackstate_server::lab::Faults;
+use std::time::Duration;
+
+/// A lab of one registered server, with short BMC and power timeouts.
+async fn registered_lab_server() -> (TestApp, i64) {
+    let app = spawn_app_with(|s| {
+        s.workers = 2;
+        s.demo_lab = 1;
+        s.demo_lab_boot = Duration::from_millis(100);
+        s.bmc_timeout = Duration::from_secs(1);
+        s.power_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let id = app.backend.list_servers(&Default::default()).await.unwrap()[0].id;
+    wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
+    (app, id)
+}
+
+/// Re-registers with `faults` injected and checks the failure says `what`.
+async fn re_register_fails(faults: Faults, what: &str) {
+    let (app, id) = registered_lab_server().await;
+    let before = app.backend.server(id).await.unwrap();
+    app.lab[0].set_faults(faults);
+    app.backend.change_state(&Actor::user("admin"), id, &StateChange::new(Action::ReRegister)).await.unwrap();
+    let s = wait_for_server(&app, id, Duration::from_secs(60), |s| s.last_error.is_some()).await;
+    assert_eq!(s.state, ServerState::Unavailable, "a failed re-registration returns to unavailable");
+    assert_eq!(s.server_type, before.server_type, "the type is intact");
+    let error = s.last_error.unwrap();
+    assert!(error.contains(what), "{error:?} does not say {what:?}");
+    let (job, steps) = latest_job(&app, id).await;
+    assert_eq!(job.status, "failed");
+    assert!(steps.iter().any(|m| m.starts_with("failed: ")), "{steps:?}");
+    assert!(!app.backend.has_active_job(id).await.unwrap());
+}
+
+#[tokio::test]
+async fn virtual_media_404() {
+    re_register_fails(Faults { no_virtual_media: true, ..Default::default() }, "finding virtual media: HTTP 404").await;
+}
+
+#[tokio::test]
+async fn bmc_that_stalls_past_the_timeout() {
+    re_register_fails(Faults { stall: true, ..Default::default() }, "timed out after 1s").await;
+}
+
+#[tokio::test]
+async fn malformed_json() {
+    re_register_fails(Faults { malformed_json: true, ..Default::default() }, "unexpected answer: not JSON").await;
+}
+
+#[tokio::test]
+async fn power_that_never_reaches_on() {
+    re_register_fails(Faults { power_stuck_off: true, ..Default::default() }, "power never reached On").await;
+}
