@@ -19,6 +19,8 @@ pub struct Server {
     pub power_state: String,
     pub health: String,
     pub last_error: Option<String>,
+    /// Set when the periodic sweep failed to reach the BMC several times in a row.
+    pub bmc_warning: Option<String>,
     pub reserved_for: Option<String>,
     pub generation: i64,
     pub created_at: i64,

@@ -11,6 +11,7 @@ pub mod lab;
 pub mod live_image;
 pub mod settings;
 pub mod startup;
+pub mod sweep;
 
 pub use settings::Settings;
 pub use startup::{Application, StartupError};

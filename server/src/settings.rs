@@ -42,6 +42,9 @@ pub struct Settings {
     pub bmc_timeout: std::time::Duration,
     /// How long a power change may take to show (`RACKSTATE_POWER_TIMEOUT_SECONDS`, default 120).
     pub power_timeout: std::time::Duration,
+    /// Seconds between sweeps of every BMC's power and health
+    /// (`RACKSTATE_POWER_SYNC_SECONDS`, default 300; 0: no sweep).
+    pub power_sync: Option<std::time::Duration>,
     /// How cleaning erases disks (`RACKSTATE_ERASE_MODE`): `metadata` (partition
     /// tables and signatures at both ends) or `full` (every byte).
     pub erase_mode: String,
@@ -199,6 +202,10 @@ impl Settings {
             }
             n => std::time::Duration::from_secs(n),
         };
+        let power_sync = match number("RACKSTATE_POWER_SYNC_SECONDS", 300, 86400, "seconds")? {
+            0 => None,
+            n => Some(std::time::Duration::from_secs(n)),
+        };
         let erase_mode = var("RACKSTATE_ERASE_MODE").unwrap_or_else(|| "metadata".into()).trim().to_string();
         if !matches!(erase_mode.as_str(), "metadata" | "full") {
             return Err(SettingsError {
@@ -227,6 +234,7 @@ impl Settings {
             job_lease,
             bmc_timeout,
             power_timeout,
+            power_sync,
             erase_mode,
             demo_lab,
             demo_lab_boot,

@@ -12,6 +12,7 @@ use crate::jobs::{
 use crate::lab::{Lab, LabConfig};
 use crate::live_image::LiveImage;
 use crate::settings::Settings;
+use crate::sweep::PowerSweep;
 use app::backend::secrets::SecretBox;
 use app::backend::secrets::random_token;
 use app::backend::store::sessions::DbSessionStore;
@@ -60,6 +61,7 @@ pub struct Application {
     router: Router,
     backend: Backend,
     runner: Option<Runner>,
+    sweep: Option<PowerSweep>,
     lab: Option<Lab>,
     callback_url: String,
 }
@@ -143,7 +145,15 @@ impl Application {
         } else {
             None
         };
-        Ok(Self { listener, router, backend, runner, lab, callback_url })
+        // The sweep runs where jobs run (a replica with workers 0 leaves it to others).
+        let sweep = settings.power_sync.filter(|_| settings.workers > 0).map(|interval| PowerSweep {
+            backend: backend.clone(),
+            interval,
+            concurrency: 16,
+            bmc_timeout: settings.bmc_timeout,
+            warn_after: 3,
+        });
+        Ok(Self { listener, router, backend, runner, sweep, lab, callback_url })
     }
 
     /// The base URL agents and BMCs call back.
@@ -168,12 +178,16 @@ impl Application {
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_expired_sessions(DbSessionStore::new(self.backend.db.clone())));
         let (stop_runner, stopped) = tokio::sync::watch::channel(false);
+        let sweep = self.sweep.map(|s| tokio::spawn(s.run(stopped.clone())));
         let runner = self.runner.map(|r| tokio::spawn(r.run(stopped)));
         let _lab = self.lab;
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         sweeper.abort();
         let _ = stop_runner.send(true);
+        if let Some(s) = sweep {
+            s.abort();
+        }
         if let Some(r) = runner {
             // Running jobs finish their step; whatever is left resumes after the lease expires.
             if tokio::time::timeout(RUNNER_STOP_GRACE, r).await.is_err() {

@@ -217,6 +217,35 @@ impl Backend {
         Ok(store::servers::set_power(&mut conn, id, power, health, now_ms()).await?)
     }
 
+    /// Servers the periodic BMC sweep checks.
+    pub async fn sweep_targets(&self) -> Result<Vec<i64>, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::servers::sweep_targets(&mut conn).await?)
+    }
+
+    /// Records one sweep of a server's BMC: power and health, or a failure; after
+    /// `warn_after` failures in a row the server shows a BMC warning (its state does
+    /// not change). Returns the failures in a row.
+    pub async fn record_sweep(
+        &self,
+        id: i64,
+        outcome: Result<(&str, &str), &str>,
+        warn_after: i64,
+    ) -> Result<i64, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        let now = now_ms();
+        Ok(match outcome {
+            Ok((power, health)) => {
+                store::servers::sweep_ok(&mut conn, id, power, health, now).await?;
+                0
+            }
+            Err(error) => {
+                let warning = format!("the BMC did not answer {warn_after} checks in a row: {error}");
+                store::servers::sweep_failed(&mut conn, id, &warning, warn_after, now).await?
+            }
+        })
+    }
+
     /// The id of the server named `name`, if any.
     pub async fn server_id_by_name(&self, name: &str) -> Result<Option<i64>, ServiceError> {
         let mut conn = self.db.conn().await?;

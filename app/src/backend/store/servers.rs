@@ -6,7 +6,7 @@ use crate::model::Server;
 use sqlx::AnyConnection;
 
 const SELECT: &str = "SELECT s.id, s.name, s.state, t.label AS server_type, s.serial_number, \
-    s.bmc_address, s.bmc_verify_tls, s.datacenter, s.rack, s.power_state, s.health, s.last_error, \
+    s.bmc_address, s.bmc_verify_tls, s.datacenter, s.rack, s.power_state, s.health, s.last_error, s.bmc_warning, \
     s.reserved_for, s.generation, s.created_at, s.updated_at \
     FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id";
 
@@ -24,6 +24,7 @@ struct Row {
     power_state: String,
     health: String,
     last_error: Option<String>,
+    bmc_warning: Option<String>,
     reserved_for: Option<String>,
     generation: i64,
     created_at: i64,
@@ -47,6 +48,7 @@ impl Row {
             power_state: self.power_state,
             health: self.health,
             last_error: self.last_error,
+            bmc_warning: self.bmc_warning,
             reserved_for: self.reserved_for,
             generation: self.generation,
             created_at: self.created_at,
@@ -253,4 +255,57 @@ pub async fn forget_bmc_secret(conn: &mut AnyConnection, id: i64, now: i64) -> R
         .await
         .map(|_| ())
         .map_err(|e| DbError::query("forgetting BMC credentials", e))
+}
+
+/// Servers whose BMC the sweep checks: with credentials, in the fleet, no job running.
+pub async fn sweep_targets(conn: &mut AnyConnection) -> Result<Vec<i64>, DbError> {
+    sqlx::query_scalar(
+        "SELECT s.id FROM servers s WHERE s.bmc_secret IS NOT NULL \
+         AND s.state NOT IN ('decommissioned', 'removed_from_rack') \
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.server_id = s.id \
+                         AND j.status IN ('queued', 'running', 'waiting_for_agent')) \
+         ORDER BY s.id",
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(|e| DbError::query("listing servers to sweep", e))
+}
+
+/// The sweep reached the BMC: power and health recorded, failures and warning cleared.
+pub async fn sweep_ok(conn: &mut AnyConnection, id: i64, power: &str, health: &str, now: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE servers SET power_state = $1, health = $2, bmc_failures = 0, bmc_warning = NULL, updated_at = $3 \
+         WHERE id = $4",
+    )
+    .bind(power)
+    .bind(health)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(|e| DbError::query("recording a BMC sweep", e))
+}
+
+/// The sweep could not reach the BMC: one more failure; at `threshold` in a row the
+/// server shows `warning`. Returns the failures in a row.
+pub async fn sweep_failed(
+    conn: &mut AnyConnection,
+    id: i64,
+    warning: &str,
+    threshold: i64,
+    now: i64,
+) -> Result<i64, DbError> {
+    sqlx::query_scalar(
+        "UPDATE servers SET bmc_failures = bmc_failures + 1, updated_at = $1, power_state = 'unknown', \
+         bmc_warning = CASE WHEN bmc_failures + 1 >= $2 THEN $3 ELSE bmc_warning END \
+         WHERE id = $4 RETURNING bmc_failures",
+    )
+    .bind(now)
+    .bind(threshold)
+    .bind(warning)
+    .bind(id)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| DbError::query("recording a BMC sweep failure", e))
 }

@@ -57,6 +57,7 @@ pub fn ServerPage() -> impl IntoView {
                                 <dt>"Generation"</dt><dd>{s.generation}</dd>
                             </dl>
                             {s.last_error.clone().map(|e| view! { <p class="error">"Last error: " {e}</p> })}
+                            {s.bmc_warning.clone().map(|w| view! { <p class="warning" role="status">"BMC warning: " {w}</p> })}
                         </section>
                         {(!buttons.is_empty()).then(move || view! {
                             <section class="card" aria-labelledby="status-h">
