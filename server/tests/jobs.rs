@@ -219,3 +219,33 @@ async fn retry_later_requeues_then_succeeds() {
     let steps = store::jobs::steps(&mut conn, id).await.unwrap();
     assert!(steps.iter().any(|(_, m)| m.contains("will retry") && m.contains("BMC busy")), "{steps:?}");
 }
+
+struct Hangs;
+
+#[async_trait::async_trait]
+impl JobHandler for Hangs {
+    async fn run(&self, _ctx: &JobContext) -> JobOutcome {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        JobOutcome::Succeeded
+    }
+}
+
+/// A run that never ends is stopped at the run timeout and fails saying so.
+#[tokio::test]
+async fn run_timeout_fails_a_hung_job() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Cleaning).await;
+    let id = enqueue(&app.backend, s.id, JobKind::Clean).await;
+    let (stop, rx) = watch::channel(false);
+    let runner = Runner::new(app.backend.clone(), "r", 1)
+        .with_poll(Duration::from_millis(10))
+        .with_run_timeout(Duration::from_millis(300))
+        .handle(JobKind::Clean, Hangs);
+    let task = tokio::spawn(runner.run(rx));
+    wait_until_done(&app.backend, &[id]).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let j = status(&app.backend, id).await;
+    assert_eq!(j.status, "failed");
+    assert!(j.last_error.unwrap().contains("did not finish within 0.3 seconds"));
+}

@@ -64,8 +64,10 @@ pub async fn check_bmc(ctx: &JobContext, bmc: &RedfishBmc) -> Result<SystemSumma
     Ok(sys)
 }
 
+/// A duration in words for messages: "30 minutes", "90 seconds", "0.3 seconds".
 pub fn minutes(d: Duration) -> String {
     match d.as_secs() {
+        0 => format!("{:.1} seconds", d.as_secs_f64()),
         s if s % 60 == 0 => format!("{} minutes", s / 60),
         s => format!("{s} seconds"),
     }

@@ -21,6 +21,9 @@ use tokio::sync::{Semaphore, watch};
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// How often an idle runner looks for work.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
+/// The longest one run of a job may take (its steps until it parks or ends); each
+/// step has its own, shorter limits (BMC request, power change).
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// What a job's run came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +78,7 @@ pub struct Runner {
     concurrency: usize,
     lease: Duration,
     poll: Duration,
+    run_timeout: Duration,
     handlers: HashMap<JobKind, Arc<dyn JobHandler>>,
 }
 
@@ -87,6 +91,7 @@ impl Runner {
             concurrency: concurrency.max(1),
             lease: DEFAULT_LEASE,
             poll: DEFAULT_POLL,
+            run_timeout: DEFAULT_RUN_TIMEOUT,
             handlers: HashMap::new(),
         }
     }
@@ -98,6 +103,11 @@ impl Runner {
 
     pub fn with_poll(mut self, poll: Duration) -> Self {
         self.poll = poll;
+        self
+    }
+
+    pub fn with_run_timeout(mut self, timeout: Duration) -> Self {
+        self.run_timeout = timeout;
         self
     }
 
@@ -189,7 +199,16 @@ impl Runner {
         // can be stopped when the lease is lost.
         let mut task = {
             let (handler, ctx) = (handler.clone(), ctx.clone());
-            tokio::spawn(async move { handler.run(&ctx).await })
+            let limit = self.run_timeout;
+            tokio::spawn(async move {
+                match tokio::time::timeout(limit, handler.run(&ctx)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => JobOutcome::Failed(format!(
+                        "the job's steps did not finish within {}; stopped",
+                        live::minutes(limit)
+                    )),
+                }
+            })
         };
         let outcome = tokio::select! {
             r = &mut task => r,
