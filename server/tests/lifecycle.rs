@@ -260,3 +260,27 @@ async fn bmc_credentials_sealed_and_reveal_audited() {
     let json = serde_json::to_string(&app.backend.server(s.id).await.unwrap()).unwrap();
     assert!(!json.contains("calvin"));
 }
+
+/// Servers removed from the rack leave the default list but not the database: asked
+/// for by state they are listed, and their audit stays readable.
+#[tokio::test]
+async fn removed_from_rack_is_hidden_by_default() {
+    let app = spawn_app().await;
+    let kept = server_in_state(&app, "kept", ServerState::Unavailable).await;
+    let gone = server_in_state(&app, "gone", ServerState::Unavailable).await;
+    app.backend.change_state(&Actor::user("admin"), gone.id, &StateChange::new(Action::RemoveFromRack)).await.unwrap();
+    let default: Vec<i64> = app.backend.list_servers(&Default::default()).await.unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(default, vec![kept.id]);
+    let filter =
+        app::backend::store::servers::ListFilter { state: Some(ServerState::RemovedFromRack), ..Default::default() };
+    let removed: Vec<i64> = app.backend.list_servers(&filter).await.unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(removed, vec![gone.id]);
+    assert!(
+        app.backend
+            .server_events(gone.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.to_value.as_deref() == Some("removed_from_rack"))
+    );
+}

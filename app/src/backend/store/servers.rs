@@ -191,9 +191,11 @@ pub struct ListFilter {
 }
 
 /// Servers by name, filtered (at most 1000; paging comes with the list page).
+/// Without a state filter, servers removed from the rack are left out (they are
+/// shown when asked for by state; their audit stays readable).
 pub async fn list(conn: &mut AnyConnection, filter: &ListFilter) -> Result<Vec<Server>, DbError> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} WHERE ($1 IS NULL OR s.state = $1) \
+        "{SELECT} WHERE (($1 IS NULL AND s.state <> 'removed_from_rack') OR s.state = $1) \
          AND ($2 IS NULL OR ($2 = '' AND s.server_type_id IS NULL) OR t.label = $2) \
          ORDER BY s.name LIMIT 1000"
     ))

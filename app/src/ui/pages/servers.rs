@@ -19,7 +19,7 @@ pub fn ServersPage() -> impl IntoView {
         <form method="get" class="filters">
             <label>"State "
                 <select name="state">
-                    <option value="">"All states"</option>
+                    <option value="">"All in the rack"</option>
                     {ServerState::ALL.iter().map(|s| {
                         let v = s.as_str();
                         view! { <option value=v selected=move || state().as_deref() == Some(v)>{s.label()}</option> }
@@ -32,6 +32,9 @@ pub fn ServersPage() -> impl IntoView {
             })}
             <button type="submit">"Filter"</button>
         </form>
+        {move || state().is_none().then(|| view! {
+            <p class="muted">"Servers removed from the rack are hidden; choose that state to see them."</p>
+        })}
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || servers.get().map(|r| match r {
                 Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
