@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { ADMIN_PASSWORD, login, watchErrors } from './helpers';
+import { ADMIN_PASSWORD, hydrated, login, watchErrors } from './helpers';
 
 // The e2e server runs a demo lab of 6 simulated servers (scripts/test.sh).
 test('the demo lab registers; a server page shows its type, power and the job log', async ({ page }) => {
@@ -22,5 +22,30 @@ test('the demo lab registers; a server page shows its type, power and the job lo
   await expect(page.getByTestId('events')).toContainText('registering → unavailable');
   await page.goto('/');
   await expect(page.getByTestId('utilization')).toContainText('M.128.1024.2G');
+  expect(errors).toEqual([]);
+});
+
+test('admin decommissions a lab server after confirming; the job log and audit show it', async ({ page }) => {
+  const errors = watchErrors(page);
+  await login(page, 'admin', ADMIN_PASSWORD);
+  await expect(async () => {
+    await page.goto('/servers?state=unavailable');
+    await expect(page.getByRole('link', { name: 'lab-05' })).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 60_000 });
+  await page.getByRole('link', { name: 'lab-05' }).click();
+  await hydrated(page);
+  const processes = page.getByTestId('process-buttons');
+  await processes.getByText('Decommission…').click();
+  await expect(processes).toContainText('forgets the BMC credentials');
+  await processes.getByRole('button', { name: 'Decommission now' }).click();
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByRole('heading', { name: 'lab-05' })).toContainText('Decommissioned', { timeout: 1000 });
+  }).toPass({ timeout: 30_000 });
+  await expect(page.getByTestId('job')).toContainText('decommission');
+  await expect(page.getByTestId('job')).toContainText('forgetting the BMC credentials');
+  await expect(page.getByTestId('events')).toContainText('credentials_forgotten');
+  // A decommissioned server offers Register again.
+  await expect(page.getByTestId('process-buttons')).toContainText('Register');
   expect(errors).toEqual([]);
 });
