@@ -492,3 +492,50 @@ async fn abort_a_running_job() {
     assert!(!steps.iter().any(|m| m.starts_with("powered on;")), "the aborted work went on: {steps:?}");
     assert!(steps.iter().any(|m| m == "powered off"), "{steps:?}");
 }
+
+/// The whole cycle against sushy-emulator: register -> available -> allocate ->
+/// release -> cleaning (the agent erases) -> available, the erase result in the log.
+#[tokio::test]
+async fn full_cycle_against_sushy() {
+    let harness = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let notify = format!("http://{}/notify", harness.local_addr().unwrap());
+    let emu = sushy::start_with(1, Some(&notify)).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::<String>::new()));
+    let boots = seen.clone();
+    let router = axum::Router::new().route(
+        "/notify",
+        axum::routing::put(move |axum::Json(system): axum::Json<serde_json::Value>| {
+            let boots = boots.clone();
+            async move {
+                boot_if_live(&system, &boots);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(harness, router).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let image = sim_image(dir.path());
+    let app = spawn_app_with(|s| {
+        s.workers = 2;
+        s.live_image = Some(image);
+    })
+    .await;
+    let new = bmc_server("cycle", &emu.system_address(0), sushy::PASSWORD);
+    let s = app.backend.add_server(&Actor::user("admin"), &new).await.unwrap();
+    wait_for_server(&app, s.id, Duration::from_secs(90), |s| s.state == ServerState::Unavailable).await;
+    let (admin, system) = (Actor::user("admin"), Actor::system("allocator"));
+    app.backend.change_state(&admin, s.id, &StateChange::new(Action::SetAvailable)).await.unwrap();
+    app.backend.change_state(&system, s.id, &StateChange::new(Action::Allocate)).await.unwrap();
+    let s = app.backend.change_state(&system, s.id, &StateChange::new(Action::Release)).await.unwrap();
+    assert_eq!(s.state, ServerState::Cleaning);
+    let s = wait_for_server(&app, s.id, Duration::from_secs(90), |s| {
+        s.state != ServerState::Cleaning || s.last_error.is_some()
+    })
+    .await;
+    assert_eq!(s.state, ServerState::Available, "{:?}", s.last_error);
+    let (job, steps) = latest_job(&app, s.id).await;
+    assert_eq!((job.kind.as_str(), job.status.as_str()), ("clean", "succeeded"));
+    assert!(steps.iter().any(|m| m == "erase_disks: ok: 2 disk(s) erased (metadata mode)"), "{steps:?}");
+    assert!(steps.iter().any(|m| m.starts_with("reset_bmc_boot")), "{steps:?}");
+    assert_eq!(seen.lock().unwrap().len(), 2, "two live boots: registration and cleaning");
+}
