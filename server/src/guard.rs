@@ -44,6 +44,11 @@ pub async fn authorize(State(backend): State<Backend>, session: Session, mut req
         }
     };
     let path = req.uri().path().to_string();
+    if path.starts_with("/api/v1/") {
+        // The REST routes answer before this guard; anything else under /api/v1 is unknown.
+        let body = serde_json::json!({ "error": { "code": "not_found", "message": "no such API endpoint" } });
+        return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    }
     if path.starts_with("/api/") {
         let Some(access) = access_for(&path) else {
             return error(StatusCode::NOT_FOUND, "no such endpoint");

@@ -215,6 +215,7 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
         .build();
     let routes = generate_route_list(App);
     let health_backend = backend.clone();
+    let backend_for_rest = backend.clone();
     let context = {
         let backend = backend.clone();
         move || provide_context(backend.clone())
@@ -237,7 +238,10 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
         .layer(sessions)
         .layer(axum::middleware::from_fn(guard::same_origin));
     // The agent API authenticates by job token, outside the session guard.
-    agent_api::router(agent).merge(web).layer(axum::middleware::from_fn(guard::security_headers))
+    agent_api::router(agent)
+        .merge(crate::rest::router(backend_for_rest))
+        .merge(web)
+        .layer(axum::middleware::from_fn(guard::security_headers))
 }
 
 /// Liveness and readiness: 200 when the database answers.

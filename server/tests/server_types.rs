@@ -96,9 +96,10 @@ async fn utilization_counts() {
 
     // The report's numbers link to these lists: by type and state, and untyped.
     use app::backend::store::servers::ListFilter;
-    let used = ListFilter { state: Some(ServerState::Used), server_type: Some("M.32.64.1".into()) };
+    let used =
+        ListFilter { state: Some(ServerState::Used), server_type: Some("M.32.64.1".into()), ..Default::default() };
     assert_eq!(app.backend.list_servers(&used).await.unwrap().len(), 2);
-    let untyped = ListFilter { state: None, server_type: Some(String::new()) };
+    let untyped = ListFilter { state: None, server_type: Some(String::new()), ..Default::default() };
     let list = app.backend.list_servers(&untyped).await.unwrap();
     assert_eq!(list.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), vec!["new"]);
 }

@@ -40,7 +40,7 @@ pub async fn list_servers(state: Option<String>, server_type: Option<String>) ->
             }
         },
     };
-    let filter = crate::backend::store::servers::ListFilter { state, server_type };
+    let filter = crate::backend::store::servers::ListFilter { state, server_type, ..Default::default() };
     backend.list_servers(&filter).await.map_err(super::ssr::service_error)
 }
 

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod error;
 pub mod jobs;
 pub mod servers;
+pub mod tokens;
 
 pub use error::ServiceError;
 pub use servers::{JobParams, NewServer, StateChange};

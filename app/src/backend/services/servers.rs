@@ -263,6 +263,36 @@ impl Backend {
         Ok(store::servers::list(&mut conn, filter).await?)
     }
 
+    /// How many servers match a filter (for paging).
+    pub async fn count_servers(&self, filter: &store::servers::ListFilter) -> Result<i64, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::servers::count_matching(&mut conn, filter).await?)
+    }
+
+    /// The hardware found by the last registration.
+    pub async fn latest_inventory(&self, id: i64) -> Result<Option<Inventory>, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::inventories::latest(&mut conn, id, 1).await?.into_iter().next())
+    }
+
+    /// One job and its step log.
+    pub async fn job(&self, job_id: i64) -> Result<crate::model::JobView, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        let job = store::jobs::get(&mut conn, job_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound { what: format!("job {job_id}") })?;
+        let steps = store::jobs::steps(&mut conn, job.id).await?;
+        Ok(crate::model::JobView {
+            id: job.id,
+            kind: job.kind,
+            status: job.status,
+            phase: job.phase,
+            attempts: job.attempts,
+            last_error: job.last_error,
+            steps,
+        })
+    }
+
     pub async fn has_active_job(&self, id: i64) -> Result<bool, ServiceError> {
         let mut conn = self.db.conn().await?;
         Ok(store::jobs::has_active(&mut conn, id).await?)
@@ -272,16 +302,8 @@ impl Backend {
     pub async fn latest_job(&self, id: i64) -> Result<Option<crate::model::JobView>, ServiceError> {
         let mut conn = self.db.conn().await?;
         let Some(job) = store::jobs::latest_for_server(&mut conn, id).await? else { return Ok(None) };
-        let steps = store::jobs::steps(&mut conn, job.id).await?;
-        Ok(Some(crate::model::JobView {
-            id: job.id,
-            kind: job.kind,
-            status: job.status,
-            phase: job.phase,
-            attempts: job.attempts,
-            last_error: job.last_error,
-            steps,
-        }))
+        drop(conn);
+        self.job(job.id).await.map(Some)
     }
 
     pub async fn server_events(&self, id: i64) -> Result<Vec<Event>, ServiceError> {

@@ -2,6 +2,7 @@
 //! transaction's), so the service decides what runs in one transaction. Every query
 //! runs on SQLite and PostgreSQL alike.
 
+pub mod api_tokens;
 pub mod events;
 pub mod inventories;
 pub mod jobs;

@@ -188,22 +188,53 @@ pub struct ListFilter {
     pub state: Option<ServerState>,
     /// A type label; `Some("")` means servers not typed yet.
     pub server_type: Option<String>,
+    /// Text in the name, serial number or BMC address (case-insensitive).
+    pub q: Option<String>,
+    /// Paging: rows skipped, and at most this many (0: the default of 1000).
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// The WHERE clause shared by `list` and `count` ($1 state, $2 type, $3 pattern).
+const FILTER: &str = "WHERE (($1 IS NULL AND s.state <> 'removed_from_rack') OR s.state = $1) \
+     AND ($2 IS NULL OR ($2 = '' AND s.server_type_id IS NULL) OR t.label = $2) \
+     AND ($3 IS NULL OR LOWER(s.name) LIKE $3 OR LOWER(COALESCE(s.serial_number, '')) LIKE $3 \
+          OR LOWER(s.bmc_address) LIKE $3)";
+
+fn pattern(q: Option<&str>) -> Option<String> {
+    q.map(str::trim).filter(|q| !q.is_empty()).map(|q| {
+        let escaped = q.to_lowercase().replace(['%', '_'], "");
+        format!("%{escaped}%")
+    })
+}
+
+/// How many servers match the filter (paging aside).
+pub async fn count_matching(conn: &mut AnyConnection, filter: &ListFilter) -> Result<i64, DbError> {
+    sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id {FILTER}"
+    ))
+    .bind(filter.state.map(|s| s.as_str()))
+    .bind(filter.server_type.as_deref())
+    .bind(pattern(filter.q.as_deref()))
+    .fetch_one(conn)
+    .await
+    .map_err(|e| DbError::query("counting servers", e))
 }
 
 /// Servers by name, filtered (at most 1000; paging comes with the list page).
 /// Without a state filter, servers removed from the rack are left out (they are
 /// shown when asked for by state; their audit stays readable).
 pub async fn list(conn: &mut AnyConnection, filter: &ListFilter) -> Result<Vec<Server>, DbError> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} WHERE (($1 IS NULL AND s.state <> 'removed_from_rack') OR s.state = $1) \
-         AND ($2 IS NULL OR ($2 = '' AND s.server_type_id IS NULL) OR t.label = $2) \
-         ORDER BY s.name LIMIT 1000"
-    ))
-    .bind(filter.state.map(|s| s.as_str()))
-    .bind(filter.server_type.as_deref())
-    .fetch_all(conn)
-    .await
-    .map_err(|e| DbError::query("listing servers", e))?;
+    let limit = if filter.limit > 0 { filter.limit.min(1000) } else { 1000 };
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} {FILTER} ORDER BY s.name LIMIT $4 OFFSET $5"))
+        .bind(filter.state.map(|s| s.as_str()))
+        .bind(filter.server_type.as_deref())
+        .bind(pattern(filter.q.as_deref()))
+        .bind(limit)
+        .bind(filter.offset.max(0))
+        .fetch_all(conn)
+        .await
+        .map_err(|e| DbError::query("listing servers", e))?;
     rows.into_iter().map(Row::into_server).collect()
 }
 

@@ -1,0 +1,391 @@
+//! The automation API under `/api/v1`: JSON over HTTP, `Authorization: Bearer <token>`,
+//! the same permission table and the same service layer as the pages. Errors are
+//! `{"error": {"code": "<snake_case>", "message": "..."}}`: 400 malformed, 401 no or
+//! bad token, 403 role, 404, 409 illegal transition or stale generation, 422 invalid
+//! field (the message names it), 429 throttled. Bad input never gets a 500.
+
+use app::backend::Backend;
+use app::backend::services::accounts::LoginError;
+use app::backend::services::{Actor, NewServer, ServiceError, StateChange};
+use app::backend::store::servers::ListFilter;
+use app::domain::{Action, Permission, Role, ServerState};
+use app::model::{Server, UserView};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+/// The largest request body the API accepts.
+const MAX_BODY: usize = 256 * 1024;
+
+pub fn router(backend: Backend) -> Router {
+    Router::new()
+        .route("/api/v1/tokens", post(create_token).get(list_tokens))
+        .route("/api/v1/tokens/{id}", delete(revoke_token))
+        .route("/api/v1/servers", get(list_servers).post(add_server))
+        .route("/api/v1/servers/{id}", get(get_server))
+        .route("/api/v1/servers/{id}/state", post(set_state))
+        .route("/api/v1/servers/{id}/register", post(register))
+        .route("/api/v1/servers/{id}/decommission", post(decommission))
+        .route("/api/v1/servers/{id}/jobs/current/retry", post(retry))
+        .route("/api/v1/servers/{id}/jobs/current/abort", post(abort))
+        .route("/api/v1/servers/{id}/bmc-credentials", get(bmc_credentials))
+        .route("/api/v1/servers/{id}/events", get(events))
+        .route("/api/v1/jobs/{id}", get(job))
+        .route("/api/v1/reports/utilization", get(utilization))
+        .route("/api/v1/users", post(create_user))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(backend)
+}
+
+type ApiResult = Result<Response, Response>;
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+}
+
+fn service_error(e: ServiceError) -> Response {
+    let status = match &e {
+        ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
+        ServiceError::Conflict { .. } | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
+        ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+        ServiceError::Internal(inner) => {
+            tracing::error!(error = %app::backend::error_chain(inner), "API request failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    error(status, e.code(), &e.user_message())
+}
+
+fn login_error(e: LoginError) -> Response {
+    match e {
+        LoginError::BadCredentials => error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string()),
+        LoginError::Throttled { retry_after_secs } => {
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "throttled", &e.to_string());
+            r.headers_mut().insert(header::RETRY_AFTER, retry_after_secs.into());
+            r
+        }
+        LoginError::Service(e) => service_error(e),
+    }
+}
+
+/// A JSON body of type `T`, or 400 saying what is wrong with it.
+fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "malformed", &format!("the request body is not valid: {e}")))
+}
+
+fn json(status: StatusCode, value: impl serde::Serialize) -> Response {
+    (status, axum::Json(value)).into_response()
+}
+
+/// The token's user, who must hold `permission` (None: any user).
+async fn caller(backend: &Backend, headers: &HeaderMap, permission: Option<Permission>) -> Result<UserView, Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            error(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer <token> (POST /api/v1/tokens)")
+        })?;
+    let user = backend
+        .token_user(token)
+        .await
+        .map_err(service_error)?
+        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "unauthorized", "unknown or revoked token"))?;
+    if let Some(p) = permission
+        && !user.role.can(p)
+    {
+        let message = format!("your role ({}) may not {}", user.role, p.as_str().replace('_', " "));
+        return Err(error(StatusCode::FORBIDDEN, "forbidden", &message));
+    }
+    Ok(user)
+}
+
+fn actor(user: &UserView) -> Actor {
+    Actor::user(user.username.clone())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    username: String,
+    password: String,
+    name: String,
+}
+
+async fn create_token(
+    State(backend): State<Backend>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    bytes: Bytes,
+) -> ApiResult {
+    let req: TokenRequest = body(&bytes)?;
+    let client = peer.ip().to_string();
+    let token = backend.create_token(&req.username, &req.password, &req.name, &client).await.map_err(login_error)?;
+    Ok(json(StatusCode::CREATED, json!({ "id": token.id, "name": req.name.trim(), "token": token.token })))
+}
+
+async fn list_tokens(State(backend): State<Backend>, headers: HeaderMap) -> ApiResult {
+    let user = caller(&backend, &headers, None).await?;
+    Ok(json(StatusCode::OK, json!({ "items": backend.list_tokens(&user).await.map_err(service_error)? })))
+}
+
+async fn revoke_token(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    let user = caller(&backend, &headers, None).await?;
+    backend.revoke_token(&user, id).await.map_err(service_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    state: Option<String>,
+    server_type: Option<String>,
+    q: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+fn parse_state(field: &'static str, s: &str) -> Result<ServerState, Response> {
+    ServerState::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = ServerState::ALL.iter().map(|s| s.as_str()).collect();
+        service_error(ServiceError::invalid(field, format!("unknown state {s:?}; one of {}", all.join(", "))))
+    })
+}
+
+async fn list_servers(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    caller(&backend, &headers, Some(Permission::ViewFleet)).await?;
+    let Query(q) = query.map_err(|e| error(StatusCode::BAD_REQUEST, "malformed", &e.body_text()))?;
+    let state = q.state.as_deref().filter(|s| !s.is_empty()).map(|s| parse_state("state", s)).transpose()?;
+    let per_page = q.per_page.unwrap_or(50);
+    if !(1..=500).contains(&per_page) {
+        return Err(service_error(ServiceError::invalid("per_page", "must be 1 to 500")));
+    }
+    let page = q.page.unwrap_or(1);
+    if page < 1 {
+        return Err(service_error(ServiceError::invalid("page", "must be 1 or more")));
+    }
+    let filter = ListFilter {
+        state,
+        server_type: q.server_type,
+        q: q.q,
+        offset: (page - 1).saturating_mul(per_page),
+        limit: per_page,
+    };
+    let items = backend.list_servers(&filter).await.map_err(service_error)?;
+    let total = backend.count_servers(&filter).await.map_err(service_error)?;
+    Ok(json(StatusCode::OK, json!({ "items": items, "total": total, "page": page, "per_page": per_page })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewServerRequest {
+    name: String,
+    bmc_address: String,
+    #[serde(default)]
+    bmc_username: String,
+    #[serde(default)]
+    bmc_password: Option<String>,
+    #[serde(default = "yes")]
+    bmc_verify_tls: bool,
+    #[serde(default)]
+    datacenter: String,
+    #[serde(default)]
+    rack: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn add_server(State(backend): State<Backend>, headers: HeaderMap, bytes: Bytes) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::AddServer)).await?;
+    let req: NewServerRequest = body(&bytes)?;
+    let new = NewServer {
+        name: req.name,
+        bmc_address: req.bmc_address,
+        bmc_username: req.bmc_username,
+        bmc_password: req.bmc_password.map(app::backend::secrets::SecretString::new),
+        bmc_verify_tls: req.bmc_verify_tls,
+        datacenter: req.datacenter,
+        rack: req.rack,
+    };
+    let server = backend.add_server(&actor(&user), &new).await.map_err(service_error)?;
+    Ok(json(StatusCode::CREATED, server))
+}
+
+/// A server as the API shows it: its fields, its hardware and its current job.
+async fn server_view(backend: &Backend, user: &UserView, server: Server) -> Result<Value, Response> {
+    let hardware = backend.latest_inventory(server.id).await.map_err(service_error)?;
+    let job = backend.latest_job(server.id).await.map_err(service_error)?.filter(|j| j.is_active());
+    let mut v = serde_json::to_value(&server).expect("a server serializes");
+    if user.role == Role::Tenant {
+        v["bmc_address"] = Value::Null;
+    }
+    v["hardware"] = serde_json::to_value(hardware).expect("an inventory serializes");
+    v["current_job"] = serde_json::to_value(job).expect("a job serializes");
+    Ok(v)
+}
+
+/// The server, if the user may see it (tenants: only their own).
+async fn visible_server(backend: &Backend, user: &UserView, id: i64) -> Result<Server, Response> {
+    let server = backend.server(id).await.map_err(service_error)?;
+    if !user.role.can(Permission::ViewFleet) && server.reserved_for.as_deref() != Some(user.username.as_str()) {
+        return Err(service_error(ServiceError::NotFound { what: format!("server {id}") }));
+    }
+    Ok(server)
+}
+
+async fn get_server(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::ViewOwnServers)).await?;
+    let server = visible_server(&backend, &user, id).await?;
+    Ok(json(StatusCode::OK, server_view(&backend, &user, server).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateRequest {
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    generation: Option<i64>,
+}
+
+async fn set_state(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>, bytes: Bytes) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::SetManualState)).await?;
+    let req: StateRequest = body(&bytes)?;
+    let target = parse_state("state", &req.state)?;
+    let action = Action::for_manual_state(target).ok_or_else(|| {
+        service_error(ServiceError::invalid(
+            "state",
+            format!("{target} is set by the system; set available, unavailable, defective or removed_from_rack"),
+        ))
+    })?;
+    let mut change = StateChange::new(action);
+    change.reason = req.reason;
+    change.expected_generation = req.generation;
+    let server = backend.change_state(&actor(&user), id, &change).await.map_err(service_error)?;
+    Ok(json(StatusCode::OK, server_view(&backend, &user, server).await?))
+}
+
+/// 202 with the server's current job.
+async fn accepted_job(backend: &Backend, id: i64) -> ApiResult {
+    let job = backend.latest_job(id).await.map_err(service_error)?;
+    Ok(json(StatusCode::ACCEPTED, json!({ "job": job })))
+}
+
+async fn register(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::StartRegistration)).await?;
+    let server = backend.server(id).await.map_err(service_error)?;
+    let action = if server.state == ServerState::Decommissioned { Action::Register } else { Action::ReRegister };
+    backend.change_state(&actor(&user), id, &StateChange::new(action)).await.map_err(service_error)?;
+    accepted_job(&backend, id).await
+}
+
+async fn decommission(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::Decommission)).await?;
+    backend.change_state(&actor(&user), id, &StateChange::new(Action::Decommission)).await.map_err(service_error)?;
+    accepted_job(&backend, id).await
+}
+
+async fn retry(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::RetryAbortJobs)).await?;
+    let last = backend.latest_job(id).await.map_err(service_error)?;
+    if last.is_some_and(|j| j.kind == "decommission") && !user.role.can(Permission::Decommission) {
+        let message = format!("your role ({}) may not decommission", user.role);
+        return Err(error(StatusCode::FORBIDDEN, "forbidden", &message));
+    }
+    backend.retry_job(&actor(&user), id).await.map_err(service_error)?;
+    accepted_job(&backend, id).await
+}
+
+async fn abort(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::RetryAbortJobs)).await?;
+    backend.abort_job(&actor(&user), id).await.map_err(service_error)?;
+    accepted_job(&backend, id).await
+}
+
+async fn bmc_credentials(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::RevealBmcCredentials)).await?;
+    let c = backend.reveal_bmc_credentials(&actor(&user), id).await.map_err(service_error)?;
+    let password = c.password.as_ref().map(|p| p.expose().to_string());
+    Ok(json(StatusCode::OK, json!({ "address": c.address, "username": c.username, "password": password })))
+}
+
+async fn events(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    caller(&backend, &headers, Some(Permission::ViewAudit)).await?;
+    backend.server(id).await.map_err(service_error)?;
+    Ok(json(StatusCode::OK, json!({ "items": backend.server_events(id).await.map_err(service_error)? })))
+}
+
+async fn job(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    caller(&backend, &headers, Some(Permission::ViewAudit)).await?;
+    Ok(json(StatusCode::OK, backend.job(id).await.map_err(service_error)?))
+}
+
+async fn utilization(State(backend): State<Backend>, headers: HeaderMap) -> ApiResult {
+    caller(&backend, &headers, Some(Permission::ViewFleet)).await?;
+    let u = backend.utilization().await.map_err(service_error)?;
+    let wants_csv = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"));
+    if wants_csv {
+        let mut csv = String::from("server_type");
+        for s in ServerState::ALL {
+            csv.push(',');
+            csv.push_str(s.as_str());
+        }
+        csv.push_str(",total,utilization\n");
+        for row in u.rows.iter().chain(std::iter::once(&u.totals)) {
+            let label = match (&row.server_type, std::ptr::eq(row, &u.totals)) {
+                (_, true) => "all types".to_string(),
+                (Some(t), _) => t.clone(),
+                (None, _) => "not typed yet".to_string(),
+            };
+            csv.push_str(&label);
+            for n in row.counts {
+                csv.push_str(&format!(",{n}"));
+            }
+            csv.push_str(&format!(",{},{:.4}\n", row.total, row.utilization));
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
+    }
+    let row = |r: &app::model::UtilizationRow| {
+        let counts: serde_json::Map<String, Value> =
+            ServerState::ALL.iter().zip(r.counts).map(|(s, n)| (s.as_str().to_string(), json!(n))).collect();
+        json!({ "server_type": r.server_type, "counts": counts, "total": r.total, "utilization": r.utilization })
+    };
+    Ok(json(
+        StatusCode::OK,
+        json!({ "server_types": u.rows.iter().map(row).collect::<Vec<_>>(), "totals": row(&u.totals) }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUserRequest {
+    username: String,
+    password: String,
+    role: String,
+}
+
+async fn create_user(State(backend): State<Backend>, headers: HeaderMap, bytes: Bytes) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::ManageUsers)).await?;
+    let req: NewUserRequest = body(&bytes)?;
+    let role = Role::parse(&req.role)
+        .ok_or_else(|| service_error(ServiceError::invalid("role", "must be admin, operator, viewer or tenant")))?;
+    let created =
+        backend.create_user(&actor(&user), &req.username, &req.password, role).await.map_err(service_error)?;
+    Ok(json(StatusCode::CREATED, created))
+}

@@ -1,0 +1,233 @@
+//! The automation API v1: bearer tokens, the error contract, and each endpoint with
+//! the permission table of the pages.
+
+mod common;
+
+use app::domain::{Role, ServerState};
+use common::{ADMIN_PASSWORD, TestApp, USER_PASSWORD, server_in_state, spawn_app};
+use serde_json::{Value, json};
+
+async fn token(app: &TestApp, username: &str, password: &str) -> String {
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/v1/tokens"))
+        .json(&json!({ "username": username, "password": password, "name": "test" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    resp.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+}
+
+/// A token for a user of `role` (created through the service).
+async fn token_for(app: &TestApp, role: Role) -> String {
+    if role == Role::Admin {
+        return token(app, "admin", ADMIN_PASSWORD).await;
+    }
+    let name = format!("api-{}", role.as_str());
+    app.backend.create_user(&app::backend::services::Actor::user("admin"), &name, USER_PASSWORD, role).await.unwrap();
+    token(app, &name, USER_PASSWORD).await
+}
+
+struct Api<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+impl Api<'_> {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = reqwest::Client::new().request(method, self.app.url(path)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn tokens_are_logins() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let bad = |user: &str| json!({ "username": user, "password": "wrong-password!", "name": "ci" });
+    let r1 = client.post(app.url("/api/v1/tokens")).json(&bad("admin")).send().await.unwrap();
+    let r2 = client.post(app.url("/api/v1/tokens")).json(&bad("nobody")).send().await.unwrap();
+    assert_eq!((r1.status(), r2.status()), (reqwest::StatusCode::UNAUTHORIZED, reqwest::StatusCode::UNAUTHORIZED));
+    let (m1, m2): (Value, Value) = (r1.json().await.unwrap(), r2.json().await.unwrap());
+    assert_eq!(m1, m2, "the same answer for an unknown user and a wrong password");
+
+    let api = Api { app: &app, token: token(&app, "admin", ADMIN_PASSWORD).await };
+    let (status, list) = api.get("/api/v1/tokens").await;
+    assert_eq!(status, 200);
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    assert!(!list.to_string().contains(&api.token), "tokens are never shown again");
+    assert_eq!(api.call(reqwest::Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await.0, 204);
+    let (status, body) = api.get("/api/v1/servers").await;
+    assert_eq!((status, code(&body)), (401, "unauthorized"), "a revoked token opens nothing");
+    let anon = client.get(app.url("/api/v1/servers")).send().await.unwrap();
+    assert_eq!(anon.status(), 401);
+
+    // The login throttle applies to token requests too.
+    for _ in 0..5 {
+        client.post(app.url("/api/v1/tokens")).json(&bad("victim")).send().await.unwrap();
+    }
+    let r = client.post(app.url("/api/v1/tokens")).json(&bad("victim")).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(code(&r.json().await.unwrap()), "throttled");
+}
+
+#[tokio::test]
+async fn servers_endpoints_and_errors() {
+    let app = spawn_app().await;
+    let admin = Api { app: &app, token: token_for(&app, Role::Admin).await };
+    let viewer = Api { app: &app, token: token_for(&app, Role::Viewer).await };
+    let operator = Api { app: &app, token: token_for(&app, Role::Operator).await };
+
+    // Create: 201 in registering; bad input: 400 or 422 naming the field; roles: 403.
+    let new = json!({ "name": "api-1", "bmc_address": "10.0.0.9", "bmc_username": "root", "bmc_password": "calvin" });
+    let (status, s) = admin.post("/api/v1/servers", new.clone()).await;
+    assert_eq!((status, s["state"].as_str()), (201, Some("registering")));
+    assert!(!s.to_string().contains("calvin"), "no password in answers");
+    let (status, body) = viewer.post("/api/v1/servers", new.clone()).await;
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+    let raw = reqwest::Client::new()
+        .post(app.url("/api/v1/servers"))
+        .bearer_auth(&admin.token)
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let (status, body) = admin.post("/api/v1/servers", json!({ "name": "x", "bmc_address": "y", "colour": 1 })).await;
+    assert_eq!((status, code(&body)), (400, "malformed"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("colour"));
+    let (status, body) = admin.post("/api/v1/servers", json!({ "name": "bad name!", "bmc_address": "10.0.0.1" })).await;
+    assert_eq!((status, code(&body)), (422, "invalid_field"));
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("name:"));
+
+    // List: filters, search, paging.
+    for i in 2..=5 {
+        server_in_state(&app, &format!("api-{i}"), ServerState::Unavailable).await;
+    }
+    let (status, page) = viewer.get("/api/v1/servers?per_page=2&page=2").await;
+    assert_eq!((status, page["total"].as_i64(), page["items"].as_array().unwrap().len()), (200, Some(5), 2));
+    assert_eq!(page["items"][0]["name"], "api-3");
+    let (_, found) = viewer.get("/api/v1/servers?q=API-4").await;
+    assert_eq!(found["total"], 1);
+    let (_, unavailable) = viewer.get("/api/v1/servers?state=unavailable").await;
+    assert_eq!(unavailable["total"], 4);
+    let (status, body) = viewer.get("/api/v1/servers?state=broken").await;
+    assert_eq!((status, code(&body)), (422, "invalid_field"));
+    let (status, body) = viewer.get("/api/v1/servers?per_page=9999").await;
+    assert_eq!((status, code(&body)), (422, "invalid_field"));
+
+    // One server: fields, hardware, current job.
+    let id = s["id"].as_i64().unwrap();
+    let (status, one) = viewer.get(&format!("/api/v1/servers/{id}")).await;
+    assert_eq!(status, 200);
+    for field in [
+        "id",
+        "name",
+        "state",
+        "server_type",
+        "serial_number",
+        "bmc_address",
+        "datacenter",
+        "rack",
+        "power_state",
+        "last_error",
+        "generation",
+        "hardware",
+    ] {
+        assert!(one.get(field).is_some(), "no {field} in {one}");
+    }
+    assert_eq!(one["current_job"]["kind"], "register");
+    assert_eq!(viewer.get("/api/v1/servers/999999").await.0, 404);
+
+    // State: manual states only, generation checked, the table enforced.
+    let target = server_in_state(&app, "api-state", ServerState::Unavailable).await;
+    let path = format!("/api/v1/servers/{}/state", target.id);
+    let (status, body) = admin.post(&path, json!({ "state": "available", "generation": target.generation - 1 })).await;
+    assert_eq!((status, code(&body)), (409, "conflict"));
+    let (status, moved) = admin.post(&path, json!({ "state": "available", "generation": target.generation })).await;
+    assert_eq!((status, moved["state"].as_str()), (200, Some("available")));
+    let (status, body) = admin.post(&path, json!({ "state": "used" })).await;
+    assert_eq!((status, code(&body)), (422, "invalid_field"));
+    let (status, body) = admin.post(&path, json!({ "state": "removed_from_rack" })).await;
+    assert_eq!((status, code(&body)), (409, "illegal_transition"));
+    let (status, _) = operator.post(&path, json!({ "state": "unavailable" })).await;
+    assert_eq!(status, 403, "operators press no manual buttons");
+
+    // Processes: 202 with the job; decommission is for admins.
+    let other = server_in_state(&app, "api-proc", ServerState::Unavailable).await;
+    let (status, body) = operator.post(&format!("/api/v1/servers/{}/decommission", other.id), json!({})).await;
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+    let (status, body) = operator.post(&format!("/api/v1/servers/{}/register", other.id), json!({})).await;
+    assert_eq!(
+        (status, body["job"]["kind"].as_str(), body["job"]["status"].as_str()),
+        (202, Some("register"), Some("queued"))
+    );
+    let job_id = body["job"]["id"].as_i64().unwrap();
+    let (status, body) = operator.post(&format!("/api/v1/servers/{}/jobs/current/abort", other.id), json!({})).await;
+    assert_eq!((status, body["job"]["phase"].as_str()), (202, Some("aborting")));
+    let (status, job) = viewer.get(&format!("/api/v1/jobs/{job_id}")).await;
+    assert_eq!((status, job["id"].as_i64()), (200, Some(job_id)));
+    let (status, events) = viewer.get(&format!("/api/v1/servers/{}/events", other.id)).await;
+    assert_eq!(status, 200);
+    assert!(events["items"].as_array().unwrap().iter().any(|e| e["kind"] == "job_aborted"));
+
+    // Secrets: admins only, audited.
+    let (status, creds) = admin.get(&format!("/api/v1/servers/{id}/bmc-credentials")).await;
+    assert_eq!((status, creds["password"].as_str()), (200, Some("calvin")));
+    assert_eq!(viewer.get(&format!("/api/v1/servers/{id}/bmc-credentials")).await.0, 403);
+
+    // Report: JSON and CSV.
+    let (status, report) = viewer.get("/api/v1/reports/utilization").await;
+    assert_eq!(status, 200);
+    assert_eq!(report["totals"]["total"], 7);
+    assert!(report["totals"]["counts"].get("decommissioned").is_some());
+    let csv = reqwest::Client::new()
+        .get(app.url("/api/v1/reports/utilization"))
+        .bearer_auth(&viewer.token)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("server_type,registering,unavailable,"), "{csv}");
+    assert!(csv.lines().last().unwrap().starts_with("all types,"), "{csv}");
+
+    // Users: admins create them.
+    let (status, u) = admin
+        .post("/api/v1/users", json!({ "username": "bob", "password": "a-long-password", "role": "operator" }))
+        .await;
+    assert_eq!((status, u["role"].as_str()), (201, Some("operator")));
+    assert_eq!(
+        viewer
+            .post("/api/v1/users", json!({ "username": "eve", "password": "a-long-password", "role": "admin" }))
+            .await
+            .0,
+        403
+    );
+    let (status, body) =
+        admin.post("/api/v1/users", json!({ "username": "x", "password": "a-long-password", "role": "king" })).await;
+    assert_eq!((status, code(&body)), (422, "invalid_field"));
+
+    // Unknown endpoints: a JSON 404.
+    let (status, body) = viewer.get("/api/v1/nothing-here").await;
+    assert_eq!((status, code(&body)), (404, "not_found"));
+}
