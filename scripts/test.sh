@@ -73,7 +73,7 @@ RACKSTATE_LISTEN="127.0.0.1:$PORT" RACKSTATE_DATA_DIR="$E2E_DIR/data" \
 SERVER_PID=$!
 trap 'kill $SERVER_PID 2>/dev/null || true; wait $SERVER_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+  curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
   kill -0 $SERVER_PID 2>/dev/null || { cat "$E2E_DIR/rackstate.log"; exit 1; }
   sleep 0.2
 done

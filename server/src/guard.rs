@@ -15,6 +15,7 @@ use tower_sessions::Session;
 fn is_public_path(path: &str) -> bool {
     path == "/login"
         || path == "/healthz"
+        || path == "/readyz"
         || path == "/favicon.ico"
         || path == "/favicon.svg"
         || path.starts_with("/pkg/")
@@ -148,4 +149,28 @@ mod tests {
         assert!(!same_origin_ok(&headers(&[("host", "127.0.0.1:3000"), ("sec-fetch-site", "cross-site")])));
         assert!(same_origin_ok(&headers(&[("host", "127.0.0.1:3000")])));
     }
+}
+
+/// Gives every request an id (the caller's `x-request-id`, if sane, else a new one),
+/// runs it inside a `request` span carrying the id (so every log line of the request
+/// has it), returns the id in `x-request-id`, and logs method, path, status and time.
+pub async fn request_id(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(str::to_string)
+        .unwrap_or_else(|| app::backend::secrets::random_token()[..16].to_string());
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let span = tracing::info_span!("request", id = %id, %method, %path);
+    let started = std::time::Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let status = res.status().as_u16();
+    span.in_scope(|| tracing::info!(status, ms = started.elapsed().as_millis() as u64, "request"));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
 }

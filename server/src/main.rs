@@ -5,9 +5,15 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("RACKSTATE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+    let filter = EnvFilter::try_from_env("RACKSTATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    match std::env::var("RACKSTATE_LOG_FORMAT").as_deref() {
+        Ok("json") => tracing_subscriber::fmt().json().with_current_span(true).with_env_filter(filter).init(),
+        Ok("") | Ok("text") | Err(_) => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        Ok(other) => {
+            eprintln!("rackstate: bad configuration: RACKSTATE_LOG_FORMAT: {other:?} is not text or json");
+            return std::process::ExitCode::from(2);
+        }
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("agent") {
         return std::process::ExitCode::from(rackstate_server::cli::agent(&args[1..]).await);

@@ -227,7 +227,8 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
         .with_secure(settings.public_url.as_deref().is_some_and(|u| u.starts_with("https://")))
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(settings.session_idle_minutes)));
     let web = Router::new()
-        .route("/healthz", axum::routing::get(move || healthz(health_backend.clone())))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(move || readyz(health_backend.clone())))
         .leptos_routes_with_context(&options, routes, context, {
             let options = options.clone();
             move || shell(options.clone())
@@ -242,15 +243,17 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
         .merge(crate::rest::router(backend_for_rest))
         .merge(web)
         .layer(axum::middleware::from_fn(guard::security_headers))
+        .layer(axum::middleware::from_fn(guard::request_id))
 }
 
-/// Liveness and readiness: 200 when the database answers.
-async fn healthz(backend: Backend) -> (axum::http::StatusCode, &'static str) {
-    match backend.servers_total().await {
-        Ok(_) => (axum::http::StatusCode::OK, "ok"),
+/// Readiness: 200 when the database answers and its migrations are applied.
+/// (`/healthz` is liveness: the process answers.)
+async fn readyz(backend: Backend) -> (axum::http::StatusCode, String) {
+    match backend.db.ready().await {
+        Ok(()) => (axum::http::StatusCode::OK, "ready".into()),
         Err(e) => {
-            tracing::warn!(error = %e, "health check: database unavailable");
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+            tracing::warn!(error = %e, "readiness check");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, e)
         }
     }
 }

@@ -62,12 +62,23 @@ async fn security_headers_everywhere() {
     assert_eq!(health.headers()["x-content-type-options"], "nosniff");
 }
 
-/// Health answers 200 while the database answers.
+/// `/healthz` answers while the process runs; `/readyz` while the database answers
+/// with every migration applied, and says what is missing otherwise. No login needed.
 #[tokio::test]
-async fn healthz_ok() {
+async fn health_and_readiness() {
     let app = spawn_app().await;
-    let resp = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let resp = app.anonymous().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
+    let resp = app.anonymous().get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 5").execute(app.backend.db.pool()).await.unwrap();
+    let resp = app.anonymous().get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.text().await.unwrap(), "migrations not applied: [5]");
+    app.backend.db.pool().close().await;
+    let resp = app.anonymous().get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(app.anonymous().get(app.url("/healthz")).send().await.unwrap().status(), 200);
 }
 
 /// An unknown page is a 404 with a way back, not an error.
@@ -77,4 +88,18 @@ async fn unknown_page_is_404() {
     let client = app.client_for(app::domain::Role::Viewer).await;
     let resp = client.get(app.url("/no/such/page")).send().await.unwrap();
     assert_eq!(resp.status(), 404);
+}
+
+/// Every response carries a request id: the caller's when sane, else a new one.
+#[tokio::test]
+async fn request_ids() {
+    let app = spawn_app().await;
+    let resp = app.anonymous().get(app.url("/healthz")).send().await.unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(id.len(), 16);
+    let resp = app.anonymous().get(app.url("/healthz")).header("x-request-id", "lb-1234-abcd").send().await.unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "lb-1234-abcd");
+    let resp =
+        app.anonymous().get(app.url("/healthz")).header("x-request-id", "bad id; drop table").send().await.unwrap();
+    assert_ne!(resp.headers()["x-request-id"], "bad id; drop table");
 }

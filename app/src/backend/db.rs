@@ -126,12 +126,27 @@ impl Db {
     }
 
     /// Applies the migrations of this database's dialect.
-    pub async fn migrate(&self) -> Result<(), DbError> {
-        let migrator = match self.kind {
+    fn migrator(&self) -> sqlx::migrate::Migrator {
+        match self.kind {
             DbKind::Sqlite => sqlx::migrate!("../migrations/sqlite"),
             DbKind::Postgres => sqlx::migrate!("../migrations/postgres"),
-        };
-        migrator.run(&self.pool).await.map_err(DbError::Migrate)
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        self.migrator().run(&self.pool).await.map_err(DbError::Migrate)
+    }
+
+    /// Readiness: the database answers and every migration this build knows is
+    /// applied (a replica of an older build sharing a newer database still is; one of
+    /// a newer build before its migrations ran is not). Err says what is missing.
+    pub async fn ready(&self) -> Result<(), String> {
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| format!("database unavailable: {e}"))?;
+        let missing: Vec<i64> = self.migrator().iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect();
+        if missing.is_empty() { Ok(()) } else { Err(format!("migrations not applied: {missing:?}")) }
     }
 
     /// Starts a transaction that will write. On SQLite it takes the write lock at once

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
+use tracing::Instrument;
 
 /// How long a claim holds without renewal; a dead runner's jobs wait this long.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -52,6 +53,7 @@ pub struct JobContext {
 impl JobContext {
     /// Appends a line to the job's step log (shown on the server page).
     pub async fn log(&self, message: &str) {
+        tracing::info!(step = message, "job step");
         let result = async {
             let mut conn = self.backend.db.conn().await?;
             store::jobs::log_step(&mut conn, self.job.id, message, now_ms()).await
@@ -131,10 +133,15 @@ impl Runner {
             match this.claim().await {
                 Ok(Some(job)) => {
                     let this = this.clone();
-                    tokio::spawn(async move {
-                        this.execute(job).await;
-                        drop(permit);
-                    });
+                    // Every log line of the job carries its id and kind.
+                    let span = tracing::info_span!("job", id = job.id, kind = %job.kind, server = job.server_id);
+                    tokio::spawn(
+                        async move {
+                            this.execute(job).await;
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
                 }
                 Ok(None) => {
                     drop(permit);
