@@ -16,6 +16,7 @@ fn is_public_path(path: &str) -> bool {
     path == "/login"
         || path == "/healthz"
         || path == "/readyz"
+        || path == "/metrics"
         || path == "/favicon.ico"
         || path == "/favicon.svg"
         || path.starts_with("/pkg/")
@@ -168,6 +169,7 @@ pub async fn request_id(req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
+    crate::metrics::http_request(method.as_str(), status, started.elapsed());
     span.in_scope(|| tracing::info!(status, ms = started.elapsed().as_millis() as u64, "request"));
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod jobs;
 pub mod lab;
 pub mod live_image;
+pub mod metrics;
 pub mod rest;
 pub mod settings;
 pub mod startup;

@@ -45,6 +45,10 @@ pub struct Settings {
     /// Seconds between sweeps of every BMC's power and health
     /// (`RACKSTATE_POWER_SYNC_SECONDS`, default 300; 0: no sweep).
     pub power_sync: Option<std::time::Duration>,
+    /// Bearer token that opens `/metrics` on the main listener (`RACKSTATE_METRICS_TOKEN`).
+    pub metrics_token: Option<Secret>,
+    /// A separate address serving `/metrics` without a token (`RACKSTATE_METRICS_LISTEN`).
+    pub metrics_listen: Option<SocketAddr>,
     /// How cleaning erases disks (`RACKSTATE_ERASE_MODE`): `metadata` (partition
     /// tables and signatures at both ends) or `full` (every byte).
     pub erase_mode: String,
@@ -206,6 +210,20 @@ impl Settings {
             0 => None,
             n => Some(std::time::Duration::from_secs(n)),
         };
+        let metrics_token = get("RACKSTATE_METRICS_TOKEN").filter(|v| !v.trim().is_empty()).map(Secret);
+        if metrics_token.as_ref().is_some_and(|t| t.0.len() < 16) {
+            return Err(SettingsError {
+                var: "RACKSTATE_METRICS_TOKEN",
+                message: "must be at least 16 characters".into(),
+            });
+        }
+        let metrics_listen = match var("RACKSTATE_METRICS_LISTEN") {
+            None => None,
+            Some(v) => Some(v.trim().parse().map_err(|e| SettingsError {
+                var: "RACKSTATE_METRICS_LISTEN",
+                message: format!("{v:?} is not an address like 127.0.0.1:9100 ({e})"),
+            })?),
+        };
         let erase_mode = var("RACKSTATE_ERASE_MODE").unwrap_or_else(|| "metadata".into()).trim().to_string();
         if !matches!(erase_mode.as_str(), "metadata" | "full") {
             return Err(SettingsError {
@@ -235,6 +253,8 @@ impl Settings {
             bmc_timeout,
             power_timeout,
             power_sync,
+            metrics_token,
+            metrics_listen,
             erase_mode,
             demo_lab,
             demo_lab_boot,

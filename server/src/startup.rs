@@ -62,6 +62,7 @@ pub struct Application {
     backend: Backend,
     runner: Option<Runner>,
     sweep: Option<PowerSweep>,
+    metrics_listener: Option<TcpListener>,
     lab: Option<Lab>,
     callback_url: String,
 }
@@ -153,7 +154,11 @@ impl Application {
             bmc_timeout: settings.bmc_timeout,
             warn_after: 3,
         });
-        Ok(Self { listener, router, backend, runner, sweep, lab, callback_url })
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?),
+            None => None,
+        };
+        Ok(Self { listener, router, backend, runner, sweep, metrics_listener, lab, callback_url })
     }
 
     /// The base URL agents and BMCs call back.
@@ -179,6 +184,21 @@ impl Application {
         let sweeper = tokio::spawn(sweep_expired_sessions(DbSessionStore::new(self.backend.db.clone())));
         let (stop_runner, stopped) = tokio::sync::watch::channel(false);
         let sweep = self.sweep.map(|s| tokio::spawn(s.run(stopped.clone())));
+        let metrics_server = self.metrics_listener.map(|l| {
+            let backend = self.backend.clone();
+            let app = Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let backend = backend.clone();
+                    async move { metrics_text(&backend).await }
+                }),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, app).await {
+                    tracing::warn!(error = %e, "metrics listener stopped");
+                }
+            })
+        });
         let runner = self.runner.map(|r| tokio::spawn(r.run(stopped)));
         let _lab = self.lab;
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
@@ -187,6 +207,9 @@ impl Application {
         let _ = stop_runner.send(true);
         if let Some(s) = sweep {
             s.abort();
+        }
+        if let Some(m) = metrics_server {
+            m.abort();
         }
         if let Some(r) = runner {
             // Running jobs finish their step; whatever is left resumes after the lease expires.
@@ -216,6 +239,8 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
     let routes = generate_route_list(App);
     let health_backend = backend.clone();
     let backend_for_rest = backend.clone();
+    let metrics_backend = backend.clone();
+    let metrics_token = settings.metrics_token.as_ref().map(|t| t.0.clone());
     let context = {
         let backend = backend.clone();
         move || provide_context(backend.clone())
@@ -229,6 +254,12 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
     let web = Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(move || readyz(health_backend.clone())))
+        .route(
+            "/metrics",
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                metrics(metrics_backend.clone(), metrics_token.clone(), headers)
+            }),
+        )
         .leptos_routes_with_context(&options, routes, context, {
             let options = options.clone();
             move || shell(options.clone())
@@ -244,6 +275,31 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
         .merge(web)
         .layer(axum::middleware::from_fn(guard::security_headers))
         .layer(axum::middleware::from_fn(guard::request_id))
+}
+
+/// `/metrics` on the main listener: only with RACKSTATE_METRICS_TOKEN, as a bearer token.
+async fn metrics(backend: Backend, token: Option<String>, headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let Some(token) = token else {
+        let message =
+            "metrics are off here: set RACKSTATE_METRICS_TOKEN, or RACKSTATE_METRICS_LISTEN for a separate address";
+        return (StatusCode::NOT_FOUND, message).into_response();
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given != Some(token.as_str()) {
+        return (StatusCode::UNAUTHORIZED, "send Authorization: Bearer <RACKSTATE_METRICS_TOKEN>").into_response();
+    }
+    metrics_text(&backend).await
+}
+
+async fn metrics_text(backend: &Backend) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = crate::metrics::render(backend).await;
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
 /// Readiness: 200 when the database answers and its migrations are applied.

@@ -118,6 +118,27 @@ impl RedfishBmc {
         body: Option<&Value>,
         doing: &str,
     ) -> Result<Option<Value>, BmcError> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(method, path, body, doing).await;
+        let kind = result.as_ref().err().map(|e| match e.kind {
+            BmcErrorKind::Connect(_) => "connect",
+            BmcErrorKind::Timeout { .. } => "timeout",
+            BmcErrorKind::Unauthorized => "unauthorized",
+            BmcErrorKind::Status { .. } => "status",
+            BmcErrorKind::Malformed(_) => "malformed",
+            BmcErrorKind::Unsupported(_) => "unsupported",
+        });
+        crate::metrics::bmc_request(started.elapsed(), kind);
+        result
+    }
+
+    async fn exchange(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        doing: &str,
+    ) -> Result<Option<Value>, BmcError> {
         let url = format!("{}{}", self.base, path);
         let mut req =
             self.client.request(method, &url).timeout(self.timeout).basic_auth(&self.username, Some(&self.password));

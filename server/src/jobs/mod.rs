@@ -204,6 +204,7 @@ impl Runner {
         };
         // Run in its own task so a panic is caught as a JoinError, and so the work
         // can be stopped when the lease is lost.
+        let started = std::time::Instant::now();
         let mut task = {
             let (handler, ctx) = (handler.clone(), ctx.clone());
             let limit = self.run_timeout;
@@ -226,6 +227,13 @@ impl Runner {
             }
         };
         renewer.abort();
+        let outcome = match outcome {
+            Ok(o) => {
+                crate::metrics::job_run(&ctx.job.kind, outcome_label(&o), started.elapsed());
+                Ok(o)
+            }
+            other => other,
+        };
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) if e.is_panic() => JobOutcome::Failed("the job crashed (panic); see the server log".into()),
@@ -269,5 +277,14 @@ impl Runner {
             Ok(false) => tracing::debug!(job = id, status, "job no longer held at its end"),
             Err(e) => tracing::error!(job = id, error = %e, "recording a job's outcome"),
         }
+    }
+}
+
+fn outcome_label(o: &JobOutcome) -> &'static str {
+    match o {
+        JobOutcome::Succeeded => "succeeded",
+        JobOutcome::Recorded => "recorded",
+        JobOutcome::Failed(_) => "failed",
+        JobOutcome::RetryLater { .. } => "retry_later",
     }
 }

@@ -217,6 +217,12 @@ impl Backend {
         Ok(store::servers::set_power(&mut conn, id, power, health, now_ms()).await?)
     }
 
+    /// Jobs by kind and status (for metrics).
+    pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::reports::job_counts(&mut conn).await?)
+    }
+
     /// Servers the periodic BMC sweep checks.
     pub async fn sweep_targets(&self) -> Result<Vec<i64>, ServiceError> {
         let mut conn = self.db.conn().await?;

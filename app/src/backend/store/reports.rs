@@ -15,3 +15,11 @@ pub async fn type_state_counts(conn: &mut AnyConnection) -> Result<Vec<(Option<S
     .await
     .map_err(|e| DbError::query("counting servers by type and state", e))
 }
+
+/// Jobs by kind and status.
+pub async fn job_counts(conn: &mut sqlx::AnyConnection) -> Result<Vec<(String, String, i64)>, DbError> {
+    sqlx::query_as("SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status")
+        .fetch_all(conn)
+        .await
+        .map_err(|e| DbError::query("counting jobs", e))
+}
