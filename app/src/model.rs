@@ -5,6 +5,7 @@ use crate::domain::ServerState;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Server {
     pub id: i64,
     pub name: String,
@@ -29,6 +30,7 @@ pub struct Server {
 
 /// One audit event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Event {
     pub id: i64,
     pub server_id: Option<i64>,
@@ -43,6 +45,7 @@ pub struct Event {
 
 /// A server's latest background job and its step log (the server page shows it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct JobView {
     pub id: i64,
     pub kind: String,
@@ -103,6 +106,7 @@ impl UtilizationRow {
 
 /// A user as pages and the API see it (no password hash, ever).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UserView {
     pub id: i64,
     pub username: String,

@@ -9,7 +9,7 @@ use app::backend::services::accounts::LoginError;
 use app::backend::services::{Actor, NewServer, ServiceError, StateChange};
 use app::backend::store::servers::ListFilter;
 use app::domain::{Action, Permission, Role, ServerState};
-use app::model::{Server, UserView};
+use app::model::{JobView, Server, UserView};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
@@ -39,11 +39,56 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/jobs/{id}", get(job))
         .route("/api/v1/reports/utilization", get(utilization))
         .route("/api/v1/users", post(create_user))
+        .route("/api/v1/openapi.json", get(openapi_json))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(backend)
 }
 
 type ApiResult = Result<Response, Response>;
+
+/// Every error: a stable code and a message for people.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ApiError {
+    pub error: ApiErrorBody,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ApiErrorBody {
+    /// malformed, unauthorized, forbidden, not_found, illegal_transition, conflict, invalid_field, throttled
+    pub code: String,
+    pub message: String,
+}
+
+/// The OpenAPI document of this API, generated from the handlers above.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Rackstate automation API", version = "1"),
+    paths(
+        create_token, list_tokens, revoke_token, list_servers, add_server, get_server, set_state, register,
+        decommission, retry, abort, bmc_credentials, events, job, utilization, create_user
+    ),
+    components(schemas(ApiError, ApiErrorBody, Server, JobView, UserView, app::model::Event, app::domain::Inventory)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+async fn openapi_json() -> Response {
+    use utoipa::OpenApi;
+    axum::Json(ApiDoc::openapi()).into_response()
+}
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response()
@@ -114,7 +159,7 @@ fn actor(user: &UserView) -> Actor {
     Actor::user(user.username.clone())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenRequest {
     username: String,
@@ -122,6 +167,7 @@ struct TokenRequest {
     name: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest, responses((status = 201, description = "`{id, name, token}`: the token is shown once"), (status = 401, body = ApiError), (status = 429, body = ApiError)))]
 async fn create_token(
     State(backend): State<Backend>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -133,18 +179,20 @@ async fn create_token(
     Ok(json(StatusCode::CREATED, json!({ "id": token.id, "name": req.name.trim(), "token": token.token })))
 }
 
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])), responses((status = 200, description = "`{items: [{id, name, created_at, last_used_at}]}`: the caller's tokens"), (status = 401, body = ApiError)))]
 async fn list_tokens(State(backend): State<Backend>, headers: HeaderMap) -> ApiResult {
     let user = caller(&backend, &headers, None).await?;
     Ok(json(StatusCode::OK, json!({ "items": backend.list_tokens(&user).await.map_err(service_error)? })))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 204), (status = 404, body = ApiError)))]
 async fn revoke_token(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     let user = caller(&backend, &headers, None).await?;
     backend.revoke_token(&user, id).await.map_err(service_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     state: Option<String>,
@@ -161,6 +209,7 @@ fn parse_state(field: &'static str, s: &str) -> Result<ServerState, Response> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/servers", tag = "servers", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "`{items: [Server], total, page, per_page}`"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 422, body = ApiError)))]
 async fn list_servers(
     State(backend): State<Backend>,
     headers: HeaderMap,
@@ -189,7 +238,7 @@ async fn list_servers(
     Ok(json(StatusCode::OK, json!({ "items": items, "total": total, "page": page, "per_page": per_page })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewServerRequest {
     name: String,
@@ -210,6 +259,7 @@ fn yes() -> bool {
     true
 }
 
+#[utoipa::path(post, path = "/api/v1/servers", tag = "servers", security(("bearer" = [])), request_body = NewServerRequest, responses((status = 201, body = Server), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 422, body = ApiError)))]
 async fn add_server(State(backend): State<Backend>, headers: HeaderMap, bytes: Bytes) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::AddServer)).await?;
     let req: NewServerRequest = body(&bytes)?;
@@ -248,13 +298,14 @@ async fn visible_server(backend: &Backend, user: &UserView, id: i64) -> Result<S
     Ok(server)
 }
 
+#[utoipa::path(get, path = "/api/v1/servers/{id}", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, description = "Server with `hardware` (Inventory or null) and `current_job` (JobView or null)"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 async fn get_server(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::ViewOwnServers)).await?;
     let server = visible_server(&backend, &user, id).await?;
     Ok(json(StatusCode::OK, server_view(&backend, &user, server).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StateRequest {
     state: String,
@@ -264,6 +315,7 @@ struct StateRequest {
     generation: Option<i64>,
 }
 
+#[utoipa::path(post, path = "/api/v1/servers/{id}/state", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), request_body = StateRequest, responses((status = 200, body = Server), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
 async fn set_state(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>, bytes: Bytes) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::SetManualState)).await?;
     let req: StateRequest = body(&bytes)?;
@@ -287,6 +339,7 @@ async fn accepted_job(backend: &Backend, id: i64) -> ApiResult {
     Ok(json(StatusCode::ACCEPTED, json!({ "job": job })))
 }
 
+#[utoipa::path(post, path = "/api/v1/servers/{id}/register", tag = "processes", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 202, description = "`{job: JobView}`"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
 async fn register(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::StartRegistration)).await?;
     let server = backend.server(id).await.map_err(service_error)?;
@@ -295,12 +348,14 @@ async fn register(State(backend): State<Backend>, headers: HeaderMap, Path(id): 
     accepted_job(&backend, id).await
 }
 
+#[utoipa::path(post, path = "/api/v1/servers/{id}/decommission", tag = "processes", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 202, description = "`{job: JobView}`"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
 async fn decommission(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::Decommission)).await?;
     backend.change_state(&actor(&user), id, &StateChange::new(Action::Decommission)).await.map_err(service_error)?;
     accepted_job(&backend, id).await
 }
 
+#[utoipa::path(post, path = "/api/v1/servers/{id}/jobs/current/retry", tag = "processes", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 202, description = "`{job: JobView}`"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
 async fn retry(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::RetryAbortJobs)).await?;
     let last = backend.latest_job(id).await.map_err(service_error)?;
@@ -312,12 +367,14 @@ async fn retry(State(backend): State<Backend>, headers: HeaderMap, Path(id): Pat
     accepted_job(&backend, id).await
 }
 
+#[utoipa::path(post, path = "/api/v1/servers/{id}/jobs/current/abort", tag = "processes", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 202, description = "`{job: JobView}`"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
 async fn abort(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::RetryAbortJobs)).await?;
     backend.abort_job(&actor(&user), id).await.map_err(service_error)?;
     accepted_job(&backend, id).await
 }
 
+#[utoipa::path(get, path = "/api/v1/servers/{id}/bmc-credentials", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, description = "`{address, username, password}` (audited)"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 async fn bmc_credentials(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::RevealBmcCredentials)).await?;
     let c = backend.reveal_bmc_credentials(&actor(&user), id).await.map_err(service_error)?;
@@ -325,17 +382,20 @@ async fn bmc_credentials(State(backend): State<Backend>, headers: HeaderMap, Pat
     Ok(json(StatusCode::OK, json!({ "address": c.address, "username": c.username, "password": password })))
 }
 
+#[utoipa::path(get, path = "/api/v1/servers/{id}/events", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, description = "`{items: [Event]}`"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 async fn events(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     caller(&backend, &headers, Some(Permission::ViewAudit)).await?;
     backend.server(id).await.map_err(service_error)?;
     Ok(json(StatusCode::OK, json!({ "items": backend.server_events(id).await.map_err(service_error)? })))
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "processes", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = JobView), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 async fn job(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     caller(&backend, &headers, Some(Permission::ViewAudit)).await?;
     Ok(json(StatusCode::OK, backend.job(id).await.map_err(service_error)?))
 }
 
+#[utoipa::path(get, path = "/api/v1/reports/utilization", tag = "reports", security(("bearer" = [])), responses((status = 200, description = "`{server_types: [{server_type, counts, total, utilization}], totals}`; CSV with `Accept: text/csv`"), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
 async fn utilization(State(backend): State<Backend>, headers: HeaderMap) -> ApiResult {
     caller(&backend, &headers, Some(Permission::ViewFleet)).await?;
     let u = backend.utilization().await.map_err(service_error)?;
@@ -372,7 +432,7 @@ async fn utilization(State(backend): State<Backend>, headers: HeaderMap) -> ApiR
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUserRequest {
     username: String,
@@ -380,6 +440,7 @@ struct NewUserRequest {
     role: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = NewUserRequest, responses((status = 201, body = UserView), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 422, body = ApiError)))]
 async fn create_user(State(backend): State<Backend>, headers: HeaderMap, bytes: Bytes) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::ManageUsers)).await?;
     let req: NewUserRequest = body(&bytes)?;

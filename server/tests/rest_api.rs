@@ -231,3 +231,40 @@ async fn servers_endpoints_and_errors() {
     let (status, body) = viewer.get("/api/v1/nothing-here").await;
     assert_eq!((status, code(&body)), (404, "not_found"));
 }
+
+/// The OpenAPI document, generated from the handlers, lists every endpoint with its
+/// methods, the bearer scheme and the schemas; anyone may fetch it.
+#[tokio::test]
+async fn openapi_document() {
+    let app = spawn_app().await;
+    let resp = reqwest::get(app.url("/api/v1/openapi.json")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let doc: Value = resp.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let want = [
+        ("/api/v1/tokens", &["get", "post"][..]),
+        ("/api/v1/tokens/{id}", &["delete"]),
+        ("/api/v1/servers", &["get", "post"]),
+        ("/api/v1/servers/{id}", &["get"]),
+        ("/api/v1/servers/{id}/state", &["post"]),
+        ("/api/v1/servers/{id}/register", &["post"]),
+        ("/api/v1/servers/{id}/decommission", &["post"]),
+        ("/api/v1/servers/{id}/jobs/current/retry", &["post"]),
+        ("/api/v1/servers/{id}/jobs/current/abort", &["post"]),
+        ("/api/v1/servers/{id}/bmc-credentials", &["get"]),
+        ("/api/v1/servers/{id}/events", &["get"]),
+        ("/api/v1/jobs/{id}", &["get"]),
+        ("/api/v1/reports/utilization", &["get"]),
+        ("/api/v1/users", &["post"]),
+    ];
+    assert_eq!(paths.len(), want.len(), "{:?}", paths.keys().collect::<Vec<_>>());
+    for (path, methods) in want {
+        for m in methods {
+            assert!(paths[path].get(*m).is_some(), "{m} {path} missing");
+        }
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert!(doc["components"]["schemas"]["Server"]["properties"].get("bmc_verify_tls").is_some());
+    assert!(doc["components"]["schemas"]["Inventory"].is_object());
+}

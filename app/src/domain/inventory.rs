@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Inventory {
     pub system: SystemInfo,
     #[serde(default)]
@@ -21,6 +22,7 @@ pub struct Inventory {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SystemInfo {
     pub manufacturer: String,
     pub model: String,
@@ -32,6 +34,7 @@ pub struct SystemInfo {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Cpu {
     /// Socket or slot name, e.g. "CPU1".
     pub socket: String,
@@ -42,6 +45,7 @@ pub struct Cpu {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MemoryModule {
     pub slot: String,
     pub size_mib: u64,
@@ -49,6 +53,7 @@ pub struct MemoryModule {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum DiskKind {
     Hdd,
     Ssd,
@@ -69,6 +74,7 @@ impl DiskKind {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Disk {
     pub model: String,
     pub serial: String,
@@ -78,6 +84,7 @@ pub struct Disk {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Nic {
     pub name: String,
     pub mac: String,
@@ -91,6 +98,7 @@ pub struct Nic {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Gpu {
     pub slot: String,
     pub model: String,
