@@ -268,3 +268,77 @@ async fn openapi_document() {
     assert!(doc["components"]["schemas"]["Server"]["properties"].get("bmc_verify_tls").is_some());
     assert!(doc["components"]["schemas"]["Inventory"].is_object());
 }
+
+/// Every endpoint as every role: the permission table of the pages decides (403 and
+/// nothing done without it); without a token, 401.
+#[tokio::test]
+async fn every_endpoint_as_every_role() {
+    use app::domain::Permission as P;
+    let app = spawn_app().await;
+    let mut tokens = Vec::new();
+    for role in Role::ALL {
+        tokens.push((role, token_for(&app, role).await));
+    }
+    let endpoints: &[(&str, &str, Option<P>, Value)] = &[
+        ("GET", "/api/v1/tokens", None, Value::Null),
+        ("GET", "/api/v1/servers", Some(P::ViewFleet), Value::Null),
+        ("POST", "/api/v1/servers", Some(P::AddServer), json!({ "name": "n-{role}", "bmc_address": "10.1.1.1" })),
+        ("GET", "/api/v1/servers/{id}", Some(P::ViewOwnServers), Value::Null),
+        ("POST", "/api/v1/servers/{id}/state", Some(P::SetManualState), json!({ "state": "available" })),
+        ("POST", "/api/v1/servers/{id}/register", Some(P::StartRegistration), json!({})),
+        ("POST", "/api/v1/servers/{id}/decommission", Some(P::Decommission), json!({})),
+        ("POST", "/api/v1/servers/{id}/jobs/current/retry", Some(P::RetryAbortJobs), json!({})),
+        ("POST", "/api/v1/servers/{id}/jobs/current/abort", Some(P::RetryAbortJobs), json!({})),
+        ("GET", "/api/v1/servers/{id}/bmc-credentials", Some(P::RevealBmcCredentials), Value::Null),
+        ("GET", "/api/v1/servers/{id}/events", Some(P::ViewAudit), Value::Null),
+        ("GET", "/api/v1/jobs/{job}", Some(P::ViewAudit), Value::Null),
+        ("GET", "/api/v1/reports/utilization", Some(P::ViewFleet), Value::Null),
+        (
+            "POST",
+            "/api/v1/users",
+            Some(P::ManageUsers),
+            json!({ "username": "u-{role}", "password": "a-long-password", "role": "viewer" }),
+        ),
+    ];
+    let mut n = 0;
+    for (method, path, permission, body) in endpoints {
+        for (role, token) in &tokens {
+            n += 1;
+            // A fresh unavailable server of this role (tenants see their own), with
+            // a job to abort or retry as the endpoint needs.
+            let s = server_in_state(&app, &format!("r-{role}-{n}"), ServerState::Unavailable).await;
+            let username = if *role == Role::Admin { "admin".to_string() } else { format!("api-{}", role.as_str()) };
+            sqlx::query("UPDATE servers SET reserved_for = $1 WHERE id = $2")
+                .bind(&username)
+                .bind(s.id)
+                .execute(app.backend.db.pool())
+                .await
+                .unwrap();
+            if path.ends_with("abort") {
+                sqlx::query("UPDATE jobs SET status = 'queued' WHERE server_id = $1")
+                    .bind(s.id)
+                    .execute(app.backend.db.pool())
+                    .await
+                    .unwrap();
+            }
+            let job = common::latest_job(&app, s.id).await.0.id;
+            let url = path.replace("{id}", &s.id.to_string()).replace("{job}", &job.to_string());
+            let body = serde_json::from_str::<Value>(&body.to_string().replace("{role}", role.as_str())).unwrap();
+            let api = Api { app: &app, token: token.clone() };
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let (status, answer) = api.call(method.clone(), &url, (!body.is_null()).then_some(body.clone())).await;
+            let allowed = permission.is_none_or(|p| role.can(p));
+            if allowed {
+                assert!((200..300).contains(&status), "{method} {url} as {role}: {status} {answer}");
+            } else {
+                assert_eq!((status, code(&answer)), (403, "forbidden"), "{method} {url} as {role}");
+            }
+            let anon = Api { app: &app, token: "no-such-token".into() };
+            assert_eq!(
+                anon.call(method, &url, (!body.is_null()).then_some(body)).await.0,
+                401,
+                "{url} without a token"
+            );
+        }
+    }
+}
