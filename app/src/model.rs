@@ -41,6 +41,9 @@ pub struct Event {
     pub to_value: Option<String>,
     pub reason: Option<String>,
     pub details: Option<String>,
+    /// The request id (or "job-<id>") whose work wrote it, as in the logs.
+    #[serde(default)]
+    pub correlation_id: Option<String>,
 }
 
 /// A server's latest background job and its step log (the server page shows it).

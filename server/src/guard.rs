@@ -167,7 +167,7 @@ pub async fn request_id(req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let span = tracing::info_span!("request", id = %id, %method, %path);
     let started = std::time::Instant::now();
-    let mut res = next.run(req).instrument(span.clone()).await;
+    let mut res = app::backend::CORRELATION_ID.scope(id.clone(), next.run(req).instrument(span.clone())).await;
     let status = res.status().as_u16();
     crate::metrics::http_request(method.as_str(), status, started.elapsed());
     span.in_scope(|| tracing::info!(status, ms = started.elapsed().as_millis() as u64, "request"));

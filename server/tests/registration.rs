@@ -83,6 +83,10 @@ async fn demo_lab_registers_and_re_registers() {
     assert_eq!(types.len(), 5, "{types:?}");
     assert!(types.iter().any(|t| t.contains('G')), "a GPU type: {types:?}");
     assert!(app.lab.iter().all(|m| !m.powered_on() && m.agent_runs() == 1));
+    let events = app.backend.server_events(servers[0].id).await.unwrap();
+    let registered = events.iter().find(|e| e.to_value.as_deref() == Some("unavailable")).unwrap();
+    let job = latest_job(&app, servers[0].id).await.0.id;
+    assert_eq!(registered.correlation_id, Some(format!("job-{job}")), "the job's events carry its id");
 
     // A used server re-registers (it reboots) and returns to used.
     let id = servers[0].id;

@@ -342,3 +342,23 @@ async fn every_endpoint_as_every_role() {
         }
     }
 }
+
+/// An audit event names the request (or job) that wrote it, as the logs do.
+#[tokio::test]
+async fn events_carry_the_request_id() {
+    let app = spawn_app().await;
+    let token = token(&app, "admin", ADMIN_PASSWORD).await;
+    let s = server_in_state(&app, "corr", ServerState::Unavailable).await;
+    let resp = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/servers/{}/state", s.id)))
+        .bearer_auth(&token)
+        .header("x-request-id", "change-42")
+        .json(&json!({ "state": "available" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let events = app.backend.server_events(s.id).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!((last.kind.as_str(), last.correlation_id.as_deref()), ("state_changed", Some("change-42")));
+}

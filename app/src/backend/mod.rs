@@ -9,6 +9,17 @@ pub mod store;
 
 use leptos::prelude::*;
 
+tokio::task_local! {
+    /// The id of the work in progress: a request's id, or "job-<id>". Audit events
+    /// record it, so an event leads to its log lines.
+    pub static CORRELATION_ID: String;
+}
+
+/// The current request's or job's id, if any.
+pub fn correlation_id() -> Option<String> {
+    CORRELATION_ID.try_with(|c| c.clone()).ok()
+}
+
 pub use db::{Db, DbError, DbKind};
 
 /// Everything a request handler needs, provided as Leptos context by the server.

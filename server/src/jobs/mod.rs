@@ -135,12 +135,14 @@ impl Runner {
                     let this = this.clone();
                     // Every log line of the job carries its id and kind.
                     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, server = job.server_id);
+                    let correlation = format!("job-{}", job.id);
                     tokio::spawn(
-                        async move {
-                            this.execute(job).await;
-                            drop(permit);
-                        }
-                        .instrument(span),
+                        app::backend::CORRELATION_ID
+                            .scope(correlation, async move {
+                                this.execute(job).await;
+                                drop(permit);
+                            })
+                            .instrument(span),
                     );
                 }
                 Ok(None) => {
@@ -208,7 +210,8 @@ impl Runner {
         let mut task = {
             let (handler, ctx) = (handler.clone(), ctx.clone());
             let limit = self.run_timeout;
-            tokio::spawn(async move {
+            let correlation = format!("job-{id}");
+            tokio::spawn(app::backend::CORRELATION_ID.scope(correlation, async move {
                 match tokio::time::timeout(limit, handler.run(&ctx)).await {
                     Ok(outcome) => outcome,
                     Err(_) => JobOutcome::Failed(format!(
@@ -216,7 +219,7 @@ impl Runner {
                         live::minutes(limit)
                     )),
                 }
-            })
+            }))
         };
         let outcome = tokio::select! {
             r = &mut task => r,

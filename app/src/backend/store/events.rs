@@ -17,8 +17,8 @@ pub struct NewEvent<'a> {
 
 pub async fn append(conn: &mut AnyConnection, e: &NewEvent<'_>, now: i64) -> Result<i64, DbError> {
     sqlx::query_scalar(
-        "INSERT INTO events (server_id, at, actor, kind, from_value, to_value, reason, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        "INSERT INTO events (server_id, at, actor, kind, from_value, to_value, reason, details, correlation_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(e.server_id)
     .bind(now)
@@ -28,6 +28,7 @@ pub async fn append(conn: &mut AnyConnection, e: &NewEvent<'_>, now: i64) -> Res
     .bind(e.to_value)
     .bind(e.reason)
     .bind(e.details)
+    .bind(crate::backend::correlation_id())
     .fetch_one(conn)
     .await
     .map_err(|e| DbError::query("writing an audit event", e))
@@ -36,7 +37,7 @@ pub async fn append(conn: &mut AnyConnection, e: &NewEvent<'_>, now: i64) -> Res
 /// A server's events, oldest first.
 pub async fn for_server(conn: &mut AnyConnection, server_id: i64) -> Result<Vec<Event>, DbError> {
     sqlx::query_as::<_, EventRow>(
-        "SELECT id, server_id, at, actor, kind, from_value, to_value, reason, details \
+        "SELECT id, server_id, at, actor, kind, from_value, to_value, reason, details, correlation_id \
          FROM events WHERE server_id = $1 ORDER BY id",
     )
     .bind(server_id)
@@ -57,6 +58,7 @@ struct EventRow {
     to_value: Option<String>,
     reason: Option<String>,
     details: Option<String>,
+    correlation_id: Option<String>,
 }
 
 impl EventRow {
@@ -71,6 +73,7 @@ impl EventRow {
             to_value: self.to_value,
             reason: self.reason,
             details: self.details,
+            correlation_id: self.correlation_id,
         }
     }
 }
