@@ -116,3 +116,23 @@ pub struct UserView {
     pub role: crate::domain::Role,
     pub disabled: bool,
 }
+
+/// One saved version of a server's notes (Markdown).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
+pub struct NoteVersion {
+    pub version: i64,
+    pub text: String,
+    pub author: String,
+    pub created_at: i64,
+}
+
+/// A server's notes: the current text and version (0: none yet), and the history.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Notes {
+    pub text: String,
+    pub version: i64,
+    /// Newest first.
+    pub history: Vec<NoteVersion>,
+}

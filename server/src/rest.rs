@@ -36,6 +36,7 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/servers/{id}/jobs/current/abort", post(abort))
         .route("/api/v1/servers/{id}/bmc-credentials", get(bmc_credentials))
         .route("/api/v1/servers/{id}/events", get(events))
+        .route("/api/v1/servers/{id}/notes", get(get_notes).put(put_notes))
         .route("/api/v1/jobs/{id}", get(job))
         .route("/api/v1/reports/utilization", get(utilization))
         .route("/api/v1/users", post(create_user))
@@ -65,9 +66,11 @@ pub struct ApiErrorBody {
     info(title = "Rackstate automation API", version = "1"),
     paths(
         create_token, list_tokens, revoke_token, list_servers, add_server, get_server, set_state, register,
-        decommission, retry, abort, bmc_credentials, events, job, utilization, create_user
+        decommission, retry, abort, bmc_credentials, events, get_notes, put_notes, job, utilization, create_user
     ),
-    components(schemas(ApiError, ApiErrorBody, Server, JobView, UserView, app::model::Event, app::domain::Inventory)),
+    components(schemas(
+        ApiError, ApiErrorBody, Server, JobView, UserView, app::model::Event, app::domain::Inventory, app::model::Notes
+    )),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -449,4 +452,28 @@ async fn create_user(State(backend): State<Backend>, headers: HeaderMap, bytes: 
     let created =
         backend.create_user(&actor(&user), &req.username, &req.password, role).await.map_err(service_error)?;
     Ok(json(StatusCode::CREATED, created))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NotesRequest {
+    text: String,
+    /// The version the text was edited from (0 for the first notes).
+    version: i64,
+}
+
+#[utoipa::path(get, path = "/api/v1/servers/{id}/notes", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = app::model::Notes), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+async fn get_notes(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    caller(&backend, &headers, Some(Permission::ViewFleet)).await?;
+    Ok(json(StatusCode::OK, backend.notes(id).await.map_err(service_error)?))
+}
+
+#[utoipa::path(put, path = "/api/v1/servers/{id}/notes", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), request_body = NotesRequest, responses((status = 200, body = app::model::Notes), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError, description = "someone saved in between: the message shows their version"), (status = 422, body = ApiError)))]
+async fn put_notes(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>, bytes: Bytes) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::EditNotes)).await?;
+    let req: NotesRequest = body(&bytes)?;
+    Ok(json(
+        StatusCode::OK,
+        backend.save_notes(&actor(&user), id, &req.text, req.version).await.map_err(service_error)?,
+    ))
 }

@@ -28,6 +28,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         "/api/set_server_state" => vec![("id", "{id}"), ("action", "set_available"), ("generation", "{gen}")],
         "/api/start_registration" | "/api/decommission_server" => vec![("id", "{id}"), ("generation", "{gen}")],
         "/api/retry_job" | "/api/abort_job" => vec![("id", "{id}")],
+        "/api/save_notes" => vec![("id", "{id}"), ("text", "# notes by {role}"), ("version", "0")],
         "/api/create_user" => {
             vec![("username", "made-by-{role}"), ("password", "another-long-password"), ("role", "viewer")]
         }

@@ -254,6 +254,7 @@ async fn openapi_document() {
         ("/api/v1/servers/{id}/jobs/current/abort", &["post"]),
         ("/api/v1/servers/{id}/bmc-credentials", &["get"]),
         ("/api/v1/servers/{id}/events", &["get"]),
+        ("/api/v1/servers/{id}/notes", &["get", "put"]),
         ("/api/v1/jobs/{id}", &["get"]),
         ("/api/v1/reports/utilization", &["get"]),
         ("/api/v1/users", &["post"]),
@@ -292,6 +293,8 @@ async fn every_endpoint_as_every_role() {
         ("GET", "/api/v1/servers/{id}/bmc-credentials", Some(P::RevealBmcCredentials), Value::Null),
         ("GET", "/api/v1/servers/{id}/events", Some(P::ViewAudit), Value::Null),
         ("GET", "/api/v1/jobs/{job}", Some(P::ViewAudit), Value::Null),
+        ("GET", "/api/v1/servers/{id}/notes", Some(P::ViewFleet), Value::Null),
+        ("PUT", "/api/v1/servers/{id}/notes", Some(P::EditNotes), json!({ "text": "by {role}", "version": 0 })),
         ("GET", "/api/v1/reports/utilization", Some(P::ViewFleet), Value::Null),
         (
             "POST",
@@ -361,4 +364,36 @@ async fn events_carry_the_request_id() {
     let events = app.backend.server_events(s.id).await.unwrap();
     let last = events.last().unwrap();
     assert_eq!((last.kind.as_str(), last.correlation_id.as_deref()), ("state_changed", Some("change-42")));
+}
+
+/// Notes: versions with who and when; two editors from the same version: the second
+/// save is refused with the first's change shown, and nothing is lost.
+#[tokio::test]
+async fn notes_versions_and_conflicts() {
+    let app = spawn_app().await;
+    let alice = Api { app: &app, token: token(&app, "admin", ADMIN_PASSWORD).await };
+    let bob = Api { app: &app, token: token_for(&app, Role::Operator).await };
+    let s = server_in_state(&app, "noted", ServerState::Unavailable).await;
+    let path = format!("/api/v1/servers/{}/notes", s.id);
+    let (status, empty) = bob.get(&path).await;
+    assert_eq!((status, empty["version"].as_i64()), (200, Some(0)));
+    let (status, v1) =
+        alice.call(reqwest::Method::PUT, &path, Some(json!({ "text": "# Rack 12\nPSU swapped", "version": 0 }))).await;
+    assert_eq!((status, v1["version"].as_i64()), (200, Some(1)));
+    // Bob edits from version 0 too: refused, with Alice's text in the message.
+    let (status, body) =
+        bob.call(reqwest::Method::PUT, &path, Some(json!({ "text": "bob's view", "version": 0 }))).await;
+    assert_eq!((status, code(&body)), (409, "conflict"));
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("admin saved version 1") && message.contains("PSU swapped"), "{message}");
+    // Bob merges and saves on top of version 1.
+    let (status, v2) =
+        bob.call(reqwest::Method::PUT, &path, Some(json!({ "text": "PSU swapped; bob's view", "version": 1 }))).await;
+    assert_eq!((status, v2["version"].as_i64()), (200, Some(2)));
+    let history = v2["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!((history[0]["author"].as_str(), history[1]["author"].as_str()), (Some("api-operator"), Some("admin")));
+    let big = "x".repeat(70 * 1024);
+    let (status, body) = bob.call(reqwest::Method::PUT, &path, Some(json!({ "text": big, "version": 2 }))).await;
+    assert_eq!((status, code(&body)), (422, "invalid_field"));
 }

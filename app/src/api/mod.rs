@@ -37,6 +37,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/decommission_server", Access::Needs(Permission::Decommission)),
     ("/api/retry_job", Access::Needs(Permission::RetryAbortJobs)),
     ("/api/abort_job", Access::Needs(Permission::RetryAbortJobs)),
+    ("/api/save_notes", Access::Needs(Permission::EditNotes)),
     ("/api/reveal_bmc_credentials", Access::Needs(Permission::RevealBmcCredentials)),
     ("/api/list_users", Access::Needs(Permission::ManageUsers)),
     ("/api/create_user", Access::Needs(Permission::ManageUsers)),

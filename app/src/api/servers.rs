@@ -20,6 +20,9 @@ pub struct ServerDetail {
     pub job: Option<crate::model::JobView>,
     /// The caller may retry and abort jobs.
     pub can_manage_jobs: bool,
+    /// The notes, for those who see the fleet; `can_edit_notes` says who may save.
+    pub notes: Option<crate::model::Notes>,
+    pub can_edit_notes: bool,
 }
 
 #[server(endpoint = "utilization")]
@@ -69,7 +72,13 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
         None
     };
     let can_manage_jobs = user.role.can(Permission::RetryAbortJobs);
-    Ok(ServerDetail { server, buttons, process_buttons, events, job, can_manage_jobs })
+    let notes = if user.role.can(Permission::ViewFleet) {
+        Some(backend.notes(id).await.map_err(super::ssr::service_error)?)
+    } else {
+        None
+    };
+    let can_edit_notes = user.role.can(Permission::EditNotes);
+    Ok(ServerDetail { server, buttons, process_buttons, events, job, can_manage_jobs, notes, can_edit_notes })
 }
 
 #[server(endpoint = "add_server")]
@@ -136,6 +145,14 @@ pub async fn retry_job(id: i64) -> Result<Server, ServerFnError> {
 pub async fn abort_job(id: i64) -> Result<(), ServerFnError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::RetryAbortJobs)).await?;
     backend.abort_job(&actor, id).await.map_err(super::ssr::service_error)
+}
+
+/// Saves the server's notes on top of `version` (the one the editor loaded); refused
+/// with the other's change when someone saved in between.
+#[server(endpoint = "save_notes")]
+pub async fn save_notes(id: i64, text: String, version: i64) -> Result<crate::model::Notes, ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::EditNotes)).await?;
+    backend.save_notes(&actor, id, &text, version).await.map_err(super::ssr::service_error)
 }
 
 /// Presses a status button (Available, Unavailable, Defective, Removed from rack).

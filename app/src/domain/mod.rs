@@ -5,6 +5,7 @@ pub mod agent;
 pub mod buttons;
 pub mod diagram;
 pub mod inventory;
+pub mod markdown;
 pub mod roles;
 pub mod server_type;
 pub mod state;

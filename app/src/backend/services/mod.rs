@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod agent;
 pub mod error;
 pub mod jobs;
+pub mod notes;
 pub mod servers;
 pub mod tokens;
 

@@ -7,6 +7,7 @@ pub mod events;
 pub mod inventories;
 pub mod jobs;
 pub mod login_failures;
+pub mod notes;
 pub mod reports;
 pub mod server_types;
 pub mod servers;

@@ -178,6 +178,7 @@ pub fn ServerPage() -> impl IntoView {
                                 }}
                             </section>
                         }})}
+                        {d.notes.clone().map(|notes| view! { <NotesCard server_id=sid notes=notes can_edit=d.can_edit_notes/> })}
                         {d.events.clone().map(|events| view! {
                             <section class="card">
                                 <h2>"Events"</h2>
@@ -224,4 +225,69 @@ fn hardware_changes(kind: &str, details: Option<&str>) -> Option<impl IntoView +
             </ul>
         }
     })
+}
+
+/// The notes card: the current notes rendered (sanitized Markdown), the history, and
+/// for editors a form with a live preview. A refused save keeps the editor's text.
+#[component]
+fn NotesCard(server_id: i64, notes: crate::model::Notes, can_edit: bool) -> impl IntoView {
+    use crate::api::servers::SaveNotes;
+    use crate::domain::markdown::render;
+    let save = ServerAction::<SaveNotes>::new();
+    let (current, set_current) = signal(notes.clone());
+    Effect::new(move |_| {
+        if let Some(Ok(saved)) = save.value().get() {
+            set_current.set(saved);
+        }
+    });
+    let (draft, set_draft) = signal(notes.text.clone());
+    view! {
+        <section class="card" aria-labelledby="notes-h" data-testid="notes">
+            <h2 id="notes-h">"Notes"</h2>
+            {move || {
+                let n = current.get();
+                if n.version == 0 {
+                    view! { <p class="muted">"No notes yet."</p> }.into_any()
+                } else {
+                    view! { <div class="notes" data-testid="notes-rendered" inner_html=render(&n.text)></div> }.into_any()
+                }
+            }}
+            {can_edit.then(|| view! {
+                <details class="edit-notes">
+                    <summary>"Edit notes"</summary>
+                    <ActionForm action=save>
+                        <input type="hidden" name="id" value=server_id/>
+                        <input type="hidden" name="version" prop:value=move || current.get().version/>
+                        <label>"Markdown"
+                            <textarea name="text" rows="8" on:input=move |ev| set_draft.set(event_target_value(&ev))>
+                                {notes.text.clone()}
+                            </textarea>
+                        </label>
+                        <p class="muted">"Preview"</p>
+                        <div class="notes preview" data-testid="notes-preview" inner_html=move || render(&draft.get())></div>
+                        <button type="submit" class="primary">"Save notes"</button>
+                    </ActionForm>
+                    {move || match save.value().get() {
+                        Some(Err(e)) => Some(view! { <pre class="error conflict" role="alert">{error_text(&e)}</pre> }.into_any()),
+                        Some(Ok(n)) => Some(view! { <p class="ok">{format!("Saved version {}.", n.version)}</p> }.into_any()),
+                        None => None,
+                    }}
+                </details>
+            })}
+            {move || {
+                let history = current.get().history;
+                (!history.is_empty()).then(|| view! {
+                    <details>
+                        <summary>{format!("History ({} versions)", history.len())}</summary>
+                        <ol class="timeline" data-testid="notes-history">
+                        {history.into_iter().map(|v| view! {
+                            <li><time class="when">{crate::ui::components::utc(v.created_at)}</time>" "
+                                {format!("version {} by ", v.version)}<strong>{v.author}</strong></li>
+                        }).collect_view()}
+                        </ol>
+                    </details>
+                })
+            }}
+        </section>
+    }
 }
