@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Rackstate's Leptos application: everything the browser and the server share.
 //!
 //! - `domain`: pure rules (no I/O), compiled to wasm too.
