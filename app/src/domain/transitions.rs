@@ -273,6 +273,9 @@ pub struct Context {
     /// For a failed registration: it was a re-registration of an unavailable server
     /// (it returns to unavailable rather than waiting in registering).
     pub re_registration: bool,
+    /// For a finished cleaning: a subscription still holds the server, so it returns
+    /// to available_reserved rather than available.
+    pub still_reserved: bool,
 }
 
 /// Why a request was refused. The message names the state, the action and the reason.
@@ -321,6 +324,9 @@ pub fn request_transition(
     }
     if action == Action::RegistrationFailed && state == Registering && ctx.re_registration {
         t.to = Unavailable;
+    }
+    if action == Action::CleaningSucceeded && ctx.still_reserved {
+        t.to = AvailableReserved;
     }
     Ok(t)
 }
@@ -449,6 +455,11 @@ mod tests {
     /// a failed first registration waits in registering; a used one returns to used.
     #[test]
     fn failed_registration_returns_where_it_came_from() {
+        let reserved = Context { still_reserved: true, ..Context::default() };
+        let t = request_transition(Cleaning, Action::CleaningSucceeded, Trigger::System, reserved).unwrap();
+        assert_eq!(t.to, AvailableReserved, "cleaned, still held by a subscription");
+        let t = request_transition(Cleaning, Action::CleaningSucceeded, Trigger::System, Context::default()).unwrap();
+        assert_eq!(t.to, Available);
         let re = Context { re_registration: true, ..Context::default() };
         assert_eq!(request_transition(Registering, A::RegistrationFailed, SYS, re).unwrap().to, Unavailable);
         assert_eq!(

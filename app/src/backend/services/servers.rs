@@ -448,6 +448,7 @@ pub(crate) async fn change_state_in(
         active_job: store::jobs::has_active(&mut *tx, id).await?,
         reserved_for_requester: change.reserved_for_requester,
         re_registration: change.re_registration,
+        still_reserved: server.reserved_for.is_some(),
     };
     let t = domain::transitions::request_transition(server.state, change.action, actor.trigger(), ctx)?;
     let last_error = match change.action {
