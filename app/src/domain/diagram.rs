@@ -45,6 +45,12 @@ pub fn lifecycle_doc() -> String {
             t.starts_job.map(|j| j.as_str()).unwrap_or("")
         );
     }
+    out.push_str(
+        "\nTwo outcomes depend on the server, not only on the table:\n\n\
+         - `registration_failed` of a re-registration (the job started from `unavailable`) returns the \
+         server to `unavailable`; a failed first registration stays in `registering`.\n\
+         - `cleaning_succeeded` of a server a subscription still holds goes to `available_reserved`.\n",
+    );
     out
 }
 
