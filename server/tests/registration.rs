@@ -59,7 +59,7 @@ async fn demo_lab_registers_and_re_registers() {
         let s = wait_for_server(&app, s.id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
         assert!(s.server_type.is_some() && s.serial_number.as_deref().unwrap().starts_with("LAB"));
         assert_eq!(s.power_state, "Off");
-        let (job, steps) = latest_job(&app, s.id).await;
+        let (job, steps) = common::wait_for_step(&app, s.id, "registered: ").await;
         assert_eq!(job.status, "succeeded");
         assert_eq!(job.attempts, 1, "resuming after the agent reported is not a new attempt");
         for want in [
@@ -310,7 +310,7 @@ async fn release_cleans_back_to_available() {
     let s = app.backend.change_state(&system, id, &StateChange::new(Action::Release)).await.unwrap();
     assert_eq!(s.state, ServerState::Cleaning);
     wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Available).await;
-    let (job, steps) = latest_job(&app, id).await;
+    let (job, steps) = common::wait_for_step(&app, id, "cleaned: ").await;
     assert_eq!((job.kind.as_str(), job.status.as_str(), job.attempts), ("clean", "succeeded", 1));
     for want in [
         "erase_disks: ok: 2 disk(s) erased (metadata mode)",

@@ -197,3 +197,17 @@ pub async fn latest_job(app: &TestApp, id: i64) -> (app::backend::store::jobs::J
         app::backend::store::jobs::steps(&mut conn, job.id).await.unwrap().into_iter().map(|(_, m)| m).collect();
     (job, steps)
 }
+
+/// Waits until the server's latest job has logged a step starting with `prefix`
+/// (a job logs its last step just after the state change it reports).
+pub async fn wait_for_step(app: &TestApp, id: i64, prefix: &str) -> (app::backend::store::jobs::JobRow, Vec<String>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (job, steps) = latest_job(app, id).await;
+        if steps.iter().any(|m| m.starts_with(prefix)) {
+            return (job, steps);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no step {prefix:?} in {steps:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
