@@ -211,15 +211,23 @@ impl Runner {
             let (handler, ctx) = (handler.clone(), ctx.clone());
             let limit = self.run_timeout;
             let correlation = format!("job-{id}");
-            tokio::spawn(app::backend::CORRELATION_ID.scope(correlation, async move {
-                match tokio::time::timeout(limit, handler.run(&ctx)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => JobOutcome::Failed(format!(
-                        "the job's steps did not finish within {}; stopped",
-                        live::minutes(limit)
-                    )),
-                }
-            }))
+            // The job's span follows its work into this task (its log lines carry the id).
+            let span = tracing::Span::current();
+            tokio::spawn(
+                app::backend::CORRELATION_ID.scope(
+                    correlation,
+                    async move {
+                        match tokio::time::timeout(limit, handler.run(&ctx)).await {
+                            Ok(outcome) => outcome,
+                            Err(_) => JobOutcome::Failed(format!(
+                                "the job's steps did not finish within {}; stopped",
+                                live::minutes(limit)
+                            )),
+                        }
+                    }
+                    .instrument(span),
+                ),
+            )
         };
         let outcome = tokio::select! {
             r = &mut task => r,
