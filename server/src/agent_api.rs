@@ -4,9 +4,9 @@
 //! hash. Errors are `{"error": {"code", "message"}}`.
 
 use crate::agent::BootConfig;
+use crate::api_error::{error, service_error};
 use crate::live_image::LiveImage;
 use app::backend::Backend;
-use app::backend::services::ServiceError;
 use app::domain::Inventory;
 use app::domain::agent::MAX_AGENT_BODY;
 use axum::Router;
@@ -35,25 +35,6 @@ pub fn router(api: AgentApi) -> Router {
         .route("/agent/v1/jobs/{id}/steps/{index}", post(step_result))
         .layer(DefaultBodyLimit::max(MAX_AGENT_BODY))
         .with_state(api)
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "error": { "code": code, "message": message } });
-    (status, axum::Json(body)).into_response()
-}
-
-fn service_error(e: ServiceError) -> Response {
-    let status = match &e {
-        ServiceError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-        ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
-        ServiceError::Conflict { .. } | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
-        ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        ServiceError::Internal(inner) => {
-            tracing::error!(error = %app::backend::error_chain(inner), "agent API");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-    };
-    error(status, e.code(), &e.user_message())
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, Response> {

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod agent_api;
+pub mod api_error;
 pub mod bmc;
 pub mod cli;
 pub mod guard;

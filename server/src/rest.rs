@@ -4,6 +4,7 @@
 //! bad token, 403 role, 404, 409 illegal transition or stale generation, 422 invalid
 //! field (the message names it), 429 throttled. Bad input never gets a 500.
 
+use crate::api_error::{error, service_error};
 use app::backend::Backend;
 use app::backend::services::accounts::LoginError;
 use app::backend::services::{Actor, NewServer, ServiceError, StateChange};
@@ -91,24 +92,6 @@ impl utoipa::Modify for BearerAuth {
 async fn openapi_json() -> Response {
     use utoipa::OpenApi;
     axum::Json(ApiDoc::openapi()).into_response()
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response()
-}
-
-fn service_error(e: ServiceError) -> Response {
-    let status = match &e {
-        ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
-        ServiceError::Conflict { .. } | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
-        ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        ServiceError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-        ServiceError::Internal(inner) => {
-            tracing::error!(error = %app::backend::error_chain(inner), "API request failed");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-    };
-    error(status, e.code(), &e.user_message())
 }
 
 fn login_error(e: LoginError) -> Response {

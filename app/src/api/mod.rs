@@ -106,16 +106,7 @@ pub mod ssr {
 
     /// Maps a service error to an HTTP status and a message safe to show.
     pub fn service_error(e: ServiceError) -> ServerFnError {
-        let status = match &e {
-            ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ServiceError::Conflict { .. } | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
-            ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ServiceError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ServiceError::Internal(inner) => {
-                tracing::error!(error = %crate::backend::error_chain(inner), "request failed");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         set_status(status);
         ServerFnError::new(e.user_message())
     }

@@ -34,6 +34,21 @@ impl ServiceError {
         }
     }
 
+    /// The HTTP status every edge (pages, REST, agent API) answers with; an internal
+    /// error is logged here, once, with its cause.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ServiceError::NotFound { .. } => 404,
+            ServiceError::Conflict { .. } | ServiceError::IllegalTransition(_) => 409,
+            ServiceError::Invalid { .. } => 422,
+            ServiceError::Unauthorized { .. } => 401,
+            ServiceError::Internal(inner) => {
+                tracing::error!(error = %crate::backend::error_chain(inner), "request failed");
+                500
+            }
+        }
+    }
+
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         ServiceError::Invalid { field, message: message.into() }
     }
