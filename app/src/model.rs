@@ -22,7 +22,14 @@ pub struct Server {
     pub last_error: Option<String>,
     /// Set when the periodic sweep failed to reach the BMC several times in a row.
     pub bmc_warning: Option<String>,
+    /// The tenant holding the server: reserved for them, or allocated to them.
     pub reserved_for: Option<String>,
+    /// The subscription that reserved it (it returns there after cleaning).
+    #[serde(default)]
+    pub subscription_id: Option<i64>,
+    /// The live deployment it is allocated to.
+    #[serde(default)]
+    pub deployment_id: Option<i64>,
     pub generation: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -135,4 +142,71 @@ pub struct Notes {
     pub version: i64,
     /// Newest first.
     pub history: Vec<NoteVersion>,
+}
+
+/// A subscription: `count` servers of a type kept reserved for a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Subscription {
+    pub id: i64,
+    /// The tenant it reserves for.
+    pub username: String,
+    pub server_type: String,
+    pub count: i64,
+    /// Specific servers (by name) it holds; empty: any of the type.
+    pub servers: Vec<String>,
+    pub starts_at: i64,
+    pub ends_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+    /// Servers it holds now: reserved, in use by the tenant, or being cleaned for it.
+    pub filled: i64,
+    /// Of those, reserved and free to allocate.
+    pub reserved: i64,
+    /// How many it is short of `count` (0 when full or ended).
+    pub short: i64,
+}
+
+impl Subscription {
+    pub fn is_active(&self) -> bool {
+        self.ended_at.is_none()
+    }
+}
+
+/// A deployment: servers allocated to a tenant together.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Deployment {
+    pub id: i64,
+    pub username: String,
+    pub server_type: String,
+    pub count: i64,
+    /// "active" or "released".
+    pub status: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub released_at: Option<i64>,
+    /// The servers it holds now (released ones leave the list).
+    pub servers: Vec<DeploymentServer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DeploymentServer {
+    pub id: i64,
+    pub name: String,
+    pub state: ServerState,
+}
+
+/// Servers a tenant holds, per state, for the admins' report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TenantUsage {
+    pub username: String,
+    pub reserved: i64,
+    pub used: i64,
+    pub cleaning: i64,
+    /// Servers the tenant's active subscriptions are short of.
+    pub short: i64,
 }

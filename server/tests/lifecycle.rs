@@ -284,18 +284,3 @@ async fn removed_from_rack_is_hidden_by_default() {
             .any(|e| e.to_value.as_deref() == Some("removed_from_rack"))
     );
 }
-
-/// A cleaned server a subscription still holds returns to available_reserved.
-#[tokio::test]
-async fn cleaning_returns_reserved_servers_to_their_reservation() {
-    let app = spawn_app().await;
-    let s = server_in_state(&app, "held", ServerState::Cleaning).await;
-    sqlx::query("UPDATE servers SET reserved_for = 'tenant-a' WHERE id = $1")
-        .bind(s.id)
-        .execute(app.backend.db.pool())
-        .await
-        .unwrap();
-    let done = StateChange::new(Action::CleaningSucceeded);
-    let s = app.backend.change_state(&Actor::system("clean job"), s.id, &done).await.unwrap();
-    assert_eq!((s.state, s.reserved_for.as_deref()), (ServerState::AvailableReserved, Some("tenant-a")));
-}

@@ -85,6 +85,14 @@ impl ServerState {
         }
     }
 
+    /// A server in this state still counts toward the subscription that reserved it:
+    /// reserved, in use by the tenant, re-registering while used, or being cleaned to
+    /// come back. In any other state it has left the subscription.
+    pub fn held_by_subscription(self) -> bool {
+        use ServerState::*;
+        matches!(self, AvailableReserved | Used | UsedRegistering | Cleaning)
+    }
+
     /// Counted in the utilization denominator (the fleet that still exists).
     pub fn in_fleet(self) -> bool {
         !matches!(self, ServerState::Decommissioned | ServerState::RemovedFromRack)

@@ -17,6 +17,13 @@ pub enum ServiceError {
     /// A token or credential that does not open this door.
     #[error("{message}")]
     Unauthorized { message: String },
+    /// The caller is known but may not do this (beyond the role's permission table,
+    /// e.g. a tenant acting for another tenant).
+    #[error("{message}")]
+    Forbidden { message: String },
+    /// An allocation asked for more servers than there are; nothing was allocated.
+    #[error("not enough servers of type {server_type}: asked for {requested}, {missing} missing; nothing was allocated")]
+    InsufficientCapacity { server_type: String, requested: i64, missing: i64 },
     #[error("internal error")]
     Internal(#[from] DbError),
 }
@@ -30,6 +37,8 @@ impl ServiceError {
             ServiceError::IllegalTransition(_) => "illegal_transition",
             ServiceError::Invalid { .. } => "invalid_field",
             ServiceError::Unauthorized { .. } => "unauthorized",
+            ServiceError::Forbidden { .. } => "forbidden",
+            ServiceError::InsufficientCapacity { .. } => "insufficient_capacity",
             ServiceError::Internal(_) => "internal",
         }
     }
@@ -39,7 +48,10 @@ impl ServiceError {
     pub fn http_status(&self) -> u16 {
         match self {
             ServiceError::NotFound { .. } => 404,
-            ServiceError::Conflict { .. } | ServiceError::IllegalTransition(_) => 409,
+            ServiceError::Conflict { .. }
+            | ServiceError::IllegalTransition(_)
+            | ServiceError::InsufficientCapacity { .. } => 409,
+            ServiceError::Forbidden { .. } => 403,
             ServiceError::Invalid { .. } => 422,
             ServiceError::Unauthorized { .. } => 401,
             ServiceError::Internal(inner) => {

@@ -3,6 +3,7 @@
 //! transition check and its audit event.
 
 pub mod accounts;
+pub mod allocation;
 pub mod agent;
 pub mod error;
 pub mod jobs;

@@ -423,7 +423,9 @@ pub(crate) async fn record_inventory_in(
     Ok((server, changes))
 }
 
-/// `change_state` inside the caller's transaction.
+/// `change_state` inside the caller's transaction, followed by what the move means
+/// for subscriptions: a reserved server that left is replaced, a server that became
+/// available may fill one.
 pub(crate) async fn change_state_in(
     tx: &mut sqlx::AnyConnection,
     actor: &Actor,
@@ -431,6 +433,21 @@ pub(crate) async fn change_state_in(
     change: &StateChange,
     now: i64,
 ) -> Result<Server, ServiceError> {
+    let (before, after) = apply_in(&mut *tx, actor, id, change, now).await?;
+    super::allocation::after_move(&mut *tx, &before, &after, now).await?;
+    store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))
+}
+
+/// One move through the table in the caller's transaction: checks, state, audit,
+/// the job it starts or ends. Returns the server before and after. Subscriptions
+/// are the caller's business (the allocator moves servers with this directly).
+pub(crate) async fn apply_in(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    id: i64,
+    change: &StateChange,
+    now: i64,
+) -> Result<(Server, Server), ServiceError> {
     let reason = change.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if reason.is_some_and(|r| r.len() > MAX_REASON) {
         return Err(ServiceError::invalid("reason", format!("at most {MAX_REASON} characters")));
@@ -448,9 +465,16 @@ pub(crate) async fn change_state_in(
         active_job: store::jobs::has_active(&mut *tx, id).await?,
         reserved_for_requester: change.reserved_for_requester,
         re_registration: change.re_registration,
-        still_reserved: server.reserved_for.is_some(),
+        still_reserved: server.subscription_id.is_some(),
     };
     let t = domain::transitions::request_transition(server.state, change.action, actor.trigger(), ctx)?;
+    if t.to == ServerState::Available || (server.subscription_id.is_some() && !t.to.held_by_subscription()) {
+        // Subscriptions of its type will be reconciled: take the type's lock before
+        // the server's row, in the order the allocator takes them.
+        if let Some(type_id) = store::servers::type_id(&mut *tx, id).await? {
+            store::server_types::lock(&mut *tx, type_id).await?;
+        }
+    }
     let last_error = match change.action {
         Action::RegistrationFailed | Action::CleaningFailed | Action::DecommissionFailed => {
             LastError::Set(reason.unwrap_or("failed without a reason"))
@@ -510,10 +534,11 @@ pub(crate) async fn change_state_in(
             });
         }
     }
-    store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))
+    let after = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+    Ok((server, after))
 }
 
-fn not_found(id: i64) -> ServiceError {
+pub(crate) fn not_found(id: i64) -> ServiceError {
     ServiceError::NotFound { what: format!("server {id}") }
 }
 
@@ -526,6 +551,6 @@ fn stale(current: &Server) -> ServiceError {
     }
 }
 
-fn commit_error(e: sqlx::Error) -> ServiceError {
+pub(crate) fn commit_error(e: sqlx::Error) -> ServiceError {
     ServiceError::Internal(crate::backend::db::DbError::query("committing", e))
 }

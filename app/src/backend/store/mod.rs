@@ -3,6 +3,7 @@
 //! runs on SQLite and PostgreSQL alike.
 
 pub mod api_tokens;
+pub mod deployments;
 pub mod events;
 pub mod inventories;
 pub mod jobs;
@@ -12,6 +13,7 @@ pub mod reports;
 pub mod server_types;
 pub mod servers;
 pub mod sessions;
+pub mod subscriptions;
 pub mod users;
 
 /// Unix time in milliseconds, the one timestamp format of the schema.

@@ -59,3 +59,34 @@ pub async fn label(conn: &mut AnyConnection, id: i64) -> Result<Option<String>, 
         .await
         .map_err(|e| DbError::query("reading a server type", e))
 }
+
+/// The id of the type with this label.
+pub async fn id_by_label(conn: &mut AnyConnection, label: &str) -> Result<Option<i64>, DbError> {
+    sqlx::query_scalar("SELECT id FROM server_types WHERE label = $1")
+        .bind(label)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("finding a server type", e))
+}
+
+/// Every type label, sorted.
+pub async fn labels(conn: &mut AnyConnection) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar("SELECT label FROM server_types ORDER BY label")
+        .fetch_all(conn)
+        .await
+        .map_err(|e| DbError::query("listing server types", e))
+}
+
+/// Serializes reservation and allocation of one server type until the transaction
+/// ends. On PostgreSQL a row lock on the type (each transaction then reads what the
+/// previous one committed); SQLite's write transaction is already exclusive.
+pub async fn lock(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT id FROM server_types WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+            .map_err(|e| DbError::query("locking a server type", e))?;
+    }
+    Ok(())
+}

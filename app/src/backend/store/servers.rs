@@ -7,7 +7,9 @@ use sqlx::AnyConnection;
 
 const SELECT: &str = "SELECT s.id, s.name, s.state, t.label AS server_type, s.serial_number, \
     s.bmc_address, s.bmc_verify_tls, s.datacenter, s.rack, s.power_state, s.health, s.last_error, s.bmc_warning, \
-    s.reserved_for, s.generation, s.created_at, s.updated_at \
+    s.reserved_for, s.subscription_id, \
+    (SELECT ds.deployment_id FROM deployment_servers ds WHERE ds.server_id = s.id AND ds.released_at IS NULL) AS deployment_id, \
+    s.generation, s.created_at, s.updated_at \
     FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id";
 
 #[derive(sqlx::FromRow)]
@@ -26,6 +28,8 @@ struct Row {
     last_error: Option<String>,
     bmc_warning: Option<String>,
     reserved_for: Option<String>,
+    subscription_id: Option<i64>,
+    deployment_id: Option<i64>,
     generation: i64,
     created_at: i64,
     updated_at: i64,
@@ -50,6 +54,8 @@ impl Row {
             last_error: self.last_error,
             bmc_warning: self.bmc_warning,
             reserved_for: self.reserved_for,
+            subscription_id: self.subscription_id,
+            deployment_id: self.deployment_id,
             generation: self.generation,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -341,4 +347,70 @@ pub async fn sweep_failed(
     .fetch_one(conn)
     .await
     .map_err(|e| DbError::query("recording a BMC sweep failure", e))
+}
+
+/// Sets who holds a server: the tenant (reserved or allocated) and the subscription
+/// that reserved it. No generation change: the state change beside it makes one.
+pub async fn set_holder(
+    conn: &mut AnyConnection,
+    id: i64,
+    tenant: Option<&str>,
+    subscription_id: Option<i64>,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE servers SET reserved_for = $1, subscription_id = $2, updated_at = $3 WHERE id = $4")
+        .bind(tenant)
+        .bind(subscription_id)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("recording who holds a server", e))
+}
+
+/// Up to `limit` servers of a type in `state`, oldest first: with `tenant`, only
+/// those held by that tenant; with `pinned_by`, only a pinned subscription's servers.
+pub async fn pool(
+    conn: &mut AnyConnection,
+    type_id: i64,
+    state: ServerState,
+    tenant: Option<&str>,
+    pinned_by: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Server>, DbError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} WHERE s.server_type_id = $1 AND s.state = $2 AND ($3 IS NULL OR s.reserved_for = $3) \
+         AND ($4 IS NULL OR s.id IN (SELECT p.server_id FROM subscription_servers p WHERE p.subscription_id = $4)) \
+         ORDER BY s.id LIMIT $5"
+    ))
+    .bind(type_id)
+    .bind(state.as_str())
+    .bind(tenant)
+    .bind(pinned_by)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+    .map_err(|e| DbError::query("finding servers to reserve or allocate", e))?;
+    rows.into_iter().map(Row::into_server).collect()
+}
+
+/// Servers a subscription holds, newest first (the first to give back).
+pub async fn held_by_subscription(conn: &mut AnyConnection, subscription_id: i64) -> Result<Vec<Server>, DbError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE s.subscription_id = $1 ORDER BY s.id DESC"))
+        .bind(subscription_id)
+        .fetch_all(conn)
+        .await
+        .map_err(|e| DbError::query("reading a subscription's servers", e))?;
+    rows.into_iter().map(Row::into_server).collect()
+}
+
+/// Servers a tenant holds (reserved or allocated), by name.
+pub async fn held_by_tenant(conn: &mut AnyConnection, tenant: &str) -> Result<Vec<Server>, DbError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE s.reserved_for = $1 ORDER BY s.name"))
+        .bind(tenant)
+        .fetch_all(conn)
+        .await
+        .map_err(|e| DbError::query("reading a tenant's servers", e))?;
+    rows.into_iter().map(Row::into_server).collect()
 }

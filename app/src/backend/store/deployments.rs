@@ -1,0 +1,139 @@
+//! The `deployments` and `deployment_servers` tables.
+
+use crate::backend::db::DbError;
+use crate::domain::ServerState;
+use crate::model::{Deployment, DeploymentServer};
+use sqlx::AnyConnection;
+
+const SELECT: &str = "SELECT d.id, d.username, t.label AS server_type, d.count, d.status, d.created_by, \
+    d.created_at, d.released_at FROM deployments d JOIN server_types t ON t.id = d.server_type_id";
+
+#[derive(sqlx::FromRow)]
+pub struct Row {
+    pub id: i64,
+    pub username: String,
+    pub server_type: String,
+    pub count: i64,
+    pub status: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub released_at: Option<i64>,
+}
+
+impl Row {
+    pub fn into_view(self, servers: Vec<DeploymentServer>) -> Deployment {
+        Deployment {
+            id: self.id,
+            username: self.username,
+            server_type: self.server_type,
+            count: self.count,
+            status: self.status,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            released_at: self.released_at,
+            servers,
+        }
+    }
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    username: &str,
+    type_id: i64,
+    count: i64,
+    created_by: &str,
+    now: i64,
+) -> Result<i64, DbError> {
+    sqlx::query_scalar(
+        "INSERT INTO deployments (username, server_type_id, count, status, created_by, created_at) \
+         VALUES ($1, $2, $3, 'active', $4, $5) RETURNING id",
+    )
+    .bind(username)
+    .bind(type_id)
+    .bind(count)
+    .bind(created_by)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| DbError::query("creating a deployment", e))
+}
+
+/// Adds a server to a deployment. The database refuses a server already in a live
+/// deployment (unique index), whatever the caller checked before.
+pub async fn add_server(conn: &mut AnyConnection, id: i64, server_id: i64, now: i64) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO deployment_servers (deployment_id, server_id, allocated_at) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(server_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("adding a server to a deployment", e))
+}
+
+/// Takes a server out of its deployment.
+pub async fn release_server(conn: &mut AnyConnection, id: i64, server_id: i64, now: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE deployment_servers SET released_at = $1 \
+         WHERE deployment_id = $2 AND server_id = $3 AND released_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(server_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(|e| DbError::query("releasing a server from a deployment", e))
+}
+
+/// Marks the deployment released once no server is left in it.
+pub async fn close_if_empty(conn: &mut AnyConnection, id: i64, now: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE deployments SET status = 'released', released_at = $1 WHERE id = $2 AND status = 'active' \
+         AND NOT EXISTS (SELECT 1 FROM deployment_servers WHERE deployment_id = $2 AND released_at IS NULL)",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(|e| DbError::query("closing a deployment", e))
+}
+
+pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Row>, DbError> {
+    sqlx::query_as(&format!("{SELECT} WHERE d.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("reading a deployment", e))
+}
+
+/// Deployments, active first then newest; of one tenant when `username` is given.
+pub async fn list(conn: &mut AnyConnection, username: Option<&str>, limit: i64) -> Result<Vec<Row>, DbError> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE ($1 IS NULL OR d.username = $1) ORDER BY d.status = 'released', d.id DESC LIMIT $2"
+    ))
+    .bind(username)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+    .map_err(|e| DbError::query("listing deployments", e))
+}
+
+/// The servers live in a deployment, by name.
+pub async fn servers(conn: &mut AnyConnection, id: i64) -> Result<Vec<DeploymentServer>, DbError> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT s.id, s.name, s.state FROM deployment_servers ds JOIN servers s ON s.id = ds.server_id \
+         WHERE ds.deployment_id = $1 AND ds.released_at IS NULL ORDER BY s.name",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await
+    .map_err(|e| DbError::query("reading a deployment's servers", e))?;
+    rows.into_iter()
+        .map(|(id, name, state)| {
+            let state = ServerState::parse(&state).ok_or(DbError::Corrupt { what: "servers.state", value: state })?;
+            Ok(DeploymentServer { id, name, state })
+        })
+        .collect()
+}
