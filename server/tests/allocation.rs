@@ -7,28 +7,10 @@ use app::backend::services::allocation::{AllocationRequest, NewSubscription};
 use app::backend::services::{Actor, ServiceError, StateChange};
 use app::domain::{Action, Role, ServerState};
 use app::model::{Server, UserView};
-use common::{TestApp, server_in_state, spawn_app};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-static SERIAL: AtomicUsize = AtomicUsize::new(0);
+use common::{TestApp, spawn_app, typed_available as pool};
 
 fn admin() -> Actor {
     Actor::user("admin")
-}
-
-/// `n` registered servers of lab profile `profile` (0..5), set available; returns
-/// them and their type label.
-async fn pool(app: &TestApp, prefix: &str, profile: usize, n: usize) -> (Vec<Server>, String) {
-    let mut out = Vec::new();
-    for i in 0..n {
-        let s = server_in_state(app, &format!("{prefix}-{i}"), ServerState::Available).await;
-        let index = SERIAL.fetch_add(1, Ordering::Relaxed) * 5 + profile + 1;
-        let inventory = rackstate_server::lab::profiles::inventory(index);
-        let (s, _) = app.backend.record_inventory(&Actor::system("test"), s.id, &inventory, 'C').await.unwrap();
-        out.push(s);
-    }
-    let label = out[0].server_type.clone().expect("typed");
-    (out, label)
 }
 
 async fn tenant(app: &TestApp, name: &str) -> UserView {
@@ -74,7 +56,10 @@ async fn subscription_fill_refill_and_end() {
     assert_eq!(count(&now, ServerState::Available, None), 2);
 
     // A reserved server turns out broken: it leaves, another takes its place.
-    let broken = servers.iter().find(|s| now[servers.iter().position(|x| x.id == s.id).unwrap()].0 == ServerState::AvailableReserved).unwrap();
+    let broken = servers
+        .iter()
+        .find(|s| now[servers.iter().position(|x| x.id == s.id).unwrap()].0 == ServerState::AvailableReserved)
+        .unwrap();
     let change = StateChange::new(Action::MarkDefective).because("fan failure");
     let after = app.backend.change_state(&admin(), broken.id, &change).await.unwrap();
     assert_eq!((after.state, after.reserved_for, after.subscription_id), (ServerState::Defective, None, None));

@@ -258,6 +258,11 @@ async fn openapi_document() {
         ("/api/v1/jobs/{id}", &["get"]),
         ("/api/v1/reports/utilization", &["get"]),
         ("/api/v1/users", &["post"]),
+        ("/api/v1/subscriptions", &["get", "post"]),
+        ("/api/v1/subscriptions/{id}", &["get", "patch", "delete"]),
+        ("/api/v1/deployments", &["get", "post"]),
+        ("/api/v1/deployments/{id}", &["get"]),
+        ("/api/v1/deployments/{id}/release", &["post"]),
     ];
     assert_eq!(paths.len(), want.len(), "{:?}", paths.keys().collect::<Vec<_>>());
     for (path, methods) in want {
@@ -396,4 +401,82 @@ async fn notes_versions_and_conflicts() {
     let big = "x".repeat(70 * 1024);
     let (status, body) = bob.call(reqwest::Method::PUT, &path, Some(json!({ "text": big, "version": 2 }))).await;
     assert_eq!((status, code(&body)), (422, "invalid_field"));
+}
+
+/// Subscriptions and deployments over the API: who may do what, all-or-nothing with
+/// `insufficient_capacity` naming what is missing, tenant isolation, release -> cleaning.
+#[tokio::test]
+async fn subscriptions_and_deployments() {
+    let app = spawn_app().await;
+    let (_, label) = common::typed_available(&app, "p", 0, 4).await;
+    let admin = Api { app: &app, token: token_for(&app, Role::Admin).await };
+    let operator = Api { app: &app, token: token_for(&app, Role::Operator).await };
+    let viewer = Api { app: &app, token: token_for(&app, Role::Viewer).await };
+    let tenant = Api { app: &app, token: token_for(&app, Role::Tenant).await };
+    let (status, _) =
+        admin.post("/api/v1/users", json!({ "username": "other", "password": USER_PASSWORD, "role": "tenant" })).await;
+    assert_eq!(status, 201);
+    let other = Api { app: &app, token: token(&app, "other", USER_PASSWORD).await };
+
+    // Subscriptions: admins only; the answer says how full it is.
+    let want = json!({ "username": "api-tenant", "server_type": label, "count": 2 });
+    assert_eq!(operator.post("/api/v1/subscriptions", want.clone()).await.0, 403);
+    let (status, sub) = admin.post("/api/v1/subscriptions", want).await;
+    assert_eq!(status, 201, "{sub}");
+    assert_eq!((sub["filled"].as_i64(), sub["short"].as_i64()), (Some(2), Some(0)));
+    let sub_url = format!("/api/v1/subscriptions/{}", sub["id"]);
+    let (status, bad) = admin
+        .post("/api/v1/subscriptions", json!({ "username": "api-tenant", "server_type": label, "count": 0 }))
+        .await;
+    assert_eq!((status, code(&bad)), (422, "invalid_field"));
+    assert!(bad["error"]["message"].as_str().unwrap().starts_with("count"));
+    let (status, bad) = admin.post("/api/v1/subscriptions", json!({ "username": "api-tenant", "colour": "red" })).await;
+    assert_eq!((status, code(&bad)), (400, "malformed"));
+    // Tenants read their own subscriptions, not others'.
+    let (status, mine) = tenant.get("/api/v1/subscriptions").await;
+    assert_eq!((status, mine["items"].as_array().unwrap().len()), (200, 1));
+    assert_eq!(other.get(&sub_url).await.0, 404);
+    assert_eq!(other.get("/api/v1/subscriptions").await.1["items"].as_array().unwrap().len(), 0);
+
+    // Allocation: all or nothing; viewers may not; operators name the tenant.
+    assert_eq!(viewer.post("/api/v1/deployments", json!({ "server_type": label, "count": 1 })).await.0, 403);
+    let (status, e) = tenant.post("/api/v1/deployments", json!({ "server_type": label, "count": 5 })).await;
+    assert_eq!((status, code(&e)), (409, "insufficient_capacity"), "{e}");
+    assert_eq!((e["error"]["requested"].as_i64(), e["error"]["missing"].as_i64()), (Some(5), Some(1)));
+    let (status, e) = other.post("/api/v1/deployments", json!({ "server_type": label, "count": 3 })).await;
+    assert_eq!((status, e["error"]["missing"].as_i64()), (409, Some(1)), "the reserved two are not other's");
+    let (status, e) =
+        other.post("/api/v1/deployments", json!({ "server_type": label, "count": 1, "username": "api-tenant" })).await;
+    assert_eq!((status, code(&e)), (403, "forbidden"));
+    let (status, e) = operator.post("/api/v1/deployments", json!({ "server_type": label, "count": 1 })).await;
+    assert_eq!((status, code(&e)), (422, "invalid_field"));
+    let (status, d) = tenant.post("/api/v1/deployments", json!({ "server_type": label, "count": 3 })).await;
+    assert_eq!(status, 201, "{d}");
+    assert_eq!(d["servers"].as_array().unwrap().len(), 3);
+    assert!(d["members"].as_array().unwrap().iter().all(|m| m["state"] == "used"));
+    let d_url = format!("/api/v1/deployments/{}", d["id"]);
+    assert_eq!(other.get(&d_url).await.0, 404, "another tenant's deployment does not exist for it");
+    assert_eq!(other.post(&format!("{d_url}/release"), json!({})).await.0, 404);
+    assert_eq!(operator.get("/api/v1/deployments").await.1["items"].as_array().unwrap().len(), 1);
+    // A tenant sees its used servers, not others'.
+    let first = d["servers"][0].as_i64().unwrap();
+    assert_eq!(tenant.get(&format!("/api/v1/servers/{first}")).await.0, 200);
+    assert_eq!(other.get(&format!("/api/v1/servers/{first}")).await.0, 404);
+
+    // Release one server, then the rest (operators may act for the tenant).
+    let (status, r) = tenant.post(&format!("{d_url}/release"), json!({ "servers": [first] })).await;
+    assert_eq!((status, r["servers"].as_array().unwrap().len()), (202, 2), "{r}");
+    assert_eq!(app.backend.server(first).await.unwrap().state, ServerState::Cleaning);
+    let (status, r) = operator.post(&format!("{d_url}/release"), json!({})).await;
+    assert_eq!((status, r["status"].as_str()), (202, Some("released")), "{r}");
+    let (status, e) = tenant.post(&format!("{d_url}/release"), json!({})).await;
+    assert_eq!((status, code(&e)), (409, "conflict"));
+
+    // Resize and end.
+    let resize = admin.call(reqwest::Method::PATCH, &sub_url, Some(json!({ "count": 1 }))).await;
+    assert_eq!(resize.0, 200, "{}", resize.1);
+    let (status, ended) = admin.call(reqwest::Method::DELETE, &sub_url, None).await;
+    assert_eq!(status, 200);
+    assert!(ended["ended_at"].is_i64());
+    assert_eq!(admin.call(reqwest::Method::DELETE, &sub_url, None).await.0, 409);
 }

@@ -119,6 +119,28 @@ pub async fn server_in_state(app: &TestApp, name: &str, state: app::domain::Serv
     app.backend.server(s.id).await.unwrap()
 }
 
+/// `n` registered servers of lab hardware profile `profile` (0..5), set available;
+/// returns them and their type label.
+pub async fn typed_available(
+    app: &TestApp,
+    prefix: &str,
+    profile: usize,
+    n: usize,
+) -> (Vec<app::model::Server>, String) {
+    static SERIAL: AtomicU32 = AtomicU32::new(0);
+    let mut out = Vec::new();
+    for i in 0..n {
+        let s = server_in_state(app, &format!("{prefix}-{i}"), app::domain::ServerState::Available).await;
+        let index = SERIAL.fetch_add(1, Ordering::Relaxed) as usize * 5 + profile + 1;
+        let inventory = rackstate_server::lab::profiles::inventory(index);
+        let system = app::backend::services::Actor::system("test");
+        let (s, _) = app.backend.record_inventory(&system, s.id, &inventory, 'C').await.unwrap();
+        out.push(s);
+    }
+    let label = out[0].server_type.clone().expect("typed");
+    (out, label)
+}
+
 /// Ends a server's queued or running jobs (as an abort would; tests only).
 pub async fn end_jobs(app: &TestApp, id: i64) {
     sqlx::query("UPDATE jobs SET status = 'aborted', lease_owner = NULL WHERE server_id = $1 AND status IN ('queued', 'running', 'waiting_for_agent')")

@@ -64,7 +64,11 @@ fn forbidden(message: impl Into<String>) -> ServiceError {
 impl Backend {
     /// Creates a subscription and fills it from the available servers at once
     /// (or when it starts). The result says how many it is short.
-    pub async fn create_subscription(&self, actor: &Actor, new: &NewSubscription) -> Result<Subscription, ServiceError> {
+    pub async fn create_subscription(
+        &self,
+        actor: &Actor,
+        new: &NewSubscription,
+    ) -> Result<Subscription, ServiceError> {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let tenant = tenant_user(&mut tx, &new.username).await?;
@@ -167,7 +171,8 @@ impl Backend {
         let rows = store::subscriptions::list(&mut conn, username).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let names = if row.pinned != 0 { store::subscriptions::pinned_names(&mut conn, row.id).await? } else { vec![] };
+            let names =
+                if row.pinned != 0 { store::subscriptions::pinned_names(&mut conn, row.id).await? } else { vec![] };
             out.push(row.into_view(names));
         }
         Ok(out)

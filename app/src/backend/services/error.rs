@@ -22,7 +22,9 @@ pub enum ServiceError {
     #[error("{message}")]
     Forbidden { message: String },
     /// An allocation asked for more servers than there are; nothing was allocated.
-    #[error("not enough servers of type {server_type}: asked for {requested}, {missing} missing; nothing was allocated")]
+    #[error(
+        "not enough servers of type {server_type}: asked for {requested}, {missing} missing; nothing was allocated"
+    )]
     InsufficientCapacity { server_type: String, requested: i64, missing: i64 },
     #[error("internal error")]
     Internal(#[from] DbError),

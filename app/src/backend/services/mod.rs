@@ -3,8 +3,8 @@
 //! transition check and its audit event.
 
 pub mod accounts;
-pub mod allocation;
 pub mod agent;
+pub mod allocation;
 pub mod error;
 pub mod jobs;
 pub mod notes;

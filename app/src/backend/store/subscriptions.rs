@@ -110,11 +110,13 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Row>, DbErr
 
 /// Subscriptions, newest first; of one tenant when `username` is given.
 pub async fn list(conn: &mut AnyConnection, username: Option<&str>) -> Result<Vec<Row>, DbError> {
-    sqlx::query_as(&format!("{SELECT} WHERE ($1 IS NULL OR b.username = $1) ORDER BY b.ended_at IS NOT NULL, b.id DESC"))
-        .bind(username)
-        .fetch_all(conn)
-        .await
-        .map_err(|e| DbError::query("listing subscriptions", e))
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE ($1 IS NULL OR b.username = $1) ORDER BY b.ended_at IS NOT NULL, b.id DESC"
+    ))
+    .bind(username)
+    .fetch_all(conn)
+    .await
+    .map_err(|e| DbError::query("listing subscriptions", e))
 }
 
 /// Subscriptions of a type not yet ended, oldest first (the first to be filled).

@@ -4,6 +4,8 @@
 //! bad token, 403 role, 404, 409 illegal transition or stale generation, 422 invalid
 //! field (the message names it), 429 throttled. Bad input never gets a 500.
 
+mod allocation;
+
 use crate::api_error::{error, service_error};
 use app::backend::Backend;
 use app::backend::services::accounts::LoginError;
@@ -41,12 +43,22 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/jobs/{id}", get(job))
         .route("/api/v1/reports/utilization", get(utilization))
         .route("/api/v1/users", post(create_user))
+        .route("/api/v1/subscriptions", get(allocation::list_subscriptions).post(allocation::create_subscription))
+        .route(
+            "/api/v1/subscriptions/{id}",
+            get(allocation::get_subscription)
+                .patch(allocation::resize_subscription)
+                .delete(allocation::end_subscription),
+        )
+        .route("/api/v1/deployments", get(allocation::list_deployments).post(allocation::allocate))
+        .route("/api/v1/deployments/{id}", get(allocation::get_deployment))
+        .route("/api/v1/deployments/{id}/release", post(allocation::release))
         .route("/api/v1/openapi.json", get(openapi_json))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(backend)
 }
 
-type ApiResult = Result<Response, Response>;
+pub(crate) type ApiResult = Result<Response, Response>;
 
 /// Every error: a stable code and a message for people.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -67,10 +79,14 @@ pub struct ApiErrorBody {
     info(title = "Rackstate automation API", version = "1"),
     paths(
         create_token, list_tokens, revoke_token, list_servers, add_server, get_server, set_state, register,
-        decommission, retry, abort, bmc_credentials, events, get_notes, put_notes, job, utilization, create_user
+        decommission, retry, abort, bmc_credentials, events, get_notes, put_notes, job, utilization, create_user,
+        allocation::list_subscriptions, allocation::create_subscription, allocation::get_subscription,
+        allocation::resize_subscription, allocation::end_subscription, allocation::list_deployments,
+        allocation::allocate, allocation::get_deployment, allocation::release
     ),
     components(schemas(
-        ApiError, ApiErrorBody, Server, JobView, UserView, app::model::Event, app::domain::Inventory, app::model::Notes
+        ApiError, ApiErrorBody, Server, JobView, UserView, app::model::Event, app::domain::Inventory, app::model::Notes,
+        app::model::Subscription, allocation::DeploymentOut, app::model::DeploymentServer
     )),
     modifiers(&BearerAuth)
 )]
@@ -107,17 +123,21 @@ fn login_error(e: LoginError) -> Response {
 }
 
 /// A JSON body of type `T`, or 400 saying what is wrong with it.
-fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
+pub(crate) fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
     serde_json::from_slice(bytes)
         .map_err(|e| error(StatusCode::BAD_REQUEST, "malformed", &format!("the request body is not valid: {e}")))
 }
 
-fn json(status: StatusCode, value: impl serde::Serialize) -> Response {
+pub(crate) fn json(status: StatusCode, value: impl serde::Serialize) -> Response {
     (status, axum::Json(value)).into_response()
 }
 
 /// The token's user, who must hold `permission` (None: any user).
-async fn caller(backend: &Backend, headers: &HeaderMap, permission: Option<Permission>) -> Result<UserView, Response> {
+pub(crate) async fn caller(
+    backend: &Backend,
+    headers: &HeaderMap,
+    permission: Option<Permission>,
+) -> Result<UserView, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -141,7 +161,7 @@ async fn caller(backend: &Backend, headers: &HeaderMap, permission: Option<Permi
     Ok(user)
 }
 
-fn actor(user: &UserView) -> Actor {
+pub(crate) fn actor(user: &UserView) -> Actor {
     Actor::user(user.username.clone())
 }
 

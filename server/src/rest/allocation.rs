@@ -1,0 +1,207 @@
+//! `/api/v1/subscriptions` and `/api/v1/deployments`: reservations for tenants and
+//! allocation, through the same service functions as the pages.
+
+use super::{ApiError, ApiResult, actor, body, caller, json};
+use crate::api_error::{error, service_error};
+use app::backend::Backend;
+use app::backend::services::allocation::{AllocationRequest, NewSubscription};
+use app::domain::Permission;
+use app::model::{Deployment, DeploymentServer, Subscription, UserView};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubscriptionRequest {
+    /// The tenant user it reserves for.
+    username: String,
+    /// A server type label; may be omitted when `servers` are given.
+    #[serde(default)]
+    server_type: String,
+    /// How many servers (1 to 1000); omitted when `servers` are given.
+    #[serde(default)]
+    count: i64,
+    /// Specific servers by name (optional).
+    #[serde(default)]
+    servers: Vec<String>,
+    /// Unix milliseconds; default now.
+    #[serde(default)]
+    starts_at: Option<i64>,
+    /// Unix milliseconds; none: until ended.
+    #[serde(default)]
+    ends_at: Option<i64>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResizeRequest {
+    count: i64,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AllocateRequest {
+    server_type: String,
+    count: i64,
+    /// The tenant, when an operator or admin allocates on its behalf.
+    #[serde(default)]
+    username: Option<String>,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReleaseRequest {
+    /// Server ids to release; omitted: all of the deployment's servers.
+    #[serde(default)]
+    servers: Option<Vec<i64>>,
+}
+
+/// A deployment as the API shows it: `servers` are the ids it holds now, `members`
+/// the same servers with name and state.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct DeploymentOut {
+    id: i64,
+    username: String,
+    server_type: String,
+    count: i64,
+    /// active or released
+    status: String,
+    created_by: String,
+    created_at: i64,
+    released_at: Option<i64>,
+    servers: Vec<i64>,
+    members: Vec<DeploymentServer>,
+}
+
+impl From<Deployment> for DeploymentOut {
+    fn from(d: Deployment) -> Self {
+        DeploymentOut {
+            id: d.id,
+            username: d.username,
+            server_type: d.server_type,
+            count: d.count,
+            status: d.status,
+            created_by: d.created_by,
+            created_at: d.created_at,
+            released_at: d.released_at,
+            servers: d.servers.iter().map(|s| s.id).collect(),
+            members: d.servers,
+        }
+    }
+}
+
+/// A caller who may allocate: a tenant for itself, operators and admins for tenants.
+async fn allocator(backend: &Backend, headers: &HeaderMap) -> Result<UserView, Response> {
+    let user = caller(backend, headers, None).await?;
+    if user.role.can(Permission::AllocateOwn) || user.role.can(Permission::AllocateForTenants) {
+        Ok(user)
+    } else {
+        Err(error(StatusCode::FORBIDDEN, "forbidden", &format!("your role ({}) may not allocate servers", user.role)))
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "allocation", security(("bearer" = [])), responses((status = 200, description = "`{items: [Subscription]}`: all for admins, a tenant's own for tenants"), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub(crate) async fn list_subscriptions(State(backend): State<Backend>, headers: HeaderMap) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::ViewOwnServers)).await?;
+    let own = (!user.role.can(Permission::ManageSubscriptions)).then_some(user.username.as_str());
+    let items = backend.list_subscriptions(own).await.map_err(service_error)?;
+    Ok(json(StatusCode::OK, serde_json::json!({ "items": items })))
+}
+
+#[utoipa::path(post, path = "/api/v1/subscriptions", tag = "allocation", security(("bearer" = [])), request_body = SubscriptionRequest, responses((status = 201, body = Subscription, description = "created and filled as far as possible: `filled`, `short`"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 422, body = ApiError)))]
+pub(crate) async fn create_subscription(State(backend): State<Backend>, headers: HeaderMap, bytes: Bytes) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::ManageSubscriptions)).await?;
+    let req: SubscriptionRequest = body(&bytes)?;
+    let new = NewSubscription {
+        username: req.username,
+        server_type: req.server_type,
+        count: req.count,
+        servers: req.servers,
+        starts_at: req.starts_at,
+        ends_at: req.ends_at,
+    };
+    let sub = backend.create_subscription(&actor(&user), &new).await.map_err(service_error)?;
+    Ok(json(StatusCode::CREATED, sub))
+}
+
+#[utoipa::path(get, path = "/api/v1/subscriptions/{id}", tag = "allocation", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = Subscription), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub(crate) async fn get_subscription(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::ViewOwnServers)).await?;
+    let sub = backend.subscription(id).await.map_err(service_error)?;
+    if !user.role.can(Permission::ManageSubscriptions) && sub.username != user.username {
+        return Err(error(StatusCode::NOT_FOUND, "not_found", &format!("subscription {id} not found")));
+    }
+    Ok(json(StatusCode::OK, sub))
+}
+
+#[utoipa::path(patch, path = "/api/v1/subscriptions/{id}", tag = "allocation", security(("bearer" = [])), params(("id" = i64, Path)), request_body = ResizeRequest, responses((status = 200, body = Subscription), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+pub(crate) async fn resize_subscription(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    bytes: Bytes,
+) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::ManageSubscriptions)).await?;
+    let req: ResizeRequest = body(&bytes)?;
+    let sub = backend.resize_subscription(&actor(&user), id, req.count).await.map_err(service_error)?;
+    Ok(json(StatusCode::OK, sub))
+}
+
+#[utoipa::path(delete, path = "/api/v1/subscriptions/{id}", tag = "allocation", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = Subscription, description = "ended: reserved servers are available again"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+pub(crate) async fn end_subscription(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::ManageSubscriptions)).await?;
+    let sub = backend.end_subscription(&actor(&user), id).await.map_err(service_error)?;
+    Ok(json(StatusCode::OK, sub))
+}
+
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "allocation", security(("bearer" = [])), responses((status = 200, description = "`{items: [DeploymentOut]}`: a tenant's own, everyone's for operators and admins"), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub(crate) async fn list_deployments(State(backend): State<Backend>, headers: HeaderMap) -> ApiResult {
+    let user = allocator(&backend, &headers).await?;
+    let items: Vec<DeploymentOut> =
+        backend.list_deployments(&user, None).await.map_err(service_error)?.into_iter().map(Into::into).collect();
+    Ok(json(StatusCode::OK, serde_json::json!({ "items": items })))
+}
+
+#[utoipa::path(post, path = "/api/v1/deployments", tag = "allocation", security(("bearer" = [])), request_body = AllocateRequest, responses((status = 201, body = DeploymentOut), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError, description = "`insufficient_capacity` with `requested` and `missing`; nothing was allocated"), (status = 422, body = ApiError)))]
+pub(crate) async fn allocate(State(backend): State<Backend>, headers: HeaderMap, bytes: Bytes) -> ApiResult {
+    let user = allocator(&backend, &headers).await?;
+    let req: AllocateRequest = body(&bytes)?;
+    let request = AllocationRequest { tenant: req.username, server_type: req.server_type, count: req.count };
+    let d = backend.allocate(&user, &request).await.map_err(service_error)?;
+    Ok(json(StatusCode::CREATED, DeploymentOut::from(d)))
+}
+
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "allocation", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = DeploymentOut), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub(crate) async fn get_deployment(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    let user = allocator(&backend, &headers).await?;
+    let d = backend.deployment(&user, id).await.map_err(service_error)?;
+    Ok(json(StatusCode::OK, DeploymentOut::from(d)))
+}
+
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/release", tag = "allocation", security(("bearer" = [])), params(("id" = i64, Path)), request_body = ReleaseRequest, responses((status = 202, body = DeploymentOut, description = "the servers are cleaning; their cleaning jobs started"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+pub(crate) async fn release(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    bytes: Bytes,
+) -> ApiResult {
+    let user = allocator(&backend, &headers).await?;
+    let req: ReleaseRequest = if bytes.is_empty() { ReleaseRequest::default() } else { body(&bytes)? };
+    let d = backend.release(&user, id, req.servers.as_deref()).await.map_err(service_error)?;
+    Ok(json(StatusCode::ACCEPTED, DeploymentOut::from(d)))
+}
