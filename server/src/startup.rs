@@ -182,6 +182,7 @@ impl Application {
     /// Serves until the future `shutdown` completes.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_expired_sessions(DbSessionStore::new(self.backend.db.clone())));
+        let subscriptions = tokio::spawn(reconcile_subscriptions(self.backend.clone()));
         let (stop_runner, stopped) = tokio::sync::watch::channel(false);
         let sweep = self.sweep.map(|s| tokio::spawn(s.run(stopped.clone())));
         let metrics_server = self.metrics_listener.map(|l| {
@@ -204,6 +205,7 @@ impl Application {
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         sweeper.abort();
+        subscriptions.abort();
         let _ = stop_runner.send(true);
         if let Some(s) = sweep {
             s.abort();
@@ -310,6 +312,20 @@ async fn readyz(backend: Backend) -> (axum::http::StatusCode, String) {
         Err(e) => {
             tracing::warn!(error = %e, "readiness check");
             (axum::http::StatusCode::SERVICE_UNAVAILABLE, e)
+        }
+    }
+}
+
+/// How often subscriptions are checked for start and end dates and refilled (each
+/// change that affects one reconciles it at once; this is the clock and the net).
+const SUBSCRIPTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn reconcile_subscriptions(backend: Backend) {
+    let mut tick = tokio::time::interval(SUBSCRIPTION_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Err(e) = backend.reconcile_subscriptions().await {
+            tracing::warn!(error = %app::backend::error_chain(&e), "reconciling subscriptions");
         }
     }
 }

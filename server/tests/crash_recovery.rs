@@ -5,27 +5,25 @@
 mod common;
 
 use app::backend::Db;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 const SERVERS: usize = 100;
 
 fn start(data_dir: &std::path::Path, database_url: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_rackstate"))
-        .env("RACKSTATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RACKSTATE_DATA_DIR", data_dir)
-        .env("RACKSTATE_DATABASE_URL", database_url)
-        .env("RACKSTATE_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
-        .env("RACKSTATE_DEMO_LAB", SERVERS.to_string())
-        .env("RACKSTATE_DEMO_LAB_BOOT_SECONDS", "1")
-        .env("RACKSTATE_AGENT_TIMEOUT_SECONDS", "15")
-        .env("RACKSTATE_JOB_LEASE_SECONDS", "4")
-        .env("RACKSTATE_WORKERS", "16")
-        .env("RACKSTATE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting rackstate")
+    let machines = SERVERS.to_string();
+    common::start_binary(
+        data_dir,
+        database_url,
+        port,
+        &[
+            ("RACKSTATE_DEMO_LAB", machines.as_str()),
+            ("RACKSTATE_DEMO_LAB_BOOT_SECONDS", "1"),
+            ("RACKSTATE_AGENT_TIMEOUT_SECONDS", "15"),
+            ("RACKSTATE_JOB_LEASE_SECONDS", "4"),
+            ("RACKSTATE_WORKERS", "16"),
+        ],
+    )
 }
 
 /// Jobs by status.

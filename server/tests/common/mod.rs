@@ -233,3 +233,39 @@ pub async fn wait_for_step(app: &TestApp, id: i64, prefix: &str) -> (app::backen
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Starts the real `rackstate` binary on `port` with `database_url`, the test admin
+/// password and `env` on top (logs at warn to stderr).
+pub fn start_binary(
+    data_dir: &std::path::Path,
+    database_url: &str,
+    port: u16,
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rackstate"));
+    cmd.env("RACKSTATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RACKSTATE_DATA_DIR", data_dir)
+        .env("RACKSTATE_DATABASE_URL", database_url)
+        .env("RACKSTATE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RACKSTATE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("starting rackstate")
+}
+
+/// Waits until a Rackstate at `base` answers /readyz.
+pub async fn wait_ready(base: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{base} never became ready");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
