@@ -58,13 +58,9 @@ pub async fn authorize(State(backend): State<Backend>, session: Session, mut req
         match (access, &user) {
             (Access::Public, _) => {}
             (_, None) => return error(StatusCode::UNAUTHORIZED, "log in first"),
-            (Access::LoggedIn, Some(_)) => {}
-            (Access::Needs(p), Some(u)) if u.role.can(p) => {}
-            (Access::Needs(p), Some(u)) => {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    &format!("your role ({}) may not {}", u.role, p.as_str().replace('_', " ")),
-                );
+            (access, Some(u)) if access.allows(u.role) => {}
+            (access, Some(u)) => {
+                return error(StatusCode::FORBIDDEN, &format!("your role ({}) may not {}", u.role, access.describe()));
             }
         }
     } else if user.is_none() && !is_public_path(&path) {

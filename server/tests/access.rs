@@ -14,6 +14,12 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
     Some(match path {
         "/api/login" => vec![("username", "admin"), ("password", common::ADMIN_PASSWORD)],
         "/api/whoami" | "/api/logout" | "/api/utilization" | "/api/list_users" => vec![],
+        "/api/subscriptions_data" | "/api/tenant_usage" | "/api/deployments_data" => vec![],
+        "/api/create_subscription" => vec![("username", "tenant"), ("server_type", "{type}"), ("count", "1")],
+        "/api/resize_subscription" => vec![("id", "{subscription}"), ("count", "2")],
+        "/api/end_subscription" => vec![("id", "{subscription}")],
+        "/api/allocate" => vec![("server_type", "{type}"), ("count", "1"), ("username", "tenant")],
+        "/api/release_deployment" => vec![("id", "{deployment}")],
         "/api/change_password" => vec![("current", "{password}"), ("new_password", "{password}")],
         "/api/list_servers" => vec![("state", "unavailable"), ("server_type", "M.8.16")],
         "/api/server_detail" | "/api/reveal_bmc_credentials" => vec![("id", "{id}")],
@@ -42,7 +48,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
 /// Rows in the tables a call could change: a refused call must leave them alone.
 async fn snapshot(app: &TestApp) -> Vec<i64> {
     let mut out = Vec::new();
-    for table in ["servers", "events", "users", "server_types"] {
+    for table in ["servers", "events", "users", "server_types", "subscriptions", "deployments", "deployment_servers"] {
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(app.backend.db.pool())
             .await
@@ -63,11 +69,46 @@ async fn snapshot_without_fixture(app: &TestApp) -> Vec<i64> {
     let mut s = snapshot(app).await;
     s[0] -= 1;
     s[1] -= 1;
-    s[4] -= 1;
+    let gens = s.len() - 1;
+    s[gens] -= 1;
     s
 }
 
-async fn call(app: &TestApp, client: &reqwest::Client, path: &str, role: &str) -> reqwest::StatusCode {
+/// Values for the placeholders of subscription and deployment calls: a type with
+/// available servers, a fresh subscription and a fresh deployment of the tenant
+/// `tenant`. Made before the call's snapshot, so they count as state before it.
+async fn prepare(app: &TestApp, path: &str) -> Vec<(&'static str, String)> {
+    use app::backend::services::allocation::{AllocationRequest, NewSubscription};
+    let mut out = Vec::new();
+    let Some(label) = sqlx::query_scalar::<_, String>("SELECT label FROM server_types ORDER BY id LIMIT 1")
+        .fetch_optional(app.backend.db.pool())
+        .await
+        .unwrap()
+    else {
+        return out;
+    };
+    out.push(("{type}", label.clone()));
+    let admin = Actor::user("admin");
+    if path.ends_with("_subscription") {
+        let new = NewSubscription { username: "tenant".into(), server_type: label.clone(), count: 1, ..Default::default() };
+        out.push(("{subscription}", app.backend.create_subscription(&admin, &new).await.unwrap().id.to_string()));
+    }
+    if path == "/api/release_deployment" {
+        let users = app.backend.list_users().await.unwrap();
+        let tenant = users.iter().find(|u| u.username == "tenant").unwrap();
+        let req = AllocationRequest { tenant: None, server_type: label, count: 1 };
+        out.push(("{deployment}", app.backend.allocate(tenant, &req).await.unwrap().id.to_string()));
+    }
+    out
+}
+
+async fn call(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    role: &str,
+    prepared: &[(&'static str, String)],
+) -> reqwest::StatusCode {
     let s =
         server_in_state(app, &format!("t-{role}-{}", path.trim_start_matches("/api/")), ServerState::Unavailable).await;
     // A tenant may see its own servers only: make this one the tenant's.
@@ -90,6 +131,10 @@ async fn call(app: &TestApp, client: &reqwest::Client, path: &str, role: &str) -
         .unwrap_or_else(|| panic!("{path}: add arguments for it to tests/access.rs"))
         .into_iter()
         .map(|(k, v)| {
+            let mut v = v.to_string();
+            for (placeholder, value) in prepared {
+                v = v.replace(placeholder, value);
+            }
             let v = v
                 .replace("{id}", &s.id.to_string())
                 .replace("{gen}", &s.generation.to_string())
@@ -120,11 +165,15 @@ async fn every_server_function_as_every_role() {
     let app = spawn_app().await;
     let admin = Actor::user("admin");
     app.backend.create_user(&admin, "victim", "victim-long-password", Role::Viewer).await.unwrap();
+    // A tenant and a pool of servers for the subscription and deployment calls.
+    app.backend.create_user(&admin, "tenant", common::USER_PASSWORD, Role::Tenant).await.unwrap();
+    common::typed_available(&app, "pool", 0, 40).await;
     for (path, access) in ENDPOINTS {
         // Anonymous.
+        let prepared = prepare(&app, path).await;
         let before = snapshot(&app).await;
         let anon = app.anonymous();
-        let status = call(&app, &anon, path, "anon").await;
+        let status = call(&app, &anon, path, "anon", &prepared).await;
         match access {
             Access::Public => assert_ne!(status, 401, "{path} anonymous"),
             _ => {
@@ -134,12 +183,10 @@ async fn every_server_function_as_every_role() {
         }
         for role in Role::ALL {
             let client = app.client_for(role).await;
+            let prepared = prepare(&app, path).await;
             let before = snapshot(&app).await;
-            let status = call(&app, &client, path, role.as_str()).await;
-            let allowed = match access {
-                Access::Public | Access::LoggedIn => true,
-                Access::Needs(p) => role.can(*p),
-            };
+            let status = call(&app, &client, path, role.as_str(), &prepared).await;
+            let allowed = access.allows(role);
             if allowed {
                 assert!(status.is_success() || status.is_redirection(), "{path} as {role}: {status}");
             } else {
@@ -186,10 +233,7 @@ async fn every_page_needs_login() {
         for role in Role::ALL {
             let client = app.client_for(role).await;
             let resp = client.get(app.url(&path)).send().await.unwrap();
-            let allowed = match access {
-                Access::Public | Access::LoggedIn => true,
-                Access::Needs(p) => role.can(p),
-            };
+            let allowed = access.allows(role);
             let status = resp.status();
             let html = resp.text().await.unwrap();
             if allowed {

@@ -5,6 +5,7 @@
 //! middleware enforces it before the function runs (deny by default), and a test
 //! fails when a server function is missing from it.
 
+pub mod allocation;
 pub mod auth;
 pub mod servers;
 pub mod users;
@@ -20,7 +21,32 @@ pub enum Access {
     LoggedIn,
     /// A logged-in user whose role has the permission.
     Needs(Permission),
+    /// A logged-in user whose role has any of these permissions.
+    NeedsAny(&'static [Permission]),
 }
+
+impl Access {
+    /// Whether a logged-in user of `role` passes.
+    pub fn allows(self, role: crate::domain::Role) -> bool {
+        match self {
+            Access::Public | Access::LoggedIn => true,
+            Access::Needs(p) => role.can(p),
+            Access::NeedsAny(ps) => ps.iter().any(|p| role.can(*p)),
+        }
+    }
+
+    /// What the role lacks, for a refusal: "allocate own or allocate for tenants".
+    pub fn describe(self) -> String {
+        match self {
+            Access::Public | Access::LoggedIn => "log in".into(),
+            Access::Needs(p) => p.as_str().replace('_', " "),
+            Access::NeedsAny(ps) => ps.iter().map(|p| p.as_str().replace('_', " ")).collect::<Vec<_>>().join(" or "),
+        }
+    }
+}
+
+/// Allocating and releasing: tenants for themselves, operators and admins for tenants.
+pub const ALLOCATE: Access = Access::NeedsAny(&[Permission::AllocateOwn, Permission::AllocateForTenants]);
 
 /// Every server function, by path, and who may call it.
 pub const ENDPOINTS: &[(&str, Access)] = &[
@@ -40,6 +66,14 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/save_notes", Access::Needs(Permission::EditNotes)),
     ("/api/reveal_bmc_credentials", Access::Needs(Permission::RevealBmcCredentials)),
     ("/api/list_users", Access::Needs(Permission::ManageUsers)),
+    ("/api/subscriptions_data", Access::Needs(Permission::ManageSubscriptions)),
+    ("/api/create_subscription", Access::Needs(Permission::ManageSubscriptions)),
+    ("/api/resize_subscription", Access::Needs(Permission::ManageSubscriptions)),
+    ("/api/end_subscription", Access::Needs(Permission::ManageSubscriptions)),
+    ("/api/tenant_usage", Access::Needs(Permission::ManageSubscriptions)),
+    ("/api/deployments_data", ALLOCATE),
+    ("/api/allocate", ALLOCATE),
+    ("/api/release_deployment", ALLOCATE),
     ("/api/create_user", Access::Needs(Permission::ManageUsers)),
     ("/api/set_user_role", Access::Needs(Permission::ManageUsers)),
     ("/api/set_user_disabled", Access::Needs(Permission::ManageUsers)),
@@ -101,6 +135,15 @@ pub mod ssr {
             );
         }
         let actor = Actor::user(user.username.clone());
+        Ok((backend, user, actor))
+    }
+
+    /// The logged-in caller, whose role passes `access`; 401/403 otherwise.
+    pub async fn require_access(access: super::Access) -> Result<(Backend, UserView, Actor), ServerFnError> {
+        let (backend, user, actor) = require(None).await?;
+        if !access.allows(user.role) {
+            return fail(StatusCode::FORBIDDEN, format!("your role ({}) may not {}", user.role, access.describe()));
+        }
         Ok((backend, user, actor))
     }
 

@@ -47,9 +47,41 @@ pub fn utc(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
 }
 
+/// "2027-03-31" as unix ms at 00:00 UTC that day; None when it is no such date.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let mut parts = s.trim().splitn(3, '-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d < 1 || d > days_in_month[(m - 1) as usize] {
+        return None;
+    }
+    // Days-from-civil (Howard Hinnant's algorithm), the inverse of `utc`.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400_000)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::utc;
+    use super::{parse_date, utc};
+
+    /// Dates parse to the instants `utc` prints, and impossible dates are refused.
+    #[test]
+    fn dates_round_trip() {
+        for s in ["1970-01-01", "2000-02-29", "2026-11-25", "2027-12-31"] {
+            assert_eq!(utc(parse_date(s).unwrap()), format!("{s} 00:00 UTC"));
+        }
+        for bad in ["2026-02-29", "2026-13-01", "2026-00-10", "tomorrow", "2026-1", ""] {
+            assert!(parse_date(bad).is_none(), "{bad}");
+        }
+    }
 
     /// Known instants format as calendar dates.
     #[test]

@@ -1,6 +1,7 @@
 //! The frame around every page: top bar with navigation and who is logged in.
 
 use crate::api::auth::{Logout, whoami};
+use crate::domain::Permission;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
@@ -21,9 +22,18 @@ pub fn Layout(children: Children) -> impl IntoView {
         <header class="topbar">
             <a class="brand" href="/">"Rackstate"</a>
             <nav aria-label="Main">
-                <a href="/servers">"Servers"</a>
-                <a href="/">"Utilization"</a>
-                <a href="/users">"Users"</a>
+                <Suspense fallback=|| ()>
+                    {move || me.get().and_then(|r| r.ok().flatten()).map(|u| {
+                        let can = |p| u.role.can(p);
+                        view! {
+                            {can(Permission::ViewFleet).then(|| view! { <a href="/servers">"Servers"</a><a href="/">"Utilization"</a> })}
+                            {(!can(Permission::ViewFleet)).then(|| view! { <a href="/">"My servers"</a> })}
+                            {can(Permission::AllocateForTenants).then(|| view! { <a href="/deployments">"Deployments"</a> })}
+                            {can(Permission::ManageSubscriptions).then(|| view! { <a href="/subscriptions">"Subscriptions"</a> })}
+                            {can(Permission::ManageUsers).then(|| view! { <a href="/users">"Users"</a> })}
+                        }
+                    })}
+                </Suspense>
             </nav>
             <div class="whoami">
                 <Suspense fallback=|| ()>

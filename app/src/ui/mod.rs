@@ -18,11 +18,14 @@ use crate::domain::Permission;
 /// server functions, which enforce this; a forbidden page renders its message with
 /// status 403. A test fails when a route is missing here.
 pub const PAGES: &[(&str, Access)] = &[
-    ("/", Access::Needs(Permission::ViewFleet)),
+    // The report for those who see the fleet; a tenant's own servers for tenants.
+    ("/", Access::LoggedIn),
     ("/login", Access::Public),
     ("/servers", Access::Needs(Permission::ViewFleet)),
     ("/servers/{id}", Access::Needs(Permission::ViewOwnServers)),
     ("/users", Access::Needs(Permission::ManageUsers)),
+    ("/subscriptions", Access::Needs(Permission::ManageSubscriptions)),
+    ("/deployments", crate::api::ALLOCATE),
 ];
 
 /// The HTML document around the app, rendered on the server.
@@ -60,6 +63,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/servers") view=pages::ServersPage/>
                     <Route path=path!("/servers/:id") view=pages::ServerPage/>
                     <Route path=path!("/users") view=pages::UsersPage/>
+                    <Route path=path!("/subscriptions") view=pages::SubscriptionsPage/>
+                    <Route path=path!("/deployments") view=pages::DeploymentsPage/>
                 </Routes>
             </layout::Layout>
         </Router>

@@ -2,8 +2,10 @@
 //! as a table whose numbers link to the filtered server list, and as a stacked bar
 //! chart drawn in SVG on the server (readable without JavaScript).
 
+use crate::api::allocation::load_tenant_usage;
+use crate::api::auth::whoami;
 use crate::api::servers::load_utilization;
-use crate::domain::ServerState;
+use crate::domain::{Permission, ServerState};
 use crate::model::UtilizationRow;
 use leptos::prelude::*;
 
@@ -58,8 +60,59 @@ fn Chart(rows: Vec<UtilizationRow>) -> impl IntoView {
     }
 }
 
+/// `/`: the utilization report for those who see the fleet; a tenant's own servers
+/// for tenants.
 #[component]
 pub fn Home() -> impl IntoView {
+    let me = Resource::new(|| (), |_| whoami());
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || me.get().map(|r| match r.ok().flatten() {
+                Some(u) if !u.role.can(Permission::ViewFleet) => view! { <super::DeploymentsPage/> }.into_any(),
+                u => {
+                    let admin = u.is_some_and(|u| u.role.can(Permission::ManageSubscriptions));
+                    view! { <Report admin/> }.into_any()
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Reserved and used servers per tenant (admins).
+#[component]
+fn TenantUsageTable() -> impl IntoView {
+    let usage = Resource::new(|| (), |_| load_tenant_usage());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || usage.get().map(|r| match r {
+                Err(e) => view! { <p class="error" role="alert">{crate::ui::components::error_text(&e)}</p> }.into_any(),
+                Ok(rows) if rows.is_empty() => view! { <p class="muted">"No tenant holds servers."</p> }.into_any(),
+                Ok(rows) => view! {
+                    <div class="table-wrap"><table data-testid="tenant-usage">
+                        <thead><tr>
+                            <th scope="col">"Tenant"</th><th scope="col">"Reserved"</th><th scope="col">"Used"</th>
+                            <th scope="col">"Cleaning"</th><th scope="col">"Subscriptions short"</th>
+                        </tr></thead>
+                        <tbody>
+                        {rows.into_iter().map(|t| view! {
+                            <tr>
+                                <th scope="row">{t.username.clone()}</th>
+                                <td class="num">{t.reserved}</td>
+                                <td class="num">{t.used}</td>
+                                <td class="num">{t.cleaning}</td>
+                                <td class={if t.short > 0 { "num warn" } else { "num" }}>{t.short}</td>
+                            </tr>
+                        }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Report(admin: bool) -> impl IntoView {
     let report = Resource::new(|| (), |_| load_utilization());
     view! {
         <h1>"Server type utilization"</h1>
@@ -110,5 +163,11 @@ pub fn Home() -> impl IntoView {
                 }.into_any(),
             })}
         </Suspense>
+        {admin.then(|| view! {
+            <section class="card">
+                <h2>"By tenant"</h2>
+                <TenantUsageTable/>
+            </section>
+        })}
     }
 }
