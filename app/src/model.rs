@@ -187,8 +187,11 @@ pub struct Deployment {
     pub created_by: String,
     pub created_at: i64,
     pub released_at: Option<i64>,
-    /// The servers it holds now (released ones leave the list).
+    /// The servers it holds now.
     pub servers: Vec<DeploymentServer>,
+    /// Servers released from it, with their state now (cleaning, then back in the pool).
+    #[serde(default)]
+    pub released: Vec<DeploymentServer>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! Prometheus metrics: HTTP request latency, BMC request latency and errors by kind,
-//! job run durations by kind and outcome (recorded in-process), and servers by state
+//! job run and step durations by kind and outcome (recorded in-process), and servers by state
 //! and type and jobs by kind and status (read from the database at each scrape, so
 //! every replica reports the whole fleet). Text exposition format 0.0.4.
 
@@ -74,6 +74,11 @@ pub fn bmc_request(d: Duration, error: Option<&'static str>) {
 
 pub fn job_run(kind: &str, outcome: &'static str, d: Duration) {
     observe("rackstate_job_run_duration_seconds", vec![("kind", kind.into()), ("outcome", outcome.into())], d);
+}
+
+/// One named step of a job (BMC checks, booting the live image, shutting down).
+pub fn job_step(kind: &str, step: &'static str, d: Duration) {
+    observe("rackstate_job_step_duration_seconds", vec![("kind", kind.into()), ("step", step.into())], d);
 }
 
 fn escape(v: &str) -> String {

@@ -90,7 +90,8 @@ async fn prepare(app: &TestApp, path: &str) -> Vec<(&'static str, String)> {
     out.push(("{type}", label.clone()));
     let admin = Actor::user("admin");
     if path.ends_with("_subscription") {
-        let new = NewSubscription { username: "tenant".into(), server_type: label.clone(), count: 1, ..Default::default() };
+        let new =
+            NewSubscription { username: "tenant".into(), server_type: label.clone(), count: 1, ..Default::default() };
         out.push(("{subscription}", app.backend.create_subscription(&admin, &new).await.unwrap().id.to_string()));
     }
     if path == "/api/release_deployment" {

@@ -3,19 +3,32 @@
 mod common;
 use common::spawn_app;
 
-/// The home page is rendered on the server with the layout and the hydration scripts.
+/// The home page is rendered on the server with the layout and the hydration scripts;
+/// the navigation offers what the role may open.
 #[tokio::test]
 async fn home_page_is_server_rendered() {
+    use app::domain::Role;
     let app = spawn_app().await;
-    let client = app.client_for(app::domain::Role::Viewer).await;
-    let resp = client.get(app.url("/")).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let html = resp.text().await.unwrap();
-    assert!(html.contains(">Rackstate</a>"), "top bar missing: {html}");
-    for nav in ["Servers", "Utilization", "Users"] {
-        assert!(html.contains(nav), "navigation lacks {nav}");
+    let cases: [(Role, &[&str], &[&str]); 3] = [
+        (Role::Viewer, &[">Servers<", ">Utilization<"], &[">Users<", ">Subscriptions<", ">Deployments<"]),
+        (Role::Admin, &[">Servers<", ">Utilization<", ">Users<", ">Subscriptions<", ">Deployments<"], &[]),
+        (Role::Tenant, &[">My servers<"], &[">Servers<", ">Users<", ">Utilization<"]),
+    ];
+    for (role, shown, hidden) in cases {
+        let client = app.client_for(role).await;
+        let resp = client.get(app.url("/")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains(">Rackstate</a>"), "top bar missing: {html}");
+        let nav = &html[html.find("<nav").unwrap()..html.find("</nav>").unwrap()];
+        for want in shown {
+            assert!(nav.contains(want), "{role}: navigation lacks {want}: {nav}");
+        }
+        for not in hidden {
+            assert!(!nav.contains(not), "{role}: navigation shows {not}: {nav}");
+        }
+        assert!(html.contains("/pkg/rackstate.js"), "hydration script missing");
     }
-    assert!(html.contains("/pkg/rackstate.js"), "hydration script missing");
 }
 
 /// The utilization server function reads the counts from the database.

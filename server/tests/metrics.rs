@@ -36,6 +36,8 @@ async fn metrics_behind_a_token() {
         "rackstate_jobs{kind=\"register\",status=\"succeeded\"} 1",
         "# TYPE rackstate_bmc_request_duration_seconds histogram",
         "rackstate_job_run_duration_seconds_count{kind=\"register\",outcome=\"recorded\"}",
+        "rackstate_job_step_duration_seconds_count{kind=\"register\",step=\"boot_live_image\"}",
+        "rackstate_job_step_duration_seconds_count{kind=\"register\",step=\"shut_down\"}",
         "rackstate_http_request_duration_seconds_bucket{method=\"GET\",status=\"200\",le=\"+Inf\"}",
     ] {
         assert!(text.contains(want), "no {want:?} in\n{text}");

@@ -22,8 +22,8 @@ fn actor(ctx: &JobContext) -> Actor {
 impl Clean {
     async fn start(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
         let bmc = connect(ctx, &self.live.timeouts).await?;
-        let sys = check_bmc(ctx, &bmc).await?;
-        match self.live.boot(ctx, &bmc, &sys).await? {
+        let sys = ctx.timed("check_bmc", check_bmc(ctx, &bmc)).await?;
+        match ctx.timed("boot_live_image", self.live.boot(ctx, &bmc, &sys)).await? {
             Booted::Parked => Ok(JobOutcome::Recorded),
             Booted::AgentDone => {
                 let job = store::jobs::get(&mut *conn(ctx).await?, ctx.job.id).await.map_err(|e| e.to_string())?;
@@ -39,7 +39,7 @@ impl Clean {
     async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
         let bmc = connect(ctx, &self.live.timeouts).await?;
         ctx.log("reset_bmc_boot: powering off, ejecting the media, clearing the boot override").await;
-        self.live.shut_down(ctx, &bmc).await?;
+        ctx.timed("shut_down", self.live.shut_down(ctx, &bmc)).await?;
         let change = StateChange::new(Action::CleaningSucceeded).by_job(ctx.job.id, ctx.owner.clone());
         let server =
             ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;

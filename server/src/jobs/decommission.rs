@@ -19,6 +19,16 @@ fn actor(ctx: &JobContext) -> Actor {
 
 impl Decommission {
     async fn steps(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
+        ctx.timed("power_off_and_eject", self.power_off_and_eject(ctx)).await?;
+        ctx.log("forgetting the BMC credentials").await;
+        let change = StateChange::new(Action::DecommissionSucceeded).by_job(ctx.job.id, ctx.owner.clone());
+        let server =
+            ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;
+        ctx.log(&format!("decommissioned: {} is {}", server.name, server.state)).await;
+        Ok(JobOutcome::Recorded)
+    }
+
+    async fn power_off_and_eject(&self, ctx: &JobContext) -> Result<(), String> {
         let bmc = connect(ctx, &self.timeouts).await?;
         ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
         let sys = bmc.system().await.map_err(|e| e.to_string())?;
@@ -39,12 +49,7 @@ impl Decommission {
         if let Err(e) = bmc.clear_boot_override().await {
             ctx.log(&format!("could not clear the boot override: {e}")).await;
         }
-        ctx.log("forgetting the BMC credentials").await;
-        let change = StateChange::new(Action::DecommissionSucceeded).by_job(ctx.job.id, ctx.owner.clone());
-        let server =
-            ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;
-        ctx.log(&format!("decommissioned: {} is {}", server.name, server.state)).await;
-        Ok(JobOutcome::Recorded)
+        Ok(())
     }
 }
 

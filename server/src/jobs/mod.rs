@@ -51,6 +51,14 @@ pub struct JobContext {
 }
 
 impl JobContext {
+    /// Runs one named step of the job and records its duration (metrics).
+    pub async fn timed<T>(&self, step: &'static str, work: impl std::future::Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = work.await;
+        crate::metrics::job_step(&self.job.kind, step, started.elapsed());
+        out
+    }
+
     /// Appends a line to the job's step log (shown on the server page).
     pub async fn log(&self, message: &str) {
         tracing::info!(step = message, "job step");

@@ -22,7 +22,7 @@ fn actor(ctx: &JobContext) -> Actor {
 impl Register {
     async fn start(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
         let bmc = connect(ctx, &self.live.timeouts).await?;
-        let sys = check_bmc(ctx, &bmc).await?;
+        let sys = ctx.timed("check_bmc", check_bmc(ctx, &bmc)).await?;
         match bmc.oob_inventory().await {
             Ok(inv) if !inv.cpus.is_empty() || !inv.disks.is_empty() || !inv.nics.is_empty() => {
                 ctx.log(&format!(
@@ -40,7 +40,7 @@ impl Register {
                 ctx.log(&format!("no out-of-band inventory ({e}); the live image will discover the hardware")).await
             }
         }
-        match self.live.boot(ctx, &bmc, &sys).await? {
+        match ctx.timed("boot_live_image", self.live.boot(ctx, &bmc, &sys)).await? {
             Booted::Parked => Ok(JobOutcome::Recorded),
             Booted::AgentDone => self.finish(ctx).await,
             Booted::Lost => Ok(lost_lease(ctx)),
@@ -49,7 +49,7 @@ impl Register {
 
     async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
         let bmc = connect(ctx, &self.live.timeouts).await?;
-        self.live.shut_down(ctx, &bmc).await?;
+        ctx.timed("shut_down", self.live.shut_down(ctx, &bmc)).await?;
         let change = StateChange::new(Action::RegistrationSucceeded).by_job(ctx.job.id, ctx.owner.clone());
         let server =
             ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;

@@ -74,6 +74,8 @@ pub(crate) struct DeploymentOut {
     released_at: Option<i64>,
     servers: Vec<i64>,
     members: Vec<DeploymentServer>,
+    /// Servers released from it, with their state now.
+    released: Vec<DeploymentServer>,
 }
 
 impl From<Deployment> for DeploymentOut {
@@ -89,6 +91,7 @@ impl From<Deployment> for DeploymentOut {
             released_at: d.released_at,
             servers: d.servers.iter().map(|s| s.id).collect(),
             members: d.servers,
+            released: d.released,
         }
     }
 }

@@ -242,7 +242,7 @@ impl Backend {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let deployment = visible_deployment(&mut tx, caller, id).await?;
-        let live = store::deployments::servers(&mut tx, id).await?;
+        let live = store::deployments::servers(&mut tx, id, false).await?;
         let targets: Vec<i64> = match only {
             None => live.iter().map(|s| s.id).collect(),
             Some(ids) => {
@@ -290,8 +290,9 @@ impl Backend {
         let rows = store::deployments::list(&mut conn, who, 500).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let servers = store::deployments::servers(&mut conn, row.id).await?;
-            out.push(row.into_view(servers));
+            let servers = store::deployments::servers(&mut conn, row.id, false).await?;
+            let released = store::deployments::servers(&mut conn, row.id, true).await?;
+            out.push(row.into_view(servers, released));
         }
         Ok(out)
     }
@@ -402,8 +403,9 @@ async fn deployment_view(conn: &mut AnyConnection, id: i64) -> Result<Deployment
     let row = store::deployments::get(conn, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound { what: format!("deployment {id}") })?;
-    let servers = store::deployments::servers(conn, id).await?;
-    Ok(row.into_view(servers))
+    let servers = store::deployments::servers(&mut *conn, id, false).await?;
+    let released = store::deployments::servers(&mut *conn, id, true).await?;
+    Ok(row.into_view(servers, released))
 }
 
 async fn subscription_view(conn: &mut AnyConnection, id: i64) -> Result<Subscription, ServiceError> {

@@ -21,7 +21,7 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn into_view(self, servers: Vec<DeploymentServer>) -> Deployment {
+    pub fn into_view(self, servers: Vec<DeploymentServer>, released: Vec<DeploymentServer>) -> Deployment {
         Deployment {
             id: self.id,
             username: self.username,
@@ -32,6 +32,7 @@ impl Row {
             created_at: self.created_at,
             released_at: self.released_at,
             servers,
+            released,
         }
     }
 }
@@ -120,13 +121,14 @@ pub async fn list(conn: &mut AnyConnection, username: Option<&str>, limit: i64) 
     .map_err(|e| DbError::query("listing deployments", e))
 }
 
-/// The servers live in a deployment, by name.
-pub async fn servers(conn: &mut AnyConnection, id: i64) -> Result<Vec<DeploymentServer>, DbError> {
+/// The servers live in a deployment (or released from it), by name.
+pub async fn servers(conn: &mut AnyConnection, id: i64, released: bool) -> Result<Vec<DeploymentServer>, DbError> {
     let rows: Vec<(i64, String, String)> = sqlx::query_as(
         "SELECT s.id, s.name, s.state FROM deployment_servers ds JOIN servers s ON s.id = ds.server_id \
-         WHERE ds.deployment_id = $1 AND ds.released_at IS NULL ORDER BY s.name",
+         WHERE ds.deployment_id = $1 AND (ds.released_at IS NULL) <> $2 ORDER BY s.name",
     )
     .bind(id)
+    .bind(released)
     .fetch_all(conn)
     .await
     .map_err(|e| DbError::query("reading a deployment's servers", e))?;

@@ -13,8 +13,7 @@ use leptos::prelude::*;
 pub fn DeploymentsPage() -> impl IntoView {
     let allocate = ServerAction::<Allocate>::new();
     let release = ServerAction::<ReleaseDeployment>::new();
-    let data =
-        Resource::new(move || (allocate.version().get(), release.version().get()), |_| load_deployments());
+    let data = Resource::new(move || (allocate.version().get(), release.version().get()), |_| load_deployments());
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || data.get().map(|r| match r {
@@ -160,6 +159,9 @@ fn DeploymentRow(d: Deployment, for_tenants: bool, release: ServerAction<Release
                             })}
                         </li>
                     }
+                }).collect_view()}
+                {d.released.into_iter().map(|s| view! {
+                    <li class="muted">{s.name}" "<StateBadge state=s.state/>" (released)"</li>
                 }).collect_view()}
                 </ul>
             </td>

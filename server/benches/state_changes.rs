@@ -1,0 +1,143 @@
+//! Load benchmark (prints numbers; asserts nothing): manual state changes through the
+//! REST API, 200 concurrent clients, each toggling its own server between available
+//! and unavailable with the generation it last saw. Prints changes per second and
+//! latency percentiles. Server and clients share this process (and the 2 cores).
+//!
+//!     cargo bench -p server --bench state_changes
+//!     RACKSTATE_BENCH_CLIENTS=50 RACKSTATE_BENCH_SECONDS=5 cargo bench -p server --bench state_changes
+//!     RACKSTATE_BENCH_POSTGRES_URL=postgres://user:pass@127.0.0.1/postgres cargo bench -p server --bench state_changes
+
+use rackstate_server::{Application, Settings};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{database, drop_database, env_number, peak_rss_mb};
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let clients = env_number("RACKSTATE_BENCH_CLIENTS", 200);
+        let seconds = env_number("RACKSTATE_BENCH_SECONDS", 10) as u64;
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pg) = database(dir.path()).await;
+        let mut settings = Settings::from_lookup(|_| None).unwrap();
+        settings.listen = "127.0.0.1:0".parse().unwrap();
+        settings.data_dir = dir.path().to_path_buf();
+        settings.database_url = url;
+        settings.admin_password = Some(rackstate_server::settings::Secret("bench-admin-password".into()));
+        settings.workers = 0;
+        let app = Application::build(&settings).await.expect("Rackstate starts");
+        let base = format!("http://{}", app.local_addr());
+        let backend = app.backend().clone();
+        tokio::spawn(app.serve(std::future::pending()));
+
+        // One typed, unavailable server per client.
+        let db = backend.db.clone();
+        sqlx::query(
+            "INSERT INTO server_types (label, base_label, version, fingerprint, class, cores, ram_gb, disks, has_gpu, created_at) \
+             VALUES ('M.64.256.2', 'M.64.256.2', 1, 'bench', 'M', 64, 256, 2, 0, 0)",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        for i in 0..clients {
+            sqlx::query(
+                "INSERT INTO servers (name, state, server_type_id, bmc_address, generation, created_at, updated_at) \
+                 VALUES ($1, 'unavailable', (SELECT id FROM server_types LIMIT 1), $2, 1, 0, 0)",
+            )
+            .bind(format!("load-{i:04}"))
+            .bind(format!("10.9.{}.{}", i / 250, i % 250 + 1))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM servers ORDER BY id").fetch_all(db.pool()).await.unwrap();
+
+        let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+        let token = http
+            .post(format!("{base}/api/v1/tokens"))
+            .json(&json!({ "username": "admin", "password": "bench-admin-password", "name": "bench" }))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        let started = Instant::now();
+        let until = started + Duration::from_secs(seconds);
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in ids {
+            let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            tasks.spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0usize;
+                let mut generation = 1i64;
+                let mut available = false;
+                while Instant::now() < until {
+                    let state = if available { "unavailable" } else { "available" };
+                    let t = Instant::now();
+                    let resp = http
+                        .post(format!("{base}/api/v1/servers/{id}/state"))
+                        .bearer_auth(&token)
+                        .json(&json!({ "state": state, "generation": generation }))
+                        .send()
+                        .await;
+                    match resp {
+                        Ok(r) if r.status() == 200 => {
+                            let v: Value = r.json().await.unwrap_or(Value::Null);
+                            latencies.push(t.elapsed());
+                            generation = v["generation"].as_i64().unwrap_or(generation + 1);
+                            available = !available;
+                        }
+                        Ok(r) => {
+                            errors += 1;
+                            eprintln!("server {id}: {} {}", r.status(), r.text().await.unwrap_or_default());
+                            break;
+                        }
+                        Err(e) => {
+                            errors += 1;
+                            eprintln!("server {id}: {e}");
+                            break;
+                        }
+                    }
+                }
+                (latencies, errors)
+            });
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        while let Some(r) = tasks.join_next().await {
+            let (l, e) = r.unwrap();
+            all.extend(l);
+            errors += e;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        all.sort();
+        let db_kind = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
+        println!("manual state changes over REST ({db_kind}, {clients} concurrent clients, {seconds} s):");
+        println!("  changes:     {:>8}  ({:.0}/s)", all.len(), all.len() as f64 / wall);
+        println!(
+            "  latency ms:  p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",
+            percentile(&all, 0.50),
+            percentile(&all, 0.90),
+            percentile(&all, 0.99),
+            percentile(&all, 1.0)
+        );
+        println!("  errors:      {errors}");
+        println!("  peak RSS:    {:.0} MB", peak_rss_mb());
+        drop_database(pg, &db).await;
+    });
+}
