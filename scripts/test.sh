@@ -35,6 +35,13 @@ ensure_postgres() {
     while read -r db; do [ -n "$db" ] && "${psql[@]}" "psql -qc 'DROP DATABASE IF EXISTS \"$db\"'" || true; done
 }
 
+ensure_schemathesis() {
+  if [ -x "$CACHE/st-venv/bin/st" ] && "$CACHE/st-venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then return; fi
+  log "creating the Python venv with schemathesis (API fuzzing against the OpenAPI document)"
+  python3 -m venv "$CACHE/st-venv"
+  "$CACHE/st-venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+}
+
 ensure_node_modules() {
   if [ -d "$ROOT/end2end/node_modules/@playwright/test" ]; then return; fi
   log "installing the Playwright test runner (npm ci; the browser is Debian's chromium)"
@@ -45,6 +52,7 @@ ensure_build_tools
 ensure_chromium
 ensure_venv
 ensure_postgres
+ensure_schemathesis
 ensure_node_modules
 
 export RACKSTATE_TEST_VENV="$CACHE/venv"
@@ -81,4 +89,10 @@ if ! (cd "$ROOT/end2end" && BASE_URL="http://127.0.0.1:$PORT" E2E_ADMIN_PASSWORD
   log "Rackstate's log:"; tail -50 "$E2E_DIR/rackstate.log"
   exit 1
 fi
+
+log "schemathesis against /api/v1/openapi.json (no 5xx, every response as documented)"
+"$ROOT/scripts/schemathesis.sh" "http://127.0.0.1:$PORT" "$E2E_ADMIN_PASSWORD" || {
+  log "Rackstate's log:"; tail -50 "$E2E_DIR/rackstate.log"
+  exit 1
+}
 log "all tests passed"

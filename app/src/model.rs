@@ -64,8 +64,17 @@ pub struct JobView {
     pub phase: String,
     pub attempts: i64,
     pub last_error: Option<String>,
-    /// (unix ms, message), oldest first.
-    pub steps: Vec<(i64, String)>,
+    /// The step log, oldest first.
+    pub steps: Vec<JobStep>,
+}
+
+/// One line of a job's step log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct JobStep {
+    /// Unix milliseconds.
+    pub at: i64,
+    pub message: String,
 }
 
 impl JobView {

@@ -7,7 +7,7 @@ test('the demo lab registers; a server page shows its type, power and the job lo
   await login(page, 'admin', ADMIN_PASSWORD);
   await expect(async () => {
     await page.goto('/servers?state=unavailable');
-    await expect(page.getByRole('link', { name: 'lab-06' })).toBeVisible({ timeout: 1000 });
+    await expect(page.getByRole('link', { name: 'lab-04' })).toBeVisible({ timeout: 1000 });
   }).toPass({ timeout: 60_000 });
   await page.getByRole('link', { name: 'lab-04' }).click();
   await expect(page.getByRole('heading', { name: 'lab-04' })).toContainText('Unavailable');
@@ -47,5 +47,31 @@ test('admin decommissions a lab server after confirming; the job log and audit s
   await expect(page.getByTestId('events')).toContainText('credentials_forgotten');
   // A decommissioned server offers Register again.
   await expect(page.getByTestId('process-buttons')).toContainText('Register');
+  expect(errors).toEqual([]);
+});
+
+test('a re-registration\'s steps and audit appear live, without reloading', async ({ page }) => {
+  const errors = watchErrors(page);
+  await login(page, 'admin', ADMIN_PASSWORD);
+  await expect(async () => {
+    await page.goto('/servers?state=unavailable');
+    await expect(page.getByRole('link', { name: 'lab-03' })).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 60_000 });
+  await page.getByRole('link', { name: 'lab-03' }).click();
+  await hydrated(page);
+  // The page follows the server from here on: no reload below.
+  let reloaded = false;
+  page.on('load', () => { reloaded = true; });
+  const processes = page.getByTestId('process-buttons');
+  await processes.getByText('Re-register…').click();
+  await processes.getByRole('button', { name: 'Re-register now' }).click();
+  const job = page.getByTestId('job');
+  await expect(job).toContainText('agent reported the inventory', { timeout: 30_000 });
+  await expect(job).toContainText('registered: lab-03 is unavailable', { timeout: 30_000 });
+  await expect(job).toContainText('succeeded');
+  await expect(page.getByRole('heading', { name: 'lab-03' })).toContainText('Unavailable');
+  await expect(page.getByTestId('events')).toContainText('registering → unavailable');
+  await page.screenshot({ path: test.info().outputPath('server-page.png'), fullPage: true });
+  expect(reloaded).toBe(false);
   expect(errors).toEqual([]);
 });

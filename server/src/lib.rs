@@ -10,6 +10,7 @@ pub mod guard;
 pub mod jobs;
 pub mod lab;
 pub mod live_image;
+pub mod live_updates;
 pub mod metrics;
 pub mod rest;
 pub mod settings;

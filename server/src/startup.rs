@@ -262,6 +262,13 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
                 metrics(metrics_backend.clone(), metrics_token.clone(), headers)
             }),
         )
+        .route(
+            "/live/servers/{id}",
+            axum::routing::get({
+                let backend = backend.clone();
+                move |user, id| crate::live_updates::server_stream(backend.clone(), user, id)
+            }),
+        )
         .leptos_routes_with_context(&options, routes, context, {
             let options = options.clone();
             move || shell(options.clone())

@@ -22,7 +22,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         "/api/release_deployment" => vec![("id", "{deployment}")],
         "/api/change_password" => vec![("current", "{password}"), ("new_password", "{password}")],
         "/api/list_servers" => vec![("state", "unavailable"), ("server_type", "M.8.16")],
-        "/api/server_detail" | "/api/reveal_bmc_credentials" => vec![("id", "{id}")],
+        "/api/server_detail" | "/api/server_activity" | "/api/reveal_bmc_credentials" => vec![("id", "{id}")],
         "/api/add_server" => vec![
             ("name", "new-{role}"),
             ("bmc_address", "10.9.9.9"),

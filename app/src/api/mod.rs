@@ -57,6 +57,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/utilization", Access::Needs(Permission::ViewFleet)),
     ("/api/list_servers", Access::Needs(Permission::ViewFleet)),
     ("/api/server_detail", Access::Needs(Permission::ViewOwnServers)),
+    ("/api/server_activity", Access::Needs(Permission::ViewOwnServers)),
     ("/api/add_server", Access::Needs(Permission::AddServer)),
     ("/api/set_server_state", Access::Needs(Permission::SetManualState)),
     ("/api/start_registration", Access::Needs(Permission::StartRegistration)),

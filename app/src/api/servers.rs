@@ -81,6 +81,35 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
     Ok(ServerDetail { server, buttons, process_buttons, events, job, can_manage_jobs, notes, can_edit_notes })
 }
 
+/// The parts of the server page that change while a job runs: the latest job with its
+/// steps, and the audit (each as the caller may see them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServerActivity {
+    pub job: Option<crate::model::JobView>,
+    pub events: Option<Vec<Event>>,
+    pub can_manage_jobs: bool,
+}
+
+#[server(endpoint = "server_activity")]
+pub async fn load_activity(id: i64) -> Result<ServerActivity, ServerFnError> {
+    let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
+    let server = backend.server(id).await.map_err(super::ssr::service_error)?;
+    if !user.role.can(Permission::ViewFleet) && server.reserved_for.as_deref() != Some(user.username.as_str()) {
+        return super::ssr::fail(http::StatusCode::NOT_FOUND, format!("server {id} not found"));
+    }
+    let events = if user.role.can(Permission::ViewAudit) {
+        Some(backend.server_events(id).await.map_err(super::ssr::service_error)?)
+    } else {
+        None
+    };
+    let job = if user.role.can(Permission::ViewFleet) {
+        backend.latest_job(id).await.map_err(super::ssr::service_error)?
+    } else {
+        None
+    };
+    Ok(ServerActivity { job, events, can_manage_jobs: user.role.can(Permission::RetryAbortJobs) })
+}
+
 #[server(endpoint = "add_server")]
 pub async fn add_server(
     name: String,

@@ -85,7 +85,7 @@ pub struct ApiErrorBody {
         allocation::allocate, allocation::get_deployment, allocation::release
     ),
     components(schemas(
-        ApiError, ApiErrorBody, Server, JobView, UserView, app::model::Event, app::domain::Inventory, app::model::Notes,
+        ApiError, ApiErrorBody, Server, JobView, app::model::JobStep, UserView, app::model::Event, app::domain::Inventory, app::model::Notes,
         app::model::Subscription, allocation::DeploymentOut, app::model::DeploymentServer
     )),
     modifiers(&BearerAuth)

@@ -287,7 +287,11 @@ impl Backend {
         let job = store::jobs::get(&mut conn, job_id)
             .await?
             .ok_or_else(|| ServiceError::NotFound { what: format!("job {job_id}") })?;
-        let steps = store::jobs::steps(&mut conn, job.id).await?;
+        let steps = store::jobs::steps(&mut conn, job.id)
+            .await?
+            .into_iter()
+            .map(|(at, message)| crate::model::JobStep { at, message })
+            .collect();
         Ok(crate::model::JobView {
             id: job.id,
             kind: job.kind,
@@ -297,6 +301,13 @@ impl Backend {
             last_error: job.last_error,
             steps,
         })
+    }
+
+    /// Fingerprints of a server page's parts (server, activity): when one changes, a
+    /// page showing it is out of date (live updates).
+    pub async fn page_fingerprint(&self, id: i64) -> Result<(String, String), ServiceError> {
+        let mut conn = self.db.conn().await?;
+        store::servers::page_fingerprint(&mut conn, id).await?.ok_or_else(|| not_found(id))
     }
 
     pub async fn has_active_job(&self, id: i64) -> Result<bool, ServiceError> {

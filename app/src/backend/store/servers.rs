@@ -414,3 +414,28 @@ pub async fn held_by_tenant(conn: &mut AnyConnection, tenant: &str) -> Result<Ve
         .map_err(|e| DbError::query("reading a tenant's servers", e))?;
     rows.into_iter().map(Row::into_server).collect()
 }
+
+/// What a server page shows that can change, as two fingerprints: the server itself
+/// (generation, power, health, BMC warning) and its activity (last audit event, last
+/// job with status, phase and number of steps). None when there is no such server.
+pub async fn page_fingerprint(conn: &mut AnyConnection, id: i64) -> Result<Option<(String, String)>, DbError> {
+    type Parts = (i64, String, String, Option<String>, i64, i64, String, String, i64);
+    let row: Option<Parts> = sqlx::query_as(
+        "SELECT s.generation, s.power_state, s.health, s.bmc_warning, \
+         COALESCE((SELECT MAX(e.id) FROM events e WHERE e.server_id = s.id), 0), \
+         COALESCE(j.id, 0), COALESCE(j.status, ''), COALESCE(j.phase, ''), \
+         (SELECT COUNT(*) FROM job_steps st WHERE st.job_id = j.id) \
+         FROM servers s LEFT JOIN jobs j ON j.id = (SELECT MAX(x.id) FROM jobs x WHERE x.server_id = s.id) \
+         WHERE s.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| DbError::query("reading a server's page fingerprint", e))?;
+    Ok(row.map(|(generation, power, health, warning, event, job, status, phase, steps)| {
+        (
+            format!("{generation}.{power}.{health}.{}", warning.is_some()),
+            format!("{event}.{job}.{status}.{phase}.{steps}"),
+        )
+    }))
+}

@@ -1,6 +1,8 @@
 //! One server: summary, the Server status section with its buttons, and the audit.
 
-use crate::api::servers::{AbortJob, DecommissionServer, RetryJob, SetServerState, StartRegistration, load_server};
+use crate::api::servers::{
+    AbortJob, DecommissionServer, RetryJob, SetServerState, StartRegistration, load_activity, load_server,
+};
 use crate::domain::Action;
 use crate::ui::components::{StateBadge, error_text};
 use leptos::form::ActionForm;
@@ -16,18 +18,23 @@ pub fn ServerPage() -> impl IntoView {
     let decommission = ServerAction::<DecommissionServer>::new();
     let retry = ServerAction::<RetryJob>::new();
     let abort = ServerAction::<AbortJob>::new();
-    let detail = Resource::new(
-        move || {
-            (
-                id(),
-                set_state.version().get(),
-                register.version().get(),
-                decommission.version().get(),
-                retry.version().get() + abort.version().get(),
-            )
-        },
-        |(id, ..)| load_server(id),
-    );
+    // Bumped by the live stream when the server (state, power) or its activity (job
+    // steps, audit) changed; each refetches its part of the page.
+    let live_server = RwSignal::new(0u64);
+    let live_activity = RwSignal::new(0u64);
+    follow_live_updates(Signal::derive(id), live_server, live_activity);
+    let actions = move || {
+        set_state.version().get()
+            + register.version().get()
+            + decommission.version().get()
+            + retry.version().get()
+            + abort.version().get()
+    };
+    let detail = Resource::new(move || (id(), actions(), live_server.get()), |(id, ..)| load_server(id));
+    let activity = Resource::new(move || (id(), actions(), live_activity.get()), |(id, ..)| load_activity(id));
+    // Kept across re-renders: an open Abort confirmation and a notes draft.
+    let abort_open = RwSignal::new(false);
+    let notes_draft = RwSignal::new(None::<String>);
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || detail.get().map(|r| match r {
@@ -140,7 +147,18 @@ pub fn ServerPage() -> impl IntoView {
                                 }}
                             </section>
                         })}
-                        {d.job.clone().map(|job| { let active = job.is_active(); let manage = d.can_manage_jobs; let (can_retry, can_abort) = (job.can_retry(), job.can_abort()); view! {
+                        {d.notes.clone().map(|notes| view! { <NotesCard server_id=sid notes=notes can_edit=d.can_edit_notes draft=notes_draft/> })}
+                    }.into_any()
+                }
+            })}
+        </Suspense>
+        <Transition fallback=|| ()>
+            {move || activity.get().map(|r| match r {
+                Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                Ok(a) => {
+                    let sid = id();
+                    view! {
+                        {a.job.clone().map(|job| { let active = job.is_active(); let manage = a.can_manage_jobs; let (can_retry, can_abort) = (job.can_retry(), job.can_abort()); view! {
                             <section class="card" aria-labelledby="job-h" data-testid="job">
                                 <h2 id="job-h">
                                     {if active { "Running job" } else { "Last job" }} ": "
@@ -150,11 +168,11 @@ pub fn ServerPage() -> impl IntoView {
                                 {(job.attempts > 1).then(|| view! { <p class="muted">{format!("attempt {}", job.attempts)}</p> })}
                                 {job.last_error.clone().map(|e| view! { <p class="error">{e}</p> })}
                                 <ol class="steps">
-                                {job.steps.into_iter().map(|(at, message)| view! {
+                                {job.steps.into_iter().map(|crate::model::JobStep { at, message }| view! {
                                     <li><time class="when">{crate::ui::components::utc(at)}</time>" " {message}</li>
                                 }).collect_view()}
                                 </ol>
-                                {active.then(|| view! { <p class="muted">"Reload the page to follow its progress."</p> })}
+                                {active.then(|| view! { <p class="muted live-note">"Steps appear here as they happen."</p> })}
                                 {(manage && can_retry).then(|| view! {
                                     <ActionForm action=retry attr:class="inline">
                                         <input type="hidden" name="id" value=sid/>
@@ -162,8 +180,8 @@ pub fn ServerPage() -> impl IntoView {
                                     </ActionForm>
                                 })}
                                 {(manage && can_abort).then(|| view! {
-                                    <details class="confirm">
-                                        <summary role="button">"Abort…"</summary>
+                                    <details class="confirm" open=abort_open.get_untracked()>
+                                        <summary role="button" on:click=move |_| abort_open.update(|o| *o = !*o)>"Abort…"</summary>
                                         <p>"The job stops; the server is powered off and its virtual media ejected (best effort), then the job fails."</p>
                                         <ActionForm action=abort attr:class="inline">
                                             <input type="hidden" name="id" value=sid/>
@@ -178,8 +196,7 @@ pub fn ServerPage() -> impl IntoView {
                                 }}
                             </section>
                         }})}
-                        {d.notes.clone().map(|notes| view! { <NotesCard server_id=sid notes=notes can_edit=d.can_edit_notes/> })}
-                        {d.events.clone().map(|events| view! {
+                        {a.events.clone().map(|events| view! {
                             <section class="card">
                                 <h2>"Events"</h2>
                                 <ol class="timeline" data-testid="events">
@@ -199,8 +216,45 @@ pub fn ServerPage() -> impl IntoView {
                     }.into_any()
                 }
             })}
-        </Suspense>
+        </Transition>
     }
+}
+
+/// Opens the page's live stream (`/live/servers/{id}`) in the browser and bumps
+/// `server` or `activity` when that part of the page changed. Without JavaScript the
+/// page is static and a reload shows the news.
+fn follow_live_updates(id: Signal<i64>, server: RwSignal<u64>, activity: RwSignal<u64>) {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
+        let Ok(source) = web_sys::EventSource::new(&format!("/live/servers/{}", id.get())) else {
+            return;
+        };
+        let mut seen: Option<(String, String)> = None;
+        let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            let data = ev.data().as_string().unwrap_or_default();
+            let (s, a) = data.split_once('|').unwrap_or((data.as_str(), ""));
+            if let Some((old_s, old_a)) = &seen {
+                if old_s != s {
+                    server.update(|n| *n += 1);
+                }
+                if old_a != a {
+                    activity.update(|n| *n += 1);
+                }
+            }
+            seen = Some((s.to_string(), a.to_string()));
+        });
+        let _ = source.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
+        let handle = StoredValue::new_local(Some((source, on_change)));
+        on_cleanup(move || {
+            if let Some((source, _listener)) = handle.try_update_value(|h| h.take()).flatten() {
+                source.close();
+            }
+        });
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (id, server, activity);
 }
 
 /// An inventory event's differences from the previous registration, as a list.
@@ -230,7 +284,13 @@ fn hardware_changes(kind: &str, details: Option<&str>) -> Option<impl IntoView +
 /// The notes card: the current notes rendered (sanitized Markdown), the history, and
 /// for editors a form with a live preview. A refused save keeps the editor's text.
 #[component]
-fn NotesCard(server_id: i64, notes: crate::model::Notes, can_edit: bool) -> impl IntoView {
+fn NotesCard(
+    server_id: i64,
+    notes: crate::model::Notes,
+    can_edit: bool,
+    /// The editor's unsaved text, kept by the page when this card is drawn again.
+    draft: RwSignal<Option<String>>,
+) -> impl IntoView {
     use crate::api::servers::SaveNotes;
     use crate::domain::markdown::render;
     let save = ServerAction::<SaveNotes>::new();
@@ -238,9 +298,13 @@ fn NotesCard(server_id: i64, notes: crate::model::Notes, can_edit: bool) -> impl
     Effect::new(move |_| {
         if let Some(Ok(saved)) = save.value().get() {
             set_current.set(saved);
+            draft.set(None);
         }
     });
-    let (draft, set_draft) = signal(notes.text.clone());
+    let kept = draft.get_untracked();
+    let editing = kept.is_some();
+    let start_text = kept.unwrap_or_else(|| notes.text.clone());
+    let (preview, set_preview) = signal(start_text.clone());
     view! {
         <section class="card" aria-labelledby="notes-h" data-testid="notes">
             <h2 id="notes-h">"Notes"</h2>
@@ -253,18 +317,22 @@ fn NotesCard(server_id: i64, notes: crate::model::Notes, can_edit: bool) -> impl
                 }
             }}
             {can_edit.then(|| view! {
-                <details class="edit-notes">
+                <details class="edit-notes" open=editing>
                     <summary>"Edit notes"</summary>
                     <ActionForm action=save>
                         <input type="hidden" name="id" value=server_id/>
                         <input type="hidden" name="version" prop:value=move || current.get().version/>
                         <label>"Markdown"
-                            <textarea name="text" rows="8" on:input=move |ev| set_draft.set(event_target_value(&ev))>
-                                {notes.text.clone()}
+                            <textarea name="text" rows="8" on:input=move |ev| {
+                                let text = event_target_value(&ev);
+                                draft.set(Some(text.clone()));
+                                set_preview.set(text);
+                            }>
+                                {start_text.clone()}
                             </textarea>
                         </label>
                         <p class="muted">"Preview"</p>
-                        <div class="notes preview" data-testid="notes-preview" inner_html=move || render(&draft.get())></div>
+                        <div class="notes preview" data-testid="notes-preview" inner_html=move || render(&preview.get())></div>
                         <button type="submit" class="primary">"Save notes"</button>
                     </ActionForm>
                     {move || match save.value().get() {

@@ -1,0 +1,49 @@
+//! Live updates of a server page: `GET /live/servers/{id}` is a stream of server-sent
+//! events. It sends the page's fingerprints ("server|activity", see
+//! `Backend::page_fingerprint`) at once and then whenever one changes; the page
+//! refetches the part that changed. The stream polls the database (once a second),
+//! so it follows changes made by any replica, worker or API client.
+
+use app::api::ssr::CurrentUser;
+use app::backend::Backend;
+use app::domain::Permission;
+use axum::Extension;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// How often a stream looks for changes.
+const POLL: Duration = Duration::from_secs(1);
+
+pub async fn server_stream(backend: Backend, Extension(user): Extension<CurrentUser>, Path(id): Path<i64>) -> Response {
+    let Some(user) = user.0 else {
+        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+    };
+    let visible = match backend.server(id).await {
+        Ok(s) => user.role.can(Permission::ViewFleet) || s.reserved_for.as_deref() == Some(user.username.as_str()),
+        Err(_) => false,
+    };
+    if !user.role.can(Permission::ViewOwnServers) || !visible {
+        return (StatusCode::NOT_FOUND, format!("server {id} not found")).into_response();
+    }
+    let stream = futures_util::stream::unfold((backend, None::<String>), move |(backend, last)| async move {
+        loop {
+            if last.is_some() {
+                tokio::time::sleep(POLL).await;
+            }
+            let now = match backend.page_fingerprint(id).await {
+                Ok((server, activity)) => format!("{server}|{activity}"),
+                // Gone (or the database is away): end the stream; the browser retries.
+                Err(_) => return None,
+            };
+            if last.as_deref() != Some(now.as_str()) {
+                let event = Event::default().event("change").data(now.clone());
+                return Some((Ok::<_, Infallible>(event), (backend, Some(now))));
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}
