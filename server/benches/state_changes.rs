@@ -6,6 +6,7 @@
 //!     cargo bench -p server --bench state_changes
 //!     RACKSTATE_BENCH_CLIENTS=50 RACKSTATE_BENCH_SECONDS=5 cargo bench -p server --bench state_changes
 //!     RACKSTATE_BENCH_POSTGRES_URL=postgres://user:pass@127.0.0.1/postgres cargo bench -p server --bench state_changes
+//!     RACKSTATE_BENCH_READ=1 cargo bench -p server --bench state_changes   (GET the server instead: the read path)
 
 use rackstate_server::{Application, Settings};
 use serde_json::{Value, json};
@@ -26,6 +27,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let clients = env_number("RACKSTATE_BENCH_CLIENTS", 200);
+        let read_only = env_number("RACKSTATE_BENCH_READ", 0) == 1;
         let seconds = env_number("RACKSTATE_BENCH_SECONDS", 10) as u64;
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = database(dir.path()).await;
@@ -81,6 +83,7 @@ fn main() {
         let mut tasks = tokio::task::JoinSet::new();
         for id in ids {
             let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            let read_only = read_only;
             tasks.spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0usize;
@@ -89,18 +92,21 @@ fn main() {
                 while Instant::now() < until {
                     let state = if available { "unavailable" } else { "available" };
                     let t = Instant::now();
-                    let resp = http
-                        .post(format!("{base}/api/v1/servers/{id}/state"))
-                        .bearer_auth(&token)
-                        .json(&json!({ "state": state, "generation": generation }))
-                        .send()
-                        .await;
+                    let resp = if read_only {
+                        http.get(format!("{base}/api/v1/servers/{id}")).bearer_auth(&token).send().await
+                    } else {
+                        http.post(format!("{base}/api/v1/servers/{id}/state"))
+                            .bearer_auth(&token)
+                            .json(&json!({ "state": state, "generation": generation }))
+                            .send()
+                            .await
+                    };
                     match resp {
                         Ok(r) if r.status() == 200 => {
                             let v: Value = r.json().await.unwrap_or(Value::Null);
                             latencies.push(t.elapsed());
                             generation = v["generation"].as_i64().unwrap_or(generation + 1);
-                            available = !available;
+                            available ^= !read_only;
                         }
                         Ok(r) => {
                             errors += 1;
@@ -127,7 +133,8 @@ fn main() {
         let wall = started.elapsed().as_secs_f64();
         all.sort();
         let db_kind = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
-        println!("manual state changes over REST ({db_kind}, {clients} concurrent clients, {seconds} s):");
+        let what = if read_only { "server reads (GET /api/v1/servers/{id})" } else { "manual state changes" };
+        println!("{what} over REST ({db_kind}, {clients} concurrent clients, {seconds} s):");
         println!("  changes:     {:>8}  ({:.0}/s)", all.len(), all.len() as f64 / wall);
         println!(
             "  latency ms:  p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",
