@@ -75,3 +75,28 @@ test('a re-registration\'s steps and audit appear live, without reloading', asyn
   expect(reloaded).toBe(false);
   expect(errors).toEqual([]);
 });
+
+test('Available from unavailable shows the disks and switch interfaces to confirm first', async ({ page }) => {
+  const errors = watchErrors(page);
+  await login(page, 'admin', ADMIN_PASSWORD);
+  await expect(async () => {
+    await page.goto('/servers?state=unavailable');
+    await expect(page.getByRole('link', { name: 'lab-02' })).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 60_000 });
+  await page.getByRole('link', { name: 'lab-02' }).click();
+  await hydrated(page);
+  // The hardware card lists what registration found.
+  await expect(page.getByTestId('inventory')).toContainText('LAB00002-D01');
+  const confirm = page.getByTestId('available-confirm');
+  await confirm.getByText('Available…').click();
+  await expect(confirm).toContainText('LAB00002-D01');
+  await expect(confirm).toContainText(/→ (.+ port .+|no LLDP neighbour seen)/);
+  // The checkbox is required: nothing happens without it.
+  await confirm.getByRole('button', { name: 'Set available' }).click();
+  await expect(page.getByRole('heading', { name: 'lab-02' })).toContainText('Unavailable');
+  await confirm.getByLabel('I checked the disks and switch interfaces').check();
+  await confirm.getByRole('button', { name: 'Set available' }).click();
+  await expect(page.getByRole('heading', { name: 'lab-02' })).toContainText('Available');
+  await expect(page.getByTestId('events')).toContainText('unavailable → available');
+  expect(errors).toEqual([]);
+});

@@ -31,7 +31,9 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
             ("datacenter", "dc"),
             ("rack", "r1"),
         ],
-        "/api/set_server_state" => vec![("id", "{id}"), ("action", "set_available"), ("generation", "{gen}")],
+        "/api/set_server_state" => {
+            vec![("id", "{id}"), ("action", "set_available"), ("generation", "{gen}"), ("checked", "on")]
+        }
         "/api/start_registration" | "/api/decommission_server" => vec![("id", "{id}"), ("generation", "{gen}")],
         "/api/retry_job" | "/api/abort_job" => vec![("id", "{id}")],
         "/api/save_notes" => vec![("id", "{id}"), ("text", "# notes by {role}"), ("version", "0")],

@@ -284,3 +284,30 @@ async fn removed_from_rack_is_hidden_by_default() {
             .any(|e| e.to_value.as_deref() == Some("removed_from_rack"))
     );
 }
+
+/// The Available button from unavailable needs the admin's confirmation that the
+/// disks and switch interfaces were checked (the page asks); without it, 422 and no change.
+#[tokio::test]
+async fn available_from_unavailable_needs_the_check() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "check", ServerState::Unavailable).await;
+    let admin = app.client_for(app::domain::Role::Admin).await;
+    let form = |checked: bool| {
+        let mut f = vec![
+            ("id", s.id.to_string()),
+            ("action", "set_available".to_string()),
+            ("generation", s.generation.to_string()),
+        ];
+        if checked {
+            f.push(("checked", "on".to_string()));
+        }
+        f
+    };
+    let resp = admin.post(app.url("/api/set_server_state")).form(&form(false)).send().await.unwrap();
+    assert_eq!(resp.status(), 422);
+    assert!(resp.text().await.unwrap().contains("disks and switch interfaces"));
+    assert_eq!(app.backend.server(s.id).await.unwrap().state, ServerState::Unavailable);
+    let resp = admin.post(app.url("/api/set_server_state")).form(&form(true)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(app.backend.server(s.id).await.unwrap().state, ServerState::Available);
+}

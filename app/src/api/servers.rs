@@ -23,6 +23,8 @@ pub struct ServerDetail {
     /// The notes, for those who see the fleet; `can_edit_notes` says who may save.
     pub notes: Option<crate::model::Notes>,
     pub can_edit_notes: bool,
+    /// The hardware the last registration found.
+    pub inventory: Option<crate::domain::Inventory>,
 }
 
 #[server(endpoint = "utilization")]
@@ -78,7 +80,18 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
         None
     };
     let can_edit_notes = user.role.can(Permission::EditNotes);
-    Ok(ServerDetail { server, buttons, process_buttons, events, job, can_manage_jobs, notes, can_edit_notes })
+    let inventory = backend.latest_inventory(id).await.map_err(super::ssr::service_error)?;
+    Ok(ServerDetail {
+        server,
+        buttons,
+        process_buttons,
+        events,
+        job,
+        can_manage_jobs,
+        notes,
+        can_edit_notes,
+        inventory,
+    })
 }
 
 /// The parts of the server page that change while a job runs: the latest job with its
@@ -191,6 +204,10 @@ pub async fn set_server_state(
     action: String,
     generation: i64,
     reason: Option<String>,
+    /// A checkbox: the admin checked the disks and switch interfaces (Available from
+    /// unavailable needs it).
+    #[server(default)]
+    checked: Option<String>,
 ) -> Result<Server, ServerFnError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::SetManualState)).await?;
     let Some(action) = Action::parse(&action).filter(|a| a.manual_target().is_some()) else {
@@ -199,6 +216,17 @@ pub async fn set_server_state(
             "action: must be set_available, set_unavailable, mark_defective or remove_from_rack",
         );
     };
+    // The seed: an admin sets an unavailable server available once its disks and
+    // switch interfaces were checked. The page shows them and asks.
+    if action == Action::SetAvailable && checked.is_none() {
+        let server = backend.server(id).await.map_err(super::ssr::service_error)?;
+        if server.state == crate::domain::ServerState::Unavailable {
+            return super::ssr::fail(
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                "checked: confirm that you checked the server's disks and switch interfaces",
+            );
+        }
+    }
     let mut change = crate::backend::services::StateChange::new(action).at_generation(generation);
     change.reason = reason;
     backend.change_state(&actor, id, &change).await.map_err(super::ssr::service_error)

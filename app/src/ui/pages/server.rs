@@ -45,6 +45,7 @@ pub fn ServerPage() -> impl IntoView {
                     let buttons = d.buttons.clone();
                     let processes = d.process_buttons.clone();
                     let used = s.state == crate::domain::ServerState::Used;
+                    let inventory = d.inventory.clone();
                     view! {
                         <h1>{s.name.clone()} " " <StateBadge state=s.state/></h1>
                         <section class="card">
@@ -71,6 +72,11 @@ pub fn ServerPage() -> impl IntoView {
                                 <h2 id="status-h">"Server status"</h2>
                                 <div class="buttons" data-testid="status-buttons">
                                 {buttons.into_iter().map(|b| {
+                                    if b.action == Action::SetAvailable && b.enabled && s.state == crate::domain::ServerState::Unavailable {
+                                        return view! {
+                                            <AvailableConfirm server_id=sid generation inventory=inventory.clone() set_state/>
+                                        }.into_any();
+                                    }
                                     let needs_reason = b.action == Action::MarkDefective;
                                     let action = b.action.as_str();
                                     let enabled = b.enabled;
@@ -88,7 +94,7 @@ pub fn ServerPage() -> impl IntoView {
                                                 {label.clone()}
                                             </button>
                                         </ActionForm>
-                                    }
+                                    }.into_any()
                                 }).collect_view()}
                                 </div>
                                 {move || match set_state.value().get() {
@@ -147,6 +153,7 @@ pub fn ServerPage() -> impl IntoView {
                                 }}
                             </section>
                         })}
+                        {d.inventory.clone().map(|inv| view! { <InventoryCard inv/> })}
                         {d.notes.clone().map(|notes| view! { <NotesCard server_id=sid notes=notes can_edit=d.can_edit_notes draft=notes_draft/> })}
                     }.into_any()
                 }
@@ -357,5 +364,101 @@ fn NotesCard(
                 })
             }}
         </section>
+    }
+}
+
+fn gib(bytes: u64) -> String {
+    let gb = bytes as f64 / 1e9;
+    if gb >= 1000.0 { format!("{:.1} TB", gb / 1000.0) } else { format!("{gb:.0} GB") }
+}
+
+fn switch_text(nic: &crate::domain::inventory::Nic) -> String {
+    match (&nic.switch, &nic.switch_port) {
+        (Some(sw), Some(port)) => format!("{sw} port {port}"),
+        (Some(sw), None) => sw.clone(),
+        (None, Some(port)) => format!("port {port}"),
+        (None, None) => "no LLDP neighbour seen".into(),
+    }
+}
+
+/// The hardware the last registration found.
+#[component]
+fn InventoryCard(inv: crate::domain::Inventory) -> impl IntoView {
+    let cores: u32 = inv.cpus.iter().map(|c| c.cores).sum();
+    let sys = inv.system.clone();
+    view! {
+        <section class="card" aria-labelledby="hw-h" data-testid="inventory">
+            <h2 id="hw-h">"Hardware"</h2>
+            <p>{format!("{} {} · BIOS {} · {} CPU(s), {cores} cores · {} GB RAM in {} module(s)",
+                sys.manufacturer, sys.model, sys.bios_version, inv.cpus.len(), inv.ram_gb(), inv.memory.len())}</p>
+            <div class="table-wrap"><table class="compact">
+                <caption>"Disks"</caption>
+                <thead><tr><th>"Model"</th><th>"Serial"</th><th>"Size"</th><th>"Kind"</th></tr></thead>
+                <tbody>{inv.disks.iter().map(|d| view! {
+                    <tr><td>{d.model.clone()}</td><td class="mono">{d.serial.clone()}</td><td>{gib(d.size_bytes)}</td><td>{d.kind.as_str()}</td></tr>
+                }).collect_view()}</tbody>
+            </table></div>
+            <div class="table-wrap"><table class="compact">
+                <caption>"Network interfaces"</caption>
+                <thead><tr><th>"Name"</th><th>"MAC"</th><th>"Speed"</th><th>"Switch"</th></tr></thead>
+                <tbody>{inv.nics.iter().map(|n| view! {
+                    <tr><td>{n.name.clone()}</td><td class="mono">{n.mac.clone()}</td><td>{format!("{} Gb/s", n.speed_mbps / 1000)}</td><td>{switch_text(n)}</td></tr>
+                }).collect_view()}</tbody>
+            </table></div>
+            {(!inv.gpus.is_empty()).then(|| {
+                let mut models: Vec<(String, usize)> = Vec::new();
+                for g in &inv.gpus {
+                    match models.iter_mut().find(|(m, _)| *m == g.model) {
+                        Some((_, n)) => *n += 1,
+                        None => models.push((g.model.clone(), 1)),
+                    }
+                }
+                let text = models.iter().map(|(m, n)| format!("{n} × {m}")).collect::<Vec<_>>().join(", ");
+                let slots = inv.gpus.iter().map(|g| g.slot.clone()).collect::<Vec<_>>().join(", ");
+                view! { <p>"GPUs: " {text} " " <span class="muted">{format!("(slots {slots})")}</span></p> }
+            })}
+            <details>
+                <summary>"CPUs and memory modules"</summary>
+                <ul class="plain">
+                    {inv.cpus.iter().map(|c| view! { <li>{format!("{}: {}, {} cores / {} threads", c.socket, c.model, c.cores, c.threads)}</li> }).collect_view()}
+                    {inv.memory.iter().map(|m| view! { <li>{format!("{}: {} GiB", m.slot, m.size_mib / 1024)}</li> }).collect_view()}
+                </ul>
+            </details>
+        </section>
+    }
+}
+
+/// Available, from unavailable: the seed asks the admin to check the disks and the
+/// switch interfaces first, so the button opens them with a checkbox to confirm.
+#[component]
+fn AvailableConfirm(
+    server_id: i64,
+    generation: i64,
+    inventory: Option<crate::domain::Inventory>,
+    set_state: ServerAction<SetServerState>,
+) -> impl IntoView {
+    let (disks, nics) = inventory.map(|i| (i.disks, i.nics)).unwrap_or_default();
+    view! {
+        <details class="confirm" data-testid="available-confirm">
+            <summary role="button">"Available…"</summary>
+            <p>"Check the discovered disks and switch interfaces before the server joins the pool."</p>
+            {if disks.is_empty() && nics.is_empty() {
+                view! { <p class="warning">"No inventory was recorded for this server: re-register it to discover its hardware."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="plain">
+                        {disks.into_iter().map(|d| view! { <li>{format!("disk {} {} ({})", d.model, d.serial, gib(d.size_bytes))}</li> }).collect_view()}
+                        {nics.into_iter().map(|n| { let sw = switch_text(&n); view! { <li>{format!("{} {} → {sw}", n.name, n.mac)}</li> } }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            <ActionForm action=set_state attr:class="inline">
+                <input type="hidden" name="id" value=server_id/>
+                <input type="hidden" name="action" value="set_available"/>
+                <input type="hidden" name="generation" value=generation/>
+                <label class="check"><input type="checkbox" name="checked" required/>" I checked the disks and switch interfaces"</label>
+                <button type="submit" class="primary">"Set available"</button>
+            </ActionForm>
+        </details>
     }
 }
