@@ -96,6 +96,31 @@ impl JobView {
 pub struct Utilization {
     pub rows: Vec<UtilizationRow>,
     pub totals: UtilizationRow,
+    /// Every (datacenter, rack) with servers, for the report's filters.
+    #[serde(default)]
+    pub locations: Vec<(String, String)>,
+}
+
+impl Utilization {
+    /// The report as CSV: one row per type and a totals row.
+    pub fn to_csv(&self) -> String {
+        let mut csv = String::from("server_type");
+        for s in ServerState::ALL {
+            csv.push(',');
+            csv.push_str(s.as_str());
+        }
+        csv.push_str(",total,utilization\n");
+        let rows = self.rows.iter().map(|r| (r.server_type.clone().unwrap_or_else(|| "not typed yet".into()), r));
+        for (label, row) in rows.chain(std::iter::once(("all types".to_string(), &self.totals))) {
+            // Type labels are letters, digits and dots by construction: no quoting needed.
+            csv.push_str(&label);
+            for n in row.counts {
+                csv.push_str(&format!(",{n}"));
+            }
+            csv.push_str(&format!(",{},{:.4}\n", row.total, row.utilization));
+        }
+        csv
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,3 +1,6 @@
+//! Routes of the web app beside the pages: the report's CSV export, and live updates
+//! of a server page.
+//!
 //! Live updates of a server page: `GET /live/servers/{id}` is a stream of server-sent
 //! events. It sends the page's fingerprints ("server|activity", see
 //! `Backend::page_fingerprint`) at once and then whenever one changes; the page
@@ -46,4 +49,44 @@ pub async fn server_stream(backend: Backend, Extension(user): Extension<CurrentU
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}
+
+/// Filters of the report's CSV export.
+#[derive(serde::Deserialize, Default)]
+pub struct ReportQuery {
+    #[serde(default)]
+    datacenter: Option<String>,
+    #[serde(default)]
+    rack: Option<String>,
+}
+
+/// `GET /reports/utilization.csv?datacenter=&rack=`: the report as a CSV download,
+/// for a logged-in user who sees the fleet (the page's "Download CSV").
+pub async fn utilization_csv(
+    backend: Backend,
+    Extension(user): Extension<CurrentUser>,
+    axum::extract::Query(q): axum::extract::Query<ReportQuery>,
+) -> Response {
+    let Some(user) = user.0 else {
+        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+    };
+    if !user.role.can(Permission::ViewFleet) {
+        return (StatusCode::FORBIDDEN, format!("your role ({}) may not view fleet", user.role)).into_response();
+    }
+    let dc = q.datacenter.filter(|d| !d.is_empty());
+    let rack = q.rack.filter(|r| !r.is_empty());
+    match backend.utilization_at(dc.as_deref(), rack.as_deref()).await {
+        Ok(u) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"utilization.csv\""),
+            ],
+            u.to_csv(),
+        )
+            .into_response(),
+        Err(e) => {
+            (StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), e.user_message())
+                .into_response()
+        }
+    }
 }

@@ -269,6 +269,13 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
                 move |user, id| crate::live_updates::server_stream(backend.clone(), user, id)
             }),
         )
+        .route(
+            "/reports/utilization.csv",
+            axum::routing::get({
+                let backend = backend.clone();
+                move |user, query| crate::live_updates::utilization_csv(backend.clone(), user, query)
+            }),
+        )
         .leptos_routes_with_context(&options, routes, context, {
             let options = options.clone();
             move || shell(options.clone())

@@ -59,3 +59,44 @@ async fn stream_follows_state_and_activity() {
     let missing = admin.get(app.url("/live/servers/999999")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 }
+
+/// The report filtered by datacenter and rack, on the page and as a CSV download.
+#[tokio::test]
+async fn report_filters_and_csv() {
+    let app = spawn_app().await;
+    for (name, dc, rack) in [("a", "fra1", "r1"), ("b", "fra1", "r2"), ("c", "ams1", "r1")] {
+        let s = server_in_state(&app, name, ServerState::Available).await;
+        sqlx::query("UPDATE servers SET datacenter = $1, rack = $2 WHERE id = $3")
+            .bind(dc)
+            .bind(rack)
+            .bind(s.id)
+            .execute(app.backend.db.pool())
+            .await
+            .unwrap();
+    }
+    let viewer = app.client_for(Role::Viewer).await;
+    let csv = |q: &'static str| {
+        let viewer = viewer.clone();
+        let url = app.url(&format!("/reports/utilization.csv{q}"));
+        async move {
+            let resp = viewer.get(url).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            assert!(resp.headers()["content-disposition"].to_str().unwrap().contains("utilization.csv"));
+            resp.text().await.unwrap()
+        }
+    };
+    let total = |csv: &str| csv.lines().last().unwrap().split(',').nth(11).unwrap().to_string();
+    assert_eq!(total(&csv("").await), "3");
+    assert_eq!(total(&csv("?datacenter=fra1").await), "2");
+    assert_eq!(total(&csv("?datacenter=fra1&rack=r2").await), "1");
+    assert_eq!(total(&csv("?rack=r1").await), "2");
+    assert_eq!(total(&csv("?datacenter=nowhere").await), "0");
+    let tenant = app.client_for(Role::Tenant).await;
+    assert_eq!(tenant.get(app.url("/reports/utilization.csv")).send().await.unwrap().status(), 403);
+    assert!(app.anonymous().get(app.url("/reports/utilization.csv")).send().await.unwrap().status().is_redirection());
+    // The page: the filter form with the locations, the chosen one selected.
+    let html = viewer.get(app.url("/?datacenter=fra1")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("data-testid=\"report-filter\""), "{html}");
+    assert!(html.contains("value=\"ams1\""));
+    assert!(html.contains("/reports/utilization.csv?datacenter=fra1&amp;rack="));
+}

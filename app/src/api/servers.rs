@@ -28,9 +28,14 @@ pub struct ServerDetail {
 }
 
 #[server(endpoint = "utilization")]
-pub async fn load_utilization() -> Result<Utilization, ServerFnError> {
+pub async fn load_utilization(
+    #[server(default)] datacenter: Option<String>,
+    #[server(default)] rack: Option<String>,
+) -> Result<Utilization, ServerFnError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
-    backend.utilization().await.map_err(super::ssr::service_error)
+    let datacenter = datacenter.filter(|d| !d.is_empty());
+    let rack = rack.filter(|r| !r.is_empty());
+    backend.utilization_at(datacenter.as_deref(), rack.as_deref()).await.map_err(super::ssr::service_error)
 }
 
 #[server(endpoint = "list_servers")]

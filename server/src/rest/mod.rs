@@ -407,24 +407,7 @@ async fn utilization(State(backend): State<Backend>, headers: HeaderMap) -> ApiR
     let u = backend.utilization().await.map_err(service_error)?;
     let wants_csv = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"));
     if wants_csv {
-        let mut csv = String::from("server_type");
-        for s in ServerState::ALL {
-            csv.push(',');
-            csv.push_str(s.as_str());
-        }
-        csv.push_str(",total,utilization\n");
-        for row in u.rows.iter().chain(std::iter::once(&u.totals)) {
-            let label = match (&row.server_type, std::ptr::eq(row, &u.totals)) {
-                (_, true) => "all types".to_string(),
-                (Some(t), _) => t.clone(),
-                (None, _) => "not typed yet".to_string(),
-            };
-            csv.push_str(&label);
-            for n in row.counts {
-                csv.push_str(&format!(",{n}"));
-            }
-            csv.push_str(&format!(",{},{:.4}\n", row.total, row.utilization));
-        }
+        let csv = u.to_csv();
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
     }
     let row = |r: &app::model::UtilizationRow| {

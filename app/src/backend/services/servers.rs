@@ -328,10 +328,25 @@ impl Backend {
         Ok(store::events::for_server(&mut conn, id).await?)
     }
 
-    /// Server types x states: counts, totals and utilization.
+    /// Server types x states: counts, totals and utilization, over the whole fleet.
     pub async fn utilization(&self) -> Result<Utilization, ServiceError> {
+        self.utilization_at(None, None).await
+    }
+
+    /// The report over one datacenter and/or rack (None: all), with the locations
+    /// there are to choose from.
+    pub async fn utilization_at(
+        &self,
+        datacenter: Option<&str>,
+        rack: Option<&str>,
+    ) -> Result<Utilization, ServiceError> {
         let mut conn = self.db.conn().await?;
-        let counts = store::reports::type_state_counts(&mut conn).await?;
+        let counts = if datacenter.is_none() && rack.is_none() {
+            store::reports::type_state_counts(&mut conn).await?
+        } else {
+            store::reports::type_state_counts_at(&mut conn, datacenter, rack).await?
+        };
+        let locations = store::reports::locations(&mut conn).await?;
         let mut rows: Vec<UtilizationRow> = Vec::new();
         let mut totals = UtilizationRow::default();
         for (label, state, n) in counts {
@@ -358,7 +373,7 @@ impl Backend {
             (None, None) => std::cmp::Ordering::Equal,
         });
         totals.finish();
-        Ok(Utilization { rows, totals })
+        Ok(Utilization { rows, totals, locations })
     }
 }
 

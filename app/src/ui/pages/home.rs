@@ -113,16 +113,26 @@ fn TenantUsageTable() -> impl IntoView {
 
 #[component]
 fn Report(admin: bool) -> impl IntoView {
-    let report = Resource::new(|| (), |_| load_utilization());
+    let query = leptos_router::hooks::use_query_map();
+    let location = move || {
+        let q = query.read();
+        (q.get("datacenter").unwrap_or_default(), q.get("rack").unwrap_or_default())
+    };
+    let report = Resource::new(location, |(dc, rack)| load_utilization(Some(dc), Some(rack)));
     view! {
         <h1>"Server type utilization"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || report.get().map(|r| match r {
                 Err(e) => view! { <p class="error" role="alert">{crate::ui::components::error_text(&e)}</p> }.into_any(),
-                Ok(u) if u.rows.is_empty() => view! {
+                Ok(u) if u.rows.is_empty() && u.locations.is_empty() => view! {
                     <p class="empty" data-testid="utilization">"No servers yet. " <a href="/servers">"Add the first one"</a>"."</p>
                 }.into_any(),
+                Ok(u) if u.rows.is_empty() => view! {
+                    <LocationFilter locations=u.locations.clone() chosen=location()/>
+                    <p class="empty" data-testid="utilization">"No servers at this location."</p>
+                }.into_any(),
                 Ok(u) => view! {
+                    <LocationFilter locations=u.locations.clone() chosen=location()/>
                     <div class="table-wrap">
                     <table class="report" data-testid="utilization">
                         <thead><tr>
@@ -170,4 +180,48 @@ fn Report(admin: bool) -> impl IntoView {
             </section>
         })}
     }
+}
+
+/// The report's filters (a GET form: a filtered report is a link) and its CSV export.
+#[component]
+fn LocationFilter(locations: Vec<(String, String)>, chosen: (String, String)) -> impl IntoView {
+    let (dc, rack) = chosen;
+    let mut datacenters: Vec<String> = locations.iter().map(|(d, _)| d.clone()).filter(|d| !d.is_empty()).collect();
+    datacenters.dedup();
+    let mut racks: Vec<String> = locations
+        .iter()
+        .filter(|(d, r)| (dc.is_empty() || *d == dc) && !r.is_empty())
+        .map(|(_, r)| r.clone())
+        .collect();
+    racks.sort();
+    racks.dedup();
+    let csv = format!("/reports/utilization.csv?datacenter={}&rack={}", query_value(&dc), query_value(&rack));
+    view! {
+        <form method="get" action="/" class="filters" data-testid="report-filter">
+            <label>"Datacenter"
+                <select name="datacenter">
+                    <option value="" selected=dc.is_empty()>"All"</option>
+                    {datacenters.into_iter().map(|d| view! { <option value=d.clone() selected=d == dc>{d.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"Rack"
+                <select name="rack">
+                    <option value="" selected=rack.is_empty()>"All"</option>
+                    {racks.into_iter().map(|r| view! { <option value=r.clone() selected=r == rack>{r.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <button type="submit">"Filter"</button>
+            <a href=csv download="utilization.csv">"Download CSV"</a>
+        </form>
+    }
+}
+
+/// Percent-encodes a query parameter value.
+fn query_value(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
