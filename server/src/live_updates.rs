@@ -25,11 +25,7 @@ pub async fn server_stream(backend: Backend, Extension(user): Extension<CurrentU
     let Some(user) = user.0 else {
         return (StatusCode::UNAUTHORIZED, "log in first").into_response();
     };
-    let visible = match backend.server(id).await {
-        Ok(s) => user.role.can(Permission::ViewFleet) || s.reserved_for.as_deref() == Some(user.username.as_str()),
-        Err(_) => false,
-    };
-    if !user.role.can(Permission::ViewOwnServers) || !visible {
+    if !user.role.can(Permission::ViewOwnServers) || backend.server_for(&user, id).await.is_err() {
         return (StatusCode::NOT_FOUND, format!("server {id} not found")).into_response();
     }
     let stream = futures_util::stream::unfold((backend, None::<String>), move |(backend, last)| async move {

@@ -14,12 +14,6 @@ pub struct ServerDetail {
     pub buttons: Vec<Button>,
     /// Register / Re-register and Decommission, as the role and state allow.
     pub process_buttons: Vec<Button>,
-    /// None when the caller may not read the audit.
-    pub events: Option<Vec<Event>>,
-    /// The latest job and its steps; None for tenants or when there was none.
-    pub job: Option<crate::model::JobView>,
-    /// The caller may retry and abort jobs.
-    pub can_manage_jobs: bool,
     /// The notes, for those who see the fleet; `can_edit_notes` says who may save.
     pub notes: Option<crate::model::Notes>,
     pub can_edit_notes: bool,
@@ -57,28 +51,10 @@ pub async fn list_servers(state: Option<String>, server_type: Option<String>) ->
 #[server(endpoint = "server_detail")]
 pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
-    let mut server = backend.server(id).await.map_err(super::ssr::service_error)?;
-    if !user.role.can(Permission::ViewFleet) {
-        // Tenants see only their own servers, and never BMC data.
-        if server.reserved_for.as_deref() != Some(user.username.as_str()) {
-            return super::ssr::fail(http::StatusCode::NOT_FOUND, format!("server {id} not found"));
-        }
-        server.bmc_address = String::new();
-    }
+    let server = backend.server_for(&user, id).await.map_err(super::ssr::service_error)?;
     let active_job = backend.has_active_job(id).await.map_err(super::ssr::service_error)?;
     let buttons = crate::domain::buttons::status_buttons(server.state, user.role, active_job);
     let process_buttons = crate::domain::buttons::process_buttons(server.state, user.role, active_job);
-    let events = if user.role.can(Permission::ViewAudit) {
-        Some(backend.server_events(id).await.map_err(super::ssr::service_error)?)
-    } else {
-        None
-    };
-    let job = if user.role.can(Permission::ViewFleet) {
-        backend.latest_job(id).await.map_err(super::ssr::service_error)?
-    } else {
-        None
-    };
-    let can_manage_jobs = user.role.can(Permission::RetryAbortJobs);
     let notes = if user.role.can(Permission::ViewFleet) {
         Some(backend.notes(id).await.map_err(super::ssr::service_error)?)
     } else {
@@ -86,21 +62,12 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
     };
     let can_edit_notes = user.role.can(Permission::EditNotes);
     let inventory = backend.latest_inventory(id).await.map_err(super::ssr::service_error)?;
-    Ok(ServerDetail {
-        server,
-        buttons,
-        process_buttons,
-        events,
-        job,
-        can_manage_jobs,
-        notes,
-        can_edit_notes,
-        inventory,
-    })
+    Ok(ServerDetail { server, buttons, process_buttons, notes, can_edit_notes, inventory })
 }
 
 /// The parts of the server page that change while a job runs: the latest job with its
-/// steps, and the audit (each as the caller may see them).
+/// steps (None for tenants or when there was none), and the audit (None when the
+/// caller may not read it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServerActivity {
     pub job: Option<crate::model::JobView>,
@@ -111,10 +78,7 @@ pub struct ServerActivity {
 #[server(endpoint = "server_activity")]
 pub async fn load_activity(id: i64) -> Result<ServerActivity, ServerFnError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
-    let server = backend.server(id).await.map_err(super::ssr::service_error)?;
-    if !user.role.can(Permission::ViewFleet) && server.reserved_for.as_deref() != Some(user.username.as_str()) {
-        return super::ssr::fail(http::StatusCode::NOT_FOUND, format!("server {id} not found"));
-    }
+    backend.server_for(&user, id).await.map_err(super::ssr::service_error)?;
     let events = if user.role.can(Permission::ViewAudit) {
         Some(backend.server_events(id).await.map_err(super::ssr::service_error)?)
     } else {

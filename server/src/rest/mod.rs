@@ -287,7 +287,7 @@ async fn server_view(backend: &Backend, user: &UserView, server: Server) -> Resu
     let hardware = backend.latest_inventory(server.id).await.map_err(service_error)?;
     let job = backend.latest_job(server.id).await.map_err(service_error)?.filter(|j| j.is_active());
     let mut v = serde_json::to_value(&server).expect("a server serializes");
-    if user.role == Role::Tenant {
+    if !user.role.can(Permission::ViewFleet) {
         v["bmc_address"] = Value::Null;
     }
     v["hardware"] = serde_json::to_value(hardware).expect("an inventory serializes");
@@ -297,11 +297,7 @@ async fn server_view(backend: &Backend, user: &UserView, server: Server) -> Resu
 
 /// The server, if the user may see it (tenants: only their own).
 async fn visible_server(backend: &Backend, user: &UserView, id: i64) -> Result<Server, Response> {
-    let server = backend.server(id).await.map_err(service_error)?;
-    if !user.role.can(Permission::ViewFleet) && server.reserved_for.as_deref() != Some(user.username.as_str()) {
-        return Err(service_error(ServiceError::NotFound { what: format!("server {id}") }));
-    }
-    Ok(server)
+    backend.server_for(user, id).await.map_err(service_error)
 }
 
 #[utoipa::path(get, path = "/api/v1/servers/{id}", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, description = "Server with `hardware` (Inventory or null) and `current_job` (JobView or null)"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]

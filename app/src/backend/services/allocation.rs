@@ -429,13 +429,14 @@ async fn open_subscription(conn: &mut AnyConnection, id: i64) -> Result<store::s
 /// What a state change means for subscriptions (called by `change_state_in` in the
 /// same transaction): a server that left its subscription is no longer held (and is
 /// replaced); a server that became available, or came back from cleaning, may fill
-/// or overfill one.
+/// or overfill one. Returns whether it wrote anything (the caller's copy of the server
+/// may then be stale).
 pub(crate) async fn after_move(
     tx: &mut AnyConnection,
     before: &Server,
     after: &Server,
     now: i64,
-) -> Result<(), ServiceError> {
+) -> Result<bool, ServiceError> {
     let mut reconcile = after.state == ServerState::Available && before.state != ServerState::Available;
     if let Some(sub) = after.subscription_id
         && !after.state.held_by_subscription()
@@ -456,10 +457,13 @@ pub(crate) async fn after_move(
     if after.subscription_id.is_some() && after.state == ServerState::AvailableReserved && before.state != after.state {
         reconcile = true;
     }
-    if reconcile && let Some(type_id) = store::servers::type_id(&mut *tx, after.id).await? {
+    if !reconcile {
+        return Ok(false);
+    }
+    if let Some(type_id) = store::servers::type_id(&mut *tx, after.id).await? {
         reconcile_type(tx, type_id, now).await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Brings every open subscription of a type to its count: ends those past their end,

@@ -258,6 +258,19 @@ impl Backend {
         Ok(store::servers::id_by_name(&mut conn, name).await?)
     }
 
+    /// A server as `user` may see it: those who see the fleet see any; a tenant only
+    /// the servers it holds, without BMC data (another's is "not found").
+    pub async fn server_for(&self, user: &crate::model::UserView, id: i64) -> Result<Server, ServiceError> {
+        let mut server = self.server(id).await?;
+        if !user.role.can(crate::domain::Permission::ViewFleet) {
+            if server.reserved_for.as_deref() != Some(user.username.as_str()) {
+                return Err(not_found(id));
+            }
+            server.bmc_address.clear();
+        }
+        Ok(server)
+    }
+
     pub async fn server(&self, id: i64) -> Result<Server, ServiceError> {
         let mut conn = self.db.conn().await?;
         store::servers::get(&mut conn, id).await?.ok_or_else(|| not_found(id))
@@ -330,7 +343,7 @@ impl Backend {
 
     /// Server types x states: counts, totals and utilization, over the whole fleet.
     pub async fn utilization(&self) -> Result<Utilization, ServiceError> {
-        self.utilization_at(None, None).await
+        self.report(None, None, false).await
     }
 
     /// The report over one datacenter and/or rack (None: all), with the locations
@@ -340,13 +353,23 @@ impl Backend {
         datacenter: Option<&str>,
         rack: Option<&str>,
     ) -> Result<Utilization, ServiceError> {
+        self.report(datacenter, rack, true).await
+    }
+
+    /// The report; the locations query only when a page needs its filters.
+    async fn report(
+        &self,
+        datacenter: Option<&str>,
+        rack: Option<&str>,
+        with_locations: bool,
+    ) -> Result<Utilization, ServiceError> {
         let mut conn = self.db.conn().await?;
         let counts = if datacenter.is_none() && rack.is_none() {
             store::reports::type_state_counts(&mut conn).await?
         } else {
             store::reports::type_state_counts_at(&mut conn, datacenter, rack).await?
         };
-        let locations = store::reports::locations(&mut conn).await?;
+        let locations = if with_locations { store::reports::locations(&mut conn).await? } else { vec![] };
         let mut rows: Vec<UtilizationRow> = Vec::new();
         let mut totals = UtilizationRow::default();
         for (label, state, n) in counts {
@@ -460,8 +483,11 @@ pub(crate) async fn change_state_in(
     now: i64,
 ) -> Result<Server, ServiceError> {
     let (before, after) = apply_in(&mut *tx, actor, id, change, now).await?;
-    super::allocation::after_move(&mut *tx, &before, &after, now).await?;
-    store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))
+    if super::allocation::after_move(&mut *tx, &before, &after, now).await? {
+        // The subscriptions touched this server (its holder, or reserved it again).
+        return store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id));
+    }
+    Ok(after)
 }
 
 /// One move through the table in the caller's transaction: checks, state, audit,
