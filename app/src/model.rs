@@ -247,3 +247,26 @@ pub struct TenantUsage {
     /// Servers the tenant's active subscriptions are short of.
     pub short: i64,
 }
+
+/// One page of the server list: the servers, how many match in all, and the page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerListPage {
+    pub items: Vec<Server>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+    /// Every (datacenter, rack) that has servers, for the filters.
+    pub locations: Vec<(String, String)>,
+}
+
+/// What one server of a bulk action came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkOutcome {
+    pub id: i64,
+    /// The server's name, or `#id` when there is no such server.
+    pub name: String,
+    /// The state after the action, or None when it was refused.
+    pub state: Option<ServerState>,
+    /// Why it was refused (None when it was done).
+    pub error: Option<String>,
+}

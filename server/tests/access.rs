@@ -34,6 +34,14 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         "/api/set_server_state" => {
             vec![("id", "{id}"), ("action", "set_available"), ("generation", "{gen}"), ("checked", "on")]
         }
+        "/api/bulk_action" => vec![("action", "re_register"), ("targets[]", "{id}:{gen}")],
+        "/api/change_bmc" => vec![
+            ("id", "{id}"),
+            ("generation", "{gen}"),
+            ("bmc_address", "10.8.8.8"),
+            ("bmc_username", "root"),
+            ("bmc_password", ""),
+        ],
         "/api/start_registration" | "/api/decommission_server" => vec![("id", "{id}"), ("generation", "{gen}")],
         "/api/retry_job" | "/api/abort_job" => vec![("id", "{id}")],
         "/api/save_notes" => vec![("id", "{id}"), ("text", "# notes by {role}"), ("version", "0")],

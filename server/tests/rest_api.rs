@@ -253,6 +253,7 @@ async fn openapi_document() {
         ("/api/v1/servers/{id}/jobs/current/retry", &["post"]),
         ("/api/v1/servers/{id}/jobs/current/abort", &["post"]),
         ("/api/v1/servers/{id}/bmc-credentials", &["get"]),
+        ("/api/v1/servers/{id}/bmc", &["put"]),
         ("/api/v1/servers/{id}/events", &["get"]),
         ("/api/v1/servers/{id}/notes", &["get", "put"]),
         ("/api/v1/jobs/{id}", &["get"]),
@@ -296,6 +297,12 @@ async fn every_endpoint_as_every_role() {
         ("POST", "/api/v1/servers/{id}/jobs/current/retry", Some(P::RetryAbortJobs), json!({})),
         ("POST", "/api/v1/servers/{id}/jobs/current/abort", Some(P::RetryAbortJobs), json!({})),
         ("GET", "/api/v1/servers/{id}/bmc-credentials", Some(P::RevealBmcCredentials), Value::Null),
+        (
+            "PUT",
+            "/api/v1/servers/{id}/bmc",
+            Some(P::EditBmc),
+            json!({ "bmc_address": "10.9.9.9", "bmc_username": "root", "generation": "{gen}" }),
+        ),
         ("GET", "/api/v1/servers/{id}/events", Some(P::ViewAudit), Value::Null),
         ("GET", "/api/v1/jobs/{job}", Some(P::ViewAudit), Value::Null),
         ("GET", "/api/v1/servers/{id}/notes", Some(P::ViewFleet), Value::Null),
@@ -331,7 +338,9 @@ async fn every_endpoint_as_every_role() {
             }
             let job = common::latest_job(&app, s.id).await.0.id;
             let url = path.replace("{id}", &s.id.to_string()).replace("{job}", &job.to_string());
-            let body = serde_json::from_str::<Value>(&body.to_string().replace("{role}", role.as_str())).unwrap();
+            let s = app.backend.server(s.id).await.unwrap();
+            let body = body.to_string().replace("{role}", role.as_str()).replace("\"{gen}\"", &s.generation.to_string());
+            let body = serde_json::from_str::<Value>(&body).unwrap();
             let api = Api { app: &app, token: token.clone() };
             let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
             let (status, answer) = api.call(method.clone(), &url, (!body.is_null()).then_some(body.clone())).await;

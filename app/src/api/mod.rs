@@ -48,6 +48,11 @@ impl Access {
 /// Allocating and releasing: tenants for themselves, operators and admins for tenants.
 pub const ALLOCATE: Access = Access::NeedsAny(&[Permission::AllocateOwn, Permission::AllocateForTenants]);
 
+/// The server list's bulk actions: whoever may press any of them (each action is
+/// checked again against the role).
+pub const BULK: Access =
+    Access::NeedsAny(&[Permission::SetManualState, Permission::StartRegistration, Permission::Decommission]);
+
 /// Every server function, by path, and who may call it.
 pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/login", Access::Public),
@@ -59,6 +64,8 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/server_detail", Access::Needs(Permission::ViewOwnServers)),
     ("/api/server_activity", Access::Needs(Permission::ViewOwnServers)),
     ("/api/add_server", Access::Needs(Permission::AddServer)),
+    ("/api/bulk_action", BULK),
+    ("/api/change_bmc", Access::Needs(Permission::EditBmc)),
     ("/api/set_server_state", Access::Needs(Permission::SetManualState)),
     ("/api/start_registration", Access::Needs(Permission::StartRegistration)),
     ("/api/decommission_server", Access::Needs(Permission::Decommission)),

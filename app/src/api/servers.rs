@@ -19,6 +19,11 @@ pub struct ServerDetail {
     pub can_edit_notes: bool,
     /// The hardware the last registration found.
     pub inventory: Option<crate::domain::Inventory>,
+    /// The caller may open the BMC credentials (offered before a decommission).
+    pub can_reveal_bmc: bool,
+    /// The caller may replace the BMC access; then the current BMC user (not secret).
+    pub can_edit_bmc: bool,
+    pub bmc_username: Option<String>,
 }
 
 #[server(endpoint = "utilization")]
@@ -32,20 +37,91 @@ pub async fn load_utilization(
     backend.utilization_at(datacenter.as_deref(), rack.as_deref()).await.map_err(super::ssr::service_error)
 }
 
+/// One page of the server list; every parameter as the page's query string has it
+/// (empty: any), so a filtered, sorted page is a link.
 #[server(endpoint = "list_servers")]
-pub async fn list_servers(state: Option<String>, server_type: Option<String>) -> Result<Vec<Server>, ServerFnError> {
+#[allow(clippy::too_many_arguments)]
+pub async fn list_servers(
+    #[server(default)] state: Option<String>,
+    #[server(default)] server_type: Option<String>,
+    #[server(default)] datacenter: Option<String>,
+    #[server(default)] rack: Option<String>,
+    #[server(default)] q: Option<String>,
+    #[server(default)] sort: Option<String>,
+    #[server(default)] dir: Option<String>,
+    #[server(default)] page: Option<i64>,
+) -> Result<crate::model::ServerListPage, ServerFnError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
-    let state = match state.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => match crate::domain::ServerState::parse(s) {
-            Some(st) => Some(st),
-            None => {
-                return super::ssr::fail(http::StatusCode::UNPROCESSABLE_ENTITY, format!("state: unknown state {s:?}"));
-            }
-        },
+    let params = crate::backend::services::servers::ListParams {
+        state,
+        server_type,
+        datacenter,
+        rack,
+        q,
+        sort,
+        dir,
+        page,
+        per_page: None,
     };
-    let filter = crate::backend::store::servers::ListFilter { state, server_type, ..Default::default() };
-    backend.list_servers(&filter).await.map_err(super::ssr::service_error)
+    backend.server_list_page(&params, true).await.map_err(super::ssr::service_error)
+}
+
+/// What the list's bulk bar can do, for whom.
+pub const BULK_ACTIONS: [(crate::domain::Action, &str); 6] = [
+    (crate::domain::Action::SetAvailable, "Available"),
+    (crate::domain::Action::SetUnavailable, "Unavailable"),
+    (crate::domain::Action::MarkDefective, "Defective"),
+    (crate::domain::Action::RemoveFromRack, "Removed from rack"),
+    (crate::domain::Action::ReRegister, "Register / Re-register"),
+    (crate::domain::Action::Decommission, "Decommission"),
+];
+
+/// Applies one action to the selected servers (`targets`: "id:generation" as the list
+/// showed them); each server's outcome is reported.
+#[server(endpoint = "bulk_action")]
+pub async fn bulk_action(
+    action: String,
+    #[server(default)] targets: Vec<String>,
+    #[server(default)] reason: Option<String>,
+    /// A checkbox: the disks and switch interfaces were checked (Available).
+    #[server(default)]
+    checked: Option<String>,
+) -> Result<Vec<crate::model::BulkOutcome>, ServerFnError> {
+    let (backend, user, actor) = super::ssr::require_access(super::BULK).await?;
+    let Some(action) = Action::parse(&action).filter(|a| BULK_ACTIONS.iter().any(|(b, _)| b == a)) else {
+        return super::ssr::fail(
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+            "action: must be set_available, set_unavailable, mark_defective, remove_from_rack, re_register or decommission",
+        );
+    };
+    if let Some(p) = crate::domain::roles::permission_for_action(action)
+        && !user.role.can(p)
+    {
+        return super::ssr::fail(
+            http::StatusCode::FORBIDDEN,
+            format!("your role ({}) may not {}", user.role, p.as_str().replace('_', " ")),
+        );
+    }
+    if targets.is_empty() {
+        return super::ssr::fail(http::StatusCode::UNPROCESSABLE_ENTITY, "targets: select at least one server");
+    }
+    if targets.len() > crate::backend::services::servers::MAX_PER_PAGE as usize {
+        return super::ssr::fail(http::StatusCode::UNPROCESSABLE_ENTITY, "targets: at most 500 servers at once");
+    }
+    let mut parsed = Vec::with_capacity(targets.len());
+    for t in &targets {
+        let pair = t.split_once(':').and_then(|(i, g)| Some((i.trim().parse::<i64>().ok()?, g.trim().parse::<i64>().ok()?)));
+        match pair {
+            Some(p) => parsed.push(p),
+            None => {
+                return super::ssr::fail(
+                    http::StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("targets: {t:?} is not id:generation"),
+                );
+            }
+        }
+    }
+    Ok(backend.change_many(&actor, action, &parsed, reason.as_deref(), checked.is_some()).await)
 }
 
 #[server(endpoint = "server_detail")]
@@ -62,7 +138,20 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
     };
     let can_edit_notes = user.role.can(Permission::EditNotes);
     let inventory = backend.latest_inventory(id).await.map_err(super::ssr::service_error)?;
-    Ok(ServerDetail { server, buttons, process_buttons, notes, can_edit_notes, inventory })
+    let can_edit_bmc = user.role.can(Permission::EditBmc);
+    let bmc_username =
+        if can_edit_bmc { Some(backend.bmc_username(id).await.map_err(super::ssr::service_error)?) } else { None };
+    Ok(ServerDetail {
+        server,
+        buttons,
+        process_buttons,
+        notes,
+        can_edit_notes,
+        inventory,
+        can_reveal_bmc: user.role.can(Permission::RevealBmcCredentials),
+        can_edit_bmc,
+        bmc_username,
+    })
 }
 
 /// The parts of the server page that change while a job runs: the latest job with its
@@ -189,7 +278,7 @@ pub async fn set_server_state(
     // switch interfaces were checked. The page shows them and asks.
     if action == Action::SetAvailable && checked.is_none() {
         let server = backend.server(id).await.map_err(super::ssr::service_error)?;
-        if server.state == crate::domain::ServerState::Unavailable {
+        if crate::domain::transitions::needs_hardware_check(server.state, action) {
             return super::ssr::fail(
                 http::StatusCode::UNPROCESSABLE_ENTITY,
                 "checked: confirm that you checked the server's disks and switch interfaces",
@@ -199,6 +288,29 @@ pub async fn set_server_state(
     let mut change = crate::backend::services::StateChange::new(action).at_generation(generation);
     change.reason = reason;
     backend.change_state(&actor, id, &change).await.map_err(super::ssr::service_error)
+}
+
+/// Replaces a server's BMC access (an empty password keeps the stored one).
+#[server(endpoint = "change_bmc")]
+pub async fn change_bmc(
+    id: i64,
+    generation: i64,
+    bmc_address: String,
+    #[server(default)] bmc_username: String,
+    #[server(default)] bmc_password: String,
+    /// A checkbox: present ("on") to accept a self-signed BMC certificate.
+    #[server(default)]
+    bmc_skip_tls_verify: Option<String>,
+) -> Result<Server, ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::EditBmc)).await?;
+    let change = crate::backend::services::servers::BmcChange {
+        address: bmc_address,
+        username: bmc_username,
+        password: Some(crate::backend::secrets::SecretString::new(bmc_password)),
+        verify_tls: bmc_skip_tls_verify.is_none(),
+        generation,
+    };
+    backend.change_bmc(&actor, id, &change).await.map_err(super::ssr::service_error)
 }
 
 /// A server's BMC credentials, for an admin to copy (audited).

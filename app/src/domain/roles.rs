@@ -63,6 +63,8 @@ pub enum Permission {
     /// Allocate and release from one's own subscriptions.
     AllocateOwn,
     RevealBmcCredentials,
+    /// Replace a server's BMC address, user, password and TLS setting.
+    EditBmc,
     ManageUsers,
     ManageSubscriptions,
 }
@@ -82,6 +84,7 @@ impl Permission {
             Permission::AllocateForTenants => "allocate_for_tenants",
             Permission::AllocateOwn => "allocate_own",
             Permission::RevealBmcCredentials => "reveal_bmc_credentials",
+            Permission::EditBmc => "edit_bmc",
             Permission::ManageUsers => "manage_users",
             Permission::ManageSubscriptions => "manage_subscriptions",
         }
@@ -104,6 +107,7 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     (Permission::AllocateForTenants, &[A, O]),
     (Permission::AllocateOwn, &[T]),
     (Permission::RevealBmcCredentials, &[A]),
+    (Permission::EditBmc, &[A, O]),
     (Permission::ManageUsers, &[A]),
     (Permission::ManageSubscriptions, &[A]),
 ];

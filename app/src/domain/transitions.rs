@@ -287,6 +287,12 @@ pub struct TransitionError {
     pub reason: String,
 }
 
+/// The seed: an admin sets an unavailable server available once its disks and switch
+/// interfaces were checked. Pages ask for that confirmation; this says when.
+pub fn needs_hardware_check(state: ServerState, action: Action) -> bool {
+    state == Unavailable && action == Action::SetAvailable
+}
+
 /// Checks a request against the table and returns the row it follows.
 /// `by` is who asks; a user can never use a system row and the reverse.
 pub fn request_transition(

@@ -12,6 +12,51 @@ pub fn error_text(e: &ServerFnError) -> String {
     }
 }
 
+/// A refused form's errors by field: the service answers one "field: message" line
+/// per invalid field. Lines that name no field of `fields` come back under "".
+pub fn field_errors(e: &ServerFnError, fields: &[&str]) -> Vec<(String, String)> {
+    error_text(e)
+        .lines()
+        .map(|line| match line.split_once(": ") {
+            Some((f, m)) if fields.contains(&f) => (f.to_string(), m.to_string()),
+            _ => (String::new(), line.to_string()),
+        })
+        .collect()
+}
+
+/// The error of one field of a form whose last submission is `result`, shown under
+/// the field (its id is `{form}-{field}-error`, for `aria-describedby`).
+#[component]
+pub fn FieldError<T: Clone + Send + Sync + 'static>(
+    result: Signal<Option<Result<T, ServerFnError>>>,
+    form: &'static str,
+    field: &'static str,
+    fields: &'static [&'static str],
+) -> impl IntoView {
+    let message = move || match result.get() {
+        Some(Err(e)) => field_errors(&e, fields).into_iter().find(|(f, _)| f == field).map(|(_, m)| m),
+        _ => None,
+    };
+    view! {
+        <span class="field-error" id=format!("{form}-{field}-error") role="alert">{message}</span>
+    }
+}
+
+/// Whether a field of the last submission was refused (for `aria-invalid`).
+pub fn field_invalid<T>(result: &Option<Result<T, ServerFnError>>, field: &str, fields: &[&str]) -> bool {
+    matches!(result, Some(Err(e)) if field_errors(e, fields).iter().any(|(f, _)| f == field))
+}
+
+/// Percent-encodes a query parameter value.
+pub fn query_value(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A server state as a coloured badge (the same colours everywhere).
 #[component]
 pub fn StateBadge(state: ServerState) -> impl IntoView {

@@ -10,7 +10,7 @@ use crate::api_error::{error, service_error};
 use app::backend::Backend;
 use app::backend::services::accounts::LoginError;
 use app::backend::services::{Actor, NewServer, ServiceError, StateChange};
-use app::backend::store::servers::ListFilter;
+use app::backend::services::servers::ListParams;
 use app::domain::{Action, Permission, Role, ServerState};
 use app::model::{JobView, Server, UserView};
 use axum::Router;
@@ -38,6 +38,7 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/servers/{id}/jobs/current/retry", post(retry))
         .route("/api/v1/servers/{id}/jobs/current/abort", post(abort))
         .route("/api/v1/servers/{id}/bmc-credentials", get(bmc_credentials))
+        .route("/api/v1/servers/{id}/bmc", axum::routing::put(change_bmc))
         .route("/api/v1/servers/{id}/events", get(events))
         .route("/api/v1/servers/{id}/notes", get(get_notes).put(put_notes))
         .route("/api/v1/jobs/{id}", get(job))
@@ -79,7 +80,7 @@ pub struct ApiErrorBody {
     info(title = "Rackstate automation API", version = "1"),
     paths(
         create_token, list_tokens, revoke_token, list_servers, add_server, get_server, set_state, register,
-        decommission, retry, abort, bmc_credentials, events, get_notes, put_notes, job, utilization, create_user,
+        decommission, retry, abort, bmc_credentials, change_bmc, events, get_notes, put_notes, job, utilization, create_user,
         allocation::list_subscriptions, allocation::create_subscription, allocation::get_subscription,
         allocation::resize_subscription, allocation::end_subscription, allocation::list_deployments,
         allocation::allocate, allocation::get_deployment, allocation::release
@@ -202,8 +203,16 @@ async fn revoke_token(State(backend): State<Backend>, headers: HeaderMap, Path(i
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     state: Option<String>,
+    /// A type label; empty: servers not typed yet.
     server_type: Option<String>,
+    datacenter: Option<String>,
+    rack: Option<String>,
+    /// Text in the name, serial number, BMC address or a MAC address.
     q: Option<String>,
+    /// name (default), state, type, serial, bmc, location, updated.
+    sort: Option<String>,
+    /// asc (default) or desc.
+    dir: Option<String>,
     page: Option<i64>,
     per_page: Option<i64>,
 }
@@ -223,25 +232,22 @@ async fn list_servers(
 ) -> ApiResult {
     caller(&backend, &headers, Some(Permission::ViewFleet)).await?;
     let Query(q) = query.map_err(|e| error(StatusCode::BAD_REQUEST, "malformed", &e.body_text()))?;
-    let state = q.state.as_deref().filter(|s| !s.is_empty()).map(|s| parse_state("state", s)).transpose()?;
-    let per_page = q.per_page.unwrap_or(50);
-    if !(1..=500).contains(&per_page) {
-        return Err(service_error(ServiceError::invalid("per_page", "must be 1 to 500")));
-    }
-    let page = q.page.unwrap_or(1);
-    if page < 1 {
-        return Err(service_error(ServiceError::invalid("page", "must be 1 or more")));
-    }
-    let filter = ListFilter {
-        state,
+    let params = ListParams {
+        state: q.state,
         server_type: q.server_type,
+        datacenter: q.datacenter,
+        rack: q.rack,
         q: q.q,
-        offset: (page - 1).saturating_mul(per_page),
-        limit: per_page,
+        sort: q.sort,
+        dir: q.dir,
+        page: q.page,
+        per_page: q.per_page,
     };
-    let items = backend.list_servers(&filter).await.map_err(service_error)?;
-    let total = backend.count_servers(&filter).await.map_err(service_error)?;
-    Ok(json(StatusCode::OK, json!({ "items": items, "total": total, "page": page, "per_page": per_page })))
+    let list = backend.server_list_page(&params, false).await.map_err(service_error)?;
+    Ok(json(
+        StatusCode::OK,
+        json!({ "items": list.items, "total": list.total, "page": list.page, "per_page": list.per_page }),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -332,6 +338,38 @@ async fn set_state(State(backend): State<Backend>, headers: HeaderMap, Path(id):
     change.reason = req.reason;
     change.expected_generation = req.generation;
     let server = backend.change_state(&actor(&user), id, &change).await.map_err(service_error)?;
+    Ok(json(StatusCode::OK, server_view(&backend, &user, server).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BmcRequest {
+    bmc_address: String,
+    #[serde(default)]
+    bmc_username: String,
+    /// Absent or empty: keep the stored password.
+    #[serde(default)]
+    bmc_password: Option<String>,
+    #[serde(default = "yes")]
+    bmc_verify_tls: bool,
+    /// The server's generation the change is based on.
+    generation: i64,
+}
+
+/// Replaces a server's BMC address, user, password and TLS setting (audited, never
+/// while a job runs on the server).
+#[utoipa::path(put, path = "/api/v1/servers/{id}/bmc", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), request_body = BmcRequest, responses((status = 200, body = Server), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+async fn change_bmc(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>, bytes: Bytes) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::EditBmc)).await?;
+    let req: BmcRequest = body(&bytes)?;
+    let change = app::backend::services::servers::BmcChange {
+        address: req.bmc_address,
+        username: req.bmc_username,
+        password: req.bmc_password.map(app::backend::secrets::SecretString::new),
+        verify_tls: req.bmc_verify_tls,
+        generation: req.generation,
+    };
+    let server = backend.change_bmc(&actor(&user), id, &change).await.map_err(service_error)?;
     Ok(json(StatusCode::OK, server_view(&backend, &user, server).await?))
 }
 

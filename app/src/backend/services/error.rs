@@ -14,6 +14,9 @@ pub enum ServiceError {
     IllegalTransition(#[from] TransitionError),
     #[error("{field}: {message}")]
     Invalid { field: &'static str, message: String },
+    /// Several fields of one form are invalid: one "field: message" line each.
+    #[error("{}", .errors.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("\n"))]
+    InvalidFields { errors: Vec<(&'static str, String)> },
     /// A token or credential that does not open this door.
     #[error("{message}")]
     Unauthorized { message: String },
@@ -37,7 +40,7 @@ impl ServiceError {
             ServiceError::NotFound { .. } => "not_found",
             ServiceError::Conflict { .. } => "conflict",
             ServiceError::IllegalTransition(_) => "illegal_transition",
-            ServiceError::Invalid { .. } => "invalid_field",
+            ServiceError::Invalid { .. } | ServiceError::InvalidFields { .. } => "invalid_field",
             ServiceError::Unauthorized { .. } => "unauthorized",
             ServiceError::Forbidden { .. } => "forbidden",
             ServiceError::InsufficientCapacity { .. } => "insufficient_capacity",
@@ -54,7 +57,7 @@ impl ServiceError {
             | ServiceError::IllegalTransition(_)
             | ServiceError::InsufficientCapacity { .. } => 409,
             ServiceError::Forbidden { .. } => 403,
-            ServiceError::Invalid { .. } => 422,
+            ServiceError::Invalid { .. } | ServiceError::InvalidFields { .. } => 422,
             ServiceError::Unauthorized { .. } => 401,
             ServiceError::Internal(inner) => {
                 tracing::error!(error = %crate::backend::error_chain(inner), "request failed");
@@ -65,6 +68,18 @@ impl ServiceError {
 
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         ServiceError::Invalid { field, message: message.into() }
+    }
+
+    /// The errors of a form's check: none is Ok, one an `Invalid`, more `InvalidFields`.
+    pub fn check_fields(mut errors: Vec<(&'static str, String)>) -> Result<(), Self> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => {
+                let (field, message) = errors.remove(0);
+                Err(ServiceError::Invalid { field, message })
+            }
+            _ => Err(ServiceError::InvalidFields { errors }),
+        }
     }
 
     /// The message a user may see; internal causes stay in the log.

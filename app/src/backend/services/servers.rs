@@ -29,6 +29,18 @@ pub struct NewServer {
     pub rack: String,
 }
 
+/// New BMC access for a server, from an admin or operator.
+#[derive(Clone, Debug, Default)]
+pub struct BmcChange {
+    pub address: String,
+    pub username: String,
+    /// None or empty: keep the stored password.
+    pub password: Option<SecretString>,
+    pub verify_tls: bool,
+    /// The generation the requester saw.
+    pub generation: i64,
+}
+
 /// A request to move a server.
 #[derive(Clone, Debug)]
 pub struct StateChange {
@@ -87,28 +99,144 @@ impl StateChange {
     }
 }
 
+/// The server list's query as a page or an API client sends it (text fields; empty
+/// means "any"), checked into a filter.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct ListParams {
+    pub state: Option<String>,
+    pub server_type: Option<String>,
+    pub datacenter: Option<String>,
+    pub rack: Option<String>,
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    /// `asc` or `desc`.
+    pub dir: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+/// Servers per list page unless asked otherwise, and at most.
+pub const DEFAULT_PER_PAGE: i64 = 50;
+pub const MAX_PER_PAGE: i64 = 500;
+const MAX_QUERY: usize = 200;
+
+impl ListParams {
+    /// The filter, the page and the page size; a field error names the parameter.
+    pub fn filter(&self) -> Result<(store::servers::ListFilter, i64, i64), ServiceError> {
+        use store::servers::SortKey;
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let state = match given(&self.state) {
+            None => None,
+            Some(s) => Some(ServerState::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = ServerState::ALL.iter().map(|s| s.as_str()).collect();
+                ServiceError::invalid("state", format!("unknown state {s:?}; one of {}", all.join(", ")))
+            })?),
+        };
+        let sort = match given(&self.sort) {
+            None => SortKey::Name,
+            Some(s) => SortKey::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = SortKey::ALL.iter().map(|k| k.as_str()).collect();
+                ServiceError::invalid("sort", format!("unknown sort {s:?}; one of {}", all.join(", ")))
+            })?,
+        };
+        let descending = match given(&self.dir) {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(_) => return Err(ServiceError::invalid("dir", "must be asc or desc")),
+        };
+        let per_page = self.per_page.unwrap_or(DEFAULT_PER_PAGE);
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            return Err(ServiceError::invalid("per_page", format!("must be 1 to {MAX_PER_PAGE}")));
+        }
+        let page = self.page.unwrap_or(1);
+        if !(1..=1_000_000).contains(&page) {
+            return Err(ServiceError::invalid("page", "must be 1 to 1000000"));
+        }
+        if self.q.as_deref().is_some_and(|q| q.chars().count() > MAX_QUERY) {
+            return Err(ServiceError::invalid("q", format!("at most {MAX_QUERY} characters")));
+        }
+        let filter = store::servers::ListFilter {
+            state,
+            // "" is a real choice here: servers not typed yet.
+            server_type: self.server_type.clone(),
+            datacenter: given(&self.datacenter).map(str::to_string),
+            rack: given(&self.rack).map(str::to_string),
+            q: given(&self.q).map(str::to_string),
+            sort,
+            descending,
+            offset: (page - 1) * per_page,
+            limit: per_page,
+        };
+        Ok((filter, page, per_page))
+    }
+}
+
 const MAX_NAME: usize = 63;
 const MAX_REASON: usize = 2000;
+const MAX_FIELD: usize = 255;
+const MAX_BMC_PASSWORD: usize = 1024;
 
-fn validate_name(name: &str) -> Result<(), ServiceError> {
+fn name_error(name: &str) -> Option<String> {
     if name.is_empty() || name.len() > MAX_NAME {
-        return Err(ServiceError::invalid("name", format!("must be 1 to {MAX_NAME} characters")));
+        return Some(format!("must be 1 to {MAX_NAME} characters"));
     }
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-        return Err(ServiceError::invalid("name", "may contain only letters, digits, '-', '_' and '.'"));
+        return Some("may contain only letters, digits, '-', '_' and '.'".into());
     }
-    Ok(())
+    None
+}
+
+/// A BMC is a host, host:port, or an `http(s)://` base URL.
+fn bmc_address_error(bmc: &str) -> Option<String> {
+    let rest = bmc.strip_prefix("https://").or_else(|| bmc.strip_prefix("http://"));
+    let host = rest.unwrap_or(bmc);
+    let host_part = host.split('/').next().unwrap_or("");
+    let bad = host_part.is_empty()
+        || bmc.len() > MAX_FIELD
+        || (rest.is_none() && host.contains('/'))
+        || bmc.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '@'));
+    bad.then(|| "must be a host name or IP address (with optional port), e.g. 10.0.12.7 or bmc-r12:8443".into())
+}
+
+/// Every field error of a BMC login (address, user, password), so a form shows them
+/// all at once.
+fn bmc_errors(address: &str, username: &str, password: Option<&SecretString>) -> Vec<(&'static str, String)> {
+    let mut errors = Vec::new();
+    if let Some(e) = bmc_address_error(address) {
+        errors.push(("bmc_address", e));
+    }
+    if username.len() > MAX_FIELD || username.chars().any(char::is_control) {
+        errors.push(("bmc_username", format!("at most {MAX_FIELD} characters, no control characters")));
+    }
+    if password.is_some_and(|p| p.expose().len() > MAX_BMC_PASSWORD) {
+        errors.push(("bmc_password", format!("at most {MAX_BMC_PASSWORD} characters")));
+    }
+    errors
+}
+
+/// Every field error of a new server.
+fn new_server_errors(new: &NewServer) -> Vec<(&'static str, String)> {
+    let mut errors = Vec::new();
+    if let Some(e) = name_error(new.name.trim()) {
+        errors.push(("name", e));
+    }
+    errors.extend(bmc_errors(new.bmc_address.trim(), new.bmc_username.trim(), new.bmc_password.as_ref()));
+    for (field, value) in [("datacenter", &new.datacenter), ("rack", &new.rack)] {
+        if value.trim().len() > MAX_FIELD || value.chars().any(char::is_control) {
+            errors.push((field, format!("at most {MAX_FIELD} characters, no control characters")));
+        }
+    }
+    errors
 }
 
 impl Backend {
     /// Adds a server by its BMC; it starts in `registering`.
     pub async fn add_server(&self, actor: &Actor, new: &NewServer) -> Result<Server, ServiceError> {
+        ServiceError::check_fields(new_server_errors(new))?;
         let name = new.name.trim();
-        validate_name(name)?;
         let bmc = new.bmc_address.trim();
-        if bmc.is_empty() || bmc.len() > 255 || bmc.chars().any(char::is_whitespace) {
-            return Err(ServiceError::invalid("bmc_address", "must be a host name or IP address (with optional port)"));
-        }
         let sealed = new.bmc_password.as_ref().filter(|p| !p.expose().is_empty()).map(|p| self.secrets.seal(p));
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
@@ -184,6 +312,123 @@ impl Backend {
         store::events::append(&mut tx, &event, now).await?;
         tx.commit().await.map_err(commit_error)?;
         Ok(creds)
+    }
+
+    /// One action on many servers, each in its own transaction at the generation the
+    /// requester saw: each server's outcome is reported, one refusal stops nothing.
+    /// `checked`: the requester checked the disks and switch interfaces (Available
+    /// from unavailable asks for it, as on the server page).
+    pub async fn change_many(
+        &self,
+        actor: &Actor,
+        action: Action,
+        targets: &[(i64, i64)],
+        reason: Option<&str>,
+        checked: bool,
+    ) -> Vec<crate::model::BulkOutcome> {
+        let mut out = Vec::with_capacity(targets.len());
+        for &(id, generation) in targets {
+            let result = async {
+                let server = self.server(id).await?;
+                let action = match action {
+                    Action::Register | Action::ReRegister if server.state == ServerState::Decommissioned => {
+                        Action::Register
+                    }
+                    Action::Register | Action::ReRegister => Action::ReRegister,
+                    other => other,
+                };
+                if !checked && domain::transitions::needs_hardware_check(server.state, action) {
+                    return Err(ServiceError::invalid(
+                        "checked",
+                        "confirm that you checked the server's disks and switch interfaces",
+                    ));
+                }
+                let mut change = StateChange::new(action).at_generation(generation);
+                change.reason = reason.map(str::to_string);
+                self.change_state(actor, id, &change).await
+            }
+            .await;
+            out.push(match result {
+                Ok(s) => crate::model::BulkOutcome { id, name: s.name, state: Some(s.state), error: None },
+                Err(e) => {
+                    let name = match self.server(id).await {
+                        Ok(s) => s.name,
+                        Err(_) => format!("#{id}"),
+                    };
+                    crate::model::BulkOutcome { id, name, state: None, error: Some(e.user_message()) }
+                }
+            });
+        }
+        out
+    }
+
+    /// Replaces a server's BMC address, user, password (unless left empty) and TLS
+    /// setting, e.g. after a BMC board swap or before registering a decommissioned
+    /// server again. Not while a job talks to the BMC. Audited without the secret.
+    pub async fn change_bmc(&self, actor: &Actor, id: i64, change: &BmcChange) -> Result<Server, ServiceError> {
+        let address = change.address.trim();
+        let username = change.username.trim();
+        let password = change.password.as_ref().filter(|p| !p.expose().is_empty());
+        ServiceError::check_fields(bmc_errors(address, username, password))?;
+        let sealed = password.map(|p| self.secrets.seal(p));
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        if server.generation != change.generation {
+            return Err(stale(&server));
+        }
+        if store::jobs::has_active(&mut tx, id).await? {
+            return Err(ServiceError::Conflict {
+                message: format!(
+                    "server {} has a running job that talks to its BMC; wait for it or abort it first",
+                    server.name
+                ),
+            });
+        }
+        let old = store::servers::bmc_credentials(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        let update = store::servers::BmcUpdate {
+            address,
+            username,
+            secret: sealed.as_deref(),
+            verify_tls: change.verify_tls,
+        };
+        if !store::servers::set_bmc(&mut tx, id, server.generation, &update, now).await? {
+            let current = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+            return Err(stale(&current));
+        }
+        let mut what = Vec::new();
+        if old.bmc_address != address {
+            what.push(format!("address {} → {address}", old.bmc_address));
+        }
+        if old.bmc_username != username {
+            what.push("user changed".to_string());
+        }
+        if sealed.is_some() {
+            what.push("password set".to_string());
+        }
+        if (old.bmc_verify_tls != 0) != change.verify_tls {
+            what.push(if change.verify_tls { "TLS verified" } else { "TLS not verified" }.to_string());
+        }
+        let details = if what.is_empty() { "nothing changed".to_string() } else { what.join("; ") };
+        let event = NewEvent {
+            server_id: Some(id),
+            actor: &actor.audit_name(),
+            kind: "bmc_changed",
+            from_value: None,
+            to_value: None,
+            reason: None,
+            details: Some(&details),
+        };
+        store::events::append(&mut tx, &event, now).await?;
+        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(server)
+    }
+
+    /// The BMC user name of a server (not a secret; the edit form shows it).
+    pub async fn bmc_username(&self, id: i64) -> Result<String, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        Ok(store::servers::bmc_credentials(&mut conn, id).await?.ok_or_else(|| not_found(id))?.bmc_username)
     }
 
     /// The BMC credentials for the system's own use (a job logging in); not audited
@@ -276,7 +521,22 @@ impl Backend {
         store::servers::get(&mut conn, id).await?.ok_or_else(|| not_found(id))
     }
 
-    /// Servers, optionally in one state, by name. (Paging and search come with the list page.)
+    /// One page of the server list (with the total and, for a page's filters, the
+    /// locations).
+    pub async fn server_list_page(
+        &self,
+        params: &ListParams,
+        with_locations: bool,
+    ) -> Result<crate::model::ServerListPage, ServiceError> {
+        let (filter, page, per_page) = params.filter()?;
+        let mut conn = self.db.conn().await?;
+        let items = store::servers::list(&mut conn, &filter).await?;
+        let total = store::servers::count_matching(&mut conn, &filter).await?;
+        let locations = if with_locations { store::reports::locations(&mut conn).await? } else { vec![] };
+        Ok(crate::model::ServerListPage { items, total, page, per_page, locations })
+    }
+
+    /// Servers matching a filter, in its order.
     pub async fn list_servers(&self, filter: &store::servers::ListFilter) -> Result<Vec<Server>, ServiceError> {
         let mut conn = self.db.conn().await?;
         Ok(store::servers::list(&mut conn, filter).await?)
@@ -427,8 +687,17 @@ pub(crate) async fn record_inventory_in(
     store::inventories::insert(&mut *tx, id, inventory, now).await?;
     let spec = TypeSpec::from_inventory(inventory, class);
     let (type_id, label) = store::server_types::find_or_create(&mut *tx, &spec, now).await?;
-    if !store::servers::set_hardware(&mut *tx, id, server.generation, type_id, &inventory.system.serial_number, now)
-        .await?
+    let macs = inventory.nics.iter().map(|n| n.mac.to_lowercase()).collect::<Vec<_>>().join(" ");
+    if !store::servers::set_hardware(
+        &mut *tx,
+        id,
+        server.generation,
+        type_id,
+        &inventory.system.serial_number,
+        &macs,
+        now,
+    )
+    .await?
     {
         let current = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
         return Err(stale(&current));

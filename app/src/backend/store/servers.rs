@@ -154,10 +154,11 @@ pub async fn set_hardware(
     generation: i64,
     server_type_id: i64,
     serial_number: &str,
+    macs: &str,
     now: i64,
 ) -> Result<bool, DbError> {
     let done = sqlx::query(
-        "UPDATE servers SET server_type_id = $1, serial_number = $2, generation = generation + 1, \
+        "UPDATE servers SET server_type_id = $1, serial_number = $2, macs = $6, generation = generation + 1, \
          updated_at = $3 WHERE id = $4 AND generation = $5",
     )
     .bind(server_type_id)
@@ -165,6 +166,7 @@ pub async fn set_hardware(
     .bind(now)
     .bind(id)
     .bind(generation)
+    .bind(macs)
     .execute(conn)
     .await
     .map_err(|e| DbError::query("recording a server's hardware", e))?;
@@ -194,24 +196,93 @@ pub struct ListFilter {
     pub state: Option<ServerState>,
     /// A type label; `Some("")` means servers not typed yet.
     pub server_type: Option<String>,
-    /// Text in the name, serial number or BMC address (case-insensitive).
+    pub datacenter: Option<String>,
+    pub rack: Option<String>,
+    /// Text in the name, serial number, BMC address or a MAC address (case-insensitive).
     pub q: Option<String>,
+    pub sort: SortKey,
+    pub descending: bool,
     /// Paging: rows skipped, and at most this many (0: the default of 1000).
     pub offset: i64,
     pub limit: i64,
 }
 
-/// The WHERE clause shared by `list` and `count` ($1 state, $2 type, $3 pattern).
+/// The columns a list can be sorted by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortKey {
+    #[default]
+    Name,
+    State,
+    Type,
+    Serial,
+    Bmc,
+    Location,
+    Updated,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 7] = [
+        SortKey::Name,
+        SortKey::State,
+        SortKey::Type,
+        SortKey::Serial,
+        SortKey::Bmc,
+        SortKey::Location,
+        SortKey::Updated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::State => "state",
+            SortKey::Type => "type",
+            SortKey::Serial => "serial",
+            SortKey::Bmc => "bmc",
+            SortKey::Location => "location",
+            SortKey::Updated => "updated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The ORDER BY columns; the name last, so equal keys keep a stable order.
+    fn order_by(self, descending: bool) -> String {
+        let dir = if descending { "DESC" } else { "ASC" };
+        let cols: &[&str] = match self {
+            SortKey::Name => &[],
+            SortKey::State => &["s.state"],
+            SortKey::Type => &["COALESCE(t.label, '')"],
+            SortKey::Serial => &["COALESCE(s.serial_number, '')"],
+            SortKey::Bmc => &["s.bmc_address"],
+            SortKey::Location => &["s.datacenter", "s.rack"],
+            SortKey::Updated => &["s.updated_at"],
+        };
+        let mut out: Vec<String> = cols.iter().map(|c| format!("{c} {dir}")).collect();
+        out.push(format!("s.name {dir}"));
+        out.join(", ")
+    }
+}
+
+/// The WHERE clause shared by `list` and `count` ($1 state, $2 type, $3 pattern,
+/// $4 datacenter, $5 rack).
 const FILTER: &str = "WHERE (($1 IS NULL AND s.state <> 'removed_from_rack') OR s.state = $1) \
      AND ($2 IS NULL OR ($2 = '' AND s.server_type_id IS NULL) OR t.label = $2) \
+     AND ($4 IS NULL OR s.datacenter = $4) AND ($5 IS NULL OR s.rack = $5) \
      AND ($3 IS NULL OR LOWER(s.name) LIKE $3 OR LOWER(COALESCE(s.serial_number, '')) LIKE $3 \
-          OR LOWER(s.bmc_address) LIKE $3)";
+          OR LOWER(s.bmc_address) LIKE $3 OR s.macs LIKE $3)";
 
+/// `%text%` for LIKE, lowercased; LIKE's own wildcards are dropped from the text.
 fn pattern(q: Option<&str>) -> Option<String> {
     q.map(str::trim).filter(|q| !q.is_empty()).map(|q| {
         let escaped = q.to_lowercase().replace(['%', '_'], "");
         format!("%{escaped}%")
     })
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// How many servers match the filter (paging aside).
@@ -222,20 +293,30 @@ pub async fn count_matching(conn: &mut AnyConnection, filter: &ListFilter) -> Re
     .bind(filter.state.map(|s| s.as_str()))
     .bind(filter.server_type.as_deref())
     .bind(pattern(filter.q.as_deref()))
+    .bind(non_empty(&filter.datacenter))
+    .bind(non_empty(&filter.rack))
     .fetch_one(conn)
     .await
     .map_err(|e| DbError::query("counting servers", e))
 }
 
-/// Servers by name, filtered (at most 1000; paging comes with the list page).
+/// Servers in the filter's order, one page (at most 1000).
 /// Without a state filter, servers removed from the rack are left out (they are
 /// shown when asked for by state; their audit stays readable).
 pub async fn list(conn: &mut AnyConnection, filter: &ListFilter) -> Result<Vec<Server>, DbError> {
     let limit = if filter.limit > 0 { filter.limit.min(1000) } else { 1000 };
-    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} {FILTER} ORDER BY s.name LIMIT $4 OFFSET $5"))
+    // The page's ids first (narrow rows, sorted), then the full rows of just those.
+    let sql = format!(
+        "{SELECT} WHERE s.id IN (SELECT s.id FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id \
+         {FILTER} ORDER BY {order} LIMIT $6 OFFSET $7) ORDER BY {order}",
+        order = filter.sort.order_by(filter.descending)
+    );
+    let rows: Vec<Row> = sqlx::query_as(&sql)
         .bind(filter.state.map(|s| s.as_str()))
         .bind(filter.server_type.as_deref())
         .bind(pattern(filter.q.as_deref()))
+        .bind(non_empty(&filter.datacenter))
+        .bind(non_empty(&filter.rack))
         .bind(limit)
         .bind(filter.offset.max(0))
         .fetch_all(conn)
@@ -260,6 +341,42 @@ pub struct BmcRow {
     pub bmc_username: String,
     pub bmc_secret: Option<Vec<u8>>,
     pub bmc_verify_tls: i64,
+}
+
+/// New BMC access for a server (the password sealed; None keeps the stored one).
+pub struct BmcUpdate<'a> {
+    pub address: &'a str,
+    pub username: &'a str,
+    pub secret: Option<&'a [u8]>,
+    pub verify_tls: bool,
+}
+
+/// Replaces a server's BMC access if it is still at `generation`; clears the sweep's
+/// warning (it was about the old BMC). False when someone changed the server first.
+pub async fn set_bmc(
+    conn: &mut AnyConnection,
+    id: i64,
+    generation: i64,
+    bmc: &BmcUpdate<'_>,
+    now: i64,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE servers SET bmc_address = $1, bmc_username = $2, \
+         bmc_secret = CASE WHEN $3 IS NULL THEN bmc_secret ELSE $3 END, bmc_verify_tls = $4, \
+         bmc_failures = 0, bmc_warning = NULL, generation = generation + 1, updated_at = $5 \
+         WHERE id = $6 AND generation = $7",
+    )
+    .bind(bmc.address)
+    .bind(bmc.username)
+    .bind(bmc.secret.map(<[u8]>::to_vec))
+    .bind(i64::from(bmc.verify_tls))
+    .bind(now)
+    .bind(id)
+    .bind(generation)
+    .execute(conn)
+    .await
+    .map_err(|e| DbError::query("changing a server's BMC access", e))?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Records what the BMC last said about power and health (no generation change:

@@ -9,14 +9,21 @@ use crate::domain::{Permission, ServerState};
 use crate::model::UtilizationRow;
 use leptos::prelude::*;
 
-/// The list of servers behind one number of the report.
-fn list_href(row: Option<&UtilizationRow>, state: Option<ServerState>) -> String {
+/// The list of servers behind one number of the report (at the report's location).
+fn list_href(row: Option<&UtilizationRow>, state: Option<ServerState>, at: &(String, String)) -> String {
+    use crate::ui::components::query_value;
     let mut q = Vec::new();
     if let Some(s) = state {
         q.push(format!("state={}", s.as_str()));
     }
     if let Some(r) = row {
-        q.push(format!("type={}", r.server_type.clone().unwrap_or_default()));
+        q.push(format!("type={}", query_value(r.server_type.as_deref().unwrap_or_default())));
+    }
+    if !at.0.is_empty() {
+        q.push(format!("datacenter={}", query_value(&at.0)));
+    }
+    if !at.1.is_empty() {
+        q.push(format!("rack={}", query_value(&at.1)));
     }
     if q.is_empty() { "/servers".into() } else { format!("/servers?{}", q.join("&")) }
 }
@@ -57,6 +64,48 @@ fn Chart(rows: Vec<UtilizationRow>) -> impl IntoView {
                 }
             }).collect_view()}
         </svg>
+    }
+}
+
+/// The lifecycle diagram, generated from the transition table, with the number of
+/// servers in each state (each box links to the list of them). SVG drawn on the
+/// server, readable without JavaScript.
+#[component]
+fn LifecycleDiagram(counts: [i64; 10], at: (String, String)) -> impl IntoView {
+    use crate::domain::diagram::{NODE_H, NODE_W, edges, nodes, size};
+    let nodes = nodes();
+    let edges = edges(&nodes);
+    let (w, h) = size(&nodes);
+    view! {
+        <svg class="lifecycle" viewBox=format!("0 0 {w} {h}") role="img" data-testid="lifecycle"
+            aria-label="Server lifecycle: states with their server counts and the moves between them">
+            {edges.into_iter().map(|e| {
+                let class = if e.by_system { "edge system" } else { "edge user" };
+                let title = format!("{} → {}: {}{}", e.from.label(), e.to.label(), e.actions,
+                    if e.by_system { " (by the system)" } else { " (by a user)" });
+                view! {
+                    <g class=class>
+                        <title>{title}</title>
+                        <path class="line" d=e.path/>
+                        <path class="head" d=e.head/>
+                    </g>
+                }
+            }).collect_view()}
+            {nodes.into_iter().map(|n| {
+                let i = ServerState::ALL.iter().position(|s| *s == n.state).unwrap_or(0);
+                let count = counts.get(i).copied().unwrap_or(0);
+                let href = list_href(None, Some(n.state), &at);
+                view! {
+                    <a href=href class="node">
+                        <title>{format!("{}: {count} server(s)", n.state.label())}</title>
+                        <rect class=format!("seg state-{}", n.state.as_str()) x=n.x y=n.y width=NODE_W height=NODE_H rx="8"/>
+                        <text class="node-label" x=n.x + NODE_W / 2.0 y=n.y + 20.0 text-anchor="middle">{n.state.label()}</text>
+                        <text class="node-count" x=n.x + NODE_W / 2.0 y=n.y + 42.0 text-anchor="middle">{count}</text>
+                    </a>
+                }
+            }).collect_view()}
+        </svg>
+        <p class="muted legend">"Solid arrows: moves a user makes; dashed: moves the system makes (jobs, allocation). Hover an arrow for its actions."</p>
     }
 }
 
@@ -131,7 +180,7 @@ fn Report(admin: bool) -> impl IntoView {
                     <LocationFilter locations=u.locations.clone() chosen=location()/>
                     <p class="empty" data-testid="utilization">"No servers at this location."</p>
                 }.into_any(),
-                Ok(u) => view! {
+                Ok(u) => { let at = location(); view! {
                     <LocationFilter locations=u.locations.clone() chosen=location()/>
                     <div class="table-wrap">
                     <table class="report" data-testid="utilization">
@@ -145,13 +194,13 @@ fn Report(admin: bool) -> impl IntoView {
                         <tbody>
                         {u.rows.iter().map(|row| view! {
                             <tr>
-                                <th scope="row"><a href=list_href(Some(row), None)>{type_name(row)}</a></th>
+                                <th scope="row"><a href=list_href(Some(row), None, &at)>{type_name(row)}</a></th>
                                 {ServerState::ALL.iter().zip(row.counts).map(|(s, n)| view! {
                                     <td class="num">{if n == 0 { view! { <span class="zero">"0"</span> }.into_any() } else {
-                                        view! { <a href=list_href(Some(row), Some(*s))>{n}</a> }.into_any()
+                                        view! { <a href=list_href(Some(row), Some(*s), &at)>{n}</a> }.into_any()
                                     }}</td>
                                 }).collect_view()}
-                                <td class="num"><a href=list_href(Some(row), None)>{row.total}</a></td>
+                                <td class="num"><a href=list_href(Some(row), None, &at)>{row.total}</a></td>
                                 <td class="num">{format!("{:.0}%", row.utilization * 100.0)}</td>
                             </tr>
                         }).collect_view()}
@@ -159,9 +208,9 @@ fn Report(admin: bool) -> impl IntoView {
                         <tfoot><tr>
                             <th scope="row">"All types"</th>
                             {ServerState::ALL.iter().zip(u.totals.counts).map(|(s, n)| view! {
-                                <td class="num"><a href=list_href(None, Some(*s))>{n}</a></td>
+                                <td class="num"><a href=list_href(None, Some(*s), &at)>{n}</a></td>
                             }).collect_view()}
-                            <td class="num" data-testid="total-servers"><a href="/servers">{u.totals.total}</a></td>
+                            <td class="num" data-testid="total-servers"><a href=list_href(None, None, &at)>{u.totals.total}</a></td>
                             <td class="num">{format!("{:.0}%", u.totals.utilization * 100.0)}</td>
                         </tr></tfoot>
                     </table>
@@ -170,7 +219,11 @@ fn Report(admin: bool) -> impl IntoView {
                         <h2>"Servers per type, by state"</h2>
                         <Chart rows=u.rows.clone()/>
                     </section>
-                }.into_any(),
+                    <section class="card">
+                        <h2>"Lifecycle"</h2>
+                        <LifecycleDiagram counts=u.totals.counts at=at.clone()/>
+                    </section>
+                }.into_any() }
             })}
         </Suspense>
         {admin.then(|| view! {
@@ -195,7 +248,7 @@ fn LocationFilter(locations: Vec<(String, String)>, chosen: (String, String)) ->
         .collect();
     racks.sort();
     racks.dedup();
-    let csv = format!("/reports/utilization.csv?datacenter={}&rack={}", query_value(&dc), query_value(&rack));
+    let csv = format!("/reports/utilization.csv?datacenter={}&rack={}", crate::ui::components::query_value(&dc), crate::ui::components::query_value(&rack));
     view! {
         <form method="get" action="/" class="filters" data-testid="report-filter">
             <label>"Datacenter"
@@ -214,14 +267,4 @@ fn LocationFilter(locations: Vec<(String, String)>, chosen: (String, String)) ->
             <a href=csv download="utilization.csv">"Download CSV"</a>
         </form>
     }
-}
-
-/// Percent-encodes a query parameter value.
-fn query_value(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -18,6 +18,7 @@ pub fn ServerPage() -> impl IntoView {
     let decommission = ServerAction::<DecommissionServer>::new();
     let retry = ServerAction::<RetryJob>::new();
     let abort = ServerAction::<AbortJob>::new();
+    let change_bmc = ServerAction::<crate::api::servers::ChangeBmc>::new();
     // Bumped by the live stream when the server (state, power) or its activity (job
     // steps, audit) changed; each refetches its part of the page.
     let live_server = RwSignal::new(0u64);
@@ -29,6 +30,7 @@ pub fn ServerPage() -> impl IntoView {
             + decommission.version().get()
             + retry.version().get()
             + abort.version().get()
+            + change_bmc.version().get()
     };
     let detail = Resource::new(move || (id(), actions(), live_server.get()), |(id, ..)| load_server(id));
     let activity = Resource::new(move || (id(), actions(), live_activity.get()), |(id, ..)| load_activity(id));
@@ -46,6 +48,8 @@ pub fn ServerPage() -> impl IntoView {
                     let processes = d.process_buttons.clone();
                     let used = s.state == crate::domain::ServerState::Used;
                     let inventory = d.inventory.clone();
+                    let can_reveal = d.can_reveal_bmc;
+                    let serial = s.serial_number.clone().unwrap_or_default();
                     view! {
                         <h1>{s.name.clone()} " " <StateBadge state=s.state/></h1>
                         <section class="card">
@@ -120,8 +124,9 @@ pub fn ServerPage() -> impl IntoView {
                                             <details class="confirm">
                                                 <summary role="button">{confirm}</summary>
                                                 <p>"Decommissioning powers the server off, ejects virtual media and "
-                                                   <strong>"forgets the BMC credentials"</strong>
-                                                   ". Copy the BMC address, user, password and serial first (Reveal BMC credentials, admins)."</p>
+                                                   <strong>"forgets the BMC password"</strong>
+                                                   ". Copy the BMC address, user, password and serial first."</p>
+                                                {can_reveal.then(|| view! { <RevealCredentials server_id=sid serial=serial.clone()/> })}
                                                 <ActionForm action=decommission attr:class="inline">
                                                     <input type="hidden" name="id" value=sid/>
                                                     <input type="hidden" name="generation" value=generation/>
@@ -152,6 +157,9 @@ pub fn ServerPage() -> impl IntoView {
                                     _ => None,
                                 }}
                             </section>
+                        })}
+                        {d.can_edit_bmc.then(|| view! {
+                            <BmcCard server=s.clone() username=d.bmc_username.clone().unwrap_or_default() change=change_bmc/>
                         })}
                         {d.inventory.clone().map(|inv| view! { <InventoryCard inv/> })}
                         {d.notes.clone().map(|notes| view! { <NotesCard server_id=sid notes=notes can_edit=d.can_edit_notes draft=notes_draft/> })}
@@ -214,6 +222,8 @@ pub fn ServerPage() -> impl IntoView {
                                         {e.from_value.map(|f| format!("{f} → "))}{e.to_value}
                                         " by " <strong>{e.actor}</strong>
                                         {e.reason.map(|r| view! { " " <q>{r}</q> })}
+                                        {matches!(e.kind.as_str(), "added" | "bmc_changed").then(|| e.details.clone()).flatten()
+                                            .map(|d| view! { " " <span class="muted">{format!("({d})")}</span> })}
                                         {hardware_changes(e.kind.as_str(), e.details.as_deref())}
                                     </li>
                                 }).collect_view()}
@@ -423,6 +433,92 @@ fn InventoryCard(inv: crate::domain::Inventory) -> impl IntoView {
                     {inv.cpus.iter().map(|c| view! { <li>{format!("{}: {}, {} cores / {} threads", c.socket, c.model, c.cores, c.threads)}</li> }).collect_view()}
                     {inv.memory.iter().map(|m| view! { <li>{format!("{}: {} GiB", m.slot, m.size_mib / 1024)}</li> }).collect_view()}
                 </ul>
+            </details>
+        </section>
+    }
+}
+
+/// Opens the BMC credentials inline (admins; audited), so they can be copied before
+/// the decommission forgets the password.
+#[component]
+fn RevealCredentials(server_id: i64, serial: String) -> impl IntoView {
+    use crate::api::servers::RevealBmcCredentials;
+    let reveal = ServerAction::<RevealBmcCredentials>::new();
+    view! {
+        <div data-testid="reveal-credentials">
+            {move || match reveal.value().get() {
+                Some(Ok(c)) => view! {
+                    <dl class="creds">
+                        <dt>"BMC address"</dt><dd>{c.address}</dd>
+                        <dt>"User"</dt><dd>{c.username}</dd>
+                        <dt>"Password"</dt><dd>{if c.password.is_empty() { "(none stored)".to_string() } else { c.password }}</dd>
+                        <dt>"Serial"</dt><dd>{serial.clone()}</dd>
+                    </dl>
+                    <p class="muted">"Viewing the credentials is recorded in the audit."</p>
+                }.into_any(),
+                other => view! {
+                    <ActionForm action=reveal attr:class="inline">
+                        <input type="hidden" name="id" value=server_id/>
+                        <button type="submit">"Show BMC credentials to copy"</button>
+                    </ActionForm>
+                    {match other {
+                        Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
+                        _ => None,
+                    }}
+                }.into_any(),
+            }}
+        </div>
+    }
+}
+
+const BMC_FIELDS: &[&str] = &["bmc_address", "bmc_username", "bmc_password"];
+
+/// Replaces the BMC access: after a BMC board swap, or to register a decommissioned
+/// server again (its password was forgotten). Refused while a job runs.
+#[component]
+fn BmcCard(
+    server: crate::model::Server,
+    username: String,
+    change: ServerAction<crate::api::servers::ChangeBmc>,
+) -> impl IntoView {
+    use crate::ui::components::{FieldError, field_errors, field_invalid};
+    let result = Signal::derive(move || change.value().get());
+    let invalid = move |f: &'static str| move || field_invalid(&change.value().get(), f, BMC_FIELDS);
+    let forgotten = server.state == crate::domain::ServerState::Decommissioned;
+    view! {
+        <section class="card" aria-labelledby="bmc-h" data-testid="bmc-card">
+            <h2 id="bmc-h">"BMC access"</h2>
+            {forgotten.then(|| view! {
+                <p class="hint">"Decommissioning forgot the BMC password: enter it here before registering the server again."</p>
+            })}
+            <details open=move || matches!(change.value().get(), Some(Err(_))) || forgotten>
+                <summary>"Change BMC address or credentials…"</summary>
+                <ActionForm action=change attr:class="grid-form" attr:novalidate=true>
+                    <input type="hidden" name="id" value=server.id/>
+                    <input type="hidden" name="generation" value=server.generation/>
+                    <label>"BMC address"<input name="bmc_address" value=server.bmc_address.clone() required
+                        aria-invalid=invalid("bmc_address") aria-describedby="bmc-bmc_address-error"/>
+                        <FieldError result form="bmc" field="bmc_address" fields=BMC_FIELDS/></label>
+                    <label>"BMC user"<input name="bmc_username" value=username autocomplete="off"
+                        aria-invalid=invalid("bmc_username") aria-describedby="bmc-bmc_username-error"/>
+                        <FieldError result form="bmc" field="bmc_username" fields=BMC_FIELDS/></label>
+                    <label>"New BMC password"<input name="bmc_password" type="password" autocomplete="new-password"
+                        placeholder="empty: keep the stored one"
+                        aria-invalid=invalid("bmc_password") aria-describedby="bmc-bmc_password-error"/>
+                        <FieldError result form="bmc" field="bmc_password" fields=BMC_FIELDS/></label>
+                    <label class="check"><span><input type="checkbox" name="bmc_skip_tls_verify" checked=!server.bmc_verify_tls/>
+                        " Accept a self-signed BMC certificate (TLS not verified)"</span></label>
+                    <button type="submit" class="primary">"Save BMC access"</button>
+                </ActionForm>
+                {move || match change.value().get() {
+                    Some(Err(e)) => {
+                        let rest: Vec<String> = field_errors(&e, BMC_FIELDS).into_iter()
+                            .filter(|(f, _)| f.is_empty()).map(|(_, m)| m).collect();
+                        (!rest.is_empty()).then(|| view! { <p class="error" role="alert">{rest.join("; ")}</p> }).map(IntoAny::into_any)
+                    }
+                    Some(Ok(_)) => Some(view! { <p class="ok" role="status">"BMC access saved."</p> }.into_any()),
+                    None => None,
+                }}
             </details>
         </section>
     }

@@ -1,0 +1,11 @@
+-- The server list searches MAC addresses too: each server keeps the MACs of its
+-- latest inventory as one lowercase, space-separated column (written with the
+-- inventory), and filters by location use an index.
+
+ALTER TABLE servers ADD COLUMN macs TEXT NOT NULL DEFAULT '';
+UPDATE servers SET macs = COALESCE((
+    SELECT group_concat(LOWER(json_extract(n.value, '$.mac')), ' ')
+    FROM inventories i, json_each(i.data, '$.nics') n
+    WHERE i.id = (SELECT MAX(id) FROM inventories WHERE server_id = servers.id)
+), '');
+CREATE INDEX servers_location ON servers (datacenter, rack);
