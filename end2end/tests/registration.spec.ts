@@ -25,7 +25,7 @@ test('the demo lab registers; a server page shows its type, power and the job lo
   expect(errors).toEqual([]);
 });
 
-test('admin decommissions a lab server after confirming; the job log and audit show it', async ({ page }) => {
+test('admin copies the BMC credentials, decommissions, enters the password again and registers', async ({ page }) => {
   const errors = watchErrors(page);
   await login(page, 'admin', ADMIN_PASSWORD);
   await expect(async () => {
@@ -36,17 +36,29 @@ test('admin decommissions a lab server after confirming; the job log and audit s
   await hydrated(page);
   const processes = page.getByTestId('process-buttons');
   await processes.getByText('Decommission…').click();
-  await expect(processes).toContainText('forgets the BMC credentials');
+  await expect(processes).toContainText('forgets the BMC password');
+  // The seed: copy the BMC address, user, password and serial first. Shown inline.
+  await processes.getByRole('button', { name: 'Show BMC credentials to copy' }).click();
+  const creds = processes.locator('dl.creds');
+  await expect(creds).toContainText('LAB00005');
+  const password = (await creds.locator('dd').nth(2).textContent())!.trim();
+  expect(password.length).toBeGreaterThan(0);
   await processes.getByRole('button', { name: 'Decommission now' }).click();
-  await expect(async () => {
-    await page.reload();
-    await expect(page.getByRole('heading', { name: 'lab-05' })).toContainText('Decommissioned', { timeout: 1000 });
-  }).toPass({ timeout: 30_000 });
-  await expect(page.getByTestId('job')).toContainText('decommission');
+  await expect(page.getByRole('heading', { name: 'lab-05' })).toContainText('Decommissioned', { timeout: 30_000 });
   await expect(page.getByTestId('job')).toContainText('forgetting the BMC credentials');
+  await expect(page.getByTestId('events')).toContainText('credentials_revealed');
   await expect(page.getByTestId('events')).toContainText('credentials_forgotten');
-  // A decommissioned server offers Register again.
-  await expect(page.getByTestId('process-buttons')).toContainText('Register');
+  // The password is gone: enter it again, then Register starts the first cycle.
+  const bmc = page.getByTestId('bmc-card');
+  await expect(bmc).toContainText('Decommissioning forgot the BMC password');
+  await bmc.getByLabel('New BMC password').fill(password);
+  await bmc.getByRole('button', { name: 'Save BMC access' }).click();
+  await expect(bmc).toContainText('BMC access saved.');
+  await expect(page.getByTestId('events')).toContainText('password set');
+  await page.getByTestId('process-buttons').getByText('Register…').click();
+  await page.getByTestId('process-buttons').getByRole('button', { name: 'Register now' }).click();
+  await expect(page.getByRole('heading', { name: 'lab-05' })).toContainText('Unavailable', { timeout: 60_000 });
+  await expect(page.getByTestId('job')).toContainText('registered: lab-05 is unavailable');
   expect(errors).toEqual([]);
 });
 

@@ -339,7 +339,8 @@ async fn every_endpoint_as_every_role() {
             let job = common::latest_job(&app, s.id).await.0.id;
             let url = path.replace("{id}", &s.id.to_string()).replace("{job}", &job.to_string());
             let s = app.backend.server(s.id).await.unwrap();
-            let body = body.to_string().replace("{role}", role.as_str()).replace("\"{gen}\"", &s.generation.to_string());
+            let body =
+                body.to_string().replace("{role}", role.as_str()).replace("\"{gen}\"", &s.generation.to_string());
             let body = serde_json::from_str::<Value>(&body).unwrap();
             let api = Api { app: &app, token: token.clone() };
             let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

@@ -4,9 +4,9 @@
 
 mod common;
 
+use app::backend::secrets::SecretString;
 use app::backend::services::servers::BmcChange;
 use app::backend::services::{Actor, NewServer, ServiceError, StateChange};
-use app::backend::secrets::SecretString;
 use app::domain::{Action, Role, ServerState};
 use common::{ADMIN_PASSWORD, TestApp, server_in_state, spawn_app, typed_available};
 use serde_json::{Value, json};
@@ -22,8 +22,12 @@ async fn admin_token(app: &TestApp) -> String {
 }
 
 async fn list(app: &TestApp, token: &str, query: &str) -> (u16, Value) {
-    let resp =
-        reqwest::Client::new().get(app.url(&format!("/api/v1/servers?{query}"))).bearer_auth(token).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/servers?{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
@@ -111,8 +115,11 @@ async fn mac_backfill_matches_recorded_inventory() {
     assert!(recorded.contains(':') && recorded == recorded.to_lowercase(), "{recorded}");
     sqlx::query("UPDATE servers SET macs = ''").execute(app.backend.db.pool()).await.unwrap();
     let dialect = if common::test_db() == "postgres" { "postgres" } else { "sqlite" };
-    let sql = std::fs::read_to_string(format!("{}/../migrations/{dialect}/0010_server_search.sql", env!("CARGO_MANIFEST_DIR")))
-        .unwrap();
+    let sql = std::fs::read_to_string(format!(
+        "{}/../migrations/{dialect}/0010_server_search.sql",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let update = sql.split(';').find(|s| s.contains("UPDATE servers")).unwrap();
     sqlx::query(update).execute(app.backend.db.pool()).await.unwrap();
     assert_eq!(read(typed[0].id).await, recorded);
@@ -141,10 +148,7 @@ async fn bulk_action_reports_each_server() {
     let stale = server_in_state(&app, "bulk-stale", ServerState::Unavailable).await;
     let used = server_in_state(&app, "bulk-used", ServerState::Used).await;
     // Someone changes `stale` after the list was shown.
-    app.backend
-        .change_state(&Actor::user("admin"), stale.id, &StateChange::new(Action::SetAvailable))
-        .await
-        .unwrap();
+    app.backend.change_state(&Actor::user("admin"), stale.id, &StateChange::new(Action::SetAvailable)).await.unwrap();
     let form = vec![
         ("action", "mark_defective".to_string()),
         ("reason", "fans failing".to_string()),
@@ -236,7 +240,8 @@ async fn change_bmc_access() {
 #[tokio::test]
 async fn add_server_names_every_invalid_field() {
     let app = spawn_app().await;
-    let new = NewServer { name: "bad name!".into(), bmc_address: "".into(), rack: "r\u{7}".into(), ..Default::default() };
+    let new =
+        NewServer { name: "bad name!".into(), bmc_address: "".into(), rack: "r\u{7}".into(), ..Default::default() };
     match app.backend.add_server(&Actor::user("admin"), &new).await {
         Err(ServiceError::InvalidFields { errors }) => {
             let fields: Vec<&str> = errors.iter().map(|(f, _)| *f).collect();

@@ -110,7 +110,8 @@ pub async fn bulk_action(
     }
     let mut parsed = Vec::with_capacity(targets.len());
     for t in &targets {
-        let pair = t.split_once(':').and_then(|(i, g)| Some((i.trim().parse::<i64>().ok()?, g.trim().parse::<i64>().ok()?)));
+        let pair =
+            t.split_once(':').and_then(|(i, g)| Some((i.trim().parse::<i64>().ok()?, g.trim().parse::<i64>().ok()?)));
         match pair {
             Some(p) => parsed.push(p),
             None => {

@@ -35,8 +35,8 @@ const CONDITIONAL: [(ServerState, ServerState, &str); 2] = [
 /// Node size and spacing of the drawn diagram (SVG user units).
 pub const NODE_W: f64 = 150.0;
 pub const NODE_H: f64 = 54.0;
-const COL_W: f64 = 200.0;
-const ROW_H: f64 = 96.0;
+const COL_W: f64 = 215.0;
+const ROW_H: f64 = 118.0;
 const MARGIN: f64 = 16.0;
 
 /// A state's box in the drawing.

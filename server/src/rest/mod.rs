@@ -9,8 +9,8 @@ mod allocation;
 use crate::api_error::{error, service_error};
 use app::backend::Backend;
 use app::backend::services::accounts::LoginError;
-use app::backend::services::{Actor, NewServer, ServiceError, StateChange};
 use app::backend::services::servers::ListParams;
+use app::backend::services::{Actor, NewServer, ServiceError, StateChange};
 use app::domain::{Action, Permission, Role, ServerState};
 use app::model::{JobView, Server, UserView};
 use axum::Router;
@@ -359,7 +359,12 @@ struct BmcRequest {
 /// Replaces a server's BMC address, user, password and TLS setting (audited, never
 /// while a job runs on the server).
 #[utoipa::path(put, path = "/api/v1/servers/{id}/bmc", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), request_body = BmcRequest, responses((status = 200, body = Server), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
-async fn change_bmc(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>, bytes: Bytes) -> ApiResult {
+async fn change_bmc(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    bytes: Bytes,
+) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::EditBmc)).await?;
     let req: BmcRequest = body(&bytes)?;
     let change = app::backend::services::servers::BmcChange {

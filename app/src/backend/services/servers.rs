@@ -386,12 +386,8 @@ impl Backend {
             });
         }
         let old = store::servers::bmc_credentials(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        let update = store::servers::BmcUpdate {
-            address,
-            username,
-            secret: sealed.as_deref(),
-            verify_tls: change.verify_tls,
-        };
+        let update =
+            store::servers::BmcUpdate { address, username, secret: sealed.as_deref(), verify_tls: change.verify_tls };
         if !store::servers::set_bmc(&mut tx, id, server.generation, &update, now).await? {
             let current = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
             return Err(stale(&current));

@@ -248,7 +248,11 @@ fn LocationFilter(locations: Vec<(String, String)>, chosen: (String, String)) ->
         .collect();
     racks.sort();
     racks.dedup();
-    let csv = format!("/reports/utilization.csv?datacenter={}&rack={}", crate::ui::components::query_value(&dc), crate::ui::components::query_value(&rack));
+    let csv = format!(
+        "/reports/utilization.csv?datacenter={}&rack={}",
+        crate::ui::components::query_value(&dc),
+        crate::ui::components::query_value(&rack)
+    );
     view! {
         <form method="get" action="/" class="filters" data-testid="report-filter">
             <label>"Datacenter"

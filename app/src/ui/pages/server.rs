@@ -483,7 +483,9 @@ fn BmcCard(
 ) -> impl IntoView {
     use crate::ui::components::{FieldError, field_errors, field_invalid};
     let result = Signal::derive(move || change.value().get());
-    let invalid = move |f: &'static str| move || field_invalid(&change.value().get(), f, BMC_FIELDS);
+    let invalid = move |f: &'static str| {
+        move || if field_invalid(&change.value().get(), f, BMC_FIELDS) { "true" } else { "false" }
+    };
     let forgotten = server.state == crate::domain::ServerState::Decommissioned;
     view! {
         <section class="card" aria-labelledby="bmc-h" data-testid="bmc-card">
@@ -496,16 +498,13 @@ fn BmcCard(
                 <ActionForm action=change attr:class="grid-form" attr:novalidate=true>
                     <input type="hidden" name="id" value=server.id/>
                     <input type="hidden" name="generation" value=server.generation/>
-                    <label>"BMC address"<input name="bmc_address" value=server.bmc_address.clone() required
-                        aria-invalid=invalid("bmc_address") aria-describedby="bmc-bmc_address-error"/>
-                        <FieldError result form="bmc" field="bmc_address" fields=BMC_FIELDS/></label>
-                    <label>"BMC user"<input name="bmc_username" value=username autocomplete="off"
-                        aria-invalid=invalid("bmc_username") aria-describedby="bmc-bmc_username-error"/>
-                        <FieldError result form="bmc" field="bmc_username" fields=BMC_FIELDS/></label>
-                    <label>"New BMC password"<input name="bmc_password" type="password" autocomplete="new-password"
+                    <div class="field"><label>"BMC address"<input name="bmc_address" value=server.bmc_address.clone() required
+                        aria-invalid=invalid("bmc_address") aria-describedby="bmc-bmc_address-error"/></label><FieldError result form="bmc" field="bmc_address" fields=BMC_FIELDS/></div>
+                    <div class="field"><label>"BMC user"<input name="bmc_username" value=username autocomplete="off"
+                        aria-invalid=invalid("bmc_username") aria-describedby="bmc-bmc_username-error"/></label><FieldError result form="bmc" field="bmc_username" fields=BMC_FIELDS/></div>
+                    <div class="field"><label>"New BMC password"<input name="bmc_password" type="password" autocomplete="new-password"
                         placeholder="empty: keep the stored one"
-                        aria-invalid=invalid("bmc_password") aria-describedby="bmc-bmc_password-error"/>
-                        <FieldError result form="bmc" field="bmc_password" fields=BMC_FIELDS/></label>
+                        aria-invalid=invalid("bmc_password") aria-describedby="bmc-bmc_password-error"/></label><FieldError result form="bmc" field="bmc_password" fields=BMC_FIELDS/></div>
                     <label class="check"><span><input type="checkbox" name="bmc_skip_tls_verify" checked=!server.bmc_verify_tls/>
                         " Accept a self-signed BMC certificate (TLS not verified)"</span></label>
                     <button type="submit" class="primary">"Save BMC access"</button>

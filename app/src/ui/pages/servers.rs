@@ -183,11 +183,8 @@ fn ListTable(
     let first = if total == 0 { 0 } else { (number - 1) * per_page + 1 };
     let last = ((number - 1) * per_page + items.len() as i64).min(total);
     let hidden_note = !current.iter().any(|(k, _)| k == "state");
-    let summary = if total == 0 {
-        "No servers match.".to_string()
-    } else {
-        format!("Showing {first}–{last} of {total}")
-    };
+    let summary =
+        if total == 0 { "No servers match.".to_string() } else { format!("Showing {first}–{last} of {total}") };
     let can_bulk = !actions.is_empty();
     let ids: Vec<i64> = items.iter().map(|s| s.id).collect();
     let page_ids = ids.clone();
@@ -205,10 +202,7 @@ fn ListTable(
     };
     let prev = (number > 1).then(|| href_with(&current, &[("page", Some((number - 1).to_string()))]));
     let next = (number < pages).then(|| href_with(&current, &[("page", Some((number + 1).to_string()))]));
-    let rows = items
-        .into_iter()
-        .map(|s| view! { <ServerRow s can_bulk selected/> })
-        .collect_view();
+    let rows = items.into_iter().map(|s| view! { <ServerRow s can_bulk selected/> }).collect_view();
     let table = view! {
         <div class="table-wrap"><table data-testid="server-list">
             <thead><tr>
@@ -348,7 +342,8 @@ fn BulkResults(bulk: ServerAction<BulkAction>) -> impl IntoView {
 #[component]
 fn AddServerForm(add: ServerAction<AddServer>) -> impl IntoView {
     let result = Signal::derive(move || add.value().get());
-    let invalid = move |f: &'static str| move || field_invalid(&add.value().get(), f, ADD_FIELDS);
+    let invalid =
+        move |f: &'static str| move || if field_invalid(&add.value().get(), f, ADD_FIELDS) { "true" } else { "false" };
     let other_errors = move || match add.value().get() {
         Some(Err(e)) => {
             let rest: Vec<String> =
@@ -359,21 +354,21 @@ fn AddServerForm(add: ServerAction<AddServer>) -> impl IntoView {
     };
     let field = move |name: &'static str| view! { <FieldError result form="add" field=name fields=ADD_FIELDS/> };
     view! {
-        <details class="card" open=move || matches!(add.value().get(), Some(Err(_)))>
+        <details class="card" open=move || add.value().get().is_some()>
             <summary>"Add a server"</summary>
             <ActionForm action=add attr:class="grid-form" attr:novalidate=true>
-                <label>"Name"<input name="name" required placeholder="r12-u07" maxlength="63"
-                    aria-invalid=invalid("name") aria-describedby="add-name-error"/>{field("name")}</label>
-                <label>"BMC address"<input name="bmc_address" required placeholder="10.0.12.7"
-                    aria-invalid=invalid("bmc_address") aria-describedby="add-bmc_address-error"/>{field("bmc_address")}</label>
-                <label>"BMC user"<input name="bmc_username" autocomplete="off"
-                    aria-invalid=invalid("bmc_username") aria-describedby="add-bmc_username-error"/>{field("bmc_username")}</label>
-                <label>"BMC password"<input name="bmc_password" type="password" autocomplete="new-password"
-                    aria-invalid=invalid("bmc_password") aria-describedby="add-bmc_password-error"/>{field("bmc_password")}</label>
-                <label>"Datacenter"<input name="datacenter"
-                    aria-invalid=invalid("datacenter") aria-describedby="add-datacenter-error"/>{field("datacenter")}</label>
-                <label>"Rack"<input name="rack"
-                    aria-invalid=invalid("rack") aria-describedby="add-rack-error"/>{field("rack")}</label>
+                <div class="field"><label>"Name"<input name="name" required placeholder="r12-u07" maxlength="63"
+                    aria-invalid=invalid("name") aria-describedby="add-name-error"/></label>{field("name")}</div>
+                <div class="field"><label>"BMC address"<input name="bmc_address" required placeholder="10.0.12.7"
+                    aria-invalid=invalid("bmc_address") aria-describedby="add-bmc_address-error"/></label>{field("bmc_address")}</div>
+                <div class="field"><label>"BMC user"<input name="bmc_username" autocomplete="off"
+                    aria-invalid=invalid("bmc_username") aria-describedby="add-bmc_username-error"/></label>{field("bmc_username")}</div>
+                <div class="field"><label>"BMC password"<input name="bmc_password" type="password" autocomplete="new-password"
+                    aria-invalid=invalid("bmc_password") aria-describedby="add-bmc_password-error"/></label>{field("bmc_password")}</div>
+                <div class="field"><label>"Datacenter"<input name="datacenter"
+                    aria-invalid=invalid("datacenter") aria-describedby="add-datacenter-error"/></label>{field("datacenter")}</div>
+                <div class="field"><label>"Rack"<input name="rack"
+                    aria-invalid=invalid("rack") aria-describedby="add-rack-error"/></label>{field("rack")}</div>
                 <label class="check"><span><input type="checkbox" name="bmc_skip_tls_verify"/>
                     " Accept a self-signed BMC certificate (TLS not verified)"</span></label>
                 <button type="submit" class="primary">"Add server"</button>
