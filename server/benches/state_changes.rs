@@ -7,6 +7,13 @@
 //!     RACKSTATE_BENCH_CLIENTS=50 RACKSTATE_BENCH_SECONDS=5 cargo bench -p server --bench state_changes
 //!     RACKSTATE_BENCH_POSTGRES_URL=postgres://user:pass@127.0.0.1/postgres cargo bench -p server --bench state_changes
 //!     RACKSTATE_BENCH_READ=1 cargo bench -p server --bench state_changes   (GET the server instead: the read path)
+//!     RACKSTATE_BENCH_RATE=3000 cargo bench -p server --bench state_changes  (open loop, see below)
+//!
+//! By default each client sends its next request when the last one is answered (a
+//! closed loop: throughput is what the server gives). With RACKSTATE_BENCH_RATE the
+//! clients send on a fixed schedule that adds up to that many requests per second,
+//! whatever the answers do, and a request's latency counts from when it was due, so
+//! a server that falls behind shows it in the percentiles (no coordinated omission).
 
 use rackstate_server::{Application, Settings};
 use serde_json::{Value, json};
@@ -29,6 +36,8 @@ fn main() {
         let clients = env_number("RACKSTATE_BENCH_CLIENTS", 200);
         let read_only = env_number("RACKSTATE_BENCH_READ", 0) == 1;
         let seconds = env_number("RACKSTATE_BENCH_SECONDS", 10) as u64;
+        let rate = env_number("RACKSTATE_BENCH_RATE", 0);
+        let interval = (rate > 0).then(|| Duration::from_secs_f64(clients as f64 / rate as f64));
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = database(dir.path()).await;
         let mut settings = Settings::from_lookup(|_| None).unwrap();
@@ -81,7 +90,7 @@ fn main() {
         let started = Instant::now();
         let until = started + Duration::from_secs(seconds);
         let mut tasks = tokio::task::JoinSet::new();
-        for id in ids {
+        for (n, id) in ids.into_iter().enumerate() {
             let (http, base, token) = (http.clone(), base.clone(), token.clone());
             let read_only = read_only;
             tasks.spawn(async move {
@@ -89,9 +98,18 @@ fn main() {
                 let mut errors = 0usize;
                 let mut generation = 1i64;
                 let mut available = false;
+                // Open loop: client n's requests are due at its own phase of the interval.
+                let mut due = interval.map(|iv| started + iv.mul_f64(n as f64 / clients as f64));
                 while Instant::now() < until {
                     let state = if available { "unavailable" } else { "available" };
-                    let t = Instant::now();
+                    let t = match (due, interval) {
+                        (Some(at), Some(iv)) => {
+                            tokio::time::sleep_until(at.into()).await;
+                            due = Some(at + iv);
+                            at
+                        }
+                        _ => Instant::now(),
+                    };
                     let resp = if read_only {
                         http.get(format!("{base}/api/v1/servers/{id}")).bearer_auth(&token).send().await
                     } else {
@@ -134,7 +152,8 @@ fn main() {
         all.sort();
         let db_kind = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
         let what = if read_only { "server reads (GET /api/v1/servers/{id})" } else { "manual state changes" };
-        println!("{what} over REST ({db_kind}, {clients} concurrent clients, {seconds} s):");
+        let mode = if rate > 0 { format!("open loop at {rate}/s") } else { "closed loop".to_string() };
+        println!("{what} over REST ({db_kind}, {clients} concurrent clients, {mode}, {seconds} s):");
         println!("  changes:     {:>8}  ({:.0}/s)", all.len(), all.len() as f64 / wall);
         println!(
             "  latency ms:  p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",

@@ -1,5 +1,7 @@
-//! Benchmark (prints numbers; asserts nothing): the utilization aggregate (types x
-//! states counts) over 100,000 servers in 20 types and all states.
+//! Benchmark (prints numbers; asserts nothing): over 100,000 servers in 20 types, all
+//! states, 4 datacenters and 50 racks, two MACs each: the utilization aggregate (types
+//! x states counts), and server list pages (the list page's queries: one page of
+//! rows plus the total) searched, filtered and sorted.
 //!
 //!     cargo bench -p server --bench utilization
 //!     RACKSTATE_BENCH_POSTGRES_URL=postgres://user:pass@127.0.0.1/postgres cargo bench -p server --bench utilization
@@ -35,7 +37,8 @@ async fn seed(db: &Db) {
     let mut i = 0;
     while i < SERVERS {
         let mut sql = String::from(
-            "INSERT INTO servers (name, state, server_type_id, bmc_address, generation, created_at, updated_at) VALUES ",
+            "INSERT INTO servers (name, state, server_type_id, bmc_address, serial_number, macs, datacenter, rack, \
+             generation, created_at, updated_at) VALUES ",
         );
         for j in i..(i + 1000).min(SERVERS) {
             if j > i {
@@ -43,12 +46,21 @@ async fn seed(db: &Db) {
             }
             let state = ServerState::ALL[j % ServerState::ALL.len()];
             sql.push_str(&format!(
-                "('b{j}', '{}', {}, '10.{}.{}.{}', 1, 0, 0)",
+                "('b{j}', '{}', {}, '10.{}.{}.{}', 'SN{j:08}', '02:00:{:02x}:{:02x}:{:02x}:00 02:00:{:02x}:{:02x}:{:02x}:01', \
+                 'dc{}', 'r{:02}', 1, {j}, {j})",
                 state.as_str(),
                 j % TYPES + 1,
                 j >> 16,
                 (j >> 8) & 255,
-                j & 255
+                j & 255,
+                j >> 16,
+                (j >> 8) & 255,
+                j & 255,
+                j >> 16,
+                (j >> 8) & 255,
+                j & 255,
+                j % 4,
+                j % 50
             ));
         }
         tx.execute(sql.as_str()).await.unwrap();
@@ -88,6 +100,47 @@ async fn measure(label: &str, db: Db) {
         ms(times[RUNS - 1]),
         seeded.as_secs_f64()
     );
+    list_pages(label, &backend).await;
+}
+
+/// Server list pages as the page asks for them (50 rows and the total).
+async fn list_pages(label: &str, backend: &Backend) {
+    use app::backend::services::servers::ListParams;
+    let p = |f: fn(&mut ListParams)| {
+        let mut params = ListParams::default();
+        f(&mut params);
+        params
+    };
+    let cases: Vec<(&str, ListParams)> = vec![
+        ("first page by name", p(|_| {})),
+        ("page 1000 by name", p(|q| q.page = Some(1000))),
+        ("sorted by state, desc", p(|q| (q.sort, q.dir) = (Some("state".into()), Some("desc".into())))),
+        ("sorted by changed, page 500", p(|q| (q.sort, q.page) = (Some("updated".into()), Some(500)))),
+        ("state + type", p(|q| (q.state, q.server_type) = (Some("used".into()), Some("M.40.160".into())))),
+        ("datacenter + rack", p(|q| (q.datacenter, q.rack) = (Some("dc2".into()), Some("r14".into())))),
+        ("search a name", p(|q| q.q = Some("b99998".into()))),
+        ("search a MAC", p(|q| q.q = Some("02:00:01:86:9E:01".into()))),
+        ("search, no match", p(|q| q.q = Some("nothing-like-this".into()))),
+    ];
+    for (what, params) in cases {
+        let first = backend.server_list_page(&params, false).await.unwrap();
+        let mut times: Vec<Duration> = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            std::hint::black_box(backend.server_list_page(&params, false).await.unwrap());
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "server list {label}, {what}: {} rows of {}: median {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+            first.items.len(),
+            first.total,
+            ms(times[RUNS / 2]),
+            ms(times[RUNS * 95 / 100]),
+            ms(times[RUNS - 1])
+        );
+    }
 }
 
 #[tokio::main]
@@ -108,7 +161,7 @@ async fn main() {
         db.migrate().await.unwrap();
         measure("PostgreSQL", db.clone()).await;
         db.close().await;
-        conn.execute(format!("DROP DATABASE {name}").as_str()).await.unwrap();
+        conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
     } else {
         println!("utilization PostgreSQL: skipped (set RACKSTATE_BENCH_POSTGRES_URL)");
     }

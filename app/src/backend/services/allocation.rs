@@ -438,6 +438,7 @@ pub(crate) async fn after_move(
     now: i64,
 ) -> Result<bool, ServiceError> {
     let mut reconcile = after.state == ServerState::Available && before.state != ServerState::Available;
+    let mut touched = false;
     if let Some(sub) = after.subscription_id
         && !after.state.held_by_subscription()
     {
@@ -453,6 +454,7 @@ pub(crate) async fn after_move(
         };
         store::events::append(&mut *tx, &event, now).await?;
         reconcile = true;
+        touched = true;
     }
     if after.subscription_id.is_some() && after.state == ServerState::AvailableReserved && before.state != after.state {
         reconcile = true;
@@ -461,17 +463,20 @@ pub(crate) async fn after_move(
         return Ok(false);
     }
     if let Some(type_id) = store::servers::type_id(&mut *tx, after.id).await? {
-        reconcile_type(tx, type_id, now).await?;
+        touched |= reconcile_type(tx, type_id, now).await?;
     }
-    Ok(true)
+    Ok(touched)
 }
 
 /// Brings every open subscription of a type to its count: ends those past their end,
 /// gives back what overfilled ones hold, then fills short ones (oldest first) from
-/// the available servers. Takes the type's lock.
-async fn reconcile_type(tx: &mut AnyConnection, type_id: i64, now: i64) -> Result<(), ServiceError> {
+/// the available servers. Takes the type's lock. True when it changed anything.
+async fn reconcile_type(tx: &mut AnyConnection, type_id: i64, now: i64) -> Result<bool, ServiceError> {
     store::server_types::lock(&mut *tx, type_id).await?;
     let subs = store::subscriptions::open_for_type(&mut *tx, type_id).await?;
+    if subs.is_empty() {
+        return Ok(false);
+    }
     let mut fill = Vec::new();
     for sub in subs {
         if sub.ends_at.is_some_and(|e| e <= now) {
@@ -511,7 +516,7 @@ async fn reconcile_type(tx: &mut AnyConnection, type_id: i64, now: i64) -> Resul
             apply_in(&mut *tx, &actor, s.id, &change, now).await?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Ends a subscription: reserved servers go back to available; servers in use keep

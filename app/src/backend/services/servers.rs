@@ -526,8 +526,7 @@ impl Backend {
     ) -> Result<crate::model::ServerListPage, ServiceError> {
         let (filter, page, per_page) = params.filter()?;
         let mut conn = self.db.conn().await?;
-        let items = store::servers::list(&mut conn, &filter).await?;
-        let total = store::servers::count_matching(&mut conn, &filter).await?;
+        let (items, total) = store::servers::page(&mut conn, &filter, true).await?;
         let locations = if with_locations { store::reports::locations(&mut conn).await? } else { vec![] };
         Ok(crate::model::ServerListPage { items, total, page, per_page, locations })
     }

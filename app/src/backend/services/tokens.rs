@@ -42,8 +42,8 @@ impl Backend {
         let Some(user_id) = store::api_tokens::use_token(&mut conn, &token_hash(token), now_ms()).await? else {
             return Ok(None);
         };
-        drop(conn);
-        self.active_user(user_id).await
+        // The same connection: one pool checkout per API call's authentication.
+        Ok(store::users::by_id(&mut conn, user_id).await?.map(|u| u.view).filter(|u| !u.disabled))
     }
 
     pub async fn list_tokens(&self, user: &UserView) -> Result<Vec<TokenRow>, ServiceError> {

@@ -265,18 +265,27 @@ impl SortKey {
     }
 }
 
-/// The WHERE clause shared by `list` and `count` ($1 state, $2 type, $3 pattern,
-/// $4 datacenter, $5 rack).
-const FILTER: &str = "WHERE (($1 IS NULL AND s.state <> 'removed_from_rack') OR s.state = $1) \
-     AND ($2 IS NULL OR ($2 = '' AND s.server_type_id IS NULL) OR t.label = $2) \
-     AND ($4 IS NULL OR s.datacenter = $4) AND ($5 IS NULL OR s.rack = $5) \
-     AND ($3 IS NULL OR LOWER(s.name) LIKE $3 OR LOWER(COALESCE(s.serial_number, '')) LIKE $3 \
-          OR LOWER(s.bmc_address) LIKE $3 OR s.macs LIKE $3)";
+/// The WHERE clause of list pages and counts ($1 state, $2 type, $3 pattern,
+/// $4 datacenter, $5 rack). The text match is case-insensitive: SQLite's LIKE is for
+/// ASCII (names, serials, addresses and MACs are), PostgreSQL needs ILIKE; no LOWER()
+/// per row either way.
+fn filter_sql(conn: &AnyConnection) -> String {
+    let like = if conn.backend_name() == "PostgreSQL" { "ILIKE" } else { "LIKE" };
+    format!(
+        "WHERE (($1 IS NULL AND s.state <> 'removed_from_rack') OR s.state = $1) \
+         AND ($2 IS NULL OR ($2 = '' AND s.server_type_id IS NULL) OR t.label = $2) \
+         AND ($4 IS NULL OR s.datacenter = $4) AND ($5 IS NULL OR s.rack = $5) \
+         AND ($3 IS NULL OR s.name {like} $3 OR s.serial_number {like} $3 OR s.bmc_address {like} $3 \
+              OR s.macs {like} $3)"
+    )
+}
+
+const FROM: &str = "FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id";
 
 /// `%text%` for LIKE, lowercased; LIKE's own wildcards are dropped from the text.
 fn pattern(q: Option<&str>) -> Option<String> {
     q.map(str::trim).filter(|q| !q.is_empty()).map(|q| {
-        let escaped = q.to_lowercase().replace(['%', '_'], "");
+        let escaped = q.to_lowercase().replace(['%', '_', '\\'], "");
         format!("%{escaped}%")
     })
 }
@@ -285,44 +294,71 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// Binds the filter's five parameters ($1..$5) in order.
+macro_rules! bind_filter {
+    ($query:expr, $filter:expr) => {
+        $query
+            .bind($filter.state.map(|s| s.as_str()))
+            .bind($filter.server_type.as_deref())
+            .bind(pattern($filter.q.as_deref()))
+            .bind(non_empty(&$filter.datacenter))
+            .bind(non_empty(&$filter.rack))
+    };
+}
+
 /// How many servers match the filter (paging aside).
 pub async fn count_matching(conn: &mut AnyConnection, filter: &ListFilter) -> Result<i64, DbError> {
-    sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id {FILTER}"
-    ))
-    .bind(filter.state.map(|s| s.as_str()))
-    .bind(filter.server_type.as_deref())
-    .bind(pattern(filter.q.as_deref()))
-    .bind(non_empty(&filter.datacenter))
-    .bind(non_empty(&filter.rack))
-    .fetch_one(conn)
-    .await
-    .map_err(|e| DbError::query("counting servers", e))
+    let sql = format!("SELECT COUNT(*) {FROM} {}", filter_sql(conn));
+    bind_filter!(sqlx::query_scalar(&sql), filter)
+        .fetch_one(conn)
+        .await
+        .map_err(|e| DbError::query("counting servers", e))
 }
 
 /// Servers in the filter's order, one page (at most 1000).
 /// Without a state filter, servers removed from the rack are left out (they are
 /// shown when asked for by state; their audit stays readable).
 pub async fn list(conn: &mut AnyConnection, filter: &ListFilter) -> Result<Vec<Server>, DbError> {
+    Ok(page(conn, filter, false).await?.0)
+}
+
+/// One page of the list and, when `with_total`, how many match in all. The page's ids
+/// come first (narrow, sorted rows), then the full rows of just those. A text search
+/// scans every row, so it counts in the same pass (a window over the matches) instead
+/// of scanning twice; other filters count on their indexes.
+pub async fn page(
+    conn: &mut AnyConnection,
+    filter: &ListFilter,
+    with_total: bool,
+) -> Result<(Vec<Server>, i64), DbError> {
     let limit = if filter.limit > 0 { filter.limit.min(1000) } else { 1000 };
-    // The page's ids first (narrow rows, sorted), then the full rows of just those.
-    let sql = format!(
-        "{SELECT} WHERE s.id IN (SELECT s.id FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id \
-         {FILTER} ORDER BY {order} LIMIT $6 OFFSET $7) ORDER BY {order}",
-        order = filter.sort.order_by(filter.descending)
-    );
-    let rows: Vec<Row> = sqlx::query_as(&sql)
-        .bind(filter.state.map(|s| s.as_str()))
-        .bind(filter.server_type.as_deref())
-        .bind(pattern(filter.q.as_deref()))
-        .bind(non_empty(&filter.datacenter))
-        .bind(non_empty(&filter.rack))
+    let order = filter.sort.order_by(filter.descending);
+    let searching = with_total && pattern(filter.q.as_deref()).is_some();
+    let total_col = if searching { "COUNT(*) OVER ()" } else { "CAST(0 AS BIGINT)" };
+    let sql = format!("SELECT s.id, {total_col} {FROM} {} ORDER BY {order} LIMIT $6 OFFSET $7", filter_sql(conn));
+    let hits: Vec<(i64, i64)> = bind_filter!(sqlx::query_as(&sql), filter)
         .bind(limit)
         .bind(filter.offset.max(0))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| DbError::query("listing servers", e))?;
+    let total = match hits.first() {
+        Some((_, n)) if searching => *n,
+        _ if !with_total => 0,
+        // Past the last page of a search, or no search: count on its own.
+        _ => count_matching(&mut *conn, filter).await?,
+    };
+    if hits.is_empty() {
+        return Ok((Vec::new(), total));
+    }
+    let ids: Vec<String> = hits.iter().map(|(id, _)| id.to_string()).collect();
+    // The ids are integers from the database, not user input.
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE s.id IN ({}) ORDER BY {order}", ids.join(",")))
         .fetch_all(conn)
         .await
         .map_err(|e| DbError::query("listing servers", e))?;
-    rows.into_iter().map(Row::into_server).collect()
+    let servers = rows.into_iter().map(Row::into_server).collect::<Result<Vec<_>, _>>()?;
+    Ok((servers, total))
 }
 
 /// (BMC address, user, sealed password) of a server.
