@@ -106,3 +106,30 @@ test('the report draws the lifecycle with counts; a state links to its servers',
   await expect(page.getByTestId('server-list')).toContainText('Unavailable');
   expect(errors).toEqual([]);
 });
+
+test('a lost connection gets a clear message, not a raw error', async ({ page }) => {
+  await login(page, 'admin', ADMIN_PASSWORD);
+  const id = await (async () => {
+    await page.goto('/servers');
+    await hydrated(page);
+    await page.getByText('Add a server').click();
+    const name = unique('offline-');
+    await page.getByLabel('Name').fill(name);
+    await page.getByLabel('BMC address').fill('127.0.0.1:9');
+    await page.getByRole('button', { name: 'Add server' }).click();
+    const link = page.getByRole('status').getByRole('link', { name });
+    return Number((await link.getAttribute('href'))!.split('/').pop());
+  })();
+  // The live stream and the notes save fail as if the network were gone.
+  await page.route('**/live/servers/**', (route) => route.abort('connectionreset'));
+  await page.route('**/api/save_notes', (route) => route.abort('connectionreset'));
+  await page.goto(`/servers/${id}`);
+  await hydrated(page);
+  await expect(page.getByTestId('live-lost')).toContainText('Live updates are interrupted');
+  const notes = page.getByTestId('notes');
+  await notes.getByText('Edit notes').click();
+  await notes.getByLabel('Markdown').fill('written while offline');
+  await notes.getByRole('button', { name: 'Save notes' }).click();
+  await expect(notes.getByRole('alert')).toContainText('Rackstate could not be reached');
+  await expect(notes.getByLabel('Markdown')).toHaveValue('written while offline');
+});

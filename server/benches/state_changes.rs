@@ -87,6 +87,16 @@ fn main() {
             .unwrap()
             .to_string();
 
+        // Warm-up: every client opens its connection before the clock starts.
+        let mut warm = tokio::task::JoinSet::new();
+        for id in &ids {
+            let (http, url, token) = (http.clone(), format!("{base}/api/v1/servers/{id}"), token.clone());
+            warm.spawn(async move { http.get(url).bearer_auth(token).send().await.map(|r| r.status()) });
+        }
+        while let Some(r) = warm.join_next().await {
+            assert_eq!(r.unwrap().unwrap(), 200, "warm-up request");
+        }
+
         let started = Instant::now();
         let until = started + Duration::from_secs(seconds);
         let mut tasks = tokio::task::JoinSet::new();

@@ -14,6 +14,12 @@ use std::time::Duration;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long SQLite waits on a locked database before reporting busy.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+/// The commit that grows the WAL past this many pages (40 MB) copies it into the
+/// database (and waits for that). SQLite's default of 1000 pages stalled a busy
+/// writer every fraction of a second; measured with the load benchmark at 1,500
+/// changes/s: p99 90 ms at 1000 pages, 34 ms at 10,000. (A background PASSIVE
+/// checkpoint every 500 ms was worse: p99 134 ms.)
+const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DbKind {
@@ -114,7 +120,7 @@ impl Db {
                             conn.execute(
                                 format!(
                                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS};"
+                                 PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}; PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS};"
                                 )
                                 .as_str(),
                             )

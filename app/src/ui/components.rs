@@ -4,11 +4,24 @@ use crate::domain::ServerState;
 use leptos::prelude::*;
 use server_fn::ServerFnError;
 
-/// The message of a server function error, without the framework's prefix.
+/// The message of a server function error for a person: the service's own message,
+/// or what went wrong in words (a lost connection, an answer the page cannot read),
+/// never the framework's internals.
 pub fn error_text(e: &ServerFnError) -> String {
     match e {
         ServerFnError::ServerError(m) => m.clone(),
-        other => other.to_string(),
+        ServerFnError::Request(_) | ServerFnError::Response(_) => {
+            "Rackstate could not be reached: the connection was lost or the server is restarting. \
+             Reload the page to see whether the action was applied."
+                .into()
+        }
+        ServerFnError::Deserialization(_) | ServerFnError::Serialization(_) => {
+            "Rackstate's answer could not be read (the server may be restarting or newer than this page). \
+             Reload the page and try again."
+                .into()
+        }
+        ServerFnError::Args(m) | ServerFnError::MissingArg(m) => format!("the form was incomplete: {m}"),
+        _ => "Rackstate could not run this action; reload the page and try again.".into(),
     }
 }
 

@@ -435,6 +435,7 @@ pub(crate) async fn after_move(
     tx: &mut AnyConnection,
     before: &Server,
     after: &Server,
+    type_id: Option<i64>,
     now: i64,
 ) -> Result<bool, ServiceError> {
     let mut reconcile = after.state == ServerState::Available && before.state != ServerState::Available;
@@ -462,7 +463,7 @@ pub(crate) async fn after_move(
     if !reconcile {
         return Ok(false);
     }
-    if let Some(type_id) = store::servers::type_id(&mut *tx, after.id).await? {
+    if let Some(type_id) = type_id {
         touched |= reconcile_type(tx, type_id, now).await?;
     }
     Ok(touched)

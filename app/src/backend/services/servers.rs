@@ -746,8 +746,8 @@ pub(crate) async fn change_state_in(
     change: &StateChange,
     now: i64,
 ) -> Result<Server, ServiceError> {
-    let (before, after) = apply_in(&mut *tx, actor, id, change, now).await?;
-    if super::allocation::after_move(&mut *tx, &before, &after, now).await? {
+    let (before, after, type_id) = apply_typed(&mut *tx, actor, id, change, now).await?;
+    if super::allocation::after_move(&mut *tx, &before, &after, type_id, now).await? {
         // The subscriptions touched this server (its holder, or reserved it again).
         return store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id));
     }
@@ -764,6 +764,17 @@ pub(crate) async fn apply_in(
     change: &StateChange,
     now: i64,
 ) -> Result<(Server, Server), ServiceError> {
+    apply_typed(tx, actor, id, change, now).await.map(|(before, after, _)| (before, after))
+}
+
+/// `apply_in`, also returning the server's type id (read with the row).
+async fn apply_typed(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    id: i64,
+    change: &StateChange,
+    now: i64,
+) -> Result<(Server, Server, Option<i64>), ServiceError> {
     let reason = change.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if reason.is_some_and(|r| r.len() > MAX_REASON) {
         return Err(ServiceError::invalid("reason", format!("at most {MAX_REASON} characters")));
@@ -771,14 +782,16 @@ pub(crate) async fn apply_in(
     if change.action == Action::MarkDefective && reason.is_none() {
         return Err(ServiceError::invalid("reason", "say what is wrong with the server"));
     }
-    let server = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+    // The row, its type and whether a job runs: one read.
+    let store::servers::ForChange { server, type_id, active_job } =
+        store::servers::get_for_change(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
     if let Some(expected) = change.expected_generation
         && expected != server.generation
     {
         return Err(stale(&server));
     }
     let ctx = Context {
-        active_job: store::jobs::has_active(&mut *tx, id).await?,
+        active_job,
         reserved_for_requester: change.reserved_for_requester,
         re_registration: change.re_registration,
         still_reserved: server.subscription_id.is_some(),
@@ -787,7 +800,7 @@ pub(crate) async fn apply_in(
     if t.to == ServerState::Available || (server.subscription_id.is_some() && !t.to.held_by_subscription()) {
         // Subscriptions of its type will be reconciled: take the type's lock before
         // the server's row, in the order the allocator takes them.
-        if let Some(type_id) = store::servers::type_id(&mut *tx, id).await? {
+        if let Some(type_id) = type_id {
             store::server_types::lock(&mut *tx, type_id).await?;
         }
     }
@@ -799,6 +812,18 @@ pub(crate) async fn apply_in(
         _ if t.starts_job.is_some() => LastError::Clear,
         Action::RegistrationSucceeded | Action::CleaningSucceeded | Action::DecommissionSucceeded => LastError::Clear,
         _ => LastError::Keep,
+    };
+    // The row after the move, as the UPDATE below writes it (no second read).
+    let after = Server {
+        state: t.to,
+        generation: server.generation + 1,
+        updated_at: now,
+        last_error: match &last_error {
+            LastError::Keep => server.last_error.clone(),
+            LastError::Clear => None,
+            LastError::Set(e) => Some(e.to_string()),
+        },
+        ..server.clone()
     };
     let moved =
         store::servers::update_state(&mut *tx, id, server.generation, server.state, t.to, last_error, now).await?;
@@ -850,8 +875,7 @@ pub(crate) async fn apply_in(
             });
         }
     }
-    let after = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
-    Ok((server, after))
+    Ok((server, after, type_id))
 }
 
 pub(crate) fn not_found(id: i64) -> ServiceError {

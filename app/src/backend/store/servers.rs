@@ -5,12 +5,23 @@ use crate::domain::ServerState;
 use crate::model::Server;
 use sqlx::AnyConnection;
 
-const SELECT: &str = "SELECT s.id, s.name, s.state, t.label AS server_type, s.serial_number, \
-    s.bmc_address, s.bmc_verify_tls, s.datacenter, s.rack, s.power_state, s.health, s.last_error, s.bmc_warning, \
-    s.reserved_for, s.subscription_id, \
-    (SELECT ds.deployment_id FROM deployment_servers ds WHERE ds.server_id = s.id AND ds.released_at IS NULL) AS deployment_id, \
-    s.generation, s.created_at, s.updated_at \
-    FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id";
+macro_rules! select_columns {
+    () => {
+        "SELECT s.id, s.name, s.state, t.label AS server_type, s.serial_number, \
+         s.bmc_address, s.bmc_verify_tls, s.datacenter, s.rack, s.power_state, s.health, s.last_error, s.bmc_warning, \
+         s.reserved_for, s.subscription_id, \
+         (SELECT ds.deployment_id FROM deployment_servers ds WHERE ds.server_id = s.id AND ds.released_at IS NULL) AS deployment_id, \
+         s.generation, s.created_at, s.updated_at"
+    };
+}
+macro_rules! select_from {
+    () => {
+        " FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id"
+    };
+}
+const SELECT_COLUMNS: &str = select_columns!();
+const SELECT_FROM: &str = select_from!();
+const SELECT: &str = concat!(select_columns!(), select_from!());
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -104,6 +115,42 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Server>, Db
         .await
         .map_err(|e| DbError::query("reading a server", e))?;
     row.map(Row::into_server).transpose()
+}
+
+/// A server as a state change reads it: the row, its type's id and whether a job is
+/// active on it, in one query.
+pub struct ForChange {
+    pub server: Server,
+    pub type_id: Option<i64>,
+    pub active_job: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct ForChangeRow {
+    #[sqlx(flatten)]
+    row: Row,
+    server_type_id: Option<i64>,
+    active_job: i64,
+}
+
+pub async fn get_for_change(conn: &mut AnyConnection, id: i64) -> Result<Option<ForChange>, DbError> {
+    let sql = format!(
+        "{} , s.server_type_id, \
+         CASE WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.server_id = s.id AND j.status IN {}) THEN 1 ELSE 0 END \
+         AS active_job {}",
+        SELECT_COLUMNS,
+        crate::backend::store::jobs::ACTIVE_STATUSES,
+        SELECT_FROM
+    );
+    let row: Option<ForChangeRow> = sqlx::query_as(&format!("{sql} WHERE s.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("reading a server", e))?;
+    row.map(|r| {
+        Ok(ForChange { server: r.row.into_server()?, type_id: r.server_type_id, active_job: r.active_job != 0 })
+    })
+    .transpose()
 }
 
 /// How `last_error` changes with a state change.

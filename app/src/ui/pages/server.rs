@@ -23,7 +23,9 @@ pub fn ServerPage() -> impl IntoView {
     // steps, audit) changed; each refetches its part of the page.
     let live_server = RwSignal::new(0u64);
     let live_activity = RwSignal::new(0u64);
-    follow_live_updates(Signal::derive(id), live_server, live_activity);
+    // True while the live stream is down (the browser reconnects by itself).
+    let live_lost = RwSignal::new(false);
+    follow_live_updates(Signal::derive(id), live_server, live_activity, live_lost);
     let actions = move || {
         set_state.version().get()
             + register.version().get()
@@ -38,6 +40,11 @@ pub fn ServerPage() -> impl IntoView {
     let abort_open = RwSignal::new(false);
     let notes_draft = RwSignal::new(None::<String>);
     view! {
+        {move || live_lost.get().then(|| view! {
+            <p class="warning" role="status" data-testid="live-lost">
+                "Live updates are interrupted (connection to Rackstate lost); reconnecting… What you see may be out of date."
+            </p>
+        })}
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || detail.get().map(|r| match r {
                 Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
@@ -240,7 +247,7 @@ pub fn ServerPage() -> impl IntoView {
 /// Opens the page's live stream (`/live/servers/{id}`) in the browser and bumps
 /// `server` or `activity` when that part of the page changed. Without JavaScript the
 /// page is static and a reload shows the news.
-fn follow_live_updates(id: Signal<i64>, server: RwSignal<u64>, activity: RwSignal<u64>) {
+fn follow_live_updates(id: Signal<i64>, server: RwSignal<u64>, activity: RwSignal<u64>, lost: RwSignal<bool>) {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         use wasm_bindgen::JsCast;
@@ -261,17 +268,30 @@ fn follow_live_updates(id: Signal<i64>, server: RwSignal<u64>, activity: RwSigna
                 }
             }
             seen = Some((s.to_string(), a.to_string()));
+            lost.set(false);
+        });
+        // The browser retries a dropped stream on its own; say so meanwhile, and
+        // refetch both parts once it is back (changes may have been missed).
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| lost.set(true));
+        let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            if lost.get_untracked() {
+                lost.set(false);
+                server.update(|n| *n += 1);
+                activity.update(|n| *n += 1);
+            }
         });
         let _ = source.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
-        let handle = StoredValue::new_local(Some((source, on_change)));
+        let _ = source.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref());
+        let _ = source.add_event_listener_with_callback("open", on_open.as_ref().unchecked_ref());
+        let handle = StoredValue::new_local(Some((source, on_change, on_error, on_open)));
         on_cleanup(move || {
-            if let Some((source, _listener)) = handle.try_update_value(|h| h.take()).flatten() {
+            if let Some((source, ..)) = handle.try_update_value(|h| h.take()).flatten() {
                 source.close();
             }
         });
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = (id, server, activity);
+    let _ = (id, server, activity, lost);
 }
 
 /// An inventory event's differences from the previous registration, as a list.
