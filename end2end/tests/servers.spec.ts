@@ -133,3 +133,33 @@ test('a lost connection gets a clear message, not a raw error', async ({ page })
   await expect(notes.getByRole('alert')).toContainText('Rackstate could not be reached');
   await expect(notes.getByLabel('Markdown')).toHaveValue('written while offline');
 });
+
+test('without JavaScript the list reads, a bulk action applies and a refused form names its field', async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByTestId('whoami')).toContainText('admin');
+  await page.goto('/servers?q=lab-03');
+  const row = page.getByRole('row', { name: /lab-03/ });
+  await expect(row).toContainText('Unavailable');
+  const bulk = async (action: string, reason: string) => {
+    await page.getByLabel('Select lab-03').check();
+    await page.getByLabel('Action').selectOption(action);
+    await page.getByLabel('Reason').fill(reason);
+    await page.getByRole('button', { name: 'Apply to selected' }).click();
+    await page.waitForURL(/\/servers\?q=lab-03/);
+  };
+  await bulk('mark_defective', 'checked without JavaScript');
+  await expect(row).toContainText('Defective');
+  await bulk('set_unavailable', '');
+  await expect(row).toContainText('Unavailable');
+  await page.getByText('Add a server').click();
+  await page.getByLabel('Name').fill('no js!');
+  await page.getByLabel('BMC address').fill('10.0.0.1');
+  await page.getByRole('button', { name: 'Add server' }).click();
+  await expect(page.locator('#add-name-error')).toContainText('may contain only letters');
+  await context.close();
+});

@@ -109,7 +109,16 @@ pub mod ssr {
     #[derive(Clone, Debug, Default)]
     pub struct CurrentUser(pub Option<UserView>);
 
+    /// The answer's status. Not for a form posted without JavaScript (it accepts
+    /// HTML): that one is redirected back to its page with the error in the URL, which
+    /// the page shows, and a 4xx status would stop the browser from following.
     pub fn set_status(status: StatusCode) {
+        let from_plain_form = use_context::<http::request::Parts>().is_some_and(|p| {
+            p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+        });
+        if from_plain_form {
+            return;
+        }
         if let Some(r) = use_context::<ResponseOptions>() {
             r.set_status(status);
         }

@@ -7,6 +7,7 @@ mod pages;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
+    SsrMode,
     components::{Route, Router, Routes},
     path,
 };
@@ -49,6 +50,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// Every route streams in order (`SsrMode::InOrder`): each page's data is in the
+/// HTML where it belongs, so pages read without JavaScript (out-of-order streaming
+/// would leave "Loading…" in place until a script moved the content in).
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -58,13 +62,13 @@ pub fn App() -> impl IntoView {
         <Router>
             <layout::Layout>
                 <Routes fallback=|| view! { <pages::NotFound/> }>
-                    <Route path=path!("/") view=pages::Home/>
-                    <Route path=path!("/login") view=pages::LoginPage/>
-                    <Route path=path!("/servers") view=pages::ServersPage/>
-                    <Route path=path!("/servers/:id") view=pages::ServerPage/>
-                    <Route path=path!("/users") view=pages::UsersPage/>
-                    <Route path=path!("/subscriptions") view=pages::SubscriptionsPage/>
-                    <Route path=path!("/deployments") view=pages::DeploymentsPage/>
+                    <Route path=path!("/") view=pages::Home ssr=SsrMode::InOrder/>
+                    <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/servers") view=pages::ServersPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/servers/:id") view=pages::ServerPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/users") view=pages::UsersPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/subscriptions") view=pages::SubscriptionsPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/deployments") view=pages::DeploymentsPage ssr=SsrMode::InOrder/>
                 </Routes>
             </layout::Layout>
         </Router>
