@@ -70,6 +70,31 @@ pub fn query_value(v: &str) -> String {
         .collect()
 }
 
+/// The Datacenter and Rack selects of a GET filter form, from the (datacenter, rack)
+/// pairs that have servers; racks of the chosen datacenter only.
+#[component]
+pub fn LocationSelects(locations: Vec<(String, String)>, datacenter: String, rack: String) -> impl IntoView {
+    let mut datacenters: Vec<String> = locations.iter().map(|(d, _)| d.clone()).filter(|d| !d.is_empty()).collect();
+    datacenters.dedup();
+    let mut racks: Vec<String> = locations
+        .iter()
+        .filter(|(d, r)| (datacenter.is_empty() || *d == datacenter) && !r.is_empty())
+        .map(|(_, r)| r.clone())
+        .collect();
+    racks.sort();
+    racks.dedup();
+    let options = move |values: Vec<String>, chosen: String| {
+        view! {
+            <option value="" selected=chosen.is_empty()>"All"</option>
+            {values.into_iter().map(|v| view! { <option value=v.clone() selected=v == chosen>{v.clone()}</option> }).collect_view()}
+        }
+    };
+    view! {
+        <label>"Datacenter"<select name="datacenter">{options(datacenters, datacenter.clone())}</select></label>
+        <label>"Rack"<select name="rack">{options(racks, rack.clone())}</select></label>
+    }
+}
+
 /// A server state as a coloured badge (the same colours everywhere).
 #[component]
 pub fn StateBadge(state: ServerState) -> impl IntoView {

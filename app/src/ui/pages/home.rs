@@ -239,15 +239,6 @@ fn Report(admin: bool) -> impl IntoView {
 #[component]
 fn LocationFilter(locations: Vec<(String, String)>, chosen: (String, String)) -> impl IntoView {
     let (dc, rack) = chosen;
-    let mut datacenters: Vec<String> = locations.iter().map(|(d, _)| d.clone()).filter(|d| !d.is_empty()).collect();
-    datacenters.dedup();
-    let mut racks: Vec<String> = locations
-        .iter()
-        .filter(|(d, r)| (dc.is_empty() || *d == dc) && !r.is_empty())
-        .map(|(_, r)| r.clone())
-        .collect();
-    racks.sort();
-    racks.dedup();
     let csv = format!(
         "/reports/utilization.csv?datacenter={}&rack={}",
         crate::ui::components::query_value(&dc),
@@ -255,18 +246,7 @@ fn LocationFilter(locations: Vec<(String, String)>, chosen: (String, String)) ->
     );
     view! {
         <form method="get" action="/" class="filters" data-testid="report-filter">
-            <label>"Datacenter"
-                <select name="datacenter">
-                    <option value="" selected=dc.is_empty()>"All"</option>
-                    {datacenters.into_iter().map(|d| view! { <option value=d.clone() selected=d == dc>{d.clone()}</option> }).collect_view()}
-                </select>
-            </label>
-            <label>"Rack"
-                <select name="rack">
-                    <option value="" selected=rack.is_empty()>"All"</option>
-                    {racks.into_iter().map(|r| view! { <option value=r.clone() selected=r == rack>{r.clone()}</option> }).collect_view()}
-                </select>
-            </label>
+            <crate::ui::components::LocationSelects locations datacenter=dc rack=rack/>
             <button type="submit">"Filter"</button>
             <a href=csv download="utilization.csv">"Download CSV"</a>
         </form>

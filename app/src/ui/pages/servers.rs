@@ -106,17 +106,6 @@ fn Filters(
 ) -> impl IntoView {
     let get = |k: &str| current.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let (dc, rack, q) = (get("datacenter"), get("rack"), get("q"));
-    let mut datacenters: Vec<String> =
-        page.locations.iter().map(|(d, _)| d.clone()).filter(|d| !d.is_empty()).collect();
-    datacenters.dedup();
-    let mut racks: Vec<String> = page
-        .locations
-        .iter()
-        .filter(|(d, r)| (dc.is_empty() || *d == dc) && !r.is_empty())
-        .map(|(_, r)| r.clone())
-        .collect();
-    racks.sort();
-    racks.dedup();
     let state_now = state.clone().unwrap_or_default();
     let sort = get("sort");
     let dir = get("dir");
@@ -134,18 +123,7 @@ fn Filters(
                     }).collect_view()}
                 </select>
             </label>
-            <label>"Datacenter"
-                <select name="datacenter">
-                    <option value="" selected=dc.is_empty()>"All"</option>
-                    {datacenters.into_iter().map(|d| view! { <option value=d.clone() selected=d == dc>{d.clone()}</option> }).collect_view()}
-                </select>
-            </label>
-            <label>"Rack"
-                <select name="rack">
-                    <option value="" selected=rack.is_empty()>"All"</option>
-                    {racks.into_iter().map(|r| view! { <option value=r.clone() selected=r == rack>{r.clone()}</option> }).collect_view()}
-                </select>
-            </label>
+            <crate::ui::components::LocationSelects locations=page.locations datacenter=dc rack=rack/>
             {server_type.map(|t| view! {
                 <input type="hidden" name="type" value=t.clone()/>
                 <span class="chip">"Type: " {if t.is_empty() { "not typed yet".to_string() } else { t }}</span>
