@@ -91,6 +91,9 @@ test('admin marks a server defective with a reason; the audit shows who and why'
   const available = page.getByRole('button', { name: 'Available', exact: true });
   await expect(available).toBeDisabled();
   await expect(available).toHaveAttribute('title', /unavailable or defective/);
+  // Keyboard users reach it too, and focus shows the reason.
+  await available.focus();
+  await expect(page.getByRole('tooltip')).toContainText(/unavailable or defective/);
   await page.getByLabel('What is wrong?').fill('PSU 2 failed');
   await page.getByRole('button', { name: 'Defective' }).click();
   await expect(page.getByRole('heading', { name: serverName })).toContainText('Defective');

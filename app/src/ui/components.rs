@@ -95,6 +95,23 @@ pub fn LocationSelects(locations: Vec<(String, String)>, datacenter: String, rac
     }
 }
 
+/// A button the lifecycle does not allow now: it stays focusable (keyboard and
+/// screen-reader users reach it), does nothing, and says why on hover and on focus.
+#[component]
+pub fn DisabledButton(label: String, why: String) -> impl IntoView {
+    let slug: String =
+        label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let id = format!("why-{slug}");
+    view! {
+        <span class="why-wrap">
+            <button type="button" class="is-disabled" aria-disabled="true" aria-describedby=id.clone() title=why.clone()>
+                {label}
+            </button>
+            <span role="tooltip" id=id class="why">{why}</span>
+        </span>
+    }
+}
+
 /// A server state as a coloured badge (the same colours everywhere).
 #[component]
 pub fn StateBadge(state: ServerState) -> impl IntoView {

@@ -4,7 +4,7 @@ use crate::api::servers::{
     AbortJob, DecommissionServer, RetryJob, SetServerState, StartRegistration, load_activity, load_server,
 };
 use crate::domain::Action;
-use crate::ui::components::{StateBadge, error_text};
+use crate::ui::components::{DisabledButton, StateBadge, error_text};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -93,17 +93,18 @@ pub fn ServerPage() -> impl IntoView {
                                     let enabled = b.enabled;
                                     let why = b.why_not.clone().unwrap_or_default();
                                     let label = b.label.clone();
+                                    if !enabled {
+                                        return view! { <DisabledButton label why/> }.into_any();
+                                    }
                                     view! {
                                         <ActionForm action=set_state attr:class="inline">
                                             <input type="hidden" name="id" value=sid/>
                                             <input type="hidden" name="action" value=action/>
                                             <input type="hidden" name="generation" value=generation/>
                                             {needs_reason.then(|| view! {
-                                                <input name="reason" required placeholder="What is wrong?" aria-label="What is wrong?" disabled=!enabled/>
+                                                <input name="reason" required placeholder="What is wrong?" aria-label="What is wrong?"/>
                                             })}
-                                            <button type="submit" disabled=!enabled title=why.clone()>
-                                                {label.clone()}
-                                            </button>
+                                            <button type="submit">{label.clone()}</button>
                                         </ActionForm>
                                     }.into_any()
                                 }).collect_view()}
@@ -122,7 +123,7 @@ pub fn ServerPage() -> impl IntoView {
                                     let why = b.why_not.clone().unwrap_or_default();
                                     let label = b.label.clone();
                                     if !b.enabled {
-                                        return view! { <button type="button" disabled=true title=why>{label}</button> }.into_any();
+                                        return view! { <DisabledButton label why/> }.into_any();
                                     }
                                     // Each asks for confirmation first (works without JavaScript).
                                     let confirm = format!("{label}…");
