@@ -93,9 +93,20 @@ test('the add form names every invalid field and keeps what was typed', async ({
   expect(errors).toEqual([]);
 });
 
-test('the report draws the lifecycle with counts; a state links to its servers', async ({ page }) => {
+test('the report shows the lab types, a cell opens its servers, and the lifecycle links each state', async ({ page }) => {
   const errors = watchErrors(page);
   await login(page, 'admin', ADMIN_PASSWORD);
+  await page.goto('/');
+  await hydrated(page);
+  // Lab machine 4 is the GPU server (registration.spec.ts): its type row, Unavailable cell.
+  const report = page.getByTestId('utilization');
+  const row = report.getByRole('row', { name: /M\.128\.1024\.2G/ });
+  await expect(row).toBeVisible();
+  await page.screenshot({ path: test.info().outputPath('report.png'), fullPage: true });
+  // After the type's name, one cell per state in lifecycle order: registering, unavailable, ...
+  await row.locator('td').nth(1).getByRole('link').click();
+  await expect(page).toHaveURL(/\/servers\?state=unavailable&type=M\.128\.1024\.2G/);
+  await expect(page.getByTestId('server-list')).toContainText('lab-04');
   await page.goto('/');
   await hydrated(page);
   const diagram = page.getByTestId('lifecycle');
