@@ -77,9 +77,14 @@ pub struct JobStep {
     pub message: String,
 }
 
+/// A job in this status still runs (or waits to): queued, running, waiting for its agent.
+pub fn job_status_is_active(status: &str) -> bool {
+    matches!(status, "queued" | "running" | "waiting_for_agent")
+}
+
 impl JobView {
     pub fn is_active(&self) -> bool {
-        matches!(self.status.as_str(), "queued" | "running" | "waiting_for_agent")
+        job_status_is_active(&self.status)
     }
     /// Retry applies to a job that failed or was aborted.
     pub fn can_retry(&self) -> bool {

@@ -111,7 +111,14 @@ impl Db {
             _ => url.to_string(),
         };
         let options = |max: u32| {
-            AnyPoolOptions::new().max_connections(max).acquire_timeout(ACQUIRE_TIMEOUT).after_connect(
+            // A SQLite connection is a local file handle that cannot drop: no ping on
+            // every checkout (sqlx's default; with SQLite each ping is a round trip to the
+            // connection's worker thread). PostgreSQL connections are checked.
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(kind == DbKind::Postgres)
+                .after_connect(
                 move |conn, _meta| {
                     Box::pin(async move {
                         if kind == DbKind::Sqlite {

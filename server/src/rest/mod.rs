@@ -290,8 +290,7 @@ async fn add_server(State(backend): State<Backend>, headers: HeaderMap, bytes: B
 
 /// A server as the API shows it: its fields, its hardware and its current job.
 async fn server_view(backend: &Backend, user: &UserView, server: Server) -> Result<Value, Response> {
-    let hardware = backend.latest_inventory(server.id).await.map_err(service_error)?;
-    let job = backend.latest_job(server.id).await.map_err(service_error)?.filter(|j| j.is_active());
+    let (hardware, job) = backend.server_extras(server.id).await.map_err(service_error)?;
     let mut v = serde_json::to_value(&server).expect("a server serializes");
     if !user.role.can(Permission::ViewFleet) {
         v["bmc_address"] = Value::Null;

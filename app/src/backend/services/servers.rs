@@ -555,20 +555,22 @@ impl Backend {
         let job = store::jobs::get(&mut conn, job_id)
             .await?
             .ok_or_else(|| ServiceError::NotFound { what: format!("job {job_id}") })?;
-        let steps = store::jobs::steps(&mut conn, job.id)
-            .await?
-            .into_iter()
-            .map(|(at, message)| crate::model::JobStep { at, message })
-            .collect();
-        Ok(crate::model::JobView {
-            id: job.id,
-            kind: job.kind,
-            status: job.status,
-            phase: job.phase,
-            attempts: job.attempts,
-            last_error: job.last_error,
-            steps,
-        })
+        job_view(&mut conn, job).await
+    }
+
+    /// What an API answer adds to a server: its last inventory and its running job,
+    /// read on one connection (the job's steps only when one runs).
+    pub async fn server_extras(
+        &self,
+        id: i64,
+    ) -> Result<(Option<Inventory>, Option<crate::model::JobView>), ServiceError> {
+        let mut conn = self.db.conn().await?;
+        let inventory = store::inventories::latest(&mut conn, id, 1).await?.into_iter().next();
+        let job = match store::jobs::latest_for_server(&mut conn, id).await? {
+            Some(job) if crate::model::job_status_is_active(&job.status) => Some(job_view(&mut conn, job).await?),
+            _ => None,
+        };
+        Ok((inventory, job))
     }
 
     /// Fingerprints of a server page's parts (server, activity): when one changes, a
@@ -876,6 +878,27 @@ async fn apply_typed(
         }
     }
     Ok((server, after, type_id))
+}
+
+/// A job row with its step log, as pages and the API show it.
+async fn job_view(
+    conn: &mut sqlx::AnyConnection,
+    job: store::jobs::JobRow,
+) -> Result<crate::model::JobView, ServiceError> {
+    let steps = store::jobs::steps(&mut *conn, job.id)
+        .await?
+        .into_iter()
+        .map(|(at, message)| crate::model::JobStep { at, message })
+        .collect();
+    Ok(crate::model::JobView {
+        id: job.id,
+        kind: job.kind,
+        status: job.status,
+        phase: job.phase,
+        attempts: job.attempts,
+        last_error: job.last_error,
+        steps,
+    })
 }
 
 pub(crate) fn not_found(id: i64) -> ServiceError {

@@ -39,11 +39,12 @@ impl Backend {
     /// The enabled user a bearer token belongs to.
     pub async fn token_user(&self, token: &str) -> Result<Option<UserView>, ServiceError> {
         let mut conn = self.db.conn().await?;
-        let Some(user_id) = store::api_tokens::use_token(&mut conn, &token_hash(token), now_ms()).await? else {
+        let Some((token_id, last_used, user)) = store::users::by_token_hash(&mut conn, &token_hash(token)).await?
+        else {
             return Ok(None);
         };
-        // The same connection: one pool checkout per API call's authentication.
-        Ok(store::users::by_id(&mut conn, user_id).await?.map(|u| u.view).filter(|u| !u.disabled))
+        store::api_tokens::note_use(&mut conn, token_id, last_used, now_ms()).await?;
+        Ok(Some(user.view).filter(|u| !u.disabled))
     }
 
     pub async fn list_tokens(&self, user: &UserView) -> Result<Vec<TokenRow>, ServiceError> {

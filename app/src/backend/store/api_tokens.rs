@@ -31,15 +31,8 @@ pub async fn insert(
     .map_err(|e| DbError::query("creating an API token", e))
 }
 
-/// The user id behind a token hash; notes the use (at most once a minute).
-pub async fn use_token(conn: &mut AnyConnection, token_hash: &str, now: i64) -> Result<Option<i64>, DbError> {
-    let found: Option<(i64, i64, Option<i64>)> =
-        sqlx::query_as("SELECT id, user_id, last_used_at FROM api_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(|e| DbError::query("checking an API token", e))?;
-    let Some((id, user_id, last)) = found else { return Ok(None) };
+/// Notes a token's use (at most once a minute: `last` is its last noted use).
+pub async fn note_use(conn: &mut AnyConnection, id: i64, last: Option<i64>, now: i64) -> Result<(), DbError> {
     if last.is_none_or(|t| t < now - 60_000) {
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(now)
@@ -48,7 +41,7 @@ pub async fn use_token(conn: &mut AnyConnection, token_hash: &str, now: i64) -> 
             .await
             .map_err(|e| DbError::query("noting an API token's use", e))?;
     }
-    Ok(Some(user_id))
+    Ok(())
 }
 
 pub async fn list_for_user(conn: &mut AnyConnection, user_id: i64) -> Result<Vec<TokenRow>, DbError> {

@@ -31,6 +31,30 @@ fn into_record(r: Row) -> Result<UserRecord, DbError> {
 
 const SELECT: &str = "SELECT id, username, role, disabled, password_hash FROM users";
 
+/// The user a token hash belongs to, with the token's id and last use: one query for
+/// an API call's authentication.
+pub async fn by_token_hash(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<(i64, Option<i64>, UserRecord)>, DbError> {
+    #[derive(sqlx::FromRow)]
+    struct TokenUser {
+        token_id: i64,
+        last_used_at: Option<i64>,
+        #[sqlx(flatten)]
+        user: Row,
+    }
+    let row: Option<TokenUser> = sqlx::query_as(
+        "SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.role, u.disabled, u.password_hash \
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| DbError::query("checking an API token", e))?;
+    row.map(|r| Ok((r.token_id, r.last_used_at, into_record(r.user)?))).transpose()
+}
+
 pub async fn by_username(conn: &mut AnyConnection, username: &str) -> Result<Option<UserRecord>, DbError> {
     let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE username = $1"))
         .bind(username)
