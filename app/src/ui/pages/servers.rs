@@ -279,6 +279,15 @@ fn BulkBar(actions: Vec<(Action, &'static str)>, selected: RwSignal<BTreeSet<i64
             <label class="check"><span><input type="checkbox" name="checked"/>
                 " I checked the disks and switch interfaces (Available)"</span></label>
             <button type="submit" class="primary">"Apply to selected"</button>
+            {move || {
+                let warning = match chosen.get().as_str() {
+                    "re_register" => Some("Used servers among them reboot into the live image: their tenants lose them until registration ends."),
+                    "decommission" => Some("Decommissioning forgets each server's BMC password: copy the credentials first (server page)."),
+                    "remove_from_rack" => Some("Servers removed from the rack leave the list and the pool; their audit stays."),
+                    _ => None,
+                };
+                warning.map(|w| view! { <p class="warning" role="status">{w}</p> })
+            }}
         </div>
     }
 }
