@@ -105,8 +105,12 @@ pub async fn bulk_action(
     if targets.is_empty() {
         return super::ssr::fail(http::StatusCode::UNPROCESSABLE_ENTITY, "targets: select at least one server");
     }
-    if targets.len() > crate::backend::services::servers::MAX_PER_PAGE as usize {
-        return super::ssr::fail(http::StatusCode::UNPROCESSABLE_ENTITY, "targets: at most 500 servers at once");
+    let max = crate::backend::services::servers::MAX_PER_PAGE;
+    if targets.len() as i64 > max {
+        return super::ssr::fail(
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+            format!("targets: at most {max} servers at once"),
+        );
     }
     let mut parsed = Vec::with_capacity(targets.len());
     for t in &targets {
@@ -213,8 +217,7 @@ pub async fn add_server(
 pub async fn start_registration(id: i64, generation: i64) -> Result<Server, ServerFnError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::StartRegistration)).await?;
     let server = backend.server(id).await.map_err(super::ssr::service_error)?;
-    let action =
-        if server.state == crate::domain::ServerState::Decommissioned { Action::Register } else { Action::ReRegister };
+    let action = Action::registration_from(server.state);
     let change = crate::backend::services::StateChange::new(action).at_generation(generation);
     backend.change_state(&actor, id, &change).await.map_err(super::ssr::service_error)
 }

@@ -287,6 +287,14 @@ pub struct TransitionError {
     pub reason: String,
 }
 
+impl Action {
+    /// The registration a user starts on a server in `state`: Register for a
+    /// decommissioned server (the first cycle again), Re-register for any other.
+    pub fn registration_from(state: ServerState) -> Action {
+        if state == Decommissioned { Action::Register } else { Action::ReRegister }
+    }
+}
+
 /// The seed: an admin sets an unavailable server available once its disks and switch
 /// interfaces were checked. Pages ask for that confirmation; this says when.
 pub fn needs_hardware_check(state: ServerState, action: Action) -> bool {

@@ -218,10 +218,7 @@ struct ListQuery {
 }
 
 fn parse_state(field: &'static str, s: &str) -> Result<ServerState, Response> {
-    ServerState::parse(s).ok_or_else(|| {
-        let all: Vec<&str> = ServerState::ALL.iter().map(|s| s.as_str()).collect();
-        service_error(ServiceError::invalid(field, format!("unknown state {s:?}; one of {}", all.join(", "))))
-    })
+    app::backend::services::servers::parse_state(field, s).map_err(service_error)
 }
 
 #[utoipa::path(get, path = "/api/v1/servers", tag = "servers", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "`{items: [Server], total, page, per_page}`"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 422, body = ApiError)))]
@@ -387,7 +384,7 @@ async fn accepted_job(backend: &Backend, id: i64) -> ApiResult {
 async fn register(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::StartRegistration)).await?;
     let server = backend.server(id).await.map_err(service_error)?;
-    let action = if server.state == ServerState::Decommissioned { Action::Register } else { Action::ReRegister };
+    let action = Action::registration_from(server.state);
     backend.change_state(&actor(&user), id, &StateChange::new(action)).await.map_err(service_error)?;
     accepted_job(&backend, id).await
 }

@@ -115,6 +115,14 @@ pub struct ListParams {
     pub per_page: Option<i64>,
 }
 
+/// A state named by a client; the error names the field and the states there are.
+pub fn parse_state(field: &'static str, s: &str) -> Result<ServerState, ServiceError> {
+    ServerState::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = ServerState::ALL.iter().map(|s| s.as_str()).collect();
+        ServiceError::invalid(field, format!("unknown state {s:?}; one of {}", all.join(", ")))
+    })
+}
+
 /// Servers per list page unless asked otherwise, and at most.
 pub const DEFAULT_PER_PAGE: i64 = 50;
 pub const MAX_PER_PAGE: i64 = 500;
@@ -127,13 +135,7 @@ impl ListParams {
         fn given(v: &Option<String>) -> Option<&str> {
             v.as_deref().map(str::trim).filter(|v| !v.is_empty())
         }
-        let state = match given(&self.state) {
-            None => None,
-            Some(s) => Some(ServerState::parse(s).ok_or_else(|| {
-                let all: Vec<&str> = ServerState::ALL.iter().map(|s| s.as_str()).collect();
-                ServiceError::invalid("state", format!("unknown state {s:?}; one of {}", all.join(", ")))
-            })?),
-        };
+        let state = given(&self.state).map(|s| parse_state("state", s)).transpose()?;
         let sort = match given(&self.sort) {
             None => SortKey::Name,
             Some(s) => SortKey::parse(s).ok_or_else(|| {
@@ -328,34 +330,32 @@ impl Backend {
     ) -> Vec<crate::model::BulkOutcome> {
         let mut out = Vec::with_capacity(targets.len());
         for &(id, generation) in targets {
-            let result = async {
-                let server = self.server(id).await?;
-                let action = match action {
-                    Action::Register | Action::ReRegister if server.state == ServerState::Decommissioned => {
-                        Action::Register
-                    }
-                    Action::Register | Action::ReRegister => Action::ReRegister,
-                    other => other,
-                };
-                if !checked && domain::transitions::needs_hardware_check(server.state, action) {
-                    return Err(ServiceError::invalid(
-                        "checked",
-                        "confirm that you checked the server's disks and switch interfaces",
-                    ));
+            let server = match self.server(id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let error = Some(e.user_message());
+                    out.push(crate::model::BulkOutcome { id, name: format!("#{id}"), state: None, error });
+                    continue;
                 }
+            };
+            let action = match action {
+                Action::Register | Action::ReRegister => Action::registration_from(server.state),
+                other => other,
+            };
+            let result = if !checked && domain::transitions::needs_hardware_check(server.state, action) {
+                Err(ServiceError::invalid(
+                    "checked",
+                    "confirm that you checked the server's disks and switch interfaces",
+                ))
+            } else {
                 let mut change = StateChange::new(action).at_generation(generation);
                 change.reason = reason.map(str::to_string);
                 self.change_state(actor, id, &change).await
-            }
-            .await;
+            };
             out.push(match result {
                 Ok(s) => crate::model::BulkOutcome { id, name: s.name, state: Some(s.state), error: None },
                 Err(e) => {
-                    let name = match self.server(id).await {
-                        Ok(s) => s.name,
-                        Err(_) => format!("#{id}"),
-                    };
-                    crate::model::BulkOutcome { id, name, state: None, error: Some(e.user_message()) }
+                    crate::model::BulkOutcome { id, name: server.name, state: None, error: Some(e.user_message()) }
                 }
             });
         }

@@ -53,7 +53,6 @@ pub fn ServersPage() -> impl IntoView {
         let q = query.read();
         KEYS.iter().filter_map(|k| q.get(k).map(|v| (k.to_string(), v))).collect()
     };
-    let get = move |k: &str| query.read().get(k);
     let servers = Resource::new(
         move || (current(), add.version().get(), bulk.version().get()),
         |(q, _, _)| {
@@ -86,7 +85,7 @@ pub fn ServersPage() -> impl IntoView {
                     let role = me.get().and_then(|r| r.ok().flatten()).map(|u| u.role);
                     let actions = role.map(bulk_actions_for).unwrap_or_default();
                     view! {
-                        <Filters page=page.clone() current=current() state=get("state") server_type=get("type")/>
+                        <Filters page=page.clone() current=current()/>
                         <ListTable page actions current=current() selected bulk/>
                     }.into_any()
                 }
@@ -98,15 +97,13 @@ pub fn ServersPage() -> impl IntoView {
 }
 
 #[component]
-fn Filters(
-    page: ServerListPage,
-    current: Vec<(String, String)>,
-    state: Option<String>,
-    server_type: Option<String>,
-) -> impl IntoView {
-    let get = |k: &str| current.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
+fn Filters(page: ServerListPage, current: Vec<(String, String)>) -> impl IntoView {
+    let value = |k: &str| current.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let get = |k: &str| value(k).unwrap_or_default();
+    // An empty type is a filter of its own (not typed yet); absent means any type.
+    let server_type = value("type");
     let (dc, rack, q) = (get("datacenter"), get("rack"), get("q"));
-    let state_now = state.clone().unwrap_or_default();
+    let state_now = get("state");
     let sort = get("sort");
     let dir = get("dir");
     view! {
@@ -203,7 +200,7 @@ fn ListTable(
     };
     view! {
         <p class="muted" data-testid="list-summary">{summary}
-            {hidden_note.then(|| " · servers removed from the rack are hidden; choose that state to see them")}
+            {hidden_note.then_some(" · servers removed from the rack are hidden; choose that state to see them")}
         </p>
         {if can_bulk {
             view! {
