@@ -8,12 +8,19 @@
 //!     RACKSTATE_BENCH_POSTGRES_URL=postgres://user:pass@127.0.0.1/postgres cargo bench -p server --bench state_changes
 //!     RACKSTATE_BENCH_READ=1 cargo bench -p server --bench state_changes   (GET the server instead: the read path)
 //!     RACKSTATE_BENCH_RATE=3000 cargo bench -p server --bench state_changes  (open loop, see below)
+//!     RACKSTATE_BENCH_SERVE=1 cargo bench -p server --bench state_changes    (server only, see below)
 //!
 //! By default each client sends its next request when the last one is answered (a
 //! closed loop: throughput is what the server gives). With RACKSTATE_BENCH_RATE the
 //! clients send on a fixed schedule that adds up to that many requests per second,
 //! whatever the answers do, and a request's latency counts from when it was due, so
 //! a server that falls behind shows it in the percentiles (no coordinated omission).
+//!
+//! With RACKSTATE_BENCH_SERVE=1 the benchmark only serves: it makes twice as many
+//! servers as clients, prints the address and a token, and waits. Load it from
+//! another process, e.g. wrk (Debian's package), whose script toggles the servers:
+//!
+//!     RACKSTATE_TOKEN=... wrk -t2 -c200 -d10s --latency -s server/benches/wrk/toggle.lua http://127.0.0.1:PORT
 
 use rackstate_server::{Application, Settings};
 use serde_json::{Value, json};
@@ -37,6 +44,7 @@ fn main() {
         let read_only = env_number("RACKSTATE_BENCH_READ", 0) == 1;
         let seconds = env_number("RACKSTATE_BENCH_SECONDS", 10) as u64;
         let rate = env_number("RACKSTATE_BENCH_RATE", 0);
+        let serve_only = env_number("RACKSTATE_BENCH_SERVE", 0) == 1;
         let interval = (rate > 0).then(|| Duration::from_secs_f64(clients as f64 / rate as f64));
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = database(dir.path()).await;
@@ -60,7 +68,8 @@ fn main() {
         .execute(db.pool())
         .await
         .unwrap();
-        for i in 0..clients {
+        let servers = if serve_only { 2 * clients } else { clients };
+        for i in 0..servers {
             sqlx::query(
                 "INSERT INTO servers (name, state, server_type_id, bmc_address, generation, created_at, updated_at) \
                  VALUES ($1, 'unavailable', (SELECT id FROM server_types LIMIT 1), $2, 1, 0, 0)",
@@ -86,6 +95,14 @@ fn main() {
             .as_str()
             .unwrap()
             .to_string();
+        if serve_only {
+            println!("serving {servers} unavailable servers, ids {}..={}", ids[0], ids[ids.len() - 1]);
+            println!("  RACKSTATE_TOKEN={token} wrk -t2 -c{clients} -d10s --latency -s server/benches/wrk/toggle.lua {base}");
+            println!("  (Ctrl-C ends)");
+            tokio::signal::ctrl_c().await.ok();
+            drop_database(pg, &db).await;
+            return;
+        }
 
         // Warm-up: every client opens its connection before the clock starts.
         let mut warm = tokio::task::JoinSet::new();

@@ -134,6 +134,49 @@ async fn stale_generation_conflicts() {
     assert_eq!(app.backend.server(s.id).await.unwrap().state, ServerState::Available);
 }
 
+/// The move and its audit event go in one round trip: both are written, or (at a
+/// stale generation or state) neither.
+#[tokio::test]
+async fn a_move_and_its_event_are_written_together() {
+    use app::backend::store::{events::NewEvent, servers};
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Unavailable).await;
+    let events = event_count(&app, s.id).await;
+    let event = NewEvent {
+        server_id: Some(s.id),
+        actor: "test",
+        kind: "state_changed",
+        from_value: Some("unavailable"),
+        to_value: Some("available"),
+        reason: Some("why"),
+        details: None,
+    };
+    let mv = |generation, from| servers::Move {
+        id: s.id,
+        generation,
+        from,
+        to: ServerState::Available,
+        last_error: servers::LastError::Keep,
+    };
+    let mut tx = app.backend.db.begin_write().await.unwrap();
+    let stale_generation = servers::move_audited(&mut tx, &mv(s.generation + 1, s.state), &event, 5).await.unwrap();
+    let wrong_state = servers::move_audited(&mut tx, &mv(s.generation, ServerState::Used), &event, 5).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(!stale_generation && !wrong_state);
+    assert_eq!(event_count(&app, s.id).await, events, "no event without the move");
+    assert_eq!(app.backend.server(s.id).await.unwrap().generation, s.generation);
+
+    let mut tx = app.backend.db.begin_write().await.unwrap();
+    assert!(servers::move_audited(&mut tx, &mv(s.generation, s.state), &event, 5).await.unwrap());
+    tx.commit().await.unwrap();
+    let after = app.backend.server(s.id).await.unwrap();
+    assert_eq!((after.state, after.generation, after.updated_at), (ServerState::Available, s.generation + 1, 5));
+    let all = app.backend.server_events(s.id).await.unwrap();
+    assert_eq!(all.len(), events + 1);
+    let last = all.last().unwrap();
+    assert_eq!((last.kind.as_str(), last.reason.as_deref(), last.at), ("state_changed", Some("why"), 5));
+}
+
 /// Marking defective asks what is wrong.
 #[tokio::test]
 async fn defective_needs_a_reason() {

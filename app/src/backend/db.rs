@@ -73,6 +73,8 @@ pub enum DbError {
     Encode { what: &'static str, message: String },
     #[error("{what}: too much contention, try again")]
     Contended { what: &'static str },
+    #[error("the database writer thread stopped a write: {0}")]
+    Writer(String),
 }
 
 impl DbError {
@@ -89,7 +91,31 @@ pub struct Db {
     /// instead of on SQLite's busy handler (which sleeps 1 to 100 ms between tries)
     /// keeps writes back to back under load. PostgreSQL writes use the pool.
     writer: Option<AnyPool>,
+    /// SQLite: the thread that runs write transactions (see `Db::write`).
+    writer_thread: Option<std::sync::Arc<WriterThread>>,
     kind: DbKind,
+}
+
+/// A thread of its own with a one-thread runtime, for the tasks that hold the SQLite
+/// writer connection. Each statement of a transaction is a hand-off to the
+/// connection's worker thread and back; on the shared runtime the task waited behind
+/// every request in the queue after each hand-off, holding the write lock.
+struct WriterThread {
+    handle: tokio::runtime::Handle,
+    /// Dropped with the last `Db`: the thread's runtime ends.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl WriterThread {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new().name("rackstate-writer".into()).spawn(move || {
+            let _ = runtime.block_on(stopped);
+        })?;
+        Ok(Self { handle, _stop: stop })
+    }
 }
 
 impl fmt::Debug for Db {
@@ -139,11 +165,16 @@ impl Db {
             )
         };
         let pool = options(max_connections).connect(&url).await.map_err(|source| DbError::Connect { kind, source })?;
-        let writer = match kind {
-            DbKind::Sqlite => Some(options(1).connect(&url).await.map_err(|source| DbError::Connect { kind, source })?),
-            DbKind::Postgres => None,
+        let (writer, writer_thread) = match kind {
+            DbKind::Sqlite => {
+                let writer = options(1).connect(&url).await.map_err(|source| DbError::Connect { kind, source })?;
+                let thread =
+                    WriterThread::start().map_err(|e| DbError::Connect { kind, source: sqlx::Error::Io(e) })?;
+                (Some(writer), Some(std::sync::Arc::new(thread)))
+            }
+            DbKind::Postgres => (None, None),
         };
-        Ok(Self { pool, writer, kind })
+        Ok(Self { pool, writer, writer_thread, kind })
     }
 
     /// Applies the migrations of this database's dialect.
@@ -180,6 +211,25 @@ impl Db {
             (None, DbKind::Postgres) => self.pool.begin().await,
         };
         tx.map_err(|e| DbError::query("starting a transaction", e))
+    }
+
+    /// Runs a future that writes (it calls `begin_write`) where writes run best: on
+    /// SQLite, on the writer thread, so the transaction's statements follow each other
+    /// without waiting behind other requests; on PostgreSQL, right here. The future
+    /// runs to its end even if the caller stops waiting.
+    pub async fn write<F, T>(&self, work: F) -> Result<T, DbError>
+    where
+        F: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(thread) = &self.writer_thread else { return Ok(work.await) };
+        // The task keeps the request's span and correlation id (audit events carry it).
+        let work = tracing::Instrument::instrument(work, tracing::Span::current());
+        let task = match super::correlation_id() {
+            Some(id) => thread.handle.spawn(super::CORRELATION_ID.scope(id, work)),
+            None => thread.handle.spawn(work),
+        };
+        task.await.map_err(|e| DbError::Writer(e.to_string()))
     }
 
     /// A pooled connection for reads.

@@ -429,8 +429,9 @@ async fn open_subscription(conn: &mut AnyConnection, id: i64) -> Result<store::s
 /// What a state change means for subscriptions (called by `change_state_in` in the
 /// same transaction): a server that left its subscription is no longer held (and is
 /// replaced); a server that became available, or came back from cleaning, may fill
-/// or overfill one. Returns whether it wrote anything (the caller's copy of the server
-/// may then be stale).
+/// or overfill one. `type_id`: the server's type, None when it has no subscriptions.
+/// Returns whether it wrote anything (the caller's copy of the server may then be
+/// stale).
 pub(crate) async fn after_move(
     tx: &mut AnyConnection,
     before: &Server,

@@ -274,10 +274,15 @@ impl Backend {
     /// Applies one action to a server: checks the generation, the transition table and
     /// its guards, moves the state and writes the audit event, all in one transaction.
     pub async fn change_state(&self, actor: &Actor, id: i64, change: &StateChange) -> Result<Server, ServiceError> {
-        let mut tx = self.db.begin_write().await?;
-        let server = change_state_in(&mut tx, actor, id, change, now_ms()).await?;
-        tx.commit().await.map_err(commit_error)?;
-        Ok(server)
+        let (db, actor, change) = (self.db.clone(), actor.clone(), change.clone());
+        self.db
+            .write(async move {
+                let mut tx = db.begin_write().await?;
+                let server = change_state_in(&mut tx, &actor, id, &change, now_ms()).await?;
+                tx.commit().await.map_err(commit_error)?;
+                Ok(server)
+            })
+            .await?
     }
 
     /// Stores a discovered inventory, derives the server type (creating it, with the
@@ -769,7 +774,8 @@ pub(crate) async fn apply_in(
     apply_typed(tx, actor, id, change, now).await.map(|(before, after, _)| (before, after))
 }
 
-/// `apply_in`, also returning the server's type id (read with the row).
+/// `apply_in`, also returning the server's type id (read with the row) if the type
+/// may have subscriptions.
 async fn apply_typed(
     tx: &mut sqlx::AnyConnection,
     actor: &Actor,
@@ -785,8 +791,11 @@ async fn apply_typed(
         return Err(ServiceError::invalid("reason", "say what is wrong with the server"));
     }
     // The row, its type and whether a job runs: one read.
-    let store::servers::ForChange { server, type_id, active_job } =
+    let store::servers::ForChange { server, type_id, active_job, type_subscribed } =
         store::servers::get_for_change(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+    // No subscription of its type: the move cannot concern one (and the subscription
+    // check after it is skipped).
+    let type_id = type_id.filter(|_| type_subscribed || server.subscription_id.is_some());
     if let Some(expected) = change.expected_generation
         && expected != server.generation
     {
@@ -827,14 +836,6 @@ async fn apply_typed(
         },
         ..server.clone()
     };
-    let moved =
-        store::servers::update_state(&mut *tx, id, server.generation, server.state, t.to, last_error, now).await?;
-    if !moved {
-        // Only reachable on PostgreSQL, where another transaction committed between
-        // our read and our write; SQLite's write lock prevents it.
-        let current = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
-        return Err(stale(&current));
-    }
     let audit = NewEvent {
         server_id: Some(id),
         actor: &actor.audit_name(),
@@ -844,7 +845,13 @@ async fn apply_typed(
         reason,
         details: Some(change.action.as_str()),
     };
-    store::events::append(&mut *tx, &audit, now).await?;
+    let mv = store::servers::Move { id, generation: server.generation, from: server.state, to: t.to, last_error };
+    if !store::servers::move_audited(&mut *tx, &mv, &audit, now).await? {
+        // Only reachable on PostgreSQL, where another transaction committed between
+        // our read and our write; SQLite's write lock prevents it.
+        let current = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+        return Err(stale(&current));
+    }
     if let Some(kind) = t.starts_job {
         let params =
             JobParams { re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used) };

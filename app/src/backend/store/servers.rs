@@ -123,6 +123,10 @@ pub struct ForChange {
     pub server: Server,
     pub type_id: Option<i64>,
     pub active_job: bool,
+    /// Whether the server's type may have a subscription not yet ended. Exact on
+    /// SQLite, whose write transactions hold the write lock from their start; always
+    /// true on PostgreSQL, where only the type's lock (taken later) makes it exact.
+    pub type_subscribed: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -131,13 +135,20 @@ struct ForChangeRow {
     row: Row,
     server_type_id: Option<i64>,
     active_job: i64,
+    type_subscribed: i64,
 }
 
 pub async fn get_for_change(conn: &mut AnyConnection, id: i64) -> Result<Option<ForChange>, DbError> {
+    let subscribed = if conn.backend_name() == "PostgreSQL" {
+        "1"
+    } else {
+        "CASE WHEN EXISTS (SELECT 1 FROM subscriptions b WHERE b.server_type_id = s.server_type_id \
+         AND b.ended_at IS NULL) THEN 1 ELSE 0 END"
+    };
     let sql = format!(
         "{} , s.server_type_id, \
          CASE WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.server_id = s.id AND j.status IN {}) THEN 1 ELSE 0 END \
-         AS active_job {}",
+         AS active_job, {subscribed} AS type_subscribed {}",
         SELECT_COLUMNS,
         crate::backend::store::jobs::ACTIVE_STATUSES,
         SELECT_FROM
@@ -148,7 +159,12 @@ pub async fn get_for_change(conn: &mut AnyConnection, id: i64) -> Result<Option<
         .await
         .map_err(|e| DbError::query("reading a server", e))?;
     row.map(|r| {
-        Ok(ForChange { server: r.row.into_server()?, type_id: r.server_type_id, active_job: r.active_job != 0 })
+        Ok(ForChange {
+            server: r.row.into_server()?,
+            type_id: r.server_type_id,
+            active_job: r.active_job != 0,
+            type_subscribed: r.type_subscribed != 0,
+        })
     })
     .transpose()
 }
@@ -160,38 +176,67 @@ pub enum LastError<'a> {
     Set(&'a str),
 }
 
-/// Moves a server from `from` to `to` if it is still at `generation` in `from`.
-/// Returns false when someone else changed it first (nothing is written then).
-pub async fn update_state(
+/// Moves a server from `from` to `to` if it is still at `generation` in `from`, and
+/// writes the move's audit event, in one round trip to the database (a state change
+/// holds the write lock while it talks to the database, and each statement sent is a
+/// hand-off to the connection and back). The event is written only if the server
+/// moved. Returns false when someone else changed the server first (nothing is
+/// written then).
+pub async fn move_audited(
     conn: &mut AnyConnection,
-    id: i64,
-    generation: i64,
-    from: ServerState,
-    to: ServerState,
-    last_error: LastError<'_>,
+    mv: &Move<'_>,
+    event: &crate::backend::store::events::NewEvent<'_>,
     now: i64,
 ) -> Result<bool, DbError> {
-    let (set_error, error) = match last_error {
+    let (set_error, error) = match mv.last_error {
         LastError::Keep => (false, None),
         LastError::Clear => (true, None),
         LastError::Set(e) => (true, Some(e)),
     };
-    let done = sqlx::query(
-        "UPDATE servers SET state = $1, generation = generation + 1, updated_at = $2, \
+    const UPDATE: &str = "UPDATE servers SET state = $1, generation = generation + 1, updated_at = $2, \
          last_error = CASE WHEN $3 THEN $4 ELSE last_error END \
-         WHERE id = $5 AND generation = $6 AND state = $7",
-    )
-    .bind(to.as_str())
-    .bind(now)
-    .bind(set_error)
-    .bind(error)
-    .bind(id)
-    .bind(generation)
-    .bind(from.as_str())
-    .execute(conn)
-    .await
-    .map_err(|e| DbError::query("changing a server's state", e))?;
-    Ok(done.rows_affected() == 1)
+         WHERE id = $5 AND generation = $6 AND state = $7";
+    const COLUMNS: &str = "events (server_id, at, actor, kind, from_value, to_value, reason, details, correlation_id)";
+    const VALUES: &str = "$8, $2, $9, $10, $11, $12, $13, $14, $15";
+    let postgres = conn.backend_name() == "PostgreSQL";
+    let sql = if postgres {
+        // A data-modifying CTE: the INSERT sees the UPDATE's rows.
+        format!("WITH moved AS ({UPDATE} RETURNING id) INSERT INTO {COLUMNS} SELECT {VALUES} FROM moved")
+    } else {
+        // Two statements in one call; changes() is the UPDATE's count.
+        format!("{UPDATE}; INSERT INTO {COLUMNS} SELECT {VALUES} WHERE changes() = 1")
+    };
+    let done = sqlx::query(&sql)
+        .bind(mv.to.as_str())
+        .bind(now)
+        .bind(set_error)
+        .bind(error)
+        .bind(mv.id)
+        .bind(mv.generation)
+        .bind(mv.from.as_str())
+        .bind(event.server_id)
+        .bind(event.actor)
+        .bind(event.kind)
+        .bind(event.from_value)
+        .bind(event.to_value)
+        .bind(event.reason)
+        .bind(event.details)
+        .bind(crate::backend::correlation_id())
+        .execute(conn)
+        .await
+        .map_err(|e| DbError::query("changing a server's state", e))?;
+    // SQLite counts the rows of both statements, PostgreSQL those of the INSERT.
+    Ok(done.rows_affected() == if postgres { 1 } else { 2 })
+}
+
+/// A server's move from one state to another, as `move_audited` writes it.
+pub struct Move<'a> {
+    pub id: i64,
+    /// The generation the move was decided at.
+    pub generation: i64,
+    pub from: ServerState,
+    pub to: ServerState,
+    pub last_error: LastError<'a>,
 }
 
 /// Sets the type and serial number found by registration, if still at `generation`.
