@@ -9,6 +9,7 @@
 //!     RACKSTATE_BENCH_READ=1 cargo bench -p server --bench state_changes   (GET the server instead: the read path)
 //!     RACKSTATE_BENCH_RATE=3000 cargo bench -p server --bench state_changes  (open loop, see below)
 //!     RACKSTATE_BENCH_SERVE=1 cargo bench -p server --bench state_changes    (server only, see below)
+//!     RACKSTATE_BENCH_TIMELINE=1 cargo bench ...   (also the worst latency of each 100 ms)
 //!
 //! By default each client sends its next request when the last one is answered (a
 //! closed loop: throughput is what the server gives). With RACKSTATE_BENCH_RATE the
@@ -45,6 +46,7 @@ fn main() {
         let seconds = env_number("RACKSTATE_BENCH_SECONDS", 10) as u64;
         let rate = env_number("RACKSTATE_BENCH_RATE", 0);
         let serve_only = env_number("RACKSTATE_BENCH_SERVE", 0) == 1;
+        let timeline = env_number("RACKSTATE_BENCH_TIMELINE", 0) == 1;
         let interval = (rate > 0).then(|| Duration::from_secs_f64(clients as f64 / rate as f64));
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = database(dir.path()).await;
@@ -149,7 +151,7 @@ fn main() {
                     match resp {
                         Ok(r) if r.status() == 200 => {
                             let v: Value = r.json().await.unwrap_or(Value::Null);
-                            latencies.push(t.elapsed());
+                            latencies.push((t.duration_since(started), t.elapsed()));
                             generation = v["generation"].as_i64().unwrap_or(generation + 1);
                             available ^= !read_only;
                         }
@@ -168,13 +170,27 @@ fn main() {
                 (latencies, errors)
             });
         }
-        let mut all = Vec::new();
+        let mut timed = Vec::new();
         let mut errors = 0;
         while let Some(r) = tasks.join_next().await {
             let (l, e) = r.unwrap();
-            all.extend(l);
+            timed.extend(l);
             errors += e;
         }
+        if timeline {
+            // The worst latency of the requests due in each 100 ms: stalls show as spikes.
+            let mut worst = vec![0f64; (seconds as usize + 1) * 10];
+            for (at, latency) in &timed {
+                let slot = &mut worst[(at.as_millis() / 100) as usize];
+                *slot = slot.max(latency.as_secs_f64() * 1000.0);
+            }
+            println!("worst latency ms per 100 ms:");
+            for (i, row) in worst.chunks(10).enumerate().take(seconds as usize) {
+                let row: Vec<String> = row.iter().map(|ms| format!("{ms:5.0}")).collect();
+                println!("  {i:>3}s {}", row.join(""));
+            }
+        }
+        let mut all: Vec<Duration> = timed.into_iter().map(|(_, latency)| latency).collect();
         let wall = started.elapsed().as_secs_f64();
         all.sort();
         let db_kind = if pg.is_some() { "PostgreSQL" } else { "SQLite" };

@@ -3,6 +3,7 @@
 -- toggling each between available and unavailable. There are twice as many servers
 -- as connections, so a server's previous change is answered before its next one.
 --   RACKSTATE_TOKEN=... wrk -t2 -c200 -d10s --latency -s server/benches/wrk/toggle.lua http://127.0.0.1:PORT
+-- The script assumes every server starts unavailable: serve afresh for each run.
 -- Env: RACKSTATE_TOKEN (printed by the bench), RACKSTATE_SERVERS (default 400),
 -- RACKSTATE_FIRST_ID (default 1), RACKSTATE_WRK_THREADS (wrk's -t, default 2).
 
@@ -36,7 +37,10 @@ function request()
 end
 
 function response(status, headers, body)
-  if status ~= 200 then bad = bad + 1 end
+  if status ~= 200 then
+    bad = bad + 1
+    if bad <= 3 then io.stderr:write("non-200: " .. status .. " " .. body .. "\n") end
+  end
 end
 
 function done(summary, latency, requests)
