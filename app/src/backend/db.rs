@@ -103,6 +103,7 @@ pub struct Db {
 /// is 7-8 ms.
 struct WriterThread {
     handle: tokio::runtime::Handle,
+    id: std::thread::ThreadId,
     /// Dropped with the last `Db`: the thread's runtime ends.
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -112,7 +113,7 @@ impl WriterThread {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new().name("rackstate-writer".into()).spawn(move || {
+        let thread = std::thread::Builder::new().name("rackstate-writer".into()).spawn(move || {
             // The last CPU this process may use; without one (or if refused), unpinned.
             match core_affinity::get_core_ids().and_then(|ids| ids.into_iter().max_by_key(|c| c.id)) {
                 Some(core) if core_affinity::set_for_current(core) => {
@@ -122,15 +123,18 @@ impl WriterThread {
             }
             let _ = runtime.block_on(stopped);
         })?;
-        Ok(Self { handle, _stop: stop })
+        Ok(Self { handle, id: thread.thread().id(), _stop: stop })
     }
 
-    /// Runs a future on the writer thread.
+    /// Runs a future on the writer thread (where it is, if already there).
     async fn run<F, T>(&self, work: F) -> Result<T, DbError>
     where
         F: std::future::Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
+        if std::thread::current().id() == self.id {
+            return Ok(work.await);
+        }
         // The task keeps the request's span and correlation id (audit events carry it).
         let work = tracing::Instrument::instrument(work, tracing::Span::current());
         let task = match super::correlation_id() {

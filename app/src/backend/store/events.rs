@@ -15,23 +15,43 @@ pub struct NewEvent<'a> {
     pub details: Option<&'a str>,
 }
 
+/// The table and columns an event is written with (`at` first, so that a statement
+/// writing an event beside other work can share its timestamp parameter).
+pub(crate) const INSERT_INTO: &str =
+    "events (at, server_id, actor, kind, from_value, to_value, reason, details, correlation_id)";
+
+/// The values for `INSERT_INTO`: `at` from parameter `$at`, the fields `bind` binds
+/// from parameter `$first` on.
+pub(crate) fn values(at: usize, first: usize) -> String {
+    let fields: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
+    format!("${at}, {}", fields.join(", "))
+}
+
+/// Binds an event's fields (all but `at`), in `INSERT_INTO`'s order, after the
+/// query's other parameters.
+pub(crate) fn bind<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    e: &NewEvent<'q>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(e.server_id)
+        .bind(e.actor)
+        .bind(e.kind)
+        .bind(e.from_value)
+        .bind(e.to_value)
+        .bind(e.reason)
+        .bind(e.details)
+        .bind(crate::backend::correlation_id())
+}
+
 pub async fn append(conn: &mut AnyConnection, e: &NewEvent<'_>, now: i64) -> Result<i64, DbError> {
-    sqlx::query_scalar(
-        "INSERT INTO events (server_id, at, actor, kind, from_value, to_value, reason, details, correlation_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-    )
-    .bind(e.server_id)
-    .bind(now)
-    .bind(e.actor)
-    .bind(e.kind)
-    .bind(e.from_value)
-    .bind(e.to_value)
-    .bind(e.reason)
-    .bind(e.details)
-    .bind(crate::backend::correlation_id())
-    .fetch_one(conn)
-    .await
-    .map_err(|e| DbError::query("writing an audit event", e))
+    use sqlx::Row;
+    let sql = format!("INSERT INTO {INSERT_INTO} VALUES ({}) RETURNING id", values(1, 2));
+    bind(sqlx::query(&sql).bind(now), e)
+        .fetch_one(conn)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| DbError::query("writing an audit event", e))
 }
 
 /// A server's events, oldest first.

@@ -196,35 +196,27 @@ pub async fn move_audited(
     const UPDATE: &str = "UPDATE servers SET state = $1, generation = generation + 1, updated_at = $2, \
          last_error = CASE WHEN $3 THEN $4 ELSE last_error END \
          WHERE id = $5 AND generation = $6 AND state = $7";
-    const COLUMNS: &str = "events (server_id, at, actor, kind, from_value, to_value, reason, details, correlation_id)";
-    const VALUES: &str = "$8, $2, $9, $10, $11, $12, $13, $14, $15";
+    use crate::backend::store::events;
+    // The event's `at` is the UPDATE's $2, its fields $8 on.
+    let (columns, values) = (events::INSERT_INTO, events::values(2, 8));
     let postgres = conn.backend_name() == "PostgreSQL";
     let sql = if postgres {
         // A data-modifying CTE: the INSERT sees the UPDATE's rows.
-        format!("WITH moved AS ({UPDATE} RETURNING id) INSERT INTO {COLUMNS} SELECT {VALUES} FROM moved")
+        format!("WITH moved AS ({UPDATE} RETURNING id) INSERT INTO {columns} SELECT {values} FROM moved")
     } else {
         // Two statements in one call; changes() is the UPDATE's count.
-        format!("{UPDATE}; INSERT INTO {COLUMNS} SELECT {VALUES} WHERE changes() = 1")
+        format!("{UPDATE}; INSERT INTO {columns} SELECT {values} WHERE changes() = 1")
     };
-    let done = sqlx::query(&sql)
+    let update = sqlx::query(&sql)
         .bind(mv.to.as_str())
         .bind(now)
         .bind(set_error)
         .bind(error)
         .bind(mv.id)
         .bind(mv.generation)
-        .bind(mv.from.as_str())
-        .bind(event.server_id)
-        .bind(event.actor)
-        .bind(event.kind)
-        .bind(event.from_value)
-        .bind(event.to_value)
-        .bind(event.reason)
-        .bind(event.details)
-        .bind(crate::backend::correlation_id())
-        .execute(conn)
-        .await
-        .map_err(|e| DbError::query("changing a server's state", e))?;
+        .bind(mv.from.as_str());
+    let done =
+        events::bind(update, event).execute(conn).await.map_err(|e| DbError::query("changing a server's state", e))?;
     // SQLite counts the rows of both statements, PostgreSQL those of the INSERT.
     Ok(done.rows_affected() == if postgres { 1 } else { 2 })
 }
