@@ -23,8 +23,8 @@ pub struct AgentApi {
     /// The base URL agents call back (written into each job's image).
     pub callback_url: String,
     pub live_image: Option<Arc<LiveImage>>,
-    /// How cleaning erases disks: "metadata" or "full" (RACKSTATE_ERASE_MODE).
-    pub erase_mode: String,
+    /// How cleaning erases disks (RACKSTATE_ERASE_MODE).
+    pub erase_mode: app::domain::erase::EraseMode,
 }
 
 pub fn router(api: AgentApi) -> Router {
@@ -99,7 +99,7 @@ async fn steps(State(api): State<AgentApi>, Path(id): Path<i64>, headers: Header
         Ok(t) => t,
         Err(r) => return r,
     };
-    match api.backend.agent_steps(id, token, &api.erase_mode).await {
+    match api.backend.agent_steps(id, token, api.erase_mode).await {
         Ok(steps) => axum::Json(steps).into_response(),
         Err(e) => service_error(e),
     }
@@ -119,7 +119,7 @@ async fn step_result(
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, "malformed", &format!("the step result is not valid: {e}")),
     };
-    match api.backend.agent_step_result(id, token, index, &result, &api.erase_mode).await {
+    match api.backend.agent_step_result(id, token, index, &result, api.erase_mode).await {
         Ok(()) => axum::Json(serde_json::json!({ "recorded": true })).into_response(),
         Err(e) => service_error(e),
     }

@@ -16,6 +16,11 @@ pub const USAGE: &str = "usage:
                                                     hardware to the job named on the kernel
                                                     command line (rackstate.callback/job/token);
                                                     --print only prints the inventory as JSON
+  rackstate lab --machines N [--dir D] [--boot-seconds S]
+                                                    simulated servers with Redfish BMCs on loopback,
+                                                    as a process of their own; writes their BMC
+                                                    addresses and logins to D/machines.json (and
+                                                    stdout); a restart with the same D keeps them
 roles: admin, operator, viewer, tenant";
 
 /// Runs a CLI command; returns the process exit code.
@@ -140,6 +145,78 @@ pub async fn agent(args: &[String]) -> u8 {
         Err(e) => {
             eprintln!("rackstate agent: {e}");
             1
+        }
+    }
+}
+
+/// `rackstate lab`: the demo lab's machines as their own process, so that stopping
+/// Rackstate does not stop them (crash tests, demos of several replicas). Runs until
+/// interrupted.
+pub async fn lab(args: &[String]) -> u8 {
+    use crate::lab::{Lab, LabConfig, MachineSpec};
+    let run = async {
+        let machines: usize = flag(args, "--machines")?
+            .parse()
+            .ok()
+            .filter(|n| (1..=5000).contains(n))
+            .ok_or("--machines: a number from 1 to 5000")?;
+        let dir = std::path::PathBuf::from(flag(args, "--dir").unwrap_or("./lab"));
+        let boot: f64 = match flag(args, "--boot-seconds") {
+            Ok(s) => s.parse().ok().filter(|s: &f64| (0.0..=3600.0).contains(s)).ok_or("--boot-seconds: 0 to 3600")?,
+            Err(_) => 3.0,
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let state = dir.join("machines.json");
+        // A restart keeps the machines' ports, logins and disks.
+        let specs = match std::fs::read_to_string(&state) {
+            Ok(text) => {
+                let saved: Vec<serde_json::Value> =
+                    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", state.display()))?;
+                saved
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| MachineSpec {
+                        name: m["name"].as_str().unwrap_or_default().to_string(),
+                        index: i + 1,
+                        port: m["address"].as_str().and_then(|a| a.rsplit(':').next()?.parse().ok()).unwrap_or(0),
+                        username: m["username"].as_str().unwrap_or_default().to_string(),
+                        password: m["password"].as_str().unwrap_or_default().to_string(),
+                        rack: m["rack"].as_str().unwrap_or_default().to_string(),
+                    })
+                    .collect()
+            }
+            Err(_) => Lab::specs(machines),
+        };
+        let config = LabConfig {
+            machines,
+            boot_delay: std::time::Duration::from_secs_f64(boot),
+            disk_dir: dir.join("disks"),
+            disk_bytes: crate::lab::DEFAULT_DISK_BYTES,
+        };
+        let lab = Lab::serve(&config, specs).await?;
+        let listed: Vec<serde_json::Value> = lab
+            .machines
+            .iter()
+            .map(|m| {
+                serde_json::json!({ "name": m.name, "address": m.address(), "username": m.username,
+                                    "password": m.password, "rack": crate::lab::profiles::rack(
+                                        m.name.rsplit('-').next().and_then(|i| i.parse().ok()).unwrap_or(1)) })
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&listed).expect("JSON");
+        let tmp = dir.join("machines.json.tmp");
+        std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &state)).map_err(|e| e.to_string())?;
+        println!("{text}");
+        eprintln!("rackstate lab: {} machine(s) running; their BMCs are in {}", lab.machines.len(), state.display());
+        let _ = tokio::signal::ctrl_c().await;
+        drop(lab);
+        Ok::<(), String>(())
+    };
+    match run.await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("rackstate lab: {e}");
+            2
         }
     }
 }

@@ -18,6 +18,9 @@ async fn main() -> std::process::ExitCode {
     if args.first().map(String::as_str) == Some("agent") {
         return std::process::ExitCode::from(rackstate_server::cli::agent(&args[1..]).await);
     }
+    if args.first().map(String::as_str) == Some("lab") {
+        return std::process::ExitCode::from(rackstate_server::cli::lab(&args[1..]).await);
+    }
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {

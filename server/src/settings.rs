@@ -1,6 +1,7 @@
 //! Typed settings, read once from `RACKSTATE_*` environment variables at start-up.
 //! A bad value stops start-up with a message naming the variable.
 
+use app::domain::erase::EraseMode;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -49,9 +50,9 @@ pub struct Settings {
     pub metrics_token: Option<Secret>,
     /// A separate address serving `/metrics` without a token (`RACKSTATE_METRICS_LISTEN`).
     pub metrics_listen: Option<SocketAddr>,
-    /// How cleaning erases disks (`RACKSTATE_ERASE_MODE`): `metadata` (partition
-    /// tables and signatures at both ends) or `full` (every byte).
-    pub erase_mode: String,
+    /// How cleaning erases disks (`RACKSTATE_ERASE_MODE`): `secure` (the device's own
+    /// sanitize or secure erase, else a full overwrite; verified), `full`, or `metadata`.
+    pub erase_mode: EraseMode,
     /// Simulated servers to run in-process (`RACKSTATE_DEMO_LAB`); 0: no lab.
     pub demo_lab: usize,
     /// A lab machine's boot time into the live image (`RACKSTATE_DEMO_LAB_BOOT_SECONDS`).
@@ -224,13 +225,13 @@ impl Settings {
                 message: format!("{v:?} is not an address like 127.0.0.1:9100 ({e})"),
             })?),
         };
-        let erase_mode = var("RACKSTATE_ERASE_MODE").unwrap_or_else(|| "metadata".into()).trim().to_string();
-        if !matches!(erase_mode.as_str(), "metadata" | "full") {
-            return Err(SettingsError {
+        let erase_mode = match var("RACKSTATE_ERASE_MODE") {
+            None => EraseMode::default(),
+            Some(v) => EraseMode::parse(&v).ok_or_else(|| SettingsError {
                 var: "RACKSTATE_ERASE_MODE",
-                message: format!("{erase_mode:?} is not metadata or full"),
-            });
-        }
+                message: format!("{v:?} is not secure, full or metadata"),
+            })?,
+        };
         let demo_lab = number("RACKSTATE_DEMO_LAB", 0, 5000, "a number of servers")? as usize;
         let demo_lab_boot = match var("RACKSTATE_DEMO_LAB_BOOT_SECONDS") {
             None => std::time::Duration::from_secs(3),

@@ -122,7 +122,7 @@ impl Application {
             backend: backend.clone(),
             callback_url: callback_url.clone(),
             live_image: live_image.clone(),
-            erase_mode: settings.erase_mode.clone(),
+            erase_mode: settings.erase_mode,
         };
         let router = router(settings, addr, backend.clone(), agent);
         let runner = (settings.workers > 0).then(|| {
@@ -141,7 +141,12 @@ impl Application {
                 .handle(JobKind::Decommission, Decommission { timeouts })
         });
         let lab = if settings.demo_lab > 0 {
-            let config = LabConfig { machines: settings.demo_lab, boot_delay: settings.demo_lab_boot };
+            let config = LabConfig {
+                machines: settings.demo_lab,
+                boot_delay: settings.demo_lab_boot,
+                disk_dir: settings.data_dir.join("lab-disks"),
+                disk_bytes: crate::lab::DEFAULT_DISK_BYTES,
+            };
             Some(Lab::start(&backend, &config).await.map_err(StartupError::Lab)?)
         } else {
             None

@@ -25,7 +25,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         "/api/server_detail" | "/api/server_activity" | "/api/reveal_bmc_credentials" => vec![("id", "{id}")],
         "/api/add_server" => vec![
             ("name", "new-{role}"),
-            ("bmc_address", "10.9.9.9"),
+            ("bmc_address", "http://10.9.9.9/redfish/v1/Systems/{role}"),
             ("bmc_username", "root"),
             ("bmc_password", "calvin"),
             ("datacenter", "dc"),
@@ -38,7 +38,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         "/api/change_bmc" => vec![
             ("id", "{id}"),
             ("generation", "{gen}"),
-            ("bmc_address", "10.8.8.8"),
+            ("bmc_address", "http://10.8.8.8/redfish/v1/Systems/{role}"),
             ("bmc_username", "root"),
             ("bmc_password", ""),
         ],

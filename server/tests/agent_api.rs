@@ -18,7 +18,7 @@ async fn booting_job(app: &TestApp) -> (i64, i64, String) {
     let job = store::jobs::claim(&mut conn, "test-runner", now_ms(), now_ms() + 60_000).await.unwrap().unwrap();
     let token = random_token();
     assert!(
-        store::jobs::set_agent_token(&mut conn, job.id, "test-runner", &token_hash(&token), now_ms()).await.unwrap()
+        store::jobs::set_agent_token(&mut conn, job.id, job.fence, &token_hash(&token), now_ms()).await.unwrap()
     );
     (s.id, job.id, token)
 }

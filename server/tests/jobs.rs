@@ -110,12 +110,14 @@ async fn expired_lease_is_taken_over() {
     let app = spawn_app().await;
     let s = server_in_state(&app, "s", ServerState::Registering).await;
     let id = enqueue(&app.backend, s.id, JobKind::Register).await;
+    let dead_fence;
     {
         let mut conn = app.backend.db.conn().await.unwrap();
         let claimed = store::jobs::claim(&mut conn, "dead-process", now_ms(), now_ms() - 1).await.unwrap().unwrap();
         assert_eq!(claimed.id, id);
+        dead_fence = claimed.fence;
         // Another live runner cannot claim a job under a valid lease.
-        store::jobs::renew(&mut conn, id, "dead-process", now_ms(), now_ms() + 60_000).await.unwrap();
+        store::jobs::renew(&mut conn, id, claimed.fence, now_ms(), now_ms() + 60_000).await.unwrap();
         assert!(store::jobs::claim(&mut conn, "x", now_ms(), now_ms() + 1000).await.unwrap().is_none());
         // Now the lease runs out.
         sqlx::query("UPDATE jobs SET lease_expires_at = 0 WHERE id = $1").bind(id).execute(&mut *conn).await.unwrap();
@@ -134,7 +136,7 @@ async fn expired_lease_is_taken_over() {
     assert_eq!(j.attempts, 2);
     // The dead runner's late report changes nothing.
     let mut conn = app.backend.db.conn().await.unwrap();
-    assert!(!store::jobs::finish(&mut conn, id, "dead-process", "failed", Some("late"), now_ms()).await.unwrap());
+    assert!(!store::jobs::finish(&mut conn, id, dead_fence, "failed", Some("late"), now_ms()).await.unwrap());
     assert_eq!(status(&app.backend, id).await.status, "succeeded");
 }
 

@@ -79,7 +79,8 @@ async fn add_server_tls_verification_from_the_form() {
     let app = spawn_app().await;
     let client = app.client_for(app::domain::Role::Admin).await;
     let form = |name: &'static str, skip: bool| {
-        let mut f = vec![("name", name), ("bmc_address", "10.0.0.6"), ("bmc_username", "root"), ("bmc_password", "pw")];
+        let address = if skip { "10.0.0.6" } else { "10.0.0.7" };
+        let mut f = vec![("name", name), ("bmc_address", address), ("bmc_username", "root"), ("bmc_password", "pw")];
         f.extend([("datacenter", ""), ("rack", "")]);
         if skip {
             f.push(("bmc_skip_tls_verify", "on"));
@@ -109,7 +110,8 @@ async fn add_server_validates() {
     assert!(matches!(e, ServiceError::Invalid { field: "bmc_address", .. }), "{e:?}");
     let good = NewServer { name: "ok".into(), bmc_address: "10.0.0.5".into(), ..Default::default() };
     app.backend.add_server(&admin, &good).await.unwrap();
-    let e = app.backend.add_server(&admin, &good).await.unwrap_err();
+    let again = NewServer { bmc_address: "10.0.0.8".into(), ..good.clone() };
+    let e = app.backend.add_server(&admin, &again).await.unwrap_err();
     assert!(e.to_string().contains("exists already"), "{e}");
     assert_eq!(app.backend.servers_total().await.unwrap(), 1);
 }

@@ -162,7 +162,19 @@ async fn ten_concurrent_registrations_against_sushy() {
 /// What a sushy system's notification says: powered on, booting from CD with an
 /// image inserted. Then the "machine" boots the downloaded image and its agent runs.
 fn boot_if_live(system: &serde_json::Value, seen: &std::sync::Mutex<std::collections::HashSet<String>>) {
-    boot_with(system, seen, |index| Box::new(rackstate_server::lab::profiles::inventory(index + 1)))
+    boot_with(system, seen, |index| Box::new(simulated(index)))
+}
+
+/// Emulator node `index` as a machine with the lab profile's hardware and real disk
+/// files (one directory per test process and node).
+fn simulated(index: usize) -> rackstate_server::agent::hardware::SimulatedMachine {
+    let dir = std::env::temp_dir().join(format!("rackstate-test-disks-{}", std::process::id())).join(format!("node-{index}"));
+    rackstate_server::agent::hardware::SimulatedMachine::new(
+        rackstate_server::lab::profiles::inventory(index + 1),
+        dir,
+        rackstate_server::lab::DEFAULT_DISK_BYTES,
+    )
+    .expect("disk files")
 }
 
 type HardwareFor = fn(usize) -> Box<dyn rackstate_server::agent::hardware::Hardware>;
@@ -299,7 +311,7 @@ async fn decommission_then_register_again() {
 
     let s = app.backend.change_state(&admin, id, &StateChange::new(Action::Register)).await.unwrap();
     assert_eq!(s.state, ServerState::Registering);
-    assert_failed(&app, id, ServerState::Registering, "credentials refused").await;
+    assert_failed(&app, id, ServerState::Registering, "no stored BMC password").await;
 }
 
 /// Release starts cleaning: the live image boots, the agent erases the disks and
@@ -323,8 +335,10 @@ async fn release_cleans_back_to_available() {
     let (job, steps) = common::wait_for_step(&app, id, "cleaned: ").await;
     assert_eq!((job.kind.as_str(), job.status.as_str(), job.attempts), ("clean", "succeeded", 1));
     for want in [
-        "erase_disks: ok: 2 disk(s) erased (metadata mode)",
-        "  disk0 (LAB00001-D01): ok: metadata erase simulated (960000000000 bytes)",
+        "the live image runs on the recorded machine (serial LAB00001, 2 disk(s) by serial)",
+        "erase_disks: ok: 2 disk(s) erased and verified (secure mode)",
+        "  disk0: ok: Overwrite with rackstate 0.1.0: zero overwrite of every byte; 3145728 bytes; verification passed",
+        "erase certificate 1: 2 disk(s) erased and verified (secure mode)",
         "reset_bmc_boot: powering off, ejecting the media, clearing the boot override",
         "cleaned: lab-01 is available",
     ] {
@@ -334,11 +348,12 @@ async fn release_cleans_back_to_available() {
 }
 
 /// Hardware whose second disk cannot be written.
-struct BrokenDisk(app::domain::Inventory);
+struct BrokenDisk(rackstate_server::agent::hardware::SimulatedMachine);
+
 
 impl rackstate_server::agent::hardware::Hardware for BrokenDisk {
     fn inventory(&self) -> Result<app::domain::Inventory, String> {
-        Ok(self.0.clone())
+        self.0.inventory()
     }
     fn block_devices(&self) -> Result<Vec<rackstate_server::agent::hardware::BlockDevice>, String> {
         self.0.block_devices()
@@ -347,7 +362,7 @@ impl rackstate_server::agent::hardware::Hardware for BrokenDisk {
         &self,
         device: &rackstate_server::agent::hardware::BlockDevice,
         mode: rackstate_server::agent::erase::EraseMode,
-    ) -> Result<String, String> {
+    ) -> Result<app::domain::erase::DiskErasure, String> {
         if device.name.starts_with("disk1") {
             return Err("write error: Input/output error".into());
         }
@@ -369,7 +384,7 @@ async fn failed_erase_fails_the_cleaning() {
         axum::routing::put(move |axum::Json(system): axum::Json<serde_json::Value>| {
             let boots = boots.clone();
             async move {
-                boot_with(&system, &boots, |i| Box::new(BrokenDisk(rackstate_server::lab::profiles::inventory(i + 1))));
+                boot_with(&system, &boots, |i| Box::new(BrokenDisk(simulated(i))));
                 axum::http::StatusCode::NO_CONTENT
             }
         }),
@@ -555,7 +570,7 @@ async fn full_cycle_against_sushy() {
     assert_eq!(s.state, ServerState::Available, "{:?}", s.last_error);
     let (job, steps) = latest_job(&app, s.id).await;
     assert_eq!((job.kind.as_str(), job.status.as_str()), ("clean", "succeeded"));
-    assert!(steps.iter().any(|m| m == "erase_disks: ok: 2 disk(s) erased (metadata mode)"), "{steps:?}");
+    assert!(steps.iter().any(|m| m == "erase_disks: ok: 2 disk(s) erased and verified (secure mode)"), "{steps:?}");
     assert!(steps.iter().any(|m| m.starts_with("reset_bmc_boot")), "{steps:?}");
     assert_eq!(seen.lock().unwrap().len(), 2, "two live boots: registration and cleaning");
 }

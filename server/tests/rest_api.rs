@@ -289,7 +289,7 @@ async fn every_endpoint_as_every_role() {
     let endpoints: &[(&str, &str, Option<P>, Value)] = &[
         ("GET", "/api/v1/tokens", None, Value::Null),
         ("GET", "/api/v1/servers", Some(P::ViewFleet), Value::Null),
-        ("POST", "/api/v1/servers", Some(P::AddServer), json!({ "name": "n-{role}", "bmc_address": "10.1.1.1" })),
+        ("POST", "/api/v1/servers", Some(P::AddServer), json!({ "name": "n-{role}", "bmc_address": "http://10.1.1.1/redfish/v1/Systems/{role}" })),
         ("GET", "/api/v1/servers/{id}", Some(P::ViewOwnServers), Value::Null),
         ("POST", "/api/v1/servers/{id}/state", Some(P::SetManualState), json!({ "state": "available" })),
         ("POST", "/api/v1/servers/{id}/register", Some(P::StartRegistration), json!({})),
@@ -301,7 +301,7 @@ async fn every_endpoint_as_every_role() {
             "PUT",
             "/api/v1/servers/{id}/bmc",
             Some(P::EditBmc),
-            json!({ "bmc_address": "10.9.9.9", "bmc_username": "root", "generation": "{gen}" }),
+            json!({ "bmc_address": "http://10.9.9.9/redfish/v1/Systems/{role}", "bmc_username": "root", "generation": "{gen}" }),
         ),
         ("GET", "/api/v1/servers/{id}/events", Some(P::ViewAudit), Value::Null),
         ("GET", "/api/v1/jobs/{job}", Some(P::ViewAudit), Value::Null),

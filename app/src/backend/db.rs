@@ -221,7 +221,10 @@ impl Db {
     }
 
     pub async fn migrate(&self) -> Result<(), DbError> {
-        self.migrator().run(&self.pool).await.map_err(DbError::Migrate)
+        self.migrator().run(&self.pool).await.map_err(DbError::Migrate)?;
+        // Derived columns a migration's SQL cannot compute (normalised BMC addresses).
+        let mut conn = self.pool.acquire().await.map_err(|e| DbError::query("connecting", e))?;
+        super::store::identity::backfill_bmc_keys(&mut conn).await.map(|_| ())
     }
 
     /// Readiness: the database answers and every migration this build knows is

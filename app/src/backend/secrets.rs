@@ -1,12 +1,16 @@
 //! Secrets at rest: BMC passwords are sealed with XChaCha20-Poly1305 under a 256-bit
 //! key from `RACKSTATE_SECRET_KEY` (64 hex digits) or a key file created on first
-//! start (mode 0600). The sealed form is `version || nonce || ciphertext`.
+//! start (mode 0600). The sealed form is `version || nonce || ciphertext`; version 2
+//! binds the secret to what it was entered for (a BMC's normalised address and TLS
+//! setting) as associated data, so it opens for that BMC only.
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use std::fmt;
 
 const VERSION: u8 = 1;
+/// Sealed with a binding (associated data): opens only with the same binding.
+const VERSION_BOUND: u8 = 2;
 const NONCE_LEN: usize = 24;
 
 /// A plaintext secret: never `Serialize`, and `Debug` prints nothing of it.
@@ -101,6 +105,38 @@ impl SecretBox {
         out
     }
 
+    /// Seals `secret` for `binding` (e.g. the BMC it was entered for): [`open_for`]
+    /// with another binding cannot open it.
+    ///
+    /// [`open_for`]: SecretBox::open_for
+    pub fn seal_for(&self, secret: &SecretString, binding: &str) -> Vec<u8> {
+        use chacha20poly1305::aead::Payload;
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let payload = Payload { msg: secret.expose().as_bytes(), aad: binding.as_bytes() };
+        let ct = self.cipher.encrypt(&nonce, payload).expect("encryption of bytes in memory cannot fail");
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
+        out.push(VERSION_BOUND);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    /// Opens a secret sealed for `binding`; one sealed before bindings existed
+    /// (version 1) opens as it always did.
+    pub fn open_for(&self, sealed: &[u8], binding: &str) -> Result<SecretString, SecretError> {
+        use chacha20poly1305::aead::Payload;
+        if sealed.first() != Some(&VERSION_BOUND) {
+            return self.open(sealed);
+        }
+        if sealed.len() < 1 + NONCE_LEN {
+            return Err(SecretError::CannotOpen);
+        }
+        let nonce = XNonce::from_slice(&sealed[1..1 + NONCE_LEN]);
+        let payload = Payload { msg: &sealed[1 + NONCE_LEN..], aad: binding.as_bytes() };
+        let plain = self.cipher.decrypt(nonce, payload).map_err(|_| SecretError::CannotOpen)?;
+        String::from_utf8(plain).map(SecretString).map_err(|_| SecretError::CannotOpen)
+    }
+
     pub fn open(&self, sealed: &[u8]) -> Result<SecretString, SecretError> {
         if sealed.len() < 1 + NONCE_LEN || sealed[0] != VERSION {
             return Err(SecretError::CannotOpen);
@@ -159,6 +195,19 @@ mod tests {
         let other = SecretBox::from_hex(&KEY.replace("00", "ff")).unwrap();
         assert_eq!(other.open(&sealed), Err(SecretError::CannotOpen));
         assert_eq!(b.open(&sealed[..10]), Err(SecretError::CannotOpen));
+    }
+
+    /// A BMC password sealed for one address does not open for another: a changed
+    /// address can never carry the stored secret along.
+    #[test]
+    fn bound_secrets_open_only_for_their_binding() {
+        let b = SecretBox::from_hex(KEY).unwrap();
+        let sealed = b.seal_for(&SecretString::new("calvin"), "https://10.0.0.5:443|tls=1");
+        assert_eq!(b.open_for(&sealed, "https://10.0.0.5:443|tls=1").unwrap().expose(), "calvin");
+        assert_eq!(b.open_for(&sealed, "https://10.6.6.6:443|tls=1"), Err(SecretError::CannotOpen));
+        assert_eq!(b.open_for(&sealed, "https://10.0.0.5:443|tls=0"), Err(SecretError::CannotOpen));
+        let legacy = b.seal(&SecretString::new("old"));
+        assert_eq!(b.open_for(&legacy, "anything").unwrap().expose(), "old");
     }
 
     /// Bad keys are refused; secrets never show in Debug.

@@ -53,6 +53,15 @@ pub struct DeviceResult {
     pub device: String,
     pub ok: bool,
     pub message: String,
+    /// The disk's serial, by which Rackstate matches it to the recorded inventory.
+    #[serde(default)]
+    pub serial: String,
+    /// The live image's own boot device: the one disk left alone on purpose.
+    #[serde(default)]
+    pub boot_device: bool,
+    /// What was done and how it was verified (erase steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure: Option<super::erase::DiskErasure>,
 }
 
 impl StepResult {
@@ -64,7 +73,15 @@ impl StepResult {
         if self.devices.len() > super::inventory::MAX_COMPONENTS {
             return Err("devices: too many entries".into());
         }
-        match self.devices.iter().position(|d| d.device.len() > 256 || d.message.len() > 2000) {
+        let too_long = |d: &DeviceResult| {
+            d.device.len() > 256
+                || d.message.len() > 2000
+                || d.serial.len() > 256
+                || d.erasure.as_ref().is_some_and(|e| {
+                    e.tool.len() > 512 || e.model.len() > 256 || e.verification.method.len() > 512 || e.verification.detail.len() > 2000
+                })
+        };
+        match self.devices.iter().position(too_long) {
             Some(i) => Err(format!("devices[{i}]: device or message too long")),
             None => Ok(()),
         }

@@ -4,6 +4,8 @@
 pub mod agent;
 pub mod buttons;
 pub mod diagram;
+pub mod erase;
+pub mod identity;
 pub mod inventory;
 pub mod markdown;
 pub mod roles;

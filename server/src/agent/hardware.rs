@@ -2,7 +2,8 @@
 //! and lldpctl when they are installed (the live image has both). Everything is read
 //! under a root directory, so tests can point it at a fixture tree.
 
-use super::erase::EraseMode;
+use super::erase::{DeviceCommands, DiskFacts, EraseMode};
+use app::domain::erase::DiskErasure;
 use app::domain::inventory::{Cpu, Disk, DiskKind, Gpu, Inventory, MemoryModule, Nic, SystemInfo};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,8 @@ pub trait Hardware: Send + Sync {
     fn inventory(&self) -> Result<Inventory, String>;
     /// The disks a cleaning step may erase, each with why it must be skipped, if so.
     fn block_devices(&self) -> Result<Vec<BlockDevice>, String>;
-    /// Erases one disk; the message says what was done.
-    fn erase(&self, device: &BlockDevice, mode: EraseMode) -> Result<String, String>;
+    /// Erases one disk and verifies it; the evidence says how.
+    fn erase(&self, device: &BlockDevice, mode: EraseMode) -> Result<DiskErasure, String>;
 }
 
 /// A disk as the erase step sees it.
@@ -24,36 +25,103 @@ pub struct BlockDevice {
     pub name: String,
     pub path: PathBuf,
     pub size_bytes: u64,
-    /// Set when the disk must not be touched (e.g. it holds the live image).
+    pub serial: String,
+    pub model: String,
+    /// Set when the disk must not be touched: it holds the live image's own boot
+    /// filesystem (the one disk a cleaning may leave alone).
     pub skip: Option<String>,
+}
+
+impl BlockDevice {
+    fn facts(&self) -> DiskFacts<'_> {
+        DiskFacts { path: &self.path, size_bytes: self.size_bytes, serial: &self.serial, model: &self.model }
+    }
 }
 
 /// The file every Rackstate live image carries; without it the agent erases nothing
 /// (so running it on a workstation by mistake is harmless).
 pub const LIVE_MARKER: &str = "etc/rackstate-live-image";
 
-/// A simulated machine's hardware (the demo lab, tests): erasing is simulated.
-impl Hardware for Inventory {
+/// A simulated machine (the demo lab, tests): its inventory as given, and each of
+/// its disks a real file (sparse, scaled down to `disk_bytes`) that erasing writes
+/// and verification reads, so cleaning's evidence is of real bytes.
+pub struct SimulatedMachine {
+    pub inventory: Inventory,
+    pub disk_dir: PathBuf,
+    pub disk_bytes: u64,
+}
+
+/// The bytes a simulated disk holds before its first erase: a tenant's "data".
+pub const SIMULATED_DATA: &[u8] = b"tenant data that must not survive cleaning. ";
+
+impl SimulatedMachine {
+    /// The machine, creating its disk files (filled with [`SIMULATED_DATA`]) where
+    /// they do not exist yet.
+    pub fn new(inventory: Inventory, disk_dir: PathBuf, disk_bytes: u64) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&disk_dir)?;
+        let me = Self { inventory, disk_dir, disk_bytes };
+        for d in &me.inventory.disks {
+            let path = me.disk_path(&d.serial);
+            if !path.exists() {
+                write_sparse_data(&path, disk_bytes)?;
+            }
+        }
+        Ok(me)
+    }
+
+    /// The file behind the disk with this serial.
+    pub fn disk_path(&self, serial: &str) -> PathBuf {
+        let safe: String = serial.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        self.disk_dir.join(format!("{safe}.img"))
+    }
+}
+
+/// A sparse file of `size` bytes with [`SIMULATED_DATA`] in its first and last 64 KiB
+/// and in one 4 KiB block of every 128 KiB between (where verification samples).
+fn write_sparse_data(path: &Path, size: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let f = std::fs::File::create(path)?;
+    f.set_len(size)?;
+    let data = |n: u64| SIMULATED_DATA.iter().copied().cycle().take(n as usize).collect::<Vec<u8>>();
+    let put = |at: u64, n: u64| -> std::io::Result<()> {
+        let n = n.min(size.saturating_sub(at));
+        (&f).seek(SeekFrom::Start(at))?;
+        (&f).write_all(&data(n))
+    };
+    put(0, 64 * 1024)?;
+    let mut at = 128 * 1024;
+    while at + 4096 < size {
+        put(at, 4096)?;
+        at += 128 * 1024;
+    }
+    put(size.saturating_sub(64 * 1024), 64 * 1024)?;
+    f.sync_all()
+}
+
+impl Hardware for SimulatedMachine {
     fn inventory(&self) -> Result<Inventory, String> {
-        Ok(self.clone())
+        Ok(self.inventory.clone())
     }
 
     fn block_devices(&self) -> Result<Vec<BlockDevice>, String> {
         Ok(self
+            .inventory
             .disks
             .iter()
             .enumerate()
             .map(|(i, d)| BlockDevice {
-                name: format!("disk{i} ({})", d.serial),
-                path: PathBuf::new(),
-                size_bytes: d.size_bytes,
+                name: format!("disk{i}"),
+                path: self.disk_path(&d.serial),
+                size_bytes: self.disk_bytes,
+                serial: d.serial.clone(),
+                model: d.model.clone(),
                 skip: None,
             })
             .collect())
     }
 
-    fn erase(&self, device: &BlockDevice, mode: EraseMode) -> Result<String, String> {
-        Ok(format!("{mode:?} erase simulated ({} bytes)", device.size_bytes).to_lowercase())
+    fn erase(&self, device: &BlockDevice, mode: EraseMode) -> Result<DiskErasure, String> {
+        super::erase::erase_disk(&device.facts(), mode, &super::erase::NoCommands)
     }
 }
 
@@ -278,26 +346,28 @@ impl Hardware for LinuxHardware {
             ));
         }
         let mounted = self.mounted_disks();
+        let disks = self.disks();
         Ok(self
             .block_entries()
             .into_iter()
-            .map(|(name, size_bytes)| BlockDevice {
+            .zip(disks)
+            .map(|((name, size_bytes), disk)| BlockDevice {
                 path: self.path(&format!("/dev/{name}")),
                 skip: mounted
                     .contains(&name)
                     .then(|| "holds a mounted filesystem (the live image's boot device)".into()),
                 name,
                 size_bytes,
+                serial: disk.serial,
+                model: disk.model,
             })
             .collect())
     }
 
-    fn erase(&self, device: &BlockDevice, mode: EraseMode) -> Result<String, String> {
-        let written = super::erase::erase_path(&device.path, device.size_bytes, mode)
-            .map_err(|e| format!("{}: {e}", device.path.display()))?;
-        Ok(format!("{} of {} bytes zeroed ({mode:?} mode)", written, device.size_bytes)
-            .replace("Metadata", "metadata")
-            .replace("Full", "full"))
+    fn erase(&self, device: &BlockDevice, mode: EraseMode) -> Result<DiskErasure, String> {
+        let commands: &dyn DeviceCommands =
+            if self.use_tools { &super::device_erase::LinuxCommands } else { &super::erase::NoCommands };
+        super::erase::erase_disk(&device.facts(), mode, commands)
     }
 }
 
@@ -514,8 +584,10 @@ mod tests {
         w(LIVE_MARKER, b"");
         let done = steps::run(&step, &host);
         assert!(done.ok, "{done:?}");
-        assert_eq!(done.message, "1 disk(s) erased (metadata mode)");
+        assert_eq!(done.message, "1 disk(s) erased and verified (metadata mode)");
         assert!(done.devices[1].message.starts_with("skipped"), "{:?}", done.devices);
+        assert!(done.devices[1].boot_device && !done.devices[0].boot_device);
+        assert!(done.devices[0].erasure.as_ref().is_some_and(|e| e.verification.passed), "{:?}", done.devices);
         let sda = std::fs::read(root.path().join("dev/sda")).unwrap();
         assert!(sda[..1024 * 1024].iter().all(|b| *b == 0) && sda[size - 1..].iter().all(|b| *b == 0));
         assert!(std::fs::read(root.path().join("dev/sdb")).unwrap().iter().all(|b| *b == 0x5A), "boot disk untouched");

@@ -110,6 +110,8 @@ pub trait Bmc: Send + Sync {
     async fn eject_media(&self) -> Result<(), BmcError>;
     /// The image currently inserted, if any.
     async fn inserted_media(&self) -> Result<Option<String>, BmcError>;
+    /// The UUID of the BMC itself (the system's first Manager), where it offers one.
+    async fn manager_uuid(&self) -> Result<Option<String>, BmcError>;
 
     /// Waits until the BMC reports `want` ("On"/"Off"): power actions are not
     /// immediate on real hardware.

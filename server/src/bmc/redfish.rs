@@ -28,6 +28,8 @@ pub struct RedfishBmc {
     client: reqwest::Client,
     /// One exchange's limit (REQUEST_TIMEOUT unless configured).
     timeout: Duration,
+    /// The User-Agent sent: which Rackstate (and which runner) acts, for the BMC's log.
+    user_agent: String,
     system_path: OnceCell<String>,
     media_path: OnceCell<String>,
 }
@@ -75,6 +77,7 @@ impl RedfishBmc {
             password: password.to_string(),
             client,
             timeout: REQUEST_TIMEOUT,
+            user_agent: format!("rackstate/{}", env!("CARGO_PKG_VERSION")),
             system_path,
             media_path: OnceCell::new(),
         })
@@ -83,6 +86,13 @@ impl RedfishBmc {
     /// Limits each exchange with the BMC to `timeout` (default REQUEST_TIMEOUT).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Names the runner acting in the User-Agent (a BMC's audit log then tells
+    /// replicas apart).
+    pub fn with_client_id(mut self, id: &str) -> Self {
+        self.user_agent = format!("rackstate/{} ({id})", env!("CARGO_PKG_VERSION"));
         self
     }
 
@@ -142,6 +152,7 @@ impl RedfishBmc {
         let url = format!("{}{}", self.base, path);
         let mut req =
             self.client.request(method, &url).timeout(self.timeout).basic_auth(&self.username, Some(&self.password));
+        req = req.header(reqwest::header::USER_AGENT, &self.user_agent);
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -425,6 +436,16 @@ impl Bmc for RedfishBmc {
     async fn eject_media(&self) -> Result<(), BmcError> {
         let path = self.media_path().await?.to_string();
         self.action(&path, "VirtualMedia.EjectMedia", json!({}), "ejecting virtual media").await
+    }
+
+    async fn manager_uuid(&self) -> Result<Option<String>, BmcError> {
+        let doing = "reading the BMC's manager";
+        let system = self.get(self.system_path().await?, doing).await?;
+        let Some(manager) = system["Links"]["ManagedBy"].as_array().and_then(|m| m.first()).and_then(odata_id) else {
+            return Ok(None);
+        };
+        let m = self.get(&manager, doing).await?;
+        Ok(m["UUID"].as_str().map(str::trim).filter(|u| !u.is_empty()).map(str::to_string))
     }
 
     async fn inserted_media(&self) -> Result<Option<String>, BmcError> {

@@ -4,7 +4,7 @@
 //! A failed step fails the job with the agent's reason; the server stays in
 //! `cleaning` until an admin retries or acts.
 
-use super::live::{Booted, LiveBoot, check_bmc, conn, connect, lost_lease};
+use super::live::{Booted, LiveBoot, conn, lost_lease, open};
 use super::{JobContext, JobHandler, JobOutcome};
 use app::backend::services::{Actor, StateChange};
 use app::backend::store;
@@ -21,9 +21,23 @@ fn actor(ctx: &JobContext) -> Actor {
 
 impl Clean {
     async fn start(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let bmc = connect(ctx, &self.live.timeouts).await?;
-        let sys = ctx.timed("check_bmc", check_bmc(ctx, &bmc)).await?;
-        match ctx.timed("boot_live_image", self.live.boot(ctx, &bmc, &sys)).await? {
+        let (bmc, sys) = open(ctx, &self.live.timeouts).await?;
+        let booted = ctx.timed("boot_live_image", self.live.boot(ctx, &bmc, &sys)).await?;
+        drop(bmc);
+        self.after_boot(ctx, booted).await
+    }
+
+    /// Taken over while parked (its process died): re-check the machine, boot again
+    /// only if it must.
+    async fn resume(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
+        let (bmc, sys) = open(ctx, &self.live.timeouts).await?;
+        let booted = self.live.resume(ctx, &bmc, &sys).await?;
+        drop(bmc);
+        self.after_boot(ctx, booted).await
+    }
+
+    async fn after_boot(&self, ctx: &JobContext, booted: Booted) -> Result<JobOutcome, String> {
+        match booted {
             Booted::Parked => Ok(JobOutcome::Recorded),
             Booted::AgentDone => {
                 let job = store::jobs::get(&mut *conn(ctx).await?, ctx.job.id).await.map_err(|e| e.to_string())?;
@@ -37,10 +51,10 @@ impl Clean {
     }
 
     async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let bmc = connect(ctx, &self.live.timeouts).await?;
+        let (bmc, _) = open(ctx, &self.live.timeouts).await?;
         ctx.log("reset_bmc_boot: powering off, ejecting the media, clearing the boot override").await;
         ctx.timed("shut_down", self.live.shut_down(ctx, &bmc)).await?;
-        let change = StateChange::new(Action::CleaningSucceeded).by_job(ctx.job.id, ctx.owner.clone());
+        let change = StateChange::new(Action::CleaningSucceeded).by_job(ctx.job.id, ctx.job.fence);
         let server =
             ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;
         ctx.log(&format!("cleaned: {} is {}", server.name, server.state)).await;
@@ -59,6 +73,7 @@ impl JobHandler for Clean {
             return super::live::abort_cleanup(ctx, &self.live.timeouts).await;
         }
         let result = match ctx.job.phase.as_str() {
+            "waiting" if ctx.job.agent_deadline.is_some_and(|d| d > store::now_ms()) => self.resume(ctx).await,
             "waiting" => Err(self.live.timeout_reason()),
             "agent_failed" => Err(failure(ctx.job.last_error.clone())),
             "agent_reported" => self.finish(ctx).await,
@@ -70,13 +85,14 @@ impl JobHandler for Clean {
     async fn on_failure(&self, ctx: &JobContext, reason: &str) {
         // Leave the live image (best effort) so a failed cleaning does not leave the
         // server running it; the failure is recorded either way.
+        // (Not after an identity mismatch: `open` refuses that machine.)
         if ctx.job.phase != "aborting"
-            && let Ok(bmc) = connect(ctx, &self.live.timeouts).await
+            && let Ok((bmc, _)) = open(ctx, &self.live.timeouts).await
             && let Err(e) = self.live.shut_down(ctx, &bmc).await
         {
             ctx.log(&format!("could not power off after the failure: {e}")).await;
         }
-        let change = StateChange::new(Action::CleaningFailed).because(reason).by_job(ctx.job.id, ctx.owner.clone());
+        let change = StateChange::new(Action::CleaningFailed).because(reason).by_job(ctx.job.id, ctx.job.fence);
         if let Err(e) = ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await {
             tracing::warn!(job = ctx.job.id, error = %e, "recording a failed cleaning");
         }

@@ -3,9 +3,9 @@
 //! transaction. Inventory and audit stay. (Admins can reveal the credentials first;
 //! the server page offers it.)
 
-use super::live::{Timeouts, connect};
+use super::live::{Timeouts, open};
 use super::{JobContext, JobHandler, JobOutcome};
-use crate::bmc::{Bmc, PowerAction};
+use crate::bmc::PowerAction;
 use app::backend::services::{Actor, StateChange};
 use app::domain::Action;
 
@@ -21,7 +21,7 @@ impl Decommission {
     async fn steps(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
         ctx.timed("power_off_and_eject", self.power_off_and_eject(ctx)).await?;
         ctx.log("forgetting the BMC credentials").await;
-        let change = StateChange::new(Action::DecommissionSucceeded).by_job(ctx.job.id, ctx.owner.clone());
+        let change = StateChange::new(Action::DecommissionSucceeded).by_job(ctx.job.id, ctx.job.fence);
         let server =
             ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;
         ctx.log(&format!("decommissioned: {} is {}", server.name, server.state)).await;
@@ -29,19 +29,17 @@ impl Decommission {
     }
 
     async fn power_off_and_eject(&self, ctx: &JobContext) -> Result<(), String> {
-        let bmc = connect(ctx, &self.timeouts).await?;
-        ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
-        let sys = bmc.system().await.map_err(|e| e.to_string())?;
+        let (bmc, sys) = open(ctx, &self.timeouts).await?;
         if !sys.power_state.eq_ignore_ascii_case("off") {
             ctx.log("powering off").await;
-            bmc.power(PowerAction::ForceOff).await.map_err(|e| e.to_string())?;
-            bmc.wait_for_power("Off", self.timeouts.power).await.map_err(|e| e.to_string())?;
+            bmc.power(PowerAction::ForceOff).await?;
+            bmc.wait_for_power("Off", self.timeouts.power).await?;
         }
         let _ = ctx.backend.record_power(ctx.job.server_id, "Off", &sys.health).await;
         match bmc.inserted_media().await {
             Ok(Some(_)) => {
                 ctx.log("ejecting virtual media").await;
-                bmc.eject_media().await.map_err(|e| e.to_string())?;
+                bmc.eject_media().await?;
             }
             Ok(None) => {}
             Err(e) => ctx.log(&format!("cannot read virtual media (left as is): {e}")).await,
@@ -63,7 +61,7 @@ impl JobHandler for Decommission {
     }
 
     async fn on_failure(&self, ctx: &JobContext, reason: &str) {
-        let change = StateChange::new(Action::DecommissionFailed).because(reason).by_job(ctx.job.id, ctx.owner.clone());
+        let change = StateChange::new(Action::DecommissionFailed).because(reason).by_job(ctx.job.id, ctx.job.fence);
         if let Err(e) = ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await {
             tracing::warn!(job = ctx.job.id, error = %e, "recording a failed decommission");
         }

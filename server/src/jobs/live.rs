@@ -2,11 +2,12 @@
 //! need the agent (registration, cleaning): check the BMC, give the job its agent
 //! token, insert the job's copy of the image, boot once from virtual CD, power on,
 //! and park the job until the agent reports; afterwards power off, eject the media
-//! and clear the boot override (out of band).
+//! and clear the boot override (out of band). A parked job taken over from a dead
+//! process re-checks the machine and boots it again only if it must.
 
+use super::machine::Machine;
 use super::{JobContext, JobOutcome};
-use crate::bmc::redfish::RedfishBmc;
-use crate::bmc::{Bmc, PowerAction, SystemSummary};
+use crate::bmc::{PowerAction, SystemSummary};
 use crate::live_image::LiveImage;
 use app::backend::secrets::{random_token, token_hash};
 use app::backend::store::{self, now_ms};
@@ -42,26 +43,9 @@ pub enum Booted {
     Lost,
 }
 
-/// The BMC of the job's server, logged in with its stored credentials.
-pub async fn connect(ctx: &JobContext, timeouts: &Timeouts) -> Result<RedfishBmc, String> {
-    let creds = ctx.backend.bmc_login(ctx.job.server_id).await.map_err(|e| e.user_message())?;
-    let password = creds.password.as_ref().map(|p| p.expose()).unwrap_or_default();
-    RedfishBmc::new(&creds.address, &creds.username, password, creds.verify_tls)
-        .map(|b| b.with_timeout(timeouts.bmc_request))
-        .map_err(|e| e.to_string())
-}
-
-/// Checks the BMC's credentials and reads the system, recording power and health.
-pub async fn check_bmc(ctx: &JobContext, bmc: &RedfishBmc) -> Result<SystemSummary, String> {
-    ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
-    let sys = bmc.system().await.map_err(|e| e.to_string())?;
-    let _ = ctx.backend.record_power(ctx.job.server_id, &sys.power_state, &sys.health).await;
-    ctx.log(&format!(
-        "BMC answers: {} {}, serial {}, power {}, health {}",
-        sys.manufacturer, sys.model, sys.serial_number, sys.power_state, sys.health
-    ))
-    .await;
-    Ok(sys)
+/// The job's machine, its identity checked (see [`Machine::open`]).
+pub async fn open<'a>(ctx: &'a JobContext, timeouts: &Timeouts) -> Result<(Machine<'a>, SystemSummary), String> {
+    ctx.timed("check_bmc", Machine::open(ctx, timeouts)).await
 }
 
 /// A duration in words for messages: "30 minutes", "90 seconds", "0.3 seconds".
@@ -101,42 +85,38 @@ impl LiveBoot {
         )
     }
 
-    /// Boots the server into the job's copy of the live image and parks the job.
-    pub async fn boot(&self, ctx: &JobContext, bmc: &RedfishBmc, sys: &SystemSummary) -> Result<Booted, String> {
-        if self.live_image.is_none() {
-            return Err("no live image is configured: set RACKSTATE_LIVE_IMAGE to the live image ISO \
-                        (docs/live-image.md), then retry"
-                .into());
+    /// The URL prefix of this job's images served by this Rackstate.
+    fn image_prefix(&self, ctx: &JobContext) -> String {
+        format!("{}/agent/v1/jobs/{}/live.iso", self.callback_url, ctx.job.id)
+    }
+
+    /// A parked job taken over from a process that died: if the machine is on with
+    /// this job's image (as served here) in its drive, its agent can still report, so
+    /// the job parks again until its deadline; otherwise it boots the live image again.
+    pub async fn resume(&self, ctx: &JobContext, bmc: &Machine<'_>, sys: &SystemSummary) -> Result<Booted, String> {
+        let media = bmc.inserted_media().await?;
+        let ours = media.as_deref().is_some_and(|m| m.starts_with(&self.image_prefix(ctx)));
+        if sys.power_state.eq_ignore_ascii_case("on") && ours {
+            ctx.log("taken over while waiting for the agent: the machine is on with this job's live image; waiting on")
+                .await;
+            let deadline = ctx.job.agent_deadline.unwrap_or_else(|| now_ms() + self.agent_timeout.as_millis() as i64);
+            return self.park(ctx, deadline).await;
         }
-        let token = random_token();
+        ctx.log(&format!(
+            "taken over while waiting for the agent: the machine is {} with {}; booting the live image again",
+            sys.power_state.to_lowercase(),
+            if ours { "this job's image" } else if media.is_some() { "other media" } else { "no media" }
+        ))
+        .await;
+        self.boot(ctx, bmc, sys).await
+    }
+
+    /// Parks the job until its agent reports or `deadline`.
+    async fn park(&self, ctx: &JobContext, deadline: i64) -> Result<Booted, String> {
         let id = ctx.job.id;
-        if !store::jobs::set_agent_token(&mut *conn(ctx).await?, id, &ctx.owner, &token_hash(&token), now_ms())
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            return Ok(Booted::Lost);
-        }
-        let url = format!("{}/agent/v1/jobs/{id}/live.iso?token={token}", self.callback_url);
-        if let Some(old) = bmc.inserted_media().await.map_err(|e| e.to_string())? {
-            ctx.log(&format!("ejecting media left in the drive ({})", redact(&old))).await;
-            bmc.eject_media().await.map_err(|e| e.to_string())?;
-        }
-        ctx.log("inserting the live image as virtual media").await;
-        bmc.insert_media(&url).await.map_err(|e| e.to_string())?;
-        ctx.log("setting a one-time boot from virtual CD").await;
-        bmc.boot_once_from_cd().await.map_err(|e| e.to_string())?;
-        if sys.power_state.eq_ignore_ascii_case("on") {
-            ctx.log("restarting the server into the live image").await;
-            bmc.power(PowerAction::ForceRestart).await.map_err(|e| e.to_string())?;
-        } else {
-            ctx.log("powering on into the live image").await;
-            bmc.power(PowerAction::On).await.map_err(|e| e.to_string())?;
-        }
-        bmc.wait_for_power("On", self.timeouts.power).await.map_err(|e| format!("power never reached On: {e}"))?;
-        let _ = ctx.backend.record_power(ctx.job.server_id, "On", &sys.health).await;
-        ctx.log(&format!("powered on; waiting up to {} for the live image agent", minutes(self.agent_timeout))).await;
-        let deadline = now_ms() + self.agent_timeout.as_millis() as i64;
-        if store::jobs::wait_for_agent(&mut *conn(ctx).await?, id, &ctx.owner, deadline, now_ms())
+        let now = now_ms();
+        let lease_until = now + ctx.lease_length.as_millis() as i64;
+        if store::jobs::wait_for_agent(&mut *conn(ctx).await?, id, ctx.job.fence, deadline, lease_until, now)
             .await
             .map_err(|e| e.to_string())?
         {
@@ -145,27 +125,61 @@ impl LiveBoot {
         // Not parked: the agent was quicker than us, or we lost the job.
         let job = store::jobs::get(&mut *conn(ctx).await?, id).await.map_err(|e| e.to_string())?;
         Ok(match job {
-            Some(j)
-                if matches!(j.phase.as_str(), "agent_reported" | "agent_failed")
-                    && j.lease_owner.as_deref() == Some(ctx.owner.as_str()) =>
-            {
+            Some(j) if matches!(j.phase.as_str(), "agent_reported" | "agent_failed") && j.fence == ctx.job.fence => {
                 Booted::AgentDone
             }
             _ => Booted::Lost,
         })
     }
 
+    /// Boots the server into the job's copy of the live image and parks the job.
+    pub async fn boot(&self, ctx: &JobContext, bmc: &Machine<'_>, sys: &SystemSummary) -> Result<Booted, String> {
+        if self.live_image.is_none() {
+            return Err("no live image is configured: set RACKSTATE_LIVE_IMAGE to the live image ISO \
+                        (docs/live-image.md), then retry"
+                .into());
+        }
+        let token = random_token();
+        let id = ctx.job.id;
+        if !store::jobs::set_agent_token(&mut *conn(ctx).await?, id, ctx.job.fence, &token_hash(&token), now_ms())
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(Booted::Lost);
+        }
+        let url = format!("{}?token={token}", self.image_prefix(ctx));
+        if let Some(old) = bmc.inserted_media().await? {
+            ctx.log(&format!("ejecting media left in the drive ({})", redact(&old))).await;
+            bmc.eject_media().await?;
+        }
+        ctx.log("inserting the live image as virtual media").await;
+        bmc.insert_media(&url).await?;
+        ctx.log("setting a one-time boot from virtual CD").await;
+        bmc.boot_once_from_cd().await?;
+        if sys.power_state.eq_ignore_ascii_case("on") {
+            ctx.log("restarting the server into the live image").await;
+            bmc.power(PowerAction::ForceRestart).await?;
+        } else {
+            ctx.log("powering on into the live image").await;
+            bmc.power(PowerAction::On).await?;
+        }
+        bmc.wait_for_power("On", self.timeouts.power).await.map_err(|e| format!("power never reached On: {e}"))?;
+        let _ = ctx.backend.record_power(ctx.job.server_id, "On", &sys.health).await;
+        ctx.log(&format!("powered on; waiting up to {} for the live image agent", minutes(self.agent_timeout))).await;
+        self.park(ctx, now_ms() + self.agent_timeout.as_millis() as i64).await
+    }
+
     /// Out of the live image: power off, eject the media, clear the boot override.
-    pub async fn shut_down(&self, ctx: &JobContext, bmc: &RedfishBmc) -> Result<(), String> {
+    pub async fn shut_down(&self, ctx: &JobContext, bmc: &Machine<'_>) -> Result<(), String> {
         ctx.log("powering off").await;
-        bmc.power(PowerAction::ForceOff).await.map_err(|e| e.to_string())?;
-        bmc.wait_for_power("Off", self.timeouts.power).await.map_err(|e| e.to_string())?;
+        bmc.power(PowerAction::ForceOff).await?;
+        bmc.wait_for_power("Off", self.timeouts.power).await?;
         ctx.log("ejecting the live image").await;
-        bmc.eject_media().await.map_err(|e| e.to_string())?;
+        bmc.eject_media().await?;
         if let Err(e) = bmc.clear_boot_override().await {
             ctx.log(&format!("could not clear the boot override (harmless once the media is out): {e}")).await;
         }
-        let sys = bmc.system().await.map_err(|e| e.to_string())?;
+        let sys = bmc.system().await?;
         let _ = ctx.backend.record_power(ctx.job.server_id, &sys.power_state, &sys.health).await;
         Ok(())
     }
@@ -175,8 +189,8 @@ impl LiveBoot {
 /// effort and logged; then it fails with the abort's reason (the failure rule applies).
 pub async fn abort_cleanup(ctx: &JobContext, timeouts: &Timeouts) -> JobOutcome {
     let reason = ctx.job.last_error.clone().unwrap_or_else(|| "aborted".into());
-    match connect(ctx, timeouts).await {
-        Ok(bmc) => {
+    match Machine::open(ctx, timeouts).await {
+        Ok((bmc, _)) => {
             let power = async {
                 bmc.power(PowerAction::ForceOff).await?;
                 bmc.wait_for_power("Off", timeouts.power).await
@@ -194,7 +208,7 @@ pub async fn abort_cleanup(ctx: &JobContext, timeouts: &Timeouts) -> JobOutcome 
             }
             let _ = bmc.clear_boot_override().await;
         }
-        Err(e) => ctx.log(&format!("cannot reach the BMC to clean up: {e}")).await,
+        Err(e) => ctx.log(&format!("not cleaning up through the BMC: {e}")).await,
     }
     JobOutcome::Failed(reason)
 }

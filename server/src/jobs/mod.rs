@@ -3,10 +3,18 @@
 //! outcome. Bounded concurrency; panics are caught and fail the job; a crashed
 //! process's jobs are taken over when their lease expires. One handler per job kind,
 //! one file per handler.
+//!
+//! Fencing: a claim carries the job's fencing token (`JobRow::fence`); every write of
+//! the job's work is conditional on it, and the runner keeps a monotonic deadline of
+//! its lease ([`LeaseClock`]), so a runner that stalled past its lease (a stopped
+//! process) performs no further BMC action: [`machine::Machine`] checks the clock
+//! before each. Parked jobs (waiting for their agent) stay this process's; it renews
+//! them together, and another process takes them over when it dies.
 
 pub mod clean;
 pub mod decommission;
 pub mod live;
+pub mod machine;
 pub mod register;
 
 use app::backend::store::{self, jobs::JobRow, now_ms};
@@ -14,7 +22,8 @@ use app::backend::{Backend, DbError};
 use app::domain::JobKind;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 use tracing::Instrument;
 
@@ -42,12 +51,53 @@ pub enum JobOutcome {
     },
 }
 
+/// How long this runner may still act for a job, by the monotonic clock: the lease
+/// as last renewed (measured from before the renewal was sent), less a margin for
+/// the clocks of other processes. Wall-clock jumps and a stopped process cannot
+/// stretch it.
+pub struct LeaseClock {
+    valid_until: std::sync::Mutex<Instant>,
+    lost: AtomicBool,
+    lease: Duration,
+}
+
+impl LeaseClock {
+    pub fn new(claimed_at: Instant, lease: Duration) -> Self {
+        let me = Self { valid_until: std::sync::Mutex::new(claimed_at), lost: AtomicBool::new(false), lease };
+        me.renewed(claimed_at);
+        me
+    }
+
+    /// A renewal sent at `sent_at` succeeded.
+    pub fn renewed(&self, sent_at: Instant) {
+        let margin = self.lease / 5;
+        if let Ok(mut v) = self.valid_until.lock() {
+            *v = sent_at + self.lease.saturating_sub(margin);
+        }
+    }
+
+    /// The job is someone else's now (or aborted).
+    pub fn lose(&self) {
+        self.lost.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this runner still holds the job.
+    pub fn held(&self) -> bool {
+        !self.lost.load(Ordering::SeqCst) && self.valid_until.lock().map(|v| Instant::now() < *v).unwrap_or(false)
+    }
+}
+
 /// The running job, with its log.
 pub struct JobContext {
     pub backend: Backend,
     pub job: JobRow,
     /// The runner holding the job's lease.
     pub owner: String,
+    pub lease: Arc<LeaseClock>,
+    /// The runner's lease length (parking renews with it).
+    pub lease_length: Duration,
+    /// The identity check failed once: no further BMC contact for this run.
+    pub identity_failed: AtomicBool,
 }
 
 impl JobContext {
@@ -59,16 +109,19 @@ impl JobContext {
         out
     }
 
-    /// Appends a line to the job's step log (shown on the server page).
+    /// Appends a line to the job's step log (shown on the server page); nothing once
+    /// another runner claimed the job.
     pub async fn log(&self, message: &str) {
         tracing::info!(step = message, "job step");
         let result = async {
             let mut conn = self.backend.db.conn().await?;
-            store::jobs::log_step(&mut conn, self.job.id, message, now_ms()).await
+            store::jobs::log_step_fenced(&mut conn, self.job.id, self.job.fence, message, now_ms()).await
         }
         .await;
-        if let Err(e) = result {
-            tracing::warn!(job = self.job.id, error = %e, "could not log a job step");
+        match result {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(job = self.job.id, "not logged: the job was claimed again"),
+            Err(e) => tracing::warn!(job = self.job.id, error = %e, "could not log a job step"),
         }
     }
 }
@@ -130,6 +183,25 @@ impl Runner {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.concurrency));
+        // This process is alive: its parked jobs need no takeover.
+        let heartbeat = {
+            let this = this.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(this.lease / 3);
+                loop {
+                    tick.tick().await;
+                    let now = now_ms();
+                    let renewed = async {
+                        let mut conn = this.backend.db.conn().await?;
+                        store::jobs::renew_parked(&mut conn, &this.owner, now, now + this.lease.as_millis() as i64).await
+                    }
+                    .await;
+                    if let Err(e) = renewed {
+                        tracing::warn!(error = %e, "renewing parked jobs");
+                    }
+                }
+            })
+        };
         loop {
             if *shutdown.borrow() {
                 break;
@@ -142,8 +214,8 @@ impl Runner {
                 Ok(Some(job)) => {
                     let this = this.clone();
                     // Every log line of the job carries its id and kind.
-                    let span = tracing::info_span!("job", id = job.id, kind = %job.kind, server = job.server_id);
-                    let correlation = format!("job-{}", job.id);
+                    let span = tracing::info_span!("job", id = job.0.id, kind = %job.0.kind, server = job.0.server_id);
+                    let correlation = format!("job-{}", job.0.id);
                     tokio::spawn(
                         app::backend::CORRELATION_ID
                             .scope(correlation, async move {
@@ -169,22 +241,32 @@ impl Runner {
         }
         // Let running jobs finish their current step.
         let _ = slots.acquire_many(this.concurrency as u32).await;
+        heartbeat.abort();
     }
 
-    async fn claim(&self) -> Result<Option<JobRow>, DbError> {
+    async fn claim(&self) -> Result<Option<(JobRow, Instant)>, DbError> {
+        let sent = Instant::now();
         let now = now_ms();
         let mut conn = self.backend.db.conn().await?;
-        store::jobs::claim(&mut conn, &self.owner, now, now + self.lease.as_millis() as i64).await
+        Ok(store::jobs::claim(&mut conn, &self.owner, now, now + self.lease.as_millis() as i64).await?.map(|j| (j, sent)))
     }
 
-    async fn execute(self: Arc<Self>, job: JobRow) {
-        let id = job.id;
+    async fn execute(self: Arc<Self>, (job, claimed_at): (JobRow, Instant)) {
+        let (id, fence) = (job.id, job.fence);
         let Some(handler) = job.job_kind().and_then(|k| self.handlers.get(&k)).cloned() else {
             let reason = format!("no handler for job kind {:?}", job.kind);
-            self.finish(id, "failed", Some(&reason)).await;
+            self.finish(id, fence, "failed", Some(&reason)).await;
             return;
         };
-        let ctx = Arc::new(JobContext { backend: self.backend.clone(), job, owner: self.owner.clone() });
+        let lease = Arc::new(LeaseClock::new(claimed_at, self.lease));
+        let ctx = Arc::new(JobContext {
+            backend: self.backend.clone(),
+            job,
+            owner: self.owner.clone(),
+            lease: lease.clone(),
+            lease_length: self.lease,
+            identity_failed: AtomicBool::new(false),
+        });
         // Renews the lease while the job runs; says so when the lease is gone (the job
         // was aborted, or another runner took it over after a stall).
         let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
@@ -195,15 +277,17 @@ impl Runner {
                 tick.tick().await;
                 loop {
                     tick.tick().await;
+                    let sent = Instant::now();
                     let now = now_ms();
                     let renewed = async {
                         let mut conn = this.backend.db.conn().await?;
-                        store::jobs::renew(&mut conn, id, &this.owner, now, now + this.lease.as_millis() as i64).await
+                        store::jobs::renew(&mut conn, id, fence, now, now + this.lease.as_millis() as i64).await
                     }
                     .await;
                     match renewed {
-                        Ok(true) => {}
+                        Ok(true) => lease.renewed(sent),
                         Ok(false) => {
+                            lease.lose();
                             let _ = lost_tx.send(());
                             return;
                         }
@@ -260,20 +344,20 @@ impl Runner {
         };
         match outcome {
             JobOutcome::Succeeded => {
-                self.finish(id, "succeeded", None).await;
+                self.finish(id, fence, "succeeded", None).await;
             }
             JobOutcome::Recorded => {}
             JobOutcome::Failed(reason) => {
                 ctx.log(&format!("failed: {reason}")).await;
                 handler.on_failure(&ctx, &reason).await;
-                self.finish(id, "failed", Some(&reason)).await;
+                self.finish(id, fence, "failed", Some(&reason)).await;
             }
             JobOutcome::RetryLater { error, after } => {
                 ctx.log(&format!("will retry in {}s: {error}", after.as_secs())).await;
                 let now = now_ms();
                 let result = async {
                     let mut conn = self.backend.db.conn().await?;
-                    store::jobs::retry_later(&mut conn, id, &self.owner, &error, now + after.as_millis() as i64, now)
+                    store::jobs::retry_later(&mut conn, id, fence, &error, now + after.as_millis() as i64, now)
                         .await
                 }
                 .await;
@@ -284,10 +368,10 @@ impl Runner {
         }
     }
 
-    async fn finish(&self, id: i64, status: &str, error: Option<&str>) {
+    async fn finish(&self, id: i64, fence: i64, status: &str, error: Option<&str>) {
         let result = async {
             let mut conn = self.backend.db.conn().await?;
-            store::jobs::finish(&mut conn, id, &self.owner, status, error, now_ms()).await
+            store::jobs::finish(&mut conn, id, fence, status, error, now_ms()).await
         }
         .await;
         match result {

@@ -3,10 +3,10 @@
 //! inventory (the job is parked meanwhile, holding no runner slot), then power off,
 //! eject, and move the server on through the lifecycle service.
 
-use super::live::{Booted, LiveBoot, check_bmc, connect, lost_lease};
+use super::live::{Booted, LiveBoot, lost_lease, open};
 use super::{JobContext, JobHandler, JobOutcome};
-use crate::bmc::Bmc;
 use app::backend::services::{Actor, JobParams, StateChange};
+use app::backend::store;
 use app::domain::Action;
 use std::sync::Arc;
 
@@ -21,8 +21,7 @@ fn actor(ctx: &JobContext) -> Actor {
 
 impl Register {
     async fn start(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let bmc = connect(ctx, &self.live.timeouts).await?;
-        let sys = ctx.timed("check_bmc", check_bmc(ctx, &bmc)).await?;
+        let (bmc, sys) = open(ctx, &self.live.timeouts).await?;
         match bmc.oob_inventory().await {
             Ok(inv) if !inv.cpus.is_empty() || !inv.disks.is_empty() || !inv.nics.is_empty() => {
                 ctx.log(&format!(
@@ -40,7 +39,22 @@ impl Register {
                 ctx.log(&format!("no out-of-band inventory ({e}); the live image will discover the hardware")).await
             }
         }
-        match ctx.timed("boot_live_image", self.live.boot(ctx, &bmc, &sys)).await? {
+        let booted = ctx.timed("boot_live_image", self.live.boot(ctx, &bmc, &sys)).await?;
+        drop(bmc);
+        self.after_boot(ctx, booted).await
+    }
+
+    /// Taken over while parked (its process died): re-check the machine, boot again
+    /// only if it must.
+    async fn resume(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
+        let (bmc, sys) = open(ctx, &self.live.timeouts).await?;
+        let booted = self.live.resume(ctx, &bmc, &sys).await?;
+        drop(bmc);
+        self.after_boot(ctx, booted).await
+    }
+
+    async fn after_boot(&self, ctx: &JobContext, booted: Booted) -> Result<JobOutcome, String> {
+        match booted {
             Booted::Parked => Ok(JobOutcome::Recorded),
             Booted::AgentDone => self.finish(ctx).await,
             Booted::Lost => Ok(lost_lease(ctx)),
@@ -48,9 +62,9 @@ impl Register {
     }
 
     async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let bmc = connect(ctx, &self.live.timeouts).await?;
+        let (bmc, _) = open(ctx, &self.live.timeouts).await?;
         ctx.timed("shut_down", self.live.shut_down(ctx, &bmc)).await?;
-        let change = StateChange::new(Action::RegistrationSucceeded).by_job(ctx.job.id, ctx.owner.clone());
+        let change = StateChange::new(Action::RegistrationSucceeded).by_job(ctx.job.id, ctx.job.fence);
         let server =
             ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;
         ctx.log(&format!("registered: {} is {}", server.name, server.state)).await;
@@ -65,7 +79,9 @@ impl JobHandler for Register {
             return super::live::abort_cleanup(ctx, &self.live.timeouts).await;
         }
         let result = match ctx.job.phase.as_str() {
-            // Claimed again while parked: the deadline passed without a report.
+            // Claimed again while parked: its process died before the deadline, or
+            // the deadline passed without a report.
+            "waiting" if ctx.job.agent_deadline.is_some_and(|d| d > store::now_ms()) => self.resume(ctx).await,
             "waiting" => Err(self.live.timeout_reason()),
             "agent_reported" => self.finish(ctx).await,
             // "start", or "booting" after a crash: begin again (every step is idempotent).
@@ -77,7 +93,7 @@ impl JobHandler for Register {
     async fn on_failure(&self, ctx: &JobContext, reason: &str) {
         let params: JobParams = serde_json::from_str(&ctx.job.params).unwrap_or_default();
         let mut change =
-            StateChange::new(Action::RegistrationFailed).because(reason).by_job(ctx.job.id, ctx.owner.clone());
+            StateChange::new(Action::RegistrationFailed).because(reason).by_job(ctx.job.id, ctx.job.fence);
         change.re_registration = params.re_registration;
         if let Err(e) = ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await {
             tracing::warn!(job = ctx.job.id, error = %e, "recording a failed registration");

@@ -4,10 +4,15 @@
 //! block from it, and runs the real agent code with its simulated hardware against
 //! the agent API. On first start the lab's servers are added (so registration runs
 //! at once); on later starts each machine's BMC comes back on the port recorded in
-//! its server's BMC address.
+//! its server's BMC address. Each machine's disks are real files (sparse, scaled
+//! down) under the lab's disk directory, so cleaning erases and verifies real bytes.
+//! `rackstate lab` runs the machines as a process of their own (see [`Lab::serve`]),
+//! so that stopping Rackstate does not stop them. Every BMC request that changes
+//! something is logged with its time and client (`GET /lab/actions`).
 
 pub mod profiles;
 
+use crate::agent::hardware::SimulatedMachine;
 use crate::agent::{self, BootConfig, Patience};
 use app::backend::Backend;
 use app::backend::secrets::{SecretString, random_token};
@@ -30,6 +35,34 @@ pub struct LabConfig {
     pub machines: usize,
     /// From power-on until the live image's agent runs.
     pub boot_delay: Duration,
+    /// Where each machine's disk files live (`<dir>/<machine>/<serial>.img`).
+    pub disk_dir: std::path::PathBuf,
+    /// The size of each simulated disk file (real disks scaled down).
+    pub disk_bytes: u64,
+}
+
+/// The size of a lab disk file: big enough for a first and last MiB and blocks
+/// between them, small enough for a lab of hundreds.
+pub const DEFAULT_DISK_BYTES: u64 = 3 * 1024 * 1024;
+
+/// One machine to serve: its name, profile index, port (0: any) and BMC login.
+#[derive(Clone, Debug)]
+pub struct MachineSpec {
+    pub name: String,
+    pub index: usize,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub rack: String,
+}
+
+/// A BMC request that changed something: what, when, by whom (User-Agent).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct BmcAction {
+    pub at_ms: i64,
+    pub method: String,
+    pub path: String,
+    pub client: String,
 }
 
 /// A running lab: its machines' BMCs serve until the lab is dropped.
@@ -48,9 +81,12 @@ impl Drop for Lab {
 pub struct Machine {
     pub name: String,
     pub port: u16,
-    username: String,
-    password: String,
+    pub username: String,
+    pub password: String,
     hardware: Mutex<Inventory>,
+    disk_dir: std::path::PathBuf,
+    disk_bytes: u64,
+    actions: Mutex<Vec<BmcAction>>,
     boot_delay: Duration,
     /// Odd machines keep virtual media under the system, even ones under the manager
     /// (vendors differ; the driver must find both).
@@ -86,67 +122,97 @@ struct Power {
 }
 
 impl Lab {
-    /// Starts the lab's BMCs and adds its servers on first start.
-    pub async fn start(backend: &Backend, config: &LabConfig) -> Result<Lab, String> {
+    /// The machines of a lab of `n`: names lab-01.. (lab-0001.. from 100 on), fresh
+    /// random BMC passwords, racks by profile.
+    pub fn specs(n: usize) -> Vec<MachineSpec> {
+        (1..=n)
+            .map(|index| MachineSpec {
+                name: if n < 100 { format!("lab-{index:02}") } else { format!("lab-{index:04}") },
+                index,
+                port: 0,
+                username: "admin".into(),
+                password: random_token()[..24].to_string(),
+                rack: profiles::rack(index),
+            })
+            .collect()
+    }
+
+    /// Serves the machines' BMCs (no Rackstate needed: `rackstate lab`, tests). A
+    /// machine whose port cannot be taken is skipped with a warning.
+    pub async fn serve(config: &LabConfig, specs: Vec<MachineSpec>) -> Result<Lab, String> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| format!("demo lab: HTTP client: {e}"))?;
         let mut lab = Lab { machines: Vec::new(), tasks: Vec::new() };
-        for index in 1..=config.machines {
-            let name = if config.machines < 100 { format!("lab-{index:02}") } else { format!("lab-{index:04}") };
-            let existing = backend.server_id_by_name(&name).await.map_err(|e| e.user_message())?;
-            let (listener, username, password) = match existing {
-                Some(id) => {
-                    let creds = backend.bmc_login(id).await.map_err(|e| e.user_message())?;
-                    let port = creds.address.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
-                    let listener = match TcpListener::bind(("127.0.0.1", port)).await {
-                        Ok(l) => l,
-                        Err(e) => {
-                            tracing::warn!(%name, port, error = %e, "demo lab: cannot take back this BMC's port; the server stays unreachable");
-                            continue;
-                        }
-                    };
-                    let password = creds.password.map(|p| p.expose().to_string()).unwrap_or_default();
-                    (listener, creds.username, password)
-                }
-                None => {
-                    let l = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| format!("demo lab: {e}"))?;
-                    (l, "admin".to_string(), random_token()[..24].to_string())
+        for spec in specs {
+            let listener = match TcpListener::bind(("127.0.0.1", spec.port)).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(name = %spec.name, port = spec.port, error = %e, "demo lab: cannot take this BMC's port; the server stays unreachable");
+                    continue;
                 }
             };
             let port = listener.local_addr().map_err(|e| e.to_string())?.port();
             let machine = Arc::new(Machine {
-                name: name.clone(),
+                name: spec.name.clone(),
                 port,
-                username,
-                password,
-                hardware: Mutex::new(profiles::inventory(index)),
+                username: spec.username,
+                password: spec.password,
+                hardware: Mutex::new(profiles::inventory(spec.index)),
+                disk_dir: config.disk_dir.join(&spec.name),
+                disk_bytes: config.disk_bytes,
+                actions: Mutex::new(Vec::new()),
                 boot_delay: config.boot_delay,
-                media_under_system: index % 2 == 1,
+                media_under_system: spec.index % 2 == 1,
                 state: Mutex::new(Power::default()),
                 faults: Mutex::new(Faults::default()),
                 http: http.clone(),
             });
+            // The disks exist (with "tenant data") from the start.
+            machine.simulated().map_err(|e| format!("demo lab: disk files of {}: {e}", spec.name))?;
             let app = machine.clone().router();
             lab.tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
                     tracing::warn!(error = %e, "demo lab BMC stopped");
                 }
             }));
-            if existing.is_none() {
-                let new = NewServer {
-                    name: name.clone(),
-                    bmc_address: format!("http://127.0.0.1:{port}"),
-                    bmc_username: machine.username.clone(),
-                    bmc_password: Some(SecretString::new(machine.password.clone())),
-                    bmc_verify_tls: true,
-                    datacenter: "lab".into(),
-                    rack: profiles::rack(index),
-                };
-                backend.add_server(&Actor::system("demo lab"), &new).await.map_err(|e| e.user_message())?;
-            }
             lab.machines.push(machine);
+        }
+        Ok(lab)
+    }
+
+    /// Starts the lab's BMCs inside Rackstate and adds its servers on first start; on
+    /// later starts each BMC comes back on the port its server records.
+    pub async fn start(backend: &Backend, config: &LabConfig) -> Result<Lab, String> {
+        let mut specs = Vec::new();
+        let mut new = Vec::new();
+        for mut spec in Lab::specs(config.machines) {
+            match backend.server_id_by_name(&spec.name).await.map_err(|e| e.user_message())? {
+                Some(id) => {
+                    let creds = backend.bmc_login(id).await.map_err(|e| e.user_message())?;
+                    spec.port =
+                        creds.address.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+                    spec.username = creds.username;
+                    spec.password = creds.password.map(|p| p.expose().to_string()).unwrap_or_default();
+                }
+                None => new.push(spec.name.clone()),
+            }
+            specs.push(spec);
+        }
+        let lab = Lab::serve(config, specs).await?;
+        for m in lab.machines.iter().filter(|m| new.contains(&m.name)) {
+            let index = m.index();
+            let server = NewServer {
+                name: m.name.clone(),
+                bmc_address: m.address(),
+                bmc_username: m.username.clone(),
+                bmc_password: Some(SecretString::new(m.password.clone())),
+                bmc_verify_tls: true,
+                datacenter: "lab".into(),
+                rack: profiles::rack(index),
+            };
+            backend.add_server(&Actor::system("demo lab"), &server).await.map_err(|e| e.user_message())?;
         }
         tracing::info!(machines = lab.machines.len(), "demo lab running");
         Ok(lab)
@@ -158,6 +224,26 @@ fn redfish_error(status: StatusCode, message: &str) -> Response {
 }
 
 impl Machine {
+    /// The BMC's address as Rackstate is given it.
+    pub fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The profile index of the machine (from its name).
+    fn index(&self) -> usize {
+        self.name.rsplit('-').next().and_then(|i| i.parse().ok()).unwrap_or(1)
+    }
+
+    /// The machine's hardware with its disks as files.
+    pub fn simulated(&self) -> std::io::Result<SimulatedMachine> {
+        SimulatedMachine::new(self.hardware(), self.disk_dir.clone(), self.disk_bytes)
+    }
+
+    /// The requests that changed something at this BMC, oldest first.
+    pub fn actions(&self) -> Vec<BmcAction> {
+        self.actions.lock().expect("lab machine lock").clone()
+    }
+
     /// Live-image boots of this machine that ran the agent to the end.
     pub fn agent_runs(&self) -> u64 {
         self.state.lock().expect("lab machine lock").agent_runs
@@ -217,6 +303,8 @@ impl Machine {
             .route(&cd, get(media))
             .route(&format!("{cd}/Actions/VirtualMedia.InsertMedia"), post(insert))
             .route(&format!("{cd}/Actions/VirtualMedia.EjectMedia"), post(eject))
+            .route("/lab/actions", get(|State(m): State<Arc<Machine>>| async move { axum::Json(m.actions()) }))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), record_action))
             .layer(axum::middleware::from_fn_with_state(self.clone(), basic_auth))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self)
@@ -257,7 +345,13 @@ impl Machine {
             tracing::warn!(machine = %self.name, "demo lab: the live image has no agent config; the agent cannot report");
             return;
         };
-        let hardware = self.hardware();
+        let hardware = match self.simulated() {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(machine = %self.name, error = %e, "demo lab: the disk files cannot be opened");
+                return;
+            }
+        };
         match agent::run(&config, &hardware, &Patience::default()).await {
             Ok(_) => {
                 if let Ok(mut s) = self.state.lock() {
@@ -281,6 +375,26 @@ async fn inject_faults(State(m): State<Arc<Machine>>, req: Request, next: Next) 
     if faults.malformed_json && path == "/redfish/v1/Systems/1" && req.method() == axum::http::Method::GET {
         return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"PowerState": "On", "Sta"#)
             .into_response();
+    }
+    next.run(req).await
+}
+
+/// Logs every authenticated request that changes something (POST, PATCH, ...).
+async fn record_action(State(m): State<Arc<Machine>>, req: Request, next: Next) -> Response {
+    if req.method() != axum::http::Method::GET {
+        let client = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let action = BmcAction {
+            at_ms: app::backend::store::now_ms(),
+            method: req.method().to_string(),
+            path: req.uri().path().to_string(),
+            client,
+        };
+        m.actions.lock().expect("lab machine lock").push(action);
     }
     next.run(req).await
 }
@@ -429,7 +543,8 @@ async fn drive(State(m): State<Arc<Machine>>, axum::extract::Path(index): axum::
 }
 
 async fn manager(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
-    let mut v = json!({ "@odata.id": "/redfish/v1/Managers/1", "Id": "1", "Name": "Lab BMC" });
+    let uuid = format!("{:0>8}-0000-4000-8000-{:0>12}", m.port, m.name.bytes().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64)) % 1_000_000_000_000);
+    let mut v = json!({ "@odata.id": "/redfish/v1/Managers/1", "Id": "1", "Name": "Lab BMC", "UUID": uuid });
     if !m.media_under_system {
         v["VirtualMedia"] = json!({ "@odata.id": "/redfish/v1/Managers/1/VirtualMedia" });
     }

@@ -1,13 +1,16 @@
 //! The live-image agent's side of a job: it authenticates with the job's token (only
 //! its hash is stored; valid only while the job's live image runs), reports the
-//! machine's inventory, and asks for steps.
+//! machine's inventory, and asks for steps. A cleaning's agent must first prove it
+//! runs on the recorded machine (system and disk serials) before it is given any
+//! erase step, and its erase report becomes the job's verdict and certificate.
 
 use super::{Actor, ServiceError, servers::record_inventory_in};
 use crate::backend::Backend;
 use crate::backend::secrets::token_hash;
 use crate::backend::store::{self, jobs::JobRow, now_ms};
 use crate::domain::agent::{AgentStep, AgentSteps, InventoryAccepted, StepResult};
-use crate::domain::{Inventory, JobKind, server_type::DEFAULT_CLASS};
+use crate::domain::erase::{self, CertifiedDisk, EraseCertificate, EraseMode};
+use crate::domain::{Inventory, JobKind, identity, server_type::DEFAULT_CLASS};
 use sqlx::AnyConnection;
 
 async fn job_for_token(conn: &mut AnyConnection, job_id: i64, token: &str) -> Result<JobRow, ServiceError> {
@@ -18,13 +21,20 @@ async fn job_for_token(conn: &mut AnyConnection, job_id: i64, token: &str) -> Re
 
 /// The agent's steps for a job: none for registration (it needs only the
 /// inventory); for cleaning, erase the disks.
-fn steps_for(job: &JobRow, erase_mode: &str) -> AgentSteps {
+fn steps_for(job: &JobRow, erase_mode: EraseMode) -> AgentSteps {
     match job.job_kind() {
         Some(JobKind::Clean) => AgentSteps {
-            steps: vec![AgentStep { name: "erase_disks".into(), params: serde_json::json!({ "mode": erase_mode }) }],
+            steps: vec![AgentStep {
+                name: "erase_disks".into(),
+                params: serde_json::json!({ "mode": erase_mode.as_str() }),
+            }],
         },
         _ => AgentSteps::default(),
     }
+}
+
+fn commit_error(e: sqlx::Error) -> ServiceError {
+    ServiceError::Internal(crate::backend::DbError::query("committing", e))
 }
 
 impl Backend {
@@ -47,9 +57,7 @@ impl Backend {
         let mut tx = self.db.begin_write().await?;
         let job = job_for_token(&mut tx, job_id, token).await?;
         if job.job_kind() == Some(JobKind::Clean) {
-            // Cleaning reads the hardware but does not record it (registration does).
-            drop(tx);
-            return Ok(InventoryAccepted { server_type: String::new(), recorded: false });
+            return self.verify_cleaning_machine(tx, &job, inventory, now).await;
         }
         if job.job_kind() != Some(JobKind::Register) {
             return Err(ServiceError::Conflict { message: format!("job {job_id} ({}) takes no inventory", job.kind) });
@@ -72,6 +80,15 @@ impl Backend {
             }
         }
         let actor = Actor::system(format!("register job {job_id} (agent)"));
+        // One machine, one server: a serial another live server holds fails the job.
+        if let Err(e) = super::identity::ensure_serial_free(&mut tx, &inventory.system.serial_number, job.server_id).await
+        {
+            let reason = format!("identity_mismatch: {e}");
+            store::jobs::agent_reported(&mut tx, job_id, Some(&reason), now).await?;
+            store::jobs::log_step(&mut tx, job_id, &reason, now).await?;
+            tx.commit().await.map_err(commit_error)?;
+            return Err(ServiceError::IdentityMismatch { message: reason });
+        }
         let (server, changes) =
             record_inventory_in(&mut tx, &actor, job.server_id, inventory, DEFAULT_CLASS, now).await?;
         if !store::jobs::agent_reported(&mut tx, job_id, None, now).await? {
@@ -89,15 +106,77 @@ impl Backend {
             if changes.is_empty() { String::new() } else { format!("; {} hardware change(s)", changes.len()) }
         );
         store::jobs::log_step(&mut tx, job_id, &summary, now).await?;
-        tx.commit().await.map_err(|e| ServiceError::Internal(crate::backend::DbError::query("committing", e)))?;
+        tx.commit().await.map_err(commit_error)?;
         Ok(InventoryAccepted { server_type, recorded: true })
+    }
+
+    /// A cleaning's agent reports the machine it runs on: the system serial and UUID
+    /// and the disk serials must be those of the last recorded inventory before any
+    /// erase step is handed out. Otherwise the job fails (audited) and nothing is
+    /// erased. Cleaning records no inventory (registration does).
+    async fn verify_cleaning_machine(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        job: &JobRow,
+        inventory: &Inventory,
+        now: i64,
+    ) -> Result<InventoryAccepted, ServiceError> {
+        if !matches!(job.phase.as_str(), "booting" | "waiting") {
+            return Err(ServiceError::Conflict {
+                message: format!("job {} is not waiting for its agent (phase {})", job.id, job.phase),
+            });
+        }
+        let recorded = store::inventories::latest(&mut tx, job.server_id, 1).await?.into_iter().next();
+        let verdict = match &recorded {
+            Some(r) => identity::agent_matches(r, inventory),
+            None => Err("identity_mismatch: the server has no recorded inventory to compare with; register it \
+                         first; nothing was erased"
+                .to_string()),
+        };
+        match verdict {
+            Ok(()) => {
+                store::jobs::set_agent_verified(&mut tx, job.id).await?;
+                let message = format!(
+                    "the live image runs on the recorded machine (serial {}, {} disk(s) by serial)",
+                    inventory.system.serial_number,
+                    inventory.disks.len()
+                );
+                store::jobs::log_step(&mut tx, job.id, &message, now).await?;
+                tx.commit().await.map_err(commit_error)?;
+                Ok(InventoryAccepted { server_type: String::new(), recorded: false })
+            }
+            Err(reason) => {
+                store::jobs::agent_reported(&mut tx, job.id, Some(&reason), now).await?;
+                store::jobs::log_step(&mut tx, job.id, &reason, now).await?;
+                let event = store::events::NewEvent {
+                    server_id: Some(job.server_id),
+                    actor: &Actor::system(format!("clean job {} (agent)", job.id)).audit_name(),
+                    kind: "identity_mismatch",
+                    from_value: None,
+                    to_value: None,
+                    reason: Some(&reason),
+                    details: None,
+                };
+                store::events::append(&mut tx, &event, now).await?;
+                tx.commit().await.map_err(commit_error)?;
+                Err(ServiceError::IdentityMismatch { message: reason })
+            }
+        }
     }
 
     /// The steps the agent is to run for its job; `erase_mode` is the configured
     /// disk erase ("metadata" or "full").
-    pub async fn agent_steps(&self, job_id: i64, token: &str, erase_mode: &str) -> Result<AgentSteps, ServiceError> {
+    pub async fn agent_steps(&self, job_id: i64, token: &str, erase_mode: EraseMode) -> Result<AgentSteps, ServiceError> {
         let mut conn = self.db.conn().await?;
         let job = job_for_token(&mut conn, job_id, token).await?;
+        if job.job_kind() == Some(JobKind::Clean) && job.agent_verified == 0 {
+            return Err(ServiceError::Conflict {
+                message: format!(
+                    "job {job_id}: report the machine's inventory first; erase steps are given only to an agent \
+                     that runs on the recorded machine"
+                ),
+            });
+        }
         Ok(steps_for(&job, erase_mode))
     }
 
@@ -109,7 +188,7 @@ impl Backend {
         token: &str,
         index: usize,
         result: &StepResult,
-        erase_mode: &str,
+        erase_mode: EraseMode,
     ) -> Result<(), ServiceError> {
         result.validate().map_err(|m| ServiceError::invalid("result", m))?;
         let now = now_ms();
@@ -136,13 +215,70 @@ impl Backend {
             let verdict = if d.ok { "ok" } else { "FAILED" };
             store::jobs::log_step(&mut tx, job_id, &format!("  {}: {verdict}: {}", d.device, d.message), now).await?;
         }
-        if !result.ok {
-            let reason = format!("{} failed: {}", result.name, result.message);
+        let failure = if !result.ok {
+            Some(format!("{} failed: {}", result.name, result.message))
+        } else if result.name == "erase_disks" {
+            self.certify_erase(&mut tx, &job, result, erase_mode, now).await?.err()
+        } else {
+            None
+        };
+        if let Some(reason) = failure {
+            store::jobs::log_step(&mut tx, job_id, &reason, now).await?;
             store::jobs::agent_reported(&mut tx, job_id, Some(&reason), now).await?;
         } else if index + 1 == steps.len() {
             store::jobs::agent_reported(&mut tx, job_id, None, now).await?;
         }
-        tx.commit().await.map_err(|e| ServiceError::Internal(crate::backend::DbError::query("committing", e)))?;
+        tx.commit().await.map_err(commit_error)?;
         Ok(())
+    }
+
+    /// Judges an `erase_disks` report against the recorded disks: every one (but the
+    /// live image's boot device) erased in a way the mode accepts and verified, none
+    /// extra. Passing, the certificate is stored; failing, the reason names the disks.
+    async fn certify_erase(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        job: &JobRow,
+        result: &StepResult,
+        mode: EraseMode,
+        now: i64,
+    ) -> Result<Result<i64, String>, ServiceError> {
+        let recorded = store::inventories::latest(&mut *tx, job.server_id, 1).await?.into_iter().next();
+        let disks = recorded.as_ref().map(|r| r.disks.as_slice()).unwrap_or_default();
+        let evidence = match erase::judge(mode, disks, &result.devices) {
+            Ok(e) => e,
+            Err(problems) => return Ok(Err(format!("erase_disks not verified: {problems}"))),
+        };
+        let server = store::servers::get(&mut *tx, job.server_id)
+            .await?
+            .ok_or_else(|| super::servers::not_found(job.server_id))?;
+        let media_type = |serial: &str| {
+            disks.iter().find(|d| d.serial == serial).map(|d| d.kind.as_str().to_uppercase()).unwrap_or_default()
+        };
+        let cert = EraseCertificate {
+            id: 0,
+            server_id: server.id,
+            server_name: server.name.clone(),
+            job_id: job.id,
+            mode,
+            issued_at: now,
+            performed_by: format!("Rackstate clean job {} (live image agent, rackstate {})", job.id, env!("CARGO_PKG_VERSION")),
+            location: [server.datacenter.as_str(), server.rack.as_str()]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" / "),
+            media_destination: "reused: the server returns to the pool after cleaning".into(),
+            disks: evidence.iter().map(|e| CertifiedDisk::new(e, &media_type(&e.serial))).collect(),
+        };
+        let id = store::erase_certificates::insert(&mut *tx, &cert).await?;
+        let line = format!(
+            "erase certificate {id}: {} disk(s) erased and verified ({} mode)",
+            cert.disks.len(),
+            mode.as_str()
+        );
+        store::jobs::log_step(&mut *tx, job.id, &line, now).await?;
+        Ok(Ok(id))
     }
 }

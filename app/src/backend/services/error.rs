@@ -29,6 +29,10 @@ pub enum ServiceError {
         "not enough servers of type {server_type}: asked for {requested}, {missing} missing; nothing was allocated"
     )]
     InsufficientCapacity { server_type: String, requested: i64, missing: i64 },
+    /// The machine a BMC (or a live image's agent) speaks for is not the one
+    /// recorded: nothing was powered, booted or erased.
+    #[error("{message}")]
+    IdentityMismatch { message: String },
     #[error("internal error")]
     Internal(#[from] DbError),
 }
@@ -44,6 +48,7 @@ impl ServiceError {
             ServiceError::Unauthorized { .. } => "unauthorized",
             ServiceError::Forbidden { .. } => "forbidden",
             ServiceError::InsufficientCapacity { .. } => "insufficient_capacity",
+            ServiceError::IdentityMismatch { .. } => "identity_mismatch",
             ServiceError::Internal(_) => "internal",
         }
     }
@@ -55,7 +60,8 @@ impl ServiceError {
             ServiceError::NotFound { .. } => 404,
             ServiceError::Conflict { .. }
             | ServiceError::IllegalTransition(_)
-            | ServiceError::InsufficientCapacity { .. } => 409,
+            | ServiceError::InsufficientCapacity { .. }
+            | ServiceError::IdentityMismatch { .. } => 409,
             ServiceError::Forbidden { .. } => 403,
             ServiceError::Invalid { .. } | ServiceError::InvalidFields { .. } => 422,
             ServiceError::Unauthorized { .. } => 401,

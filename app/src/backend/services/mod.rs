@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod agent;
 pub mod allocation;
 pub mod error;
+pub mod identity;
 pub mod jobs;
 pub mod notes;
 pub mod servers;

@@ -34,7 +34,8 @@ pub struct NewServer {
 pub struct BmcChange {
     pub address: String,
     pub username: String,
-    /// None or empty: keep the stored password.
+    /// None or empty: keep the stored password, unless the address or TLS setting
+    /// changes (then it is forgotten: it was entered for another BMC).
     pub password: Option<SecretString>,
     pub verify_tls: bool,
     /// The generation the requester saw.
@@ -57,11 +58,11 @@ pub struct StateChange {
     pub job: Option<JobLease>,
 }
 
-/// A job as held by one runner.
+/// A job as held by one claim (its fencing token).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobLease {
     pub id: i64,
-    pub owner: String,
+    pub fence: i64,
 }
 
 /// What a job's params say; written when the job is queued.
@@ -84,9 +85,9 @@ impl StateChange {
             job: None,
         }
     }
-    /// The outcome of `job`, reported by the runner `owner` that holds it.
-    pub fn by_job(mut self, id: i64, owner: impl Into<String>) -> Self {
-        self.job = Some(JobLease { id, owner: owner.into() });
+    /// The outcome of `job`, reported by the runner of claim `fence`.
+    pub fn by_job(mut self, id: i64, fence: i64) -> Self {
+        self.job = Some(JobLease { id, fence });
         self
     }
     pub fn at_generation(mut self, generation: i64) -> Self {
@@ -239,13 +240,22 @@ impl Backend {
         ServiceError::check_fields(new_server_errors(new))?;
         let name = new.name.trim();
         let bmc = new.bmc_address.trim();
-        let sealed = new.bmc_password.as_ref().filter(|p| !p.expose().is_empty()).map(|p| self.secrets.seal(p));
+        let binding = super::identity::bmc_binding(bmc, new.bmc_verify_tls);
+        let sealed = new
+            .bmc_password
+            .as_ref()
+            .filter(|p| !p.expose().is_empty())
+            .map(|p| self.secrets.seal_for(p, &binding));
+        let key = domain::identity::bmc_key(bmc);
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
+        store::identity::lock(&mut tx).await?;
+        super::identity::ensure_bmc_free(&mut tx, bmc, 0).await?;
         let row = store::servers::NewServerRow {
             name,
             state: ServerState::Registering,
             bmc_address: bmc,
+            bmc_key: &key,
             bmc_username: new.bmc_username.trim(),
             bmc_secret: sealed.as_deref(),
             bmc_verify_tls: new.bmc_verify_tls,
@@ -375,9 +385,11 @@ impl Backend {
         let username = change.username.trim();
         let password = change.password.as_ref().filter(|p| !p.expose().is_empty());
         ServiceError::check_fields(bmc_errors(address, username, password))?;
-        let sealed = password.map(|p| self.secrets.seal(p));
+        let sealed = password.map(|p| self.secrets.seal_for(p, &super::identity::bmc_binding(address, change.verify_tls)));
+        let key = domain::identity::bmc_key(address);
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
+        store::identity::lock(&mut tx).await?;
         let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
         if server.generation != change.generation {
             return Err(stale(&server));
@@ -390,9 +402,17 @@ impl Backend {
                 ),
             });
         }
+        super::identity::ensure_bmc_free(&mut tx, address, id).await?;
         let old = store::servers::bmc_credentials(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        // The stored secret was entered for the old BMC: it follows no new address.
+        let moved = domain::identity::bmc_key(&old.bmc_address) != key || (old.bmc_verify_tls != 0) != change.verify_tls;
+        let secret = match (&sealed, moved) {
+            (Some(s), _) => store::servers::SecretUpdate::Set(s),
+            (None, true) if old.bmc_secret.is_some() => store::servers::SecretUpdate::Drop,
+            (None, _) => store::servers::SecretUpdate::Keep,
+        };
         let update =
-            store::servers::BmcUpdate { address, username, secret: sealed.as_deref(), verify_tls: change.verify_tls };
+            store::servers::BmcUpdate { address, key: &key, username, secret, verify_tls: change.verify_tls };
         if !store::servers::set_bmc(&mut tx, id, server.generation, &update, now).await? {
             let current = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
             return Err(stale(&current));
@@ -404,8 +424,17 @@ impl Backend {
         if old.bmc_username != username {
             what.push("user changed".to_string());
         }
-        if sealed.is_some() {
-            what.push("password set".to_string());
+        match secret {
+            store::servers::SecretUpdate::Set(_) => what.push("password set".to_string()),
+            store::servers::SecretUpdate::Drop => {
+                what.push("stored password forgotten (entered for the old BMC)".to_string())
+            }
+            store::servers::SecretUpdate::Keep => {}
+        }
+        // New BMC access may be a new BMC board: its own UUID is learned again; the
+        // machine's UUID and serial stay, so the address must still reach this machine.
+        if old.bmc_address != address || sealed.is_some() {
+            store::identity::forget_manager(&mut tx, id).await?;
         }
         if (old.bmc_verify_tls != 0) != change.verify_tls {
             what.push(if change.verify_tls { "TLS verified" } else { "TLS not verified" }.to_string());
@@ -445,8 +474,11 @@ impl Backend {
         id: i64,
     ) -> Result<BmcCredentials, ServiceError> {
         let row = store::servers::bmc_credentials(conn, id).await?.ok_or_else(|| not_found(id))?;
+        let binding = super::identity::bmc_binding(&row.bmc_address, row.bmc_verify_tls != 0);
         let password = match row.bmc_secret {
-            Some(s) => Some(self.secrets.open(&s).map_err(|e| ServiceError::Conflict { message: e.to_string() })?),
+            Some(s) => Some(
+                self.secrets.open_for(&s, &binding).map_err(|e| ServiceError::Conflict { message: e.to_string() })?,
+            ),
             None => None,
         };
         Ok(BmcCredentials {
@@ -871,9 +903,9 @@ async fn apply_typed(
         store::events::append(&mut *tx, &forgot, now).await?;
     }
     if let Some((kind, status)) = change.action.outcome_of() {
-        let owner = change.job.as_ref().map(|j| j.owner.as_str());
-        let closed = store::jobs::close_active(&mut *tx, id, kind, owner, status, reason, now).await?;
-        if !closed && owner.is_some() {
+        let fence = change.job.as_ref().map(|j| j.fence);
+        let closed = store::jobs::close_active(&mut *tx, id, kind, fence, status, reason, now).await?;
+        if !closed && fence.is_some() {
             // The runner lost its lease; whoever holds the job now reports instead.
             return Err(ServiceError::Conflict {
                 message: format!(

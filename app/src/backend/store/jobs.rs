@@ -4,6 +4,14 @@
 //! UPDATE; the condition is re-checked on the row it updates, so two runners (even in
 //! different Rackstate processes on one PostgreSQL) never hold the same job. A job
 //! whose lease expired (its runner died) is claimable again.
+//!
+//! Every claim bumps the job's `fence` (a fencing token). Each write of the job's work
+//! (lease renewal, agent token, parking, step log, outcome) is conditional on the fence
+//! its runner claimed with, so a runner that stalled past its lease (a stopped
+//! process, a long GC-like pause) and woke up after another took the job over writes
+//! nothing. A job parked for its agent keeps its runner as owner; the owning process
+//! renews all its parked jobs together, and when it dies they are claimed again
+//! after the lease, before the agent's deadline.
 
 use crate::backend::db::DbError;
 use crate::domain::JobKind;
@@ -36,6 +44,12 @@ pub struct JobRow {
     pub lease_owner: Option<String>,
     /// Where the job is in its process ("start", "waiting", "agent_reported", ...).
     pub phase: String,
+    /// The fencing token of the current claim.
+    pub fence: i64,
+    /// A cleaning's agent proved it runs on the recorded machine (1).
+    pub agent_verified: i64,
+    /// While parked: when the agent's time is up (unix ms).
+    pub agent_deadline: Option<i64>,
 }
 
 impl JobRow {
@@ -44,7 +58,8 @@ impl JobRow {
     }
 }
 
-const COLUMNS: &str = "id, server_id, kind, status, attempts, params, last_error, lease_owner, phase";
+const COLUMNS: &str =
+    "id, server_id, kind, status, attempts, params, last_error, lease_owner, phase, fence, agent_verified, agent_deadline";
 
 /// Queues a job; runs in the caller's transaction (with the state change that starts it).
 pub async fn enqueue(
@@ -69,7 +84,9 @@ pub async fn enqueue(
 
 /// Claims the oldest runnable job for `owner` until `lease_until`: a queued job whose
 /// time has come, a running one whose lease expired (its runner died), or one waiting
-/// for its agent past the deadline (the handler then fails it). None when there is none.
+/// for its agent past the deadline (the handler then fails it) or whose parking
+/// process died (the handler re-checks the machine). The claim bumps the fence. None
+/// when there is none.
 pub async fn claim(
     conn: &mut AnyConnection,
     owner: &str,
@@ -79,12 +96,12 @@ pub async fn claim(
     // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
     // that lost the race re-evaluates it on the updated row and gets nothing.
     const RUNNABLE: &str = "((status IN ('queued', 'waiting_for_agent') AND run_after <= $3) OR \
-                            (status = 'running' AND lease_expires_at < $3))";
+                            (status IN ('running', 'waiting_for_agent') AND lease_expires_at < $3))";
     // `attempts` counts starts of the process; resuming after the agent reported, or
     // failing a job whose agent never did, is not a new attempt.
     sqlx::query_as(&format!(
         "UPDATE jobs SET status = 'running', \
-         lease_owner = $1, lease_expires_at = $2, updated_at = $3, \
+         lease_owner = $1, lease_expires_at = $2, updated_at = $3, fence = fence + 1, \
          attempts = attempts + CASE WHEN phase IN ('start', 'booting') THEN 1 ELSE 0 END \
          WHERE id = (SELECT id FROM jobs WHERE {RUNNABLE} ORDER BY id LIMIT 1) AND {RUNNABLE} \
          RETURNING {COLUMNS}"
@@ -97,59 +114,70 @@ pub async fn claim(
     .map_err(|e| DbError::query("claiming a job", e))
 }
 
-/// Extends the lease; false when the job is no longer this owner's.
-pub async fn renew(
-    conn: &mut AnyConnection,
-    id: i64,
-    owner: &str,
-    now: i64,
-    lease_until: i64,
-) -> Result<bool, DbError> {
-    sqlx::query(&format!(
-        "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND status IN {ACTIVE_STATUSES}"
-    ))
+/// Extends the lease of the claim `fence`; false when the job was claimed again
+/// since (or aborted, or it is no longer running).
+pub async fn renew(conn: &mut AnyConnection, id: i64, fence: i64, now: i64, lease_until: i64) -> Result<bool, DbError> {
+    sqlx::query(
+        "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND fence = $4 AND status = 'running'",
+    )
     .bind(lease_until)
     .bind(now)
     .bind(id)
-    .bind(owner)
+    .bind(fence)
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
     .map_err(|e| DbError::query("renewing a job lease", e))
 }
 
-/// Ends a job held by `owner` with `status` (succeeded, failed, aborted); false when
-/// the job is no longer this owner's (its lease expired and another runner took it).
+/// Renews the leases of every job `owner` parked for its agent: the process is alive,
+/// its parked jobs need no takeover. Returns how many.
+pub async fn renew_parked(conn: &mut AnyConnection, owner: &str, now: i64, lease_until: i64) -> Result<u64, DbError> {
+    sqlx::query(
+        "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 AND status = 'waiting_for_agent' \
+         AND lease_expires_at >= $3",
+    )
+    .bind(lease_until)
+    .bind(owner)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())
+    .map_err(|e| DbError::query("renewing parked jobs", e))
+}
+
+/// Ends the claim `fence` of a job with `status` (succeeded, failed, aborted); false
+/// when the job was claimed again since (its lease expired and another runner took it).
 pub async fn finish(
     conn: &mut AnyConnection,
     id: i64,
-    owner: &str,
+    fence: i64,
     status: &str,
     error: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError> {
-    let_go(conn, id, owner, status, error, None, now).await
+    let_go(conn, id, fence, status, error, None, now).await
 }
 
 /// Puts a job back in the queue after a transient failure, to run at `run_after`;
-/// false when the job is no longer this owner's.
+/// false when the job was claimed again since.
 pub async fn retry_later(
     conn: &mut AnyConnection,
     id: i64,
-    owner: &str,
+    fence: i64,
     error: &str,
     run_after: i64,
     now: i64,
 ) -> Result<bool, DbError> {
-    let_go(conn, id, owner, "queued", Some(error), Some(run_after), now).await
+    let_go(conn, id, fence, "queued", Some(error), Some(run_after), now).await
 }
 
-/// Drops `owner`'s lease and sets the job's next status: finished (no `run_after`)
+/// Drops the claim `fence` and sets the job's next status: finished (no `run_after`)
 /// or queued again at `run_after`.
 async fn let_go(
     conn: &mut AnyConnection,
     id: i64,
-    owner: &str,
+    fence: i64,
     status: &str,
     error: Option<&str>,
     run_after: Option<i64>,
@@ -160,7 +188,7 @@ async fn let_go(
         "UPDATE jobs SET status = $1, last_error = $2, lease_owner = NULL, lease_expires_at = NULL, \
          finished_at = $3, run_after = COALESCE($4, run_after), updated_at = $5, \
          agent_token_hash = CASE WHEN $3 IS NULL THEN agent_token_hash ELSE NULL END \
-         WHERE id = $6 AND lease_owner = $7 AND status IN {ACTIVE_STATUSES}"
+         WHERE id = $6 AND fence = $7 AND status IN {ACTIVE_STATUSES}"
     ))
     .bind(status)
     .bind(error)
@@ -168,7 +196,7 @@ async fn let_go(
     .bind(run_after)
     .bind(now)
     .bind(id)
-    .bind(owner)
+    .bind(fence)
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -183,7 +211,30 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<JobRow>, Db
         .map_err(|e| DbError::query("reading a job", e))
 }
 
-/// Appends a line to a job's step log.
+/// Appends a line to a job's step log for the runner of claim `fence`: nothing is
+/// written once the job was claimed again (a stalled runner's lines would mislead).
+pub async fn log_step_fenced(
+    conn: &mut AnyConnection,
+    job_id: i64,
+    fence: i64,
+    message: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    sqlx::query(
+        "INSERT INTO job_steps (job_id, at, message) SELECT $1, $2, $3 \
+         WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND fence = $4)",
+    )
+    .bind(job_id)
+    .bind(now)
+    .bind(message)
+    .bind(fence)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .map_err(|e| DbError::query("logging a job step", e))
+}
+
+/// Appends a line to a job's step log (the agent API, in its own transaction).
 pub async fn log_step(conn: &mut AnyConnection, job_id: i64, message: &str, now: i64) -> Result<(), DbError> {
     sqlx::query("INSERT INTO job_steps (job_id, at, message) VALUES ($1, $2, $3)")
         .bind(job_id)
@@ -205,48 +256,53 @@ pub async fn steps(conn: &mut AnyConnection, job_id: i64) -> Result<Vec<(i64, St
 }
 
 /// Gives the running job an agent token (its hash) before the live image boots: the
-/// BMC downloads the image, and the agent reports, with it. False when the job is no
-/// longer `owner`'s.
+/// BMC downloads the image, and the agent reports, with it. A new boot proves the
+/// machine again (`agent_verified` cleared). False when the job was claimed again.
 pub async fn set_agent_token(
     conn: &mut AnyConnection,
     id: i64,
-    owner: &str,
+    fence: i64,
     token_hash: &str,
     now: i64,
 ) -> Result<bool, DbError> {
     sqlx::query(
-        "UPDATE jobs SET agent_token_hash = $1, phase = 'booting', updated_at = $2 \
-         WHERE id = $3 AND lease_owner = $4 AND status = 'running'",
+        "UPDATE jobs SET agent_token_hash = $1, phase = 'booting', agent_verified = 0, updated_at = $2 \
+         WHERE id = $3 AND fence = $4 AND status = 'running'",
     )
     .bind(token_hash)
     .bind(now)
     .bind(id)
-    .bind(owner)
+    .bind(fence)
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
     .map_err(|e| DbError::query("setting a job's agent token", e))
 }
 
-/// Parks a booting job until its agent reports or `deadline` passes: the lease is let
-/// go, so no runner slot is held while a machine boots. False when the job is no
-/// longer `owner`'s, or its agent already reported (then the caller goes on at once).
+/// Parks a booting job until its agent reports or `deadline` passes: no runner slot
+/// is held while a machine boots, but the job stays its process's (`lease_until`,
+/// renewed by [`renew_parked`]) so that another process takes it over if this one
+/// dies. A job taken over while waiting parks again from phase `waiting`. False when
+/// the job was claimed again, or its agent already reported (then the caller goes on
+/// at once).
 pub async fn wait_for_agent(
     conn: &mut AnyConnection,
     id: i64,
-    owner: &str,
+    fence: i64,
     deadline: i64,
+    lease_until: i64,
     now: i64,
 ) -> Result<bool, DbError> {
     sqlx::query(
         "UPDATE jobs SET status = 'waiting_for_agent', phase = 'waiting', \
-         lease_owner = NULL, lease_expires_at = NULL, run_after = $1, updated_at = $2 \
-         WHERE id = $3 AND lease_owner = $4 AND status = 'running' AND phase = 'booting'",
+         lease_expires_at = $5, run_after = $1, agent_deadline = $1, updated_at = $2 \
+         WHERE id = $3 AND fence = $4 AND status = 'running' AND phase IN ('booting', 'waiting')",
     )
     .bind(deadline)
     .bind(now)
     .bind(id)
-    .bind(owner)
+    .bind(fence)
+    .bind(lease_until)
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -278,6 +334,8 @@ pub async fn agent_reported(
     sqlx::query(
         "UPDATE jobs SET phase = CASE WHEN $1 IS NULL THEN 'agent_reported' ELSE 'agent_failed' END, \
          last_error = COALESCE($1, last_error), run_after = $2, updated_at = $2, \
+         lease_owner = CASE WHEN status = 'waiting_for_agent' THEN NULL ELSE lease_owner END, \
+         lease_expires_at = CASE WHEN status = 'waiting_for_agent' THEN NULL ELSE lease_expires_at END, \
          status = CASE WHEN status = 'waiting_for_agent' THEN 'queued' ELSE status END \
          WHERE id = $3 AND phase IN ('booting', 'waiting') AND status IN ('running', 'waiting_for_agent')",
     )
@@ -291,13 +349,13 @@ pub async fn agent_reported(
 }
 
 /// Ends the server's active job of `kind` with `status`, in the transaction that
-/// applies the job's outcome to the server. With `owner`, only if that runner still
+/// applies the job's outcome to the server. With `fence`, only if that claim still
 /// holds the job. False when there was no such job.
 pub async fn close_active(
     conn: &mut AnyConnection,
     server_id: i64,
     kind: JobKind,
-    owner: Option<&str>,
+    fence: Option<i64>,
     status: &str,
     error: Option<&str>,
     now: i64,
@@ -307,14 +365,14 @@ pub async fn close_active(
          last_error = CASE WHEN phase = 'aborting' THEN last_error ELSE $2 END, \
          lease_owner = NULL, lease_expires_at = NULL, finished_at = $3, updated_at = $3, agent_token_hash = NULL \
          WHERE server_id = $4 AND kind = $5 AND status IN {ACTIVE_STATUSES} \
-         AND ($6 IS NULL OR lease_owner = $6)"
+         AND ($6 IS NULL OR fence = $6)"
     ))
     .bind(status)
     .bind(error)
     .bind(now)
     .bind(server_id)
     .bind(kind.as_str())
-    .bind(owner)
+    .bind(fence)
     .execute(conn)
     .await
     .map(|r| r.rows_affected() >= 1)
@@ -335,7 +393,7 @@ pub async fn latest_for_server(conn: &mut AnyConnection, server_id: i64) -> Resu
 /// fail. False when the job is not active or already aborting.
 pub async fn abort(conn: &mut AnyConnection, id: i64, reason: &str, now: i64) -> Result<bool, DbError> {
     sqlx::query(&format!(
-        "UPDATE jobs SET phase = 'aborting', status = 'queued', run_after = $1, updated_at = $1, \
+        "UPDATE jobs SET phase = 'aborting', status = 'queued', run_after = $1, updated_at = $1, fence = fence + 1, \
          lease_owner = NULL, lease_expires_at = NULL, agent_token_hash = NULL, last_error = $2 \
          WHERE id = $3 AND status IN {ACTIVE_STATUSES} AND phase <> 'aborting'"
     ))
@@ -346,4 +404,15 @@ pub async fn abort(conn: &mut AnyConnection, id: i64, reason: &str, now: i64) ->
     .await
     .map(|r| r.rows_affected() == 1)
     .map_err(|e| DbError::query("aborting a job", e))
+}
+
+/// A cleaning's agent proved it runs on the recorded machine: erase steps may be
+/// handed out.
+pub async fn set_agent_verified(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE jobs SET agent_verified = 1 WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("marking a job's agent verified", e))
 }

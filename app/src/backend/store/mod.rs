@@ -4,7 +4,9 @@
 
 pub mod api_tokens;
 pub mod deployments;
+pub mod erase_certificates;
 pub mod events;
+pub mod identity;
 pub mod inventories;
 pub mod jobs;
 pub mod login_failures;

@@ -79,6 +79,8 @@ pub struct NewServerRow<'a> {
     pub name: &'a str,
     pub state: ServerState,
     pub bmc_address: &'a str,
+    /// `domain::identity::bmc_key` of the address.
+    pub bmc_key: &'a str,
     pub bmc_username: &'a str,
     pub bmc_secret: Option<&'a [u8]>,
     pub bmc_verify_tls: bool,
@@ -90,8 +92,8 @@ pub struct NewServerRow<'a> {
 pub async fn insert(conn: &mut AnyConnection, new: &NewServerRow<'_>, now: i64) -> Result<Option<i64>, DbError> {
     sqlx::query_scalar(
         "INSERT INTO servers (name, state, bmc_address, bmc_username, bmc_secret, bmc_verify_tls, \
-         datacenter, rack, generation, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) \
+         datacenter, rack, generation, created_at, updated_at, bmc_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10) \
          ON CONFLICT (name) DO NOTHING RETURNING id",
     )
     .bind(new.name)
@@ -103,6 +105,7 @@ pub async fn insert(conn: &mut AnyConnection, new: &NewServerRow<'_>, now: i64) 
     .bind(new.datacenter)
     .bind(new.rack)
     .bind(now)
+    .bind(new.bmc_key)
     .fetch_optional(conn)
     .await
     .map_err(|e| DbError::query("inserting a server", e))
@@ -463,12 +466,26 @@ pub struct BmcRow {
     pub bmc_verify_tls: i64,
 }
 
-/// New BMC access for a server (the password sealed; None keeps the stored one).
+/// New BMC access for a server.
 pub struct BmcUpdate<'a> {
     pub address: &'a str,
+    /// `domain::identity::bmc_key` of the address.
+    pub key: &'a str,
     pub username: &'a str,
-    pub secret: Option<&'a [u8]>,
+    pub secret: SecretUpdate<'a>,
     pub verify_tls: bool,
+}
+
+/// What happens to the stored BMC password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretUpdate<'a> {
+    /// Same address and TLS setting, no new password.
+    Keep,
+    /// A new password, sealed.
+    Set(&'a [u8]),
+    /// The address or TLS setting changed without a new password: the old one was
+    /// entered for another BMC and must never be sent to this one.
+    Drop,
 }
 
 /// Replaces a server's BMC access if it is still at `generation`; clears the sweep's
@@ -482,17 +499,22 @@ pub async fn set_bmc(
 ) -> Result<bool, DbError> {
     let done = sqlx::query(
         "UPDATE servers SET bmc_address = $1, bmc_username = $2, \
-         bmc_secret = CASE WHEN $3 IS NULL THEN bmc_secret ELSE $3 END, bmc_verify_tls = $4, \
+         bmc_secret = CASE WHEN $8 = 1 THEN bmc_secret ELSE $3 END, bmc_verify_tls = $4, bmc_key = $9, \
          bmc_failures = 0, bmc_warning = NULL, generation = generation + 1, updated_at = $5 \
          WHERE id = $6 AND generation = $7",
     )
     .bind(bmc.address)
     .bind(bmc.username)
-    .bind(bmc.secret.map(<[u8]>::to_vec))
+    .bind(match bmc.secret {
+        SecretUpdate::Set(s) => Some(s.to_vec()),
+        SecretUpdate::Keep | SecretUpdate::Drop => None,
+    })
     .bind(i64::from(bmc.verify_tls))
     .bind(now)
     .bind(id)
     .bind(generation)
+    .bind(i64::from(bmc.secret == SecretUpdate::Keep))
+    .bind(bmc.key)
     .execute(conn)
     .await
     .map_err(|e| DbError::query("changing a server's BMC access", e))?;

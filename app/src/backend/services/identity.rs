@@ -1,0 +1,96 @@
+//! Which machine a server is, applied: one BMC address and one serial per live
+//! server, secrets sealed for the BMC they were entered for, and the check every
+//! destructive job makes before it touches power, boot or media (recording the
+//! identity at first registration, refusing and auditing a mismatch afterwards).
+
+use super::{Actor, ServiceError};
+use crate::backend::Backend;
+use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::identity::{self, MachineIdentity};
+use sqlx::AnyConnection;
+
+/// What a BMC password is sealed for: the normalised address and the TLS setting. A
+/// secret sealed for one binding cannot be opened for another (AEAD associated data),
+/// so it is never sent to an address it was not entered for.
+pub(crate) fn bmc_binding(address: &str, verify_tls: bool) -> String {
+    format!("{}|tls={}", identity::bmc_key(address), u8::from(verify_tls))
+}
+
+/// Refuses a BMC address another live server holds (409 naming it). Call after
+/// [`store::identity::lock`] in the transaction that writes the address.
+pub(crate) async fn ensure_bmc_free(conn: &mut AnyConnection, address: &str, except: i64) -> Result<(), ServiceError> {
+    let key = identity::bmc_key(address);
+    match store::identity::holder_of_bmc(conn, &key, except).await? {
+        Some((id, name)) => Err(ServiceError::Conflict {
+            message: format!(
+                "bmc_address: server {name} (#{id}) already has the BMC at {address}; two servers cannot share one \
+                 machine (decommission or remove that one first)"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a serial another live server holds (409 naming it).
+pub(crate) async fn ensure_serial_free(conn: &mut AnyConnection, serial: &str, except: i64) -> Result<(), ServiceError> {
+    match store::identity::holder_of_serial(conn, serial, except).await? {
+        Some((id, name)) => Err(ServiceError::Conflict {
+            message: format!(
+                "serial {}: server {name} (#{id}) has this serial already; one machine cannot be two servers",
+                serial.trim()
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+impl Backend {
+    /// The gate of every job that powers, boots, or ejects: compares what the BMC
+    /// says the machine is (`seen`) with what was recorded. With nothing recorded yet
+    /// (first registration), records it, unless another live server holds that
+    /// serial. A mismatch is audited (`identity_mismatch`) and returned as
+    /// [`ServiceError::IdentityMismatch`]; the job then stops before any action.
+    pub async fn check_identity(
+        &self,
+        actor: &Actor,
+        server_id: i64,
+        seen: &MachineIdentity,
+    ) -> Result<(), ServiceError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        store::identity::lock(&mut tx).await?;
+        let recorded =
+            store::identity::recorded(&mut tx, server_id).await?.ok_or_else(|| super::servers::not_found(server_id))?;
+        let verdict = if recorded.is_empty() {
+            ensure_serial_free(&mut tx, &seen.serial, server_id).await.map_err(|e| ServiceError::IdentityMismatch {
+                message: format!("identity_mismatch: {e}; nothing was powered, booted or erased"),
+            })
+        } else {
+            identity::compare(&recorded, seen).map_err(|m| ServiceError::IdentityMismatch { message: m.to_string() })
+        };
+        match &verdict {
+            Ok(()) => store::identity::record(&mut tx, server_id, seen).await?,
+            Err(e) => {
+                let details = serde_json::json!({ "recorded": recorded, "seen": seen }).to_string();
+                let event = NewEvent {
+                    server_id: Some(server_id),
+                    actor: &actor.audit_name(),
+                    kind: "identity_mismatch",
+                    from_value: None,
+                    to_value: None,
+                    reason: Some(&e.to_string()),
+                    details: Some(&details),
+                };
+                store::events::append(&mut tx, &event, now).await?;
+            }
+        }
+        tx.commit().await.map_err(super::servers::commit_error)?;
+        verdict
+    }
+
+    /// What was recorded of a server's machine (the server page, tests).
+    pub async fn recorded_identity(&self, server_id: i64) -> Result<MachineIdentity, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        store::identity::recorded(&mut conn, server_id).await?.ok_or_else(|| super::servers::not_found(server_id))
+    }
+}

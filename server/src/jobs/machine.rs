@@ -1,0 +1,132 @@
+//! The one way a job reaches a machine: [`Machine::open`] logs in to the server's
+//! BMC, reads what the BMC says the machine is, and has the service compare it with
+//! the recorded identity (recording it at first registration). Only then does the job
+//! get a `Machine`, and every power, boot or media action through it first checks that
+//! this runner still holds the job (its fenced lease, by the monotonic clock).
+
+use super::JobContext;
+use super::live::Timeouts;
+use crate::bmc::redfish::RedfishBmc;
+use crate::bmc::{Bmc, PowerAction, SystemSummary};
+use app::backend::services::{Actor, ServiceError};
+use app::domain::identity::MachineIdentity;
+use std::sync::atomic::Ordering;
+
+/// A BMC proven to speak for the job's server, usable while the job is held.
+pub struct Machine<'a> {
+    bmc: RedfishBmc,
+    ctx: &'a JobContext,
+}
+
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+impl<'a> Machine<'a> {
+    /// Connects to the server's BMC and checks the machine's identity. Err (logged,
+    /// audited by the service on a mismatch) means the job must not touch it.
+    pub async fn open(ctx: &'a JobContext, timeouts: &Timeouts) -> Result<(Machine<'a>, SystemSummary), String> {
+        if ctx.identity_failed.load(Ordering::SeqCst) {
+            return Err("identity_mismatch: not touching a machine whose identity did not match".into());
+        }
+        check_lease(ctx, "connecting to the BMC")?;
+        let creds = ctx.backend.bmc_login(ctx.job.server_id).await.map_err(|e| e.user_message())?;
+        let Some(password) = creds.password.as_ref() else {
+            return Err("the server has no stored BMC password (it was forgotten, or the BMC address changed): \
+                        enter it in the BMC access card, then retry"
+                .into());
+        };
+        let bmc = RedfishBmc::new(&creds.address, &creds.username, password.expose(), creds.verify_tls)
+            .map(|b| b.with_timeout(timeouts.bmc_request).with_client_id(&ctx.owner))
+            .map_err(text)?;
+        ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
+        let sys = bmc.system().await.map_err(text)?;
+        let _ = ctx.backend.record_power(ctx.job.server_id, &sys.power_state, &sys.health).await;
+        ctx.log(&format!(
+            "BMC answers: {} {}, serial {}, power {}, health {}",
+            sys.manufacturer, sys.model, sys.serial_number, sys.power_state, sys.health
+        ))
+        .await;
+        let manager_uuid = match bmc.manager_uuid().await {
+            Ok(u) => u.unwrap_or_default(),
+            Err(e) => {
+                ctx.log(&format!("the BMC's own UUID is not readable ({e}); the system's identity decides")).await;
+                String::new()
+            }
+        };
+        let seen = MachineIdentity {
+            system_uuid: sys.uuid.clone(),
+            serial: sys.serial_number.clone(),
+            manager_uuid,
+        };
+        let actor = Actor::system(format!("{} job {}", ctx.job.kind, ctx.job.id));
+        match ctx.backend.check_identity(&actor, ctx.job.server_id, &seen).await {
+            Ok(()) => ctx.log(&format!("identity confirmed: {seen}")).await,
+            Err(ServiceError::IdentityMismatch { message }) => {
+                ctx.identity_failed.store(true, Ordering::SeqCst);
+                return Err(message);
+            }
+            Err(e) => return Err(e.user_message()),
+        }
+        Ok((Machine { bmc, ctx }, sys))
+    }
+
+    fn guard(&self, doing: &str) -> Result<(), String> {
+        check_lease(self.ctx, doing)
+    }
+
+    pub fn address(&self) -> &str {
+        self.bmc.address()
+    }
+
+    pub async fn system(&self) -> Result<SystemSummary, String> {
+        self.bmc.system().await.map_err(text)
+    }
+
+    pub async fn oob_inventory(&self) -> Result<app::domain::Inventory, String> {
+        self.bmc.oob_inventory().await.map_err(text)
+    }
+
+    pub async fn inserted_media(&self) -> Result<Option<String>, String> {
+        self.bmc.inserted_media().await.map_err(text)
+    }
+
+    pub async fn power(&self, action: PowerAction) -> Result<(), String> {
+        self.guard(&format!("power {}", action.reset_type()))?;
+        self.bmc.power(action).await.map_err(text)
+    }
+
+    pub async fn wait_for_power(&self, want: &str, timeout: std::time::Duration) -> Result<(), String> {
+        self.bmc.wait_for_power(want, timeout).await.map_err(text)
+    }
+
+    pub async fn boot_once_from_cd(&self) -> Result<(), String> {
+        self.guard("setting a one-time boot from CD")?;
+        self.bmc.boot_once_from_cd().await.map_err(text)
+    }
+
+    pub async fn clear_boot_override(&self) -> Result<(), String> {
+        self.guard("clearing the boot override")?;
+        self.bmc.clear_boot_override().await.map_err(text)
+    }
+
+    pub async fn insert_media(&self, url: &str) -> Result<(), String> {
+        self.guard("inserting virtual media")?;
+        self.bmc.insert_media(url).await.map_err(text)
+    }
+
+    pub async fn eject_media(&self) -> Result<(), String> {
+        self.guard("ejecting virtual media")?;
+        self.bmc.eject_media().await.map_err(text)
+    }
+}
+
+/// Err when this runner no longer holds the job: it stops before `doing`.
+fn check_lease(ctx: &JobContext, doing: &str) -> Result<(), String> {
+    if ctx.lease.held() {
+        Ok(())
+    } else {
+        tracing::warn!(job = ctx.job.id, doing, "lease no longer held: stopping before a BMC action");
+        Err(format!("this runner no longer holds the job (lease expired or taken over); stopped before {doing}"))
+    }
+}
