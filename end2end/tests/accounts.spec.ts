@@ -50,7 +50,7 @@ test('a viewer sees no state buttons and gets 403 calling the server function di
   await create.getByRole('button', { name: 'Create user' }).click();
   await expect(page.getByTestId('users')).toContainText(viewer);
 
-  const id = await addServer(page, serverName, '127.0.0.1:9');
+  const id = await addServer(page, serverName, `http://127.0.0.1:9/redfish/v1/Systems/${serverName}`);
 
   // The admin sees the status buttons on the server page.
   await page.goto(`/servers/${id}`);
@@ -80,7 +80,7 @@ test('admin marks a server defective with a reason; the audit shows who and why'
   const serverName = unique('def');
   await login(page, 'admin', ADMIN_PASSWORD);
   // Nothing answers at this BMC address: the registration job fails at once.
-  const id = await addServer(page, serverName, '127.0.0.1:9');
+  const id = await addServer(page, serverName, `http://127.0.0.1:9/redfish/v1/Systems/${serverName}`);
   await expect(async () => {
     await page.goto(`/servers/${id}`);
     await expect(page.getByTestId('job')).toContainText('failed', { timeout: 1000 });

@@ -5,7 +5,7 @@ test('two admins edit notes: the second save is refused with the first one shown
   const errors = watchErrors(page);
   const name = unique('notes');
   await login(page, 'admin', ADMIN_PASSWORD);
-  const id = await addServer(page, name, '127.0.0.1:9');
+  const id = await addServer(page, name, `http://127.0.0.1:9/redfish/v1/Systems/${name}`);
 
   const ctx = await browser.newContext();
   const other = await ctx.newPage();

@@ -86,7 +86,7 @@ test('the add form names every invalid field and keeps what was typed', async ({
   await expect(page.getByLabel('BMC address')).toHaveValue('10.0.0.1 oops');
   const name = unique('good-');
   await page.getByLabel('Name').fill(name);
-  await page.getByLabel('BMC address').fill('127.0.0.1:9');
+  await page.getByLabel('BMC address').fill(`http://127.0.0.1:9/redfish/v1/Systems/${name}`);
   await page.getByRole('button', { name: 'Add server' }).click();
   await expect(page.getByRole('status')).toContainText(`Added ${name}`);
   await expect(page.locator('#add-name-error')).toBeEmpty();
@@ -126,7 +126,7 @@ test('a lost connection gets a clear message, not a raw error', async ({ page })
     await page.getByText('Add a server').click();
     const name = unique('offline-');
     await page.getByLabel('Name').fill(name);
-    await page.getByLabel('BMC address').fill('127.0.0.1:9');
+    await page.getByLabel('BMC address').fill(`http://127.0.0.1:9/redfish/v1/Systems/${name}`);
     await page.getByRole('button', { name: 'Add server' }).click();
     const link = page.getByRole('status').getByRole('link', { name });
     return Number((await link.getAttribute('href'))!.split('/').pop());

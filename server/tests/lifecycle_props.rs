@@ -26,7 +26,11 @@ fn random_sequences_keep_invariants() {
         .run(&prop::collection::vec(step(), 1..40), |steps| {
             rt.block_on(async {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let new = NewServer { name: format!("p{n}"), bmc_address: format!("http://10.0.0.1/redfish/v1/Systems/p{n}"), ..Default::default() };
+                let new = NewServer {
+                    name: format!("p{n}"),
+                    bmc_address: format!("http://10.0.0.1/redfish/v1/Systems/p{n}"),
+                    ..Default::default()
+                };
                 let mut s = app.backend.add_server(&Actor::user("admin"), &new).await.unwrap();
                 let mut events = common::event_count(&app, s.id).await;
                 // Adding a server queues its registration; processes start jobs and

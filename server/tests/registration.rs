@@ -168,7 +168,8 @@ fn boot_if_live(system: &serde_json::Value, seen: &std::sync::Mutex<std::collect
 /// Emulator node `index` as a machine with the lab profile's hardware and real disk
 /// files (one directory per test process and node).
 fn simulated(index: usize) -> rackstate_server::agent::hardware::SimulatedMachine {
-    let dir = std::env::temp_dir().join(format!("rackstate-test-disks-{}", std::process::id())).join(format!("node-{index}"));
+    let dir =
+        std::env::temp_dir().join(format!("rackstate-test-disks-{}", std::process::id())).join(format!("node-{index}"));
     rackstate_server::agent::hardware::SimulatedMachine::new(
         rackstate_server::lab::profiles::inventory(index + 1),
         dir,
@@ -349,7 +350,6 @@ async fn release_cleans_back_to_available() {
 
 /// Hardware whose second disk cannot be written.
 struct BrokenDisk(rackstate_server::agent::hardware::SimulatedMachine);
-
 
 impl rackstate_server::agent::hardware::Hardware for BrokenDisk {
     fn inventory(&self) -> Result<app::domain::Inventory, String> {

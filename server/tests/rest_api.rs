@@ -289,7 +289,12 @@ async fn every_endpoint_as_every_role() {
     let endpoints: &[(&str, &str, Option<P>, Value)] = &[
         ("GET", "/api/v1/tokens", None, Value::Null),
         ("GET", "/api/v1/servers", Some(P::ViewFleet), Value::Null),
-        ("POST", "/api/v1/servers", Some(P::AddServer), json!({ "name": "n-{role}", "bmc_address": "http://10.1.1.1/redfish/v1/Systems/{role}" })),
+        (
+            "POST",
+            "/api/v1/servers",
+            Some(P::AddServer),
+            json!({ "name": "n-{role}", "bmc_address": "http://10.1.1.1/redfish/v1/Systems/{role}" }),
+        ),
         ("GET", "/api/v1/servers/{id}", Some(P::ViewOwnServers), Value::Null),
         ("POST", "/api/v1/servers/{id}/state", Some(P::SetManualState), json!({ "state": "available" })),
         ("POST", "/api/v1/servers/{id}/register", Some(P::StartRegistration), json!({})),

@@ -167,23 +167,29 @@ pub struct ServerActivity {
     pub job: Option<crate::model::JobView>,
     pub events: Option<Vec<Event>>,
     pub can_manage_jobs: bool,
+    /// The cleanings' erase certificates, newest first (None when the caller may not
+    /// read the audit).
+    pub erase_certificates: Option<Vec<crate::domain::erase::EraseCertificate>>,
 }
 
 #[server(endpoint = "server_activity")]
 pub async fn load_activity(id: i64) -> Result<ServerActivity, ServerFnError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
     backend.server_for(&user, id).await.map_err(super::ssr::service_error)?;
-    let events = if user.role.can(Permission::ViewAudit) {
-        Some(backend.server_events(id).await.map_err(super::ssr::service_error)?)
+    let (events, erase_certificates) = if user.role.can(Permission::ViewAudit) {
+        (
+            Some(backend.server_events(id).await.map_err(super::ssr::service_error)?),
+            Some(backend.erase_certificates(id).await.map_err(super::ssr::service_error)?),
+        )
     } else {
-        None
+        (None, None)
     };
     let job = if user.role.can(Permission::ViewFleet) {
         backend.latest_job(id).await.map_err(super::ssr::service_error)?
     } else {
         None
     };
-    Ok(ServerActivity { job, events, can_manage_jobs: user.role.can(Permission::RetryAbortJobs) })
+    Ok(ServerActivity { job, events, can_manage_jobs: user.role.can(Permission::RetryAbortJobs), erase_certificates })
 }
 
 #[server(endpoint = "add_server")]

@@ -78,7 +78,10 @@ impl StepResult {
                 || d.message.len() > 2000
                 || d.serial.len() > 256
                 || d.erasure.as_ref().is_some_and(|e| {
-                    e.tool.len() > 512 || e.model.len() > 256 || e.verification.method.len() > 512 || e.verification.detail.len() > 2000
+                    e.tool.len() > 512
+                        || e.model.len() > 256
+                        || e.verification.method.len() > 512
+                        || e.verification.detail.len() > 2000
                 })
         };
         match self.devices.iter().position(too_long) {

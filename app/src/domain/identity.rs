@@ -30,11 +30,8 @@ pub fn bmc_key(address: &str) -> String {
         Some(close) => authority[close..].contains(':'),
         None => authority.contains(':'),
     };
-    let authority = if has_port {
-        authority
-    } else {
-        format!("{authority}:{}", if scheme == "http" { 80 } else { 443 })
-    };
+    let authority =
+        if has_port { authority } else { format!("{authority}:{}", if scheme == "http" { 80 } else { 443 }) };
     format!("{scheme}://{authority}{path}")
 }
 
@@ -190,7 +187,10 @@ mod tests {
         assert_eq!(bmc_key("10.0.0.5"), "https://10.0.0.5:443");
         assert_eq!(bmc_key("HTTPS://10.0.0.5:443/"), "https://10.0.0.5:443");
         assert_eq!(bmc_key(" https://BMC-r12 "), "https://bmc-r12:443");
-        assert_eq!(bmc_key("http://127.0.0.1:8000/redfish/v1/Systems/a/"), "http://127.0.0.1:8000/redfish/v1/Systems/a");
+        assert_eq!(
+            bmc_key("http://127.0.0.1:8000/redfish/v1/Systems/a/"),
+            "http://127.0.0.1:8000/redfish/v1/Systems/a"
+        );
         assert_ne!(bmc_key("http://10.0.0.5"), bmc_key("https://10.0.0.5"));
         assert_eq!(bmc_key("[fe80::1]"), "https://[fe80::1]:443");
         assert_eq!(bmc_key("[fe80::1]:8443"), "https://[fe80::1]:8443");

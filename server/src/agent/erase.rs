@@ -94,7 +94,8 @@ fn now_ms() -> i64 {
 /// verification failed is Ok with `verification.passed == false` (the server decides).
 pub fn erase_disk(disk: &DiskFacts<'_>, mode: EraseMode, commands: &dyn DeviceCommands) -> Result<DiskErasure, String> {
     let offsets = sample_offsets(disk.size_bytes, mode);
-    let before = read_samples(disk.path, &offsets).map_err(|e| format!("{}: reading samples: {e}", disk.path.display()))?;
+    let before =
+        read_samples(disk.path, &offsets).map_err(|e| format!("{}: reading samples: {e}", disk.path.display()))?;
     let started_at = now_ms();
     let mut tried = Vec::new();
     for method in plan(mode, &commands.capabilities(disk.path)) {

@@ -71,7 +71,8 @@ impl SimulatedMachine {
 
     /// The file behind the disk with this serial.
     pub fn disk_path(&self, serial: &str) -> PathBuf {
-        let safe: String = serial.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let safe: String =
+            serial.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
         self.disk_dir.join(format!("{safe}.img"))
     }
 }

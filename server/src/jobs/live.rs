@@ -105,7 +105,13 @@ impl LiveBoot {
         ctx.log(&format!(
             "taken over while waiting for the agent: the machine is {} with {}; booting the live image again",
             sys.power_state.to_lowercase(),
-            if ours { "this job's image" } else if media.is_some() { "other media" } else { "no media" }
+            if ours {
+                "this job's image"
+            } else if media.is_some() {
+                "other media"
+            } else {
+                "no media"
+            }
         ))
         .await;
         self.boot(ctx, bmc, sys).await

@@ -54,11 +54,7 @@ impl<'a> Machine<'a> {
                 String::new()
             }
         };
-        let seen = MachineIdentity {
-            system_uuid: sys.uuid.clone(),
-            serial: sys.serial_number.clone(),
-            manager_uuid,
-        };
+        let seen = MachineIdentity { system_uuid: sys.uuid.clone(), serial: sys.serial_number.clone(), manager_uuid };
         let actor = Actor::system(format!("{} job {}", ctx.job.kind, ctx.job.id));
         match ctx.backend.check_identity(&actor, ctx.job.server_id, &seen).await {
             Ok(()) => ctx.log(&format!("identity confirmed: {seen}")).await,

@@ -193,7 +193,8 @@ impl Runner {
                     let now = now_ms();
                     let renewed = async {
                         let mut conn = this.backend.db.conn().await?;
-                        store::jobs::renew_parked(&mut conn, &this.owner, now, now + this.lease.as_millis() as i64).await
+                        store::jobs::renew_parked(&mut conn, &this.owner, now, now + this.lease.as_millis() as i64)
+                            .await
                     }
                     .await;
                     if let Err(e) = renewed {
@@ -248,7 +249,9 @@ impl Runner {
         let sent = Instant::now();
         let now = now_ms();
         let mut conn = self.backend.db.conn().await?;
-        Ok(store::jobs::claim(&mut conn, &self.owner, now, now + self.lease.as_millis() as i64).await?.map(|j| (j, sent)))
+        Ok(store::jobs::claim(&mut conn, &self.owner, now, now + self.lease.as_millis() as i64)
+            .await?
+            .map(|j| (j, sent)))
     }
 
     async fn execute(self: Arc<Self>, (job, claimed_at): (JobRow, Instant)) {
@@ -357,8 +360,7 @@ impl Runner {
                 let now = now_ms();
                 let result = async {
                     let mut conn = self.backend.db.conn().await?;
-                    store::jobs::retry_later(&mut conn, id, fence, &error, now + after.as_millis() as i64, now)
-                        .await
+                    store::jobs::retry_later(&mut conn, id, fence, &error, now + after.as_millis() as i64, now).await
                 }
                 .await;
                 if let Err(e) = result {

@@ -92,8 +92,7 @@ impl JobHandler for Register {
 
     async fn on_failure(&self, ctx: &JobContext, reason: &str) {
         let params: JobParams = serde_json::from_str(&ctx.job.params).unwrap_or_default();
-        let mut change =
-            StateChange::new(Action::RegistrationFailed).because(reason).by_job(ctx.job.id, ctx.job.fence);
+        let mut change = StateChange::new(Action::RegistrationFailed).because(reason).by_job(ctx.job.id, ctx.job.fence);
         change.re_registration = params.re_registration;
         if let Err(e) = ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await {
             tracing::warn!(job = ctx.job.id, error = %e, "recording a failed registration");

@@ -191,8 +191,7 @@ impl Lab {
             match backend.server_id_by_name(&spec.name).await.map_err(|e| e.user_message())? {
                 Some(id) => {
                     let creds = backend.bmc_login(id).await.map_err(|e| e.user_message())?;
-                    spec.port =
-                        creds.address.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+                    spec.port = creds.address.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
                     spec.username = creds.username;
                     spec.password = creds.password.map(|p| p.expose().to_string()).unwrap_or_default();
                 }
@@ -382,12 +381,8 @@ async fn inject_faults(State(m): State<Arc<Machine>>, req: Request, next: Next) 
 /// Logs every authenticated request that changes something (POST, PATCH, ...).
 async fn record_action(State(m): State<Arc<Machine>>, req: Request, next: Next) -> Response {
     if req.method() != axum::http::Method::GET {
-        let client = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
+        let client =
+            req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let action = BmcAction {
             at_ms: app::backend::store::now_ms(),
             method: req.method().to_string(),
@@ -543,7 +538,11 @@ async fn drive(State(m): State<Arc<Machine>>, axum::extract::Path(index): axum::
 }
 
 async fn manager(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
-    let uuid = format!("{:0>8}-0000-4000-8000-{:0>12}", m.port, m.name.bytes().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64)) % 1_000_000_000_000);
+    let uuid = format!(
+        "{:0>8}-0000-4000-8000-{:0>12}",
+        m.port,
+        m.name.bytes().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64)) % 1_000_000_000_000
+    );
     let mut v = json!({ "@odata.id": "/redfish/v1/Managers/1", "Id": "1", "Name": "Lab BMC", "UUID": uuid });
     if !m.media_under_system {
         v["VirtualMedia"] = json!({ "@odata.id": "/redfish/v1/Managers/1/VirtualMedia" });

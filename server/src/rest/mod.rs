@@ -40,6 +40,8 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/servers/{id}/bmc-credentials", get(bmc_credentials))
         .route("/api/v1/servers/{id}/bmc", axum::routing::put(change_bmc))
         .route("/api/v1/servers/{id}/events", get(events))
+        .route("/api/v1/servers/{id}/erase-certificates", get(erase_certificates))
+        .route("/api/v1/servers/{id}/erase-certificates/{cert}", get(erase_certificate))
         .route("/api/v1/servers/{id}/notes", get(get_notes).put(put_notes))
         .route("/api/v1/jobs/{id}", get(job))
         .route("/api/v1/reports/utilization", get(utilization))
@@ -69,7 +71,8 @@ pub struct ApiError {
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ApiErrorBody {
-    /// malformed, unauthorized, forbidden, not_found, illegal_transition, conflict, invalid_field, throttled
+    /// malformed, unauthorized, forbidden, not_found, illegal_transition, conflict, identity_mismatch,
+    /// invalid_field, throttled
     pub code: String,
     pub message: String,
 }
@@ -80,14 +83,17 @@ pub struct ApiErrorBody {
     info(title = "Rackstate automation API", version = "1"),
     paths(
         create_token, list_tokens, revoke_token, list_servers, add_server, get_server, set_state, register,
-        decommission, retry, abort, bmc_credentials, change_bmc, events, get_notes, put_notes, job, utilization, create_user,
+        decommission, retry, abort, bmc_credentials, change_bmc, events, erase_certificates, erase_certificate,
+        get_notes, put_notes, job, utilization, create_user,
         allocation::list_subscriptions, allocation::create_subscription, allocation::get_subscription,
         allocation::resize_subscription, allocation::end_subscription, allocation::list_deployments,
         allocation::allocate, allocation::get_deployment, allocation::release
     ),
     components(schemas(
         ApiError, ApiErrorBody, Server, JobView, app::model::JobStep, UserView, app::model::Event, app::domain::Inventory, app::model::Notes,
-        app::model::Subscription, allocation::DeploymentOut, app::model::DeploymentServer
+        app::model::Subscription, allocation::DeploymentOut, app::model::DeploymentServer,
+        app::domain::erase::EraseCertificate, app::domain::erase::CertifiedDisk, app::domain::erase::EraseMode,
+        app::domain::erase::EraseMethod
     )),
     modifiers(&BearerAuth)
 )]
@@ -268,7 +274,7 @@ fn yes() -> bool {
     true
 }
 
-#[utoipa::path(post, path = "/api/v1/servers", tag = "servers", security(("bearer" = [])), request_body = NewServerRequest, responses((status = 201, body = Server), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 422, body = ApiError)))]
+#[utoipa::path(post, path = "/api/v1/servers", tag = "servers", security(("bearer" = [])), request_body = NewServerRequest, responses((status = 201, body = Server), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError, description = "`conflict`: another live server has this BMC address (the message names it)"), (status = 422, body = ApiError)))]
 async fn add_server(State(backend): State<Backend>, headers: HeaderMap, bytes: Bytes) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::AddServer)).await?;
     let req: NewServerRequest = body(&bytes)?;
@@ -428,6 +434,22 @@ async fn events(State(backend): State<Backend>, headers: HeaderMap, Path(id): Pa
     caller(&backend, &headers, Some(Permission::ViewAudit)).await?;
     backend.server(id).await.map_err(service_error)?;
     Ok(json(StatusCode::OK, json!({ "items": backend.server_events(id).await.map_err(service_error)? })))
+}
+
+#[utoipa::path(get, path = "/api/v1/servers/{id}/erase-certificates", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, description = "`{items: [EraseCertificate]}`, newest first: each cleaning's evidence (NIST SP 800-88 fields)"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+async fn erase_certificates(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    caller(&backend, &headers, Some(Permission::ViewAudit)).await?;
+    Ok(json(StatusCode::OK, json!({ "items": backend.erase_certificates(id).await.map_err(service_error)? })))
+}
+
+#[utoipa::path(get, path = "/api/v1/servers/{id}/erase-certificates/{cert}", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path), ("cert" = i64, Path)), responses((status = 200, body = app::domain::erase::EraseCertificate), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+async fn erase_certificate(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    Path((id, cert)): Path<(i64, i64)>,
+) -> ApiResult {
+    caller(&backend, &headers, Some(Permission::ViewAudit)).await?;
+    Ok(json(StatusCode::OK, backend.erase_certificate(id, cert).await.map_err(service_error)?))
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "processes", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = JobView), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]

@@ -107,7 +107,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 /// the service layer).
 pub async fn server_in_state(app: &TestApp, name: &str, state: app::domain::ServerState) -> app::model::Server {
     use app::backend::services::{Actor, NewServer};
-    let new = NewServer { name: name.into(), bmc_address: format!("http://127.0.0.1:8000/redfish/v1/Systems/{name}"), ..Default::default() };
+    let new = NewServer {
+        name: name.into(),
+        bmc_address: format!("http://127.0.0.1:8000/redfish/v1/Systems/{name}"),
+        ..Default::default()
+    };
     let s = app.backend.add_server(&Actor::user("admin"), &new).await.expect("add server");
     sqlx::query("UPDATE servers SET state = $1 WHERE id = $2")
         .bind(state.as_str())

@@ -81,7 +81,8 @@ impl Backend {
         }
         let actor = Actor::system(format!("register job {job_id} (agent)"));
         // One machine, one server: a serial another live server holds fails the job.
-        if let Err(e) = super::identity::ensure_serial_free(&mut tx, &inventory.system.serial_number, job.server_id).await
+        if let Err(e) =
+            super::identity::ensure_serial_free(&mut tx, &inventory.system.serial_number, job.server_id).await
         {
             let reason = format!("identity_mismatch: {e}");
             store::jobs::agent_reported(&mut tx, job_id, Some(&reason), now).await?;
@@ -166,7 +167,12 @@ impl Backend {
 
     /// The steps the agent is to run for its job; `erase_mode` is the configured
     /// disk erase ("metadata" or "full").
-    pub async fn agent_steps(&self, job_id: i64, token: &str, erase_mode: EraseMode) -> Result<AgentSteps, ServiceError> {
+    pub async fn agent_steps(
+        &self,
+        job_id: i64,
+        token: &str,
+        erase_mode: EraseMode,
+    ) -> Result<AgentSteps, ServiceError> {
         let mut conn = self.db.conn().await?;
         let job = job_for_token(&mut conn, job_id, token).await?;
         if job.job_kind() == Some(JobKind::Clean) && job.agent_verified == 0 {
@@ -262,7 +268,11 @@ impl Backend {
             job_id: job.id,
             mode,
             issued_at: now,
-            performed_by: format!("Rackstate clean job {} (live image agent, rackstate {})", job.id, env!("CARGO_PKG_VERSION")),
+            performed_by: format!(
+                "Rackstate clean job {} (live image agent, rackstate {})",
+                job.id,
+                env!("CARGO_PKG_VERSION")
+            ),
             location: [server.datacenter.as_str(), server.rack.as_str()]
                 .iter()
                 .filter(|s| !s.is_empty())

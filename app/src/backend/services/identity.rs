@@ -32,7 +32,11 @@ pub(crate) async fn ensure_bmc_free(conn: &mut AnyConnection, address: &str, exc
 }
 
 /// Refuses a serial another live server holds (409 naming it).
-pub(crate) async fn ensure_serial_free(conn: &mut AnyConnection, serial: &str, except: i64) -> Result<(), ServiceError> {
+pub(crate) async fn ensure_serial_free(
+    conn: &mut AnyConnection,
+    serial: &str,
+    except: i64,
+) -> Result<(), ServiceError> {
     match store::identity::holder_of_serial(conn, serial, except).await? {
         Some((id, name)) => Err(ServiceError::Conflict {
             message: format!(

@@ -241,11 +241,8 @@ impl Backend {
         let name = new.name.trim();
         let bmc = new.bmc_address.trim();
         let binding = super::identity::bmc_binding(bmc, new.bmc_verify_tls);
-        let sealed = new
-            .bmc_password
-            .as_ref()
-            .filter(|p| !p.expose().is_empty())
-            .map(|p| self.secrets.seal_for(p, &binding));
+        let sealed =
+            new.bmc_password.as_ref().filter(|p| !p.expose().is_empty()).map(|p| self.secrets.seal_for(p, &binding));
         let key = domain::identity::bmc_key(bmc);
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
@@ -385,7 +382,8 @@ impl Backend {
         let username = change.username.trim();
         let password = change.password.as_ref().filter(|p| !p.expose().is_empty());
         ServiceError::check_fields(bmc_errors(address, username, password))?;
-        let sealed = password.map(|p| self.secrets.seal_for(p, &super::identity::bmc_binding(address, change.verify_tls)));
+        let sealed =
+            password.map(|p| self.secrets.seal_for(p, &super::identity::bmc_binding(address, change.verify_tls)));
         let key = domain::identity::bmc_key(address);
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
@@ -405,14 +403,14 @@ impl Backend {
         super::identity::ensure_bmc_free(&mut tx, address, id).await?;
         let old = store::servers::bmc_credentials(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
         // The stored secret was entered for the old BMC: it follows no new address.
-        let moved = domain::identity::bmc_key(&old.bmc_address) != key || (old.bmc_verify_tls != 0) != change.verify_tls;
+        let moved =
+            domain::identity::bmc_key(&old.bmc_address) != key || (old.bmc_verify_tls != 0) != change.verify_tls;
         let secret = match (&sealed, moved) {
             (Some(s), _) => store::servers::SecretUpdate::Set(s),
             (None, true) if old.bmc_secret.is_some() => store::servers::SecretUpdate::Drop,
             (None, _) => store::servers::SecretUpdate::Keep,
         };
-        let update =
-            store::servers::BmcUpdate { address, key: &key, username, secret, verify_tls: change.verify_tls };
+        let update = store::servers::BmcUpdate { address, key: &key, username, secret, verify_tls: change.verify_tls };
         if !store::servers::set_bmc(&mut tx, id, server.generation, &update, now).await? {
             let current = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
             return Err(stale(&current));

@@ -2,7 +2,7 @@
 //! certificate as JSON), kept for good; database triggers refuse updates and deletes.
 
 use crate::backend::db::DbError;
-use crate::domain::erase::{EraseCertificate, EraseMode};
+use crate::domain::erase::EraseCertificate;
 use sqlx::AnyConnection;
 
 /// Stores a certificate in the cleaning's transaction; its id is the row's (read
@@ -38,11 +38,12 @@ fn decode(row: Row) -> Result<EraseCertificate, DbError> {
 
 /// A server's certificates, newest first.
 pub async fn for_server(conn: &mut AnyConnection, server_id: i64) -> Result<Vec<EraseCertificate>, DbError> {
-    let rows: Vec<Row> = sqlx::query_as("SELECT id, data FROM erase_certificates WHERE server_id = $1 ORDER BY id DESC")
-        .bind(server_id)
-        .fetch_all(conn)
-        .await
-        .map_err(|e| DbError::query("reading erase certificates", e))?;
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT id, data FROM erase_certificates WHERE server_id = $1 ORDER BY id DESC")
+            .bind(server_id)
+            .fetch_all(conn)
+            .await
+            .map_err(|e| DbError::query("reading erase certificates", e))?;
     rows.into_iter().map(decode).collect()
 }
 
@@ -55,15 +56,4 @@ pub async fn get(conn: &mut AnyConnection, server_id: i64, id: i64) -> Result<Op
         .await
         .map_err(|e| DbError::query("reading an erase certificate", e))?;
     row.map(decode).transpose()
-}
-
-/// The mode of the server's latest cleaning, if it has one (the server page shows it).
-pub async fn latest_mode(conn: &mut AnyConnection, server_id: i64) -> Result<Option<EraseMode>, DbError> {
-    let mode: Option<String> =
-        sqlx::query_scalar("SELECT mode FROM erase_certificates WHERE server_id = $1 ORDER BY id DESC LIMIT 1")
-            .bind(server_id)
-            .fetch_optional(conn)
-            .await
-            .map_err(|e| DbError::query("reading an erase certificate", e))?;
-    Ok(mode.as_deref().and_then(EraseMode::parse))
 }

@@ -58,8 +58,7 @@ impl JobRow {
     }
 }
 
-const COLUMNS: &str =
-    "id, server_id, kind, status, attempts, params, last_error, lease_owner, phase, fence, agent_verified, agent_deadline";
+const COLUMNS: &str = "id, server_id, kind, status, attempts, params, last_error, lease_owner, phase, fence, agent_verified, agent_deadline";
 
 /// Queues a job; runs in the caller's transaction (with the state change that starts it).
 pub async fn enqueue(

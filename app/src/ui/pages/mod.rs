@@ -5,6 +5,7 @@ mod home;
 mod login;
 mod not_found;
 mod server;
+mod server_erase;
 mod servers;
 mod subscriptions;
 mod users;

@@ -219,6 +219,9 @@ pub fn ServerPage() -> impl IntoView {
                                 }}
                             </section>
                         }})}
+                        {a.erase_certificates.clone().map(|certificates| view! {
+                            <super::server_erase::EraseCertificatesCard certificates/>
+                        })}
                         {a.events.clone().map(|events| view! {
                             <section class="card">
                                 <h2>"Events"</h2>
@@ -516,6 +519,9 @@ fn BmcCard(
             })}
             <details open=move || matches!(change.value().get(), Some(Err(_))) || forgotten>
                 <summary>"Change BMC address or credentials…"</summary>
+                <p class="hint">"A stored password follows no new address: changing the address or the TLS setting \
+                    forgets it unless you enter the password again. Jobs check that the machine behind the address is \
+                    the one this server was registered as (UUID and serial) before they touch it."</p>
                 <ActionForm action=change attr:class="grid-form" attr:novalidate=true>
                     <input type="hidden" name="id" value=server.id/>
                     <input type="hidden" name="generation" value=server.generation/>
@@ -524,7 +530,7 @@ fn BmcCard(
                     <div class="field"><label>"BMC user"<input name="bmc_username" value=username autocomplete="off"
                         aria-invalid=invalid("bmc_username") aria-describedby="bmc-bmc_username-error"/></label><FieldError result form="bmc" field="bmc_username" fields=BMC_FIELDS/></div>
                     <div class="field"><label>"New BMC password"<input name="bmc_password" type="password" autocomplete="new-password"
-                        placeholder="empty: keep the stored one"
+                        placeholder="empty: keep it (same address only)"
                         aria-invalid=invalid("bmc_password") aria-describedby="bmc-bmc_password-error"/></label><FieldError result form="bmc" field="bmc_password" fields=BMC_FIELDS/></div>
                     <label class="check"><span><input type="checkbox" name="bmc_skip_tls_verify" checked=!server.bmc_verify_tls/>
                         " Accept a self-signed BMC certificate (TLS not verified)"</span></label>
