@@ -16,7 +16,7 @@ pub const USAGE: &str = "usage:
                                                     hardware to the job named on the kernel
                                                     command line (rackstate.callback/job/token);
                                                     --print only prints the inventory as JSON
-  rackstate lab --machines N [--dir D] [--boot-seconds S]
+  rackstate lab --machines N [--dir D] [--boot-seconds S] [--bmc-delay-ms MS]
                                                     simulated servers with Redfish BMCs on loopback,
                                                     as a process of their own; writes their BMC
                                                     addresses and logins to D/machines.json (and
@@ -187,11 +187,16 @@ pub async fn lab(args: &[String]) -> u8 {
             }
             Err(_) => Lab::specs(machines),
         };
+        let bmc_delay: u64 = match flag(args, "--bmc-delay-ms") {
+            Ok(s) => s.parse().ok().filter(|d| *d <= 60_000).ok_or("--bmc-delay-ms: 0 to 60000")?,
+            Err(_) => 0,
+        };
         let config = LabConfig {
             machines,
             boot_delay: std::time::Duration::from_secs_f64(boot),
             disk_dir: dir.join("disks"),
             disk_bytes: crate::lab::DEFAULT_DISK_BYTES,
+            bmc_delay: std::time::Duration::from_millis(bmc_delay),
         };
         let lab = Lab::serve(&config, specs).await?;
         let listed: Vec<serde_json::Value> = lab

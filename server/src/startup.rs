@@ -146,6 +146,7 @@ impl Application {
                 boot_delay: settings.demo_lab_boot,
                 disk_dir: settings.data_dir.join("lab-disks"),
                 disk_bytes: crate::lab::DEFAULT_DISK_BYTES,
+                bmc_delay: std::time::Duration::ZERO,
             };
             Some(Lab::start(&backend, &config).await.map_err(StartupError::Lab)?)
         } else {

@@ -53,6 +53,8 @@ pub enum BmcErrorKind {
     Malformed(String),
     /// The BMC lacks something we need (e.g. virtual media).
     Unsupported(String),
+    /// Not sent: the job's runner no longer holds the job (fencing).
+    Fenced,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,7 +72,10 @@ impl BmcError {
         match &self.kind {
             BmcErrorKind::Connect(_) | BmcErrorKind::Timeout { .. } => true,
             BmcErrorKind::Status { code, .. } => *code >= 500,
-            BmcErrorKind::Unauthorized | BmcErrorKind::Malformed(_) | BmcErrorKind::Unsupported(_) => false,
+            BmcErrorKind::Unauthorized
+            | BmcErrorKind::Malformed(_)
+            | BmcErrorKind::Unsupported(_)
+            | BmcErrorKind::Fenced => false,
         }
     }
 }
@@ -87,6 +92,7 @@ impl fmt::Display for BmcError {
             BmcErrorKind::Status { code, message } => write!(f, "HTTP {code}: {message}"),
             BmcErrorKind::Malformed(m) => write!(f, "unexpected answer: {m}"),
             BmcErrorKind::Unsupported(m) => write!(f, "not supported by this BMC: {m}"),
+            BmcErrorKind::Fenced => f.write_str("not sent: this runner no longer holds the job"),
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct RedfishBmc {
     timeout: Duration,
     /// The User-Agent sent: which Rackstate (and which runner) acts, for the BMC's log.
     user_agent: String,
+    /// Asked before every attempt of a request that changes something: false stops it
+    /// (a job's runner that lost its lease must not act, not even on a retry).
+    may_act: Option<std::sync::Arc<dyn Fn() -> bool + Send + Sync>>,
     system_path: OnceCell<String>,
     media_path: OnceCell<String>,
 }
@@ -78,6 +81,7 @@ impl RedfishBmc {
             client,
             timeout: REQUEST_TIMEOUT,
             user_agent: format!("rackstate/{}", env!("CARGO_PKG_VERSION")),
+            may_act: None,
             system_path,
             media_path: OnceCell::new(),
         })
@@ -96,6 +100,12 @@ impl RedfishBmc {
         self
     }
 
+    /// Every change (POST, PATCH, ...) and each of its retries first asks `may_act`.
+    pub fn with_fence(mut self, may_act: std::sync::Arc<dyn Fn() -> bool + Send + Sync>) -> Self {
+        self.may_act = Some(may_act);
+        self
+    }
+
     fn err(&self, doing: &str, kind: BmcErrorKind) -> BmcError {
         BmcError { bmc: self.address.clone(), doing: doing.to_string(), kind }
     }
@@ -110,6 +120,9 @@ impl RedfishBmc {
     ) -> Result<Option<Value>, BmcError> {
         let mut attempt = 0;
         loop {
+            if method != reqwest::Method::GET && self.may_act.as_ref().is_some_and(|may| !may()) {
+                return Err(self.err(doing, BmcErrorKind::Fenced));
+            }
             match self.call_once(method.clone(), path, body, doing).await {
                 Err(e) if e.is_transient() && attempt < MAX_RETRIES => {
                     tracing::debug!(bmc = %self.address, error = %e, attempt, "retrying");
@@ -137,6 +150,7 @@ impl RedfishBmc {
             BmcErrorKind::Status { .. } => "status",
             BmcErrorKind::Malformed(_) => "malformed",
             BmcErrorKind::Unsupported(_) => "unsupported",
+            BmcErrorKind::Fenced => "fenced",
         });
         crate::metrics::bmc_request(started.elapsed(), kind);
         result

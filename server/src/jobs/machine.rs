@@ -37,7 +37,12 @@ impl<'a> Machine<'a> {
                 .into());
         };
         let bmc = RedfishBmc::new(&creds.address, &creds.username, password.expose(), creds.verify_tls)
-            .map(|b| b.with_timeout(timeouts.bmc_request).with_client_id(&ctx.owner))
+            .map(|b| {
+                let lease = ctx.lease.clone();
+                b.with_timeout(timeouts.bmc_request)
+                    .with_client_id(&ctx.owner)
+                    .with_fence(std::sync::Arc::new(move || lease.held()))
+            })
             .map_err(text)?;
         ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
         let sys = bmc.system().await.map_err(text)?;

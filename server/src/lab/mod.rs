@@ -39,6 +39,8 @@ pub struct LabConfig {
     pub disk_dir: std::path::PathBuf,
     /// The size of each simulated disk file (real disks scaled down).
     pub disk_bytes: u64,
+    /// How long each BMC answer takes (real BMCs take hundreds of milliseconds).
+    pub bmc_delay: Duration,
 }
 
 /// The size of a lab disk file: big enough for a first and last MiB and blocks
@@ -86,6 +88,7 @@ pub struct Machine {
     hardware: Mutex<Inventory>,
     disk_dir: std::path::PathBuf,
     disk_bytes: u64,
+    bmc_delay: Duration,
     actions: Mutex<Vec<BmcAction>>,
     boot_delay: Duration,
     /// Odd machines keep virtual media under the system, even ones under the manager
@@ -162,6 +165,7 @@ impl Lab {
                 hardware: Mutex::new(profiles::inventory(spec.index)),
                 disk_dir: config.disk_dir.join(&spec.name),
                 disk_bytes: config.disk_bytes,
+                bmc_delay: config.bmc_delay,
                 actions: Mutex::new(Vec::new()),
                 boot_delay: config.boot_delay,
                 media_under_system: spec.index % 2 == 1,
@@ -364,6 +368,9 @@ impl Machine {
 
 async fn inject_faults(State(m): State<Arc<Machine>>, req: Request, next: Next) -> Response {
     let faults = m.faults();
+    if !m.bmc_delay.is_zero() {
+        tokio::time::sleep(m.bmc_delay).await;
+    }
     if faults.stall {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }

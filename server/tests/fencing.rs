@@ -1,0 +1,248 @@
+//! Fenced jobs against machines that outlive Rackstate: the demo lab runs as its own
+//! process (`rackstate lab`), Rackstate processes are stopped (SIGSTOP) or killed
+//! (kill -9) while their jobs act on the machines, and another process takes over.
+//! Runs the real `rackstate` binary (SQLite and PostgreSQL).
+
+mod common;
+
+use app::backend::Db;
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The lab as its own process; its machines (name, address, username, password).
+struct LabProcess {
+    child: Child,
+    machines: Vec<Value>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for LabProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_lab(machines: usize, boot_seconds: &str, bmc_delay_ms: &str) -> LabProcess {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_rackstate"))
+        .args(["lab", "--machines", &machines.to_string(), "--boot-seconds", boot_seconds])
+        .args(["--bmc-delay-ms", bmc_delay_ms, "--dir"])
+        .arg(dir.path())
+        .env("RACKSTATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting rackstate lab");
+    let state = dir.path().join("machines.json");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let machines = loop {
+        if let Ok(text) = std::fs::read_to_string(&state)
+            && let Ok(list) = serde_json::from_str::<Vec<Value>>(&text)
+        {
+            break list;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the lab never wrote its machines");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    LabProcess { child, machines, _dir: dir }
+}
+
+/// A Rackstate process on `port` (its own agent URL), with the lab's simulation image.
+fn start(dir: &std::path::Path, url: &str, port: u16, workers: &str) -> Child {
+    let agent_url = format!("http://127.0.0.1:{port}");
+    let image = dir.join("live-image.img");
+    rackstate_server::live_image::LiveImage::write_simulation_image(&image).unwrap();
+    let image = image.display().to_string();
+    common::start_binary(
+        dir,
+        url,
+        port,
+        &[
+            ("RACKSTATE_WORKERS", workers),
+            ("RACKSTATE_JOB_LEASE_SECONDS", "3"),
+            ("RACKSTATE_AGENT_TIMEOUT_SECONDS", "600"),
+            ("RACKSTATE_AGENT_URL", agent_url.as_str()),
+            ("RACKSTATE_POWER_SYNC_SECONDS", "0"),
+            ("RACKSTATE_LIVE_IMAGE", image.as_str()),
+        ],
+    )
+}
+
+async fn token(base: &str) -> String {
+    let body = serde_json::json!({ "username": "admin", "password": common::ADMIN_PASSWORD, "name": "fencing" });
+    let v: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/tokens"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+async fn add_servers(base: &str, lab: &LabProcess) {
+    let token = token(base).await;
+    let client = reqwest::Client::new();
+    for m in &lab.machines {
+        let body = serde_json::json!({
+            "name": m["name"], "bmc_address": m["address"], "bmc_username": m["username"], "bmc_password": m["password"],
+        });
+        let resp = client.post(format!("{base}/api/v1/servers")).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    }
+}
+
+async fn job_counts(db: &Db) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
+        .fetch_all(db.pool())
+        .await
+        .unwrap_or_default()
+}
+
+fn count(s: &[(String, i64)], status: &str) -> i64 {
+    s.iter().filter(|(k, _)| k == status).map(|(_, n)| n).sum()
+}
+
+/// What changed at a lab BMC: (time, method path, client).
+async fn actions(machine: &Value) -> Vec<(i64, String, String)> {
+    let list: Vec<Value> = reqwest::Client::new()
+        .get(format!("{}/lab/actions", machine["address"].as_str().unwrap()))
+        .basic_auth(machine["username"].as_str().unwrap(), machine["password"].as_str())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list.iter()
+        .map(|a| {
+            let what = format!("{} {}", a["method"].as_str().unwrap(), a["path"].as_str().unwrap());
+            (a["at_ms"].as_i64().unwrap(), what, a["client"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    app::backend::store::now_ms()
+}
+
+async fn connect(url: &str) -> Db {
+    loop {
+        if let Ok(db) = Db::connect(url, 2).await
+            && sqlx::query("SELECT 1 FROM jobs LIMIT 1").execute(db.pool()).await.is_ok()
+        {
+            return db;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A Rackstate process stopped (SIGSTOP) in the middle of a registration's BMC steps,
+/// past its lease: another process takes the job over and finishes it (its agent
+/// reports to the new process); when the stopped one resumes (SIGCONT), its stalled
+/// runner performs no further BMC action for that job (no restart of a machine whose
+/// agent has reported, no second eject).
+#[tokio::test]
+async fn a_stopped_runner_acts_no_more_after_a_takeover() {
+    // Each BMC answer takes 400 ms, so the runner is stopped between its steps.
+    let lab = start_lab(1, "1", "400").await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::fresh_database_url(dir.path()).await;
+    let (port_a, port_b) = (common::sushy::free_port(), common::sushy::free_port());
+    let mut a = start(dir.path(), &url, port_a, "1");
+    let base_a = format!("http://127.0.0.1:{port_a}");
+    common::wait_ready(&base_a).await;
+    add_servers(&base_a, &lab).await;
+    let machine = &lab.machines[0];
+    let a_client = format!("-{}-", a.id());
+    // Stop A right after its first change at the BMC.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !actions(machine).await.iter().any(|(_, _, c)| c.contains(&a_client)) {
+        assert!(tokio::time::Instant::now() < deadline, "A never acted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Command::new("kill").args(["-STOP", &a.id().to_string()]).status().unwrap();
+    let db = connect(&url).await;
+    let mut b = start(dir.path(), &url, port_b, "1");
+    // B takes the job over after A's lease, boots the machine with its own image (the
+    // agent reports to B) and finishes the registration.
+    let b_client = format!("-{}-", b.id());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let s = job_counts(&db).await;
+        if count(&s, "succeeded") == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "B never finished the registration: {s:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(actions(machine).await.iter().any(|(_, _, c)| c.contains(&b_client)), "B acted");
+    let resumed_at = now_ms();
+    Command::new("kill").args(["-CONT", &a.id().to_string()]).status().unwrap();
+    // The stalled runner had a boot to finish (power on, wait, park): give it time.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let late: Vec<_> =
+        actions(machine).await.into_iter().filter(|(at, _, c)| *at > resumed_at && c.contains(&a_client)).collect();
+    let _ = (a.kill(), b.kill(), a.wait(), b.wait());
+    for (at, what, client) in actions(machine).await {
+        eprintln!("{:>7} ms {what} by {client}", at - resumed_at);
+    }
+    eprintln!("A is {a_client}, B is {b_client}");
+    assert!(late.is_empty(), "the stopped runner acted after it resumed: {late:?}");
+    let attempts: i64 = sqlx::query_scalar("SELECT MAX(fence) FROM jobs").fetch_one(db.pool()).await.unwrap();
+    assert!(attempts >= 2, "claimed again by B (fence {attempts})");
+}
+
+/// kill -9 of Rackstate while 50 registrations wait for their agents; the machines
+/// (an out-of-process lab) keep running, but their agents call the dead process. A
+/// second process with its own URL takes the parked jobs over after the lease,
+/// re-checks each machine and boots it again: all 50 finish within lease + boot time,
+/// none waits for the 10-minute agent timeout.
+#[tokio::test]
+async fn parked_jobs_of_a_killed_process_are_taken_over() {
+    const MACHINES: usize = 50;
+    let lab = start_lab(MACHINES, "6", "0").await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::fresh_database_url(dir.path()).await;
+    let (port_a, port_b) = (common::sushy::free_port(), common::sushy::free_port());
+    let mut a = start(dir.path(), &url, port_a, "16");
+    let base_a = format!("http://127.0.0.1:{port_a}");
+    common::wait_ready(&base_a).await;
+    add_servers(&base_a, &lab).await;
+    let db = connect(&url).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = job_counts(&db).await;
+        if count(&s, "waiting_for_agent") == MACHINES as i64 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the registrations never all parked: {s:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.kill().unwrap(); // SIGKILL, before any agent reports
+    a.wait().unwrap();
+    let killed = tokio::time::Instant::now();
+    let mut b = start(dir.path(), &url, port_b, "16");
+    let deadline = killed + Duration::from_secs(90);
+    let end = loop {
+        let s = job_counts(&db).await;
+        if count(&s, "succeeded") + count(&s, "failed") == MACHINES as i64 {
+            break s;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "jobs still waiting after the takeover: {s:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let took = killed.elapsed();
+    let _ = (b.kill(), b.wait());
+    assert_eq!(count(&end, "succeeded"), MACHINES as i64, "{end:?}");
+    eprintln!("all {MACHINES} registrations finished {took:?} after the kill");
+    let unavailable: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE state = 'unavailable'")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(unavailable, MACHINES as i64);
+}
