@@ -63,6 +63,18 @@ test('a tenant allocates 2 servers, sees them used, releases them and sees clean
     const server = await (await request.get(`/api/v1/servers/${id}`, { headers })).json();
     expect(['cleaning', 'available']).toContain(server.state);
   }
+  // Each cleaning leaves an erase certificate: the admin sees it on the server page.
+  await page.context().clearCookies();
+  await login(page, 'admin', ADMIN_PASSWORD);
+  const certs = page.getByTestId('erase-certificates');
+  await expect(async () => {
+    await page.goto(`/servers/${ids[0]}`);
+    await expect(certs).toContainText('Certificate', { timeout: 1000 });
+  }).toPass({ timeout: 60_000 });
+  await expect(certs).toContainText('secure (device sanitize or secure erase');
+  await expect(certs).toContainText('LAB00001-D01');
+  await expect(certs).toContainText('passed');
+  await page.screenshot({ path: test.info().outputPath('erase-certificate.png'), fullPage: true });
   expect(errors).toEqual([]);
 });
 

@@ -107,6 +107,24 @@ fn count(s: &[(String, i64)], status: &str) -> i64 {
     s.iter().filter(|(k, _)| k == status).map(|(_, n)| n).sum()
 }
 
+/// Waits up to `limit` until the jobs by status satisfy `done`; returns them.
+async fn wait_for_jobs(
+    db: &Db,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&[(String, i64)]) -> bool,
+) -> Vec<(String, i64)> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let s = job_counts(db).await;
+        if done(&s) {
+            return s;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {s:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// What changed at a lab BMC: (time, method path, client).
 async fn actions(machine: &Value) -> Vec<(i64, String, String)> {
     let list: Vec<Value> = reqwest::Client::new()
@@ -171,15 +189,8 @@ async fn a_stopped_runner_acts_no_more_after_a_takeover() {
     // B takes the job over after A's lease, boots the machine with its own image (the
     // agent reports to B) and finishes the registration.
     let b_client = format!("-{}-", b.id());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let s = job_counts(&db).await;
-        if count(&s, "succeeded") == 1 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "B never finished the registration: {s:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_jobs(&db, Duration::from_secs(90), "B never finished the registration", |s| count(s, "succeeded") == 1)
+        .await;
     assert!(actions(machine).await.iter().any(|(_, _, c)| c.contains(&b_client)), "B acted");
     let resumed_at = now_ms();
     Command::new("kill").args(["-CONT", &a.id().to_string()]).status().unwrap();
@@ -214,28 +225,18 @@ async fn parked_jobs_of_a_killed_process_are_taken_over() {
     common::wait_ready(&base_a).await;
     add_servers(&base_a, &lab).await;
     let db = connect(&url).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = job_counts(&db).await;
-        if count(&s, "waiting_for_agent") == MACHINES as i64 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the registrations never all parked: {s:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_jobs(&db, Duration::from_secs(60), "the registrations never all parked", |s| {
+        count(s, "waiting_for_agent") == MACHINES as i64
+    })
+    .await;
     a.kill().unwrap(); // SIGKILL, before any agent reports
     a.wait().unwrap();
     let killed = tokio::time::Instant::now();
     let mut b = start(dir.path(), &url, port_b, "16");
-    let deadline = killed + Duration::from_secs(90);
-    let end = loop {
-        let s = job_counts(&db).await;
-        if count(&s, "succeeded") + count(&s, "failed") == MACHINES as i64 {
-            break s;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "jobs still waiting after the takeover: {s:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let end = wait_for_jobs(&db, Duration::from_secs(90), "jobs still waiting after the takeover", |s| {
+        count(s, "succeeded") + count(s, "failed") == MACHINES as i64
+    })
+    .await;
     let took = killed.elapsed();
     let _ = (b.kill(), b.wait());
     assert_eq!(count(&end, "succeeded"), MACHINES as i64, "{end:?}");

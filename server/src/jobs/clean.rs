@@ -4,7 +4,7 @@
 //! A failed step fails the job with the agent's reason; the server stays in
 //! `cleaning` until an admin retries or acts.
 
-use super::live::{Booted, LiveBoot, conn, lost_lease, open};
+use super::live::{Booted, Entry, LiveBoot, conn, lost_lease, open};
 use super::{JobContext, JobHandler, JobOutcome};
 use app::backend::services::{Actor, StateChange};
 use app::backend::store;
@@ -20,24 +20,9 @@ fn actor(ctx: &JobContext) -> Actor {
 }
 
 impl Clean {
-    async fn start(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let (bmc, sys) = open(ctx, &self.live.timeouts).await?;
-        let booted = ctx.timed("boot_live_image", self.live.boot(ctx, &bmc, &sys)).await?;
-        drop(bmc);
-        self.after_boot(ctx, booted).await
-    }
-
-    /// Taken over while parked (its process died): re-check the machine, boot again
-    /// only if it must.
-    async fn resume(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let (bmc, sys) = open(ctx, &self.live.timeouts).await?;
-        let booted = self.live.resume(ctx, &bmc, &sys).await?;
-        drop(bmc);
-        self.after_boot(ctx, booted).await
-    }
-
-    async fn after_boot(&self, ctx: &JobContext, booted: Booted) -> Result<JobOutcome, String> {
-        match booted {
+    /// Into the live image, then on once the agent reported (or failed).
+    async fn enter(&self, ctx: &JobContext, entry: Entry) -> Result<JobOutcome, String> {
+        match self.live.enter(ctx, entry, false).await? {
             Booted::Parked => Ok(JobOutcome::Recorded),
             Booted::AgentDone => {
                 let job = store::jobs::get(&mut *conn(ctx).await?, ctx.job.id).await.map_err(|e| e.to_string())?;
@@ -73,11 +58,13 @@ impl JobHandler for Clean {
             return super::live::abort_cleanup(ctx, &self.live.timeouts).await;
         }
         let result = match ctx.job.phase.as_str() {
-            "waiting" if ctx.job.agent_deadline.is_some_and(|d| d > store::now_ms()) => self.resume(ctx).await,
+            "waiting" if ctx.job.agent_deadline.is_some_and(|d| d > store::now_ms()) => {
+                self.enter(ctx, Entry::TakenOver).await
+            }
             "waiting" => Err(self.live.timeout_reason()),
             "agent_failed" => Err(failure(ctx.job.last_error.clone())),
             "agent_reported" => self.finish(ctx).await,
-            _ => self.start(ctx).await,
+            _ => self.enter(ctx, Entry::Fresh).await,
         };
         result.unwrap_or_else(JobOutcome::Failed)
     }

@@ -33,6 +33,15 @@ pub struct LiveBoot {
     pub timeouts: Timeouts,
 }
 
+/// How a job comes to the live image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A start (or a restart after a crash while booting): boot it.
+    Fresh,
+    /// Taken over while parked (its process died): re-check, boot only if needed.
+    TakenOver,
+}
+
 /// Where a boot left the job.
 pub enum Booted {
     /// Waiting for the agent; no runner slot held.
@@ -74,7 +83,42 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// What the BMC lists of the hardware, in the job log (registration's first look; the
+/// live image's agent has the last word).
+async fn survey_out_of_band(ctx: &JobContext, bmc: &Machine<'_>) {
+    match bmc.oob_inventory().await {
+        Ok(inv) if !inv.cpus.is_empty() || !inv.disks.is_empty() || !inv.nics.is_empty() => {
+            ctx.log(&format!(
+                "BMC inventory (out of band): {} CPU(s), {} GB RAM, {} drive(s), {} NIC(s), {} GPU(s)",
+                inv.cpus.len(),
+                inv.ram_gb(),
+                inv.disks.len(),
+                inv.nics.len(),
+                inv.gpus.len()
+            ))
+            .await
+        }
+        Ok(_) => ctx.log("the BMC lists no out-of-band inventory; the live image will discover the hardware").await,
+        Err(e) => ctx.log(&format!("no out-of-band inventory ({e}); the live image will discover the hardware")).await,
+    }
+}
+
 impl LiveBoot {
+    /// Opens the job's machine (its identity checked) and boots it into the live image
+    /// (`survey`: log the BMC's inventory first), or, taken over, resumes.
+    pub async fn enter(&self, ctx: &JobContext, entry: Entry, survey: bool) -> Result<Booted, String> {
+        let (bmc, sys) = open(ctx, &self.timeouts).await?;
+        match entry {
+            Entry::Fresh => {
+                if survey {
+                    survey_out_of_band(ctx, &bmc).await;
+                }
+                ctx.timed("boot_live_image", self.boot(ctx, &bmc, &sys)).await
+            }
+            Entry::TakenOver => self.resume(ctx, &bmc, &sys).await,
+        }
+    }
+
     /// Why a parked job was claimed again: its agent never reported.
     pub fn timeout_reason(&self) -> String {
         format!(

@@ -3,7 +3,7 @@
 //! inventory (the job is parked meanwhile, holding no runner slot), then power off,
 //! eject, and move the server on through the lifecycle service.
 
-use super::live::{Booted, LiveBoot, lost_lease, open};
+use super::live::{Booted, Entry, LiveBoot, lost_lease, open};
 use super::{JobContext, JobHandler, JobOutcome};
 use app::backend::services::{Actor, JobParams, StateChange};
 use app::backend::store;
@@ -20,41 +20,10 @@ fn actor(ctx: &JobContext) -> Actor {
 }
 
 impl Register {
-    async fn start(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let (bmc, sys) = open(ctx, &self.live.timeouts).await?;
-        match bmc.oob_inventory().await {
-            Ok(inv) if !inv.cpus.is_empty() || !inv.disks.is_empty() || !inv.nics.is_empty() => {
-                ctx.log(&format!(
-                    "BMC inventory (out of band): {} CPU(s), {} GB RAM, {} drive(s), {} NIC(s), {} GPU(s)",
-                    inv.cpus.len(),
-                    inv.ram_gb(),
-                    inv.disks.len(),
-                    inv.nics.len(),
-                    inv.gpus.len()
-                ))
-                .await
-            }
-            Ok(_) => ctx.log("the BMC lists no out-of-band inventory; the live image will discover the hardware").await,
-            Err(e) => {
-                ctx.log(&format!("no out-of-band inventory ({e}); the live image will discover the hardware")).await
-            }
-        }
-        let booted = ctx.timed("boot_live_image", self.live.boot(ctx, &bmc, &sys)).await?;
-        drop(bmc);
-        self.after_boot(ctx, booted).await
-    }
-
-    /// Taken over while parked (its process died): re-check the machine, boot again
-    /// only if it must.
-    async fn resume(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
-        let (bmc, sys) = open(ctx, &self.live.timeouts).await?;
-        let booted = self.live.resume(ctx, &bmc, &sys).await?;
-        drop(bmc);
-        self.after_boot(ctx, booted).await
-    }
-
-    async fn after_boot(&self, ctx: &JobContext, booted: Booted) -> Result<JobOutcome, String> {
-        match booted {
+    /// Into the live image (out-of-band inventory logged first on a fresh start), then
+    /// on once the agent reported.
+    async fn enter(&self, ctx: &JobContext, entry: Entry) -> Result<JobOutcome, String> {
+        match self.live.enter(ctx, entry, true).await? {
             Booted::Parked => Ok(JobOutcome::Recorded),
             Booted::AgentDone => self.finish(ctx).await,
             Booted::Lost => Ok(lost_lease(ctx)),
@@ -81,11 +50,13 @@ impl JobHandler for Register {
         let result = match ctx.job.phase.as_str() {
             // Claimed again while parked: its process died before the deadline, or
             // the deadline passed without a report.
-            "waiting" if ctx.job.agent_deadline.is_some_and(|d| d > store::now_ms()) => self.resume(ctx).await,
+            "waiting" if ctx.job.agent_deadline.is_some_and(|d| d > store::now_ms()) => {
+                self.enter(ctx, Entry::TakenOver).await
+            }
             "waiting" => Err(self.live.timeout_reason()),
             "agent_reported" => self.finish(ctx).await,
             // "start", or "booting" after a crash: begin again (every step is idempotent).
-            _ => self.start(ctx).await,
+            _ => self.enter(ctx, Entry::Fresh).await,
         };
         result.unwrap_or_else(JobOutcome::Failed)
     }

@@ -60,6 +60,17 @@ impl Backend {
         server_id: i64,
         seen: &MachineIdentity,
     ) -> Result<(), ServiceError> {
+        // The common case reads only: everything recorded, and the same machine.
+        {
+            let mut conn = self.db.conn().await?;
+            if let Some(recorded) = store::identity::recorded(&mut conn, server_id).await?
+                && !recorded.is_empty()
+                && (!recorded.manager_uuid.is_empty() || seen.manager_uuid.is_empty())
+                && identity::compare(&recorded, seen).is_ok()
+            {
+                return Ok(());
+            }
+        }
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         store::identity::lock(&mut tx).await?;
