@@ -41,6 +41,12 @@ pub struct Settings {
     pub job_lease: std::time::Duration,
     /// One exchange with a BMC (`RACKSTATE_BMC_TIMEOUT_SECONDS`, default 20).
     pub bmc_timeout: std::time::Duration,
+    /// Where BMC addresses may resolve to (`RACKSTATE_BMC_NETWORKS`): CIDRs, and `any`
+    /// for any address but link-local, unspecified, multicast, loopback and Rackstate's
+    /// own listeners (the default). The demo lab adds loopback.
+    pub bmc_networks: app::domain::bmc_address::BmcNetworks,
+    /// The largest BMC answer read (`RACKSTATE_BMC_MAX_RESPONSE_BYTES`).
+    pub bmc_max_response_bytes: usize,
     /// How long a power change may take to show (`RACKSTATE_POWER_TIMEOUT_SECONDS`, default 120).
     pub power_timeout: std::time::Duration,
     /// Seconds between sweeps of every BMC's power and health
@@ -189,6 +195,18 @@ impl Settings {
             }
             n => std::time::Duration::from_secs(n),
         };
+        let bmc_networks = match var("RACKSTATE_BMC_NETWORKS") {
+            None => app::domain::bmc_address::BmcNetworks::any(),
+            Some(v) => app::domain::bmc_address::BmcNetworks::parse(&v)
+                .map_err(|message| SettingsError { var: "RACKSTATE_BMC_NETWORKS", message })?,
+        };
+        let bmc_max_response_bytes = number(
+            "RACKSTATE_BMC_MAX_RESPONSE_BYTES",
+            app::backend::DEFAULT_BMC_MAX_RESPONSE_BYTES as u64,
+            1024 * 1024 * 1024,
+            "bytes",
+        )?
+        .max(64 * 1024) as usize;
         let bmc_timeout = match number("RACKSTATE_BMC_TIMEOUT_SECONDS", 20, 600, "seconds")? {
             0 => {
                 return Err(SettingsError {
@@ -252,6 +270,8 @@ impl Settings {
             agent_timeout,
             job_lease,
             bmc_timeout,
+            bmc_networks,
+            bmc_max_response_bytes,
             power_timeout,
             power_sync,
             metrics_token,

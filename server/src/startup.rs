@@ -77,7 +77,19 @@ impl Application {
         db.migrate().await?;
         let secrets = SecretBox::load(settings.secret_key.as_ref().map(|s| s.0.as_str()), &settings.data_dir)
             .map_err(|e| StartupError::Secrets(e.to_string()))?;
-        let backend = Backend::new(db, secrets);
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
+        let mut networks = settings.bmc_networks.clone();
+        if settings.demo_lab > 0 {
+            // The lab's BMCs listen on loopback.
+            networks = networks.with("127.0.0.0/8");
+        }
+        networks.own.push(addr);
+        networks.own.extend(settings.metrics_listen);
+        let reach = app::backend::BmcReach { networks, max_response_bytes: settings.bmc_max_response_bytes };
+        let backend = Backend::new(db, secrets).with_bmc_reach(reach);
         let admin_password = settings.admin_password.as_ref().map(|s| s.0.as_str());
         match backend.bootstrap_admin(&settings.data_dir, admin_password).await {
             Ok(Some(path)) => tracing::warn!(
@@ -88,10 +100,6 @@ impl Application {
             Err(e) => return Err(StartupError::Bootstrap(e.user_message())),
         }
 
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
         let callback_url = settings
             .agent_url
             .clone()

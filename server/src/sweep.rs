@@ -76,9 +76,10 @@ impl PowerSweep {
         let answer = async {
             let creds = self.backend.bmc_login(id).await.map_err(|e| e.user_message())?;
             let password = creds.password.as_ref().map(|p| p.expose()).unwrap_or_default();
-            let bmc = RedfishBmc::new(&creds.address, &creds.username, password, creds.verify_tls)
-                .map_err(|e| e.to_string())?
-                .with_timeout(self.bmc_timeout);
+            let bmc =
+                RedfishBmc::new(&creds.address, &creds.username, password, creds.verify_tls, &self.backend.bmc_reach)
+                    .map_err(|e| e.to_string())?
+                    .with_timeout(self.bmc_timeout);
             bmc.system().await.map_err(|e| e.to_string())
         }
         .await;

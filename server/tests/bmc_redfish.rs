@@ -21,7 +21,7 @@ async fn raw_get(emu: &Emulator, path: &str) -> serde_json::Value {
 #[tokio::test]
 async fn registration_steps_against_sushy() {
     let emu = start_emulator().await;
-    let bmc = RedfishBmc::new(&emu.url, USER, PASSWORD, true).unwrap();
+    let bmc = RedfishBmc::new(&emu.url, USER, PASSWORD, true, &loopback()).unwrap();
     let sys = bmc.system().await.unwrap();
     assert!(!sys.uuid.is_empty());
     assert_eq!(sys.power_state, "Off");
@@ -55,7 +55,7 @@ async fn registration_steps_against_sushy() {
 #[tokio::test]
 async fn wrong_credentials() {
     let emu = start_emulator().await;
-    let bmc = RedfishBmc::new(&emu.url, USER, "not-the-password", true).unwrap();
+    let bmc = RedfishBmc::new(&emu.url, USER, "not-the-password", true, &loopback()).unwrap();
     let e = bmc.system().await.unwrap_err();
     assert_eq!(e.kind, BmcErrorKind::Unauthorized);
     assert!(e.to_string().contains("credentials refused"), "{e}");
@@ -67,7 +67,7 @@ async fn wrong_credentials() {
 async fn unreachable_bmc() {
     let port = free_port();
     let addr = format!("http://127.0.0.1:{port}");
-    let bmc = RedfishBmc::new(&addr, USER, PASSWORD, true).unwrap();
+    let bmc = RedfishBmc::new(&addr, USER, PASSWORD, true, &loopback()).unwrap();
     let e = bmc.system().await.unwrap_err();
     assert!(matches!(e.kind, BmcErrorKind::Connect(_)), "{e:?}");
     assert!(e.to_string().contains(&format!("BMC {addr}: reading Systems: cannot connect")), "{e}");
@@ -88,8 +88,16 @@ async fn bmc_answering_500() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let bmc = RedfishBmc::new(&addr, USER, PASSWORD, true).unwrap();
+    let bmc = RedfishBmc::new(&addr, USER, PASSWORD, true, &loopback()).unwrap();
     let e = bmc.system().await.unwrap_err();
     assert_eq!(e.kind, BmcErrorKind::Status { code: 500, message: "controller busy".into() });
     assert_eq!(hits.load(Ordering::SeqCst), 1 + MAX_RETRIES);
+}
+
+/// Limits that let credentials go to the emulator on loopback.
+fn loopback() -> app::backend::BmcReach {
+    app::backend::BmcReach {
+        networks: app::domain::bmc_address::BmcNetworks::any().with("127.0.0.0/8"),
+        ..Default::default()
+    }
 }

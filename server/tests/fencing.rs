@@ -66,6 +66,7 @@ fn start(dir: &std::path::Path, url: &str, port: u16, workers: &str) -> Child {
             ("RACKSTATE_AGENT_URL", agent_url.as_str()),
             ("RACKSTATE_POWER_SYNC_SECONDS", "0"),
             ("RACKSTATE_LIVE_IMAGE", image.as_str()),
+            ("RACKSTATE_BMC_NETWORKS", "any,127.0.0.0/8"),
         ],
     )
 }

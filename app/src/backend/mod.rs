@@ -28,11 +28,40 @@ pub struct Backend {
     pub db: Db,
     /// Seals and opens BMC credentials.
     pub secrets: secrets::SecretBox,
+    /// Where BMC credentials may be sent, and how much a BMC may answer.
+    pub bmc_reach: std::sync::Arc<BmcReach>,
+}
+
+/// The limits of talking to BMCs (`RACKSTATE_BMC_NETWORKS`,
+/// `RACKSTATE_BMC_MAX_RESPONSE_BYTES`), checked when an address is entered and at
+/// every connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BmcReach {
+    pub networks: crate::domain::bmc_address::BmcNetworks,
+    pub max_response_bytes: usize,
+}
+
+/// A BMC answer larger than this is refused (a few MiB: Redfish resources are small).
+pub const DEFAULT_BMC_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+impl Default for BmcReach {
+    fn default() -> Self {
+        Self {
+            networks: crate::domain::bmc_address::BmcNetworks::any(),
+            max_response_bytes: DEFAULT_BMC_MAX_RESPONSE_BYTES,
+        }
+    }
 }
 
 impl Backend {
     pub fn new(db: Db, secrets: secrets::SecretBox) -> Self {
-        Self { db, secrets }
+        Self { db, secrets, bmc_reach: Default::default() }
+    }
+
+    /// The same backend with these BMC limits.
+    pub fn with_bmc_reach(mut self, reach: BmcReach) -> Self {
+        self.bmc_reach = std::sync::Arc::new(reach);
+        self
     }
 
     /// Number of servers the database knows, in any state.

@@ -2,6 +2,7 @@
 //! exactly what the server will accept.
 
 pub mod agent;
+pub mod bmc_address;
 pub mod buttons;
 pub mod diagram;
 pub mod erase;

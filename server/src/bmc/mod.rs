@@ -55,6 +55,8 @@ pub enum BmcErrorKind {
     Unsupported(String),
     /// Not sent: the job's runner no longer holds the job (fencing).
     Fenced,
+    /// Not sent: the address is not one credentials may go to (RACKSTATE_BMC_NETWORKS).
+    Refused(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +77,8 @@ impl BmcError {
             BmcErrorKind::Unauthorized
             | BmcErrorKind::Malformed(_)
             | BmcErrorKind::Unsupported(_)
-            | BmcErrorKind::Fenced => false,
+            | BmcErrorKind::Fenced
+            | BmcErrorKind::Refused(_) => false,
         }
     }
 }
@@ -93,6 +96,7 @@ impl fmt::Display for BmcError {
             BmcErrorKind::Malformed(m) => write!(f, "unexpected answer: {m}"),
             BmcErrorKind::Unsupported(m) => write!(f, "not supported by this BMC: {m}"),
             BmcErrorKind::Fenced => f.write_str("not sent: this runner no longer holds the job"),
+            BmcErrorKind::Refused(m) => write!(f, "not sent: {m}"),
         }
     }
 }

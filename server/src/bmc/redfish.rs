@@ -3,6 +3,11 @@
 //! Finds the system through `/redfish/v1/Systems`, virtual media under the system or
 //! its managers (vendors differ), and prefers the actions a resource advertises over
 //! guessed URLs.
+//!
+//! Credentials go only where `RACKSTATE_BMC_NETWORKS` allows: an IP literal is checked
+//! here, a name at every resolution (it may point elsewhere by now); redirects are
+//! never followed; answers are read up to a cap; an error keeps its status and the
+//! Redfish message (sanitised), never the body.
 
 use super::{Bmc, BmcError, BmcErrorKind, PowerAction, SystemSummary};
 use app::domain::Inventory;
@@ -28,6 +33,8 @@ pub struct RedfishBmc {
     client: reqwest::Client,
     /// One exchange's limit (REQUEST_TIMEOUT unless configured).
     timeout: Duration,
+    /// The largest answer read.
+    max_response: usize,
     /// The User-Agent sent: which Rackstate (and which runner) acts, for the BMC's log.
     user_agent: String,
     /// Asked before every attempt of a request that changes something: false stops it
@@ -52,8 +59,23 @@ impl RedfishBmc {
     /// picks that system on a BMC that manages several (chassis managers, emulators);
     /// otherwise the first system is used. `verify_tls` false accepts self-signed
     /// certificates.
-    pub fn new(address: &str, username: &str, password: &str, verify_tls: bool) -> Result<Self, BmcError> {
+    pub fn new(
+        address: &str,
+        username: &str,
+        password: &str,
+        verify_tls: bool,
+        reach: &app::backend::BmcReach,
+    ) -> Result<Self, BmcError> {
         let address = address.trim().trim_end_matches('/').to_string();
+        let refused = |why: String| BmcError {
+            bmc: address.clone(),
+            doing: "checking the address".into(),
+            kind: BmcErrorKind::Refused(why),
+        };
+        let url = app::domain::bmc_address::parse(&address).map_err(refused)?;
+        if let Some(ip) = url.ip() {
+            reach.networks.allows(std::net::SocketAddr::new(ip, url.port)).map_err(refused)?;
+        }
         let mut base = if address.starts_with("http://") || address.starts_with("https://") {
             address.clone()
         } else {
@@ -64,9 +86,12 @@ impl RedfishBmc {
             let _ = system_path.set(base[at..].to_string());
             base.truncate(at);
         }
+        let resolver = std::sync::Arc::new(Guarded { networks: reach.networks.clone(), port: url.port });
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .danger_accept_invalid_certs(!verify_tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(resolver)
             .build()
             .map_err(|e| BmcError {
                 bmc: address.clone(),
@@ -80,6 +105,7 @@ impl RedfishBmc {
             password: password.to_string(),
             client,
             timeout: REQUEST_TIMEOUT,
+            max_response: reach.max_response_bytes,
             user_agent: format!("rackstate/{}", env!("CARGO_PKG_VERSION")),
             may_act: None,
             system_path,
@@ -151,6 +177,7 @@ impl RedfishBmc {
             BmcErrorKind::Malformed(_) => "malformed",
             BmcErrorKind::Unsupported(_) => "unsupported",
             BmcErrorKind::Fenced => "fenced",
+            BmcErrorKind::Refused(_) => "refused",
         });
         crate::metrics::bmc_request(started.elapsed(), kind);
         result
@@ -171,7 +198,9 @@ impl RedfishBmc {
             req = req.json(b);
         }
         let resp = req.send().await.map_err(|e| {
-            let kind = if e.is_timeout() {
+            let kind = if let Some(why) = refused_by_policy(&e) {
+                BmcErrorKind::Refused(why)
+            } else if e.is_timeout() {
                 BmcErrorKind::Timeout { seconds: self.timeout.as_secs() }
             } else {
                 BmcErrorKind::Connect(root_cause(&e))
@@ -179,7 +208,12 @@ impl RedfishBmc {
             self.err(doing, kind)
         })?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| self.err(doing, BmcErrorKind::Connect(root_cause(&e))))?;
+        if status.is_redirection() {
+            let to = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).unwrap_or("");
+            let message = format!("redirects are not followed (to {})", sanitize(to));
+            return Err(self.err(doing, BmcErrorKind::Status { code: status.as_u16(), message }));
+        }
+        let text = self.read_capped(resp, doing).await?;
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(self.err(doing, BmcErrorKind::Unauthorized));
         }
@@ -194,6 +228,33 @@ impl RedfishBmc {
         serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| self.err(doing, BmcErrorKind::Malformed(format!("not JSON: {e}"))))
+    }
+
+    /// The answer's body, up to the cap; past it the exchange fails clearly (a BMC
+    /// does not send megabytes of JSON; something else answers).
+    async fn read_capped(&self, mut resp: reqwest::Response, doing: &str) -> Result<String, BmcError> {
+        let too_big = || {
+            self.err(
+                doing,
+                BmcErrorKind::Malformed(format!(
+                    "the answer is larger than {} bytes (RACKSTATE_BMC_MAX_RESPONSE_BYTES); not read",
+                    self.max_response
+                )),
+            )
+        };
+        if resp.content_length().is_some_and(|n| n as usize > self.max_response) {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            resp.chunk().await.map_err(|e| self.err(doing, BmcErrorKind::Connect(root_cause(&e))))?
+        {
+            if body.len() + chunk.len() > self.max_response {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
     async fn get(&self, path: &str, doing: &str) -> Result<Value, BmcError> {
@@ -259,6 +320,21 @@ impl RedfishBmc {
     }
 }
 
+/// The resolver's refusal (RACKSTATE_BMC_NETWORKS), if that is why a request failed:
+/// final, not worth a retry.
+fn refused_by_policy(e: &reqwest::Error) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return Some(io.to_string());
+        }
+        cur = err.source();
+    }
+    None
+}
+
 fn root_cause(e: &dyn std::error::Error) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
@@ -279,12 +355,53 @@ fn is_cd(vm: &Value) -> bool {
     vm["MediaTypes"].as_array().into_iter().flatten().filter_map(Value::as_str).any(|t| t == "CD" || t == "DVD")
 }
 
-/// The message of a Redfish error body, or the start of the text.
+/// The message of a Redfish error body, sanitised; nothing of any other body (an
+/// address that is not a BMC may answer with something secret).
 fn redfish_message(text: &str) -> String {
     serde_json::from_str::<Value>(text)
         .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| text.chars().take(200).collect::<String>().trim().to_string())
+        .and_then(|v| v["error"]["message"].as_str().map(sanitize))
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "no Redfish error message".into())
+}
+
+/// Printable ASCII, at most 160 characters: safe for a log line and a page.
+fn sanitize(s: &str) -> String {
+    let clean: String = s.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(160).collect();
+    clean.trim().to_string()
+}
+
+/// Resolves BMC names to the addresses credentials may go to, and only those.
+struct Guarded {
+    networks: app::domain::bmc_address::BmcNetworks,
+    port: u16,
+}
+
+impl reqwest::dns::Resolve for Guarded {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let (networks, port) = (self.networks.clone(), self.port);
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port)).await?.collect();
+            let mut refused = Vec::new();
+            let allowed: Vec<std::net::SocketAddr> = found
+                .into_iter()
+                .filter(|a| match networks.allows(*a) {
+                    Ok(()) => true,
+                    Err(why) => {
+                        refused.push(why);
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let why = refused.first().cloned().unwrap_or_else(|| "no address".into());
+                let e = std::io::Error::new(std::io::ErrorKind::PermissionDenied, format!("{host} resolves to {why}"));
+                return Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// Reads the fields Rackstate keeps from a ComputerSystem resource.
@@ -544,6 +661,7 @@ mod tests {
     #[test]
     fn error_messages() {
         assert_eq!(redfish_message(r#"{"error":{"message":"Not implemented"}}"#), "Not implemented");
-        assert_eq!(redfish_message("Internal Server Error"), "Internal Server Error");
+        assert_eq!(redfish_message("Internal Server Error"), "no Redfish error message");
+        assert_eq!(redfish_message(r#"{"error":{"message":"bad\u001b[31m\nthing"}}"#), "bad[31mthing");
     }
 }

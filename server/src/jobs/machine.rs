@@ -36,14 +36,20 @@ impl<'a> Machine<'a> {
                         enter it in the BMC access card, then retry"
                 .into());
         };
-        let bmc = RedfishBmc::new(&creds.address, &creds.username, password.expose(), creds.verify_tls)
-            .map(|b| {
-                let lease = ctx.lease.clone();
-                b.with_timeout(timeouts.bmc_request)
-                    .with_client_id(&ctx.owner)
-                    .with_fence(std::sync::Arc::new(move || lease.held()))
-            })
-            .map_err(text)?;
+        let bmc = RedfishBmc::new(
+            &creds.address,
+            &creds.username,
+            password.expose(),
+            creds.verify_tls,
+            &ctx.backend.bmc_reach,
+        )
+        .map(|b| {
+            let lease = ctx.lease.clone();
+            b.with_timeout(timeouts.bmc_request)
+                .with_client_id(&ctx.owner)
+                .with_fence(std::sync::Arc::new(move || lease.held()))
+        })
+        .map_err(text)?;
         ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
         let sys = bmc.system().await.map_err(text)?;
         let _ = ctx.backend.record_power(ctx.job.server_id, &sys.power_state, &sys.health).await;

@@ -79,6 +79,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.session_idle_minutes = 60;
     settings.admin_password = Some(rackstate_server::settings::Secret(ADMIN_PASSWORD.into()));
     settings.workers = 0;
+    // The tests' BMCs (sushy-emulator, stub servers) listen on loopback.
+    settings.bmc_networks = app::domain::bmc_address::BmcNetworks::any().with("127.0.0.0/8");
     configure(&mut settings);
     let app = Application::build(&settings).await.expect("Rackstate starts");
     let base = format!("http://{}", app.local_addr());

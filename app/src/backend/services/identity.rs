@@ -16,6 +16,27 @@ pub(crate) fn bmc_binding(address: &str, verify_tls: bool) -> String {
     format!("{}|tls={}", identity::bmc_key(address), u8::from(verify_tls))
 }
 
+/// Refuses a BMC address whose host is (or resolves to) an address credentials may
+/// not go to (`RACKSTATE_BMC_NETWORKS`); 422 on `bmc_address`. A name that does not
+/// resolve yet is accepted here: every connection checks again.
+pub(crate) async fn ensure_reachable(reach: &crate::backend::BmcReach, address: &str) -> Result<(), ServiceError> {
+    let url = crate::domain::bmc_address::parse(address).map_err(|m| ServiceError::invalid("bmc_address", m))?;
+    let addrs: Vec<std::net::SocketAddr> = match url.ip() {
+        Some(ip) => vec![std::net::SocketAddr::new(ip, url.port)],
+        None => {
+            let lookup = tokio::net::lookup_host((url.host.as_str(), url.port));
+            match tokio::time::timeout(std::time::Duration::from_secs(3), lookup).await {
+                Ok(Ok(found)) => found.collect(),
+                _ => Vec::new(),
+            }
+        }
+    };
+    for a in addrs {
+        reach.networks.allows(a).map_err(|why| ServiceError::invalid("bmc_address", format!("not allowed: {why}")))?;
+    }
+    Ok(())
+}
+
 /// Refuses a BMC address another live server holds (409 naming it). Call after
 /// [`store::identity::lock`] in the transaction that writes the address.
 pub(crate) async fn ensure_bmc_free(conn: &mut AnyConnection, address: &str, except: i64) -> Result<(), ServiceError> {

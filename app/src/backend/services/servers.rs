@@ -191,16 +191,9 @@ fn name_error(name: &str) -> Option<String> {
     None
 }
 
-/// A BMC is a host, host:port, or an `http(s)://` base URL.
+/// A BMC is a host, host:port, or an `http(s)://` base URL with a plain path.
 fn bmc_address_error(bmc: &str) -> Option<String> {
-    let rest = bmc.strip_prefix("https://").or_else(|| bmc.strip_prefix("http://"));
-    let host = rest.unwrap_or(bmc);
-    let host_part = host.split('/').next().unwrap_or("");
-    let bad = host_part.is_empty()
-        || bmc.len() > MAX_FIELD
-        || (rest.is_none() && host.contains('/'))
-        || bmc.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '@'));
-    bad.then(|| "must be a host name or IP address (with optional port), e.g. 10.0.12.7 or bmc-r12:8443".into())
+    domain::bmc_address::parse(bmc).err()
 }
 
 /// Every field error of a BMC login (address, user, password), so a form shows them
@@ -240,6 +233,7 @@ impl Backend {
         ServiceError::check_fields(new_server_errors(new))?;
         let name = new.name.trim();
         let bmc = new.bmc_address.trim();
+        super::identity::ensure_reachable(&self.bmc_reach, bmc).await?;
         let binding = super::identity::bmc_binding(bmc, new.bmc_verify_tls);
         let sealed =
             new.bmc_password.as_ref().filter(|p| !p.expose().is_empty()).map(|p| self.secrets.seal_for(p, &binding));
@@ -382,6 +376,7 @@ impl Backend {
         let username = change.username.trim();
         let password = change.password.as_ref().filter(|p| !p.expose().is_empty());
         ServiceError::check_fields(bmc_errors(address, username, password))?;
+        super::identity::ensure_reachable(&self.bmc_reach, address).await?;
         let sealed =
             password.map(|p| self.secrets.seal_for(p, &super::identity::bmc_binding(address, change.verify_tls)));
         let key = domain::identity::bmc_key(address);
