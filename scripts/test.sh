@@ -48,7 +48,17 @@ ensure_node_modules() {
   (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 }
 
+# The test runner: on this image's PATH; elsewhere built once into the cache.
+ensure_nextest() {
+  if command -v cargo-nextest >/dev/null 2>&1; then return; fi
+  if [ -x "$CACHE/bin/cargo-nextest" ]; then export PATH="$CACHE/bin:$PATH"; return; fi
+  log "installing cargo-nextest (missing)"
+  cargo install --locked --root "$CACHE" cargo-nextest
+  export PATH="$CACHE/bin:$PATH"
+}
+
 ensure_build_tools
+ensure_nextest
 ensure_chromium
 ensure_venv
 ensure_postgres

@@ -30,7 +30,7 @@ test('a tenant allocates 2 servers, sees them used, releases them and sees clean
     if (server.state === 'unavailable') {
       const resp = await request.post(`/api/v1/servers/${server.id}/state`, {
         headers,
-        data: { state: 'available', generation: server.generation },
+        data: { state: 'available', generation: server.generation, checked: true },
       });
       expect(resp.status(), await resp.text()).toBe(200);
     }

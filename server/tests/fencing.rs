@@ -121,7 +121,18 @@ async fn wait_for_jobs(
         if done(&s) {
             return s;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: {s:?}");
+        if tokio::time::Instant::now() >= deadline {
+            let failed: Vec<(i64, Option<String>)> =
+                sqlx::query_as("SELECT id, last_error FROM jobs WHERE status = 'failed' ORDER BY id LIMIT 3")
+                    .fetch_all(db.pool())
+                    .await
+                    .unwrap_or_default();
+            let steps: Vec<(i64, String)> = sqlx::query_as("SELECT job_id, message FROM job_steps ORDER BY id")
+                .fetch_all(db.pool())
+                .await
+                .unwrap_or_default();
+            panic!("{what}: {s:?}; failed: {failed:?}; steps: {steps:#?}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -6,7 +6,7 @@ mod common;
 
 use app::backend::secrets::SecretString;
 use app::backend::services::servers::BmcChange;
-use app::backend::services::{Actor, NewServer, ServiceError, StateChange};
+use app::backend::services::{Actor, ServiceError, StateChange};
 use app::domain::identity::MachineIdentity;
 use app::domain::{Action, ServerState};
 use common::{latest_job, spawn_app, spawn_app_with, wait_for_server};

@@ -159,9 +159,14 @@ async fn servers_endpoints_and_errors() {
     // State: manual states only, generation checked, the table enforced.
     let target = server_in_state(&app, "api-state", ServerState::Unavailable).await;
     let path = format!("/api/v1/servers/{}/state", target.id);
-    let (status, body) = admin.post(&path, json!({ "state": "available", "generation": target.generation - 1 })).await;
+    let (status, body) = admin.post(&path, json!({ "state": "available", "generation": target.generation })).await;
+    assert_eq!((status, code(&body)), (422, "invalid_field"), "the page's confirmation is asked here too");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("checked:"), "{body}");
+    let (status, body) =
+        admin.post(&path, json!({ "state": "available", "generation": target.generation - 1, "checked": true })).await;
     assert_eq!((status, code(&body)), (409, "conflict"));
-    let (status, moved) = admin.post(&path, json!({ "state": "available", "generation": target.generation })).await;
+    let (status, moved) =
+        admin.post(&path, json!({ "state": "available", "generation": target.generation, "checked": true })).await;
     assert_eq!((status, moved["state"].as_str()), (200, Some("available")));
     let (status, body) = admin.post(&path, json!({ "state": "used" })).await;
     assert_eq!((status, code(&body)), (422, "invalid_field"));
@@ -298,7 +303,12 @@ async fn every_endpoint_as_every_role() {
             json!({ "name": "n-{role}", "bmc_address": "http://10.1.1.1/redfish/v1/Systems/{role}" }),
         ),
         ("GET", "/api/v1/servers/{id}", Some(P::ViewOwnServers), Value::Null),
-        ("POST", "/api/v1/servers/{id}/state", Some(P::SetManualState), json!({ "state": "available" })),
+        (
+            "POST",
+            "/api/v1/servers/{id}/state",
+            Some(P::SetManualState),
+            json!({ "state": "available", "checked": true }),
+        ),
         ("POST", "/api/v1/servers/{id}/register", Some(P::StartRegistration), json!({})),
         ("POST", "/api/v1/servers/{id}/decommission", Some(P::Decommission), json!({})),
         ("POST", "/api/v1/servers/{id}/jobs/current/retry", Some(P::RetryAbortJobs), json!({})),
@@ -379,7 +389,7 @@ async fn events_carry_the_request_id() {
         .post(app.url(&format!("/api/v1/servers/{}/state", s.id)))
         .bearer_auth(&token)
         .header("x-request-id", "change-42")
-        .json(&json!({ "state": "available" }))
+        .json(&json!({ "state": "available", "checked": true }))
         .send()
         .await
         .unwrap();

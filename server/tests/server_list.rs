@@ -271,3 +271,28 @@ async fn add_server_names_every_invalid_field() {
     assert!(text.contains("name: must be") && text.contains("bmc_address: must be"), "{text}");
     assert_eq!(app.backend.count_servers(&Default::default()).await.unwrap(), 0, "nothing was added");
 }
+
+/// Search treats `_` and `%` literally: `web_01` finds web_01 and not web-01, `%`
+/// finds nothing it does not contain.
+#[tokio::test]
+async fn search_wildcards_are_literal() {
+    let app = common::spawn_app().await;
+    for name in ["web_01", "web-01", "webx01"] {
+        common::server_in_state(&app, name, app::domain::ServerState::Available).await;
+    }
+    let names = |q: &str| {
+        let app = &app;
+        let q = q.to_string();
+        async move {
+            let params = app::backend::services::servers::ListParams { q: Some(q), ..Default::default() };
+            let page = app.backend.server_list_page(&params, false).await.unwrap();
+            let mut n: Vec<String> = page.items.into_iter().map(|s| s.name).collect();
+            n.sort();
+            n
+        }
+    };
+    assert_eq!(names("web_01").await, vec!["web_01"]);
+    assert_eq!(names("WEB_").await, vec!["web_01"]);
+    assert!(names("%").await.is_empty());
+    assert_eq!(names("web").await.len(), 3);
+}

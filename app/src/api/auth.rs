@@ -41,10 +41,17 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     }
 }
 
-/// A local path to go to after login; anything else (another site) goes home.
+/// A local path to go to after login: same origin only (a path, no scheme, no `//`,
+/// no backslash, no control characters, bounded); anything else goes home.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.starts_with("/login") => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/login")
+                && n.len() <= 2000
+                && n.chars().all(|c| c.is_ascii_graphic() && c != '\\') =>
+        {
             n.to_string()
         }
         _ => "/".to_string(),
@@ -92,6 +99,9 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil")), "/");
+        assert_eq!(safe_next(Some("/servers\nSet-Cookie: x=1")), "/", "a newline");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/servers?q=a b")), "/", "spaces are encoded in a real link");
         assert_eq!(safe_next(None), "/");
     }
 }

@@ -29,7 +29,7 @@ impl<'a> Machine<'a> {
         if ctx.identity_failed.load(Ordering::SeqCst) {
             return Err("identity_mismatch: not touching a machine whose identity did not match".into());
         }
-        check_lease(ctx, "connecting to the BMC")?;
+        check_lease(ctx, "connecting to the BMC").await?;
         let creds = ctx.backend.bmc_login(ctx.job.server_id).await.map_err(|e| e.user_message())?;
         let Some(password) = creds.password.as_ref() else {
             return Err("the server has no stored BMC password (it was forgotten, or the BMC address changed): \
@@ -78,8 +78,8 @@ impl<'a> Machine<'a> {
         Ok((Machine { bmc, ctx }, sys))
     }
 
-    fn guard(&self, doing: &str) -> Result<(), String> {
-        check_lease(self.ctx, doing)
+    async fn guard(&self, doing: &str) -> Result<(), String> {
+        check_lease(self.ctx, doing).await
     }
 
     pub fn address(&self) -> &str {
@@ -99,7 +99,7 @@ impl<'a> Machine<'a> {
     }
 
     pub async fn power(&self, action: PowerAction) -> Result<(), String> {
-        self.guard(&format!("power {}", action.reset_type()))?;
+        self.guard(&format!("power {}", action.reset_type())).await?;
         self.bmc.power(action).await.map_err(text)
     }
 
@@ -108,29 +108,29 @@ impl<'a> Machine<'a> {
     }
 
     pub async fn boot_once_from_cd(&self) -> Result<(), String> {
-        self.guard("setting a one-time boot from CD")?;
+        self.guard("setting a one-time boot from CD").await?;
         self.bmc.boot_once_from_cd().await.map_err(text)
     }
 
     pub async fn clear_boot_override(&self) -> Result<(), String> {
-        self.guard("clearing the boot override")?;
+        self.guard("clearing the boot override").await?;
         self.bmc.clear_boot_override().await.map_err(text)
     }
 
     pub async fn insert_media(&self, url: &str) -> Result<(), String> {
-        self.guard("inserting virtual media")?;
+        self.guard("inserting virtual media").await?;
         self.bmc.insert_media(url).await.map_err(text)
     }
 
     pub async fn eject_media(&self) -> Result<(), String> {
-        self.guard("ejecting virtual media")?;
+        self.guard("ejecting virtual media").await?;
         self.bmc.eject_media().await.map_err(text)
     }
 }
 
 /// Err when this runner no longer holds the job: it stops before `doing`.
-fn check_lease(ctx: &JobContext, doing: &str) -> Result<(), String> {
-    if ctx.lease.held() {
+async fn check_lease(ctx: &JobContext, doing: &str) -> Result<(), String> {
+    if ctx.still_holds().await {
         Ok(())
     } else {
         tracing::warn!(job = ctx.job.id, doing, "lease no longer held: stopping before a BMC action");

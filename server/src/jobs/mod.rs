@@ -109,6 +109,38 @@ impl JobContext {
         out
     }
 
+    /// Whether this runner may act for the job now. The monotonic lease clock decides
+    /// when it is fresh; when it is not (a renewal was late, or the process stalled),
+    /// a renewal conditional on the claim's fence decides: it succeeds only if no one
+    /// claimed the job since, and then the clock is fresh again.
+    pub async fn still_holds(&self) -> bool {
+        if self.lease.held() {
+            return true;
+        }
+        let sent = Instant::now();
+        let now = now_ms();
+        let renewed = async {
+            let mut conn = self.backend.db.conn().await?;
+            store::jobs::renew(&mut conn, self.job.id, self.job.fence, now, now + self.lease_length.as_millis() as i64)
+                .await
+        }
+        .await;
+        match renewed {
+            Ok(true) => {
+                self.lease.renewed(sent);
+                true
+            }
+            Ok(false) => {
+                self.lease.lose();
+                false
+            }
+            Err(e) => {
+                tracing::warn!(job = self.job.id, error = %e, "cannot confirm the job's lease");
+                false
+            }
+        }
+    }
+
     /// Appends a line to the job's step log (shown on the server page); nothing once
     /// another runner claimed the job.
     pub async fn log(&self, message: &str) {

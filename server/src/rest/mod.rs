@@ -323,6 +323,10 @@ struct StateRequest {
     reason: Option<String>,
     #[serde(default)]
     generation: Option<i64>,
+    /// The disks and switch interfaces were checked: required to make an unavailable
+    /// server available (the page asks the same).
+    #[serde(default)]
+    checked: bool,
 }
 
 #[utoipa::path(post, path = "/api/v1/servers/{id}/state", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), request_body = StateRequest, responses((status = 200, body = Server), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
@@ -336,6 +340,13 @@ async fn set_state(State(backend): State<Backend>, headers: HeaderMap, Path(id):
             format!("{target} is set by the system; set available, unavailable, defective or removed_from_rack"),
         ))
     })?;
+    let current = backend.server_for(&user, id).await.map_err(service_error)?;
+    if !req.checked && app::domain::transitions::needs_hardware_check(current.state, action) {
+        return Err(service_error(ServiceError::invalid(
+            "checked",
+            "confirm that you checked the server's disks and switch interfaces (\"checked\": true)",
+        )));
+    }
     let mut change = StateChange::new(action);
     change.reason = req.reason;
     change.expected_generation = req.generation;

@@ -362,17 +362,24 @@ fn filter_sql(conn: &AnyConnection) -> String {
         "WHERE (($1 IS NULL AND s.state <> 'removed_from_rack') OR s.state = $1) \
          AND ($2 IS NULL OR ($2 = '' AND s.server_type_id IS NULL) OR t.label = $2) \
          AND ($4 IS NULL OR s.datacenter = $4) AND ($5 IS NULL OR s.rack = $5) \
-         AND ($3 IS NULL OR s.name {like} $3 OR s.serial_number {like} $3 OR s.bmc_address {like} $3 \
-              OR s.macs {like} $3)"
+         AND ($3 IS NULL OR s.name {like} $3 ESCAPE '\\' OR s.serial_number {like} $3 ESCAPE '\\' \
+              OR s.bmc_address {like} $3 ESCAPE '\\' OR s.macs {like} $3 ESCAPE '\\')"
     )
 }
 
 const FROM: &str = "FROM servers s LEFT JOIN server_types t ON t.id = s.server_type_id";
 
-/// `%text%` for LIKE, lowercased; LIKE's own wildcards are dropped from the text.
+/// `%text%` for LIKE (with `ESCAPE '\'`), lowercased; `%`, `_` and `\` in the text
+/// match themselves (`web_01` finds web_01, not web-01).
 fn pattern(q: Option<&str>) -> Option<String> {
     q.map(str::trim).filter(|q| !q.is_empty()).map(|q| {
-        let escaped = q.to_lowercase().replace(['%', '_', '\\'], "");
+        let mut escaped = String::with_capacity(q.len() + 2);
+        for c in q.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+        }
         format!("%{escaped}%")
     })
 }
