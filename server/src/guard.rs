@@ -158,7 +158,8 @@ pub async fn request_id(req: Request, next: Next) -> Response {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-        .map(str::to_string)
+        // "job-<id>" names a job's work in the audit: a client cannot claim it.
+        .map(|v| if v.starts_with("job-") { format!("client-{v}") } else { v.to_string() })
         .unwrap_or_else(|| app::backend::secrets::random_token()[..16].to_string());
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let span = tracing::info_span!("request", id = %id, %method, %path);
@@ -171,4 +172,23 @@ pub async fn request_id(req: Request, next: Next) -> Response {
         res.headers_mut().insert("x-request-id", v);
     }
     res
+}
+
+/// A server function that could not read its arguments (one missing, a wrong type, a
+/// wrong content type) is the client's mistake: 400 with Leptos' message, not 500.
+pub async fn server_fn_input_errors(req: Request, next: Next) -> Response {
+    let is_server_fn = req.uri().path().starts_with("/api/") && !req.uri().path().starts_with("/api/v1/");
+    let res = next.run(req).await;
+    if !is_server_fn || res.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return Response::from_parts(parts, axum::body::Body::from("internal error"));
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if ["Args|", "MissingArg|", "Deserialization|"].iter().any(|p| text.starts_with(p)) {
+        parts.status = axum::http::StatusCode::BAD_REQUEST;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }

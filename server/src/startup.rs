@@ -296,6 +296,7 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
         })
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
+        .layer(axum::middleware::from_fn(guard::server_fn_input_errors))
         .layer(axum::middleware::from_fn_with_state(backend, guard::authorize))
         .layer(sessions)
         .layer(axum::middleware::from_fn(guard::same_origin));

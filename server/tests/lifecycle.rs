@@ -356,3 +356,31 @@ async fn available_from_unavailable_needs_the_check() {
     assert_eq!(resp.status(), 200);
     assert_eq!(app.backend.server(s.id).await.unwrap().state, ServerState::Available);
 }
+
+/// A server function called with an argument missing or of the wrong type, or with a
+/// body it cannot read, answers 400 with the reason, not 500.
+#[tokio::test]
+async fn server_function_input_errors_are_400() {
+    let app = spawn_app().await;
+    let client = app.client_for(app::domain::Role::Admin).await;
+    let missing = [("name", "x"), ("bmc_address", "10.0.0.5"), ("bmc_username", "root"), ("bmc_password", "pw")];
+    let resp = client.post(app.url("/api/add_server")).form(&missing).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("datacenter"));
+    let resp = client
+        .post(app.url("/api/start_registration"))
+        .form(&[("id", "seven"), ("generation", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = client
+        .post(app.url("/api/start_registration"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(app.backend.servers_total().await.unwrap(), 0);
+}

@@ -397,6 +397,18 @@ async fn events_carry_the_request_id() {
     let events = app.backend.server_events(s.id).await.unwrap();
     let last = events.last().unwrap();
     assert_eq!((last.kind.as_str(), last.correlation_id.as_deref()), ("state_changed", Some("change-42")));
+    // A client's id never passes for a job's.
+    let resp = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/servers/{}/state", s.id)))
+        .bearer_auth(&token)
+        .header("x-request-id", "job-7")
+        .json(&json!({ "state": "unavailable" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "client-job-7");
+    let events = app.backend.server_events(s.id).await.unwrap();
+    assert_eq!(events.last().unwrap().correlation_id.as_deref(), Some("client-job-7"));
 }
 
 /// Notes: versions with who and when; two editors from the same version: the second
@@ -490,6 +502,22 @@ async fn subscriptions_and_deployments() {
     let first = d["servers"][0].as_i64().unwrap();
     assert_eq!(tenant.get(&format!("/api/v1/servers/{first}")).await.0, 200);
     assert_eq!(other.get(&format!("/api/v1/servers/{first}")).await.0, 404);
+    // A running job's steps name the BMC: the tenant reads them without its address.
+    let address = app.backend.server(first).await.unwrap().bmc_address;
+    {
+        let mut conn = app.backend.db.conn().await.unwrap();
+        let job =
+            app::backend::store::jobs::enqueue(&mut conn, first, app::domain::JobKind::Clean, "{}", 1).await.unwrap();
+        let line = format!("checking the BMC at {address}");
+        app::backend::store::jobs::log_step(&mut conn, job, &line, 1).await.unwrap();
+    }
+    let (_, seen) = tenant.get(&format!("/api/v1/servers/{first}")).await;
+    let steps = seen["current_job"]["steps"].to_string();
+    assert!(steps.contains("checking the BMC at the BMC") && !steps.contains("127.0.0.1"), "{steps}");
+    assert!(seen["bmc_address"].is_null());
+    let (_, full) = admin.get(&format!("/api/v1/servers/{first}")).await;
+    assert!(full["current_job"]["steps"].to_string().contains(&address), "admins see the address");
+    common::end_jobs(&app, first).await;
 
     // Release one server, then the rest (operators may act for the tenant).
     let (status, r) = tenant.post(&format!("{d_url}/release"), json!({ "servers": [first] })).await;

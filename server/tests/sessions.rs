@@ -168,3 +168,44 @@ async fn first_start_generates_admin_password() {
     // A second start changes nothing.
     assert!(backend.bootstrap_admin(dir.path(), None).await.unwrap().is_none());
 }
+
+/// The SQLite database and its WAL hold password hashes, sealed secrets and the
+/// audit: another local user cannot read them (created 0600).
+#[tokio::test]
+async fn the_sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let db = app::backend::Db::connect(&format!("sqlite://{}", path.display()), 2).await.unwrap();
+    db.migrate().await.unwrap();
+    let wal = dir.path().join("private.db-wal");
+    for p in [&path, &wal] {
+        let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+    }
+}
+
+/// A 200 KB username with a forged log line in it: 400 at once, and the log gets
+/// nothing of it; a short one with a newline is logged escaped.
+#[tokio::test]
+async fn hostile_usernames_do_not_reach_the_log_raw() {
+    let app = common::spawn_app().await;
+    let huge = format!("admin\n2026-01-01T00:00:00Z INFO forged{}", "x".repeat(200_000));
+    let resp = app
+        .anonymous()
+        .post(app.url("/api/login"))
+        .form(&[("username", huge.as_str()), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/v1/tokens"))
+        .json(&serde_json::json!({ "username": huge, "password": "x", "name": "n" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(app::backend::loggable("a\nb"), "a\\nb");
+    assert_eq!(app::backend::loggable(&"y".repeat(100)).chars().count(), 65);
+}

@@ -11,6 +11,12 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     use crate::backend::store::sessions::USER_ID_KEY;
     use http::StatusCode;
 
+    if username.len() > crate::backend::MAX_LOGIN_NAME {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            format!("username: at most {} characters", crate::backend::MAX_LOGIN_NAME),
+        );
+    }
     let backend = crate::backend::use_backend()?;
     let session = leptos_axum::extract::<tower_sessions::Session>().await?;
     let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -30,11 +36,11 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
             if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
                 r.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(retry_after_secs));
             }
-            tracing::warn!(%client, username = %username.trim(), "login throttled");
+            tracing::warn!(%client, username = %crate::backend::loggable(username.trim()), "login throttled");
             fail(StatusCode::TOO_MANY_REQUESTS, LoginError::Throttled { retry_after_secs }.to_string())
         }
         Err(LoginError::BadCredentials) => {
-            tracing::info!(%client, username = %username.trim(), "failed login");
+            tracing::info!(%client, username = %crate::backend::loggable(username.trim()), "failed login");
             fail(StatusCode::UNAUTHORIZED, LoginError::BadCredentials.to_string())
         }
         Err(LoginError::Service(e)) => Err(super::ssr::service_error(e)),

@@ -145,6 +145,26 @@ impl WriterThread {
     }
 }
 
+/// Creates a new SQLite database file readable by its owner only (0600): it holds
+/// password hashes, sealed secrets and the audit. SQLite gives its WAL and shared
+/// memory files the database file's permissions. An existing file is left as it is.
+fn create_private(url: &str) -> std::io::Result<()> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl fmt::Debug for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Db").field("kind", &self.kind).finish_non_exhaustive()
@@ -156,6 +176,9 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let kind = DbKind::from_url(url).ok_or(DbError::UnsupportedUrl)?;
+        if kind == DbKind::Sqlite {
+            create_private(url).map_err(|e| DbError::Connect { kind, source: sqlx::Error::Io(e) })?;
+        }
         let url = match kind {
             DbKind::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
                 let sep = if url.contains('?') { '&' } else { '?' };

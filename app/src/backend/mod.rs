@@ -22,6 +22,19 @@ pub fn correlation_id() -> Option<String> {
 
 pub use db::{Db, DbError, DbKind};
 
+/// The longest login name looked at; longer is refused before any work (400).
+pub const MAX_LOGIN_NAME: usize = 64;
+
+/// A client's string as a log field: escaped (no forged lines or terminal codes) and
+/// bounded (no megabytes of log from one request).
+pub fn loggable(s: &str) -> String {
+    let mut out: String = s.chars().take(64).flat_map(char::escape_debug).collect();
+    if s.chars().nth(64).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Everything a request handler needs, provided as Leptos context by the server.
 #[derive(Clone)]
 pub struct Backend {

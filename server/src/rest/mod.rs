@@ -180,13 +180,17 @@ struct TokenRequest {
     name: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest, responses((status = 201, description = "`{id, name, token}`: the token is shown once"), (status = 401, body = ApiError), (status = 429, body = ApiError)))]
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest, responses((status = 201, description = "`{id, name, token}`: the token is shown once"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 429, body = ApiError)))]
 async fn create_token(
     State(backend): State<Backend>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     bytes: Bytes,
 ) -> ApiResult {
     let req: TokenRequest = body(&bytes)?;
+    if req.username.len() > app::backend::MAX_LOGIN_NAME {
+        let message = format!("username: at most {} characters", app::backend::MAX_LOGIN_NAME);
+        return Err(error(StatusCode::BAD_REQUEST, "malformed", &message));
+    }
     let client = peer.ip().to_string();
     let token = backend.create_token(&req.username, &req.password, &req.name, &client).await.map_err(login_error)?;
     Ok(json(StatusCode::CREATED, json!({ "id": token.id, "name": req.name.trim(), "token": token.token })))
@@ -293,7 +297,7 @@ async fn add_server(State(backend): State<Backend>, headers: HeaderMap, bytes: B
 
 /// A server as the API shows it: its fields, its hardware and its current job.
 async fn server_view(backend: &Backend, user: &UserView, server: Server) -> Result<Value, Response> {
-    let (hardware, job) = backend.server_extras(server.id).await.map_err(service_error)?;
+    let (hardware, job) = backend.server_extras_for(user, server.id).await.map_err(service_error)?;
     let mut v = serde_json::to_value(&server).expect("a server serializes");
     if !user.role.can(Permission::ViewFleet) {
         v["bmc_address"] = Value::Null;

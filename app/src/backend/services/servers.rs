@@ -537,6 +537,7 @@ impl Backend {
             if server.reserved_for.as_deref() != Some(user.username.as_str()) {
                 return Err(not_found(id));
             }
+            server.last_error = server.last_error.map(|e| redact_bmc(&e, &server.bmc_address));
             server.bmc_address.clear();
         }
         Ok(server)
@@ -589,17 +590,29 @@ impl Backend {
     }
 
     /// What an API answer adds to a server: its last inventory and its running job,
-    /// read on one connection (the job's steps only when one runs).
-    pub async fn server_extras(
+    /// read on one connection (the job's steps only when one runs). For a caller who
+    /// does not see the fleet (a tenant), the job's steps and error name no BMC.
+    pub async fn server_extras_for(
         &self,
+        user: &crate::model::UserView,
         id: i64,
     ) -> Result<(Option<Inventory>, Option<crate::model::JobView>), ServiceError> {
         let mut conn = self.db.conn().await?;
         let inventory = store::inventories::latest(&mut conn, id, 1).await?.into_iter().next();
-        let job = match store::jobs::latest_for_server(&mut conn, id).await? {
+        let mut job = match store::jobs::latest_for_server(&mut conn, id).await? {
             Some(job) if crate::model::job_status_is_active(&job.status) => Some(job_view(&mut conn, job).await?),
             _ => None,
         };
+        if let Some(j) = job.as_mut()
+            && !user.role.can(crate::domain::Permission::ViewFleet)
+        {
+            let address =
+                store::servers::bmc_credentials(&mut conn, id).await?.map(|c| c.bmc_address).unwrap_or_default();
+            j.last_error = j.last_error.take().map(|e| redact_bmc(&e, &address));
+            for step in &mut j.steps {
+                step.message = redact_bmc(&step.message, &address);
+            }
+        }
         Ok((inventory, job))
     }
 
@@ -931,6 +944,21 @@ async fn job_view(
         last_error: job.last_error,
         steps,
     })
+}
+
+/// A text shown to a tenant, without the BMC's address (as entered, or its host).
+pub fn redact_bmc(text: &str, address: &str) -> String {
+    let mut out = text.to_string();
+    let address = address.trim().trim_end_matches('/');
+    if !address.is_empty() {
+        out = out.replace(address, "the BMC");
+    }
+    if let Ok(url) = domain::bmc_address::parse(address)
+        && !url.host.is_empty()
+    {
+        out = out.replace(&url.host, "the BMC");
+    }
+    out
 }
 
 pub(crate) fn not_found(id: i64) -> ServiceError {
