@@ -71,6 +71,26 @@ fn start(dir: &std::path::Path, url: &str, port: u16, workers: &str) -> Child {
     )
 }
 
+/// A first Rackstate process (A) on a fresh database, with the lab's machines added;
+/// a port for the second (B).
+struct TwoProcesses {
+    dir: tempfile::TempDir,
+    url: String,
+    a: Child,
+    port_b: u16,
+}
+
+async fn first_process(lab: &LabProcess, workers: &str) -> TwoProcesses {
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::fresh_database_url(dir.path()).await;
+    let (port_a, port_b) = (common::sushy::free_port(), common::sushy::free_port());
+    let a = start(dir.path(), &url, port_a, workers);
+    let base_a = format!("http://127.0.0.1:{port_a}");
+    common::wait_ready(&base_a).await;
+    add_servers(&base_a, lab).await;
+    TwoProcesses { dir, url, a, port_b }
+}
+
 async fn token(base: &str) -> String {
     let body = serde_json::json!({ "username": "admin", "password": common::ADMIN_PASSWORD, "name": "fencing" });
     let v: Value = reqwest::Client::new()
@@ -180,13 +200,7 @@ async fn connect(url: &str) -> Db {
 async fn a_stopped_runner_acts_no_more_after_a_takeover() {
     // Each BMC answer takes 400 ms, so the runner is stopped between its steps.
     let lab = start_lab(1, "1", "400").await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = common::fresh_database_url(dir.path()).await;
-    let (port_a, port_b) = (common::sushy::free_port(), common::sushy::free_port());
-    let mut a = start(dir.path(), &url, port_a, "1");
-    let base_a = format!("http://127.0.0.1:{port_a}");
-    common::wait_ready(&base_a).await;
-    add_servers(&base_a, &lab).await;
+    let TwoProcesses { dir, url, mut a, port_b } = first_process(&lab, "1").await;
     let machine = &lab.machines[0];
     let a_client = format!("-{}-", a.id());
     // Stop A right after its first change at the BMC.
@@ -229,13 +243,7 @@ async fn a_stopped_runner_acts_no_more_after_a_takeover() {
 async fn parked_jobs_of_a_killed_process_are_taken_over() {
     const MACHINES: usize = 50;
     let lab = start_lab(MACHINES, "6", "0").await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = common::fresh_database_url(dir.path()).await;
-    let (port_a, port_b) = (common::sushy::free_port(), common::sushy::free_port());
-    let mut a = start(dir.path(), &url, port_a, "16");
-    let base_a = format!("http://127.0.0.1:{port_a}");
-    common::wait_ready(&base_a).await;
-    add_servers(&base_a, &lab).await;
+    let TwoProcesses { dir, url, mut a, port_b } = first_process(&lab, "16").await;
     let db = connect(&url).await;
     wait_for_jobs(&db, Duration::from_secs(60), "the registrations never all parked", |s| {
         count(s, "waiting_for_agent") == MACHINES as i64

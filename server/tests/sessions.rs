@@ -54,7 +54,7 @@ async fn unknown_user_and_wrong_password_look_alike() {
 /// After 5 failures for one username, even the right password gets 429 with
 /// Retry-After for the rest of the 15 minutes.
 #[tokio::test]
-async fn throttled_after_five_failures_per_user() {
+async fn throttled_after_five_failures_from_one_client() {
     let app = spawn_app().await;
     for _ in 0..5 {
         let r = app.login_as(&app.anonymous(), "admin", "not-the-password").await;
@@ -208,4 +208,55 @@ async fn hostile_usernames_do_not_reach_the_log_raw() {
     assert_eq!(resp.status(), 400);
     assert_eq!(app::backend::loggable("a\nb"), "a\\nb");
     assert_eq!(app::backend::loggable(&"y".repeat(100)).chars().count(), 65);
+}
+
+/// A stranger guesses alice's password from another address until refused: alice,
+/// from her own address, still logs in (slowed, not locked out).
+#[tokio::test]
+async fn a_stranger_cannot_lock_out_an_account() {
+    let app = spawn_app().await;
+    for _ in 0..8 {
+        let _ = app.backend.authenticate("admin", "guess", "10.6.6.6").await;
+    }
+    assert!(matches!(
+        app.backend.authenticate("admin", "guess", "10.6.6.6").await,
+        Err(app::backend::services::accounts::LoginError::Throttled { .. })
+    ));
+    let started = std::time::Instant::now();
+    let me = app.backend.authenticate("admin", ADMIN_PASSWORD, "10.1.1.1").await.expect("the owner gets in");
+    assert_eq!(me.username, "admin");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200), "slowed down");
+}
+
+/// 40 concurrent wrong passwords from one client test at most five of them; the
+/// rest are refused unchecked.
+#[tokio::test]
+async fn concurrent_failures_count_atomically() {
+    let app = spawn_app().await;
+    let attempts = (0..40).map(|i| {
+        let backend = app.backend.clone();
+        tokio::spawn(async move { backend.authenticate("admin", &format!("guess-{i}"), "10.7.7.7").await })
+    });
+    let mut checked = 0;
+    for a in attempts {
+        if matches!(a.await.unwrap(), Err(app::backend::services::accounts::LoginError::BadCredentials)) {
+            checked += 1;
+        }
+    }
+    assert!(checked <= 5, "{checked} passwords were tested");
+}
+
+/// A copy of the database holds no usable session: the table keeps a hash of each
+/// session id, never the id the cookie carries.
+#[tokio::test]
+async fn session_ids_are_stored_hashed() {
+    let app = spawn_app().await;
+    let login = app.login_as(&app.anonymous(), "admin", ADMIN_PASSWORD).await;
+    let cookie = session_cookie(&login).unwrap();
+    let id = cookie.trim_start_matches("rackstate_session=").to_string();
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM sessions").fetch_all(app.backend.db.pool()).await.unwrap();
+    assert!(!stored.is_empty());
+    assert!(stored.iter().all(|s| *s != id && !s.contains(&id)), "{stored:?} holds {id}");
+    assert!(stored.contains(&app::backend::secrets::token_hash(&id)));
 }

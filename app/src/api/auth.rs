@@ -83,8 +83,9 @@ pub async fn whoami() -> Result<Option<UserView>, ServerFnError> {
 pub async fn change_password(current: String, new_password: String) -> Result<(), ServerFnError> {
     let (backend, user, actor) = super::ssr::require(None).await?;
     let session = leptos_axum::extract::<tower_sessions::Session>().await?;
-    let client = "password-change";
-    if backend.authenticate(&user.username, &current, client).await.is_err() {
+    // Throttled per user: one user's wrong guesses do not hold back another's change.
+    let client = format!("password-change:{}", user.id);
+    if backend.authenticate(&user.username, &current, &client).await.is_err() {
         return super::ssr::fail(http::StatusCode::FORBIDDEN, "the current password is wrong");
     }
     let keep = session.id().map(|id| id.to_string());

@@ -10,8 +10,12 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use std::sync::OnceLock;
 
-/// Failed logins allowed per username or client address within the window.
+/// Failed logins allowed per client address within the window; past it the client is
+/// refused. Past it for a username, attempts on that account are slowed down (from any
+/// client), never refused: a stranger cannot lock someone out.
 pub const MAX_FAILURES: i64 = 5;
+/// The longest slow-down of an attempt on an account under attack.
+pub const MAX_ACCOUNT_DELAY: std::time::Duration = std::time::Duration::from_secs(8);
 /// The throttling window.
 pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
@@ -94,20 +98,33 @@ pub fn random_password() -> String {
 }
 
 impl Backend {
-    /// Checks a login. Throttles per username and per client address.
+    /// Checks a login. Each attempt is counted before the password is checked (so
+    /// concurrent attempts cannot test more passwords than the limit); a client past
+    /// the limit is refused; an account past it is slowed down (growing delay), not
+    /// locked, so the right password from a client that has not failed still works.
     pub async fn authenticate(&self, username: &str, password: &str, client: &str) -> Result<UserView, LoginError> {
         let now = now_ms();
+        let since = now - FAILURE_WINDOW_MS;
         let name = username.trim().to_ascii_lowercase();
-        let keys = [format!("user:{name}"), format!("ip:{client}")];
+        let (client_key, user_key) = (format!("ip:{client}"), format!("user:{name}"));
         let mut conn = self.db.conn().await.map_err(ServiceError::from)?;
-        for key in &keys {
-            let (n, oldest) = store::login_failures::recent(&mut conn, key, now - FAILURE_WINDOW_MS)
-                .await
-                .map_err(ServiceError::from)?;
-            if n >= MAX_FAILURES {
-                let until = oldest.unwrap_or(now) + FAILURE_WINDOW_MS;
-                return Err(LoginError::Throttled { retry_after_secs: ((until - now) / 1000).max(1) });
-            }
+        let reserved = [
+            store::login_failures::reserve(&mut conn, &client_key, now).await.map_err(ServiceError::from)?,
+            store::login_failures::reserve(&mut conn, &user_key, now).await.map_err(ServiceError::from)?,
+        ];
+        let (n_client, oldest) =
+            store::login_failures::recent(&mut conn, &client_key, since).await.map_err(ServiceError::from)?;
+        if n_client > MAX_FAILURES {
+            // Refused unchecked: not a failure of its own (the lockout does not grow).
+            store::login_failures::release(&mut conn, &reserved).await.map_err(ServiceError::from)?;
+            let until = oldest.unwrap_or(now) + FAILURE_WINDOW_MS;
+            return Err(LoginError::Throttled { retry_after_secs: ((until - now) / 1000).max(1) });
+        }
+        let (n_user, _) =
+            store::login_failures::recent(&mut conn, &user_key, since).await.map_err(ServiceError::from)?;
+        if let Some(excess) = n_user.checked_sub(MAX_FAILURES + 1).filter(|e| *e >= 0) {
+            let delay = std::time::Duration::from_millis(250u64 << excess.min(10) as u64).min(MAX_ACCOUNT_DELAY);
+            tokio::time::sleep(delay).await;
         }
         let user = store::users::by_username(&mut conn, &name).await.map_err(ServiceError::from)?;
         let ok = match &user {
@@ -118,12 +135,12 @@ impl Backend {
             }
         };
         match user {
-            Some(u) if ok => Ok(u.view),
+            Some(u) if ok => {
+                store::login_failures::release(&mut conn, &reserved).await.map_err(ServiceError::from)?;
+                Ok(u.view)
+            }
             _ => {
-                for key in &keys {
-                    store::login_failures::record(&mut conn, key, now).await.map_err(ServiceError::from)?;
-                }
-                store::login_failures::prune(&mut conn, now - FAILURE_WINDOW_MS).await.map_err(ServiceError::from)?;
+                store::login_failures::prune(&mut conn, since).await.map_err(ServiceError::from)?;
                 Err(LoginError::BadCredentials)
             }
         }

@@ -1,7 +1,9 @@
 //! The tower-sessions store, in the same database as everything else (so several
-//! Rackstate replicas share sessions).
+//! Rackstate replicas share sessions). Rows are keyed by a hash of the session id: a
+//! copy of the database (a backup, a read-only replica) holds no usable session.
 
 use crate::backend::db::Db;
+use crate::backend::secrets::token_hash;
 use crate::backend::store::now_ms;
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
@@ -26,7 +28,7 @@ impl DbSessionStore {
         sqlx::query(&format!(
             "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) {on_conflict}"
         ))
-        .bind(record.id.to_string())
+        .bind(key(&record.id))
         .bind(user_id)
         .bind(data)
         .bind(expires)
@@ -44,6 +46,11 @@ impl DbSessionStore {
             .await
             .map(|r| r.rows_affected())
     }
+}
+
+/// How a session id is stored: its hash (ids are 128 random bits; a fast hash is enough).
+fn key(id: &Id) -> String {
+    token_hash(&id.to_string())
 }
 
 fn backend(e: impl std::fmt::Display) -> session_store::Error {
@@ -82,7 +89,7 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let row: Option<(String, i64)> =
             sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
-                .bind(id.to_string())
+                .bind(key(id))
                 .bind(now_ms())
                 .fetch_optional(self.db.pool())
                 .await
@@ -96,7 +103,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id.to_string())
+            .bind(key(id))
             .execute(self.db.pool())
             .await
             .map_err(backend)?;
@@ -112,7 +119,7 @@ pub async fn delete_for_user(
 ) -> Result<u64, crate::backend::DbError> {
     sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
         .bind(user_id)
-        .bind(keep.unwrap_or(""))
+        .bind(keep.map(token_hash).unwrap_or_default())
         .execute(conn)
         .await
         .map(|r| r.rows_affected())
