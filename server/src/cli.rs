@@ -181,7 +181,6 @@ pub async fn lab(args: &[String]) -> u8 {
                         port: m["address"].as_str().and_then(|a| a.rsplit(':').next()?.parse().ok()).unwrap_or(0),
                         username: m["username"].as_str().unwrap_or_default().to_string(),
                         password: m["password"].as_str().unwrap_or_default().to_string(),
-                        rack: m["rack"].as_str().unwrap_or_default().to_string(),
                     })
                     .collect()
             }

@@ -55,7 +55,6 @@ pub struct MachineSpec {
     pub port: u16,
     pub username: String,
     pub password: String,
-    pub rack: String,
 }
 
 /// A BMC request that changed something: what, when, by whom (User-Agent).
@@ -126,7 +125,7 @@ struct Power {
 
 impl Lab {
     /// The machines of a lab of `n`: names lab-01.. (lab-0001.. from 100 on), fresh
-    /// random BMC passwords, racks by profile.
+    /// random BMC passwords.
     pub fn specs(n: usize) -> Vec<MachineSpec> {
         (1..=n)
             .map(|index| MachineSpec {
@@ -135,7 +134,6 @@ impl Lab {
                 port: 0,
                 username: "admin".into(),
                 password: random_token()[..24].to_string(),
-                rack: profiles::rack(index),
             })
             .collect()
     }
