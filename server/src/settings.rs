@@ -59,6 +59,9 @@ pub struct Settings {
     /// How cleaning erases disks (`RACKSTATE_ERASE_MODE`): `secure` (the device's own
     /// sanitize or secure erase, else a full overwrite; verified), `full`, or `metadata`.
     pub erase_mode: EraseMode,
+    /// Proxies whose `X-Forwarded-For` names the client (`RACKSTATE_TRUSTED_PROXIES`):
+    /// addresses and CIDRs; none by default (the peer is the client).
+    pub trusted_proxies: app::domain::client_addr::TrustedProxies,
     /// Simulated servers to run in-process (`RACKSTATE_DEMO_LAB`); 0: no lab.
     pub demo_lab: usize,
     /// A lab machine's boot time into the live image (`RACKSTATE_DEMO_LAB_BOOT_SECONDS`).
@@ -250,6 +253,11 @@ impl Settings {
                 message: format!("{v:?} is not secure, full or metadata"),
             })?,
         };
+        let trusted_proxies = match var("RACKSTATE_TRUSTED_PROXIES") {
+            None => Default::default(),
+            Some(v) => app::domain::client_addr::TrustedProxies::parse(&v)
+                .map_err(|message| SettingsError { var: "RACKSTATE_TRUSTED_PROXIES", message })?,
+        };
         let demo_lab = number("RACKSTATE_DEMO_LAB", 0, 5000, "a number of servers")? as usize;
         let demo_lab_boot = match var("RACKSTATE_DEMO_LAB_BOOT_SECONDS") {
             None => std::time::Duration::from_secs(3),
@@ -277,6 +285,7 @@ impl Settings {
             metrics_token,
             metrics_listen,
             erase_mode,
+            trusted_proxies,
             demo_lab,
             demo_lab_boot,
             secret_key,

@@ -306,6 +306,7 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
         .merge(web)
         .layer(axum::middleware::from_fn(guard::security_headers))
         .layer(axum::middleware::from_fn(guard::request_id))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(settings.trusted_proxies.clone()), guard::client_address))
 }
 
 /// `/metrics` on the main listener: only with RACKSTATE_METRICS_TOKEN, as a bearer token.

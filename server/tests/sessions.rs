@@ -3,7 +3,7 @@
 mod common;
 use app::backend::services::Actor;
 use app::domain::Role;
-use common::{ADMIN_PASSWORD, TestApp, USER_PASSWORD, spawn_app};
+use common::{ADMIN_PASSWORD, TestApp, USER_PASSWORD, spawn_app, spawn_app_with};
 
 fn session_cookie(resp: &reqwest::Response) -> Option<String> {
     resp.headers()
@@ -259,4 +259,43 @@ async fn session_ids_are_stored_hashed() {
     assert!(!stored.is_empty());
     assert!(stored.iter().all(|s| *s != id && !s.contains(&id)), "{stored:?} holds {id}");
     assert!(stored.contains(&app::backend::secrets::token_hash(&id)));
+}
+
+async fn login_forwarded_for(app: &TestApp, forwarded_for: &str, password: &str) -> u16 {
+    let client = app.anonymous();
+    let resp = client
+        .post(app.url("/api/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[("username", "admin"), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    resp.status().as_u16()
+}
+
+/// Without RACKSTATE_TRUSTED_PROXIES a guesser cannot dodge the per-client limit by
+/// writing a new X-Forwarded-For on every attempt: the peer address is the client.
+#[tokio::test]
+async fn forged_forwarded_for_does_not_reset_the_limit() {
+    let app = spawn_app().await;
+    for i in 0..5 {
+        assert_eq!(login_forwarded_for(&app, &format!("198.51.100.{i}"), "guess").await, 401);
+    }
+    assert_eq!(login_forwarded_for(&app, "198.51.100.99", ADMIN_PASSWORD).await, 429);
+}
+
+/// Behind a trusted proxy, one user's bad passwords do not lock out the others who
+/// come through the same proxy: the address the proxy appended is the client.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_counted_apart() {
+    let app = spawn_app_with(|s| {
+        s.trusted_proxies = app::domain::client_addr::TrustedProxies::parse("127.0.0.1").unwrap();
+    })
+    .await;
+    for _ in 0..5 {
+        // The client wrote its own header; the proxy appended what it saw.
+        assert_eq!(login_forwarded_for(&app, "10.9.9.9, 198.51.100.1", "guess").await, 401);
+    }
+    assert_eq!(login_forwarded_for(&app, "198.51.100.1", "guess").await, 429, "the guesser is refused");
+    assert_eq!(login_forwarded_for(&app, "198.51.100.2", ADMIN_PASSWORD).await, 200, "another user gets in");
 }

@@ -19,9 +19,9 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     }
     let backend = crate::backend::use_backend()?;
     let session = leptos_axum::extract::<tower_sessions::Session>().await?;
-    let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    let client = leptos_axum::extract::<axum::Extension<crate::backend::ClientIp>>()
         .await
-        .map(|c| c.0.ip().to_string())
+        .map(|c| c.0.0.to_string())
         .unwrap_or_else(|_| "unknown".into());
     match backend.authenticate(&username, &password, &client).await {
         Ok(user) => {

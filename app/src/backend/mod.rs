@@ -35,6 +35,11 @@ pub fn loggable(s: &str) -> String {
     out
 }
 
+/// The client a request came from: the peer, or behind a trusted proxy the address it
+/// names (a request extension set by the server's `client_address` guard).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
 /// Everything a request handler needs, provided as Leptos context by the server.
 #[derive(Clone)]
 pub struct Backend {

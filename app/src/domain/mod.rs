@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod bmc_address;
 pub mod buttons;
+pub mod client_addr;
 pub mod diagram;
 pub mod erase;
 pub mod identity;

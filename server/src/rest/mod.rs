@@ -15,13 +15,12 @@ use app::domain::{Action, Permission, Role, ServerState};
 use app::model::{JobView, Server, UserView};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 
 /// The largest request body the API accepts.
 const MAX_BODY: usize = 256 * 1024;
@@ -183,7 +182,7 @@ struct TokenRequest {
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest, responses((status = 201, description = "`{id, name, token}`: the token is shown once"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 429, body = ApiError)))]
 async fn create_token(
     State(backend): State<Backend>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::Extension(client): axum::Extension<app::backend::ClientIp>,
     bytes: Bytes,
 ) -> ApiResult {
     let req: TokenRequest = body(&bytes)?;
@@ -191,7 +190,7 @@ async fn create_token(
         let message = format!("username: at most {} characters", app::backend::MAX_LOGIN_NAME);
         return Err(error(StatusCode::BAD_REQUEST, "malformed", &message));
     }
-    let client = peer.ip().to_string();
+    let client = client.0.to_string();
     let token = backend.create_token(&req.username, &req.password, &req.name, &client).await.map_err(login_error)?;
     Ok(json(StatusCode::CREATED, json!({ "id": token.id, "name": req.name.trim(), "token": token.token })))
 }
