@@ -21,7 +21,14 @@ use std::time::Duration;
 /// How often a stream looks for changes.
 const POLL: Duration = Duration::from_secs(1);
 
-pub async fn server_stream(backend: Backend, Extension(user): Extension<CurrentUser>, Path(id): Path<i64>) -> Response {
+/// The stream ends when `stopping` turns true (shutdown), so an open page never holds
+/// the process; the browser reconnects to another replica or the restarted one.
+pub async fn server_stream(
+    backend: Backend,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Response {
     let Some(user) = user.0 else {
         return (StatusCode::UNAUTHORIZED, "log in first").into_response();
     };
@@ -43,6 +50,9 @@ pub async fn server_stream(backend: Backend, Extension(user): Extension<CurrentU
                 return Some((Ok::<_, Infallible>(event), (backend, Some(now))));
             }
         }
+    });
+    let stream = futures_util::StreamExt::take_until(stream, async move {
+        let _ = stopping.wait_for(|s| *s).await;
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }

@@ -65,6 +65,8 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     lab: Option<Lab>,
     callback_url: String,
+    /// Turns true when shutdown begins: the runner stops claiming and live streams end.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -74,6 +76,9 @@ impl Application {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|source| StartupError::DataDir { path: settings.data_dir.display().to_string(), source })?;
         let db = Db::connect(&settings.database_url, settings.db_max_connections).await?;
+        // Replicas starting together: one prepares the database (and the key file and
+        // the first admin) while the others wait here, then find it ready.
+        let startup = db.startup_lock().await?;
         db.migrate().await?;
         let secrets = SecretBox::load(settings.secret_key.as_ref().map(|s| s.0.as_str()), &settings.data_dir)
             .map_err(|e| StartupError::Secrets(e.to_string()))?;
@@ -99,6 +104,7 @@ impl Application {
             Ok(None) => {}
             Err(e) => return Err(StartupError::Bootstrap(e.user_message())),
         }
+        startup.release().await;
 
         let callback_url = settings
             .agent_url
@@ -132,7 +138,8 @@ impl Application {
             live_image: live_image.clone(),
             erase_mode: settings.erase_mode,
         };
-        let router = router(settings, addr, backend.clone(), agent);
+        let stopping = tokio::sync::watch::channel(false).0;
+        let router = router(settings, addr, backend.clone(), agent, stopping.subscribe());
         let runner = (settings.workers > 0).then(|| {
             let owner = format!("{}-{}-{}", hostname(), std::process::id(), &random_token()[..8]);
             let timeouts = Timeouts { bmc_request: settings.bmc_timeout, power: settings.power_timeout };
@@ -172,7 +179,7 @@ impl Application {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?),
             None => None,
         };
-        Ok(Self { listener, router, backend, runner, sweep, metrics_listener, lab, callback_url })
+        Ok(Self { listener, router, backend, runner, sweep, metrics_listener, lab, callback_url, stopping })
     }
 
     /// The base URL agents and BMCs call back.
@@ -193,12 +200,21 @@ impl Application {
         &self.backend
     }
 
-    /// Serves until the future `shutdown` completes.
+    /// Serves until the future `shutdown` completes. Then, at once: the runner claims
+    /// no more jobs, live streams end and new connections are refused; requests in
+    /// flight finish; running jobs get their stop grace, then release their leases.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_expired_sessions(DbSessionStore::new(self.backend.db.clone())));
         let subscriptions = tokio::spawn(reconcile_subscriptions(self.backend.clone()));
-        let (stop_runner, stopped) = tokio::sync::watch::channel(false);
-        let sweep = self.sweep.map(|s| tokio::spawn(s.run(stopped.clone())));
+        let stopping = Arc::new(self.stopping);
+        let signal = {
+            let stopping = stopping.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                let _ = stopping.send(true);
+            })
+        };
+        let sweep = self.sweep.map(|s| tokio::spawn(s.run(stopping.subscribe())));
         let metrics_server = self.metrics_listener.map(|l| {
             let backend = self.backend.clone();
             let app = Router::new().route(
@@ -214,37 +230,49 @@ impl Application {
                 }
             })
         });
-        let runner = self.runner.map(|r| tokio::spawn(r.run(stopped)));
+        let runner = self.runner.map(|r| tokio::spawn(r.run(stopping.subscribe())));
         let _lab = self.lab;
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        let mut stopped = stopping.subscribe();
+        let served = axum::serve(self.listener, service)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+        let _ = stopping.send(true);
+        signal.abort();
         sweeper.abort();
         subscriptions.abort();
-        let _ = stop_runner.send(true);
         if let Some(s) = sweep {
             s.abort();
         }
         if let Some(m) = metrics_server {
             m.abort();
         }
-        if let Some(r) = runner {
-            // Running jobs finish their step; whatever is left resumes after the lease expires.
-            if tokio::time::timeout(RUNNER_STOP_GRACE, r).await.is_err() {
-                tracing::warn!("jobs still running at shutdown; another start takes them over");
-            }
+        if let Some(r) = runner
+            && tokio::time::timeout(RUNNER_STOP_GRACE, r).await.is_err()
+        {
+            tracing::warn!("jobs still running at shutdown; they resume when their leases expire");
         }
         served
     }
 }
 
-/// How long a shutdown waits for running jobs.
-const RUNNER_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a shutdown waits for the runner (its jobs' stop grace and the release of
+/// their leases fit well within it).
+const RUNNER_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
 
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "rackstate".into())
 }
 
-fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentApi) -> Router {
+fn router(
+    settings: &Settings,
+    addr: SocketAddr,
+    backend: Backend,
+    agent: AgentApi,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Router {
     // Leptos would otherwise read LEPTOS_* variables; Rackstate's own settings decide.
     let options = LeptosOptions::builder()
         .output_name("rackstate")
@@ -280,7 +308,7 @@ fn router(settings: &Settings, addr: SocketAddr, backend: Backend, agent: AgentA
             "/live/servers/{id}",
             axum::routing::get({
                 let backend = backend.clone();
-                move |user, id| crate::live_updates::server_stream(backend.clone(), user, id)
+                move |user, id| crate::live_updates::server_stream(backend.clone(), stopping.clone(), user, id)
             }),
         )
         .route(

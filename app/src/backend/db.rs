@@ -88,6 +88,42 @@ pub struct Db {
     /// SQLite: the thread that runs write transactions (see `Db::write`).
     writer_thread: Option<std::sync::Arc<WriterThread>>,
     kind: DbKind,
+    /// SQLite: the database file (the start-up lock sits beside it).
+    sqlite_path: Option<std::path::PathBuf>,
+}
+
+/// Held while one process prepares a database (migrations, the first admin, the key
+/// file): a replica starting at the same time waits for it instead of failing.
+pub enum StartupLock {
+    /// SQLite: an exclusive lock on `<database>.startup-lock` (SQLite is shared only
+    /// by processes on one machine).
+    File(std::fs::File),
+    /// PostgreSQL: a session advisory lock on a connection of its own; closing the
+    /// connection (even by a crash) releases it.
+    Postgres(sqlx::AnyConnection),
+    None,
+}
+
+/// The advisory lock key of Rackstate's start-up ("rackstat" in ASCII).
+const STARTUP_LOCK_KEY: i64 = 0x7261_636b_7374_6174;
+
+impl StartupLock {
+    /// Lets the next process in.
+    pub async fn release(self) {
+        match self {
+            StartupLock::File(f) => drop(f),
+            StartupLock::Postgres(mut conn) => {
+                let unlocked =
+                    sqlx::query("SELECT pg_advisory_unlock($1)").bind(STARTUP_LOCK_KEY).execute(&mut conn).await;
+                if unlocked.is_err() {
+                    // Closing the connection releases the lock as well.
+                    tracing::debug!("start-up lock: closing its connection instead");
+                }
+                let _ = sqlx::Connection::close(conn).await;
+            }
+            StartupLock::None => {}
+        }
+    }
 }
 
 /// A thread of its own with a one-thread runtime, for the tasks that hold the SQLite
@@ -149,9 +185,8 @@ impl WriterThread {
 /// password hashes, sealed secrets and the audit. SQLite gives its WAL and shared
 /// memory files the database file's permissions. An existing file is left as it is.
 fn create_private(url: &str) -> std::io::Result<()> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.contains(":memory:") || std::path::Path::new(path).exists() {
+    let Some(path) = sqlite_file(url) else { return Ok(()) };
+    if path.exists() {
         return Ok(());
     }
     let mut opts = std::fs::OpenOptions::new();
@@ -163,6 +198,13 @@ fn create_private(url: &str) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// The file a SQLite URL names (none for an in-memory database).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
 impl fmt::Debug for Db {
@@ -232,7 +274,8 @@ impl Db {
             }
             DbKind::Postgres => (None, None),
         };
-        Ok(Self { pool, writer, writer_thread, kind })
+        let sqlite_path = (kind == DbKind::Sqlite).then(|| sqlite_file(&url)).flatten();
+        Ok(Self { pool, writer, writer_thread, kind, sqlite_path })
     }
 
     /// Applies the migrations of this database's dialect.
@@ -240,6 +283,41 @@ impl Db {
         match self.kind {
             DbKind::Sqlite => sqlx::migrate!("../migrations/sqlite"),
             DbKind::Postgres => sqlx::migrate!("../migrations/postgres"),
+        }
+    }
+
+    /// Waits until no other process is preparing this database, and holds it until
+    /// `release` (see [`StartupLock`]).
+    pub async fn startup_lock(&self) -> Result<StartupLock, DbError> {
+        match (self.kind, &self.sqlite_path) {
+            (DbKind::Sqlite, Some(db)) => {
+                let mut name = db.as_os_str().to_owned();
+                name.push(".startup-lock");
+                let path = std::path::PathBuf::from(name);
+                let file = tokio::task::spawn_blocking(move || {
+                    let mut opts = std::fs::OpenOptions::new();
+                    opts.read(true).write(true).create(true).truncate(false);
+                    #[cfg(unix)]
+                    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                    let file = opts.open(&path)?;
+                    file.lock()?;
+                    Ok::<_, std::io::Error>(file)
+                })
+                .await
+                .map_err(|e| DbError::Writer(e.to_string()))?
+                .map_err(|e| DbError::Connect { kind: DbKind::Sqlite, source: sqlx::Error::Io(e) })?;
+                Ok(StartupLock::File(file))
+            }
+            (DbKind::Sqlite, None) => Ok(StartupLock::None),
+            (DbKind::Postgres, _) => {
+                let mut conn = self.pool.acquire().await.map_err(|e| DbError::query("connecting", e))?.detach();
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(STARTUP_LOCK_KEY)
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| DbError::query("waiting for another replica's start-up", e))?;
+                Ok(StartupLock::Postgres(conn))
+            }
         }
     }
 

@@ -35,6 +35,11 @@ pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
 /// step has its own, shorter limits (BMC request, power change).
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// At shutdown, how long running jobs may take to finish their step before they are
+/// stopped and their leases released for another process (the whole shutdown stays
+/// within the 10 s an orchestrator usually allows after SIGTERM).
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// What a job's run came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JobOutcome {
@@ -174,7 +179,11 @@ pub struct Runner {
     lease: Duration,
     poll: Duration,
     run_timeout: Duration,
+    stop_grace: Duration,
     handlers: HashMap<JobKind, Arc<dyn JobHandler>>,
+    /// Turns true when the stop grace is over: running jobs stop where they are and
+    /// release their leases.
+    abandon: watch::Sender<bool>,
 }
 
 impl Runner {
@@ -187,7 +196,9 @@ impl Runner {
             lease: DEFAULT_LEASE,
             poll: DEFAULT_POLL,
             run_timeout: DEFAULT_RUN_TIMEOUT,
+            stop_grace: DEFAULT_STOP_GRACE,
             handlers: HashMap::new(),
+            abandon: watch::channel(false).0,
         }
     }
 
@@ -206,12 +217,20 @@ impl Runner {
         self
     }
 
+    pub fn with_stop_grace(mut self, grace: Duration) -> Self {
+        self.stop_grace = grace;
+        self
+    }
+
     pub fn handle(mut self, kind: JobKind, handler: impl JobHandler) -> Self {
         self.handlers.insert(kind, Arc::new(handler));
         self
     }
 
-    /// Runs until `shutdown` turns true; then waits for running jobs to finish.
+    /// Runs until `shutdown` turns true: then claims nothing more, gives running jobs
+    /// the stop grace to finish their step, stops the rest and releases their leases
+    /// and those of the jobs parked for their agents, so another process resumes them
+    /// at once.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.concurrency));
@@ -272,9 +291,25 @@ impl Runner {
                 }
             }
         }
-        // Let running jobs finish their current step.
-        let _ = slots.acquire_many(this.concurrency as u32).await;
+        let all = this.concurrency as u32;
+        if tokio::time::timeout(this.stop_grace, slots.acquire_many(all)).await.is_err() {
+            tracing::info!("stopping: jobs still running after {:?} are released for another process", this.stop_grace);
+            let _ = this.abandon.send(true);
+            if tokio::time::timeout(ABANDON_WAIT, slots.acquire_many(all)).await.is_err() {
+                tracing::warn!("stopping: some jobs did not release their leases; they resume when the leases expire");
+            }
+        }
         heartbeat.abort();
+        let released = async {
+            let mut conn = this.backend.db.conn().await?;
+            store::jobs::release_parked(&mut conn, &this.owner, now_ms()).await
+        }
+        .await;
+        match released {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "stopping: jobs waiting for their agents released for another process"),
+            Err(e) => tracing::warn!(error = %e, "stopping: releasing parked jobs"),
+        }
     }
 
     async fn claim(&self) -> Result<Option<(JobRow, Instant)>, DbError> {
@@ -356,11 +391,28 @@ impl Runner {
                 ),
             )
         };
+        let mut abandon = self.abandon.subscribe();
         let outcome = tokio::select! {
             r = &mut task => r,
             Ok(()) = lost_rx => {
                 task.abort();
                 tracing::warn!(job = id, "the job's lease is gone (aborted or taken over): its work here stopped");
+                return;
+            }
+            _ = async { abandon.wait_for(|a| *a).await.map(|_| ()) } => {
+                task.abort();
+                renewer.abort();
+                // Stopped mid-step, as a crash would: the next runner resumes from the
+                // job's recorded phase, under a new fence.
+                let released = async {
+                    let mut conn = self.backend.db.conn().await?;
+                    store::jobs::release(&mut conn, id, fence, now_ms()).await
+                }
+                .await;
+                match released {
+                    Ok(_) => tracing::info!(job = id, "stopping: the job's lease is released for another process"),
+                    Err(e) => tracing::warn!(job = id, error = %e, "stopping: releasing the job's lease"),
+                }
                 return;
             }
         };
@@ -416,6 +468,9 @@ impl Runner {
         }
     }
 }
+
+/// After the stop grace, how long stopped jobs may take to release their leases.
+const ABANDON_WAIT: Duration = Duration::from_secs(2);
 
 fn outcome_label(o: &JobOutcome) -> &'static str {
     match o {

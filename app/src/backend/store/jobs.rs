@@ -145,6 +145,40 @@ pub async fn renew_parked(conn: &mut AnyConnection, owner: &str, now: i64, lease
     .map_err(|e| DbError::query("renewing parked jobs", e))
 }
 
+/// Gives up the claim `fence` of a running job at shutdown: its lease ends now, so
+/// another process takes it over at once (as after a crash, without the wait).
+/// False when the claim was no longer this one's.
+pub async fn release(conn: &mut AnyConnection, id: i64, fence: i64, now: i64) -> Result<bool, DbError> {
+    sqlx::query(
+        "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND fence = $4 \
+         AND status IN ('running', 'waiting_for_agent')",
+    )
+    .bind(now - 1)
+    .bind(now)
+    .bind(id)
+    .bind(fence)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .map_err(|e| DbError::query("releasing a job", e))
+}
+
+/// Gives up, at shutdown, the leases of every job `owner` parked for its agent: the
+/// next process to look resumes them at once. Returns how many.
+pub async fn release_parked(conn: &mut AnyConnection, owner: &str, now: i64) -> Result<u64, DbError> {
+    sqlx::query(
+        "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 AND status = 'waiting_for_agent' \
+         AND lease_expires_at >= $3",
+    )
+    .bind(now - 1)
+    .bind(owner)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())
+    .map_err(|e| DbError::query("releasing parked jobs", e))
+}
+
 /// Ends the claim `fence` of a job with `status` (succeeded, failed, aborted); false
 /// when the job was claimed again since (its lease expired and another runner took it).
 pub async fn finish(
