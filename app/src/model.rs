@@ -179,8 +179,10 @@ pub struct NoteVersion {
 pub struct Notes {
     pub text: String,
     pub version: i64,
-    /// Newest first.
+    /// One page of the versions, newest first (versions 1 to `version` exist).
     pub history: Vec<NoteVersion>,
+    /// Older versions exist: ask for those before this version.
+    pub next_before: Option<i64>,
 }
 
 /// A subscription: `count` servers of a type kept reserved for a tenant.

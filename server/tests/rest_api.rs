@@ -443,6 +443,40 @@ async fn notes_versions_and_conflicts() {
     assert_eq!((status, code(&body)), (422, "invalid_field"));
 }
 
+/// A server whose notes were edited 45 times: a read returns the current text and
+/// one page of 20 versions, and the pages walk back to version 1 without repeats.
+#[tokio::test]
+async fn notes_history_is_paged() {
+    let app = spawn_app().await;
+    let api = Api { app: &app, token: token(&app, "admin", ADMIN_PASSWORD).await };
+    let s = server_in_state(&app, "chatty", ServerState::Unavailable).await;
+    let actor = app::backend::services::Actor::user("admin");
+    for v in 0..45 {
+        app.backend.save_notes(&actor, s.id, &format!("edit {}", v + 1), v).await.unwrap();
+    }
+    let path = format!("/api/v1/servers/{}/notes", s.id);
+    let (status, first) = api.get(&path).await;
+    assert_eq!((status, first["version"].as_i64(), first["text"].as_str()), (200, Some(45), Some("edit 45")));
+    let mut seen: Vec<i64> = Vec::new();
+    let mut page = first;
+    loop {
+        let versions: Vec<i64> =
+            page["history"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+        assert!(versions.len() <= 20, "{versions:?}");
+        seen.extend(versions);
+        match page["next_before"].as_i64() {
+            Some(before) => page = api.get(&format!("{path}?before={before}")).await.1,
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=45).rev().collect::<Vec<_>>());
+    let (status, small) = api.get(&format!("{path}?limit=5")).await;
+    assert_eq!((status, small["history"].as_array().unwrap().len(), small["next_before"].as_i64()), (200, 5, Some(41)));
+    assert_eq!(code(&api.get(&format!("{path}?limit=0")).await.1), "invalid_field");
+    assert_eq!(code(&api.get(&format!("{path}?limit=1000")).await.1), "invalid_field");
+    assert_eq!(api.get(&format!("{path}?before=x")).await.0, 400);
+}
+
 /// Subscriptions and deployments over the API: who may do what, all-or-nothing with
 /// `insufficient_capacity` naming what is missing, tenant isolation, release -> cleaning.
 #[tokio::test]

@@ -72,6 +72,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/retry_job", Access::Needs(Permission::RetryAbortJobs)),
     ("/api/abort_job", Access::Needs(Permission::RetryAbortJobs)),
     ("/api/save_notes", Access::Needs(Permission::EditNotes)),
+    ("/api/notes_history", Access::Needs(Permission::ViewFleet)),
     ("/api/reveal_bmc_credentials", Access::Needs(Permission::RevealBmcCredentials)),
     ("/api/list_users", Access::Needs(Permission::ManageUsers)),
     ("/api/subscriptions_data", Access::Needs(Permission::ManageSubscriptions)),

@@ -265,6 +265,14 @@ pub async fn save_notes(id: i64, text: String, version: i64) -> Result<crate::mo
     backend.save_notes(&actor, id, &text, version).await.map_err(super::ssr::service_error)
 }
 
+/// A page of the notes' history: versions older than `before`.
+#[server(endpoint = "notes_history")]
+pub async fn notes_history(id: i64, before: i64) -> Result<crate::model::Notes, ServerFnError> {
+    let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
+    let limit = crate::backend::services::notes::NOTES_PAGE;
+    backend.notes_page(id, Some(before), limit).await.map_err(super::ssr::service_error)
+}
+
 /// Presses a status button (Available, Unavailable, Defective, Removed from rack).
 #[server(endpoint = "set_server_state")]
 pub async fn set_server_state(

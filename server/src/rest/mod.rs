@@ -519,10 +519,26 @@ struct NotesRequest {
     version: i64,
 }
 
-#[utoipa::path(get, path = "/api/v1/servers/{id}/notes", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = app::model::Notes), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
-async fn get_notes(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct NotesQuery {
+    /// Versions older than this one (the previous page's `next_before`).
+    before: Option<i64>,
+    /// Versions per page, 1-100 (default 20).
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/servers/{id}/notes", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path), NotesQuery), responses((status = 200, body = app::model::Notes, description = "the current text and one page of the history; `next_before` when older versions exist"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 422, body = ApiError)))]
+async fn get_notes(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    query: Result<Query<NotesQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
     caller(&backend, &headers, Some(Permission::ViewFleet)).await?;
-    Ok(json(StatusCode::OK, backend.notes(id).await.map_err(service_error)?))
+    let Query(q) = query.map_err(|e| error(StatusCode::BAD_REQUEST, "malformed", &e.body_text()))?;
+    let limit = q.limit.unwrap_or(app::backend::services::notes::NOTES_PAGE);
+    Ok(json(StatusCode::OK, backend.notes_page(id, q.before, limit).await.map_err(service_error)?))
 }
 
 #[utoipa::path(put, path = "/api/v1/servers/{id}/notes", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), request_body = NotesRequest, responses((status = 200, body = app::model::Notes), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError, description = "someone saved in between: the message shows their version"), (status = 422, body = ApiError)))]

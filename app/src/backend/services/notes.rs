@@ -10,15 +10,40 @@ use crate::model::Notes;
 /// The largest notes text.
 pub const MAX_NOTES: usize = 64 * 1024;
 
+/// Versions in one page of the history (a read never returns every version: a
+/// server's notes may have thousands, each up to 64 KiB).
+pub const NOTES_PAGE: i64 = 20;
+/// The most versions one read may ask for.
+pub const MAX_NOTES_PAGE: i64 = 100;
+
 impl Backend {
+    /// The current notes and the newest page of their history.
     pub async fn notes(&self, server_id: i64) -> Result<Notes, ServiceError> {
+        self.notes_page(server_id, None, NOTES_PAGE).await
+    }
+
+    /// The current notes and up to `limit` versions older than `before` (the
+    /// `next_before` of the previous page), newest first.
+    pub async fn notes_page(&self, server_id: i64, before: Option<i64>, limit: i64) -> Result<Notes, ServiceError> {
+        if !(1..=MAX_NOTES_PAGE).contains(&limit) {
+            return Err(ServiceError::invalid("limit", format!("must be from 1 to {MAX_NOTES_PAGE}")));
+        }
+        if before.is_some_and(|b| b < 1) {
+            return Err(ServiceError::invalid("before", "must be a version number (1 or more)"));
+        }
         let mut conn = self.db.conn().await?;
         store::servers::get(&mut conn, server_id)
             .await?
             .ok_or_else(|| ServiceError::NotFound { what: format!("server {server_id}") })?;
-        let history = store::notes::history(&mut conn, server_id).await?;
-        let (text, version) = history.first().map(|n| (n.text.clone(), n.version)).unwrap_or_default();
-        Ok(Notes { text, version, history })
+        let (text, version) =
+            store::notes::latest(&mut conn, server_id).await?.map(|n| (n.text, n.version)).unwrap_or_default();
+        // One more than asked for says whether an older page exists.
+        let mut history = store::notes::history(&mut conn, server_id, before, limit + 1).await?;
+        let next_before = (history.len() as i64 > limit).then(|| {
+            history.truncate(limit as usize);
+            history.last().map(|v| v.version).unwrap_or_default()
+        });
+        Ok(Notes { text, version, history, next_before })
     }
 
     /// Saves a new version on top of `base_version` (the one the editor loaded).
@@ -39,7 +64,7 @@ impl Backend {
             .ok_or_else(|| ServiceError::NotFound { what: format!("server {server_id}") })?;
         let current = store::notes::current_version(&mut tx, server_id).await?;
         if current != base_version {
-            let theirs = store::notes::history(&mut tx, server_id).await?.into_iter().next();
+            let theirs = store::notes::latest(&mut tx, server_id).await?;
             let message = match theirs {
                 Some(t) => format!(
                     "{} saved version {} while you edited version {base_version}; your text is kept in the editor. \

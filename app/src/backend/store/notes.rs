@@ -4,15 +4,28 @@ use crate::backend::db::DbError;
 use crate::model::NoteVersion;
 use sqlx::AnyConnection;
 
-/// All versions, newest first.
-pub async fn history(conn: &mut AnyConnection, server_id: i64) -> Result<Vec<NoteVersion>, DbError> {
+/// Up to `limit` versions older than `before` (all when None), newest first.
+pub async fn history(
+    conn: &mut AnyConnection,
+    server_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<NoteVersion>, DbError> {
     sqlx::query_as(
-        "SELECT version, text, author, created_at FROM server_notes WHERE server_id = $1 ORDER BY version DESC",
+        "SELECT version, text, author, created_at FROM server_notes WHERE server_id = $1 AND version < $2 \
+         ORDER BY version DESC LIMIT $3",
     )
     .bind(server_id)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit)
     .fetch_all(conn)
     .await
     .map_err(|e| DbError::query("reading notes", e))
+}
+
+/// The newest version, if any.
+pub async fn latest(conn: &mut AnyConnection, server_id: i64) -> Result<Option<NoteVersion>, DbError> {
+    Ok(history(conn, server_id, None, 1).await?.into_iter().next())
 }
 
 /// The newest version number (0 when there are no notes).

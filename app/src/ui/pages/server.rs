@@ -383,21 +383,61 @@ fn NotesCard(
                     }}
                 </details>
             })}
-            {move || {
-                let history = current.get().history;
-                (!history.is_empty()).then(|| view! {
-                    <details>
-                        <summary>{format!("History ({} versions)", history.len())}</summary>
-                        <ol class="timeline" data-testid="notes-history">
-                        {history.into_iter().map(|v| view! {
-                            <li><time class="when">{crate::ui::components::utc(v.created_at)}</time>" "
-                                {format!("version {} by ", v.version)}<strong>{v.author}</strong></li>
-                        }).collect_view()}
-                        </ol>
-                    </details>
-                })
-            }}
+            <NotesHistory server_id=server_id current=current/>
         </section>
+    }
+}
+
+/// The notes' history, a page at a time: the newest page comes with the notes; older
+/// pages are links (`?notes_before=<version>`), so they work without JavaScript too.
+#[component]
+fn NotesHistory(server_id: i64, current: ReadSignal<crate::model::Notes>) -> impl IntoView {
+    use crate::api::servers::notes_history;
+    let query = leptos_router::hooks::use_query_map();
+    let before = move || query.read().get("notes_before").and_then(|v| v.parse::<i64>().ok()).filter(|v| *v > 0);
+    let older = Resource::new(before, move |b| async move {
+        match b {
+            Some(b) => notes_history(server_id, b).await.map(Some),
+            None => Ok(None),
+        }
+    });
+    let page = move |notes: crate::model::Notes, paged: bool| {
+        let total = current.get().version;
+        if total == 0 {
+            return None;
+        }
+        let newest = notes.history.first().map(|v| v.version).unwrap_or_default();
+        let oldest = notes.history.last().map(|v| v.version).unwrap_or_default();
+        Some(view! {
+            <details open=paged>
+                <summary>{format!("History ({total} versions)")}</summary>
+                <p class="muted">{format!("Versions {newest} to {oldest}")}</p>
+                <ol class="timeline" data-testid="notes-history">
+                {notes.history.into_iter().map(|v| view! {
+                    <li>
+                        <time class="when">{crate::ui::components::utc(v.created_at)}</time>" "
+                        {format!("version {} by ", v.version)}<strong>{v.author}</strong>
+                        <details class="note-version"><summary>"Text"</summary><pre>{v.text}</pre></details>
+                    </li>
+                }).collect_view()}
+                </ol>
+                <p class="pager">
+                    {paged.then(|| view! { <a href="?#notes-h">"Newest versions"</a>" " })}
+                    {notes.next_before.map(|b| view! {
+                        <a href=format!("?notes_before={b}#notes-h") data-testid="notes-older">"Older versions"</a>
+                    })}
+                </p>
+            </details>
+        })
+    };
+    view! {
+        <Transition fallback=|| ()>
+            {move || match (before(), older.get()) {
+                (Some(_), Some(Ok(Some(notes)))) => page(notes, true).into_any(),
+                (Some(_), Some(Err(e))) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                _ => page(current.get(), false).into_any(),
+            }}
+        </Transition>
     }
 }
 
