@@ -163,6 +163,20 @@ pub struct UserView {
     pub disabled: bool,
 }
 
+/// An API token as its owner and admins see it (never the token itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
+pub struct ApiToken {
+    pub id: i64,
+    /// Whose token it is.
+    pub username: String,
+    pub name: String,
+    pub created_at: i64,
+    /// Unix ms; past it the token is refused.
+    pub expires_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
 /// One saved version of a server's notes (Markdown).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]

@@ -443,6 +443,94 @@ async fn notes_versions_and_conflicts() {
     assert_eq!((status, code(&body)), (422, "invalid_field"));
 }
 
+/// The audit of user accounts (events of no server): kind and actor.
+async fn user_events(app: &TestApp) -> Vec<(String, String)> {
+    let mut conn = app.backend.db.conn().await.unwrap();
+    sqlx::query_as("SELECT kind, actor FROM events WHERE server_id IS NULL ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+}
+
+/// Tokens expire: 90 days unless asked (1 to 365), the expiry is listed, and a token
+/// past it opens nothing.
+#[tokio::test]
+async fn tokens_expire() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let ask =
+        |days: Value| json!({ "username": "admin", "password": ADMIN_PASSWORD, "name": "ci", "expires_in_days": days });
+    for bad in [json!(0), json!(-3), json!(366)] {
+        let r = client.post(app.url("/api/v1/tokens")).json(&ask(bad.clone())).send().await.unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(code(&body), "invalid_field", "{bad}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().starts_with("expires_in_days"), "{body}");
+    }
+    let week: Value =
+        client.post(app.url("/api/v1/tokens")).json(&ask(json!(7))).send().await.unwrap().json().await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let day = 86_400_000;
+    assert!((week["expires_at"].as_i64().unwrap() - (now + 7 * day)).abs() < 60_000, "{week}");
+    let api = Api { app: &app, token: token(&app, "admin", ADMIN_PASSWORD).await };
+    let (_, list) = api.get("/api/v1/tokens").await;
+    let default = list["items"].as_array().unwrap().iter().find(|t| t["id"] != week["id"]).unwrap().clone();
+    assert!((default["expires_at"].as_i64().unwrap() - (now + 90 * day)).abs() < 60_000, "{default}");
+    // The week-long token a week and a bit later.
+    let mut conn = app.backend.db.conn().await.unwrap();
+    sqlx::query("UPDATE api_tokens SET expires_at = $1 WHERE id = $2")
+        .bind(now - 1)
+        .bind(week["id"].as_i64().unwrap())
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let expired = Api { app: &app, token: week["token"].as_str().unwrap().to_string() };
+    let (status, body) = expired.get("/api/v1/servers").await;
+    assert_eq!((status, code(&body)), (401, "unauthorized"));
+    assert_eq!(api.get("/api/v1/servers").await.0, 200);
+}
+
+/// An admin resets a user's leaked password, or disables the user: the user's API
+/// tokens stop working, and re-enabling the user does not revive them.
+#[tokio::test]
+async fn password_reset_and_disabling_revoke_tokens() {
+    let app = spawn_app().await;
+    let admin = app::backend::services::Actor::user("admin");
+    let first = Api { app: &app, token: token_for(&app, Role::Operator).await };
+    assert_eq!(first.get("/api/v1/servers").await.0, 200);
+    app.backend.set_password(&admin, "api-operator", "another-long-password", None).await.unwrap();
+    assert_eq!(first.get("/api/v1/servers").await.0, 401, "revoked by the reset");
+    let second = Api { app: &app, token: token(&app, "api-operator", "another-long-password").await };
+    app.backend.set_disabled(&admin, "api-operator", true).await.unwrap();
+    app.backend.set_disabled(&admin, "api-operator", false).await.unwrap();
+    assert_eq!(second.get("/api/v1/servers").await.0, 401, "disabling revoked it for good");
+    let kinds: Vec<String> = user_events(&app).await.into_iter().map(|(kind, _)| kind).collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "api_tokens_revoked").count(), 2, "{kinds:?}");
+}
+
+/// An admin sees every user's tokens and revokes one (audited); other roles see only
+/// their own and cannot touch anyone else's.
+#[tokio::test]
+async fn admins_list_and_revoke_anyones_tokens() {
+    let app = spawn_app().await;
+    let admin = Api { app: &app, token: token_for(&app, Role::Admin).await };
+    let operator = Api { app: &app, token: token_for(&app, Role::Operator).await };
+    let (status, all) = admin.get("/api/v1/tokens?all=true").await;
+    assert_eq!(status, 200);
+    let users: Vec<&str> = all["items"].as_array().unwrap().iter().map(|t| t["username"].as_str().unwrap()).collect();
+    assert_eq!(users, ["admin", "api-operator"]);
+    assert_eq!(code(&operator.get("/api/v1/tokens?all=true").await.1), "forbidden");
+    let (_, own) = operator.get("/api/v1/tokens").await;
+    assert_eq!(own["items"].as_array().unwrap().len(), 1);
+    let admins = all["items"][0]["id"].as_i64().unwrap();
+    let operators = all["items"][1]["id"].as_i64().unwrap();
+    let (status, body) = operator.call(reqwest::Method::DELETE, &format!("/api/v1/tokens/{admins}"), None).await;
+    assert_eq!((status, code(&body)), (404, "not_found"), "another's token is not the operator's to see");
+    assert_eq!(admin.call(reqwest::Method::DELETE, &format!("/api/v1/tokens/{operators}"), None).await.0, 204);
+    assert_eq!(operator.get("/api/v1/servers").await.0, 401);
+    let events = user_events(&app).await;
+    assert!(events.iter().any(|(kind, actor)| kind == "api_token_revoked" && actor == "admin"), "{events:?}");
+}
+
 /// A server whose notes were edited 45 times: a read returns the current text and
 /// one page of 20 versions, and the pages walk back to version 1 without repeats.
 #[tokio::test]

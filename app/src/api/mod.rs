@@ -87,6 +87,8 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/set_user_role", Access::Needs(Permission::ManageUsers)),
     ("/api/set_user_disabled", Access::Needs(Permission::ManageUsers)),
     ("/api/reset_user_password", Access::Needs(Permission::ManageUsers)),
+    ("/api/list_api_tokens", Access::Needs(Permission::ManageUsers)),
+    ("/api/revoke_api_token", Access::Needs(Permission::ManageUsers)),
 ];
 
 /// The access rule for a server function path, if it is listed.

@@ -2,7 +2,7 @@
 
 #[cfg(feature = "ssr")]
 use crate::domain::{Permission, Role};
-use crate::model::UserView;
+use crate::model::{ApiToken, UserView};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -40,7 +40,22 @@ pub async fn set_user_disabled(username: String, disabled: bool) -> Result<UserV
     backend.set_disabled(&actor, &username, disabled).await.map_err(super::ssr::service_error)
 }
 
-/// Sets another user's password; that user's sessions end.
+/// Every user's API tokens (never the tokens themselves).
+#[server(endpoint = "list_api_tokens")]
+pub async fn list_api_tokens() -> Result<Vec<ApiToken>, ServerFnError> {
+    let (backend, user, _) = super::ssr::require(Some(Permission::ManageUsers)).await?;
+    backend.list_all_tokens(&user).await.map_err(super::ssr::service_error)
+}
+
+/// Revokes any user's API token (audited).
+#[server(endpoint = "revoke_api_token")]
+pub async fn revoke_api_token(id: i64) -> Result<(), ServerFnError> {
+    let (backend, user, _) = super::ssr::require(Some(Permission::ManageUsers)).await?;
+    backend.revoke_token(&user, id).await.map_err(super::ssr::service_error)
+}
+
+/// Sets another user's password; that user's sessions end and their API tokens are
+/// revoked.
 #[server(endpoint = "reset_user_password")]
 pub async fn reset_user_password(username: String, password: String) -> Result<(), ServerFnError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::ManageUsers)).await?;

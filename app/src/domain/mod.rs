@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod roles;
 pub mod server_type;
 pub mod state;
+pub mod tokens;
 pub mod transitions;
 
 pub use inventory::Inventory;

@@ -89,7 +89,7 @@ pub struct ApiErrorBody {
         allocation::allocate, allocation::get_deployment, allocation::release
     ),
     components(schemas(
-        ApiError, ApiErrorBody, Server, JobView, app::model::JobStep, UserView, app::model::Event, app::domain::Inventory, app::model::Notes,
+        ApiError, ApiErrorBody, Server, JobView, app::model::JobStep, UserView, app::model::ApiToken, app::model::Event, app::domain::Inventory, app::model::Notes,
         app::model::Subscription, allocation::DeploymentOut, app::model::DeploymentServer,
         app::domain::erase::EraseCertificate, app::domain::erase::CertifiedDisk, app::domain::erase::EraseMode,
         app::domain::erase::EraseMethod
@@ -177,9 +177,11 @@ struct TokenRequest {
     username: String,
     password: String,
     name: String,
+    /// Days the token lives, 1-365 (default 90).
+    expires_in_days: Option<i64>,
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest, responses((status = 201, description = "`{id, name, token}`: the token is shown once"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 429, body = ApiError)))]
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest, responses((status = 201, description = "`{id, name, token, expires_at}`: the token is shown once"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 422, body = ApiError), (status = 429, body = ApiError)))]
 async fn create_token(
     State(backend): State<Backend>,
     axum::Extension(client): axum::Extension<app::backend::ClientIp>,
@@ -191,17 +193,36 @@ async fn create_token(
         return Err(error(StatusCode::BAD_REQUEST, "malformed", &message));
     }
     let client = client.0.to_string();
-    let token = backend.create_token(&req.username, &req.password, &req.name, &client).await.map_err(login_error)?;
-    Ok(json(StatusCode::CREATED, json!({ "id": token.id, "name": req.name.trim(), "token": token.token })))
+    let token = backend
+        .create_token(&req.username, &req.password, &req.name, req.expires_in_days, &client)
+        .await
+        .map_err(login_error)?;
+    let answer =
+        json!({ "id": token.id, "name": req.name.trim(), "token": token.token, "expires_at": token.expires_at });
+    Ok(json(StatusCode::CREATED, answer))
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])), responses((status = 200, description = "`{items: [{id, name, created_at, last_used_at}]}`: the caller's tokens"), (status = 401, body = ApiError)))]
-async fn list_tokens(State(backend): State<Backend>, headers: HeaderMap) -> ApiResult {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct TokensQuery {
+    /// `true`: every user's tokens (manage_users).
+    all: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])), params(TokensQuery), responses((status = 200, description = "`{items: [ApiToken]}`: the caller's tokens, or with `all=true` every user's (manage_users)"), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+async fn list_tokens(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    query: Result<Query<TokensQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
     let user = caller(&backend, &headers, None).await?;
-    Ok(json(StatusCode::OK, json!({ "items": backend.list_tokens(&user).await.map_err(service_error)? })))
+    let Query(q) = query.map_err(|e| error(StatusCode::BAD_REQUEST, "malformed", &e.body_text()))?;
+    let items =
+        if q.all == Some(true) { backend.list_all_tokens(&user).await } else { backend.list_tokens(&user).await };
+    Ok(json(StatusCode::OK, json!({ "items": items.map_err(service_error)? })))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 204), (status = 404, body = ApiError)))]
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 204, description = "revoked: the caller's own token, or any user's for manage_users (audited)"), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
 async fn revoke_token(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     let user = caller(&backend, &headers, None).await?;
     backend.revoke_token(&user, id).await.map_err(service_error)?;

@@ -182,7 +182,9 @@ impl Backend {
         Ok(UserView { id, username: username.as_str().into(), role, disabled: false })
     }
 
-    /// Sets a password and ends the user's other sessions (all but `keep_session`).
+    /// Sets a password, ends the user's other sessions (all but `keep_session`) and
+    /// revokes their API tokens: a password changed because it leaked must not leave
+    /// a token made with it working.
     pub async fn set_password(
         &self,
         actor: &Actor,
@@ -197,7 +199,12 @@ impl Backend {
         let user = find_user(&mut tx, username).await?;
         store::users::set_password(&mut tx, user.id, &hash, now).await?;
         store::sessions::delete_for_user(&mut tx, user.id, keep_session).await?;
+        let tokens = store::api_tokens::delete_for_user(&mut tx, user.id).await?;
         audit_user(&mut tx, actor, "password_changed", None, Some(&user.username), now).await?;
+        if tokens > 0 {
+            let what = format!("{}: {tokens} token(s), at the password change", user.username);
+            audit_user(&mut tx, actor, "api_tokens_revoked", None, Some(&what), now).await?;
+        }
         tx.commit().await.map_err(commit_error)
     }
 
@@ -225,7 +232,8 @@ impl Backend {
         Ok(UserView { role, ..user })
     }
 
-    /// Disables (ending all sessions) or re-enables a user.
+    /// Disables (ending all sessions and revoking every API token) or re-enables a
+    /// user (revoked tokens stay revoked).
     pub async fn set_disabled(&self, actor: &Actor, username: &str, disabled: bool) -> Result<UserView, ServiceError> {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
@@ -234,11 +242,17 @@ impl Backend {
             return Err(ServiceError::invalid("username", "the last active admin cannot be disabled"));
         }
         store::users::set_disabled(&mut tx, user.id, disabled, now).await?;
+        let mut tokens = 0;
         if disabled {
             store::sessions::delete_for_user(&mut tx, user.id, None).await?;
+            tokens = store::api_tokens::delete_for_user(&mut tx, user.id).await?;
         }
         let kind = if disabled { "user_disabled" } else { "user_enabled" };
         audit_user(&mut tx, actor, kind, None, Some(&user.username), now).await?;
+        if tokens > 0 {
+            let what = format!("{}: {tokens} token(s), at disabling", user.username);
+            audit_user(&mut tx, actor, "api_tokens_revoked", None, Some(&what), now).await?;
+        }
         tx.commit().await.map_err(commit_error)?;
         Ok(UserView { disabled, ..user })
     }
@@ -286,7 +300,7 @@ async fn find_user(conn: &mut sqlx::AnyConnection, username: &str) -> Result<Use
         .ok_or_else(|| ServiceError::NotFound { what: format!("user {name}") })
 }
 
-async fn audit_user(
+pub(super) async fn audit_user(
     conn: &mut sqlx::AnyConnection,
     actor: &Actor,
     kind: &str,
@@ -307,6 +321,6 @@ async fn audit_user(
     Ok(())
 }
 
-fn commit_error(e: sqlx::Error) -> ServiceError {
+pub(super) fn commit_error(e: sqlx::Error) -> ServiceError {
     ServiceError::Internal(crate::backend::DbError::query("committing", e))
 }

@@ -1,62 +1,97 @@
 //! API tokens: created by logging in (same throttling, same message for an unknown
-//! user and a wrong password), stored hashed, listed and revoked by their owner.
+//! user and a wrong password), stored hashed, expiring (90 days unless asked
+//! otherwise, at most a year), listed and revoked by their owner or an admin.
 
-use super::ServiceError;
-use super::accounts::LoginError;
+use super::accounts::{LoginError, audit_user, commit_error};
+use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::secrets::{random_token, token_hash};
-use crate::backend::store::{self, api_tokens::TokenRow, now_ms};
-use crate::model::UserView;
+use crate::backend::store::{self, now_ms};
+use crate::domain::Permission;
+use crate::domain::tokens::{expires_at, lifetime_days};
+use crate::model::{ApiToken, UserView};
 
 /// A new token: shown once.
 #[derive(Debug)]
 pub struct NewToken {
     pub id: i64,
     pub token: String,
+    pub expires_at: i64,
 }
 
 impl Backend {
+    /// Logs in and makes a token living `expires_in_days` (default 90).
     pub async fn create_token(
         &self,
         username: &str,
         password: &str,
         name: &str,
+        expires_in_days: Option<i64>,
         client: &str,
     ) -> Result<NewToken, LoginError> {
         let name = name.trim();
         if name.is_empty() || name.len() > 100 {
             return Err(LoginError::Service(ServiceError::invalid("name", "must be 1 to 100 characters")));
         }
+        let days = lifetime_days(expires_in_days)
+            .map_err(|m| LoginError::Service(ServiceError::invalid("expires_in_days", m)))?;
         let user = self.authenticate(username, password, client).await?;
         let token = format!("rs_{}", random_token());
+        let now = now_ms();
+        let expires_at = expires_at(now, days);
         let mut conn = self.db.conn().await.map_err(ServiceError::from)?;
-        let id = store::api_tokens::insert(&mut conn, user.id, name, &token_hash(&token), now_ms())
+        let id = store::api_tokens::insert(&mut conn, user.id, name, &token_hash(&token), now, expires_at)
             .await
             .map_err(ServiceError::from)?;
-        Ok(NewToken { id, token })
+        Ok(NewToken { id, token, expires_at })
     }
 
-    /// The enabled user a bearer token belongs to.
+    /// The enabled user an unexpired bearer token belongs to.
     pub async fn token_user(&self, token: &str) -> Result<Option<UserView>, ServiceError> {
         let mut conn = self.db.conn().await?;
-        let Some((token_id, last_used, user)) = store::users::by_token_hash(&mut conn, &token_hash(token)).await?
+        let now = now_ms();
+        let Some((token_id, last_used, user)) = store::users::by_token_hash(&mut conn, &token_hash(token), now).await?
         else {
             return Ok(None);
         };
-        store::api_tokens::note_use(&mut conn, token_id, last_used, now_ms()).await?;
+        store::api_tokens::note_use(&mut conn, token_id, last_used, now).await?;
         Ok(Some(user.view).filter(|u| !u.disabled))
     }
 
-    pub async fn list_tokens(&self, user: &UserView) -> Result<Vec<TokenRow>, ServiceError> {
+    /// The caller's tokens.
+    pub async fn list_tokens(&self, user: &UserView) -> Result<Vec<ApiToken>, ServiceError> {
         let mut conn = self.db.conn().await?;
-        Ok(store::api_tokens::list_for_user(&mut conn, user.id).await?)
+        Ok(store::api_tokens::list(&mut conn, Some(user.id)).await?)
     }
 
-    pub async fn revoke_token(&self, user: &UserView, id: i64) -> Result<(), ServiceError> {
-        let mut conn = self.db.conn().await?;
-        if !store::api_tokens::delete(&mut conn, id, user.id).await? {
-            return Err(ServiceError::NotFound { what: format!("token {id}") });
+    /// Every user's tokens (admins).
+    pub async fn list_all_tokens(&self, caller: &UserView) -> Result<Vec<ApiToken>, ServiceError> {
+        if !caller.role.can(Permission::ManageUsers) {
+            return Err(ServiceError::Forbidden {
+                message: format!("your role ({}) may not manage users", caller.role),
+            });
         }
-        Ok(())
+        let mut conn = self.db.conn().await?;
+        Ok(store::api_tokens::list(&mut conn, None).await?)
+    }
+
+    /// Revokes a token: the caller's own, or anyone's for an admin (audited). Another
+    /// user's token is "not found" to a caller who may not manage users.
+    pub async fn revoke_token(&self, caller: &UserView, id: i64) -> Result<(), ServiceError> {
+        let not_found = || ServiceError::NotFound { what: format!("token {id}") };
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let token = store::api_tokens::get(&mut tx, id).await?.ok_or_else(not_found)?;
+        let own = token.username == caller.username;
+        if !own && !caller.role.can(Permission::ManageUsers) {
+            return Err(not_found());
+        }
+        store::api_tokens::delete(&mut tx, id).await?;
+        if !own {
+            let what = format!("{}: {:?}", token.username, token.name);
+            audit_user(&mut tx, &Actor::user(caller.username.clone()), "api_token_revoked", None, Some(&what), now)
+                .await?;
+        }
+        tx.commit().await.map_err(commit_error)
     }
 }

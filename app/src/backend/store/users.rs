@@ -31,11 +31,12 @@ fn into_record(r: Row) -> Result<UserRecord, DbError> {
 
 const SELECT: &str = "SELECT id, username, role, disabled, password_hash FROM users";
 
-/// The user a token hash belongs to, with the token's id and last use: one query for
+/// The user an unexpired token hash belongs to, with the token's id and last use: one query for
 /// an API call's authentication.
 pub async fn by_token_hash(
     conn: &mut AnyConnection,
     token_hash: &str,
+    now: i64,
 ) -> Result<Option<(i64, Option<i64>, UserRecord)>, DbError> {
     #[derive(sqlx::FromRow)]
     struct TokenUser {
@@ -46,9 +47,10 @@ pub async fn by_token_hash(
     }
     let row: Option<TokenUser> = sqlx::query_as(
         "SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.role, u.disabled, u.password_hash \
-         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2",
     )
     .bind(token_hash)
+    .bind(now)
     .fetch_optional(conn)
     .await
     .map_err(|e| DbError::query("checking an API token", e))?;

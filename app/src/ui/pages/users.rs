@@ -1,8 +1,11 @@
-//! Users (admins): create, change role, disable, reset password.
+//! Users (admins): create, change role, disable, reset password; every user's API
+//! tokens, with revoke.
 
-use crate::api::users::{CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole, list_users};
+use crate::api::users::{
+    CreateUser, ResetUserPassword, RevokeApiToken, SetUserDisabled, SetUserRole, list_api_tokens, list_users,
+};
 use crate::domain::Role;
-use crate::ui::components::error_text;
+use crate::ui::components::{error_text, utc};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
@@ -12,9 +15,15 @@ pub fn UsersPage() -> impl IntoView {
     let set_role = ServerAction::<SetUserRole>::new();
     let set_disabled = ServerAction::<SetUserDisabled>::new();
     let reset = ServerAction::<ResetUserPassword>::new();
+    let revoke = ServerAction::<RevokeApiToken>::new();
     let users = Resource::new(
         move || (create.version().get(), set_role.version().get(), set_disabled.version().get()),
         |_| list_users(),
+    );
+    // Disabling a user or resetting a password revokes their tokens too.
+    let tokens = Resource::new(
+        move || (revoke.version().get(), set_disabled.version().get(), reset.version().get()),
+        |_| list_api_tokens(),
     );
     // Least privilege by default: a new user is a viewer unless the admin says otherwise.
     let role_options = || {
@@ -29,6 +38,7 @@ pub fn UsersPage() -> impl IntoView {
             set_role.value().get().and_then(|r| r.err()),
             set_disabled.value().get().and_then(|r| r.err()),
             reset.value().get().and_then(|r| r.err()),
+            revoke.value().get().and_then(|r| r.err()),
         ]
         .into_iter()
         .flatten()
@@ -91,7 +101,42 @@ pub fn UsersPage() -> impl IntoView {
                 <label>"Role"<select name="role">{role_options()}</select></label>
                 <button type="submit" class="primary">"Create user"</button>
             </ActionForm>
-            {move || reset.value().get().and_then(|r| r.ok()).map(|_| view! { <p class="ok">"Password reset; that user's sessions ended."</p> })}
+            {move || reset.value().get().and_then(|r| r.ok()).map(|_| view! { <p class="ok">"Password reset; that user's sessions ended and API tokens were revoked."</p> })}
+        </section>
+        <section class="card" aria-labelledby="tokens-h">
+            <h2 id="tokens-h">"API tokens"</h2>
+            <p class="muted">"Tokens of the automation API, made by each user with a login. Disabling a user or resetting a password revokes theirs."</p>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || tokens.get().map(|r| match r {
+                    Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="muted">"No API tokens."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <div class="table-wrap"><table data-testid="api-tokens">
+                            <thead><tr><th>"User"</th><th>"Name"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th>"Actions"</th></tr></thead>
+                            <tbody>
+                            {list.into_iter().map(|t| {
+                                let label = format!("Revoke {}'s token {}", t.username, t.name);
+                                view! {
+                                    <tr>
+                                        <td>{t.username.clone()}</td>
+                                        <td>{t.name.clone()}</td>
+                                        <td><time>{utc(t.created_at)}</time></td>
+                                        <td><time>{utc(t.expires_at)}</time></td>
+                                        <td>{t.last_used_at.map(utc).unwrap_or_else(|| "never".into())}</td>
+                                        <td>
+                                            <ActionForm action=revoke attr:class="inline">
+                                                <input type="hidden" name="id" value=t.id/>
+                                                <button type="submit" aria-label=label>"Revoke"</button>
+                                            </ActionForm>
+                                        </td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                            </tbody>
+                        </table></div>
+                    }.into_any(),
+                })}
+            </Suspense>
         </section>
     }
 }
