@@ -13,7 +13,9 @@ use common::{TestApp, server_in_state, spawn_app};
 fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
     Some(match path {
         "/api/login" => vec![("username", "admin"), ("password", common::ADMIN_PASSWORD)],
-        "/api/whoami" | "/api/logout" | "/api/utilization" | "/api/list_users" => vec![],
+        "/api/whoami" | "/api/logout" | "/api/utilization" | "/api/list_users" | "/api/list_api_tokens" => vec![],
+        "/api/notes_history" => vec![("id", "{id}"), ("before", "5")],
+        "/api/revoke_api_token" => vec![("id", "{token}")],
         "/api/subscriptions_data" | "/api/tenant_usage" | "/api/deployments_data" => vec![],
         "/api/create_subscription" => vec![("username", "tenant"), ("server_type", "{type}"), ("count", "1")],
         "/api/resize_subscription" => vec![("id", "{subscription}"), ("count", "2")],
@@ -58,7 +60,9 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
 /// Rows in the tables a call could change: a refused call must leave them alone.
 async fn snapshot(app: &TestApp) -> Vec<i64> {
     let mut out = Vec::new();
-    for table in ["servers", "events", "users", "server_types", "subscriptions", "deployments", "deployment_servers"] {
+    let tables =
+        ["servers", "events", "users", "server_types", "subscriptions", "deployments", "deployment_servers", "api_tokens"];
+    for table in tables {
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(app.backend.db.pool())
             .await
@@ -90,6 +94,17 @@ async fn snapshot_without_fixture(app: &TestApp) -> Vec<i64> {
 async fn prepare(app: &TestApp, path: &str) -> Vec<(&'static str, String)> {
     use app::backend::services::allocation::{AllocationRequest, NewSubscription};
     let mut out = Vec::new();
+    if path == "/api/revoke_api_token" {
+        // A token of victim's (victim's password may have been reset by an earlier call).
+        let victim = app.backend.list_users().await.unwrap().into_iter().find(|u| u.username == "victim").unwrap();
+        let mut conn = app.backend.db.conn().await.unwrap();
+        let hash = app::backend::secrets::token_hash(&app::backend::secrets::random_token());
+        let far = i64::MAX / 2;
+        let id = app::backend::store::api_tokens::insert(&mut conn, victim.id, "victim's script", &hash, 0, far)
+            .await
+            .unwrap();
+        out.push(("{token}", id.to_string()));
+    }
     let Some(label) = sqlx::query_scalar::<_, String>("SELECT label FROM server_types ORDER BY id LIMIT 1")
         .fetch_optional(app.backend.db.pool())
         .await
