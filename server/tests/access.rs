@@ -60,8 +60,16 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
 /// Rows in the tables a call could change: a refused call must leave them alone.
 async fn snapshot(app: &TestApp) -> Vec<i64> {
     let mut out = Vec::new();
-    let tables =
-        ["servers", "events", "users", "server_types", "subscriptions", "deployments", "deployment_servers", "api_tokens"];
+    let tables = [
+        "servers",
+        "events",
+        "users",
+        "server_types",
+        "subscriptions",
+        "deployments",
+        "deployment_servers",
+        "api_tokens",
+    ];
     for table in tables {
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(app.backend.db.pool())
