@@ -16,7 +16,7 @@ pub const USAGE: &str = "usage:
                                                     hardware to the job named on the kernel
                                                     command line (rackstate.callback/job/token);
                                                     --print only prints the inventory as JSON
-  rackstate lab --machines N [--dir D] [--boot-seconds S] [--bmc-delay-ms MS]
+  rackstate lab --machines N [--dir D] [--boot-seconds S] [--bmc-delay-ms MS] [--vendor V]
                                                     simulated servers with Redfish BMCs on loopback,
                                                     as a process of their own; writes their BMC
                                                     addresses and logins to D/machines.json (and
@@ -149,6 +149,12 @@ pub async fn agent(args: &[String]) -> u8 {
     }
 }
 
+/// The lab's vendor profiles, for messages.
+pub fn vendor_names() -> String {
+    let names: Vec<&str> = crate::lab::Vendor::ALL.iter().map(|v| v.as_str()).collect();
+    format!("mixed (the default) or one of {}", names.join(", "))
+}
+
 /// `rackstate lab`: the demo lab's machines as their own process, so that stopping
 /// Rackstate does not stop them (crash tests, demos of several replicas). Runs until
 /// interrupted.
@@ -190,12 +196,17 @@ pub async fn lab(args: &[String]) -> u8 {
             Ok(s) => s.parse().ok().filter(|d| *d <= 60_000).ok_or("--bmc-delay-ms: 0 to 60000")?,
             Err(_) => 0,
         };
+        let vendor = match flag(args, "--vendor") {
+            Ok("mixed") | Err(_) => None,
+            Ok(v) => Some(crate::lab::Vendor::parse(v).ok_or_else(|| format!("--vendor: {}", vendor_names()))?),
+        };
         let config = LabConfig {
             machines,
             boot_delay: std::time::Duration::from_secs_f64(boot),
             disk_dir: dir.join("disks"),
             disk_bytes: crate::lab::DEFAULT_DISK_BYTES,
             bmc_delay: std::time::Duration::from_millis(bmc_delay),
+            vendor,
         };
         let lab = Lab::serve(&config, specs).await?;
         let listed: Vec<serde_json::Value> = lab

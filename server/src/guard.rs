@@ -126,6 +126,25 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
+/// Decides the client's address once (`RACKSTATE_TRUSTED_PROXIES` says whose
+/// `X-Forwarded-For` counts) and hands it on as `ClientIp` for throttling and logs.
+pub async fn client_address(
+    State(proxies): State<std::sync::Arc<app::domain::client_addr::TrustedProxies>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let forwarded: Vec<&str> =
+        req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    let client = proxies.client(peer, &forwarded);
+    req.extensions_mut().insert(app::backend::ClientIp(client));
+    next.run(req).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,25 +170,6 @@ mod tests {
 /// Gives every request an id (the caller's `x-request-id`, if sane, else a new one),
 /// runs it inside a `request` span carrying the id (so every log line of the request
 /// has it), returns the id in `x-request-id`, and logs method, path, status and time.
-/// Decides the client's address once (`RACKSTATE_TRUSTED_PROXIES` says whose
-/// `X-Forwarded-For` counts) and hands it on as `ClientIp` for throttling and logs.
-pub async fn client_address(
-    State(proxies): State<std::sync::Arc<app::domain::client_addr::TrustedProxies>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let forwarded: Vec<&str> =
-        req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-    let client = proxies.client(peer, &forwarded);
-    req.extensions_mut().insert(app::backend::ClientIp(client));
-    next.run(req).await
-}
-
 pub async fn request_id(req: Request, next: Next) -> Response {
     use tracing::Instrument;
     let id = req

@@ -66,6 +66,9 @@ pub struct Settings {
     pub demo_lab: usize,
     /// A lab machine's boot time into the live image (`RACKSTATE_DEMO_LAB_BOOT_SECONDS`).
     pub demo_lab_boot: std::time::Duration,
+    /// The Redfish dialect of every lab BMC (`RACKSTATE_DEMO_LAB_VENDOR`); None mixes
+    /// the vendor profiles.
+    pub demo_lab_vendor: Option<crate::lab::Vendor>,
 }
 
 /// A secret setting: never printed by `Debug`.
@@ -271,7 +274,15 @@ impl Settings {
                 }
             },
         };
+        let demo_lab_vendor = match var("RACKSTATE_DEMO_LAB_VENDOR").as_deref().map(str::trim) {
+            None | Some("mixed") => None,
+            Some(v) => Some(crate::lab::Vendor::parse(v).ok_or_else(|| SettingsError {
+                var: "RACKSTATE_DEMO_LAB_VENDOR",
+                message: format!("{v:?} is not {}", crate::cli::vendor_names()),
+            })?),
+        };
         Ok(Self {
+            demo_lab_vendor,
             workers,
             live_image,
             agent_url,

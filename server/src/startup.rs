@@ -162,6 +162,7 @@ impl Application {
                 disk_dir: settings.data_dir.join("lab-disks"),
                 disk_bytes: crate::lab::DEFAULT_DISK_BYTES,
                 bmc_delay: std::time::Duration::ZERO,
+                vendor: settings.demo_lab_vendor,
             };
             Some(Lab::start(&backend, &config).await.map_err(StartupError::Lab)?)
         } else {

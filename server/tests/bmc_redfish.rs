@@ -2,7 +2,7 @@
 //! and against BMCs that fail in the ways real ones do.
 
 use rackstate_server::bmc::redfish::{MAX_RETRIES, RedfishBmc};
-use rackstate_server::bmc::{Bmc, BmcErrorKind, POWER_SETTLE_TIMEOUT, PowerAction};
+use rackstate_server::bmc::{Bmc, BmcErrorKind, POWER_SETTLE_TIMEOUT, PowerAction, PowerState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -24,7 +24,7 @@ async fn registration_steps_against_sushy() {
     let bmc = RedfishBmc::new(&emu.url, USER, PASSWORD, true, &loopback()).unwrap();
     let sys = bmc.system().await.unwrap();
     assert!(!sys.uuid.is_empty());
-    assert_eq!(sys.power_state, "Off");
+    assert_eq!(sys.power_state, PowerState::Off);
 
     // The emulator downloads the image, as a real BMC does: serve one.
     let iso =
@@ -36,7 +36,7 @@ async fn registration_steps_against_sushy() {
     assert_eq!(bmc.inserted_media().await.unwrap().as_deref(), Some(image.as_str()));
     bmc.boot_once_from_cd().await.unwrap();
     bmc.power(PowerAction::On).await.unwrap();
-    bmc.wait_for_power("On", POWER_SETTLE_TIMEOUT).await.unwrap();
+    bmc.wait_for_power(PowerState::On, POWER_SETTLE_TIMEOUT).await.unwrap();
 
     let systems = raw_get(&emu, "/redfish/v1/Systems").await;
     let path = systems["Members"][0]["@odata.id"].as_str().unwrap().to_string();
@@ -48,7 +48,7 @@ async fn registration_steps_against_sushy() {
     bmc.power(PowerAction::ForceOff).await.unwrap();
     bmc.eject_media().await.unwrap();
     assert_eq!(bmc.inserted_media().await.unwrap(), None);
-    bmc.wait_for_power("Off", POWER_SETTLE_TIMEOUT).await.unwrap();
+    bmc.wait_for_power(PowerState::Off, POWER_SETTLE_TIMEOUT).await.unwrap();
 }
 
 /// Wrong credentials fail at once (no retries) with a reason an admin can act on.

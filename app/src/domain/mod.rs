@@ -10,6 +10,7 @@ pub mod erase;
 pub mod identity;
 pub mod inventory;
 pub mod markdown;
+pub mod power;
 pub mod roles;
 pub mod server_type;
 pub mod state;

@@ -5,6 +5,7 @@
 
 pub mod redfish;
 
+pub use app::domain::power::PowerState;
 use std::fmt;
 
 /// What the BMC says about the machine.
@@ -15,7 +16,7 @@ pub struct SystemSummary {
     pub serial_number: String,
     pub uuid: String,
     pub bios_version: String,
-    pub power_state: String,
+    pub power_state: PowerState,
     pub health: String,
 }
 
@@ -123,13 +124,39 @@ pub trait Bmc: Send + Sync {
     /// The UUID of the BMC itself (the system's first Manager), where it offers one.
     async fn manager_uuid(&self) -> Result<Option<String>, BmcError>;
 
-    /// Waits until the BMC reports `want` ("On"/"Off"): power actions are not
+    /// The power state, read again while the BMC reports it unknown (some report it
+    /// only after a moment): at most `tries` reads a second apart. Still unknown is an
+    /// error: no power action is decided from an unknown state.
+    async fn settled_power(&self, first: PowerState, tries: u32) -> Result<PowerState, BmcError> {
+        let mut state = first;
+        for _ in 0..tries {
+            if state != PowerState::Unknown {
+                return Ok(state);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            state = self.system().await?.power_state;
+        }
+        if state == PowerState::Unknown {
+            return Err(BmcError {
+                bmc: self.address().to_string(),
+                doing: "reading the power state".into(),
+                kind: BmcErrorKind::Malformed(
+                    "the BMC does not report the power state (PowerState missing or unknown); \
+                     no power action is decided from an unknown state"
+                        .into(),
+                ),
+            });
+        }
+        Ok(state)
+    }
+
+    /// Waits until the BMC reports `want` (On or Off): power actions are not
     /// immediate on real hardware.
-    async fn wait_for_power(&self, want: &str, timeout: std::time::Duration) -> Result<(), BmcError> {
+    async fn wait_for_power(&self, want: PowerState, timeout: std::time::Duration) -> Result<(), BmcError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let s = self.system().await?;
-            if s.power_state.eq_ignore_ascii_case(want) {
+            if s.power_state == want {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {

@@ -40,8 +40,47 @@ pub struct RedfishBmc {
     /// Asked before every attempt of a request that changes something: false stops it
     /// (a job's runner that lost its lease must not act, not even on a retry).
     may_act: Option<std::sync::Arc<dyn Fn() -> bool + Send + Sync>>,
+    /// How requests authenticate: decided at the first request (a Redfish session
+    /// when the service offers one, else Basic).
+    auth: tokio::sync::Mutex<Auth>,
     system_path: OnceCell<String>,
     media_path: OnceCell<String>,
+}
+
+/// How this client authenticates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Auth {
+    /// Not decided yet.
+    Unknown,
+    /// HTTP Basic on every request (the service offers no sessions, or refused one).
+    Basic,
+    /// A Redfish session (`X-Auth-Token`); `location` is deleted at the end.
+    Session { token: String, location: Option<String> },
+}
+
+/// One answer: its status, the headers Rackstate uses, and its JSON body (if any).
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    etag: Option<String>,
+    location: Option<String>,
+    token: Option<String>,
+    text: String,
+}
+
+impl Reply {
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    fn json(&self) -> Option<Value> {
+        serde_json::from_str(&self.text).ok()
+    }
+
+    /// The resource's ETag: the header, else `@odata.etag` in the body.
+    fn etag(&self) -> Option<String> {
+        self.etag.clone().or_else(|| self.json().and_then(|v| v["@odata.etag"].as_str().map(str::to_string)))
+    }
 }
 
 impl std::fmt::Debug for RedfishBmc {
@@ -50,6 +89,38 @@ impl std::fmt::Debug for RedfishBmc {
             .field("address", &self.address)
             .field("username", &self.username)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedfishBmc {
+    /// Logs out of a Redfish session (BMCs allow few at once): best effort, in the
+    /// background, bounded by the request timeout.
+    fn drop(&mut self) {
+        let Ok(auth) = self.auth.try_lock() else { return };
+        let Auth::Session { token, location: Some(location) } = &*auth else { return };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let url = absolute(&self.base, location);
+        let req = self
+            .client
+            .delete(url)
+            .timeout(self.timeout)
+            .header("X-Auth-Token", token)
+            .header(reqwest::header::USER_AGENT, &self.user_agent);
+        handle.spawn(async move {
+            let _ = req.send().await;
+        });
+    }
+}
+
+/// A path or URL from a BMC's answer (Location headers may be absolute) as a URL.
+fn absolute(base: &str, path_or_url: &str) -> String {
+    if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+        // Only its path: credentials never go to another host a BMC names.
+        let after_scheme = &path_or_url[path_or_url.find("//").map(|i| i + 2).unwrap_or(0)..];
+        let path = after_scheme.find('/').map(|i| &after_scheme[i..]).unwrap_or("/");
+        format!("{base}{path}")
+    } else {
+        format!("{base}{path_or_url}")
     }
 }
 
@@ -108,6 +179,7 @@ impl RedfishBmc {
             max_response: reach.max_response_bytes,
             user_agent: format!("rackstate/{}", env!("CARGO_PKG_VERSION")),
             may_act: None,
+            auth: tokio::sync::Mutex::new(Auth::Unknown),
             system_path,
             media_path: OnceCell::new(),
         })
@@ -132,24 +204,31 @@ impl RedfishBmc {
         self
     }
 
+    /// Whether requests go with a Redfish session (after the first request).
+    pub async fn uses_session(&self) -> bool {
+        matches!(*self.auth.lock().await, Auth::Session { .. })
+    }
+
     fn err(&self, doing: &str, kind: BmcErrorKind) -> BmcError {
         BmcError { bmc: self.address.clone(), doing: doing.to_string(), kind }
     }
 
-    /// One request with bounded retries of transient failures.
+    /// One request with bounded retries of transient failures; non-2xx answers are
+    /// errors.
     async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
+        if_match: Option<&str>,
         doing: &str,
-    ) -> Result<Option<Value>, BmcError> {
+    ) -> Result<Reply, BmcError> {
         let mut attempt = 0;
         loop {
             if method != reqwest::Method::GET && self.may_act.as_ref().is_some_and(|may| !may()) {
                 return Err(self.err(doing, BmcErrorKind::Fenced));
             }
-            match self.call_once(method.clone(), path, body, doing).await {
+            match self.call_once(method.clone(), path, body, if_match, doing).await {
                 Err(e) if e.is_transient() && attempt < MAX_RETRIES => {
                     tracing::debug!(bmc = %self.address, error = %e, attempt, "retrying");
                     tokio::time::sleep(RETRY_BACKOFF * 2u32.pow(attempt)).await;
@@ -165,10 +244,11 @@ impl RedfishBmc {
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
+        if_match: Option<&str>,
         doing: &str,
-    ) -> Result<Option<Value>, BmcError> {
+    ) -> Result<Reply, BmcError> {
         let started = std::time::Instant::now();
-        let result = self.exchange(method, path, body, doing).await;
+        let result = self.authenticated(method, path, body, if_match, doing).await;
         let kind = result.as_ref().err().map(|e| match e.kind {
             BmcErrorKind::Connect(_) => "connect",
             BmcErrorKind::Timeout { .. } => "timeout",
@@ -183,17 +263,109 @@ impl RedfishBmc {
         result
     }
 
+    /// Sends with this client's authentication (logging in first when undecided); a
+    /// session that expired (401) logs in again once.
+    async fn authenticated(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+        doing: &str,
+    ) -> Result<Reply, BmcError> {
+        // A failed login is reported as the step it was for.
+        let auth = self.current_auth().await.map_err(|e| self.err(doing, e.kind))?;
+        let reply = self.exchange(method.clone(), path, body, if_match, &auth, doing).await?;
+        let reply = if reply.status == 401 && matches!(auth, Auth::Session { .. }) {
+            tracing::debug!(bmc = %self.address, "session expired; logging in again");
+            let fresh = self.relogin(&auth, doing).await?;
+            self.exchange(method, path, body, if_match, &fresh, doing).await?
+        } else {
+            reply
+        };
+        if reply.status == 401 || reply.status == 403 {
+            return Err(self.err(doing, BmcErrorKind::Unauthorized));
+        }
+        if !reply.ok() {
+            let message = redfish_message(&reply.text);
+            return Err(self.err(doing, BmcErrorKind::Status { code: reply.status, message }));
+        }
+        Ok(reply)
+    }
+
+    async fn current_auth(&self) -> Result<Auth, BmcError> {
+        let mut auth = self.auth.lock().await;
+        if *auth == Auth::Unknown {
+            *auth = self.login().await?;
+        }
+        Ok(auth.clone())
+    }
+
+    /// Logs in again after `stale` was refused (unless another request already did).
+    async fn relogin(&self, stale: &Auth, doing: &str) -> Result<Auth, BmcError> {
+        let mut auth = self.auth.lock().await;
+        if *auth == *stale {
+            *auth = self.login().await.map_err(|e| self.err(doing, e.kind))?;
+        }
+        Ok(auth.clone())
+    }
+
+    /// Decides how to authenticate: a session through the service root's
+    /// `Links.Sessions` when offered (iDRAC, iLO, XCC and others limit or refuse
+    /// Basic), else Basic. Wrong credentials are an error either way.
+    async fn login(&self) -> Result<Auth, BmcError> {
+        let doing = "logging in";
+        let root = match self.exchange(reqwest::Method::GET, "/redfish/v1", None, None, &Auth::Unknown, doing).await {
+            Ok(r) if r.ok() => r.json().unwrap_or(Value::Null),
+            // Busy: undecided still; the caller's retry logs in again.
+            Ok(r) if r.status >= 500 => {
+                let message = redfish_message(&r.text);
+                return Err(self.err(doing, BmcErrorKind::Status { code: r.status, message }));
+            }
+            Ok(_) => return Ok(Auth::Basic),
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) if matches!(e.kind, BmcErrorKind::Refused(_)) => return Err(e),
+            Err(_) => return Ok(Auth::Basic),
+        };
+        let Some(sessions) = root["Links"]["Sessions"]["@odata.id"].as_str() else {
+            return Ok(Auth::Basic);
+        };
+        let body = json!({ "UserName": self.username, "Password": self.password });
+        let reply = self
+            .exchange(reqwest::Method::POST, sessions, Some(&body), None, &Auth::Unknown, "creating a session")
+            .await?;
+        match (reply.status, reply.token.clone()) {
+            (200..=299, Some(token)) => {
+                let location = reply.location.clone().or_else(|| reply.json().and_then(|v| odata_id(&v)));
+                Ok(Auth::Session { token, location })
+            }
+            (401 | 403, _) => Err(self.err(doing, BmcErrorKind::Unauthorized)),
+            // No session after all (not implemented, no token): Basic.
+            _ => Ok(Auth::Basic),
+        }
+    }
+
+    /// One HTTP exchange as `auth` says (`Unknown`: no credentials); any status.
     async fn exchange(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
+        if_match: Option<&str>,
+        auth: &Auth,
         doing: &str,
-    ) -> Result<Option<Value>, BmcError> {
-        let url = format!("{}{}", self.base, path);
-        let mut req =
-            self.client.request(method, &url).timeout(self.timeout).basic_auth(&self.username, Some(&self.password));
+    ) -> Result<Reply, BmcError> {
+        let url = absolute(&self.base, path);
+        let mut req = self.client.request(method, &url).timeout(self.timeout);
+        req = match auth {
+            Auth::Basic => req.basic_auth(&self.username, Some(&self.password)),
+            Auth::Session { token, .. } => req.header("X-Auth-Token", token),
+            Auth::Unknown => req,
+        };
         req = req.header(reqwest::header::USER_AGENT, &self.user_agent);
+        if let Some(tag) = if_match {
+            req = req.header(reqwest::header::IF_MATCH, tag);
+        }
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -208,26 +380,15 @@ impl RedfishBmc {
             self.err(doing, kind)
         })?;
         let status = resp.status();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         if status.is_redirection() {
-            let to = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).unwrap_or("");
-            let message = format!("redirects are not followed (to {})", sanitize(to));
+            let to = header("location").unwrap_or_default();
+            let message = format!("redirects are not followed (to {})", sanitize(&to));
             return Err(self.err(doing, BmcErrorKind::Status { code: status.as_u16(), message }));
         }
+        let (etag, location, token) = (header("etag"), header("location"), header("x-auth-token"));
         let text = self.read_capped(resp, doing).await?;
-        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(self.err(doing, BmcErrorKind::Unauthorized));
-        }
-        if !status.is_success() {
-            return Err(
-                self.err(doing, BmcErrorKind::Status { code: status.as_u16(), message: redfish_message(&text) })
-            );
-        }
-        if text.trim().is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| self.err(doing, BmcErrorKind::Malformed(format!("not JSON: {e}"))))
+        Ok(Reply { status: status.as_u16(), etag, location, token, text })
     }
 
     /// The answer's body, up to the cap; past it the exchange fails clearly (a BMC
@@ -257,10 +418,46 @@ impl RedfishBmc {
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
+    /// A resource with its ETag.
+    async fn fetch(&self, path: &str, doing: &str) -> Result<(Value, Option<String>), BmcError> {
+        let reply = self.call(reqwest::Method::GET, path, None, None, doing).await?;
+        let etag = reply.etag();
+        let value = match reply.json() {
+            Some(v) => v,
+            None if reply.text.trim().is_empty() => {
+                return Err(self.err(doing, BmcErrorKind::Malformed("empty body".into())));
+            }
+            None => {
+                let e = serde_json::from_str::<Value>(&reply.text).err().map(|e| e.to_string()).unwrap_or_default();
+                return Err(self.err(doing, BmcErrorKind::Malformed(format!("not JSON: {e}"))));
+            }
+        };
+        Ok((value, etag))
+    }
+
     async fn get(&self, path: &str, doing: &str) -> Result<Value, BmcError> {
-        self.call(reqwest::Method::GET, path, None, doing)
-            .await?
-            .ok_or_else(|| self.err(doing, BmcErrorKind::Malformed("empty body".into())))
+        self.fetch(path, doing).await.map(|(v, _)| v)
+    }
+
+    /// PATCHes a resource with `If-Match` when it has an ETag (newer firmware demands
+    /// it); a 412 (changed since) or 428 (If-Match required) is retried once with
+    /// the fresh ETag (or `*` when the BMC shows none).
+    async fn patch(&self, path: &str, body: &Value, doing: &str) -> Result<(), BmcError> {
+        let (_, mut etag) = self.fetch(path, doing).await?;
+        let mut retried = false;
+        loop {
+            match self.call(reqwest::Method::PATCH, path, Some(body), etag.as_deref(), doing).await {
+                Err(BmcError { kind: BmcErrorKind::Status { code: 412 | 428, .. }, .. }) if !retried => {
+                    retried = true;
+                    etag = Some(self.fetch(path, doing).await?.1.unwrap_or_else(|| "*".into()));
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value, doing: &str) -> Result<(), BmcError> {
+        self.call(reqwest::Method::POST, path, Some(body), None, doing).await.map(|_| ())
     }
 
     async fn system_path(&self) -> Result<&str, BmcError> {
@@ -276,7 +473,8 @@ impl RedfishBmc {
             .map(String::as_str)
     }
 
-    /// The CD/DVD virtual media slot: under the system, else under its managers.
+    /// The CD/DVD virtual media slot (by `MediaTypes`): under the system (DMTF, newer
+    /// iDRAC), else under its managers (iLO, older iDRAC, XCC, Supermicro).
     async fn media_path(&self) -> Result<&str, BmcError> {
         self.media_path
             .get_or_try_init(|| async {
@@ -316,7 +514,109 @@ impl RedfishBmc {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| format!("{resource}/Actions/{name}"));
-        self.call(reqwest::Method::POST, &target, Some(&body), doing).await.map(|_| ())
+        self.post(&target, &body, doing).await
+    }
+
+    /// The body of an InsertMedia action for `image`: `Image`, and what the action's
+    /// `@Redfish.ActionInfo` (or inline `@Redfish.AllowableValues`) asks for. Inserted
+    /// and WriteProtected go only when required (Supermicro X11/X12 refuse them).
+    async fn insert_body(&self, action: &Value, image: &str, doing: &str) -> Result<Value, BmcError> {
+        let mut body = json!({ "Image": image });
+        let protocol = image.split("://").next().unwrap_or_default().to_ascii_uppercase();
+        let mut params: Vec<Value> = Vec::new();
+        if let Some(info) = action["@Redfish.ActionInfo"].as_str() {
+            match self.get(info, doing).await {
+                Ok(v) => params = v["Parameters"].as_array().cloned().unwrap_or_default(),
+                Err(e) => tracing::debug!(bmc = %self.address, error = %e, "ActionInfo unreadable; sending Image only"),
+            }
+        }
+        if let Some(allowed) = action["TransferProtocolType@Redfish.AllowableValues"].as_array() {
+            params.push(json!({ "Name": "TransferProtocolType", "AllowableValues": allowed }));
+        }
+        for p in &params {
+            let name = p["Name"].as_str().unwrap_or_default();
+            let allowed: Vec<&str> =
+                p["AllowableValues"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let required = p["Required"].as_bool() == Some(true);
+            match name {
+                "TransferProtocolType" => {
+                    if !allowed.is_empty() && !allowed.contains(&protocol.as_str()) {
+                        return Err(self.err(
+                            doing,
+                            BmcErrorKind::Unsupported(format!(
+                                "virtual media over {protocol} (the BMC offers {})",
+                                allowed.join(", ")
+                            )),
+                        ));
+                    }
+                    body["TransferProtocolType"] = json!(protocol);
+                }
+                "Inserted" | "WriteProtected" if required => body[name] = json!(true),
+                "TransferMethod" if required => {
+                    let method = if allowed.is_empty() || allowed.contains(&"Stream") { "Stream" } else { allowed[0] };
+                    body["TransferMethod"] = json!(method);
+                }
+                "Image" | "Inserted" | "WriteProtected" | "TransferMethod" => {}
+                other if required => {
+                    return Err(self.err(
+                        doing,
+                        BmcErrorKind::Unsupported(format!(
+                            "InsertMedia requires {other}, which Rackstate does not send"
+                        )),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(body)
+    }
+
+    /// Waits until the slot reports `image` inserted (some BMCs mount in the
+    /// background): a few reads a second apart.
+    async fn confirm_inserted(&self, slot: &str, image: &str) -> Result<(), BmcError> {
+        let doing = "checking the inserted virtual media";
+        let mut seen = Value::Null;
+        for attempt in 0..MEDIA_CONFIRM_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            seen = self.get(slot, doing).await?;
+            if seen["Image"].as_str() == Some(image) && seen["Inserted"].as_bool() != Some(false) {
+                return Ok(());
+            }
+        }
+        Err(self.err(
+            doing,
+            BmcErrorKind::Malformed(format!(
+                "the BMC accepted the image but its slot reports Image {:?}, Inserted {}",
+                seen["Image"].as_str().map(redact_token).unwrap_or_else(|| "none".into()),
+                seen["Inserted"]
+            )),
+        ))
+    }
+}
+
+/// Reads of a virtual media slot after an insert before it must show the image.
+const MEDIA_CONFIRM_TRIES: u32 = 5;
+
+/// Whether a failed action means "use PATCH instead": the action is not there.
+fn action_missing(e: &BmcError) -> bool {
+    matches!(e.kind, BmcErrorKind::Status { code: 404 | 405 | 501, .. })
+}
+
+/// Whether a slot holds media: `Inserted`, or an `Image` where `Inserted` is absent.
+fn slot_holds_media(vm: &Value) -> bool {
+    match vm["Inserted"].as_bool() {
+        Some(inserted) => inserted,
+        None => vm["Image"].as_str().is_some_and(|i| !i.is_empty()),
+    }
+}
+
+/// A media URL without its token (for messages).
+fn redact_token(url: &str) -> String {
+    match url.split_once("token=") {
+        Some((head, _)) => format!("{head}token=…"),
+        None => url.to_string(),
     }
 }
 
@@ -416,7 +716,7 @@ pub fn parse_system(v: &Value) -> Result<SystemSummary, String> {
         serial_number: s("SerialNumber"),
         uuid: s("UUID"),
         bios_version: s("BiosVersion"),
-        power_state: v["PowerState"].as_str().unwrap_or("Unknown").to_string(),
+        power_state: super::PowerState::from_redfish(v["PowerState"].as_str()),
         health: v["Status"]["Health"].as_str().unwrap_or("Unknown").to_string(),
     })
 }
@@ -466,6 +766,63 @@ pub fn parse_drive(v: &Value) -> Option<Disk> {
         serial: v["SerialNumber"].as_str().or(v["Id"].as_str()).unwrap_or_default().trim().to_string(),
         size_bytes: v["CapacityBytes"].as_u64().unwrap_or(0),
         kind,
+    })
+}
+
+/// The system's physical NICs from its EthernetInterfaces: virtual interfaces
+/// (`EthernetInterfaceType: Virtual`) and VLAN interfaces sharing a physical port's
+/// MAC are left out, each MAC once.
+pub fn parse_nics(interfaces: &[Value]) -> Vec<Nic> {
+    let is_vlan =
+        |v: &Value| v["VLAN"]["VLANEnable"].as_bool() == Some(true) && v["VLAN"]["VLANId"].as_u64().unwrap_or(0) > 0;
+    let mut out: Vec<Nic> = Vec::new();
+    for v in interfaces {
+        if v["EthernetInterfaceType"] == "Virtual" || is_vlan(v) {
+            continue;
+        }
+        if let Some(nic) = parse_nic(v).filter(|n| !out.iter().any(|o| o.mac == n.mac)) {
+            out.push(nic);
+        }
+    }
+    out
+}
+
+/// Disks of a SimpleStorage resource (`Devices`), empty bays left out.
+pub fn parse_simple_storage(v: &Value) -> Vec<Disk> {
+    v["Devices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["Status"]["State"] != "Absent")
+        .filter(|d| d["CapacityBytes"].as_u64().unwrap_or(0) > 0 || !d["Model"].as_str().unwrap_or_default().is_empty())
+        .map(|d| Disk {
+            model: d["Model"].as_str().or(d["Name"].as_str()).unwrap_or_default().trim().to_string(),
+            serial: d["SerialNumber"].as_str().or(d["Name"].as_str()).unwrap_or_default().trim().to_string(),
+            size_bytes: d["CapacityBytes"].as_u64().unwrap_or(0),
+            kind: DiskKind::Unknown,
+        })
+        .collect()
+}
+
+/// Links to the system's PCIe devices (`PCIeDevices` of the system, or under `Links`).
+fn pcie_device_links(sys: &Value) -> Vec<String> {
+    let mut links: Vec<String> = sys["PCIeDevices"].as_array().into_iter().flatten().filter_map(odata_id).collect();
+    links.extend(sys["Links"]["PCIeDevices"].as_array().into_iter().flatten().filter_map(odata_id));
+    links
+}
+
+/// A GPU from a PCIe device whose functions are display controllers or processing
+/// accelerators.
+pub fn parse_pcie_gpu(device: &Value, functions: &[Value]) -> Option<Gpu> {
+    if device["Status"]["State"] == "Absent" {
+        return None;
+    }
+    let gpu = functions
+        .iter()
+        .any(|f| matches!(f["DeviceClass"].as_str(), Some("DisplayController" | "ProcessingAccelerators")));
+    gpu.then(|| Gpu {
+        slot: device["Id"].as_str().unwrap_or_default().to_string(),
+        model: device["Model"].as_str().or(device["Name"].as_str()).unwrap_or_default().trim().to_string(),
     })
 }
 
@@ -536,7 +893,27 @@ impl Bmc for RedfishBmc {
                 }
             }
         }
-        inv.nics = self.members(&sys["EthernetInterfaces"], doing).await?.iter().filter_map(parse_nic).collect();
+        if inv.disks.is_empty() {
+            // Older BMCs (and some current ones) list disks only under SimpleStorage.
+            for simple in self.members(&sys["SimpleStorage"], doing).await? {
+                inv.disks.extend(parse_simple_storage(&simple));
+            }
+        }
+        let interfaces = self.members(&sys["EthernetInterfaces"], doing).await?;
+        inv.nics = parse_nics(&interfaces);
+        if inv.gpus.is_empty() {
+            for link in pcie_device_links(&sys) {
+                let device = self.get(&link, doing).await?;
+                let mut functions = Vec::new();
+                for f in device["Links"]["PCIeFunctions"].as_array().into_iter().flatten().filter_map(odata_id) {
+                    functions.push(self.get(&f, doing).await?);
+                }
+                if functions.is_empty() {
+                    functions = self.members(&device["PCIeFunctions"], doing).await?;
+                }
+                inv.gpus.extend(parse_pcie_gpu(&device, &functions));
+            }
+        }
         Ok(inv)
     }
 
@@ -546,27 +923,106 @@ impl Bmc for RedfishBmc {
         self.action(&path, "ComputerSystem.Reset", json!({ "ResetType": action.reset_type() }), &doing).await
     }
 
+    /// Sets a one-time boot from virtual CD, as the service allows it: refused clearly
+    /// when `Cd` is not among the allowable targets; the boot mode (UEFI) is sent back
+    /// as the system reports it (some firmware falls back to legacy, or refuses the
+    /// change, without it); the override is read back afterwards.
     async fn boot_once_from_cd(&self) -> Result<(), BmcError> {
+        let doing = "setting a one-time boot from CD";
         let path = self.system_path().await?.to_string();
-        let body = json!({ "Boot": { "BootSourceOverrideTarget": "Cd", "BootSourceOverrideEnabled": "Once" } });
-        self.call(reqwest::Method::PATCH, &path, Some(&body), "setting a one-time boot from CD").await.map(|_| ())
+        let system = self.get(&path, doing).await?;
+        let boot = &system["Boot"];
+        if let Some(allowed) = boot["BootSourceOverrideTarget@Redfish.AllowableValues"].as_array() {
+            let allowed: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+            if !allowed.contains(&"Cd") {
+                return Err(self.err(
+                    doing,
+                    BmcErrorKind::Unsupported(format!(
+                        "a boot from virtual CD (BootSourceOverrideTarget allows {})",
+                        allowed.join(", ")
+                    )),
+                ));
+            }
+        }
+        let mut body = json!({ "Boot": { "BootSourceOverrideTarget": "Cd", "BootSourceOverrideEnabled": "Once" } });
+        if let Some(mode) = boot["BootSourceOverrideMode"].as_str() {
+            body["Boot"]["BootSourceOverrideMode"] = json!(mode);
+        }
+        self.patch(&path, &body, doing).await?;
+        let confirm = "checking the boot override";
+        let mut seen = Value::Null;
+        for attempt in 0..MEDIA_CONFIRM_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            seen = self.get(&path, confirm).await?["Boot"].clone();
+            let target = seen["BootSourceOverrideTarget"].as_str().unwrap_or_default();
+            let enabled = seen["BootSourceOverrideEnabled"].as_str().unwrap_or_default();
+            if target.eq_ignore_ascii_case("cd") && matches!(enabled, "Once" | "Continuous") {
+                return Ok(());
+            }
+        }
+        Err(self.err(
+            confirm,
+            BmcErrorKind::Malformed(format!(
+                "the BMC accepted the boot override but reports target {}, enabled {}",
+                seen["BootSourceOverrideTarget"], seen["BootSourceOverrideEnabled"]
+            )),
+        ))
     }
 
     async fn clear_boot_override(&self) -> Result<(), BmcError> {
         let path = self.system_path().await?.to_string();
         let body = json!({ "Boot": { "BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "None" } });
-        self.call(reqwest::Method::PATCH, &path, Some(&body), "clearing the boot override").await.map(|_| ())
+        self.patch(&path, &body, "clearing the boot override").await
     }
 
+    /// Ejects whatever is in the slot first (Supermicro refuses an insert over an
+    /// image); then the advertised InsertMedia action, or a PATCH of the slot when the
+    /// action is absent or answers 404/405 (Lenovo XCC and other services that make
+    /// `Image` and `Inserted` writable instead); then reads the slot back.
     async fn insert_media(&self, image_url: &str) -> Result<(), BmcError> {
-        let path = self.media_path().await?.to_string();
-        let body = json!({ "Image": image_url, "Inserted": true, "WriteProtected": true });
-        self.action(&path, "VirtualMedia.InsertMedia", body, "inserting virtual media").await
+        let doing = "inserting virtual media";
+        let slot = self.media_path().await?.to_string();
+        let vm = self.get(&slot, doing).await?;
+        if slot_holds_media(&vm) {
+            self.eject_media().await?;
+        }
+        let vm = self.get(&slot, doing).await?;
+        let action = &vm["Actions"]["#VirtualMedia.InsertMedia"];
+        let patched = json!({ "Image": image_url, "Inserted": true, "WriteProtected": true });
+        match action["target"].as_str() {
+            Some(target) => {
+                let body = self.insert_body(action, image_url, doing).await?;
+                match self.post(target, &body, doing).await {
+                    Ok(()) => {}
+                    Err(e) if action_missing(&e) => self.patch(&slot, &patched, doing).await?,
+                    Err(e) => return Err(e),
+                }
+            }
+            None => self.patch(&slot, &patched, doing).await?,
+        }
+        self.confirm_inserted(&slot, image_url).await
     }
 
+    /// The advertised EjectMedia action, or a PATCH of `Image: null, Inserted: false`;
+    /// nothing when the slot is empty.
     async fn eject_media(&self) -> Result<(), BmcError> {
-        let path = self.media_path().await?.to_string();
-        self.action(&path, "VirtualMedia.EjectMedia", json!({}), "ejecting virtual media").await
+        let doing = "ejecting virtual media";
+        let slot = self.media_path().await?.to_string();
+        let vm = self.get(&slot, doing).await?;
+        if !slot_holds_media(&vm) {
+            return Ok(());
+        }
+        let patched = json!({ "Image": null, "Inserted": false });
+        match vm["Actions"]["#VirtualMedia.EjectMedia"]["target"].as_str() {
+            Some(target) => match self.post(target, &json!({}), doing).await {
+                Ok(()) => Ok(()),
+                Err(e) if action_missing(&e) => self.patch(&slot, &patched, doing).await,
+                Err(e) => Err(e),
+            },
+            None => self.patch(&slot, &patched, doing).await,
+        }
     }
 
     async fn manager_uuid(&self) -> Result<Option<String>, BmcError> {
@@ -579,10 +1035,16 @@ impl Bmc for RedfishBmc {
         Ok(m["UUID"].as_str().map(str::trim).filter(|u| !u.is_empty()).map(str::to_string))
     }
 
+    /// The image in the slot: Supermicro leaves `Image` set after an eject, so
+    /// `Inserted: false` means empty whatever `Image` says.
     async fn inserted_media(&self) -> Result<Option<String>, BmcError> {
         let path = self.media_path().await?.to_string();
         let vm = self.get(&path, "reading virtual media").await?;
-        Ok(if vm["Inserted"].as_bool() == Some(true) { vm["Image"].as_str().map(str::to_string) } else { None })
+        Ok(if slot_holds_media(&vm) {
+            vm["Image"].as_str().filter(|i| !i.is_empty()).map(str::to_string)
+        } else {
+            None
+        })
     }
 }
 
@@ -601,7 +1063,7 @@ mod tests {
         let s = parse_system(&serde_json::from_str(&text).unwrap()).unwrap();
         assert_eq!(s.manufacturer, "Contoso");
         assert_eq!(s.serial_number, "437XR1138R2");
-        assert_eq!(s.power_state, "On");
+        assert_eq!(s.power_state, crate::bmc::PowerState::On);
         assert!(!s.uuid.is_empty());
     }
 
@@ -638,6 +1100,63 @@ mod tests {
         assert_eq!(parse_memory(&json!({"Id": "DIMM2", "Status": {"State": "Absent"}})), None);
         let gpu = json!({"Id": "GPU0", "ProcessorType": "GPU", "Model": "NVIDIA A100"});
         assert_eq!(parse_processor(&gpu), Some(Err(Gpu { slot: "GPU0".into(), model: "NVIDIA A100".into() })));
+    }
+
+    /// SimpleStorage lists disks on BMCs without Storage: present bays become disks,
+    /// absent ones do not.
+    #[test]
+    fn parses_simple_storage_sample() {
+        let disks = parse_simple_storage(&sample("simple_storage.json"));
+        let got: Vec<(&str, u64)> = disks.iter().map(|d| (d.model.as_str(), d.size_bytes)).collect();
+        assert_eq!(got, [("3000GT8", 8_000_000_000_000), ("3000GT7", 4_000_000_000_000)]);
+    }
+
+    /// VLAN interfaces (a port's MAC with a VLAN id) and virtual interfaces are not
+    /// NICs; each port counts once.
+    #[test]
+    fn vlan_and_virtual_interfaces_are_not_nics() {
+        let port = sample("ethernet_interfaces.json");
+        let mut vlan = port.clone();
+        vlan["Id"] = json!("12446A3B0411.100");
+        vlan["VLAN"] = json!({ "VLANEnable": true, "VLANId": 100 });
+        let mut virt = port.clone();
+        virt["Id"] = json!("bond0");
+        virt["MACAddress"] = json!("02:00:00:00:00:01");
+        virt["EthernetInterfaceType"] = json!("Virtual");
+        let nics = parse_nics(&[vlan, port, virt]);
+        assert_eq!(nics.iter().map(|n| n.mac.as_str()).collect::<Vec<_>>(), ["12:44:6a:3b:04:11"]);
+    }
+
+    /// A PCIe device is a GPU when one of its functions is a display controller or an
+    /// accelerator (the sample is a NIC).
+    #[test]
+    fn gpus_from_pcie_functions() {
+        let device = sample("pcie_device.json");
+        let mut function = sample("pcie_function.json");
+        assert_eq!(parse_pcie_gpu(&device, std::slice::from_ref(&function)), None);
+        function["DeviceClass"] = json!("DisplayController");
+        let gpu = parse_pcie_gpu(&device, &[function]).unwrap();
+        assert_eq!(gpu.slot, "196-0");
+        assert!(gpu.model.starts_with("BCM957414"), "{}", gpu.model);
+    }
+
+    /// A VirtualMedia resource without actions (schema 1.6) is a CD slot that holds
+    /// media; a Supermicro-style slot with Image left after eject holds none.
+    #[test]
+    fn virtual_media_without_actions() {
+        let vm = sample("virtual_mediav1_6.json");
+        assert!(vm["Actions"].is_null());
+        assert!(is_cd(&vm) && slot_holds_media(&vm));
+        let ejected = json!({ "Image": "http://x/live.iso", "Inserted": false, "MediaTypes": ["CD"] });
+        assert!(!slot_holds_media(&ejected));
+    }
+
+    /// A missing PowerState is unknown, never off (iLO 6 in transitions).
+    #[test]
+    fn missing_power_state_is_unknown() {
+        let mut sys = sample("system.json");
+        sys.as_object_mut().unwrap().remove("PowerState");
+        assert_eq!(parse_system(&sys).unwrap().power_state, crate::bmc::PowerState::Unknown);
     }
 
     /// Errors name the BMC, the step and the cause; 5xx and connect errors are

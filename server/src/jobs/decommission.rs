@@ -5,7 +5,7 @@
 
 use super::live::{Timeouts, open};
 use super::{JobContext, JobHandler, JobOutcome};
-use crate::bmc::PowerAction;
+use crate::bmc::{PowerAction, PowerState};
 use app::backend::services::{Actor, StateChange};
 use app::domain::Action;
 
@@ -30,10 +30,12 @@ impl Decommission {
 
     async fn power_off_and_eject(&self, ctx: &JobContext) -> Result<(), String> {
         let (bmc, sys) = open(ctx, &self.timeouts).await?;
-        if !sys.power_state.eq_ignore_ascii_case("off") {
+        // Anything but a known Off (on, on the way, unknown) gets a forced power-off,
+        // which is safe from any state; the wait then confirms Off.
+        if sys.power_state != PowerState::Off {
             ctx.log("powering off").await;
             bmc.power(PowerAction::ForceOff).await?;
-            bmc.wait_for_power("Off", self.timeouts.power).await?;
+            bmc.wait_for_power(PowerState::Off, self.timeouts.power).await?;
         }
         let _ = ctx.backend.record_power(ctx.job.server_id, "Off", &sys.health).await;
         match bmc.inserted_media().await {

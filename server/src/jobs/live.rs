@@ -7,7 +7,7 @@
 
 use super::machine::Machine;
 use super::{JobContext, JobOutcome};
-use crate::bmc::{PowerAction, SystemSummary};
+use crate::bmc::{PowerAction, PowerState, SystemSummary};
 use crate::live_image::LiveImage;
 use app::backend::secrets::{random_token, token_hash};
 use app::backend::store::{self, now_ms};
@@ -140,7 +140,7 @@ impl LiveBoot {
     pub async fn resume(&self, ctx: &JobContext, bmc: &Machine<'_>, sys: &SystemSummary) -> Result<Booted, String> {
         let media = bmc.inserted_media().await?;
         let ours = media.as_deref().is_some_and(|m| m.starts_with(&self.image_prefix(ctx)));
-        if sys.power_state.eq_ignore_ascii_case("on") && ours {
+        if sys.power_state == PowerState::On && ours {
             ctx.log("taken over while waiting for the agent: the machine is on with this job's live image; waiting on")
                 .await;
             let deadline = ctx.job.agent_deadline.unwrap_or_else(|| now_ms() + self.agent_timeout.as_millis() as i64);
@@ -148,7 +148,7 @@ impl LiveBoot {
         }
         ctx.log(&format!(
             "taken over while waiting for the agent: the machine is {} with {}; booting the live image again",
-            sys.power_state.to_lowercase(),
+            sys.power_state.as_str().to_lowercase(),
             if ours {
                 "this job's image"
             } else if media.is_some() {
@@ -206,14 +206,17 @@ impl LiveBoot {
         bmc.insert_media(&url).await?;
         ctx.log("setting a one-time boot from virtual CD").await;
         bmc.boot_once_from_cd().await?;
-        if sys.power_state.eq_ignore_ascii_case("on") {
+        // Power on, or restart when already on: decided from a known state only.
+        if bmc.settled_power(sys.power_state).await? == PowerState::On {
             ctx.log("restarting the server into the live image").await;
             bmc.power(PowerAction::ForceRestart).await?;
         } else {
             ctx.log("powering on into the live image").await;
             bmc.power(PowerAction::On).await?;
         }
-        bmc.wait_for_power("On", self.timeouts.power).await.map_err(|e| format!("power never reached On: {e}"))?;
+        bmc.wait_for_power(PowerState::On, self.timeouts.power)
+            .await
+            .map_err(|e| format!("power never reached On: {e}"))?;
         let _ = ctx.backend.record_power(ctx.job.server_id, "On", &sys.health).await;
         ctx.log(&format!("powered on; waiting up to {} for the live image agent", minutes(self.agent_timeout))).await;
         self.park(ctx, now_ms() + self.agent_timeout.as_millis() as i64).await
@@ -223,14 +226,14 @@ impl LiveBoot {
     pub async fn shut_down(&self, ctx: &JobContext, bmc: &Machine<'_>) -> Result<(), String> {
         ctx.log("powering off").await;
         bmc.power(PowerAction::ForceOff).await?;
-        bmc.wait_for_power("Off", self.timeouts.power).await?;
+        bmc.wait_for_power(PowerState::Off, self.timeouts.power).await?;
         ctx.log("ejecting the live image").await;
         bmc.eject_media().await?;
         if let Err(e) = bmc.clear_boot_override().await {
             ctx.log(&format!("could not clear the boot override (harmless once the media is out): {e}")).await;
         }
         let sys = bmc.system().await?;
-        let _ = ctx.backend.record_power(ctx.job.server_id, &sys.power_state, &sys.health).await;
+        let _ = ctx.backend.record_power(ctx.job.server_id, sys.power_state.as_str(), &sys.health).await;
         Ok(())
     }
 }
@@ -243,7 +246,7 @@ pub async fn abort_cleanup(ctx: &JobContext, timeouts: &Timeouts) -> JobOutcome 
         Ok((bmc, _)) => {
             let power = async {
                 bmc.power(PowerAction::ForceOff).await?;
-                bmc.wait_for_power("Off", timeouts.power).await
+                bmc.wait_for_power(PowerState::Off, timeouts.power).await
             };
             match power.await {
                 Ok(()) => {

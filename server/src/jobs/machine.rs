@@ -7,7 +7,7 @@
 use super::JobContext;
 use super::live::Timeouts;
 use crate::bmc::redfish::RedfishBmc;
-use crate::bmc::{Bmc, PowerAction, SystemSummary};
+use crate::bmc::{Bmc, PowerAction, PowerState, SystemSummary};
 use app::backend::services::{Actor, ServiceError};
 use app::domain::identity::MachineIdentity;
 use std::sync::atomic::Ordering;
@@ -52,7 +52,7 @@ impl<'a> Machine<'a> {
         .map_err(text)?;
         ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
         let sys = bmc.system().await.map_err(text)?;
-        let _ = ctx.backend.record_power(ctx.job.server_id, &sys.power_state, &sys.health).await;
+        let _ = ctx.backend.record_power(ctx.job.server_id, sys.power_state.as_str(), &sys.health).await;
         ctx.log(&format!(
             "BMC answers: {} {}, serial {}, power {}, health {}",
             sys.manufacturer, sys.model, sys.serial_number, sys.power_state, sys.health
@@ -103,8 +103,13 @@ impl<'a> Machine<'a> {
         self.bmc.power(action).await.map_err(text)
     }
 
-    pub async fn wait_for_power(&self, want: &str, timeout: std::time::Duration) -> Result<(), String> {
+    pub async fn wait_for_power(&self, want: PowerState, timeout: std::time::Duration) -> Result<(), String> {
         self.bmc.wait_for_power(want, timeout).await.map_err(text)
+    }
+
+    /// The power state, re-read a few times while unknown; Err if it stays unknown.
+    pub async fn settled_power(&self, first: PowerState) -> Result<PowerState, String> {
+        self.bmc.settled_power(first, 3).await.map_err(text)
     }
 
     pub async fn boot_once_from_cd(&self) -> Result<(), String> {

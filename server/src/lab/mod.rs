@@ -11,6 +11,7 @@
 //! something is logged with its time and client (`GET /lab/actions`).
 
 pub mod profiles;
+pub mod vendors;
 
 use crate::agent::hardware::SimulatedMachine;
 use crate::agent::{self, BootConfig, Patience};
@@ -28,6 +29,7 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
+pub use vendors::Vendor;
 
 /// The lab's settings.
 #[derive(Clone, Debug)]
@@ -41,6 +43,9 @@ pub struct LabConfig {
     pub disk_bytes: u64,
     /// How long each BMC answer takes (real BMCs take hundreds of milliseconds).
     pub bmc_delay: Duration,
+    /// Every machine speaks as this vendor; None mixes them (machine i gets
+    /// `Vendor::for_index(i)`).
+    pub vendor: Option<Vendor>,
 }
 
 /// The size of a lab disk file: big enough for a first and last MiB and blocks
@@ -90,9 +95,10 @@ pub struct Machine {
     bmc_delay: Duration,
     actions: Mutex<Vec<BmcAction>>,
     boot_delay: Duration,
-    /// Odd machines keep virtual media under the system, even ones under the manager
-    /// (vendors differ; the driver must find both).
-    media_under_system: bool,
+    /// Which vendor's Redfish this BMC speaks.
+    pub vendor: Vendor,
+    /// Open Redfish sessions: token and id.
+    sessions: Mutex<Vec<(String, u64)>>,
     state: Mutex<Power>,
     faults: Mutex<Faults>,
     http: reqwest::Client,
@@ -116,7 +122,16 @@ struct Power {
     on: bool,
     boot_target: String,
     boot_enabled: String,
+    boot_mode: String,
+    /// The image inserted (None: the slot is empty).
     media: Option<String>,
+    /// Supermicro-like: the image last ejected, still shown as `Image`.
+    stale_image: Option<String>,
+    /// Bumped by every change: the ETag of the system and the media slot.
+    version: u64,
+    /// When power last changed (iLO-like BMCs omit PowerState for a moment after).
+    power_changed: Option<std::time::Instant>,
+    sessions_made: u64,
     /// Bumped by every power change: a boot in progress checks it is still current.
     epoch: u64,
     /// Live-image boots that ran the agent to the end.
@@ -166,8 +181,9 @@ impl Lab {
                 bmc_delay: config.bmc_delay,
                 actions: Mutex::new(Vec::new()),
                 boot_delay: config.boot_delay,
-                media_under_system: spec.index % 2 == 1,
-                state: Mutex::new(Power::default()),
+                vendor: config.vendor.unwrap_or_else(|| Vendor::for_index(spec.index)),
+                sessions: Mutex::new(Vec::new()),
+                state: Mutex::new(Power { boot_mode: "UEFI".into(), ..Power::default() }),
                 faults: Mutex::new(Faults::default()),
                 http: http.clone(),
             });
@@ -274,39 +290,43 @@ impl Machine {
         self.state.lock().expect("lab machine lock").on
     }
 
-    fn media_base(&self) -> &'static str {
-        if self.media_under_system {
-            "/redfish/v1/Systems/1/VirtualMedia"
-        } else {
-            "/redfish/v1/Managers/1/VirtualMedia"
-        }
+    /// Ends every session, as a BMC does when they time out (for tests).
+    pub fn expire_sessions(&self) {
+        self.sessions.lock().expect("lab machine lock").clear();
+    }
+
+    /// Open sessions (for tests: a job logs out at its end).
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.lock().expect("lab machine lock").len()
     }
 
     fn router(self: Arc<Self>) -> Router {
-        let cd = format!("{}/Cd", self.media_base());
-        let collection = self.media_base().to_string();
-        Router::new()
-            .route(
-                "/redfish/v1",
-                get(|| async { axum::Json(json!({ "Systems": { "@odata.id": "/redfish/v1/Systems" } })) }),
-            )
-            .route(
-                "/redfish/v1/Systems",
-                get(|| async { axum::Json(json!({ "Members": [{ "@odata.id": "/redfish/v1/Systems/1" }] })) }),
-            )
-            .route("/redfish/v1/Systems/1", get(system).patch(patch_system))
-            .route("/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", post(reset))
-            .route("/redfish/v1/Systems/1/{part}", get(oob_collection))
-            .route("/redfish/v1/Systems/1/{part}/{index}", get(oob_member))
-            .route("/redfish/v1/Systems/1/Storage/1/Drives/{index}", get(drive))
-            .route("/redfish/v1/Managers/1", get(manager))
+        let v = self.vendor;
+        let system = v.system();
+        let collection = v.media_collection();
+        let slot = format!("{collection}/{{slot}}");
+        let mut router = Router::new()
+            .route("/redfish/v1", get(root))
+            .route("/redfish/v1/SessionService/Sessions", post(create_session))
+            .route("/redfish/v1/SessionService/Sessions/{id}", axum::routing::delete(delete_session))
+            .route("/redfish/v1/Systems", get(systems))
+            .route(system, get(system_resource).patch(patch_system))
+            .route(&format!("{system}/Actions/ComputerSystem.Reset"), post(reset))
+            .route(&format!("{system}/{{part}}"), get(oob_collection))
+            .route(&format!("{system}/{{part}}/{{index}}"), get(oob_member))
+            .route(&format!("{system}/Storage/1/Drives/{{index}}"), get(drive))
+            .route(v.manager(), get(manager))
             .route(&collection, get(media_collection))
-            .route(&cd, get(media))
-            .route(&format!("{cd}/Actions/VirtualMedia.InsertMedia"), post(insert))
-            .route(&format!("{cd}/Actions/VirtualMedia.EjectMedia"), post(eject))
+            .route(&slot, get(media).patch(patch_media));
+        if v.media_actions() {
+            router = router
+                .route(&format!("{slot}/Actions/VirtualMedia.InsertMedia"), post(insert))
+                .route(&format!("{slot}/Actions/VirtualMedia.EjectMedia"), post(eject));
+        }
+        router
             .route("/lab/actions", get(|State(m): State<Arc<Machine>>| async move { axum::Json(m.actions()) }))
             .layer(axum::middleware::from_fn_with_state(self.clone(), record_action))
-            .layer(axum::middleware::from_fn_with_state(self.clone(), basic_auth))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), authenticate))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
             .with_state(self)
     }
@@ -314,6 +334,8 @@ impl Machine {
     fn set_power(self: &Arc<Self>, on: bool) {
         let mut s = self.state.lock().expect("lab machine lock");
         s.epoch += 1;
+        s.version += 1;
+        s.power_changed = Some(std::time::Instant::now());
         s.on = on;
         if !on {
             return;
@@ -376,16 +398,17 @@ async fn inject_faults(State(m): State<Arc<Machine>>, req: Request, next: Next) 
     if faults.no_virtual_media && path.contains("/VirtualMedia") {
         return redfish_error(StatusCode::NOT_FOUND, "resource not found");
     }
-    if faults.malformed_json && path == "/redfish/v1/Systems/1" && req.method() == axum::http::Method::GET {
+    if faults.malformed_json && path == m.vendor.system() && req.method() == axum::http::Method::GET {
         return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"PowerState": "On", "Sta"#)
             .into_response();
     }
     next.run(req).await
 }
 
-/// Logs every authenticated request that changes something (POST, PATCH, ...).
+/// Logs every authenticated request that changes something (POST, PATCH, ...) of
+/// the machine (logging in and out of a session changes nothing of it).
 async fn record_action(State(m): State<Arc<Machine>>, req: Request, next: Next) -> Response {
-    if req.method() != axum::http::Method::GET {
+    if req.method() != axum::http::Method::GET && !req.uri().path().starts_with("/redfish/v1/SessionService") {
         let client =
             req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let action = BmcAction {
@@ -399,28 +422,124 @@ async fn record_action(State(m): State<Arc<Machine>>, req: Request, next: Next) 
     next.run(req).await
 }
 
-async fn basic_auth(State(m): State<Arc<Machine>>, req: Request, next: Next) -> Response {
+/// Basic (unless the vendor takes sessions only) or a session's `X-Auth-Token`. The
+/// service root and session login need neither.
+async fn authenticate(State(m): State<Arc<Machine>>, req: Request, next: Next) -> Response {
     use base64::Engine;
-    let ok = req
+    let path = req.uri().path();
+    let open = path == "/redfish/v1"
+        || path == "/lab/actions"
+        || (path == "/redfish/v1/SessionService/Sessions" && req.method() == axum::http::Method::POST);
+    let basic = !m.vendor.sessions_only()
+        && req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .is_some_and(|d| d == format!("{}:{}", m.username, m.password).as_bytes());
+    let session = req
         .headers()
-        .get(header::AUTHORIZATION)
+        .get("x-auth-token")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .is_some_and(|d| d == format!("{}:{}", m.username, m.password).as_bytes());
-    if !ok && req.uri().path() != "/redfish/v1" {
+        .is_some_and(|t| m.sessions.lock().expect("lab machine lock").iter().any(|(token, _)| token == t));
+    if !(open || basic || session) {
         return redfish_error(StatusCode::UNAUTHORIZED, "authentication required");
     }
     next.run(req).await
 }
 
-async fn system(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
+async fn root(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
+    let mut v = json!({
+        "@odata.id": "/redfish/v1",
+        "RedfishVersion": "1.15.0",
+        "Systems": { "@odata.id": "/redfish/v1/Systems" },
+        "Managers": { "@odata.id": "/redfish/v1/Managers" },
+    });
+    if m.vendor.offers_sessions() {
+        v["SessionService"] = json!({ "@odata.id": "/redfish/v1/SessionService" });
+        v["Links"] = json!({ "Sessions": { "@odata.id": "/redfish/v1/SessionService/Sessions" } });
+    }
+    axum::Json(v)
+}
+
+async fn create_session(State(m): State<Arc<Machine>>, body: axum::Json<Value>) -> Response {
+    if !m.vendor.offers_sessions() {
+        return redfish_error(StatusCode::NOT_FOUND, "no session service");
+    }
+    if body["UserName"].as_str() != Some(m.username.as_str()) || body["Password"].as_str() != Some(m.password.as_str())
+    {
+        return redfish_error(StatusCode::UNAUTHORIZED, "invalid credentials");
+    }
+    let token = random_token();
+    let id = {
+        let mut s = m.state.lock().expect("lab machine lock");
+        s.sessions_made += 1;
+        s.sessions_made
+    };
+    m.sessions.lock().expect("lab machine lock").push((token.clone(), id));
+    let location = format!("/redfish/v1/SessionService/Sessions/{id}");
+    let headers = [("X-Auth-Token", token), (header::LOCATION.as_str(), location.clone())];
+    (StatusCode::CREATED, headers, axum::Json(json!({ "@odata.id": location, "Id": id.to_string() }))).into_response()
+}
+
+async fn delete_session(State(m): State<Arc<Machine>>, axum::extract::Path(id): axum::extract::Path<u64>) -> Response {
+    let mut sessions = m.sessions.lock().expect("lab machine lock");
+    let before = sessions.len();
+    sessions.retain(|(_, i)| *i != id);
+    if sessions.len() == before {
+        redfish_error(StatusCode::NOT_FOUND, "no such session")
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    }
+}
+
+async fn systems(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
+    axum::Json(json!({ "Members": [{ "@odata.id": m.vendor.system() }] }))
+}
+
+/// The resource's ETag (the machine's change counter).
+fn etag(version: u64) -> String {
+    format!("\"v{version}\"")
+}
+
+/// Checks a PATCH's `If-Match` against the current ETag: 412 when stale, 428 when
+/// missing where the vendor requires it.
+fn precondition(m: &Machine, headers: &axum::http::HeaderMap, version: u64) -> Option<Response> {
+    match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        Some("*") => None,
+        Some(tag) if tag == etag(version) => None,
+        Some(_) => Some(redfish_error(StatusCode::PRECONDITION_FAILED, "the resource changed (ETag mismatch)")),
+        None if m.vendor.requires_if_match() => {
+            Some(redfish_error(StatusCode::PRECONDITION_REQUIRED, "If-Match is required to modify this resource"))
+        }
+        None => None,
+    }
+}
+
+/// A resource answer with its ETag in the header and the body.
+fn with_etag(mut v: Value, version: u64) -> Response {
+    v["@odata.etag"] = json!(etag(version));
+    ([(header::ETAG, etag(version))], axum::Json(v)).into_response()
+}
+
+async fn system_resource(State(m): State<Arc<Machine>>) -> Response {
     let s = m.state.lock().expect("lab machine lock");
     let hardware = m.hardware();
     let hw = &hardware.system;
+    let system = m.vendor.system();
+    let mut boot = json!({
+        "BootSourceOverrideTarget": if s.boot_target.is_empty() { "None" } else { s.boot_target.as_str() },
+        "BootSourceOverrideEnabled": if s.boot_enabled.is_empty() { "Disabled" } else { s.boot_enabled.as_str() },
+    });
+    if m.vendor == Vendor::Idrac {
+        boot["BootSourceOverrideMode"] = json!(s.boot_mode);
+        boot["BootSourceOverrideTarget@Redfish.AllowableValues"] =
+            json!(["None", "Pxe", "Floppy", "Cd", "Hdd", "BiosSetup", "Utilities", "UefiTarget", "SDCard", "UefiHttp"]);
+    }
     let mut v = json!({
-        "@odata.id": "/redfish/v1/Systems/1",
-        "Id": "1",
+        "@odata.id": system,
+        "Id": system.rsplit('/').next(),
         "Name": m.name,
         "Manufacturer": hw.manufacturer,
         "Model": hw.model,
@@ -429,26 +548,36 @@ async fn system(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
         "BiosVersion": hw.bios_version,
         "PowerState": if s.on { "On" } else { "Off" },
         "Status": { "State": "Enabled", "Health": "OK" },
-        "Boot": {
-            "BootSourceOverrideTarget": if s.boot_target.is_empty() { "None" } else { s.boot_target.as_str() },
-            "BootSourceOverrideEnabled": if s.boot_enabled.is_empty() { "Disabled" } else { s.boot_enabled.as_str() },
-        },
-        "Actions": { "#ComputerSystem.Reset": { "target": "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset" } },
-        "Links": { "ManagedBy": [{ "@odata.id": "/redfish/v1/Managers/1" }] },
-        "Processors": { "@odata.id": "/redfish/v1/Systems/1/Processors" },
-        "Memory": { "@odata.id": "/redfish/v1/Systems/1/Memory" },
-        "Storage": { "@odata.id": "/redfish/v1/Systems/1/Storage" },
-        "EthernetInterfaces": { "@odata.id": "/redfish/v1/Systems/1/EthernetInterfaces" },
+        "Boot": boot,
+        "Actions": { "#ComputerSystem.Reset": { "target": format!("{system}/Actions/ComputerSystem.Reset") } },
+        "Links": { "ManagedBy": [{ "@odata.id": m.vendor.manager() }] },
+        "Processors": { "@odata.id": format!("{system}/Processors") },
+        "Memory": { "@odata.id": format!("{system}/Memory") },
+        "Storage": { "@odata.id": format!("{system}/Storage") },
+        "EthernetInterfaces": { "@odata.id": format!("{system}/EthernetInterfaces") },
     });
-    if m.media_under_system {
-        v["VirtualMedia"] = json!({ "@odata.id": "/redfish/v1/Systems/1/VirtualMedia" });
+    if m.vendor == Vendor::Ilo && s.power_changed.is_some_and(|t| t.elapsed() < ILO_POWER_BLANK) {
+        v.as_object_mut().expect("object").remove("PowerState");
     }
-    axum::Json(v)
+    if m.vendor.media_collection().starts_with(system) {
+        v["VirtualMedia"] = json!({ "@odata.id": m.vendor.media_collection() });
+    }
+    with_etag(v, s.version)
 }
 
-async fn patch_system(State(m): State<Arc<Machine>>, body: axum::Json<Value>) -> Response {
+/// How long an iLO-like BMC leaves PowerState out after a power change.
+const ILO_POWER_BLANK: Duration = Duration::from_millis(1500);
+
+async fn patch_system(
+    State(m): State<Arc<Machine>>,
+    headers: axum::http::HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
     let boot = &body["Boot"];
     let mut s = m.state.lock().expect("lab machine lock");
+    if let Some(refused) = precondition(&m, &headers, s.version) {
+        return refused;
+    }
     if let Some(t) = boot["BootSourceOverrideTarget"].as_str() {
         s.boot_target = t.to_string();
     }
@@ -458,6 +587,13 @@ async fn patch_system(State(m): State<Arc<Machine>>, body: axum::Json<Value>) ->
         }
         s.boot_enabled = e.to_string();
     }
+    if let Some(mode) = boot["BootSourceOverrideMode"].as_str() {
+        if !matches!(mode, "UEFI" | "Legacy") {
+            return redfish_error(StatusCode::BAD_REQUEST, &format!("BootSourceOverrideMode {mode} is not supported"));
+        }
+        s.boot_mode = mode.to_string();
+    }
+    s.version += 1;
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -492,7 +628,7 @@ fn oob_items(m: &Machine, part: &str) -> Option<Vec<Value>> {
             .collect(),
         "Storage" => vec![json!({
             "Id": "1",
-            "Drives": (0..hw.disks.len()).map(|i| json!({ "@odata.id": format!("/redfish/v1/Systems/1/Storage/1/Drives/{i}") })).collect::<Vec<_>>(),
+            "Drives": (0..hw.disks.len()).map(|i| json!({ "@odata.id": format!("{}/Storage/1/Drives/{i}", m.vendor.system()) })).collect::<Vec<_>>(),
         })],
         "EthernetInterfaces" => hw
             .nics
@@ -509,7 +645,7 @@ async fn oob_collection(
 ) -> Response {
     match oob_items(&m, &part) {
         Some(items) => axum::Json(json!({
-            "Members": (0..items.len()).map(|i| json!({ "@odata.id": format!("/redfish/v1/Systems/1/{part}/{}", i + 1) })).collect::<Vec<_>>(),
+            "Members": (0..items.len()).map(|i| json!({ "@odata.id": format!("{}/{part}/{}", m.vendor.system(), i + 1) })).collect::<Vec<_>>(),
         }))
         .into_response(),
         None => redfish_error(StatusCode::NOT_FOUND, "no such resource"),
@@ -548,42 +684,113 @@ async fn manager(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
         m.port,
         m.name.bytes().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64)) % 1_000_000_000_000
     );
-    let mut v = json!({ "@odata.id": "/redfish/v1/Managers/1", "Id": "1", "Name": "Lab BMC", "UUID": uuid });
-    if !m.media_under_system {
-        v["VirtualMedia"] = json!({ "@odata.id": "/redfish/v1/Managers/1/VirtualMedia" });
+    let manager = m.vendor.manager();
+    let mut v = json!({ "@odata.id": manager, "Id": manager.rsplit('/').next(), "Name": "Lab BMC", "UUID": uuid });
+    if m.vendor.media_collection().starts_with(manager) {
+        v["VirtualMedia"] = json!({ "@odata.id": m.vendor.media_collection() });
     }
     axum::Json(v)
 }
 
 async fn media_collection(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
-    axum::Json(json!({ "Members": [{ "@odata.id": format!("{}/Cd", m.media_base()) }] }))
+    let collection = m.vendor.media_collection();
+    let slots = m.vendor.other_slot().into_iter().chain([m.vendor.cd_slot()]);
+    let members: Vec<Value> = slots.map(|s| json!({ "@odata.id": format!("{collection}/{s}") })).collect();
+    axum::Json(json!({ "Members": members }))
 }
 
-async fn media(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
+async fn media(State(m): State<Arc<Machine>>, axum::extract::Path(slot): axum::extract::Path<String>) -> Response {
     let s = m.state.lock().expect("lab machine lock");
-    let cd = format!("{}/Cd", m.media_base());
-    axum::Json(json!({
-        "@odata.id": cd,
-        "Id": "Cd",
+    let path = format!("{}/{slot}", m.vendor.media_collection());
+    if Some(slot.as_str()) == m.vendor.other_slot() {
+        let types = if m.vendor == Vendor::Ilo { json!(["Floppy", "USBStick"]) } else { json!(["USBStick"]) };
+        return with_etag(
+            json!({ "@odata.id": path, "Id": slot, "MediaTypes": types, "Inserted": false, "Image": null }),
+            0,
+        );
+    }
+    if slot != m.vendor.cd_slot() {
+        return redfish_error(StatusCode::NOT_FOUND, "no such virtual media slot");
+    }
+    let image = s.media.clone().or_else(|| s.stale_image.clone());
+    let mut v = json!({
+        "@odata.id": path,
+        "Id": slot,
         "MediaTypes": ["CD", "DVD"],
         "Inserted": s.media.is_some(),
-        "Image": s.media,
-        "Actions": {
-            "#VirtualMedia.InsertMedia": { "target": format!("{cd}/Actions/VirtualMedia.InsertMedia") },
-            "#VirtualMedia.EjectMedia": { "target": format!("{cd}/Actions/VirtualMedia.EjectMedia") },
-        },
-    }))
+        "WriteProtected": true,
+        "Image": image,
+    });
+    if m.vendor.media_actions() {
+        let insert = json!({ "target": format!("{path}/Actions/VirtualMedia.InsertMedia") });
+        v["Actions"] = json!({
+            "#VirtualMedia.InsertMedia": insert,
+            "#VirtualMedia.EjectMedia": { "target": format!("{path}/Actions/VirtualMedia.EjectMedia") },
+        });
+    }
+    with_etag(v, s.version)
 }
 
-async fn insert(State(m): State<Arc<Machine>>, body: axum::Json<Value>) -> Response {
-    let Some(image) = body["Image"].as_str().filter(|i| i.starts_with("http")) else {
-        return redfish_error(StatusCode::BAD_REQUEST, "Image must be an http(s) URL");
+/// Mounts `image` (an http(s) URL), as the vendor allows it.
+fn mount(m: &Machine, s: &mut Power, image: Option<&str>) -> Result<(), Response> {
+    let Some(image) = image.filter(|i| i.starts_with("http")) else {
+        return Err(redfish_error(StatusCode::BAD_REQUEST, "Image must be an http(s) URL"));
     };
-    m.state.lock().expect("lab machine lock").media = Some(image.to_string());
+    if m.vendor == Vendor::Supermicro && s.media.is_some() {
+        return Err(redfish_error(StatusCode::BAD_REQUEST, "a virtual media image is already mounted; eject it first"));
+    }
+    s.media = Some(image.to_string());
+    s.stale_image = None;
+    s.version += 1;
+    Ok(())
+}
+
+/// Unmounts; a Supermicro-like BMC keeps showing the image.
+fn unmount(m: &Machine, s: &mut Power) {
+    let old = s.media.take();
+    if m.vendor == Vendor::Supermicro {
+        s.stale_image = old.or(s.stale_image.take());
+    }
+    s.version += 1;
+}
+
+async fn patch_media(
+    State(m): State<Arc<Machine>>,
+    axum::extract::Path(slot): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
+    if slot != m.vendor.cd_slot() {
+        return redfish_error(StatusCode::METHOD_NOT_ALLOWED, "this slot cannot be modified");
+    }
+    let mut s = m.state.lock().expect("lab machine lock");
+    if let Some(refused) = precondition(&m, &headers, s.version) {
+        return refused;
+    }
+    let eject = body["Inserted"].as_bool() == Some(false) || body.get("Image").is_some_and(Value::is_null);
+    if eject {
+        unmount(&m, &mut s);
+    } else if let Err(r) = mount(&m, &mut s, body["Image"].as_str()) {
+        return r;
+    }
     StatusCode::NO_CONTENT.into_response()
 }
 
+async fn insert(State(m): State<Arc<Machine>>, body: axum::Json<Value>) -> Response {
+    if m.vendor == Vendor::Supermicro
+        && let Some(p) = ["Inserted", "WriteProtected"].into_iter().find(|p| body.get(*p).is_some())
+    {
+        return redfish_error(StatusCode::BAD_REQUEST, &format!("the property {p} is not supported by InsertMedia"));
+    }
+    let mut s = m.state.lock().expect("lab machine lock");
+    match mount(&m, &mut s, body["Image"].as_str()) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    }
+}
+
 async fn eject(State(m): State<Arc<Machine>>) -> StatusCode {
-    m.state.lock().expect("lab machine lock").media = None;
+    let mut s = m.state.lock().expect("lab machine lock");
+    unmount(&m, &mut s);
     StatusCode::NO_CONTENT
 }
