@@ -163,6 +163,17 @@ pub struct UserView {
     pub disabled: bool,
 }
 
+/// A server's BMC certificate pin (trust on first use of self-signed BMCs): SHA-256
+/// fingerprints, lower-case hex.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CertificatePin {
+    pub pinned: Option<String>,
+    /// A different certificate seen since: the server's jobs stop until an admin
+    /// accepts it.
+    pub offered: Option<String>,
+}
+
 /// An API token as its owner and admins see it (never the token itself).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]

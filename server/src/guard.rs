@@ -145,28 +145,6 @@ pub async fn client_address(
     next.run(req).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
-
-    /// Our own origin passes; another site's is refused; no headers passes.
-    #[test]
-    fn origin_rules() {
-        assert!(same_origin_ok(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")])));
-        assert!(!same_origin_ok(&headers(&[("host", "127.0.0.1:3000"), ("origin", "https://evil.example")])));
-        assert!(!same_origin_ok(&headers(&[("host", "127.0.0.1:3000"), ("sec-fetch-site", "cross-site")])));
-        assert!(same_origin_ok(&headers(&[("host", "127.0.0.1:3000")])));
-    }
-}
-
 /// Gives every request an id (the caller's `x-request-id`, if sane, else a new one),
 /// runs it inside a `request` span carrying the id (so every log line of the request
 /// has it), returns the id in `x-request-id`, and logs method, path, status and time.
@@ -210,4 +188,26 @@ pub async fn server_fn_input_errors(req: Request, next: Next) -> Response {
         parts.status = axum::http::StatusCode::BAD_REQUEST;
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    /// Our own origin passes; another site's is refused; no headers passes.
+    #[test]
+    fn origin_rules() {
+        assert!(same_origin_ok(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")])));
+        assert!(!same_origin_ok(&headers(&[("host", "127.0.0.1:3000"), ("origin", "https://evil.example")])));
+        assert!(!same_origin_ok(&headers(&[("host", "127.0.0.1:3000"), ("sec-fetch-site", "cross-site")])));
+        assert!(same_origin_ok(&headers(&[("host", "127.0.0.1:3000")])));
+    }
 }

@@ -45,6 +45,9 @@ pub struct Settings {
     /// for any address but link-local, unspecified, multicast, loopback and Rackstate's
     /// own listeners (the default). The demo lab adds loopback.
     pub bmc_networks: app::domain::bmc_address::BmcNetworks,
+    /// A private CA (PEM bundle) that verifies BMC certificates, read at start-up
+    /// (`RACKSTATE_BMC_CA_FILE`); kept as DER.
+    pub bmc_ca_certs: Vec<Vec<u8>>,
     /// The largest BMC answer read (`RACKSTATE_BMC_MAX_RESPONSE_BYTES`).
     pub bmc_max_response_bytes: usize,
     /// How long a power change may take to show (`RACKSTATE_POWER_TIMEOUT_SECONDS`, default 120).
@@ -206,6 +209,15 @@ impl Settings {
             Some(v) => app::domain::bmc_address::BmcNetworks::parse(&v)
                 .map_err(|message| SettingsError { var: "RACKSTATE_BMC_NETWORKS", message })?,
         };
+        let bmc_ca_certs = match var("RACKSTATE_BMC_CA_FILE") {
+            None => Vec::new(),
+            Some(path) => {
+                let pem = std::fs::read(path.trim())
+                    .map_err(|e| SettingsError { var: "RACKSTATE_BMC_CA_FILE", message: format!("{path}: {e}") })?;
+                crate::bmc::tls::parse_ca_pem(&pem)
+                    .map_err(|m| SettingsError { var: "RACKSTATE_BMC_CA_FILE", message: format!("{path}: {m}") })?
+            }
+        };
         let bmc_max_response_bytes = number(
             "RACKSTATE_BMC_MAX_RESPONSE_BYTES",
             app::backend::DEFAULT_BMC_MAX_RESPONSE_BYTES as u64,
@@ -290,6 +302,7 @@ impl Settings {
             job_lease,
             bmc_timeout,
             bmc_networks,
+            bmc_ca_certs,
             bmc_max_response_bytes,
             power_timeout,
             power_sync,

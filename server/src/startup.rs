@@ -93,7 +93,11 @@ impl Application {
         }
         networks.own.push(addr);
         networks.own.extend(settings.metrics_listen);
-        let reach = app::backend::BmcReach { networks, max_response_bytes: settings.bmc_max_response_bytes };
+        let reach = app::backend::BmcReach {
+            networks,
+            max_response_bytes: settings.bmc_max_response_bytes,
+            ca_certs: settings.bmc_ca_certs.clone(),
+        };
         let backend = Backend::new(db, secrets).with_bmc_reach(reach);
         let admin_password = settings.admin_password.as_ref().map(|s| s.0.as_str());
         match backend.bootstrap_admin(&settings.data_dir, admin_password).await {

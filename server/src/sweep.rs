@@ -79,7 +79,8 @@ impl PowerSweep {
             let bmc =
                 RedfishBmc::new(&creds.address, &creds.username, password, creds.verify_tls, &self.backend.bmc_reach)
                     .map_err(|e| e.to_string())?
-                    .with_timeout(self.bmc_timeout);
+                    .with_timeout(self.bmc_timeout)
+                    .with_tls_pin(creds.tls_pin.clone());
             bmc.system().await.map_err(|e| e.to_string())
         }
         .await;

@@ -15,6 +15,9 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         "/api/login" => vec![("username", "admin"), ("password", common::ADMIN_PASSWORD)],
         "/api/whoami" | "/api/logout" | "/api/utilization" | "/api/list_users" | "/api/list_api_tokens" => vec![],
         "/api/notes_history" => vec![("id", "{id}"), ("before", "5")],
+        "/api/accept_bmc_certificate" => {
+            vec![("id", "{id}"), ("fingerprint", "abababababababababababababababababababababababababababababababab")]
+        }
         "/api/revoke_api_token" => vec![("id", "{token}")],
         "/api/subscriptions_data" | "/api/tenant_usage" | "/api/deployments_data" => vec![],
         "/api/create_subscription" => vec![("username", "tenant"), ("server_type", "{type}"), ("count", "1")],
@@ -152,6 +155,16 @@ async fn call(
         .execute(app.backend.db.pool())
         .await
         .unwrap();
+    if path == "/api/accept_bmc_certificate" {
+        // Something to accept: a certificate the BMC presented instead of the pinned one.
+        sqlx::query("UPDATE servers SET bmc_cert_sha256 = $1, bmc_cert_offered = $2 WHERE id = $3")
+            .bind("cd".repeat(32))
+            .bind("ab".repeat(32))
+            .bind(s.id)
+            .execute(app.backend.db.pool())
+            .await
+            .unwrap();
+    }
     if path == "/api/abort_job" {
         // Something to abort: the fixture's registration job, running again.
         sqlx::query("UPDATE jobs SET status = 'queued' WHERE server_id = $1")

@@ -38,7 +38,7 @@ async fn stub(answer: axum::response::Response) -> (String, Arc<Mutex<Vec<String
 }
 
 fn loopback() -> BmcReach {
-    BmcReach { networks: BmcNetworks::any().with("127.0.0.0/8"), max_response_bytes: 64 * 1024 }
+    BmcReach { networks: BmcNetworks::any().with("127.0.0.0/8"), max_response_bytes: 64 * 1024, ..Default::default() }
 }
 
 fn new_server(name: &str, address: &str) -> NewServer {

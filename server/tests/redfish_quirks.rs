@@ -20,13 +20,18 @@ fn loopback() -> app::backend::BmcReach {
     }
 }
 
+/// A request the mock saw: method, path, If-Match, body.
+type Seen = (String, String, Option<String>, Value);
+/// How the mock answers a change: (method, path, If-Match, n-th such request) -> status.
+type Answer = dyn Fn(&str, &str, Option<&str>, usize) -> u16 + Send + Sync;
+
 /// A scripted Redfish service: GETs answer from `resources`; other requests are
 /// recorded and answered by `answer` (method, path, If-Match, body) -> status.
 #[derive(Clone)]
 struct Mock {
     resources: Arc<Mutex<HashMap<String, Value>>>,
-    seen: Arc<Mutex<Vec<(String, String, Option<String>, Value)>>>,
-    answer: Arc<dyn Fn(&str, &str, Option<&str>, usize) -> u16 + Send + Sync>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    answer: Arc<Answer>,
 }
 
 async fn handle(State(m): State<Mock>, method: Method, uri: Uri, headers: HeaderMap, body: String) -> Response {

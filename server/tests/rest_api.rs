@@ -259,6 +259,8 @@ async fn openapi_document() {
         ("/api/v1/servers/{id}/jobs/current/abort", &["post"]),
         ("/api/v1/servers/{id}/bmc-credentials", &["get"]),
         ("/api/v1/servers/{id}/bmc", &["put"]),
+        ("/api/v1/servers/{id}/bmc/certificate", &["get"]),
+        ("/api/v1/servers/{id}/bmc/certificate/accept", &["post"]),
         ("/api/v1/servers/{id}/events", &["get"]),
         ("/api/v1/servers/{id}/erase-certificates", &["get"]),
         ("/api/v1/servers/{id}/erase-certificates/{cert}", &["get"]),

@@ -66,6 +66,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/add_server", Access::Needs(Permission::AddServer)),
     ("/api/bulk_action", BULK),
     ("/api/change_bmc", Access::Needs(Permission::EditBmc)),
+    ("/api/accept_bmc_certificate", Access::Needs(Permission::EditBmc)),
     ("/api/set_server_state", Access::Needs(Permission::SetManualState)),
     ("/api/start_registration", Access::Needs(Permission::StartRegistration)),
     ("/api/decommission_server", Access::Needs(Permission::Decommission)),

@@ -24,6 +24,8 @@ pub struct ServerDetail {
     /// The caller may replace the BMC access; then the current BMC user (not secret).
     pub can_edit_bmc: bool,
     pub bmc_username: Option<String>,
+    /// The BMC certificate pin, for those who may edit BMC access.
+    pub bmc_certificate: Option<crate::model::CertificatePin>,
 }
 
 #[server(endpoint = "utilization")]
@@ -146,6 +148,8 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
     let can_edit_bmc = user.role.can(Permission::EditBmc);
     let bmc_username =
         if can_edit_bmc { Some(backend.bmc_username(id).await.map_err(super::ssr::service_error)?) } else { None };
+    let bmc_certificate =
+        if can_edit_bmc { Some(backend.bmc_certificate(id).await.map_err(super::ssr::service_error)?) } else { None };
     Ok(ServerDetail {
         server,
         buttons,
@@ -156,6 +160,7 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
         can_reveal_bmc: user.role.can(Permission::RevealBmcCredentials),
         can_edit_bmc,
         bmc_username,
+        bmc_certificate,
     })
 }
 
@@ -263,6 +268,13 @@ pub async fn abort_job(id: i64) -> Result<(), ServerFnError> {
 pub async fn save_notes(id: i64, text: String, version: i64) -> Result<crate::model::Notes, ServerFnError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::EditNotes)).await?;
     backend.save_notes(&actor, id, &text, version).await.map_err(super::ssr::service_error)
+}
+
+/// Trusts the certificate the server's BMC presented instead of the pinned one.
+#[server(endpoint = "accept_bmc_certificate")]
+pub async fn accept_bmc_certificate(id: i64, fingerprint: String) -> Result<(), ServerFnError> {
+    let (backend, _, actor) = super::ssr::require(Some(Permission::EditBmc)).await?;
+    backend.accept_bmc_certificate(&actor, id, &fingerprint).await.map_err(super::ssr::service_error)
 }
 
 /// A page of the notes' history: versions older than `before`.

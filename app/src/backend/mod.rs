@@ -57,6 +57,8 @@ pub struct Backend {
 pub struct BmcReach {
     pub networks: crate::domain::bmc_address::BmcNetworks,
     pub max_response_bytes: usize,
+    /// A private CA's certificates (DER) that verify BMCs (`RACKSTATE_BMC_CA_FILE`).
+    pub ca_certs: Vec<Vec<u8>>,
 }
 
 /// A BMC answer larger than this is refused (a few MiB: Redfish resources are small).
@@ -67,6 +69,7 @@ impl Default for BmcReach {
         Self {
             networks: crate::domain::bmc_address::BmcNetworks::any(),
             max_response_bytes: DEFAULT_BMC_MAX_RESPONSE_BYTES,
+            ca_certs: Vec::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod power;
 pub mod roles;
 pub mod server_type;
 pub mod state;
+pub mod tls_pin;
 pub mod tokens;
 pub mod transitions;
 

@@ -4,6 +4,7 @@
 //! and what happened; transient failures are retried a bounded number of times.
 
 pub mod redfish;
+pub mod tls;
 
 pub use app::domain::power::PowerState;
 use std::fmt;
@@ -58,6 +59,9 @@ pub enum BmcErrorKind {
     Fenced,
     /// Not sent: the address is not one credentials may go to (RACKSTATE_BMC_NETWORKS).
     Refused(String),
+    /// Not sent: the BMC presented another certificate than the one pinned at first
+    /// use (its SHA-256).
+    CertificateChanged { seen: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,7 +83,8 @@ impl BmcError {
             | BmcErrorKind::Malformed(_)
             | BmcErrorKind::Unsupported(_)
             | BmcErrorKind::Fenced
-            | BmcErrorKind::Refused(_) => false,
+            | BmcErrorKind::Refused(_)
+            | BmcErrorKind::CertificateChanged { .. } => false,
         }
     }
 }
@@ -98,6 +103,11 @@ impl fmt::Display for BmcError {
             BmcErrorKind::Unsupported(m) => write!(f, "not supported by this BMC: {m}"),
             BmcErrorKind::Fenced => f.write_str("not sent: this runner no longer holds the job"),
             BmcErrorKind::Refused(m) => write!(f, "not sent: {m}"),
+            BmcErrorKind::CertificateChanged { seen } => write!(
+                f,
+                "not sent: the BMC presented another TLS certificate (SHA-256 {}) than the one pinned at first use",
+                app::domain::tls_pin::display(seen)
+            ),
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct RedfishBmc {
     /// How requests authenticate: decided at the first request (a Redfish session
     /// when the service offers one, else Basic).
     auth: tokio::sync::Mutex<Auth>,
+    /// The certificate pin and the certificate last seen (unverified TLS).
+    tls: std::sync::Arc<super::tls::TlsState>,
     system_path: OnceCell<String>,
     media_path: OnceCell<String>,
 }
@@ -158,17 +160,24 @@ impl RedfishBmc {
             base.truncate(at);
         }
         let resolver = std::sync::Arc::new(Guarded { networks: reach.networks.clone(), port: url.port });
-        let client = reqwest::Client::builder()
+        let tls = std::sync::Arc::new(super::tls::TlsState::default());
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .danger_accept_invalid_certs(!verify_tls)
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(resolver)
-            .build()
-            .map_err(|e| BmcError {
-                bmc: address.clone(),
-                doing: "creating an HTTP client".into(),
-                kind: BmcErrorKind::Connect(e.to_string()),
-            })?;
+            .dns_resolver(resolver);
+        let config = super::tls::client_config(verify_tls, &reach.ca_certs, tls.clone()).map_err(|e| BmcError {
+            bmc: address.clone(),
+            doing: "setting up TLS".into(),
+            kind: BmcErrorKind::Connect(e),
+        })?;
+        if let Some(config) = config {
+            builder = builder.use_preconfigured_tls(config);
+        }
+        let client = builder.build().map_err(|e| BmcError {
+            bmc: address.clone(),
+            doing: "creating an HTTP client".into(),
+            kind: BmcErrorKind::Connect(e.to_string()),
+        })?;
         Ok(Self {
             address,
             base,
@@ -180,6 +189,7 @@ impl RedfishBmc {
             user_agent: format!("rackstate/{}", env!("CARGO_PKG_VERSION")),
             may_act: None,
             auth: tokio::sync::Mutex::new(Auth::Unknown),
+            tls,
             system_path,
             media_path: OnceCell::new(),
         })
@@ -202,6 +212,20 @@ impl RedfishBmc {
     pub fn with_fence(mut self, may_act: std::sync::Arc<dyn Fn() -> bool + Send + Sync>) -> Self {
         self.may_act = Some(may_act);
         self
+    }
+
+    /// Only the certificate with this SHA-256 is accepted (unverified TLS: the pin
+    /// of trust on first use).
+    pub fn with_tls_pin(self, pin: Option<String>) -> Self {
+        if let Ok(mut p) = self.tls.pin.lock() {
+            *p = pin;
+        }
+        self
+    }
+
+    /// The SHA-256 of the certificate the BMC presented last (unverified TLS).
+    pub fn certificate_seen(&self) -> Option<String> {
+        self.tls.seen()
     }
 
     /// Whether requests go with a Redfish session (after the first request).
@@ -258,6 +282,7 @@ impl RedfishBmc {
             BmcErrorKind::Unsupported(_) => "unsupported",
             BmcErrorKind::Fenced => "fenced",
             BmcErrorKind::Refused(_) => "refused",
+            BmcErrorKind::CertificateChanged { .. } => "certificate_changed",
         });
         crate::metrics::bmc_request(started.elapsed(), kind);
         result
@@ -370,7 +395,14 @@ impl RedfishBmc {
             req = req.json(b);
         }
         let resp = req.send().await.map_err(|e| {
-            let kind = if let Some(why) = refused_by_policy(&e) {
+            let pinned = self.tls.pin.lock().ok().and_then(|p| p.clone());
+            let changed = match (pinned, self.tls.seen()) {
+                (Some(pin), Some(seen)) if !pin.eq_ignore_ascii_case(&seen) => Some(seen),
+                _ => None,
+            };
+            let kind = if let Some(seen) = changed {
+                BmcErrorKind::CertificateChanged { seen }
+            } else if let Some(why) = refused_by_policy(&e) {
                 BmcErrorKind::Refused(why)
             } else if e.is_timeout() {
                 BmcErrorKind::Timeout { seconds: self.timeout.as_secs() }

@@ -87,7 +87,14 @@ fn redact(url: &str) -> String {
 /// live image's agent has the last word).
 async fn survey_out_of_band(ctx: &JobContext, bmc: &Machine<'_>) {
     match bmc.oob_inventory().await {
-        Ok(inv) if !inv.cpus.is_empty() || !inv.disks.is_empty() || !inv.nics.is_empty() => {
+        // Any part counts: some BMCs list only memory, or only drives.
+        Ok(inv)
+            if !(inv.cpus.is_empty()
+                && inv.memory.is_empty()
+                && inv.disks.is_empty()
+                && inv.nics.is_empty()
+                && inv.gpus.is_empty()) =>
+        {
             ctx.log(&format!(
                 "BMC inventory (out of band): {} CPU(s), {} GB RAM, {} drive(s), {} NIC(s), {} GPU(s)",
                 inv.cpus.len(),

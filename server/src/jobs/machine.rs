@@ -7,7 +7,7 @@
 use super::JobContext;
 use super::live::Timeouts;
 use crate::bmc::redfish::RedfishBmc;
-use crate::bmc::{Bmc, PowerAction, PowerState, SystemSummary};
+use crate::bmc::{Bmc, BmcError, BmcErrorKind, PowerAction, PowerState, SystemSummary};
 use app::backend::services::{Actor, ServiceError};
 use app::domain::identity::MachineIdentity;
 use std::sync::atomic::Ordering;
@@ -48,10 +48,31 @@ impl<'a> Machine<'a> {
             b.with_timeout(timeouts.bmc_request)
                 .with_client_id(&ctx.owner)
                 .with_fence(std::sync::Arc::new(move || lease.held()))
+                .with_tls_pin(creds.tls_pin.clone())
         })
         .map_err(text)?;
         ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
-        let sys = bmc.system().await.map_err(text)?;
+        let actor = Actor::system(format!("{} job {}", ctx.job.kind, ctx.job.id));
+        let sys = match bmc.system().await {
+            Ok(sys) => sys,
+            Err(BmcError { kind: BmcErrorKind::CertificateChanged { seen }, .. }) => {
+                // Recorded for an admin to accept; the service's message says so.
+                return Err(match ctx.backend.check_bmc_certificate(&actor, ctx.job.server_id, &seen).await {
+                    Err(e) => e.user_message(),
+                    Ok(()) => "the BMC's certificate changed while connecting; retry".into(),
+                });
+            }
+            Err(e) => return Err(text(e)),
+        };
+        // Trust on first use: the certificate of the first successful exchange is pinned.
+        if !creds.verify_tls
+            && creds.tls_pin.is_none()
+            && let Some(seen) = bmc.certificate_seen()
+        {
+            ctx.backend.check_bmc_certificate(&actor, ctx.job.server_id, &seen).await.map_err(|e| e.user_message())?;
+            ctx.log(&format!("pinned the BMC's TLS certificate (SHA-256 {})", app::domain::tls_pin::display(&seen)))
+                .await;
+        }
         let _ = ctx.backend.record_power(ctx.job.server_id, sys.power_state.as_str(), &sys.health).await;
         ctx.log(&format!(
             "BMC answers: {} {}, serial {}, power {}, health {}",
@@ -66,7 +87,6 @@ impl<'a> Machine<'a> {
             }
         };
         let seen = MachineIdentity { system_uuid: sys.uuid.clone(), serial: sys.serial_number.clone(), manager_uuid };
-        let actor = Actor::system(format!("{} job {}", ctx.job.kind, ctx.job.id));
         match ctx.backend.check_identity(&actor, ctx.job.server_id, &seen).await {
             Ok(()) => ctx.log(&format!("identity confirmed: {seen}")).await,
             Err(ServiceError::IdentityMismatch { message }) => {

@@ -38,6 +38,8 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/servers/{id}/jobs/current/abort", post(abort))
         .route("/api/v1/servers/{id}/bmc-credentials", get(bmc_credentials))
         .route("/api/v1/servers/{id}/bmc", axum::routing::put(change_bmc))
+        .route("/api/v1/servers/{id}/bmc/certificate", get(bmc_certificate))
+        .route("/api/v1/servers/{id}/bmc/certificate/accept", post(accept_bmc_certificate))
         .route("/api/v1/servers/{id}/events", get(events))
         .route("/api/v1/servers/{id}/erase-certificates", get(erase_certificates))
         .route("/api/v1/servers/{id}/erase-certificates/{cert}", get(erase_certificate))
@@ -82,14 +84,14 @@ pub struct ApiErrorBody {
     info(title = "Rackstate automation API", version = "1"),
     paths(
         create_token, list_tokens, revoke_token, list_servers, add_server, get_server, set_state, register,
-        decommission, retry, abort, bmc_credentials, change_bmc, events, erase_certificates, erase_certificate,
+        decommission, retry, abort, bmc_credentials, change_bmc, bmc_certificate, accept_bmc_certificate, events, erase_certificates, erase_certificate,
         get_notes, put_notes, job, utilization, create_user,
         allocation::list_subscriptions, allocation::create_subscription, allocation::get_subscription,
         allocation::resize_subscription, allocation::end_subscription, allocation::list_deployments,
         allocation::allocate, allocation::get_deployment, allocation::release
     ),
     components(schemas(
-        ApiError, ApiErrorBody, Server, JobView, app::model::JobStep, UserView, app::model::ApiToken, app::model::Event, app::domain::Inventory, app::model::Notes,
+        ApiError, ApiErrorBody, Server, JobView, app::model::JobStep, UserView, app::model::ApiToken, app::model::CertificatePin, app::model::Event, app::domain::Inventory, app::model::Notes,
         app::model::Subscription, allocation::DeploymentOut, app::model::DeploymentServer,
         app::domain::erase::EraseCertificate, app::domain::erase::CertifiedDisk, app::domain::erase::EraseMode,
         app::domain::erase::EraseMethod
@@ -538,6 +540,32 @@ struct NotesRequest {
     text: String,
     /// The version the text was edited from (0 for the first notes).
     version: i64,
+}
+
+#[utoipa::path(get, path = "/api/v1/servers/{id}/bmc/certificate", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = app::model::CertificatePin, description = "the BMC certificate pinned at first use, and a different one seen since (jobs stop until it is accepted)"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+async fn bmc_certificate(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
+    caller(&backend, &headers, Some(Permission::EditBmc)).await?;
+    Ok(json(StatusCode::OK, backend.bmc_certificate(id).await.map_err(service_error)?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AcceptCertificate {
+    /// The SHA-256 of the certificate the BMC presented (`offered`).
+    fingerprint: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/servers/{id}/bmc/certificate/accept", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), request_body = AcceptCertificate, responses((status = 200, body = app::model::CertificatePin), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError, description = "not the certificate offered"), (status = 422, body = ApiError)))]
+async fn accept_bmc_certificate(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    bytes: Bytes,
+) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::EditBmc)).await?;
+    let req: AcceptCertificate = body(&bytes)?;
+    backend.accept_bmc_certificate(&actor(&user), id, &req.fingerprint).await.map_err(service_error)?;
+    Ok(json(StatusCode::OK, backend.bmc_certificate(id).await.map_err(service_error)?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -47,6 +47,20 @@ pub async fn start() -> Emulator {
 /// `systems` fake systems, powered off; with `notify`, every change of a system is
 /// PUT there as JSON (sushy's external notifier).
 pub async fn start_with(systems: usize, notify: Option<&str>) -> Emulator {
+    start_on(systems, notify, free_port(), None).await
+}
+
+/// One system over HTTPS on `port` with the certificate and key (PEM files) given.
+pub async fn start_tls(port: u16, cert: &std::path::Path, key: &std::path::Path) -> Emulator {
+    start_on(1, None, port, Some((cert, key))).await
+}
+
+async fn start_on(
+    systems: usize,
+    notify: Option<&str>,
+    port: u16,
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+) -> Emulator {
     let venv = venv();
     let dir = tempfile::tempdir().unwrap();
     let hash = Command::new(format!("{venv}/bin/python"))
@@ -82,25 +96,24 @@ pub async fn start_with(systems: usize, notify: Option<&str>) -> Emulator {
         ),
     )
     .unwrap();
-    let port = free_port();
-    let child = Command::new(format!("{venv}/bin/sushy-emulator"))
-        .args([
-            "--config",
-            &config.display().to_string(),
-            "--fake",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--feature-set",
-            "full",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting sushy-emulator");
-    let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let mut cmd = Command::new(format!("{venv}/bin/sushy-emulator"));
+    cmd.args([
+        "--config",
+        &config.display().to_string(),
+        "--fake",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "--feature-set",
+        "full",
+    ]);
+    if let Some((cert, key)) = tls {
+        cmd.arg("--ssl-certificate").arg(cert).arg("--ssl-key").arg(key);
+    }
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting sushy-emulator");
+    let url = format!("{}://127.0.0.1:{port}", if tls.is_some() { "https" } else { "http" });
+    let client = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
     for _ in 0..100 {
         if client.get(format!("{url}/redfish/v1/")).send().await.is_ok() {
             return Emulator { child, url, systems: uuids, _dir: dir };

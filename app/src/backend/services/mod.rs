@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod agent;
 pub mod allocation;
+pub mod bmc_certificates;
 pub mod erase_certificates;
 pub mod error;
 pub mod identity;

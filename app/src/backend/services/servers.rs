@@ -15,6 +15,8 @@ pub struct BmcCredentials {
     pub username: String,
     pub password: Option<SecretString>,
     pub verify_tls: bool,
+    /// The SHA-256 of the BMC's certificate pinned at first use (unverified TLS).
+    pub tls_pin: Option<String>,
 }
 
 /// What an admin gives to add a server by its BMC.
@@ -426,6 +428,10 @@ impl Backend {
         }
         // New BMC access may be a new BMC board: its own UUID is learned again; the
         // machine's UUID and serial stay, so the address must still reach this machine.
+        if moved {
+            // Another BMC (or TLS setting): its certificate is learned again.
+            store::bmc_certificates::forget(&mut tx, id).await?;
+        }
         if old.bmc_address != address || sealed.is_some() {
             store::identity::forget_manager(&mut tx, id).await?;
         }
@@ -479,6 +485,7 @@ impl Backend {
             username: row.bmc_username,
             password,
             verify_tls: row.bmc_verify_tls != 0,
+            tls_pin: row.bmc_cert_sha256,
         })
     }
 

@@ -3,6 +3,7 @@
 //! runs on SQLite and PostgreSQL alike.
 
 pub mod api_tokens;
+pub mod bmc_certificates;
 pub mod deployments;
 pub mod erase_certificates;
 pub mod events;

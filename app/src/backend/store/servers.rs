@@ -457,11 +457,13 @@ pub async fn page(
 
 /// (BMC address, user, sealed password) of a server.
 pub async fn bmc_credentials(conn: &mut AnyConnection, id: i64) -> Result<Option<BmcRow>, DbError> {
-    sqlx::query_as("SELECT bmc_address, bmc_username, bmc_secret, bmc_verify_tls FROM servers WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map_err(|e| DbError::query("reading BMC credentials", e))
+    sqlx::query_as(
+        "SELECT bmc_address, bmc_username, bmc_secret, bmc_verify_tls, bmc_cert_sha256 FROM servers WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| DbError::query("reading BMC credentials", e))
 }
 
 /// A server's BMC access as stored (the password sealed).
@@ -471,6 +473,8 @@ pub struct BmcRow {
     pub bmc_username: String,
     pub bmc_secret: Option<Vec<u8>>,
     pub bmc_verify_tls: i64,
+    /// The certificate pinned at first use (self-signed BMCs).
+    pub bmc_cert_sha256: Option<String>,
 }
 
 /// New BMC access for a server.

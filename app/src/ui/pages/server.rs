@@ -19,6 +19,7 @@ pub fn ServerPage() -> impl IntoView {
     let retry = ServerAction::<RetryJob>::new();
     let abort = ServerAction::<AbortJob>::new();
     let change_bmc = ServerAction::<crate::api::servers::ChangeBmc>::new();
+    let accept_cert = ServerAction::<crate::api::servers::AcceptBmcCertificate>::new();
     // Bumped by the live stream when the server (state, power) or its activity (job
     // steps, audit) changed; each refetches its part of the page.
     let live_server = RwSignal::new(0u64);
@@ -33,6 +34,7 @@ pub fn ServerPage() -> impl IntoView {
             + retry.version().get()
             + abort.version().get()
             + change_bmc.version().get()
+            + accept_cert.version().get()
     };
     let detail = Resource::new(move || (id(), actions(), live_server.get()), |(id, ..)| load_server(id));
     let activity = Resource::new(move || (id(), actions(), live_activity.get()), |(id, ..)| load_activity(id));
@@ -167,7 +169,8 @@ pub fn ServerPage() -> impl IntoView {
                             </section>
                         })}
                         {d.can_edit_bmc.then(|| view! {
-                            <BmcCard server=s.clone() username=d.bmc_username.clone().unwrap_or_default() change=change_bmc/>
+                            <BmcCard server=s.clone() username=d.bmc_username.clone().unwrap_or_default() change=change_bmc
+                                certificate=d.bmc_certificate.clone().unwrap_or_default() accept=accept_cert/>
                         })}
                         {d.inventory.clone().map(|inv| view! { <InventoryCard inv/> })}
                         {d.notes.clone().map(|notes| view! { <NotesCard server_id=sid notes=notes can_edit=d.can_edit_notes draft=notes_draft/> })}
@@ -544,7 +547,10 @@ fn BmcCard(
     server: crate::model::Server,
     username: String,
     change: ServerAction<crate::api::servers::ChangeBmc>,
+    certificate: crate::model::CertificatePin,
+    accept: ServerAction<crate::api::servers::AcceptBmcCertificate>,
 ) -> impl IntoView {
+    use crate::domain::tls_pin::display;
     use crate::ui::components::{FieldError, field_errors, field_invalid};
     let result = Signal::derive(move || change.value().get());
     let invalid = move |f: &'static str| {
@@ -556,6 +562,27 @@ fn BmcCard(
             <h2 id="bmc-h">"BMC access"</h2>
             {forgotten.then(|| view! {
                 <p class="hint">"Decommissioning forgot the BMC password: enter it here before registering the server again."</p>
+            })}
+            {certificate.pinned.clone().map(|p| view! {
+                <p class="muted">"TLS certificate pinned at first use: SHA-256 "<code class="mono fingerprint">{display(&p)}</code></p>
+            })}
+            {certificate.offered.clone().map(|offered| view! {
+                <div class="warning" role="alert" data-testid="bmc-certificate-changed">
+                    <p><strong>"The BMC presented a different TLS certificate."</strong>" Jobs of this server stop before \
+                        sending anything until it is accepted. Accept it only if you know why it changed (a new BMC \
+                        certificate, a reset of the BMC)."</p>
+                    <p>"New: SHA-256 "<code class="mono fingerprint">{display(&offered)}</code></p>
+                    <ActionForm action=accept attr:class="inline">
+                        <input type="hidden" name="id" value=server.id/>
+                        <input type="hidden" name="fingerprint" value=offered.clone()/>
+                        <button type="submit">"Accept the new certificate"</button>
+                    </ActionForm>
+                    {move || match accept.value().get() {
+                        Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any()),
+                        Some(Ok(())) => Some(view! { <p class="ok" role="status">"Accepted: retry the job."</p> }.into_any()),
+                        None => None,
+                    }}
+                </div>
             })}
             <details open=move || matches!(change.value().get(), Some(Err(_))) || forgotten>
                 <summary>"Change BMC address or credentials…"</summary>

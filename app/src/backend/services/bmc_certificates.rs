@@ -1,0 +1,107 @@
+//! Trust on first use of self-signed BMC certificates (rules in
+//! `domain::tls_pin`): jobs report the certificate they saw; the first is pinned, a
+//! different one stops the server's jobs until an admin accepts it. Each step is
+//! audited on the server.
+
+use super::{Actor, ServiceError};
+use crate::backend::Backend;
+use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::tls_pin::{PinVerdict, display, judge, normalise};
+
+use crate::model::CertificatePin;
+
+impl Backend {
+    /// The pin of a server's BMC certificate.
+    pub async fn bmc_certificate(&self, id: i64) -> Result<CertificatePin, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        let (pinned, offered) = store::bmc_certificates::get(&mut conn, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound { what: format!("server {id}") })?;
+        Ok(CertificatePin { pinned, offered })
+    }
+
+    /// A job saw `fingerprint` at the server's BMC: pins it the first time; Err (with
+    /// what to do) when it is not the pinned one.
+    pub async fn check_bmc_certificate(&self, actor: &Actor, id: i64, fingerprint: &str) -> Result<(), ServiceError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let (pinned, _) = store::bmc_certificates::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound { what: format!("server {id}") })?;
+        let verdict = judge(pinned.as_deref(), fingerprint);
+        let (kind, to) = match verdict {
+            PinVerdict::Match => return Ok(()),
+            PinVerdict::Pin => {
+                if !store::bmc_certificates::pin_first(&mut tx, id, fingerprint, now).await? {
+                    // Another job pinned one at the same moment: judge against it.
+                    drop(tx);
+                    return Box::pin(self.check_bmc_certificate(actor, id, fingerprint)).await;
+                }
+                ("bmc_certificate_pinned", display(fingerprint))
+            }
+            PinVerdict::Changed => {
+                if !store::bmc_certificates::offer(&mut tx, id, fingerprint, now).await? {
+                    return Err(changed(pinned.as_deref().unwrap_or_default(), fingerprint));
+                }
+                ("bmc_certificate_changed", display(fingerprint))
+            }
+        };
+        let from = pinned.as_deref().map(display);
+        let e = NewEvent {
+            server_id: Some(id),
+            actor: &actor.audit_name(),
+            kind,
+            from_value: from.as_deref(),
+            to_value: Some(&to),
+            reason: None,
+            details: None,
+        };
+        store::events::append(&mut tx, &e, now).await?;
+        tx.commit().await.map_err(|e| ServiceError::Internal(crate::backend::DbError::query("committing", e)))?;
+        match verdict {
+            PinVerdict::Changed => Err(changed(pinned.as_deref().unwrap_or_default(), fingerprint)),
+            _ => Ok(()),
+        }
+    }
+
+    /// An admin trusts the certificate a job reported as changed (`fingerprint`, as
+    /// shown on the page): it becomes the pin.
+    pub async fn accept_bmc_certificate(&self, actor: &Actor, id: i64, fingerprint: &str) -> Result<(), ServiceError> {
+        let fp = normalise(fingerprint)
+            .ok_or_else(|| ServiceError::invalid("fingerprint", "must be a SHA-256 fingerprint (64 hex digits)"))?;
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let (pinned, offered) = store::bmc_certificates::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound { what: format!("server {id}") })?;
+        if offered.as_deref() != Some(fp.as_str()) || !store::bmc_certificates::accept(&mut tx, id, &fp, now).await? {
+            return Err(ServiceError::Conflict {
+                message: "that is not the certificate the BMC presented last; reload the page".into(),
+            });
+        }
+        let from = pinned.as_deref().map(display);
+        let e = NewEvent {
+            server_id: Some(id),
+            actor: &actor.audit_name(),
+            kind: "bmc_certificate_accepted",
+            from_value: from.as_deref(),
+            to_value: Some(&display(&fp)),
+            reason: None,
+            details: None,
+        };
+        store::events::append(&mut tx, &e, now).await?;
+        tx.commit().await.map_err(|e| ServiceError::Internal(crate::backend::DbError::query("committing", e)))
+    }
+}
+
+fn changed(pinned: &str, seen: &str) -> ServiceError {
+    ServiceError::Conflict {
+        message: format!(
+            "the BMC presented a different TLS certificate (SHA-256 {}) than the one pinned at first use ({}): \
+             nothing was sent. If the change is expected (a new BMC certificate or a reset), an admin accepts \
+             it in the server's BMC access card, then retry",
+            display(seen),
+            display(pinned)
+        ),
+    }
+}
