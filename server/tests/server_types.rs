@@ -31,6 +31,7 @@ fn inventory(serial: &str, nic_speed: u32) -> Inventory {
             switch_port: None,
         }],
         gpus: vec![],
+        firmware: vec![],
     }
 }
 

@@ -25,6 +25,9 @@ async fn lifecycle(vendor: Vendor) {
     assert!(s.server_type.is_some(), "{vendor}: registered and typed");
     let (_, steps) = common::latest_job(&app, id).await;
     assert!(steps.iter().any(|m| m.contains("agent reported the inventory")), "{vendor}: {steps:?}");
+    let firmware = app.backend.latest_inventory(id).await.unwrap().unwrap().firmware;
+    let ids: Vec<&str> = firmware.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["BIOS", "BMC"], "{vendor}: the BMC's firmware list is kept with the inventory");
 
     let (admin, system) = (Actor::user("admin"), Actor::system("allocator"));
     app.backend.change_state(&admin, id, &StateChange::new(Action::SetAvailable)).await.unwrap();

@@ -18,6 +18,20 @@ pub struct Inventory {
     pub nics: Vec<Nic>,
     #[serde(default)]
     pub gpus: Vec<Gpu>,
+    /// Firmware versions the BMC lists (`UpdateService/FirmwareInventory`).
+    #[serde(default)]
+    pub firmware: Vec<Firmware>,
+}
+
+/// One component's firmware as the BMC lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Firmware {
+    /// The BMC's id of the component (e.g. `BMC`, `BIOS`, `NIC.Integrated.1-1`).
+    pub id: String,
+    pub name: String,
+    pub version: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,6 +328,7 @@ pub(crate) mod fixtures {
                 })
                 .collect(),
             gpus: vec![],
+            firmware: vec![],
         }
     }
 }

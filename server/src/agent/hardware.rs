@@ -337,6 +337,8 @@ impl Hardware for LinuxHardware {
             disks: self.disks(),
             nics: self.nics(),
             gpus: self.gpus(),
+            // The BMC lists firmware; the live image does not read it.
+            firmware: Vec::new(),
         })
     }
 

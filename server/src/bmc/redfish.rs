@@ -858,6 +858,21 @@ pub fn parse_pcie_gpu(device: &Value, functions: &[Value]) -> Option<Gpu> {
     })
 }
 
+/// A SoftwareInventory member of `UpdateService/FirmwareInventory`; None without a
+/// version (or absent).
+pub fn parse_firmware(v: &Value) -> Option<app::domain::inventory::Firmware> {
+    if v["Status"]["State"] == "Absent" {
+        return None;
+    }
+    let version = v["Version"].as_str().map(str::trim).filter(|s| !s.is_empty())?;
+    let id = v["Id"].as_str().unwrap_or_default().to_string();
+    Some(app::domain::inventory::Firmware {
+        name: v["Name"].as_str().map(str::trim).filter(|s| !s.is_empty()).unwrap_or(&id).to_string(),
+        id,
+        version: version.to_string(),
+    })
+}
+
 /// An EthernetInterface resource of the system.
 pub fn parse_nic(v: &Value) -> Option<Nic> {
     let mac = v["MACAddress"].as_str().or(v["PermanentMACAddress"].as_str())?.to_ascii_lowercase();
@@ -871,6 +886,20 @@ pub fn parse_nic(v: &Value) -> Option<Nic> {
 }
 
 impl RedfishBmc {
+    /// The firmware versions the BMC lists (`UpdateService/FirmwareInventory`); empty
+    /// where it lists none.
+    pub async fn firmware_inventory(&self) -> Result<Vec<app::domain::inventory::Firmware>, BmcError> {
+        let doing = "reading the firmware inventory";
+        let root = self.get("/redfish/v1", doing).await?;
+        let Some(update) = odata_id(&root["UpdateService"]) else { return Ok(Vec::new()) };
+        let service = match self.get(&update, doing).await {
+            Ok(s) => s,
+            Err(BmcError { kind: BmcErrorKind::Status { code: 404, .. }, .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(self.members(&service["FirmwareInventory"], doing).await?.iter().filter_map(parse_firmware).collect())
+    }
+
     /// The members of the collection `link` points to (empty when there is none).
     async fn members(&self, link: &Value, doing: &str) -> Result<Vec<Value>, BmcError> {
         let Some(path) = odata_id(link) else { return Ok(Vec::new()) };
@@ -1181,6 +1210,17 @@ mod tests {
         assert!(is_cd(&vm) && slot_holds_media(&vm));
         let ejected = json!({ "Image": "http://x/live.iso", "Inserted": false, "MediaTypes": ["CD"] });
         assert!(!slot_holds_media(&ejected));
+    }
+
+    /// A SoftwareInventory sample becomes a firmware entry; one without a version none.
+    #[test]
+    fn parses_firmware_inventory_sample() {
+        let fw = parse_firmware(&sample("softwareinventory.json")).unwrap();
+        assert_eq!(
+            (fw.id.as_str(), fw.name.as_str(), fw.version.as_str()),
+            ("BMC", "Contoso BMC Firmware", "1.45.455b66-rev4")
+        );
+        assert_eq!(parse_firmware(&json!({ "Id": "X", "Name": "no version" })), None);
     }
 
     /// A missing PowerState is unknown, never off (iLO 6 in transitions).

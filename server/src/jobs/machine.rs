@@ -114,6 +114,10 @@ impl<'a> Machine<'a> {
         self.bmc.oob_inventory().await.map_err(text)
     }
 
+    pub async fn firmware_inventory(&self) -> Result<Vec<app::domain::inventory::Firmware>, String> {
+        self.bmc.firmware_inventory().await.map_err(text)
+    }
+
     pub async fn inserted_media(&self) -> Result<Option<String>, String> {
         self.bmc.inserted_media().await.map_err(text)
     }

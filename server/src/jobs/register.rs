@@ -32,6 +32,17 @@ impl Register {
 
     async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
         let (bmc, _) = open(ctx, &self.live.timeouts).await?;
+        // The BMC's firmware list is kept with the agent's inventory (best effort).
+        match bmc.firmware_inventory().await {
+            Ok(firmware) if !firmware.is_empty() => {
+                match ctx.backend.record_firmware(ctx.job.server_id, &firmware).await {
+                    Ok(()) => ctx.log(&format!("firmware versions of {} component(s) recorded", firmware.len())).await,
+                    Err(e) => ctx.log(&format!("firmware versions not recorded: {}", e.user_message())).await,
+                }
+            }
+            Ok(_) => ctx.log("the BMC lists no firmware inventory").await,
+            Err(e) => ctx.log(&format!("no firmware inventory ({e})")).await,
+        }
         ctx.timed("shut_down", self.live.shut_down(ctx, &bmc)).await?;
         let change = StateChange::new(Action::RegistrationSucceeded).by_job(ctx.job.id, ctx.job.fence);
         let server =

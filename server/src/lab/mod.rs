@@ -316,6 +316,16 @@ impl Machine {
             .route(&format!("{system}/{{part}}/{{index}}"), get(oob_member))
             .route(&format!("{system}/Storage/1/Drives/{{index}}"), get(drive))
             .route(v.manager(), get(manager))
+            .route(
+                "/redfish/v1/UpdateService",
+                get(|| async {
+                    axum::Json(
+                        json!({ "FirmwareInventory": { "@odata.id": "/redfish/v1/UpdateService/FirmwareInventory" } }),
+                    )
+                }),
+            )
+            .route("/redfish/v1/UpdateService/FirmwareInventory", get(firmware_collection))
+            .route("/redfish/v1/UpdateService/FirmwareInventory/{id}", get(firmware_member))
             .route(&collection, get(media_collection))
             .route(&slot, get(media).patch(patch_media));
         if v.media_actions() {
@@ -455,6 +465,7 @@ async fn root(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
         "RedfishVersion": "1.15.0",
         "Systems": { "@odata.id": "/redfish/v1/Systems" },
         "Managers": { "@odata.id": "/redfish/v1/Managers" },
+        "UpdateService": { "@odata.id": "/redfish/v1/UpdateService" },
     });
     if m.vendor.offers_sessions() {
         v["SessionService"] = json!({ "@odata.id": "/redfish/v1/SessionService" });
@@ -675,6 +686,33 @@ async fn drive(State(m): State<Arc<Machine>>, axum::extract::Path(index): axum::
             .into_response()
         }
         None => redfish_error(StatusCode::NOT_FOUND, "no such drive"),
+    }
+}
+
+/// The machine's firmware as its BMC lists it: the BIOS (from the hardware profile)
+/// and the BMC's own.
+fn firmware(m: &Machine) -> Vec<Value> {
+    let bios = m.hardware().system.bios_version;
+    vec![
+        json!({ "@odata.id": "/redfish/v1/UpdateService/FirmwareInventory/BIOS", "Id": "BIOS", "Name": "System BIOS",
+                "Version": bios, "Status": { "State": "Enabled" } }),
+        json!({ "@odata.id": "/redfish/v1/UpdateService/FirmwareInventory/BMC", "Id": "BMC",
+                "Name": format!("{} BMC firmware", m.vendor), "Version": "2.10.4", "Status": { "State": "Enabled" } }),
+    ]
+}
+
+async fn firmware_collection(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
+    let members: Vec<Value> = firmware(&m).iter().map(|f| json!({ "@odata.id": f["@odata.id"] })).collect();
+    axum::Json(json!({ "Members": members }))
+}
+
+async fn firmware_member(
+    State(m): State<Arc<Machine>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    match firmware(&m).into_iter().find(|f| f["Id"] == id.as_str()) {
+        Some(f) => axum::Json(f).into_response(),
+        None => redfish_error(StatusCode::NOT_FOUND, "no such firmware"),
     }
 }
 

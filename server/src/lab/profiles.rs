@@ -144,6 +144,8 @@ pub fn inventory(index: usize) -> Inventory {
         gpus: (0..p.gpus.1)
             .map(|g| Gpu { slot: format!("0000:{:02x}:00.0", 0x17 + g * 0x10), model: p.gpus.0.into() })
             .collect(),
+        // The BMC lists firmware (lab BMCs: `UpdateService/FirmwareInventory`).
+        firmware: Vec::new(),
     }
 }
 

@@ -582,6 +582,17 @@ impl Backend {
     }
 
     /// The hardware found by the last registration.
+    /// Keeps the firmware versions the BMC lists with the server's newest inventory.
+    pub async fn record_firmware(
+        &self,
+        id: i64,
+        firmware: &[crate::domain::inventory::Firmware],
+    ) -> Result<(), ServiceError> {
+        let mut tx = self.db.begin_write().await?;
+        store::inventories::set_firmware(&mut tx, id, firmware).await?;
+        tx.commit().await.map_err(|e| ServiceError::Internal(crate::backend::DbError::query("committing", e)))
+    }
+
     pub async fn latest_inventory(&self, id: i64) -> Result<Option<Inventory>, ServiceError> {
         let mut conn = self.db.conn().await?;
         Ok(store::inventories::latest(&mut conn, id, 1).await?.into_iter().next())

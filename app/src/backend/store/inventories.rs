@@ -32,3 +32,30 @@ pub async fn latest(conn: &mut AnyConnection, server_id: i64, n: i64) -> Result<
         })
         .collect()
 }
+
+/// Replaces the firmware list of a server's newest inventory; false when it has none.
+pub async fn set_firmware(
+    conn: &mut AnyConnection,
+    server_id: i64,
+    firmware: &[crate::domain::inventory::Firmware],
+) -> Result<bool, DbError> {
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, data FROM inventories WHERE server_id = $1 ORDER BY id DESC LIMIT 1")
+            .bind(server_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| DbError::query("reading inventories", e))?;
+    let Some((id, data)) = row else { return Ok(false) };
+    let mut inv: Inventory = serde_json::from_str(&data)
+        .map_err(|_| DbError::Corrupt { what: "inventories.data", value: data.chars().take(80).collect() })?;
+    inv.firmware = firmware.to_vec();
+    let data =
+        serde_json::to_string(&inv).map_err(|e| DbError::Encode { what: "inventory", message: e.to_string() })?;
+    sqlx::query("UPDATE inventories SET data = $1 WHERE id = $2")
+        .bind(data)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(|e| DbError::query("storing firmware versions", e))
+}

@@ -501,6 +501,15 @@ fn InventoryCard(inv: crate::domain::Inventory) -> impl IntoView {
                     {inv.memory.iter().map(|m| view! { <li>{format!("{}: {} GiB", m.slot, m.size_mib / 1024)}</li> }).collect_view()}
                 </ul>
             </details>
+        {(!inv.firmware.is_empty()).then(|| view! {
+                <div class="table-wrap"><table class="compact" data-testid="firmware">
+                    <caption>"Firmware (as the BMC lists it)"</caption>
+                    <thead><tr><th>"Component"</th><th>"Version"</th></tr></thead>
+                    <tbody>{inv.firmware.iter().map(|f| view! {
+                        <tr><td>{f.name.clone()}</td><td class="mono">{f.version.clone()}</td></tr>
+                    }).collect_view()}</tbody>
+                </table></div>
+            })}
         </section>
     }
 }
