@@ -60,6 +60,22 @@ enum Auth {
     Session { token: String, location: Option<String> },
 }
 
+/// One request: what, where, with which body and precondition, as which step.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    method: &'a reqwest::Method,
+    path: &'a str,
+    body: Option<&'a Value>,
+    if_match: Option<&'a str>,
+    doing: &'a str,
+}
+
+impl<'a> Call<'a> {
+    fn get(path: &'a str, doing: &'a str) -> Self {
+        Call { method: &reqwest::Method::GET, path, body: None, if_match: None, doing }
+    }
+}
+
 /// One answer: its status, the headers Rackstate uses, and its JSON body (if any).
 #[derive(Debug)]
 struct Reply {
@@ -239,20 +255,14 @@ impl RedfishBmc {
 
     /// One request with bounded retries of transient failures; non-2xx answers are
     /// errors.
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        if_match: Option<&str>,
-        doing: &str,
-    ) -> Result<Reply, BmcError> {
+    async fn call(&self, c: Call<'_>) -> Result<Reply, BmcError> {
+        let (method, doing) = (c.method, c.doing);
         let mut attempt = 0;
         loop {
-            if method != reqwest::Method::GET && self.may_act.as_ref().is_some_and(|may| !may()) {
+            if *method != reqwest::Method::GET && self.may_act.as_ref().is_some_and(|may| !may()) {
                 return Err(self.err(doing, BmcErrorKind::Fenced));
             }
-            match self.call_once(method.clone(), path, body, if_match, doing).await {
+            match self.call_once(c).await {
                 Err(e) if e.is_transient() && attempt < MAX_RETRIES => {
                     tracing::debug!(bmc = %self.address, error = %e, attempt, "retrying");
                     tokio::time::sleep(RETRY_BACKOFF * 2u32.pow(attempt)).await;
@@ -263,16 +273,9 @@ impl RedfishBmc {
         }
     }
 
-    async fn call_once(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        if_match: Option<&str>,
-        doing: &str,
-    ) -> Result<Reply, BmcError> {
+    async fn call_once(&self, c: Call<'_>) -> Result<Reply, BmcError> {
         let started = std::time::Instant::now();
-        let result = self.authenticated(method, path, body, if_match, doing).await;
+        let result = self.authenticated(c).await;
         let kind = result.as_ref().err().map(|e| match e.kind {
             BmcErrorKind::Connect(_) => "connect",
             BmcErrorKind::Timeout { .. } => "timeout",
@@ -290,21 +293,15 @@ impl RedfishBmc {
 
     /// Sends with this client's authentication (logging in first when undecided); a
     /// session that expired (401) logs in again once.
-    async fn authenticated(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        if_match: Option<&str>,
-        doing: &str,
-    ) -> Result<Reply, BmcError> {
+    async fn authenticated(&self, c: Call<'_>) -> Result<Reply, BmcError> {
+        let doing = c.doing;
         // A failed login is reported as the step it was for.
         let auth = self.current_auth().await.map_err(|e| self.err(doing, e.kind))?;
-        let reply = self.exchange(method.clone(), path, body, if_match, &auth, doing).await?;
+        let reply = self.exchange(c, &auth).await?;
         let reply = if reply.status == 401 && matches!(auth, Auth::Session { .. }) {
             tracing::debug!(bmc = %self.address, "session expired; logging in again");
             let fresh = self.relogin(&auth, doing).await?;
-            self.exchange(method, path, body, if_match, &fresh, doing).await?
+            self.exchange(c, &fresh).await?
         } else {
             reply
         };
@@ -340,7 +337,7 @@ impl RedfishBmc {
     /// Basic), else Basic. Wrong credentials are an error either way.
     async fn login(&self) -> Result<Auth, BmcError> {
         let doing = "logging in";
-        let root = match self.exchange(reqwest::Method::GET, "/redfish/v1", None, None, &Auth::Unknown, doing).await {
+        let root = match self.exchange(Call::get("/redfish/v1", doing), &Auth::Unknown).await {
             Ok(r) if r.ok() => r.json().unwrap_or(Value::Null),
             // Busy: undecided still; the caller's retry logs in again.
             Ok(r) if r.status >= 500 => {
@@ -356,9 +353,9 @@ impl RedfishBmc {
             return Ok(Auth::Basic);
         };
         let body = json!({ "UserName": self.username, "Password": self.password });
-        let reply = self
-            .exchange(reqwest::Method::POST, sessions, Some(&body), None, &Auth::Unknown, "creating a session")
-            .await?;
+        let create =
+            Call { method: &reqwest::Method::POST, body: Some(&body), ..Call::get(sessions, "creating a session") };
+        let reply = self.exchange(create, &Auth::Unknown).await?;
         match (reply.status, reply.token.clone()) {
             (200..=299, Some(token)) => {
                 let location = reply.location.clone().or_else(|| reply.json().and_then(|v| odata_id(&v)));
@@ -371,17 +368,10 @@ impl RedfishBmc {
     }
 
     /// One HTTP exchange as `auth` says (`Unknown`: no credentials); any status.
-    async fn exchange(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        if_match: Option<&str>,
-        auth: &Auth,
-        doing: &str,
-    ) -> Result<Reply, BmcError> {
+    async fn exchange(&self, c: Call<'_>, auth: &Auth) -> Result<Reply, BmcError> {
+        let Call { method, path, body, if_match, doing } = c;
         let url = absolute(&self.base, path);
-        let mut req = self.client.request(method, &url).timeout(self.timeout);
+        let mut req = self.client.request(method.clone(), &url).timeout(self.timeout);
         req = match auth {
             Auth::Basic => req.basic_auth(&self.username, Some(&self.password)),
             Auth::Session { token, .. } => req.header("X-Auth-Token", token),
@@ -452,7 +442,7 @@ impl RedfishBmc {
 
     /// A resource with its ETag.
     async fn fetch(&self, path: &str, doing: &str) -> Result<(Value, Option<String>), BmcError> {
-        let reply = self.call(reqwest::Method::GET, path, None, None, doing).await?;
+        let reply = self.call(Call::get(path, doing)).await?;
         let etag = reply.etag();
         let value = match reply.json() {
             Some(v) => v,
@@ -478,7 +468,9 @@ impl RedfishBmc {
         let (_, mut etag) = self.fetch(path, doing).await?;
         let mut retried = false;
         loop {
-            match self.call(reqwest::Method::PATCH, path, Some(body), etag.as_deref(), doing).await {
+            let call =
+                Call { method: &reqwest::Method::PATCH, body: Some(body), if_match: etag.as_deref(), path, doing };
+            match self.call(call).await {
                 Err(BmcError { kind: BmcErrorKind::Status { code: 412 | 428, .. }, .. }) if !retried => {
                     retried = true;
                     etag = Some(self.fetch(path, doing).await?.1.unwrap_or_else(|| "*".into()));
@@ -489,7 +481,7 @@ impl RedfishBmc {
     }
 
     async fn post(&self, path: &str, body: &Value, doing: &str) -> Result<(), BmcError> {
-        self.call(reqwest::Method::POST, path, Some(body), None, doing).await.map(|_| ())
+        self.call(Call { method: &reqwest::Method::POST, body: Some(body), ..Call::get(path, doing) }).await.map(|_| ())
     }
 
     async fn system_path(&self) -> Result<&str, BmcError> {

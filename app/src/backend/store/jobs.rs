@@ -166,17 +166,7 @@ pub async fn release(conn: &mut AnyConnection, id: i64, fence: i64, now: i64) ->
 /// Gives up, at shutdown, the leases of every job `owner` parked for its agent: the
 /// next process to look resumes them at once. Returns how many.
 pub async fn release_parked(conn: &mut AnyConnection, owner: &str, now: i64) -> Result<u64, DbError> {
-    sqlx::query(
-        "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 AND status = 'waiting_for_agent' \
-         AND lease_expires_at >= $3",
-    )
-    .bind(now - 1)
-    .bind(owner)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map(|r| r.rows_affected())
-    .map_err(|e| DbError::query("releasing parked jobs", e))
+    renew_parked(conn, owner, now, now - 1).await
 }
 
 /// Ends the claim `fence` of a job with `status` (succeeded, failed, aborted); false
