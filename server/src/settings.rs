@@ -4,6 +4,7 @@
 use app::domain::erase::EraseMode;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -35,12 +36,12 @@ pub struct Settings {
     /// default the public URL, else the listen address.
     pub agent_url: Option<String>,
     /// How long a booted live image has to report (`RACKSTATE_AGENT_TIMEOUT_SECONDS`).
-    pub agent_timeout: std::time::Duration,
+    pub agent_timeout: Duration,
     /// How long a job's claim holds without renewal (`RACKSTATE_JOB_LEASE_SECONDS`):
     /// after a crash, another process takes the job over this long after.
-    pub job_lease: std::time::Duration,
+    pub job_lease: Duration,
     /// One exchange with a BMC (`RACKSTATE_BMC_TIMEOUT_SECONDS`, default 20).
-    pub bmc_timeout: std::time::Duration,
+    pub bmc_timeout: Duration,
     /// Where BMC addresses may resolve to (`RACKSTATE_BMC_NETWORKS`): CIDRs, and `any`
     /// for any address but link-local, unspecified, multicast, loopback and Rackstate's
     /// own listeners (the default). The demo lab adds loopback.
@@ -51,10 +52,10 @@ pub struct Settings {
     /// The largest BMC answer read (`RACKSTATE_BMC_MAX_RESPONSE_BYTES`).
     pub bmc_max_response_bytes: usize,
     /// How long a power change may take to show (`RACKSTATE_POWER_TIMEOUT_SECONDS`, default 120).
-    pub power_timeout: std::time::Duration,
+    pub power_timeout: Duration,
     /// Seconds between sweeps of every BMC's power and health
     /// (`RACKSTATE_POWER_SYNC_SECONDS`, default 300; 0: no sweep).
-    pub power_sync: Option<std::time::Duration>,
+    pub power_sync: Option<Duration>,
     /// Bearer token that opens `/metrics` on the main listener (`RACKSTATE_METRICS_TOKEN`).
     pub metrics_token: Option<Secret>,
     /// A separate address serving `/metrics` without a token (`RACKSTATE_METRICS_LISTEN`).
@@ -68,7 +69,7 @@ pub struct Settings {
     /// Simulated servers to run in-process (`RACKSTATE_DEMO_LAB`); 0: no lab.
     pub demo_lab: usize,
     /// A lab machine's boot time into the live image (`RACKSTATE_DEMO_LAB_BOOT_SECONDS`).
-    pub demo_lab_boot: std::time::Duration,
+    pub demo_lab_boot: Duration,
     /// The Redfish dialect of every lab BMC (`RACKSTATE_DEMO_LAB_VENDOR`); None mixes
     /// the vendor profiles.
     pub demo_lab_vendor: Option<crate::lab::Vendor>,
@@ -189,21 +190,15 @@ impl Settings {
                 message: format!("{u:?} must start with http:// or https://"),
             });
         }
-        let agent_timeout = match number("RACKSTATE_AGENT_TIMEOUT_SECONDS", 1800, 7 * 24 * 3600, "seconds")? {
-            0 => {
-                return Err(SettingsError {
-                    var: "RACKSTATE_AGENT_TIMEOUT_SECONDS",
-                    message: "must be at least 1".into(),
-                });
+        // A duration in whole seconds from `min` to `max`.
+        let seconds = |name: &'static str, default: u64, min: u64, max: u64| -> Result<Duration, SettingsError> {
+            match number(name, default, max, "seconds")? {
+                n if n < min => Err(SettingsError { var: name, message: format!("must be at least {min}") }),
+                n => Ok(Duration::from_secs(n)),
             }
-            n => std::time::Duration::from_secs(n),
         };
-        let job_lease = match number("RACKSTATE_JOB_LEASE_SECONDS", 60, 3600, "seconds")? {
-            n if n < 3 => {
-                return Err(SettingsError { var: "RACKSTATE_JOB_LEASE_SECONDS", message: "must be at least 3".into() });
-            }
-            n => std::time::Duration::from_secs(n),
-        };
+        let agent_timeout = seconds("RACKSTATE_AGENT_TIMEOUT_SECONDS", 1800, 1, 7 * 24 * 3600)?;
+        let job_lease = seconds("RACKSTATE_JOB_LEASE_SECONDS", 60, 3, 3600)?;
         let bmc_networks = match var("RACKSTATE_BMC_NETWORKS") {
             None => app::domain::bmc_address::BmcNetworks::any(),
             Some(v) => app::domain::bmc_address::BmcNetworks::parse(&v)
@@ -225,28 +220,10 @@ impl Settings {
             "bytes",
         )?
         .max(64 * 1024) as usize;
-        let bmc_timeout = match number("RACKSTATE_BMC_TIMEOUT_SECONDS", 20, 600, "seconds")? {
-            0 => {
-                return Err(SettingsError {
-                    var: "RACKSTATE_BMC_TIMEOUT_SECONDS",
-                    message: "must be at least 1".into(),
-                });
-            }
-            n => std::time::Duration::from_secs(n),
-        };
-        let power_timeout = match number("RACKSTATE_POWER_TIMEOUT_SECONDS", 120, 3600, "seconds")? {
-            0 => {
-                return Err(SettingsError {
-                    var: "RACKSTATE_POWER_TIMEOUT_SECONDS",
-                    message: "must be at least 1".into(),
-                });
-            }
-            n => std::time::Duration::from_secs(n),
-        };
-        let power_sync = match number("RACKSTATE_POWER_SYNC_SECONDS", 300, 86400, "seconds")? {
-            0 => None,
-            n => Some(std::time::Duration::from_secs(n)),
-        };
+        let bmc_timeout = seconds("RACKSTATE_BMC_TIMEOUT_SECONDS", 20, 1, 600)?;
+        let power_timeout = seconds("RACKSTATE_POWER_TIMEOUT_SECONDS", 120, 1, 3600)?;
+        // 0 turns the sweep off.
+        let power_sync = Some(seconds("RACKSTATE_POWER_SYNC_SECONDS", 300, 0, 86400)?).filter(|d| !d.is_zero());
         let metrics_token = get("RACKSTATE_METRICS_TOKEN").filter(|v| !v.trim().is_empty()).map(Secret);
         if metrics_token.as_ref().is_some_and(|t| t.0.len() < 16) {
             return Err(SettingsError {
@@ -275,9 +252,9 @@ impl Settings {
         };
         let demo_lab = number("RACKSTATE_DEMO_LAB", 0, 5000, "a number of servers")? as usize;
         let demo_lab_boot = match var("RACKSTATE_DEMO_LAB_BOOT_SECONDS") {
-            None => std::time::Duration::from_secs(3),
+            None => Duration::from_secs(3),
             Some(v) => match v.trim().parse::<f64>() {
-                Ok(n) if (0.0..=600.0).contains(&n) => std::time::Duration::from_secs_f64(n),
+                Ok(n) if (0.0..=600.0).contains(&n) => Duration::from_secs_f64(n),
                 _ => {
                     return Err(SettingsError {
                         var: "RACKSTATE_DEMO_LAB_BOOT_SECONDS",
@@ -380,6 +357,20 @@ mod tests {
         assert_eq!(e.var, "RACKSTATE_ADMIN_PASSWORD");
         let s = with(&[("RACKSTATE_ADMIN_PASSWORD", "a-long-enough-password")]).unwrap();
         assert!(!format!("{s:?}").contains("a-long-enough-password"));
+    }
+
+    /// Durations: defaults, lower bounds named, 0 turns the sweep off.
+    #[test]
+    fn durations() {
+        let s = with(&[]).unwrap();
+        assert_eq!(
+            (s.job_lease.as_secs(), s.bmc_timeout.as_secs(), s.power_sync.map(|d| d.as_secs())),
+            (60, 20, Some(300))
+        );
+        let e = with(&[("RACKSTATE_JOB_LEASE_SECONDS", "2")]).unwrap_err();
+        assert_eq!((e.var, e.message.as_str()), ("RACKSTATE_JOB_LEASE_SECONDS", "must be at least 3"));
+        assert_eq!(with(&[("RACKSTATE_BMC_TIMEOUT_SECONDS", "0")]).unwrap_err().var, "RACKSTATE_BMC_TIMEOUT_SECONDS");
+        assert_eq!(with(&[("RACKSTATE_POWER_SYNC_SECONDS", "0")]).unwrap().power_sync, None);
     }
 
     /// Worker, lab and agent settings: defaults, and bad values named.

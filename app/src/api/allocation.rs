@@ -45,7 +45,7 @@ fn parse_end_date(s: &str) -> Result<Option<i64>, ServerFnError> {
     if s.is_empty() {
         return Ok(None);
     }
-    crate::ui::components::parse_date(s).map(|start| Some(start + 86_400_000 - 1)).ok_or_else(|| {
+    crate::domain::dates::parse_date(s).map(|start| Some(start + 86_400_000 - 1)).ok_or_else(|| {
         super::ssr::set_status(http::StatusCode::UNPROCESSABLE_ENTITY);
         ServerFnError::new("ends_at: must be a date like 2027-03-31")
     })

@@ -3,6 +3,7 @@
 //! so every change passes the same checks.
 
 pub mod db;
+pub mod passwords;
 pub mod secrets;
 pub mod services;
 pub mod store;

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod bmc_address;
 pub mod buttons;
 pub mod client_addr;
+pub mod dates;
 pub mod diagram;
 pub mod erase;
 pub mod identity;

@@ -6,8 +6,7 @@ use crate::backend::store::{self, events::NewEvent, now_ms};
 use crate::domain::roles::check_password;
 use crate::domain::{Role, Username};
 use crate::model::UserView;
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::password_hash::rand_core::OsRng;
 use std::sync::OnceLock;
 
 /// Failed logins allowed per client address within the window; past it the client is
@@ -19,51 +18,7 @@ pub const MAX_ACCOUNT_DELAY: std::time::Duration = std::time::Duration::from_sec
 /// The throttling window.
 pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
-/// An argon2id PHC string. Deliberately neither `Serialize` nor `Display`, and its
-/// `Debug` is redacted, so it cannot reach a browser or a log by accident.
-#[derive(Clone)]
-pub struct PasswordHash(String);
-
-impl std::fmt::Debug for PasswordHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PasswordHash(<redacted>)")
-    }
-}
-
-impl PasswordHash {
-    pub(crate) fn from_stored(s: String) -> Self {
-        PasswordHash(s)
-    }
-    pub(crate) fn stored(&self) -> &str {
-        &self.0
-    }
-
-    /// Hashes on a blocking thread: argon2 takes tens of milliseconds of CPU.
-    pub async fn new(password: &str) -> Result<Self, ServiceError> {
-        let password = password.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            Argon2::default()
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| PasswordHash(h.to_string()))
-                .map_err(|e| ServiceError::invalid("password", format!("cannot be hashed: {e}")))
-        })
-        .await
-        .map_err(|_| ServiceError::invalid("password", "hashing was interrupted"))?
-    }
-
-    /// Verifies on a blocking thread. A malformed stored hash verifies nothing.
-    pub async fn verify(&self, password: &str) -> bool {
-        let (hash, password) = (self.0.clone(), password.to_owned());
-        tokio::task::spawn_blocking(move || {
-            argon2::password_hash::PasswordHash::new(&hash)
-                .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false)
-    }
-}
+pub use crate::backend::passwords::PasswordHash;
 
 /// A hash to verify against when the user does not exist, so unknown users cost
 /// the same time as wrong passwords.
@@ -171,7 +126,7 @@ impl Backend {
     ) -> Result<UserView, ServiceError> {
         let username = Username::parse(username).map_err(|m| ServiceError::invalid("username", m))?;
         check_password(password).map_err(|m| ServiceError::invalid("password", m))?;
-        let hash = PasswordHash::new(password).await?;
+        let hash = PasswordHash::new(password).await.map_err(|m| ServiceError::invalid("password", m))?;
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let Some(id) = store::users::insert(&mut tx, username.as_str(), &hash, role, now).await? else {
@@ -193,7 +148,7 @@ impl Backend {
         keep_session: Option<&str>,
     ) -> Result<(), ServiceError> {
         check_password(password).map_err(|m| ServiceError::invalid("password", m))?;
-        let hash = PasswordHash::new(password).await?;
+        let hash = PasswordHash::new(password).await.map_err(|m| ServiceError::invalid("password", m))?;
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let user = find_user(&mut tx, username).await?;
@@ -321,6 +276,4 @@ pub(super) async fn audit_user(
     Ok(())
 }
 
-pub(super) fn commit_error(e: sqlx::Error) -> ServiceError {
-    ServiceError::Internal(crate::backend::DbError::query("committing", e))
-}
+pub(super) use super::error::commit_error;

@@ -33,9 +33,7 @@ fn steps_for(job: &JobRow, erase_mode: EraseMode) -> AgentSteps {
     }
 }
 
-fn commit_error(e: sqlx::Error) -> ServiceError {
-    ServiceError::Internal(crate::backend::DbError::query("committing", e))
-}
+use super::error::commit_error;
 
 impl Backend {
     /// Whether `token` opens job `job_id`'s live image (the BMC downloads it).
@@ -257,7 +255,7 @@ impl Backend {
         };
         let server = store::servers::get(&mut *tx, job.server_id)
             .await?
-            .ok_or_else(|| super::servers::not_found(job.server_id))?;
+            .ok_or_else(|| super::lifecycle::not_found(job.server_id))?;
         let media_type = |serial: &str| {
             disks.iter().find(|d| d.serial == serial).map(|d| d.kind.as_str().to_uppercase()).unwrap_or_default()
         };

@@ -14,7 +14,7 @@
 //! first (`store::server_types::lock`), so concurrent requests, in one process or in
 //! several sharing PostgreSQL, see each other's results and never take a server twice.
 
-use super::servers::{StateChange, apply_in, commit_error, not_found};
+use super::lifecycle::{StateChange, apply_in, apply_typed, commit_error, not_found};
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
@@ -546,4 +546,22 @@ async fn unreserve(tx: &mut AnyConnection, actor: &Actor, id: i64, why: &str, no
     apply_in(&mut *tx, actor, id, &change, now).await?;
     store::servers::set_holder(&mut *tx, id, None, None, now).await?;
     Ok(())
+}
+
+/// `change_state` inside the caller's transaction, followed by what the move means
+/// for subscriptions: a reserved server that left is replaced, a server that became
+/// available may fill one.
+pub(crate) async fn change_state_in(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    id: i64,
+    change: &StateChange,
+    now: i64,
+) -> Result<Server, ServiceError> {
+    let (before, after, type_id) = apply_typed(&mut *tx, actor, id, change, now).await?;
+    if after_move(&mut *tx, &before, &after, type_id, now).await? {
+        // The subscriptions touched this server (its holder, or reserved it again).
+        return store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id));
+    }
+    Ok(after)
 }

@@ -57,7 +57,7 @@ impl Backend {
             details: None,
         };
         store::events::append(&mut tx, &e, now).await?;
-        tx.commit().await.map_err(|e| ServiceError::Internal(crate::backend::DbError::query("committing", e)))?;
+        tx.commit().await.map_err(super::error::commit_error)?;
         match verdict {
             PinVerdict::Changed => Err(changed(pinned.as_deref().unwrap_or_default(), fingerprint)),
             _ => Ok(()),
@@ -90,7 +90,7 @@ impl Backend {
             details: None,
         };
         store::events::append(&mut tx, &e, now).await?;
-        tx.commit().await.map_err(|e| ServiceError::Internal(crate::backend::DbError::query("committing", e)))
+        tx.commit().await.map_err(super::error::commit_error)
     }
 }
 

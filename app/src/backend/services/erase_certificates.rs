@@ -11,7 +11,7 @@ impl Backend {
     /// A server's erase certificates, newest first.
     pub async fn erase_certificates(&self, server_id: i64) -> Result<Vec<EraseCertificate>, ServiceError> {
         let mut conn = self.db.conn().await?;
-        store::servers::get(&mut conn, server_id).await?.ok_or_else(|| super::servers::not_found(server_id))?;
+        store::servers::get(&mut conn, server_id).await?.ok_or_else(|| super::lifecycle::not_found(server_id))?;
         Ok(store::erase_certificates::for_server(&mut conn, server_id).await?)
     }
 

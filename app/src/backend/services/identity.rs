@@ -95,8 +95,9 @@ impl Backend {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         store::identity::lock(&mut tx).await?;
-        let recorded =
-            store::identity::recorded(&mut tx, server_id).await?.ok_or_else(|| super::servers::not_found(server_id))?;
+        let recorded = store::identity::recorded(&mut tx, server_id)
+            .await?
+            .ok_or_else(|| super::lifecycle::not_found(server_id))?;
         let verdict = if recorded.is_empty() {
             ensure_serial_free(&mut tx, &seen.serial, server_id).await.map_err(|e| ServiceError::IdentityMismatch {
                 message: format!("identity_mismatch: {e}; nothing was powered, booted or erased"),
@@ -120,13 +121,13 @@ impl Backend {
                 store::events::append(&mut tx, &event, now).await?;
             }
         }
-        tx.commit().await.map_err(super::servers::commit_error)?;
+        tx.commit().await.map_err(super::lifecycle::commit_error)?;
         verdict
     }
 
     /// What was recorded of a server's machine (the server page, tests).
     pub async fn recorded_identity(&self, server_id: i64) -> Result<MachineIdentity, ServiceError> {
         let mut conn = self.db.conn().await?;
-        store::identity::recorded(&mut conn, server_id).await?.ok_or_else(|| super::servers::not_found(server_id))
+        store::identity::recorded(&mut conn, server_id).await?.ok_or_else(|| super::lifecycle::not_found(server_id))
     }
 }

@@ -1,6 +1,7 @@
 //! Retry and Abort: what an admin or operator does about a failed or stuck job.
 
-use super::servers::{JobParams, StateChange, change_state_in};
+use super::allocation::change_state_in;
+use super::lifecycle::{JobParams, StateChange};
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
@@ -11,9 +12,7 @@ fn conflict(message: impl Into<String>) -> ServiceError {
     ServiceError::Conflict { message: message.into() }
 }
 
-fn commit_error(e: sqlx::Error) -> ServiceError {
-    ServiceError::Internal(crate::backend::db::DbError::query("committing", e))
-}
+use super::error::commit_error;
 
 impl Backend {
     /// Aborts the server's running job: it stops, powers the server off and ejects

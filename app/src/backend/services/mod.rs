@@ -10,12 +10,14 @@ pub mod erase_certificates;
 pub mod error;
 pub mod identity;
 pub mod jobs;
+pub mod lifecycle;
 pub mod notes;
 pub mod servers;
 pub mod tokens;
 
 pub use error::ServiceError;
-pub use servers::{JobParams, NewServer, StateChange};
+pub use lifecycle::{JobParams, StateChange};
+pub use servers::NewServer;
 
 use crate::domain::Trigger;
 

@@ -92,7 +92,7 @@ impl Backend {
             details: None,
         };
         store::events::append(&mut tx, &event, now).await?;
-        tx.commit().await.map_err(|e| ServiceError::Internal(crate::backend::DbError::query("committing", e)))?;
+        tx.commit().await.map_err(super::error::commit_error)?;
         self.notes(server_id).await
     }
 }

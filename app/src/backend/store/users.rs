@@ -1,7 +1,7 @@
 //! The `users` table.
 
 use crate::backend::db::DbError;
-use crate::backend::services::accounts::PasswordHash;
+use crate::backend::passwords::PasswordHash;
 use crate::domain::Role;
 use crate::model::UserView;
 use sqlx::AnyConnection;

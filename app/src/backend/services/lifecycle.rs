@@ -1,0 +1,222 @@
+//! The lifecycle core: one move of one server through the transition table inside
+//! the caller's transaction (checks, state, audit, the job it starts or ends). The
+//! server services and the allocator both build on it; it knows neither.
+
+use super::{Actor, ServiceError};
+use crate::backend::store::{self, events::NewEvent, servers::LastError};
+use crate::domain::{self, Action, ServerState, transitions::Context};
+use crate::model::Server;
+
+/// The longest reason a move may carry.
+pub(crate) const MAX_REASON: usize = 2000;
+
+/// A request to move a server.
+#[derive(Clone, Debug)]
+pub struct StateChange {
+    pub action: Action,
+    /// The generation the requester saw; None lets the system act on the current one.
+    pub expected_generation: Option<i64>,
+    pub reason: Option<String>,
+    /// For a failed registration: it was a re-registration.
+    pub re_registration: bool,
+    /// For allocation: the reservation is the requester's.
+    pub reserved_for_requester: bool,
+    /// For a process outcome reported by a runner: the job and the runner holding it.
+    /// The outcome is applied only while that runner still holds the job.
+    pub job: Option<JobLease>,
+}
+
+/// A job as held by one claim (its fencing token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobLease {
+    pub id: i64,
+    pub fence: i64,
+}
+
+/// What a job's params say; written when the job is queued.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobParams {
+    /// A registration of a server that was registered before (from unavailable or
+    /// used): failure returns it where it came from.
+    #[serde(default)]
+    pub re_registration: bool,
+}
+
+impl StateChange {
+    pub fn new(action: Action) -> Self {
+        Self {
+            action,
+            expected_generation: None,
+            reason: None,
+            re_registration: false,
+            reserved_for_requester: false,
+            job: None,
+        }
+    }
+    /// The outcome of `job`, reported by the runner of claim `fence`.
+    pub fn by_job(mut self, id: i64, fence: i64) -> Self {
+        self.job = Some(JobLease { id, fence });
+        self
+    }
+    pub fn at_generation(mut self, generation: i64) -> Self {
+        self.expected_generation = Some(generation);
+        self
+    }
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// Queues a job in the caller's transaction (the one that starts the process).
+pub(crate) async fn queue_job(
+    tx: &mut sqlx::AnyConnection,
+    server_id: i64,
+    kind: domain::JobKind,
+    params: &JobParams,
+    now: i64,
+) -> Result<i64, ServiceError> {
+    let params = serde_json::to_string(params).expect("job params serialize");
+    Ok(store::jobs::enqueue(tx, server_id, kind, &params, now).await?)
+}
+
+/// One move through the table in the caller's transaction: checks, state, audit,
+/// the job it starts or ends. Returns the server before and after. Subscriptions
+/// are the caller's business (the allocator moves servers with this directly).
+pub(crate) async fn apply_in(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    id: i64,
+    change: &StateChange,
+    now: i64,
+) -> Result<(Server, Server), ServiceError> {
+    apply_typed(tx, actor, id, change, now).await.map(|(before, after, _)| (before, after))
+}
+
+/// `apply_in`, also returning the server's type id (read with the row) if the type
+/// may have subscriptions.
+pub(crate) async fn apply_typed(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    id: i64,
+    change: &StateChange,
+    now: i64,
+) -> Result<(Server, Server, Option<i64>), ServiceError> {
+    let reason = change.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.len() > MAX_REASON) {
+        return Err(ServiceError::invalid("reason", format!("at most {MAX_REASON} characters")));
+    }
+    if change.action == Action::MarkDefective && reason.is_none() {
+        return Err(ServiceError::invalid("reason", "say what is wrong with the server"));
+    }
+    // The row, its type and whether a job runs: one read.
+    let store::servers::ForChange { server, type_id, active_job, type_subscribed } =
+        store::servers::get_for_change(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+    // No subscription of its type: the move cannot concern one (and the subscription
+    // check after it is skipped).
+    let type_id = type_id.filter(|_| type_subscribed || server.subscription_id.is_some());
+    if let Some(expected) = change.expected_generation
+        && expected != server.generation
+    {
+        return Err(stale(&server));
+    }
+    let ctx = Context {
+        active_job,
+        reserved_for_requester: change.reserved_for_requester,
+        re_registration: change.re_registration,
+        still_reserved: server.subscription_id.is_some(),
+    };
+    let t = domain::transitions::request_transition(server.state, change.action, actor.trigger(), ctx)?;
+    if t.to == ServerState::Available || (server.subscription_id.is_some() && !t.to.held_by_subscription()) {
+        // Subscriptions of its type will be reconciled: take the type's lock before
+        // the server's row, in the order the allocator takes them.
+        if let Some(type_id) = type_id {
+            store::server_types::lock(&mut *tx, type_id).await?;
+        }
+    }
+    let last_error = match change.action {
+        Action::RegistrationFailed | Action::CleaningFailed | Action::DecommissionFailed => {
+            LastError::Set(reason.unwrap_or("failed without a reason"))
+        }
+        // A new operation or a success clears the previous operation's error.
+        _ if t.starts_job.is_some() => LastError::Clear,
+        Action::RegistrationSucceeded | Action::CleaningSucceeded | Action::DecommissionSucceeded => LastError::Clear,
+        _ => LastError::Keep,
+    };
+    // The row after the move, as the UPDATE below writes it (no second read).
+    let after = Server {
+        state: t.to,
+        generation: server.generation + 1,
+        updated_at: now,
+        last_error: match &last_error {
+            LastError::Keep => server.last_error.clone(),
+            LastError::Clear => None,
+            LastError::Set(e) => Some(e.to_string()),
+        },
+        ..server.clone()
+    };
+    let audit = NewEvent {
+        server_id: Some(id),
+        actor: &actor.audit_name(),
+        kind: "state_changed",
+        from_value: Some(server.state.as_str()),
+        to_value: Some(t.to.as_str()),
+        reason,
+        details: Some(change.action.as_str()),
+    };
+    let mv = store::servers::Move { id, generation: server.generation, from: server.state, to: t.to, last_error };
+    if !store::servers::move_audited(&mut *tx, &mv, &audit, now).await? {
+        // Only reachable on PostgreSQL, where another transaction committed between
+        // our read and our write; SQLite's write lock prevents it.
+        let current = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+        return Err(stale(&current));
+    }
+    if let Some(kind) = t.starts_job {
+        let params =
+            JobParams { re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used) };
+        queue_job(&mut *tx, id, kind, &params, now).await?;
+    }
+    if change.action == Action::DecommissionSucceeded {
+        store::servers::forget_bmc_secret(&mut *tx, id, now).await?;
+        let forgot = NewEvent {
+            server_id: Some(id),
+            actor: &actor.audit_name(),
+            kind: "credentials_forgotten",
+            from_value: None,
+            to_value: None,
+            reason: None,
+            details: None,
+        };
+        store::events::append(&mut *tx, &forgot, now).await?;
+    }
+    if let Some((kind, status)) = change.action.outcome_of() {
+        let fence = change.job.as_ref().map(|j| j.fence);
+        let closed = store::jobs::close_active(&mut *tx, id, kind, fence, status, reason, now).await?;
+        if !closed && fence.is_some() {
+            // The runner lost its lease; whoever holds the job now reports instead.
+            return Err(ServiceError::Conflict {
+                message: format!(
+                    "the {} job on server {} is no longer held by this runner",
+                    kind.as_str(),
+                    server.name
+                ),
+            });
+        }
+    }
+    Ok((server, after, type_id))
+}
+
+pub(crate) fn not_found(id: i64) -> ServiceError {
+    ServiceError::NotFound { what: format!("server {id}") }
+}
+
+pub(crate) fn stale(current: &Server) -> ServiceError {
+    ServiceError::Conflict {
+        message: format!(
+            "server {} was changed by someone else: it is now {} (generation {}); reload and try again",
+            current.name, current.state, current.generation
+        ),
+    }
+}
+
+pub(crate) use super::error::commit_error;
