@@ -91,22 +91,8 @@ async fn first_process(lab: &LabProcess, workers: &str) -> TwoProcesses {
     TwoProcesses { dir, url, a, port_b }
 }
 
-async fn token(base: &str) -> String {
-    let body = serde_json::json!({ "username": "admin", "password": common::ADMIN_PASSWORD, "name": "fencing" });
-    let v: Value = reqwest::Client::new()
-        .post(format!("{base}/api/v1/tokens"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["token"].as_str().unwrap().to_string()
-}
-
 async fn add_servers(base: &str, lab: &LabProcess) {
-    let token = token(base).await;
+    let token = common::admin_token(base).await;
     let client = reqwest::Client::new();
     for m in &lab.machines {
         let body = serde_json::json!({

@@ -125,16 +125,7 @@ async fn sigterm_ends_streams_releases_jobs_and_exits_promptly() {
     let mut child = start_binary(dir.path(), &url, p, &env);
     wait_ready(&base).await;
     let http = reqwest::Client::new();
-    let token: serde_json::Value = http
-        .post(format!("{base}/api/v1/tokens"))
-        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD, "name": "test"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+    let bearer = format!("Bearer {}", common::admin_token(&base).await);
     // A BMC that accepts connections and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let server: serde_json::Value = http

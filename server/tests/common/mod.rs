@@ -262,6 +262,21 @@ pub fn start_binary(
     cmd.spawn().expect("starting rackstate")
 }
 
+/// An API token of `admin` from the Rackstate at `base`.
+pub async fn admin_token(base: &str) -> String {
+    let body = serde_json::json!({ "username": "admin", "password": ADMIN_PASSWORD, "name": "test" });
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/tokens"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
 /// Waits until a Rackstate at `base` answers /readyz.
 pub async fn wait_ready(base: &str) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
