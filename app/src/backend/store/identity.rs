@@ -15,7 +15,7 @@ const LIVE: &str = "state NOT IN ('decommissioned', 'removed_from_rack')";
 /// at once: one waits and then sees the other's row); SQLite's write transaction is
 /// already exclusive.
 pub async fn lock(conn: &mut AnyConnection) -> Result<(), DbError> {
-    if conn.backend_name() == "PostgreSQL" {
+    if super::dialect::needs_locks(conn) {
         // An arbitrary constant naming "server identity" among advisory locks.
         sqlx::query("SELECT pg_advisory_xact_lock(7243100016)")
             .execute(conn)

@@ -5,6 +5,7 @@
 pub mod api_tokens;
 pub mod bmc_certificates;
 pub mod deployments;
+pub mod dialect;
 pub mod erase_certificates;
 pub mod events;
 pub mod identity;

@@ -81,7 +81,7 @@ pub async fn labels(conn: &mut AnyConnection) -> Result<Vec<String>, DbError> {
 /// ends. On PostgreSQL a row lock on the type (each transaction then reads what the
 /// previous one committed); SQLite's write transaction is already exclusive.
 pub async fn lock(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
-    if conn.backend_name() == "PostgreSQL" {
+    if super::dialect::needs_locks(conn) {
         sqlx::query("SELECT id FROM server_types WHERE id = $1 FOR UPDATE")
             .bind(id)
             .fetch_optional(conn)

@@ -142,7 +142,7 @@ struct ForChangeRow {
 }
 
 pub async fn get_for_change(conn: &mut AnyConnection, id: i64) -> Result<Option<ForChange>, DbError> {
-    let subscribed = if conn.backend_name() == "PostgreSQL" {
+    let subscribed = if super::dialect::of(conn) == crate::backend::db::DbKind::Postgres {
         "1"
     } else {
         "CASE WHEN EXISTS (SELECT 1 FROM subscriptions b WHERE b.server_type_id = s.server_type_id \
@@ -202,7 +202,7 @@ pub async fn move_audited(
     use crate::backend::store::events;
     // The event's `at` is the UPDATE's $2, its fields $8 on.
     let (columns, values) = (events::INSERT_INTO, events::values(2, 8));
-    let postgres = conn.backend_name() == "PostgreSQL";
+    let postgres = super::dialect::of(conn) == crate::backend::db::DbKind::Postgres;
     let sql = if postgres {
         // A data-modifying CTE: the INSERT sees the UPDATE's rows.
         format!("WITH moved AS ({UPDATE} RETURNING id) INSERT INTO {columns} SELECT {values} FROM moved")
@@ -357,7 +357,7 @@ impl SortKey {
 /// ASCII (names, serials, addresses and MACs are), PostgreSQL needs ILIKE; no LOWER()
 /// per row either way.
 fn filter_sql(conn: &AnyConnection) -> String {
-    let like = if conn.backend_name() == "PostgreSQL" { "ILIKE" } else { "LIKE" };
+    let like = super::dialect::ilike(conn);
     format!(
         "WHERE (($1 IS NULL AND s.state <> 'removed_from_rack') OR s.state = $1) \
          AND ($2 IS NULL OR ($2 = '' AND s.server_type_id IS NULL) OR t.label = $2) \

@@ -1,0 +1,24 @@
+//! Where Rackstate's SQL differs between SQLite and PostgreSQL: the one place that
+//! asks which database a connection speaks. Everything else is written once.
+
+use crate::backend::db::DbKind;
+use sqlx::AnyConnection;
+
+/// The database a connection speaks.
+pub fn of(conn: &AnyConnection) -> DbKind {
+    if conn.backend_name() == "PostgreSQL" { DbKind::Postgres } else { DbKind::Sqlite }
+}
+
+/// Case-insensitive LIKE: SQLite's LIKE already is (for ASCII), PostgreSQL needs ILIKE.
+pub fn ilike(conn: &AnyConnection) -> &'static str {
+    match of(conn) {
+        DbKind::Postgres => "ILIKE",
+        DbKind::Sqlite => "LIKE",
+    }
+}
+
+/// Whether rows and advisory locks must be taken to serialise writers: SQLite's write
+/// transaction is already exclusive, PostgreSQL's are not.
+pub fn needs_locks(conn: &AnyConnection) -> bool {
+    of(conn) == DbKind::Postgres
+}
