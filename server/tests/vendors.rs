@@ -25,6 +25,17 @@ async fn lifecycle(vendor: Vendor) {
     assert!(s.server_type.is_some(), "{vendor}: registered and typed");
     let (_, steps) = common::latest_job(&app, id).await;
     assert!(steps.iter().any(|m| m.contains("agent reported the inventory")), "{vendor}: {steps:?}");
+    // The job log says how the BMC was driven where the vendor bends the schema.
+    let evidence = match vendor {
+        Vendor::Xcc => Some("no InsertMedia action: inserted by PATCH"),
+        Vendor::SessionEtag => Some("logged in with a Redfish session"),
+        Vendor::Idrac => Some("boot mode (UEFI)"),
+        Vendor::Dmtf => Some("inserted by the InsertMedia action"),
+        _ => None,
+    };
+    if let Some(want) = evidence {
+        assert!(steps.iter().any(|m| m.contains(want)), "{vendor}: no {want:?} in {steps:?}");
+    }
     let firmware = app.backend.latest_inventory(id).await.unwrap().unwrap().firmware;
     let ids: Vec<&str> = firmware.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, ["BIOS", "BMC"], "{vendor}: the BMC's firmware list is kept with the inventory");

@@ -45,6 +45,9 @@ pub struct RedfishBmc {
     auth: tokio::sync::Mutex<Auth>,
     /// The certificate pin and the certificate last seen (unverified TLS).
     tls: std::sync::Arc<super::tls::TlsState>,
+    /// What the driver did differently from the schema's plain path (fallbacks,
+    /// retries), for the job log: taken with `take_notes`.
+    notes: std::sync::Mutex<Vec<String>>,
     system_path: OnceCell<String>,
     media_path: OnceCell<String>,
 }
@@ -206,6 +209,7 @@ impl RedfishBmc {
             may_act: None,
             auth: tokio::sync::Mutex::new(Auth::Unknown),
             tls,
+            notes: std::sync::Mutex::new(Vec::new()),
             system_path,
             media_path: OnceCell::new(),
         })
@@ -242,6 +246,18 @@ impl RedfishBmc {
     /// The SHA-256 of the certificate the BMC presented last (unverified TLS).
     pub fn certificate_seen(&self) -> Option<String> {
         self.tls.seen()
+    }
+
+    fn note(&self, what: String) {
+        if let Ok(mut n) = self.notes.lock() {
+            n.push(what);
+        }
+    }
+
+    /// What the driver did differently since the last call (fallbacks, retries, how
+    /// it logged in), oldest first.
+    pub fn take_notes(&self) -> Vec<String> {
+        self.notes.lock().map(|mut n| std::mem::take(&mut *n)).unwrap_or_default()
     }
 
     /// Whether requests go with a Redfish session (after the first request).
@@ -319,6 +335,10 @@ impl RedfishBmc {
         let mut auth = self.auth.lock().await;
         if *auth == Auth::Unknown {
             *auth = self.login().await?;
+            self.note(match &*auth {
+                Auth::Session { .. } => "logged in with a Redfish session".into(),
+                _ => "the BMC offers no session: HTTP Basic authentication".into(),
+            });
         }
         Ok(auth.clone())
     }
@@ -461,11 +481,12 @@ impl RedfishBmc {
         self.fetch(path, doing).await.map(|(v, _)| v)
     }
 
-    /// PATCHes a resource with `If-Match` when it has an ETag (newer firmware demands
-    /// it); a 412 (changed since) or 428 (If-Match required) is retried once with
-    /// the fresh ETag (or `*` when the BMC shows none).
-    async fn patch(&self, path: &str, body: &Value, doing: &str) -> Result<(), BmcError> {
-        let (_, mut etag) = self.fetch(path, doing).await?;
+    /// PATCHes a resource with `If-Match` when it has an ETag (`etag`: from the read
+    /// the caller just made; newer firmware demands it); a 412 (changed since) or 428
+    /// (If-Match required) is retried once with the fresh ETag (or `*` when the BMC
+    /// shows none).
+    async fn patch(&self, path: &str, body: &Value, etag: Option<String>, doing: &str) -> Result<(), BmcError> {
+        let mut etag = etag;
         let mut retried = false;
         loop {
             let call =
@@ -474,6 +495,7 @@ impl RedfishBmc {
                 Err(BmcError { kind: BmcErrorKind::Status { code: 412 | 428, .. }, .. }) if !retried => {
                     retried = true;
                     etag = Some(self.fetch(path, doing).await?.1.unwrap_or_else(|| "*".into()));
+                    self.note(format!("{doing}: the BMC refused the ETag (HTTP 412/428); sent again with a fresh one"));
                 }
                 other => return other.map(|_| ()),
             }
@@ -626,6 +648,14 @@ const MEDIA_CONFIRM_TRIES: u32 = 5;
 /// Whether a failed action means "use PATCH instead": the action is not there.
 fn action_missing(e: &BmcError) -> bool {
     matches!(e.kind, BmcErrorKind::Status { code: 404 | 405 | 501, .. })
+}
+
+/// The HTTP status of an error, for notes.
+fn status_of(e: &BmcError) -> String {
+    match &e.kind {
+        BmcErrorKind::Status { code, .. } => format!("HTTP {code}"),
+        other => format!("{other:?}"),
+    }
 }
 
 /// Whether a slot holds media: `Inserted`, or an `Image` where `Inserted` is absent.
@@ -983,7 +1013,7 @@ impl Bmc for RedfishBmc {
     async fn boot_once_from_cd(&self) -> Result<(), BmcError> {
         let doing = "setting a one-time boot from CD";
         let path = self.system_path().await?.to_string();
-        let system = self.get(&path, doing).await?;
+        let (system, etag) = self.fetch(&path, doing).await?;
         let boot = &system["Boot"];
         if let Some(allowed) = boot["BootSourceOverrideTarget@Redfish.AllowableValues"].as_array() {
             let allowed: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
@@ -1000,8 +1030,9 @@ impl Bmc for RedfishBmc {
         let mut body = json!({ "Boot": { "BootSourceOverrideTarget": "Cd", "BootSourceOverrideEnabled": "Once" } });
         if let Some(mode) = boot["BootSourceOverrideMode"].as_str() {
             body["Boot"]["BootSourceOverrideMode"] = json!(mode);
+            self.note(format!("boot override sent with the system's boot mode ({mode})"));
         }
-        self.patch(&path, &body, doing).await?;
+        self.patch(&path, &body, etag, doing).await?;
         let confirm = "checking the boot override";
         let mut seen = Value::Null;
         for attempt in 0..MEDIA_CONFIRM_TRIES {
@@ -1027,7 +1058,9 @@ impl Bmc for RedfishBmc {
     async fn clear_boot_override(&self) -> Result<(), BmcError> {
         let path = self.system_path().await?.to_string();
         let body = json!({ "Boot": { "BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "None" } });
-        self.patch(&path, &body, "clearing the boot override").await
+        let doing = "clearing the boot override";
+        let (_, etag) = self.fetch(&path, doing).await?;
+        self.patch(&path, &body, etag, doing).await
     }
 
     /// Ejects whatever is in the slot first (Supermicro refuses an insert over an
@@ -1037,23 +1070,34 @@ impl Bmc for RedfishBmc {
     async fn insert_media(&self, image_url: &str) -> Result<(), BmcError> {
         let doing = "inserting virtual media";
         let slot = self.media_path().await?.to_string();
-        let vm = self.get(&slot, doing).await?;
-        if slot_holds_media(&vm) {
+        let mut read = self.fetch(&slot, doing).await?;
+        if slot_holds_media(&read.0) {
+            self.note("the slot held media: ejected it first".into());
             self.eject_media().await?;
+            read = self.fetch(&slot, doing).await?;
         }
-        let vm = self.get(&slot, doing).await?;
+        let (vm, etag) = read;
         let action = &vm["Actions"]["#VirtualMedia.InsertMedia"];
         let patched = json!({ "Image": image_url, "Inserted": true, "WriteProtected": true });
         match action["target"].as_str() {
             Some(target) => {
                 let body = self.insert_body(action, image_url, doing).await?;
                 match self.post(target, &body, doing).await {
-                    Ok(()) => {}
-                    Err(e) if action_missing(&e) => self.patch(&slot, &patched, doing).await?,
+                    Ok(()) => self.note("virtual media inserted by the InsertMedia action".into()),
+                    Err(e) if action_missing(&e) => {
+                        self.patch(&slot, &patched, etag, doing).await?;
+                        self.note(format!(
+                            "InsertMedia answered {}: inserted by PATCH of the slot instead",
+                            status_of(&e)
+                        ));
+                    }
                     Err(e) => return Err(e),
                 }
             }
-            None => self.patch(&slot, &patched, doing).await?,
+            None => {
+                self.patch(&slot, &patched, etag, doing).await?;
+                self.note("the slot offers no InsertMedia action: inserted by PATCH of the slot".into());
+            }
         }
         self.confirm_inserted(&slot, image_url).await
     }
@@ -1063,7 +1107,7 @@ impl Bmc for RedfishBmc {
     async fn eject_media(&self) -> Result<(), BmcError> {
         let doing = "ejecting virtual media";
         let slot = self.media_path().await?.to_string();
-        let vm = self.get(&slot, doing).await?;
+        let (vm, etag) = self.fetch(&slot, doing).await?;
         if !slot_holds_media(&vm) {
             return Ok(());
         }
@@ -1071,10 +1115,16 @@ impl Bmc for RedfishBmc {
         match vm["Actions"]["#VirtualMedia.EjectMedia"]["target"].as_str() {
             Some(target) => match self.post(target, &json!({}), doing).await {
                 Ok(()) => Ok(()),
-                Err(e) if action_missing(&e) => self.patch(&slot, &patched, doing).await,
+                Err(e) if action_missing(&e) => {
+                    self.note(format!("EjectMedia answered {}: ejected by PATCH of the slot instead", status_of(&e)));
+                    self.patch(&slot, &patched, etag, doing).await
+                }
                 Err(e) => Err(e),
             },
-            None => self.patch(&slot, &patched, doing).await,
+            None => {
+                self.note("the slot offers no EjectMedia action: ejected by PATCH of the slot".into());
+                self.patch(&slot, &patched, etag, doing).await
+            }
         }
     }
 

@@ -88,7 +88,12 @@ impl<'a> Machine<'a> {
         };
         let seen = MachineIdentity { system_uuid: sys.uuid.clone(), serial: sys.serial_number.clone(), manager_uuid };
         match ctx.backend.check_identity(&actor, ctx.job.server_id, &seen).await {
-            Ok(()) => ctx.log(&format!("identity confirmed: {seen}")).await,
+            Ok(()) => {
+                for note in bmc.take_notes() {
+                    ctx.log(&note).await;
+                }
+                ctx.log(&format!("identity confirmed: {seen}")).await
+            }
             Err(ServiceError::IdentityMismatch { message }) => {
                 ctx.identity_failed.store(true, Ordering::SeqCst);
                 return Err(message);
@@ -100,6 +105,13 @@ impl<'a> Machine<'a> {
 
     async fn guard(&self, doing: &str) -> Result<(), String> {
         check_lease(self.ctx, doing).await
+    }
+
+    /// Puts what the BMC driver did differently (fallbacks, retries) in the job log.
+    async fn log_notes(&self) {
+        for note in self.bmc.take_notes() {
+            self.ctx.log(&note).await;
+        }
     }
 
     pub fn address(&self) -> &str {
@@ -138,22 +150,30 @@ impl<'a> Machine<'a> {
 
     pub async fn boot_once_from_cd(&self) -> Result<(), String> {
         self.guard("setting a one-time boot from CD").await?;
-        self.bmc.boot_once_from_cd().await.map_err(text)
+        let done = self.bmc.boot_once_from_cd().await.map_err(text);
+        self.log_notes().await;
+        done
     }
 
     pub async fn clear_boot_override(&self) -> Result<(), String> {
         self.guard("clearing the boot override").await?;
-        self.bmc.clear_boot_override().await.map_err(text)
+        let done = self.bmc.clear_boot_override().await.map_err(text);
+        self.log_notes().await;
+        done
     }
 
     pub async fn insert_media(&self, url: &str) -> Result<(), String> {
         self.guard("inserting virtual media").await?;
-        self.bmc.insert_media(url).await.map_err(text)
+        let done = self.bmc.insert_media(url).await.map_err(text);
+        self.log_notes().await;
+        done
     }
 
     pub async fn eject_media(&self) -> Result<(), String> {
         self.guard("ejecting virtual media").await?;
-        self.bmc.eject_media().await.map_err(text)
+        let done = self.bmc.eject_media().await.map_err(text);
+        self.log_notes().await;
+        done
     }
 }
 
