@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: install what the tests need, run the unit and integration tests on
-# SQLite and on PostgreSQL, then the Playwright tests against the release build.
+# `make test`: install what the tests need, build the release and the live image, run
+# the unit and integration tests on SQLite and on PostgreSQL (the virtual bare metal
+# among them), then the Playwright tests against the release build.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PG_ROLE=rackstate_test
 PG_PASSWORD=rackstate_test
@@ -71,14 +72,26 @@ cd "$ROOT"
 log "formatting (cargo fmt --check)"
 cargo fmt --all --check
 
+build_release
+
+# Real boot (tests/vm_lab.rs): the live image built from this release, booted in
+# QEMU virtual machines behind sushy-emulator's libvirt driver.
+if [ -e /dev/kvm ]; then
+  log "building the live image and preparing the VM lab (QEMU, libvirt, sushy-emulator)"
+  t0=$(date +%s)
+  export RACKSTATE_TEST_LIVE_ISO=$("$ROOT/scripts/live-image.sh" "$TARGET/release/rackstate")
+  log "live image ready in $(( $(date +%s) - t0 )) s ($(du -h "$RACKSTATE_TEST_LIVE_ISO" | cut -f1))"
+  "$ROOT/scripts/vm-lab.sh" prepare
+else
+  log "no /dev/kvm: the virtual bare metal test (tests/vm_lab.rs) will say it is skipped"
+fi
+
 log "unit and integration tests on SQLite"
 RACKSTATE_TEST_DB=sqlite cargo nextest run -p app -p server --no-fail-fast
 
 log "unit and integration tests on PostgreSQL"
 RACKSTATE_TEST_DB=postgres RACKSTATE_TEST_POSTGRES_URL="$PG_URL" \
   cargo nextest run -p app -p server --no-fail-fast
-
-build_release
 
 log "Playwright tests against the release build"
 E2E_DIR=$(mktemp -d)

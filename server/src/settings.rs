@@ -32,9 +32,13 @@ pub struct Settings {
     pub workers: usize,
     /// The live image ISO served to BMCs as virtual media (`RACKSTATE_LIVE_IMAGE`).
     pub live_image: Option<PathBuf>,
-    /// The URL BMCs and live-image agents reach Rackstate at (`RACKSTATE_AGENT_URL`);
+    /// The URL live-image agents (and BMCs) reach Rackstate at (`RACKSTATE_AGENT_URL`);
     /// default the public URL, else the listen address.
     pub agent_url: Option<String>,
+    /// The URL BMCs download the live image from when it differs from the agents'
+    /// (`RACKSTATE_MEDIA_URL`): BMCs sit on a management network, servers on a
+    /// provisioning network, and each may reach Rackstate at another address.
+    pub media_url: Option<String>,
     /// How long a booted live image has to report (`RACKSTATE_AGENT_TIMEOUT_SECONDS`).
     pub agent_timeout: Duration,
     /// How long a job's claim holds without renewal (`RACKSTATE_JOB_LEASE_SECONDS`):
@@ -181,15 +185,18 @@ impl Settings {
         };
         let workers = number("RACKSTATE_WORKERS", 16, 1024, "a number")? as usize;
         let live_image = var("RACKSTATE_LIVE_IMAGE").map(PathBuf::from);
-        let agent_url = var("RACKSTATE_AGENT_URL").map(|v| v.trim().trim_end_matches('/').to_string());
-        if let Some(u) = &agent_url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
-        {
-            return Err(SettingsError {
-                var: "RACKSTATE_AGENT_URL",
-                message: format!("{u:?} must start with http:// or https://"),
-            });
-        }
+        // A base URL Rackstate is reached at: http(s), no trailing slash.
+        let base_url = |name: &'static str| -> Result<Option<String>, SettingsError> {
+            let url = var(name).map(|v| v.trim().trim_end_matches('/').to_string());
+            match url {
+                Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                    Err(SettingsError { var: name, message: format!("{u:?} must start with http:// or https://") })
+                }
+                url => Ok(url),
+            }
+        };
+        let agent_url = base_url("RACKSTATE_AGENT_URL")?;
+        let media_url = base_url("RACKSTATE_MEDIA_URL")?;
         // A duration in whole seconds from `min` to `max`.
         let seconds = |name: &'static str, default: u64, min: u64, max: u64| -> Result<Duration, SettingsError> {
             match number(name, default, max, "seconds")? {
@@ -275,6 +282,7 @@ impl Settings {
             workers,
             live_image,
             agent_url,
+            media_url,
             agent_timeout,
             job_lease,
             bmc_timeout,

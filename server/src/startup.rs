@@ -148,6 +148,7 @@ impl Application {
             let owner = format!("{}-{}-{}", hostname(), std::process::id(), &random_token()[..8]);
             let timeouts = Timeouts { bmc_request: settings.bmc_timeout, power: settings.power_timeout };
             let live = Arc::new(LiveBoot {
+                media_url: settings.media_url.clone().unwrap_or_else(|| callback_url.clone()),
                 callback_url: callback_url.clone(),
                 live_image,
                 agent_timeout: settings.agent_timeout,

@@ -112,6 +112,13 @@ impl LinuxCommands {
     }
 }
 
+/// Whether `sg_inq`'s answer comes from an ATA disk behind SCSI-ATA translation.
+fn translated_ata(inquiry: &str) -> bool {
+    inquiry.lines().any(|l| {
+        l.trim_start().strip_prefix("Vendor identification:").is_some_and(|v| v.trim().eq_ignore_ascii_case("ATA"))
+    })
+}
+
 impl DeviceCommands for LinuxCommands {
     fn capabilities(&self, path: &Path) -> Capabilities {
         let dev = path.to_string_lossy();
@@ -119,8 +126,10 @@ impl DeviceCommands for LinuxCommands {
             return run("nvme", &["id-ctrl", &dev, "-o", "json"]).map(|j| nvme_capabilities(&j)).unwrap_or_default();
         }
         let ata = run("hdparm", &["-I", &dev]).map(|t| ata_capabilities(&t)).unwrap_or_default();
-        // SCSI/SAS: sanitize is tried; a device without it refuses and the next method runs.
-        let scsi = !ata.ata_erase && run("sg_inq", &[&dev]).is_ok();
+        // SCSI/SAS: sanitize is tried; a device without it refuses and the next method
+        // runs. An ATA disk answers INQUIRY too, through the kernel's SCSI-ATA
+        // translation (vendor "ATA"), but has no SCSI sanitize: not tried.
+        let scsi = !ata.ata_erase && run("sg_inq", &[&dev]).is_ok_and(|t| !translated_ata(&t));
         Capabilities { scsi_sanitize: scsi, ..ata }
     }
 
@@ -155,6 +164,16 @@ mod tests {
         assert!(c.nvme_sanitize_crypto && c.nvme_sanitize_block && c.nvme_format_crypto && c.nvme_format);
         let c = nvme_capabilities(r#"{"oacs":0,"sanicap":0,"fna":0}"#);
         assert_eq!(c, Capabilities::default());
+    }
+
+    /// A SATA disk through libata answers INQUIRY as vendor "ATA" (seen on a QEMU AHCI
+    /// disk: SCSI sanitize was refused with "Invalid opcode"); a SAS disk names its maker.
+    #[test]
+    fn ata_behind_scsi_translation() {
+        let sata = "standard INQUIRY:\n  PQual=0  PDT=0  RMB=0\n Vendor identification: ATA\n Product identification: QEMU HARDDISK\n";
+        let sas = " Vendor identification: SEAGATE \n Product identification: ST1200MM0009\n";
+        assert!(translated_ata(sata));
+        assert!(!translated_ata(sas));
     }
 
     const HDPARM: &str = "Security: \n\tMaster password revision code = 65534\n\t\tsupported\n\tnot\tenabled\n\tnot\tlocked\n\tnot\tfrozen\n\tnot\texpired: security count\n\t\tsupported: enhanced erase\n\t2min for SECURITY ERASE UNIT. 2min for ENHANCED SECURITY ERASE UNIT.\nLogical Unit WWN Device Identifier: 5002538e40a1b2c3\n";

@@ -260,9 +260,14 @@ impl LinuxHardware {
             } else {
                 DiskKind::Ssd
             };
-            let serial = ["device/serial", "serial", "device/wwid", "wwid"]
+            // NVMe controllers and virtio disks name their serial; SCSI and SATA disks
+            // (through libata) answer it in VPD page 0x80; the WWID is a last resort
+            // (for ATA it is the vendor, model and serial run together).
+            let serial = ["device/serial", "serial"]
                 .iter()
                 .find_map(|f| self.read(d.join(f)).filter(|s| !s.is_empty()))
+                .or_else(|| std::fs::read(d.join("device/vpd_pg80")).ok().and_then(|b| vpd_unit_serial(&b)))
+                .or_else(|| ["device/wwid", "wwid"].iter().find_map(|f| self.read(d.join(f)).filter(|s| !s.is_empty())))
                 .unwrap_or_else(|| format!("{name}-no-serial"));
             let model = self.read(d.join("device/model")).unwrap_or_default();
             out.push(Disk { model, serial, size_bytes: sectors * 512, kind });
@@ -470,6 +475,19 @@ pub fn parse_lldp(json: &str) -> BTreeMap<String, (String, String)> {
     out
 }
 
+/// The serial number in a SCSI VPD page 0x80 (Unit Serial Number): a 4-byte header
+/// whose last two bytes give the length, then the serial, often padded with spaces.
+fn vpd_unit_serial(page: &[u8]) -> Option<String> {
+    if page.len() < 4 || page[1] != 0x80 {
+        return None;
+    }
+    let len = u16::from_be_bytes([page[2], page[3]]) as usize;
+    let serial = page.get(4..4 + len).unwrap_or(&page[4..]);
+    let text: String = serial.iter().map(|&b| b as char).collect();
+    let text = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    (!text.is_empty() && text.chars().all(|c| c.is_ascii_graphic() || c == ' ')).then(|| text.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,6 +545,13 @@ mod tests {
         w("sys/block/sda/device/model", "PM893\n");
         w("sys/block/sda/device/serial", "S5DJNA0R\n");
         w("sys/block/loop0/size", "100\n");
+        // A SATA disk through libata: the serial only in VPD page 0x80, padded.
+        w("sys/block/sdb/size", "2048\n");
+        w("sys/block/sdb/queue/rotational", "1\n");
+        w("sys/block/sdb/device/wwid", "t10.ATA     QEMU HARDDISK                           RS1-SATA0\n");
+        let mut pg80 = vec![0u8, 0x80, 0, 20];
+        pg80.extend_from_slice(b"RS1-SATA0           ");
+        std::fs::write(root.path().join("sys/block/sdb/device/vpd_pg80"), pg80).unwrap();
         w("sys/class/net/eno1/address", "aa:bb:cc:dd:ee:01\n");
         w("sys/class/net/eno1/speed", "25000\n");
         w("sys/class/net/eno1/device/vendor", "0x15b3\n");
@@ -540,8 +565,9 @@ mod tests {
         assert_eq!(inv.system.manufacturer, "Dell Inc.");
         assert_eq!(inv.system.serial_number, "7XK2M03");
         assert_eq!(inv.memory[0].size_mib, 1024);
-        assert_eq!(inv.disks.len(), 1);
+        assert_eq!(inv.disks.len(), 2);
         assert_eq!((inv.disks[0].serial.as_str(), inv.disks[0].kind), ("S5DJNA0R", DiskKind::Ssd));
+        assert_eq!((inv.disks[1].serial.as_str(), inv.disks[1].kind), ("RS1-SATA0", DiskKind::Hdd));
         assert_eq!(inv.disks[0].size_bytes, 1875385008 * 512);
         assert_eq!(inv.nics.len(), 1);
         assert_eq!((inv.nics[0].name.as_str(), inv.nics[0].speed_mbps), ("eno1", 25000));

@@ -25,8 +25,10 @@ pub struct Timeouts {
 
 /// What booting into the live image needs.
 pub struct LiveBoot {
-    /// The base URL the BMC and the agent reach Rackstate at.
+    /// The base URL the agent reaches Rackstate at.
     pub callback_url: String,
+    /// The base URL the BMC downloads the job's image from (usually the same).
+    pub media_url: String,
     pub live_image: Option<Arc<LiveImage>>,
     /// How long the live image has to report (RACKSTATE_AGENT_TIMEOUT_SECONDS).
     pub agent_timeout: Duration,
@@ -138,7 +140,7 @@ impl LiveBoot {
 
     /// The URL prefix of this job's images served by this Rackstate.
     fn image_prefix(&self, ctx: &JobContext) -> String {
-        format!("{}/agent/v1/jobs/{}/live.iso", self.callback_url, ctx.job.id)
+        format!("{}/agent/v1/jobs/{}/live.iso", self.media_url, ctx.job.id)
     }
 
     /// A parked job taken over from a process that died: if the machine is on with

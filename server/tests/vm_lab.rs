@@ -1,0 +1,360 @@
+//! Real boot: the live image this repository builds (scripts/live-image.sh), booted
+//! in QEMU virtual machines behind sushy-emulator's libvirt driver (scripts/vm-lab.sh),
+//! through Rackstate's real Redfish calls. The VMs' firmware, kernel, disks and NICs
+//! are real to the agent; their disks are files this test reads afterwards.
+//!
+//! Runs when `RACKSTATE_TEST_LIVE_ISO` names the built image (`make test` builds it
+//! and sets it) on a machine with /dev/kvm; otherwise it says why it is skipped.
+
+mod common;
+
+use app::backend::secrets::SecretString;
+use app::backend::services::servers::BmcChange;
+use app::backend::services::{Actor, NewServer, StateChange};
+use app::domain::{Action, ServerState};
+use common::{TestApp, latest_job, spawn_app_with, wait_for_server};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[derive(Deserialize)]
+struct Lab {
+    bmc: String,
+    user: String,
+    password: String,
+    virt: String,
+    machines: Vec<Vm>,
+}
+
+#[derive(Deserialize)]
+struct Vm {
+    name: String,
+    uuid: String,
+    cpus: u32,
+    memory_mib: u64,
+    disks: Vec<VmDisk>,
+    macs: Vec<String>,
+    console: String,
+}
+
+#[derive(Deserialize)]
+struct VmDisk {
+    serial: String,
+    size_mib: u64,
+    path: String,
+}
+
+/// The VM lab for one test run: its machines are undefined when it drops.
+struct LabGuard {
+    script: PathBuf,
+    dir: PathBuf,
+    prefix: String,
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.script)
+            .args(["down", &self.dir.display().to_string()])
+            .env("RACKSTATE_VM_PREFIX", &self.prefix)
+            .status();
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Why this machine cannot run the VMs, if it cannot.
+fn skip_reason() -> Option<String> {
+    if !Path::new("/dev/kvm").exists() {
+        return Some("/dev/kvm is missing: this machine cannot run the virtual bare metal".into());
+    }
+    match std::env::var("RACKSTATE_TEST_LIVE_ISO") {
+        Ok(p) if Path::new(&p).is_file() => None,
+        Ok(p) => Some(format!("RACKSTATE_TEST_LIVE_ISO={p} is not a file")),
+        Err(_) => Some("RACKSTATE_TEST_LIVE_ISO is not set (`make test` builds the live image and sets it)".into()),
+    }
+}
+
+/// Writes a recognisable pattern over a whole disk file (a tenant's data).
+fn fill_with_data(path: &str, serial: &str) {
+    let block = format!("tenant data on {serial} ").repeat(1 << 12);
+    let len = std::fs::metadata(path).unwrap().len() as usize;
+    let mut bytes = block.as_bytes().repeat(len / block.len() + 1);
+    bytes.truncate(len);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// How many 4 KiB blocks of a disk file still hold the tenant's pattern.
+fn blocks_with_data(path: &str, serial: &str) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    let needle = format!("tenant data on {serial}");
+    bytes.chunks(4096).filter(|c| c.windows(needle.len()).any(|w| w == needle.as_bytes())).count()
+}
+
+fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// The BMC's view of a system: power and whether media is inserted.
+async fn bmc_view(lab: &Lab, vm: &Vm) -> (String, bool) {
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("{}{path}", lab.bmc))
+                .basic_auth(&lab.user, Some(&lab.password))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let system = get(format!("/redfish/v1/Systems/{}", vm.uuid)).await;
+    let power = system["PowerState"].as_str().unwrap_or_default().to_string();
+    let managers = get("/redfish/v1/Managers".into()).await;
+    let mut inserted = false;
+    for m in managers["Members"].as_array().cloned().unwrap_or_default() {
+        let manager = m["@odata.id"].as_str().unwrap_or_default().to_string();
+        let media = get(format!("{manager}/VirtualMedia")).await;
+        for d in media["Members"].as_array().cloned().unwrap_or_default() {
+            let device = get(d["@odata.id"].as_str().unwrap_or_default().to_string()).await;
+            if device["Inserted"].as_bool() == Some(true) && manager.contains(&vm.uuid) {
+                inserted = true;
+            }
+        }
+    }
+    (power, inserted)
+}
+
+fn server(name: &str, lab: &Lab, vm: &Vm, password: &str) -> NewServer {
+    NewServer {
+        name: name.into(),
+        bmc_address: format!("{}/redfish/v1/Systems/{}", lab.bmc, vm.uuid),
+        bmc_username: lab.user.clone(),
+        bmc_password: Some(SecretString::new(password)),
+        bmc_verify_tls: true,
+        ..Default::default()
+    }
+}
+
+/// Waits for the server's latest job of `kind` to end; returns its status, the time
+/// since `since` and its steps.
+async fn job_end(
+    app: &TestApp,
+    id: i64,
+    kind: &str,
+    since: Instant,
+    timeout: Duration,
+) -> (String, Duration, Vec<String>) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let (job, steps) = latest_job(app, id).await;
+        if job.kind == kind && matches!(job.status.as_str(), "succeeded" | "failed" | "aborted") {
+            return (job.status, since.elapsed(), steps);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{kind} job of server {id} still {} after {timeout:?}: {steps:#?}",
+            job.status
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The step log line that starts with `prefix`.
+fn step<'a>(steps: &'a [String], prefix: &str) -> &'a str {
+    steps.iter().find(|s| s.starts_with(prefix)).unwrap_or_else(|| panic!("no step {prefix:?} in {steps:#?}"))
+}
+
+/// An admin brings four QEMU machines in through their Redfish BMC (sushy-emulator on
+/// libvirt). A mistyped BMC password fails at once and is fixed; three machines boot
+/// the real live image from virtual CD and their agents report the VMs' real
+/// hardware; the fourth never boots and fails at the agent timeout. Two are
+/// allocated and released: cleaning erases their disks for real (the test reads the
+/// disk files: no tenant data is left). A disk added to the third shows up as a
+/// hardware change on re-registration. Decommissioning leaves a VM off with no media.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn virtual_bare_metal_lifecycle() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let started = Instant::now();
+    let iso = PathBuf::from(std::env::var("RACKSTATE_TEST_LIVE_ISO").unwrap());
+    let iso_hash = sha256(&iso);
+    let dir = tempfile::tempdir().unwrap();
+    // libvirt's QEMU runs as its own user: it must reach the disk files.
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = repo().join("scripts/vm-lab.sh");
+    let prefix = "rstest-vm".to_string();
+    let out = Command::new(&script)
+        .args(["up", &dir.path().join("lab").display().to_string()])
+        .env("RACKSTATE_VM_PREFIX", &prefix)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("running scripts/vm-lab.sh");
+    let _guard = LabGuard { script: script.clone(), dir: dir.path().join("lab"), prefix };
+    assert!(out.status.success(), "scripts/vm-lab.sh up failed");
+    let lab: Lab =
+        serde_json::from_slice(&std::fs::read(String::from_utf8_lossy(&out.stdout).trim()).unwrap()).unwrap();
+    eprintln!("VM lab up in {:.1} s ({})", started.elapsed().as_secs_f64(), lab.virt);
+    for vm in &lab.machines {
+        for d in &vm.disks {
+            fill_with_data(&d.path, &d.serial);
+        }
+    }
+
+    let port = common::sushy::free_port();
+    let agent_timeout = Duration::from_secs(240);
+    let app = spawn_app_with(|s| {
+        s.workers = 8;
+        s.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        s.live_image = Some(iso.clone());
+        // The guests reach this machine's loopback at QEMU's user-network host address;
+        // the BMC emulator downloads the image over loopback.
+        s.agent_url = Some(format!("http://10.0.2.2:{port}"));
+        s.media_url = Some(format!("http://127.0.0.1:{port}"));
+        s.agent_timeout = agent_timeout;
+        s.power_sync = None;
+    })
+    .await;
+    let admin = Actor::user("admin");
+    let [vm1, vm2, vm3, vm4] = &lab.machines[..] else { panic!("the lab has four machines") };
+
+    // A mistyped BMC password: refused at once, nothing powered on.
+    let t = Instant::now();
+    let dud = app.backend.add_server(&admin, &server("vm4", &lab, vm4, "not-the-password")).await.unwrap();
+    let (status, _, steps) = job_end(&app, dud.id, "register", t, Duration::from_secs(60)).await;
+    assert_eq!(status, "failed");
+    assert!(step(&steps, "failed: ").contains("credentials refused"), "{steps:#?}");
+    assert_eq!(bmc_view(&lab, vm4).await.0, "Off");
+    eprintln!("wrong BMC password refused in {:.1} s", t.elapsed().as_secs_f64());
+
+    // Registration of the three good machines, and of the fourth with its password
+    // fixed (it has too little memory to boot the image).
+    let t = Instant::now();
+    let mut ids = vec![];
+    for (name, vm) in [("vm1", vm1), ("vm2", vm2), ("vm3", vm3)] {
+        ids.push(app.backend.add_server(&admin, &server(name, &lab, vm, &lab.password)).await.unwrap().id);
+    }
+    let current = app.backend.server(dud.id).await.unwrap();
+    let change = BmcChange {
+        address: current.bmc_address.clone(),
+        username: lab.user.clone(),
+        password: Some(SecretString::new(&lab.password)),
+        verify_tls: true,
+        generation: current.generation,
+    };
+    app.backend.change_bmc(&admin, dud.id, &change).await.unwrap();
+    app.backend.retry_job(&admin, dud.id).await.unwrap();
+
+    let wait = agent_timeout + Duration::from_secs(120);
+    let ends = tokio::join!(
+        job_end(&app, ids[0], "register", t, wait),
+        job_end(&app, ids[1], "register", t, wait),
+        job_end(&app, ids[2], "register", t, wait),
+    );
+    let ends = [ends.0, ends.1, ends.2];
+    for ((id, vm), (status, took, steps)) in ids.iter().zip([vm1, vm2, vm3]).zip(ends) {
+        let console = std::fs::read_to_string(&vm.console).unwrap_or_default();
+        assert_eq!(status, "succeeded", "{}: {steps:#?}\nconsole:\n{console}", vm.name);
+        let boot = console.lines().find(|l| l.contains("starting the agent after")).unwrap_or("(no console line)");
+        eprintln!("{} registered in {:.1} s ({})", vm.name, took.as_secs_f64(), boot.trim());
+        let s = app.backend.server(*id).await.unwrap();
+        assert_eq!(s.state, ServerState::Unavailable, "{}", vm.name);
+        assert!(s.server_type.is_some(), "{} has a type", vm.name);
+        assert_eq!(s.power_state, "Off");
+        assert_eq!(bmc_view(&lab, vm).await, ("Off".to_string(), false), "{} off, media ejected", vm.name);
+        // The stored inventory is the VM definition.
+        let inv = app.backend.latest_inventory(*id).await.unwrap().unwrap();
+        assert_eq!(inv.logical_cores(), vm.cpus, "{} CPUs", vm.name);
+        let mib: u64 = inv.memory.iter().map(|m| m.size_mib).sum();
+        assert_eq!(mib, vm.memory_mib, "{} memory: {:?}", vm.name, inv.memory);
+        assert_eq!(inv.system.uuid.to_lowercase(), vm.uuid, "{} system UUID", vm.name);
+        let mut disks: Vec<(String, u64)> = inv.disks.iter().map(|d| (d.serial.clone(), d.size_bytes)).collect();
+        disks.sort();
+        let mut want: Vec<(String, u64)> = vm.disks.iter().map(|d| (d.serial.clone(), d.size_mib << 20)).collect();
+        want.sort();
+        assert_eq!(disks, want, "{} disks (serial, bytes)", vm.name);
+        let mut macs: Vec<String> = inv.nics.iter().map(|n| n.mac.to_lowercase()).collect();
+        macs.sort();
+        let mut want_macs = vm.macs.clone();
+        want_macs.sort();
+        assert_eq!(macs, want_macs, "{} NICs", vm.name);
+    }
+    eprintln!("three registrations done {:.1} s after they started", t.elapsed().as_secs_f64());
+    let (status, _, steps) = job_end(&app, dud.id, "register", t, agent_timeout + Duration::from_secs(120)).await;
+    assert_eq!(status, "failed");
+    assert!(step(&steps, "failed: ").contains("did not report within 4 minutes"), "{steps:#?}");
+    assert_eq!(bmc_view(&lab, vm4).await.0, "Off", "the job powers a machine that never booted off");
+
+    // Allocation and release: cleaning erases vm1's and vm2's disks.
+    let t = Instant::now();
+    let system = Actor::system("allocator");
+    for id in &ids[..2] {
+        app.backend.change_state(&admin, *id, &StateChange::new(Action::SetAvailable)).await.unwrap();
+        app.backend.change_state(&system, *id, &StateChange::new(Action::Allocate)).await.unwrap();
+        let s = app.backend.change_state(&system, *id, &StateChange::new(Action::Release)).await.unwrap();
+        assert_eq!(s.state, ServerState::Cleaning);
+    }
+    // Meanwhile a disk is added to vm3 (off) and it is registered again.
+    let added = dir.path().join("lab/disks/added.img");
+    std::fs::write(&added, vec![0u8; 48 << 20]).unwrap();
+    let attach = Command::new("virsh")
+        .args(["-c", "qemu:///system", "attach-disk", &vm3.name, &added.display().to_string(), "vdb"])
+        .args(["--config", "--targetbus", "virtio", "--serial", "RS3-ADDED0"])
+        .status()
+        .unwrap();
+    assert!(attach.success(), "virsh attach-disk");
+    let before = app.backend.server(ids[2]).await.unwrap();
+    app.backend.change_state(&admin, ids[2], &StateChange::new(Action::ReRegister)).await.unwrap();
+
+    let ends = tokio::join!(job_end(&app, ids[0], "clean", t, wait), job_end(&app, ids[1], "clean", t, wait));
+    let ends = [ends.0, ends.1];
+    for ((id, vm), (status, took, steps)) in ids[..2].iter().zip([vm1, vm2]).zip(ends) {
+        assert_eq!(status, "succeeded", "{}: {steps:#?}", vm.name);
+        eprintln!("{} cleaned in {:.1} s: {}", vm.name, took.as_secs_f64(), step(&steps, "erase_disks: "));
+        assert!(step(&steps, "erase_disks: ").contains(&format!("ok: {} disk(s) erased and verified", vm.disks.len())));
+        assert_eq!(app.backend.server(*id).await.unwrap().state, ServerState::Available);
+        assert_eq!(bmc_view(&lab, vm).await, ("Off".to_string(), false), "{} off, media ejected", vm.name);
+        for d in &vm.disks {
+            assert_eq!(blocks_with_data(&d.path, &d.serial), 0, "{} still holds tenant data", d.serial);
+        }
+    }
+    // vm3 was not cleaned: its data is still there (the test can tell).
+    assert!(blocks_with_data(&vm3.disks[0].path, &vm3.disks[0].serial) > 0);
+    assert_eq!(sha256(&iso), iso_hash, "the live image is untouched");
+    eprintln!("cleaning of two machines done in {:.1} s", t.elapsed().as_secs_f64());
+
+    let (status, took, steps) = job_end(&app, ids[2], "register", t, agent_timeout + Duration::from_secs(120)).await;
+    assert_eq!(status, "succeeded", "{steps:#?}");
+    eprintln!("vm3 re-registered in {:.1} s", took.as_secs_f64());
+    let after = app.backend.server(ids[2]).await.unwrap();
+    assert!(after.generation > before.generation);
+    let events = app.backend.server_events(ids[2]).await.unwrap();
+    let inventory = events.iter().rev().find(|e| e.kind == "inventory").unwrap();
+    let changes: Vec<app::domain::inventory::Change> =
+        serde_json::from_str(inventory.details.as_deref().unwrap_or("[]")).unwrap();
+    assert!(
+        changes.iter().any(|c| c.component == "disk" && c.key == "RS3-ADDED0" && c.kind() == "added"),
+        "{changes:?}"
+    );
+
+    // Decommission vm2: off, media out.
+    let t = Instant::now();
+    app.backend.change_state(&admin, ids[1], &StateChange::new(Action::Decommission)).await.unwrap();
+    let s = wait_for_server(&app, ids[1], Duration::from_secs(120), |s| s.state == ServerState::Decommissioned).await;
+    assert_eq!(s.power_state, "Off");
+    assert_eq!(bmc_view(&lab, vm2).await, ("Off".to_string(), false));
+    eprintln!(
+        "vm2 decommissioned in {:.1} s; whole run {:.1} s",
+        t.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
