@@ -13,10 +13,10 @@
 #                                  the lab up, print how to start Rackstate and what to add
 #
 # Machines (the fourth has too little memory to boot: a server that never comes up):
-#   rs-vm1  2 CPUs, 1 GiB: virtio 64 MiB, SATA 96 MiB, NVMe 128 MiB; NICs virtio + e1000e
-#   rs-vm2  1 CPU,  1 GiB: virtio 64 MiB, SATA 64 MiB;                NIC virtio
-#   rs-vm3  2 CPUs, 2 GiB: NVMe 64 MiB, virtio 96 MiB;                NIC virtio
-#   rs-vm4  1 CPU,  64 MiB: virtio 32 MiB;                           NIC virtio
+#   rs-vm1  UEFI, 2 CPUs, 1 GiB: virtio 64 MiB, SATA 96 MiB, NVMe 128 MiB; NICs virtio + e1000e
+#   rs-vm2  BIOS, 1 CPU,  1 GiB: virtio 64 MiB, SATA 64 MiB;                NIC virtio
+#   rs-vm3  UEFI, 2 CPUs, 2 GiB: NVMe 64 MiB, virtio 96 MiB;                NIC virtio
+#   rs-vm4  UEFI, 1 CPU,  64 MiB: virtio 32 MiB;                           NIC virtio
 # KVM is used when this machine has hardware virtualization (vmx/svm); otherwise QEMU
 # emulates the CPU (TCG): slower, the same machines.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -73,12 +73,17 @@ virt_type() {
   if [ -e /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then echo kvm; else echo qemu; fi
 }
 
-# name cpus mem_mib "bus:serial:MiB ..." "model:mac ..."
+# name firmware(uefi|bios) cpus mem_mib "bus:serial:MiB ..." "model:mac ..."
 define_vm() {
-  local name=$1 cpus=$2 mem=$3 disks=$4 nics=$5 uuid xml disk bus serial size path i=0 extra=""
+  local name=$1 firmware=$2 cpus=$3 mem=$4 disks=$5 nics=$6 uuid xml disk bus serial size path i=0 extra="" loader=""
   uuid=$(python3 -c "import uuid; print(uuid.uuid5(uuid.NAMESPACE_DNS, '$name.rackstate-vm-lab'))")
   local vd=() sd=()
   xml="$DIR/$name.xml"
+  if [ "$firmware" = uefi ]; then
+    loader="    <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>
+    <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>$DIR/$name-vars.fd</nvram>
+"
+  fi
   {
     cat <<X
 <domain type='$(virt_type)' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
@@ -97,9 +102,7 @@ define_vm() {
   </sysinfo>
   <os>
     <type arch='x86_64' machine='q35'>hvm</type>
-    <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>
-    <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>$DIR/$name-vars.fd</nvram>
-    <smbios mode='sysinfo'/>
+$loader    <smbios mode='sysinfo'/>
   </os>
   <features><acpi/><apic/></features>
   <on_poweroff>destroy</on_poweroff>
@@ -139,13 +142,13 @@ X
     if [ "$bus" = nvme ] && id libvirt-qemu >/dev/null 2>&1; then chown libvirt-qemu:libvirt-qemu "$path"; fi
   done
   virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
-  virsh -c "$URI" undefine --nvram "$name" >/dev/null 2>&1 || true
+  { virsh -c "$URI" undefine --nvram "$name" || virsh -c "$URI" undefine "$name"; } >/dev/null 2>&1 || true
   virsh -c "$URI" define "$xml" >/dev/null
-  python3 - "$name" "$uuid" "$cpus" "$mem" "$disks" "$nics" "$DIR" <<'PY'
+  python3 - "$name" "$firmware" "$uuid" "$cpus" "$mem" "$disks" "$nics" "$DIR" <<'PY'
 import json, sys
-name, uuid, cpus, mem, disks, nics, d = sys.argv[1:]
+name, firmware, uuid, cpus, mem, disks, nics, d = sys.argv[1:]
 print(json.dumps({
-    "name": name, "uuid": uuid, "cpus": int(cpus), "memory_mib": int(mem),
+    "name": name, "firmware": firmware, "uuid": uuid, "cpus": int(cpus), "memory_mib": int(mem),
     "disks": [{"bus": b, "serial": s, "size_mib": int(z), "path": f"{d}/disks/{name}-{s}.img"}
               for b, s, z in (x.split(":") for x in disks.split())],
     "macs": [n.split(":", 1)[1] for n in nics.split()],
@@ -160,7 +163,7 @@ down() {
   virsh -c "$URI" version >/dev/null 2>&1 || return 0
   for vm in $(virsh -c "$URI" list --all --name | grep "^$PREFIX" || true); do
     virsh -c "$URI" destroy "$vm" >/dev/null 2>&1 || true
-    virsh -c "$URI" undefine --nvram "$vm" >/dev/null 2>&1 || true
+    { virsh -c "$URI" undefine --nvram "$vm" || virsh -c "$URI" undefine "$vm"; } >/dev/null 2>&1 || true
   done
   virsh -c "$URI" pool-destroy "$PREFIX-pool" >/dev/null 2>&1 || true
   virsh -c "$URI" pool-undefine "$PREFIX-pool" >/dev/null 2>&1 || true
@@ -180,10 +183,10 @@ up() {
   virsh -c "$URI" pool-define-as "$PREFIX-pool" dir --target "$DIR/pool" >/dev/null
   virsh -c "$URI" pool-start "$PREFIX-pool" >/dev/null
   local vms=()
-  vms+=("$(define_vm "${PREFIX}1" 2 1024 "virtio:RS1-VIRTIO0:64 sata:RS1-SATA0:96 nvme:RS1-NVME0:128" "virtio:52:54:00:5a:01:01 e1000e:52:54:00:5a:01:02")")
-  vms+=("$(define_vm "${PREFIX}2" 1 1024 "virtio:RS2-VIRTIO0:64 sata:RS2-SATA0:64" "virtio:52:54:00:5a:02:01")")
-  vms+=("$(define_vm "${PREFIX}3" 2 2048 "nvme:RS3-NVME0:64 virtio:RS3-VIRTIO0:96" "virtio:52:54:00:5a:03:01")")
-  vms+=("$(define_vm "${PREFIX}4" 1 64 "virtio:RS4-VIRTIO0:32" "virtio:52:54:00:5a:04:01")")
+  vms+=("$(define_vm "${PREFIX}1" uefi 2 1024 "virtio:RS1-VIRTIO0:64 sata:RS1-SATA0:96 nvme:RS1-NVME0:128" "virtio:52:54:00:5a:01:01 e1000e:52:54:00:5a:01:02")")
+  vms+=("$(define_vm "${PREFIX}2" bios 1 1024 "virtio:RS2-VIRTIO0:64 sata:RS2-SATA0:64" "virtio:52:54:00:5a:02:01")")
+  vms+=("$(define_vm "${PREFIX}3" uefi 2 2048 "nvme:RS3-NVME0:64 virtio:RS3-VIRTIO0:96" "virtio:52:54:00:5a:03:01")")
+  vms+=("$(define_vm "${PREFIX}4" uefi 1 64 "virtio:RS4-VIRTIO0:32" "virtio:52:54:00:5a:04:01")")
   local hash port uuids
   hash=$("$VENV/bin/python" -c "import bcrypt; print(bcrypt.hashpw(b'$BMC_PASSWORD', bcrypt.gensalt(4)).decode())")
   echo "$BMC_USER:$hash" >"$DIR/htpasswd"

@@ -247,10 +247,17 @@ impl LiveBoot {
     }
 }
 
-/// An aborted job's last act: power off, eject, clear the boot override, each best
-/// effort and logged; then it fails with the abort's reason (the failure rule applies).
+/// An aborted job's last act: see [`stop_and_fail`], with the abort's reason.
 pub async fn abort_cleanup(ctx: &JobContext, timeouts: &Timeouts) -> JobOutcome {
     let reason = ctx.job.last_error.clone().unwrap_or_else(|| "aborted".into());
+    stop_and_fail(ctx, timeouts, reason).await
+}
+
+/// A job giving up on its machine (aborted, or its live image never reported): power
+/// off, eject, clear the boot override, each best effort and logged, so a machine that
+/// hung while booting is not left running; then the job fails with `reason` (the
+/// failure rule applies).
+pub async fn stop_and_fail(ctx: &JobContext, timeouts: &Timeouts, reason: String) -> JobOutcome {
     match Machine::open(ctx, timeouts).await {
         Ok((bmc, _)) => {
             let power = async {

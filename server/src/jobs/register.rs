@@ -64,7 +64,7 @@ impl JobHandler for Register {
             "waiting" if ctx.job.agent_deadline.is_some_and(|d| d > store::now_ms()) => {
                 self.enter(ctx, Entry::TakenOver).await
             }
-            "waiting" => Err(self.live.timeout_reason()),
+            "waiting" => return super::live::stop_and_fail(ctx, &self.live.timeouts, self.live.timeout_reason()).await,
             "agent_reported" => self.finish(ctx).await,
             // "start", or "booting" after a crash: begin again (every step is idempotent).
             _ => self.enter(ctx, Entry::Fresh).await,
