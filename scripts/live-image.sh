@@ -19,19 +19,7 @@ PACKAGES=(busybox-static kmod dmidecode util-linux nvme-cli hdparm sg3-utils eth
 # Programs copied into the image with the libraries they link.
 PROGRAMS=(dmidecode lsblk blockdev nvme hdparm sg_inq sg_sanitize sg_readcap ethtool lldpd lldpctl lspci kmod)
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing Debian packages for the live image: ${missing[*]}"
-  as_root apt-get update -qq
-  # A daemon in the list (lldpd) must not start on this machine.
-  printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
-  as_root chmod +x /usr/sbin/policy-rc.d
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  as_root rm -f /usr/sbin/policy-rc.d
-fi
+ensure_debian_packages "the live image" "${PACKAGES[@]}"
 
 # The kernel: the package linux-image-amd64 points at, unpacked (not installed: this
 # machine keeps its own kernel).

@@ -29,17 +29,7 @@ BMC_USER=admin
 BMC_PASSWORD=${RACKSTATE_VM_BMC_PASSWORD:-vm-lab-password}
 
 ensure_packages() {
-  local missing=() p
-  for p in qemu-system-x86 libvirt-daemon-system python3-libvirt python3-venv ovmf qemu-utils; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return
-  log "installing Debian packages for the VM lab: ${missing[*]}"
-  as_root apt-get update -qq
-  printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
-  as_root chmod +x /usr/sbin/policy-rc.d
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  as_root rm -f /usr/sbin/policy-rc.d
+  ensure_debian_packages "the VM lab" qemu-system-x86 libvirt-daemon-system python3-libvirt python3-venv ovmf qemu-utils
 }
 
 # sushy-tools with Debian's libvirt bindings (a venv that sees the system's packages).
