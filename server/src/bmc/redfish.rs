@@ -1060,7 +1060,21 @@ impl Bmc for RedfishBmc {
         let body = json!({ "Boot": { "BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "None" } });
         let doing = "clearing the boot override";
         let (_, etag) = self.fetch(&path, doing).await?;
-        self.patch(&path, &body, etag, doing).await
+        match self.patch(&path, &body, etag, doing).await {
+            // Some services know no target "None" (sushy-emulator's libvirt driver
+            // answers 500, some Supermicro firmware 400): "Disabled" alone clears it.
+            Err(e) if matches!(e.kind, BmcErrorKind::Status { code: 400 | 500, .. }) => {
+                let (_, etag) = self.fetch(&path, doing).await?;
+                let body = json!({ "Boot": { "BootSourceOverrideEnabled": "Disabled" } });
+                self.patch(&path, &body, etag, doing).await?;
+                self.note(format!(
+                    "the BMC refused boot target None ({}): cleared the override with Disabled alone",
+                    status_of(&e)
+                ));
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Ejects whatever is in the slot first (Supermicro refuses an insert over an
