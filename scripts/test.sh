@@ -79,7 +79,9 @@ build_release
 if [ -e /dev/kvm ]; then
   log "building the live image and preparing the VM lab (QEMU, libvirt, sushy-emulator)"
   t0=$(date +%s)
-  export RACKSTATE_TEST_LIVE_ISO=$("$ROOT/scripts/live-image.sh" "$TARGET/release/rackstate")
+  # (Assigned, then exported: a failed build stops the run instead of skipping the test.)
+  RACKSTATE_TEST_LIVE_ISO=$("$ROOT/scripts/live-image.sh" "$TARGET/release/rackstate")
+  export RACKSTATE_TEST_LIVE_ISO
   log "live image ready in $(( $(date +%s) - t0 )) s ($(du -h "$RACKSTATE_TEST_LIVE_ISO" | cut -f1))"
   "$ROOT/scripts/vm-lab.sh" prepare
 else
