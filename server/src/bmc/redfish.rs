@@ -1062,13 +1062,15 @@ impl Bmc for RedfishBmc {
         let (_, etag) = self.fetch(&path, doing).await?;
         match self.patch(&path, &body, etag, doing).await {
             // Some services know no target "None" (sushy-emulator's libvirt driver
-            // answers 500, some Supermicro firmware 400): "Disabled" alone clears it.
+            // answers 500, some Supermicro firmware 400), and some ignore "Disabled"
+            // and keep the last target: the disk is the target that is right either way.
             Err(e) if matches!(e.kind, BmcErrorKind::Status { code: 400 | 500, .. }) => {
                 let (_, etag) = self.fetch(&path, doing).await?;
-                let body = json!({ "Boot": { "BootSourceOverrideEnabled": "Disabled" } });
+                let body =
+                    json!({ "Boot": { "BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "Hdd" } });
                 self.patch(&path, &body, etag, doing).await?;
                 self.note(format!(
-                    "the BMC refused boot target None ({}): cleared the override with Disabled alone",
+                    "the BMC refused boot target None ({}): cleared the override with target Hdd (the server's disk)",
                     status_of(&e)
                 ));
                 Ok(())
