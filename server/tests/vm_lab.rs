@@ -174,7 +174,8 @@ fn step<'a>(steps: &'a [String], prefix: &str) -> &'a str {
 /// An admin brings four QEMU machines in through their Redfish BMC (sushy-emulator on
 /// libvirt). A mistyped BMC password fails at once and is fixed; three machines boot
 /// the real live image from virtual CD and their agents report the VMs' real
-/// hardware; the fourth never boots and fails at the agent timeout. Two are
+/// hardware; the fourth never boots and fails at the agent timeout. A BMC address
+/// that leads to another machine is refused before anything is touched. Two are
 /// allocated and released: cleaning erases their disks for real (the test reads the
 /// disk files: no tenant data is left). A disk added to the third shows up as a
 /// hardware change on re-registration. Decommissioning leaves a VM off with no media.
@@ -290,6 +291,30 @@ async fn virtual_bare_metal_lifecycle() {
         assert_eq!(macs, want_macs, "{} NICs", vm.name);
     }
     eprintln!("three registrations done {:.1} s after they started", t.elapsed().as_secs_f64());
+    // A BMC address that now leads to another machine (here vm2's BMC under another
+    // name): vm1's re-registration stops before touching it, and vm2 stays off.
+    let t = Instant::now();
+    let wrong = app.backend.server(ids[0]).await.unwrap();
+    let other = format!("{}/redfish/v1/Systems/{}", lab.bmc.replace("127.0.0.1", "localhost"), vm2.uuid);
+    let point = |address: String, generation: i64| BmcChange {
+        address,
+        username: lab.user.clone(),
+        password: Some(SecretString::new(&lab.password)),
+        verify_tls: true,
+        generation,
+    };
+    app.backend.change_bmc(&admin, ids[0], &point(other, wrong.generation)).await.unwrap();
+    app.backend.change_state(&admin, ids[0], &StateChange::new(Action::ReRegister)).await.unwrap();
+    let (status, _, steps) = job_end(&app, ids[0], "register", t, Duration::from_secs(60)).await;
+    assert_eq!(status, "failed");
+    let failed = step(&steps, "failed: ");
+    assert!(failed.contains("identity_mismatch") && failed.contains(&vm2.uuid), "{steps:#?}");
+    assert_eq!(bmc_view(&lab, vm2).await, ("Off".to_string(), false), "the other machine was not touched");
+    let back = app.backend.server(ids[0]).await.unwrap();
+    let address = format!("{}/redfish/v1/Systems/{}", lab.bmc, vm1.uuid);
+    app.backend.change_bmc(&admin, ids[0], &point(address, back.generation)).await.unwrap();
+    eprintln!("a BMC leading to another machine refused in {:.1} s", t.elapsed().as_secs_f64());
+
     // Allocation and release: cleaning erases vm1's and vm2's disks.
     let t = Instant::now();
     let system = Actor::system("allocator");
