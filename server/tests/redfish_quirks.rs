@@ -191,3 +191,29 @@ async fn boot_targets_and_mode_are_respected() {
     let (_, _, _, body) = mock.seen.lock().unwrap()[0].clone();
     assert_eq!(body["Boot"]["BootSourceOverrideMode"], "UEFI");
 }
+
+/// A BMC that knows no boot target "None" (sushy-emulator's libvirt driver, some
+/// Supermicro firmware) refuses the clear: it is sent again with target Hdd, which is
+/// right whether or not the BMC honours "Disabled".
+#[tokio::test]
+async fn a_boot_override_clear_without_none_falls_back_to_the_disk() {
+    let slot = json!({ "MediaTypes": ["CD"], "Inserted": false });
+    let boot = json!({ "BootSourceOverrideTarget": "Cd", "BootSourceOverrideEnabled": "Continuous" });
+    let mock = Mock {
+        resources: Arc::new(Mutex::new(service(slot, boot))),
+        seen: Default::default(),
+        answer: Arc::new(|_, _, _, n| if n == 1 { 400 } else { 204 }),
+    };
+    let bmc = RedfishBmc::new(&serve(mock.clone()).await, "u", "p", true, &loopback()).unwrap();
+    bmc.clear_boot_override().await.unwrap();
+    let targets: Vec<Value> = mock
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(m, ..)| m == "PATCH")
+        .map(|(.., body)| body["Boot"]["BootSourceOverrideTarget"].clone())
+        .collect();
+    assert_eq!(targets, [json!("None"), json!("Hdd")]);
+    assert!(bmc.take_notes().iter().any(|n| n.contains("cleared the override with target Hdd")));
+}
