@@ -49,7 +49,6 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 R="$WORK/root"
 mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,run,tmp,root,usr/bin,usr/sbin,usr/local/bin,var/run,lib/modules}
-ln -s ../run "$R/var/run/run" 2>/dev/null || true
 
 # Programs and their shared libraries (and the loader).
 copy_with_libs() {
