@@ -7,7 +7,7 @@
 #
 #   scripts/vm-lab.sh prepare      install QEMU, libvirt, OVMF and sushy-tools; start libvirtd
 #   scripts/vm-lab.sh up [DIR]     prepare, define the VMs, start their BMC emulator;
-#                                  prints DIR/lab.json (default DIR ~/.cache/rackstate/vm-lab)
+#                                  prints DIR/lab.json (default DIR /var/lib/rackstate/vm-lab)
 #   scripts/vm-lab.sh down [DIR]   stop the emulator, destroy and undefine the VMs
 #   scripts/vm-lab.sh try          (make vm-lab) build Rackstate and the live image, bring
 #                                  the lab up, print how to start Rackstate and what to add
@@ -21,7 +21,8 @@
 # emulates the CPU (TCG): slower, the same machines.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ACTION=${1:-up}
-DIR=${2:-$CACHE/vm-lab}
+# Not under a home directory: QEMU runs as libvirt's own user and must reach the disks.
+DIR=${2:-/var/lib/rackstate/vm-lab}
 VENV="$CACHE/kvm-venv"
 URI=qemu:///system
 PREFIX=${RACKSTATE_VM_PREFIX:-rs-vm}
@@ -168,7 +169,7 @@ prepare() {
 up() {
   prepare
   down
-  rm -rf "$DIR" && mkdir -p "$DIR/disks" "$DIR/pool" "$DIR/state"
+  rm -rf "$DIR" && as_root install -d -m 0755 "$DIR" && mkdir -p "$DIR/disks" "$DIR/pool" "$DIR/state"
   # The pool sushy-emulator uploads inserted images to.
   virsh -c "$URI" pool-define-as "$PREFIX-pool" dir --target "$DIR/pool" >/dev/null
   virsh -c "$URI" pool-start "$PREFIX-pool" >/dev/null

@@ -296,6 +296,32 @@ fn keyed<T>(
     }
 }
 
+/// A disk's size as vendors label it (decimal units): "1.9 TB", "960 GB", "4.0 GB",
+/// "128 MB". Small disks (virtual machines, boot modules) must not read "0 GB".
+pub fn size_text(bytes: u64) -> String {
+    let gb = bytes as f64 / 1e9;
+    if gb >= 1000.0 {
+        format!("{:.1} TB", gb / 1000.0)
+    } else if gb >= 10.0 {
+        format!("{gb:.0} GB")
+    } else if gb >= 1.0 {
+        format!("{gb:.1} GB")
+    } else {
+        format!("{:.0} MB", bytes as f64 / 1e6)
+    }
+}
+
+/// A NIC's link speed: "25 Gb/s", "2.5 Gb/s", "100 Mb/s"; 0 is what Linux reports
+/// when it does not know (link down, virtio), shown as such.
+pub fn speed_text(mbps: u32) -> String {
+    match mbps {
+        0 => "unknown".into(),
+        m if m < 1000 => format!("{m} Mb/s"),
+        m if m % 1000 == 0 => format!("{} Gb/s", m / 1000),
+        m => format!("{:.1} Gb/s", m as f64 / 1000.0),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;
@@ -337,6 +363,20 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::dual_socket;
     use super::*;
+
+    /// A 64 MiB virtual disk read "0 GB" and a virtio NIC "0 Gb/s" on the server page
+    /// (the VM lab): small sizes are shown in MB, unknown speeds as unknown.
+    #[test]
+    fn sizes_and_speeds_as_people_read_them() {
+        assert_eq!(size_text(67_108_864), "67 MB");
+        assert_eq!(size_text(4_000_787_030), "4.0 GB");
+        assert_eq!(size_text(960_000_000_000), "960 GB");
+        assert_eq!(size_text(1_920_000_000_000), "1.9 TB");
+        assert_eq!(speed_text(0), "unknown");
+        assert_eq!(speed_text(100), "100 Mb/s");
+        assert_eq!(speed_text(2500), "2.5 Gb/s");
+        assert_eq!(speed_text(25_000), "25 Gb/s");
+    }
 
     /// Validation names the field at fault; unknown fields are refused by the schema.
     #[test]

@@ -4,6 +4,7 @@ use crate::api::servers::{
     AbortJob, DecommissionServer, RetryJob, SetServerState, StartRegistration, load_activity, load_server,
 };
 use crate::domain::Action;
+use crate::domain::inventory::{size_text, speed_text};
 use crate::ui::components::{DisabledButton, StateBadge, error_text};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -444,11 +445,6 @@ fn NotesHistory(server_id: i64, current: ReadSignal<crate::model::Notes>) -> imp
     }
 }
 
-fn gib(bytes: u64) -> String {
-    let gb = bytes as f64 / 1e9;
-    if gb >= 1000.0 { format!("{:.1} TB", gb / 1000.0) } else { format!("{gb:.0} GB") }
-}
-
 fn switch_text(nic: &crate::domain::inventory::Nic) -> String {
     match (&nic.switch, &nic.switch_port) {
         (Some(sw), Some(port)) => format!("{sw} port {port}"),
@@ -472,14 +468,14 @@ fn InventoryCard(inv: crate::domain::Inventory) -> impl IntoView {
                 <caption>"Disks"</caption>
                 <thead><tr><th>"Model"</th><th>"Serial"</th><th>"Size"</th><th>"Kind"</th></tr></thead>
                 <tbody>{inv.disks.iter().map(|d| view! {
-                    <tr><td>{d.model.clone()}</td><td class="mono">{d.serial.clone()}</td><td>{gib(d.size_bytes)}</td><td>{d.kind.as_str()}</td></tr>
+                    <tr><td>{d.model.clone()}</td><td class="mono">{d.serial.clone()}</td><td>{size_text(d.size_bytes)}</td><td>{d.kind.as_str()}</td></tr>
                 }).collect_view()}</tbody>
             </table></div>
             <div class="table-wrap"><table class="compact">
                 <caption>"Network interfaces"</caption>
                 <thead><tr><th>"Name"</th><th>"MAC"</th><th>"Speed"</th><th>"Switch"</th></tr></thead>
                 <tbody>{inv.nics.iter().map(|n| view! {
-                    <tr><td>{n.name.clone()}</td><td class="mono">{n.mac.clone()}</td><td>{format!("{} Gb/s", n.speed_mbps / 1000)}</td><td>{switch_text(n)}</td></tr>
+                    <tr><td>{n.name.clone()}</td><td class="mono">{n.mac.clone()}</td><td>{speed_text(n.speed_mbps)}</td><td>{switch_text(n)}</td></tr>
                 }).collect_view()}</tbody>
             </table></div>
             {(!inv.gpus.is_empty()).then(|| {
@@ -645,7 +641,7 @@ fn AvailableConfirm(
             } else {
                 view! {
                     <ul class="plain">
-                        {disks.into_iter().map(|d| view! { <li>{format!("disk {} {} ({})", d.model, d.serial, gib(d.size_bytes))}</li> }).collect_view()}
+                        {disks.into_iter().map(|d| view! { <li>{format!("disk {} {} ({})", d.model, d.serial, size_text(d.size_bytes))}</li> }).collect_view()}
                         {nics.into_iter().map(|n| { let sw = switch_text(&n); view! { <li>{format!("{} {} → {sw}", n.name, n.mac)}</li> } }).collect_view()}
                     </ul>
                 }.into_any()
