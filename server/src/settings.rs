@@ -351,6 +351,20 @@ mod tests {
         assert_eq!(e.var, "RACKSTATE_DATABASE_URL");
     }
 
+    /// The agents' and the BMCs' URLs may differ (provisioning and management
+    /// networks); each is checked, a trailing slash dropped, and a bad one named.
+    #[test]
+    fn agent_and_media_urls() {
+        let s =
+            with(&[("RACKSTATE_AGENT_URL", "http://10.0.2.2:3000/"), ("RACKSTATE_MEDIA_URL", "http://127.0.0.1:3000")])
+                .unwrap();
+        assert_eq!(s.agent_url.as_deref(), Some("http://10.0.2.2:3000"));
+        assert_eq!(s.media_url.as_deref(), Some("http://127.0.0.1:3000"));
+        let e = with(&[("RACKSTATE_MEDIA_URL", "ftp://bmc-net/")]).unwrap_err();
+        assert_eq!(e.var, "RACKSTATE_MEDIA_URL");
+        assert!(e.to_string().contains("must start with http:// or https://"), "{e}");
+    }
+
     /// A PostgreSQL URL is accepted as given.
     #[test]
     fn postgres_url() {
