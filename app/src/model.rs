@@ -96,6 +96,27 @@ impl JobView {
     }
 }
 
+/// A server's power controls for the caller: the buttons they may press (none for a
+/// role that never may) and the latest power request with its outcome.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerControl {
+    pub buttons: Vec<crate::domain::power::PowerButton>,
+    pub last: Option<PowerJob>,
+}
+
+/// One power request as it went (or goes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PowerJob {
+    pub job_id: i64,
+    pub request: crate::domain::power::PowerRequest,
+    /// queued, running, succeeded, failed, aborted.
+    pub status: String,
+    pub error: Option<String>,
+    /// When it last changed (unix ms).
+    pub updated_at: i64,
+}
+
 /// Server types x states counts: the utilization report.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Utilization {

@@ -57,6 +57,9 @@ pub struct Settings {
     pub bmc_max_response_bytes: usize,
     /// How long a power change may take to show (`RACKSTATE_POWER_TIMEOUT_SECONDS`, default 120).
     pub power_timeout: Duration,
+    /// How long a requested power-off waits for the operating system to shut down
+    /// before forcing it off (`RACKSTATE_SHUTDOWN_GRACE_SECONDS`, default 120).
+    pub shutdown_grace: Duration,
     /// Seconds between sweeps of every BMC's power and health
     /// (`RACKSTATE_POWER_SYNC_SECONDS`, default 300; 0: no sweep).
     pub power_sync: Option<Duration>,
@@ -229,6 +232,7 @@ impl Settings {
         .max(64 * 1024) as usize;
         let bmc_timeout = seconds("RACKSTATE_BMC_TIMEOUT_SECONDS", 20, 1, 600)?;
         let power_timeout = seconds("RACKSTATE_POWER_TIMEOUT_SECONDS", 120, 1, 3600)?;
+        let shutdown_grace = seconds("RACKSTATE_SHUTDOWN_GRACE_SECONDS", 120, 1, 3600)?;
         // 0 turns the sweep off.
         let power_sync = Some(seconds("RACKSTATE_POWER_SYNC_SECONDS", 300, 0, 86400)?).filter(|d| !d.is_zero());
         let metrics_token = get("RACKSTATE_METRICS_TOKEN").filter(|v| !v.trim().is_empty()).map(Secret);
@@ -290,6 +294,7 @@ impl Settings {
             bmc_ca_certs,
             bmc_max_response_bytes,
             power_timeout,
+            shutdown_grace,
             power_sync,
             metrics_token,
             metrics_listen,

@@ -7,6 +7,7 @@ use crate::jobs::{
     clean::Clean,
     decommission::Decommission,
     live::{LiveBoot, Timeouts},
+    power::Power,
     register::Register,
 };
 use crate::lab::{Lab, LabConfig};
@@ -146,7 +147,11 @@ impl Application {
         let router = router(settings, addr, backend.clone(), agent, stopping.subscribe());
         let runner = (settings.workers > 0).then(|| {
             let owner = format!("{}-{}-{}", hostname(), std::process::id(), &random_token()[..8]);
-            let timeouts = Timeouts { bmc_request: settings.bmc_timeout, power: settings.power_timeout };
+            let timeouts = Timeouts {
+                bmc_request: settings.bmc_timeout,
+                power: settings.power_timeout,
+                shutdown_grace: settings.shutdown_grace,
+            };
             let live = Arc::new(LiveBoot {
                 media_url: settings.media_url.clone().unwrap_or_else(|| callback_url.clone()),
                 callback_url: callback_url.clone(),
@@ -159,6 +164,7 @@ impl Application {
                 .handle(JobKind::Register, Register { live: live.clone() })
                 .handle(JobKind::Clean, Clean { live })
                 .handle(JobKind::Decommission, Decommission { timeouts })
+                .handle(JobKind::Power, Power { timeouts })
         });
         let lab = if settings.demo_lab > 0 {
             let config = LabConfig {

@@ -49,6 +49,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         ],
         "/api/start_registration" | "/api/decommission_server" => vec![("id", "{id}"), ("generation", "{gen}")],
         "/api/retry_job" | "/api/abort_job" => vec![("id", "{id}")],
+        "/api/request_power" => vec![("id", "{id}"), ("request", "on")],
         "/api/save_notes" => vec![("id", "{id}"), ("text", "# notes by {role}"), ("version", "0")],
         "/api/create_user" => {
             vec![("username", "made-by-{role}"), ("password", "another-long-password"), ("role", "viewer")]
@@ -160,6 +161,14 @@ async fn call(
         sqlx::query("UPDATE servers SET bmc_cert_sha256 = $1, bmc_cert_offered = $2 WHERE id = $3")
             .bind("cd".repeat(32))
             .bind("ab".repeat(32))
+            .bind(s.id)
+            .execute(app.backend.db.pool())
+            .await
+            .unwrap();
+    }
+    if path == "/api/request_power" {
+        // Tenants power their own used servers.
+        sqlx::query("UPDATE servers SET state = 'used' WHERE id = $1")
             .bind(s.id)
             .execute(app.backend.db.pool())
             .await

@@ -265,6 +265,7 @@ async fn openapi_document() {
         ("/api/v1/servers/{id}/erase-certificates", &["get"]),
         ("/api/v1/servers/{id}/erase-certificates/{cert}", &["get"]),
         ("/api/v1/servers/{id}/notes", &["get", "put"]),
+        ("/api/v1/servers/{id}/power", &["get", "post"]),
         ("/api/v1/jobs/{id}", &["get"]),
         ("/api/v1/reports/utilization", &["get"]),
         ("/api/v1/users", &["post"]),

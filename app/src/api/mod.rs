@@ -48,6 +48,10 @@ impl Access {
 /// Allocating and releasing: tenants for themselves, operators and admins for tenants.
 pub const ALLOCATE: Access = Access::NeedsAny(&[Permission::AllocateOwn, Permission::AllocateForTenants]);
 
+/// Power buttons: operators and admins on any server, tenants on their own (the
+/// service checks which server).
+pub const POWER: Access = Access::NeedsAny(&[Permission::PowerAnyServer, Permission::PowerOwnServers]);
+
 /// The server list's bulk actions: whoever may press any of them (each action is
 /// checked again against the role).
 pub const BULK: Access =
@@ -72,6 +76,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/decommission_server", Access::Needs(Permission::Decommission)),
     ("/api/retry_job", Access::Needs(Permission::RetryAbortJobs)),
     ("/api/abort_job", Access::Needs(Permission::RetryAbortJobs)),
+    ("/api/request_power", POWER),
     ("/api/save_notes", Access::Needs(Permission::EditNotes)),
     ("/api/notes_history", Access::Needs(Permission::ViewFleet)),
     ("/api/reveal_bmc_credentials", Access::Needs(Permission::RevealBmcCredentials)),

@@ -26,6 +26,9 @@ pub struct ServerDetail {
     pub bmc_username: Option<String>,
     /// The BMC certificate pin, for those who may edit BMC access.
     pub bmc_certificate: Option<crate::model::CertificatePin>,
+    /// The power buttons the caller may press and the latest power request.
+    #[serde(default)]
+    pub power: crate::model::PowerControl,
 }
 
 #[server(endpoint = "utilization")]
@@ -150,6 +153,7 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
         if can_edit_bmc { Some(backend.bmc_username(id).await.map_err(super::ssr::service_error)?) } else { None };
     let bmc_certificate =
         if can_edit_bmc { Some(backend.bmc_certificate(id).await.map_err(super::ssr::service_error)?) } else { None };
+    let power = backend.power_control(&user, id).await.map_err(super::ssr::service_error)?;
     Ok(ServerDetail {
         server,
         buttons,
@@ -161,6 +165,7 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
         can_edit_bmc,
         bmc_username,
         bmc_certificate,
+        power,
     })
 }
 
@@ -253,6 +258,19 @@ pub async fn retry_job(id: i64) -> Result<Server, ServerFnError> {
         );
     }
     backend.retry_job(&actor, id).await.map_err(super::ssr::service_error)
+}
+
+/// Asks for a power action (on, off, reset) on a server; it runs as a job.
+#[server(endpoint = "request_power")]
+pub async fn request_power(id: i64, request: String) -> Result<(), ServerFnError> {
+    let (backend, user, _) = super::ssr::require_access(super::POWER).await?;
+    let Some(request) = crate::domain::power::PowerRequest::parse(&request) else {
+        return super::ssr::fail(
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+            format!("request: {request:?} is not on, off or reset"),
+        );
+    };
+    backend.request_power(&user, id, request).await.map(|_| ()).map_err(super::ssr::service_error)
 }
 
 /// Aborts the server's running job (it powers the server off and ejects the media).

@@ -67,6 +67,10 @@ pub enum Permission {
     EditBmc,
     ManageUsers,
     ManageSubscriptions,
+    /// Power on, off and reset any server without a running job.
+    PowerAnyServer,
+    /// Power on, off and reset the servers allocated to oneself.
+    PowerOwnServers,
 }
 
 impl Permission {
@@ -87,6 +91,8 @@ impl Permission {
             Permission::EditBmc => "edit_bmc",
             Permission::ManageUsers => "manage_users",
             Permission::ManageSubscriptions => "manage_subscriptions",
+            Permission::PowerAnyServer => "power_any_server",
+            Permission::PowerOwnServers => "power_own_servers",
         }
     }
 }
@@ -110,6 +116,8 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     (Permission::EditBmc, &[A, O]),
     (Permission::ManageUsers, &[A]),
     (Permission::ManageSubscriptions, &[A]),
+    (Permission::PowerAnyServer, &[A, O]),
+    (Permission::PowerOwnServers, &[T]),
 ];
 
 /// The permission a lifecycle action needs from a user, for user-triggered actions.
@@ -224,6 +232,8 @@ mod tests {
             Permission::ManageUsers,
             Permission::ManageSubscriptions,
             Permission::RevealBmcCredentials,
+            Permission::PowerAnyServer,
+            Permission::PowerOwnServers,
         ];
         assert!(changes.iter().all(|p| !Role::Viewer.can(*p)));
         for p in [

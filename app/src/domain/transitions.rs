@@ -182,6 +182,8 @@ pub enum JobKind {
     Register,
     Clean,
     Decommission,
+    /// A power request (on, off, reset); no state change.
+    Power,
 }
 
 impl JobKind {
@@ -190,10 +192,11 @@ impl JobKind {
             JobKind::Register => "register",
             JobKind::Clean => "clean",
             JobKind::Decommission => "decommission",
+            JobKind::Power => "power",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [JobKind::Register, JobKind::Clean, JobKind::Decommission].into_iter().find(|k| k.as_str() == s)
+        [JobKind::Register, JobKind::Clean, JobKind::Decommission, JobKind::Power].into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -253,12 +256,13 @@ pub const TRANSITIONS: &[Transition] = &[
     row(AvailableReserved, A::Unreserve, Available, SYS),
     row(Available, A::Allocate, Used, SYS),
     guarded(AvailableReserved, A::Allocate, Used, SYS, Guard::ReservedForRequester),
+    // A power action running on the server finishes first: cleaning must not race it.
     Transition {
         from: Used,
         action: A::Release,
         to: Cleaning,
         by: SYS,
-        guard: Guard::None,
+        guard: Guard::NoActiveJob,
         starts_job: Some(JobKind::Clean),
     },
 ];

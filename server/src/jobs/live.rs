@@ -21,6 +21,9 @@ pub struct Timeouts {
     pub bmc_request: Duration,
     /// A power change to show (RACKSTATE_POWER_TIMEOUT_SECONDS).
     pub power: Duration,
+    /// A requested power-off: the operating system's time to shut down before it is
+    /// forced off (RACKSTATE_SHUTDOWN_GRACE_SECONDS).
+    pub shutdown_grace: Duration,
 }
 
 /// What booting into the live image needs.

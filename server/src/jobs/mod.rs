@@ -15,6 +15,7 @@ pub mod clean;
 pub mod decommission;
 pub mod live;
 pub mod machine;
+pub mod power;
 pub mod register;
 
 use app::backend::store::{self, jobs::JobRow, now_ms};

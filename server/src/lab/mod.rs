@@ -115,6 +115,9 @@ pub struct Faults {
     pub malformed_json: bool,
     /// Power-on requests are accepted but the machine never powers on.
     pub power_stuck_off: bool,
+    /// Its operating system ignores a graceful shutdown (accepted, nothing happens),
+    /// as a hung or ACPI-deaf one does.
+    pub ignores_shutdown: bool,
 }
 
 #[derive(Debug, Default)]
@@ -609,8 +612,10 @@ async fn patch_system(
 }
 
 async fn reset(State(m): State<Arc<Machine>>, body: axum::Json<Value>) -> Response {
-    let stuck = m.faults().power_stuck_off;
+    let faults = m.faults();
+    let stuck = faults.power_stuck_off;
     match body["ResetType"].as_str() {
+        Some("GracefulShutdown") if faults.ignores_shutdown => {}
         Some("On" | "ForceRestart" | "GracefulRestart" | "PowerCycle") if stuck => m.set_power(false),
         Some("On") => m.set_power(true),
         Some("ForceRestart" | "GracefulRestart" | "PowerCycle") => m.set_power(true),

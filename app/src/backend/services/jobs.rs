@@ -27,7 +27,11 @@ impl Backend {
         if !store::jobs::abort(&mut tx, job.id, &reason, now).await? {
             return Err(conflict(format!("the {} job #{} is not running ({})", job.kind, job.id, job.status)));
         }
-        let message = format!("{reason}: powering off and ejecting the media (best effort), then failing the job");
+        let message = if job.job_kind() == Some(JobKind::Power) {
+            format!("{reason}: the power request stops where it is")
+        } else {
+            format!("{reason}: powering off and ejecting the media (best effort), then failing the job")
+        };
         store::jobs::log_step(&mut tx, job.id, &message, now).await?;
         let event = NewEvent {
             server_id: Some(server_id),
@@ -67,6 +71,8 @@ impl Backend {
             | (JobKind::Clean, ServerState::Cleaning) => None,
             (JobKind::Register, ServerState::Unavailable | ServerState::Used) => Some(Action::ReRegister),
             (JobKind::Decommission, ServerState::Unavailable | ServerState::Defective) => Some(Action::Decommission),
+            // A power request is asked again as it was (its BMC password must still be known).
+            (JobKind::Power, state) if state != ServerState::Decommissioned => None,
             (_, state) => {
                 return Err(conflict(format!(
                     "{} is {state} now; the failed {} job no longer applies",

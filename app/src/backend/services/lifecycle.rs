@@ -40,6 +40,9 @@ pub struct JobParams {
     /// used): failure returns it where it came from.
     #[serde(default)]
     pub re_registration: bool,
+    /// For a power job: what was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<crate::domain::power::PowerRequest>,
 }
 
 impl StateChange {
@@ -172,8 +175,10 @@ pub(crate) async fn apply_typed(
         return Err(stale(&current));
     }
     if let Some(kind) = t.starts_job {
-        let params =
-            JobParams { re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used) };
+        let params = JobParams {
+            re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used),
+            ..JobParams::default()
+        };
         queue_job(&mut *tx, id, kind, &params, now).await?;
     }
     if change.action == Action::DecommissionSucceeded {

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod jobs;
 pub mod lifecycle;
 pub mod notes;
+pub mod power;
 pub mod servers;
 pub mod tokens;
 

@@ -15,6 +15,13 @@ pub struct NewEvent<'a> {
     pub details: Option<&'a str>,
 }
 
+impl<'a> NewEvent<'a> {
+    /// An event of `kind` about a server, by `actor`, with nothing else said yet.
+    pub fn about(server_id: i64, actor: &'a str, kind: &'a str) -> Self {
+        Self { server_id: Some(server_id), actor, kind, from_value: None, to_value: None, reason: None, details: None }
+    }
+}
+
 /// The table and columns an event is written with (`at` first, so that a statement
 /// writing an event beside other work can share its timestamp parameter).
 pub(crate) const INSERT_INTO: &str =

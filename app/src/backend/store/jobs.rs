@@ -404,11 +404,39 @@ pub async fn close_active(
 
 /// The server's most recent job, if any (for the server page).
 pub async fn latest_for_server(conn: &mut AnyConnection, server_id: i64) -> Result<Option<JobRow>, DbError> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE server_id = $1 ORDER BY id DESC LIMIT 1"))
-        .bind(server_id)
-        .fetch_optional(conn)
-        .await
-        .map_err(|e| DbError::query("reading a server's jobs", e))
+    // A power action that succeeded does not hide the process before it (a failed
+    // cleaning stays retryable after someone powered the machine on to look).
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE server_id = $1 AND NOT (kind = 'power' AND status = 'succeeded') \
+         ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(server_id)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| DbError::query("reading a server's jobs", e))
+}
+
+/// A server's latest job of `kind` and when it last changed (unix ms).
+pub async fn latest_of_kind(
+    conn: &mut AnyConnection,
+    server_id: i64,
+    kind: JobKind,
+) -> Result<Option<(JobRow, i64)>, DbError> {
+    #[derive(sqlx::FromRow)]
+    struct WithTime {
+        #[sqlx(flatten)]
+        job: JobRow,
+        updated_at: i64,
+    }
+    sqlx::query_as::<_, WithTime>(&format!(
+        "SELECT {COLUMNS}, updated_at FROM jobs WHERE server_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(server_id)
+    .bind(kind.as_str())
+    .fetch_optional(conn)
+    .await
+    .map(|r| r.map(|r| (r.job, r.updated_at)))
+    .map_err(|e| DbError::query("reading a server's jobs", e))
 }
 
 /// Asks for an active job to be aborted: whoever holds it loses it (its runner stops

@@ -704,7 +704,8 @@ pub async fn page_fingerprint(conn: &mut AnyConnection, id: i64) -> Result<Optio
     .map_err(|e| DbError::query("reading a server's page fingerprint", e))?;
     Ok(row.map(|(generation, power, health, warning, event, job, status, phase, steps)| {
         (
-            format!("{generation}.{power}.{health}.{}", warning.is_some()),
+            // The job's status too: the page's buttons depend on whether one runs.
+            format!("{generation}.{power}.{health}.{}.{job}.{status}", warning.is_some()),
             format!("{event}.{job}.{status}.{phase}.{steps}"),
         )
     }))

@@ -6,6 +6,7 @@ mod login;
 mod not_found;
 mod server;
 mod server_erase;
+mod server_power;
 mod servers;
 mod subscriptions;
 mod users;

@@ -21,6 +21,7 @@ pub fn ServerPage() -> impl IntoView {
     let abort = ServerAction::<AbortJob>::new();
     let change_bmc = ServerAction::<crate::api::servers::ChangeBmc>::new();
     let accept_cert = ServerAction::<crate::api::servers::AcceptBmcCertificate>::new();
+    let power = ServerAction::<crate::api::servers::RequestPower>::new();
     // Bumped by the live stream when the server (state, power) or its activity (job
     // steps, audit) changed; each refetches its part of the page.
     let live_server = RwSignal::new(0u64);
@@ -36,6 +37,7 @@ pub fn ServerPage() -> impl IntoView {
             + abort.version().get()
             + change_bmc.version().get()
             + accept_cert.version().get()
+            + power.version().get()
     };
     let detail = Resource::new(move || (id(), actions(), live_server.get()), |(id, ..)| load_server(id));
     let activity = Resource::new(move || (id(), actions(), live_activity.get()), |(id, ..)| load_activity(id));
@@ -169,6 +171,10 @@ pub fn ServerPage() -> impl IntoView {
                                 }}
                             </section>
                         })}
+                        {super::server_power::shows(&d.power).then(|| view! {
+                            <super::server_power::PowerCard server_id=sid power_state=s.power_state.clone()
+                                control=d.power.clone() request=power/>
+                        })}
                         {d.can_edit_bmc.then(|| view! {
                             <BmcCard server=s.clone() username=d.bmc_username.clone().unwrap_or_default() change=change_bmc
                                 certificate=d.bmc_certificate.clone().unwrap_or_default() accept=accept_cert/>
@@ -185,7 +191,12 @@ pub fn ServerPage() -> impl IntoView {
                 Ok(a) => {
                     let sid = id();
                     view! {
-                        {a.job.clone().map(|job| { let active = job.is_active(); let manage = a.can_manage_jobs; let (can_retry, can_abort) = (job.can_retry(), job.can_abort()); view! {
+                        {a.job.clone().map(|job| { let active = job.is_active(); let manage = a.can_manage_jobs; let (can_retry, can_abort) = (job.can_retry(), job.can_abort());
+                          let abort_text = if job.kind == "power" {
+                              "The power request stops where it is; the job fails."
+                          } else {
+                              "The job stops; the server is powered off and its virtual media ejected (best effort), then the job fails."
+                          }; view! {
                             <section class="card" aria-labelledby="job-h" data-testid="job">
                                 <h2 id="job-h">
                                     {if active { "Running job" } else { "Last job" }} ": "
@@ -209,7 +220,7 @@ pub fn ServerPage() -> impl IntoView {
                                 {(manage && can_abort).then(|| view! {
                                     <details class="confirm" open=abort_open.get_untracked()>
                                         <summary role="button" on:click=move |_| abort_open.update(|o| *o = !*o)>"Abort…"</summary>
-                                        <p>"The job stops; the server is powered off and its virtual media ejected (best effort), then the job fails."</p>
+                                        <p>{abort_text}</p>
                                         <ActionForm action=abort attr:class="inline">
                                             <input type="hidden" name="id" value=sid/>
                                             <button type="submit" class="danger">"Abort the job"</button>
