@@ -96,6 +96,42 @@ impl JobView {
     }
 }
 
+/// An operating system image in the catalog (its bytes stay where its URL says).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Image {
+    pub id: i64,
+    pub name: String,
+    /// Where the servers' live image downloads it (http or https).
+    pub url: String,
+    /// Lower-case hex; checked against what was written to the disk.
+    pub sha256: String,
+    pub format: crate::domain::images::ImageFormat,
+    /// The smallest disk it may be written to.
+    pub min_disk_bytes: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+    /// Retired images stay for the deployments that used them; no new one may.
+    pub retired_at: Option<i64>,
+}
+
+/// A server's latest operating system deployment, as its page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DeployView {
+    pub job_id: i64,
+    /// The catalog image's name.
+    pub image: Option<String>,
+    /// queued, running, waiting_for_agent, succeeded, failed, aborted.
+    pub status: String,
+    pub error: Option<String>,
+    /// The job's steps, oldest first (progress).
+    pub steps: Vec<String>,
+    pub updated_at: i64,
+    /// Why the caller may not deploy again now (None: they may).
+    pub redeploy_refusal: Option<String>,
+}
+
 /// A server's power controls for the caller: the buttons they may press (none for a
 /// role that never may) and the latest power request with its outcome.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -274,6 +310,9 @@ pub struct Deployment {
     pub created_by: String,
     pub created_at: i64,
     pub released_at: Option<i64>,
+    /// The catalog image written to its servers (None: they were handed out as they are).
+    #[serde(default)]
+    pub image: Option<String>,
     /// The servers it holds now.
     pub servers: Vec<DeploymentServer>,
     /// Servers released from it, with their state now (cleaning, then back in the pool).

@@ -6,6 +6,7 @@ use crate::jobs::{
     Runner,
     clean::Clean,
     decommission::Decommission,
+    deploy::Deploy,
     live::{LiveBoot, Timeouts},
     power::Power,
     register::Register,
@@ -162,7 +163,8 @@ impl Application {
             Runner::new(backend.clone(), owner, settings.workers)
                 .with_lease(settings.job_lease)
                 .handle(JobKind::Register, Register { live: live.clone() })
-                .handle(JobKind::Clean, Clean { live })
+                .handle(JobKind::Clean, Clean { live: live.clone() })
+                .handle(JobKind::Deploy, Deploy { live })
                 .handle(JobKind::Decommission, Decommission { timeouts })
                 .handle(JobKind::Power, Power { timeouts })
         });

@@ -50,6 +50,15 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         "/api/start_registration" | "/api/decommission_server" => vec![("id", "{id}"), ("generation", "{gen}")],
         "/api/retry_job" | "/api/abort_job" => vec![("id", "{id}")],
         "/api/request_power" => vec![("id", "{id}"), ("request", "on")],
+        "/api/images_data" => vec![],
+        "/api/add_image" => vec![
+            ("name", "img-{role}"),
+            ("url", "http://127.0.0.1:9/{role}.raw"),
+            ("sha256", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+            ("format", "raw"),
+        ],
+        "/api/retire_image" => vec![("id", "{image}")],
+        "/api/redeploy_server" => vec![("id", "{id}"), ("image", "{image_name}"), ("overwrite", "on")],
         "/api/save_notes" => vec![("id", "{id}"), ("text", "# notes by {role}"), ("version", "0")],
         "/api/create_user" => {
             vec![("username", "made-by-{role}"), ("password", "another-long-password"), ("role", "viewer")]
@@ -106,6 +115,21 @@ async fn snapshot_without_fixture(app: &TestApp) -> Vec<i64> {
 async fn prepare(app: &TestApp, path: &str) -> Vec<(&'static str, String)> {
     use app::backend::services::allocation::{AllocationRequest, NewSubscription};
     let mut out = Vec::new();
+    if path == "/api/retire_image" || path == "/api/redeploy_server" {
+        // A fresh catalog image to retire or deploy.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let new = app::domain::images::NewImage {
+            name: format!("fixture-{n}"),
+            url: "http://127.0.0.1:9/fixture.raw".into(),
+            sha256: "ab".repeat(32),
+            format: "raw".into(),
+            min_disk_gib: None,
+        };
+        let image = app.backend.add_image(&Actor::user("admin"), &new).await.unwrap();
+        out.push(("{image}", image.id.to_string()));
+        out.push(("{image_name}", image.name));
+    }
     if path == "/api/revoke_api_token" {
         // A token of victim's (victim's password may have been reset by an earlier call).
         let victim = app.backend.list_users().await.unwrap().into_iter().find(|u| u.username == "victim").unwrap();
@@ -134,7 +158,7 @@ async fn prepare(app: &TestApp, path: &str) -> Vec<(&'static str, String)> {
     if path == "/api/release_deployment" {
         let users = app.backend.list_users().await.unwrap();
         let tenant = users.iter().find(|u| u.username == "tenant").unwrap();
-        let req = AllocationRequest { tenant: None, server_type: label, count: 1 };
+        let req = AllocationRequest { tenant: None, server_type: label, count: 1, image: None };
         out.push(("{deployment}", app.backend.allocate(tenant, &req).await.unwrap().id.to_string()));
     }
     out
@@ -166,7 +190,7 @@ async fn call(
             .await
             .unwrap();
     }
-    if path == "/api/request_power" {
+    if path == "/api/request_power" || path == "/api/redeploy_server" {
         // Tenants power their own used servers.
         sqlx::query("UPDATE servers SET state = 'used' WHERE id = $1")
             .bind(s.id)

@@ -43,8 +43,12 @@ async fn allocate_to(app: &TestApp, id: i64, name: &str) -> UserView {
     let admin = Actor::user("admin");
     let s = app.backend.change_state(&admin, id, &StateChange::new(Action::SetAvailable)).await.unwrap();
     let operator = user(app, &format!("{name}-ops"), Role::Operator).await;
-    let req =
-        AllocationRequest { tenant: Some(name.into()), server_type: s.server_type.clone().expect("typed"), count: 1 };
+    let req = AllocationRequest {
+        tenant: Some(name.into()),
+        server_type: s.server_type.clone().expect("typed"),
+        count: 1,
+        image: None,
+    };
     app.backend.allocate(&operator, &req).await.unwrap();
     assert_eq!(app.backend.server(id).await.unwrap().state, ServerState::Used);
     tenant

@@ -14,6 +14,9 @@ pub struct SubscriptionsData {
     /// Tenant users, for the create form.
     pub tenants: Vec<String>,
     pub server_types: Vec<String>,
+    /// The current catalog images' names (an allocation may write one).
+    #[serde(default)]
+    pub images: Vec<String>,
 }
 
 /// What the deployments page shows the caller.
@@ -28,6 +31,9 @@ pub struct DeploymentsData {
     pub deployments: Vec<Deployment>,
     pub tenants: Vec<String>,
     pub server_types: Vec<String>,
+    /// The current catalog images' names (an allocation may write one).
+    #[serde(default)]
+    pub images: Vec<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -59,6 +65,7 @@ pub async fn load_subscriptions() -> Result<SubscriptionsData, ServerFnError> {
         subscriptions: backend.list_subscriptions(None).await.map_err(err)?,
         tenants: backend.tenant_names().await.map_err(err)?,
         server_types: backend.server_type_labels().await.map_err(err)?,
+        images: backend.images(false).await.map_err(err)?.into_iter().map(|i| i.name).collect(),
     })
 }
 
@@ -128,6 +135,7 @@ pub async fn load_deployments() -> Result<DeploymentsData, ServerFnError> {
         deployments: backend.list_deployments(&user, None).await.map_err(err)?,
         tenants,
         server_types: backend.server_type_labels().await.map_err(err)?,
+        images: backend.images(false).await.map_err(err)?.into_iter().map(|i| i.name).collect(),
     })
 }
 
@@ -138,12 +146,14 @@ pub async fn allocate(
     server_type: String,
     count: String,
     #[server(default)] username: Option<String>,
+    #[server(default)] image: Option<String>,
 ) -> Result<Deployment, ServerFnError> {
     let (backend, user, _) = super::ssr::require_access(super::ALLOCATE).await?;
     let request = crate::backend::services::allocation::AllocationRequest {
         tenant: username.filter(|u| !u.trim().is_empty()),
         server_type,
         count: parse_count("count", &count)?,
+        image: image.filter(|i| !i.trim().is_empty()),
     };
     backend.allocate(&user, &request).await.map_err(super::ssr::service_error)
 }

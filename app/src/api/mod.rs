@@ -7,6 +7,7 @@
 
 pub mod allocation;
 pub mod auth;
+pub mod images;
 pub mod servers;
 pub mod users;
 
@@ -52,6 +53,10 @@ pub const ALLOCATE: Access = Access::NeedsAny(&[Permission::AllocateOwn, Permiss
 /// service checks which server).
 pub const POWER: Access = Access::NeedsAny(&[Permission::PowerAnyServer, Permission::PowerOwnServers]);
 
+/// Writing an image to a used server again: operators and admins on any, tenants on
+/// their own (the service checks which server).
+pub const DEPLOY: Access = Access::NeedsAny(&[Permission::DeployAnyServer, Permission::DeployOwnServers]);
+
 /// The server list's bulk actions: whoever may press any of them (each action is
 /// checked again against the role).
 pub const BULK: Access =
@@ -77,6 +82,10 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/retry_job", Access::Needs(Permission::RetryAbortJobs)),
     ("/api/abort_job", Access::Needs(Permission::RetryAbortJobs)),
     ("/api/request_power", POWER),
+    ("/api/images_data", Access::LoggedIn),
+    ("/api/add_image", Access::Needs(Permission::ManageImages)),
+    ("/api/retire_image", Access::Needs(Permission::ManageImages)),
+    ("/api/redeploy_server", DEPLOY),
     ("/api/save_notes", Access::Needs(Permission::EditNotes)),
     ("/api/notes_history", Access::Needs(Permission::ViewFleet)),
     ("/api/reveal_bmc_credentials", Access::Needs(Permission::RevealBmcCredentials)),

@@ -180,12 +180,18 @@ pub struct ServerActivity {
     /// The cleanings' erase certificates, newest first (None when the caller may not
     /// read the audit).
     pub erase_certificates: Option<Vec<crate::domain::erase::EraseCertificate>>,
+    /// The latest operating system deployment (progress, outcome), for its tenant too.
+    #[serde(default)]
+    pub deploy: Option<crate::model::DeployView>,
+    /// Images the caller may deploy to the server now (empty: re-deploy not offered).
+    #[serde(default)]
+    pub deploy_images: Vec<String>,
 }
 
 #[server(endpoint = "server_activity")]
 pub async fn load_activity(id: i64) -> Result<ServerActivity, ServerFnError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
-    backend.server_for(&user, id).await.map_err(super::ssr::service_error)?;
+    let server = backend.server_for(&user, id).await.map_err(super::ssr::service_error)?;
     let (events, erase_certificates) = if user.role.can(Permission::ViewAudit) {
         (
             Some(backend.server_events(id).await.map_err(super::ssr::service_error)?),
@@ -199,7 +205,22 @@ pub async fn load_activity(id: i64) -> Result<ServerActivity, ServerFnError> {
     } else {
         None
     };
-    Ok(ServerActivity { job, events, can_manage_jobs: user.role.can(Permission::RetryAbortJobs), erase_certificates })
+    let deploy = backend.deploy_status(&user, id).await.map_err(super::ssr::service_error)?;
+    let active = backend.has_active_job(id).await.map_err(super::ssr::service_error)?;
+    let own = server.reserved_for.as_deref() == Some(user.username.as_str());
+    let deploy_images = if crate::domain::images::redeploy_refusal(user.role, server.state, own, active).is_none() {
+        backend.images(false).await.map_err(super::ssr::service_error)?.into_iter().map(|i| i.name).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(ServerActivity {
+        job,
+        events,
+        can_manage_jobs: user.role.can(Permission::RetryAbortJobs),
+        erase_certificates,
+        deploy,
+        deploy_images,
+    })
 }
 
 #[server(endpoint = "add_server")]

@@ -90,3 +90,85 @@ impl StepResult {
         }
     }
 }
+
+/// The `write_image` step's parameters: which image to write to the root disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteImage {
+    pub url: String,
+    /// Lower-case hex SHA-256 of the image as downloaded.
+    pub sha256: String,
+    pub format: super::images::ImageFormat,
+    /// The root disk must hold at least this many bytes (and the image).
+    #[serde(default)]
+    pub min_disk_bytes: Option<i64>,
+    /// The root disk by serial; None: the smallest disk that fits.
+    #[serde(default)]
+    pub root_disk_serial: Option<String>,
+}
+
+/// The root disk for an image of `image_bytes`: the disk with the hinted serial, else
+/// the smallest that holds the image and the minimum. `disks` are (name, serial,
+/// size, why it must be left alone); the answer is an index or why none fits.
+pub fn choose_root_disk(
+    disks: &[(String, String, u64, Option<String>)],
+    image_bytes: u64,
+    min_disk_bytes: u64,
+    serial_hint: Option<&str>,
+) -> Result<usize, String> {
+    let need = image_bytes.max(min_disk_bytes);
+    let usable =
+        |(_, (_, _, size, skip)): &(usize, &(String, String, u64, Option<String>))| skip.is_none() && *size >= need;
+    if let Some(serial) = serial_hint.map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((i, d)) = disks.iter().enumerate().find(|(_, d)| d.1 == serial) else {
+            return Err(format!("no disk with serial {serial} (the root disk hint)"));
+        };
+        if let Some(why) = &d.3 {
+            return Err(format!("the hinted root disk {} cannot be written: {why}", d.0));
+        }
+        if d.2 < need {
+            return Err(format!("the hinted root disk {} holds {} bytes; the image needs {need}", d.0, d.2));
+        }
+        return Ok(i);
+    }
+    disks.iter().enumerate().filter(usable).min_by_key(|(_, d)| d.2).map(|(i, _)| i).ok_or_else(|| {
+        let sizes: Vec<String> = disks.iter().map(|d| format!("{} {} bytes", d.0, d.2)).collect();
+        format!(
+            "no suitable disk: the image needs {need} bytes; the disks are {}",
+            if sizes.is_empty() { "none".to_string() } else { sizes.join(", ") }
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disks() -> Vec<(String, String, u64, Option<String>)> {
+        vec![
+            ("sda".into(), "BIG".into(), 1000, None),
+            ("sdb".into(), "LIVE".into(), 10, Some("the live image".into())),
+            ("nvme0n1".into(), "SMALL".into(), 200, None),
+        ]
+    }
+
+    /// Without a hint the smallest disk that fits is the root disk; the live image's
+    /// own device never is.
+    #[test]
+    fn smallest_fitting_disk_without_a_hint() {
+        assert_eq!(choose_root_disk(&disks(), 100, 0, None), Ok(2));
+        assert_eq!(choose_root_disk(&disks(), 100, 300, None), Ok(0));
+        assert_eq!(choose_root_disk(&disks(), 5, 0, None), Ok(2));
+        let e = choose_root_disk(&disks(), 2000, 0, None).unwrap_err();
+        assert!(e.starts_with("no suitable disk: the image needs 2000 bytes"), "{e}");
+    }
+
+    /// A serial hint picks that disk, or says why it cannot.
+    #[test]
+    fn serial_hint_decides() {
+        assert_eq!(choose_root_disk(&disks(), 100, 0, Some("BIG")), Ok(0));
+        assert!(choose_root_disk(&disks(), 100, 0, Some("NOPE")).unwrap_err().contains("no disk with serial NOPE"));
+        assert!(choose_root_disk(&disks(), 1, 0, Some("LIVE")).unwrap_err().contains("cannot be written"));
+        assert!(choose_root_disk(&disks(), 500, 0, Some("SMALL")).unwrap_err().contains("holds 200 bytes"));
+    }
+}

@@ -9,6 +9,7 @@ pub mod dates;
 pub mod diagram;
 pub mod erase;
 pub mod identity;
+pub mod images;
 pub mod inventory;
 pub mod markdown;
 pub mod power;

@@ -69,6 +69,12 @@ pub enum Permission {
     ManageSubscriptions,
     /// Power on, off and reset any server without a running job.
     PowerAnyServer,
+    /// Add and retire operating system images in the catalog.
+    ManageImages,
+    /// Write an image to any used server again (re-deploy).
+    DeployAnyServer,
+    /// Write an image to one's own used servers again (re-deploy).
+    DeployOwnServers,
     /// Power on, off and reset the servers allocated to oneself.
     PowerOwnServers,
 }
@@ -92,6 +98,9 @@ impl Permission {
             Permission::ManageUsers => "manage_users",
             Permission::ManageSubscriptions => "manage_subscriptions",
             Permission::PowerAnyServer => "power_any_server",
+            Permission::ManageImages => "manage_images",
+            Permission::DeployAnyServer => "deploy_any_server",
+            Permission::DeployOwnServers => "deploy_own_servers",
             Permission::PowerOwnServers => "power_own_servers",
         }
     }
@@ -118,6 +127,9 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     (Permission::ManageSubscriptions, &[A]),
     (Permission::PowerAnyServer, &[A, O]),
     (Permission::PowerOwnServers, &[T]),
+    (Permission::ManageImages, &[A]),
+    (Permission::DeployAnyServer, &[A, O]),
+    (Permission::DeployOwnServers, &[T]),
 ];
 
 /// The permission a lifecycle action needs from a user, for user-triggered actions.
@@ -234,6 +246,9 @@ mod tests {
             Permission::RevealBmcCredentials,
             Permission::PowerAnyServer,
             Permission::PowerOwnServers,
+            Permission::ManageImages,
+            Permission::DeployAnyServer,
+            Permission::DeployOwnServers,
         ];
         assert!(changes.iter().all(|p| !Role::Viewer.can(*p)));
         for p in [

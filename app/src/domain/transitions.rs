@@ -184,6 +184,9 @@ pub enum JobKind {
     Decommission,
     /// A power request (on, off, reset); no state change.
     Power,
+    /// Writing an operating system image to a used server and booting it; no state
+    /// change (the server stays its tenant's whatever happens).
+    Deploy,
 }
 
 impl JobKind {
@@ -193,10 +196,13 @@ impl JobKind {
             JobKind::Clean => "clean",
             JobKind::Decommission => "decommission",
             JobKind::Power => "power",
+            JobKind::Deploy => "deploy",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [JobKind::Register, JobKind::Clean, JobKind::Decommission, JobKind::Power].into_iter().find(|k| k.as_str() == s)
+        [JobKind::Register, JobKind::Clean, JobKind::Decommission, JobKind::Power, JobKind::Deploy]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 

@@ -30,6 +30,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                             {(!can(Permission::ViewFleet)).then(|| view! { <a href="/">"My servers"</a> })}
                             {can(Permission::AllocateForTenants).then(|| view! { <a href="/deployments">"Deployments"</a> })}
                             {can(Permission::ManageSubscriptions).then(|| view! { <a href="/subscriptions">"Subscriptions"</a> })}
+                            <a href="/images">"Images"</a>
                             {can(Permission::ManageUsers).then(|| view! { <a href="/users">"Users"</a> })}
                         }
                     })}

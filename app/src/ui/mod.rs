@@ -27,6 +27,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/users", Access::Needs(Permission::ManageUsers)),
     ("/subscriptions", Access::Needs(Permission::ManageSubscriptions)),
     ("/deployments", crate::api::ALLOCATE),
+    ("/images", Access::LoggedIn),
 ];
 
 /// The HTML document around the app, rendered on the server.
@@ -68,6 +69,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/servers/:id") view=pages::ServerPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/users") view=pages::UsersPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/subscriptions") view=pages::SubscriptionsPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/images") view=pages::ImagesPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/deployments") view=pages::DeploymentsPage ssr=SsrMode::InOrder/>
                 </Routes>
             </layout::Layout>

@@ -587,8 +587,8 @@ mod tests {
 
     /// Without the live-image marker nothing is erased; with it, every disk but the
     /// one holding a mounted filesystem is, with the real erase code on files.
-    #[test]
-    fn erase_needs_the_marker_and_spares_the_boot_disk() {
+    #[tokio::test]
+    async fn erase_needs_the_marker_and_spares_the_boot_disk() {
         use crate::agent::steps;
         use app::domain::agent::AgentStep;
         let root = tempfile::tempdir().unwrap();
@@ -606,12 +606,12 @@ mod tests {
         let host = LinuxHardware { root: root.path().into(), use_tools: false };
         let step = AgentStep { name: "erase_disks".into(), params: serde_json::json!({ "mode": "metadata" }) };
 
-        let refused = steps::run(&step, &host);
+        let refused = steps::run(&step, &host).await;
         assert!(!refused.ok && refused.message.contains("nothing was erased"), "{refused:?}");
         assert!(std::fs::read(root.path().join("dev/sda")).unwrap().iter().all(|b| *b == 0x5A));
 
         w(LIVE_MARKER, b"");
-        let done = steps::run(&step, &host);
+        let done = steps::run(&step, &host).await;
         assert!(done.ok, "{done:?}");
         assert_eq!(done.message, "1 disk(s) erased and verified (metadata mode)");
         assert!(done.devices[1].message.starts_with("skipped"), "{:?}", done.devices);

@@ -122,7 +122,7 @@ pub async fn run(config: &BootConfig, hardware: &dyn Hardware, patience: &Patien
     let mut results = Vec::new();
     for (index, step) in steps.steps.iter().enumerate() {
         tracing::info!(step = %step.name, "running");
-        let result = self::steps::run(step, hardware);
+        let result = self::steps::run(step, hardware).await;
         let _: serde_json::Value = call(patience, "reporting a step", || {
             client.post(format!("{base}/steps/{index}")).bearer_auth(&config.token).json(&result)
         })

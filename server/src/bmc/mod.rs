@@ -125,6 +125,8 @@ pub trait Bmc: Send + Sync {
     async fn power(&self, action: PowerAction) -> Result<(), BmcError>;
     /// Boots once from virtual CD/DVD at the next start.
     async fn boot_once_from_cd(&self) -> Result<(), BmcError>;
+    /// Boots from the disk at every start (after an operating system was written).
+    async fn boot_from_disk(&self) -> Result<(), BmcError>;
     /// Clears a boot override (back to the BMC's default order).
     async fn clear_boot_override(&self) -> Result<(), BmcError>;
     async fn insert_media(&self, image_url: &str) -> Result<(), BmcError>;

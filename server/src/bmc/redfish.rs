@@ -146,6 +146,59 @@ fn absolute(base: &str, path_or_url: &str) -> String {
 }
 
 impl RedfishBmc {
+    /// Sets the boot override to `target` (`Once` or `Continuous`), with the system's
+    /// boot mode sent back, and reads it back until the BMC shows it.
+    async fn override_boot(&self, target: &str, enabled: &str, doing: &'static str) -> Result<(), BmcError> {
+        let path = self.system_path().await?.to_string();
+        let (system, etag) = self.fetch(&path, doing).await?;
+        let boot = &system["Boot"];
+        if let Some(allowed) = boot["BootSourceOverrideTarget@Redfish.AllowableValues"].as_array() {
+            let allowed: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+            if !allowed.contains(&target) {
+                return Err(self.err(
+                    doing,
+                    BmcErrorKind::Unsupported(format!(
+                        "a boot from {} (BootSourceOverrideTarget allows {})",
+                        if target == "Cd" { "virtual CD" } else { "disk" },
+                        allowed.join(", ")
+                    )),
+                ));
+            }
+        }
+        let mut body = json!({ "Boot": { "BootSourceOverrideTarget": target, "BootSourceOverrideEnabled": enabled } });
+        if let Some(mode) = boot["BootSourceOverrideMode"].as_str() {
+            body["Boot"]["BootSourceOverrideMode"] = json!(mode);
+            self.note(format!("boot override sent with the system's boot mode ({mode})"));
+        }
+        self.patch(&path, &body, etag, doing).await?;
+        let confirm = "checking the boot override";
+        let mut seen = Value::Null;
+        for attempt in 0..MEDIA_CONFIRM_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            seen = self.get(&path, confirm).await?["Boot"].clone();
+            let (seen_target, seen_enabled) = (
+                seen["BootSourceOverrideTarget"].as_str().unwrap_or_default(),
+                seen["BootSourceOverrideEnabled"].as_str().unwrap_or_default(),
+            );
+            // A one-time override some BMCs show as Continuous is fine; a persistent
+            // one must stay.
+            if seen_target.eq_ignore_ascii_case(target)
+                && (seen_enabled == enabled || (enabled == "Once" && seen_enabled == "Continuous"))
+            {
+                return Ok(());
+            }
+        }
+        Err(self.err(
+            confirm,
+            BmcErrorKind::Malformed(format!(
+                "the BMC accepted the boot override but reports target {}, enabled {}",
+                seen["BootSourceOverrideTarget"], seen["BootSourceOverrideEnabled"]
+            )),
+        ))
+    }
+
     /// `address` is a host, host:port, or a full `http(s)://` base URL. Without a
     /// scheme, HTTPS is used. A path to one system (`.../redfish/v1/Systems/<id>`)
     /// picks that system on a BMC that manages several (chassis managers, emulators);
@@ -1011,48 +1064,11 @@ impl Bmc for RedfishBmc {
     /// as the system reports it (some firmware falls back to legacy, or refuses the
     /// change, without it); the override is read back afterwards.
     async fn boot_once_from_cd(&self) -> Result<(), BmcError> {
-        let doing = "setting a one-time boot from CD";
-        let path = self.system_path().await?.to_string();
-        let (system, etag) = self.fetch(&path, doing).await?;
-        let boot = &system["Boot"];
-        if let Some(allowed) = boot["BootSourceOverrideTarget@Redfish.AllowableValues"].as_array() {
-            let allowed: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
-            if !allowed.contains(&"Cd") {
-                return Err(self.err(
-                    doing,
-                    BmcErrorKind::Unsupported(format!(
-                        "a boot from virtual CD (BootSourceOverrideTarget allows {})",
-                        allowed.join(", ")
-                    )),
-                ));
-            }
-        }
-        let mut body = json!({ "Boot": { "BootSourceOverrideTarget": "Cd", "BootSourceOverrideEnabled": "Once" } });
-        if let Some(mode) = boot["BootSourceOverrideMode"].as_str() {
-            body["Boot"]["BootSourceOverrideMode"] = json!(mode);
-            self.note(format!("boot override sent with the system's boot mode ({mode})"));
-        }
-        self.patch(&path, &body, etag, doing).await?;
-        let confirm = "checking the boot override";
-        let mut seen = Value::Null;
-        for attempt in 0..MEDIA_CONFIRM_TRIES {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            seen = self.get(&path, confirm).await?["Boot"].clone();
-            let target = seen["BootSourceOverrideTarget"].as_str().unwrap_or_default();
-            let enabled = seen["BootSourceOverrideEnabled"].as_str().unwrap_or_default();
-            if target.eq_ignore_ascii_case("cd") && matches!(enabled, "Once" | "Continuous") {
-                return Ok(());
-            }
-        }
-        Err(self.err(
-            confirm,
-            BmcErrorKind::Malformed(format!(
-                "the BMC accepted the boot override but reports target {}, enabled {}",
-                seen["BootSourceOverrideTarget"], seen["BootSourceOverrideEnabled"]
-            )),
-        ))
+        self.override_boot("Cd", "Once", "setting a one-time boot from CD").await
+    }
+
+    async fn boot_from_disk(&self) -> Result<(), BmcError> {
+        self.override_boot("Hdd", "Continuous", "setting a persistent boot from disk").await
     }
 
     async fn clear_boot_override(&self) -> Result<(), BmcError> {

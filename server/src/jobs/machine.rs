@@ -155,6 +155,13 @@ impl<'a> Machine<'a> {
         done
     }
 
+    pub async fn boot_from_disk(&self) -> Result<(), String> {
+        self.guard("setting a persistent boot from disk").await?;
+        let done = self.bmc.boot_from_disk().await.map_err(text);
+        self.log_notes().await;
+        done
+    }
+
     pub async fn clear_boot_override(&self) -> Result<(), String> {
         self.guard("clearing the boot override").await?;
         let done = self.bmc.clear_boot_override().await.map_err(text);

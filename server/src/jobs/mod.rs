@@ -13,6 +13,7 @@
 
 pub mod clean;
 pub mod decommission;
+pub mod deploy;
 pub mod live;
 pub mod machine;
 pub mod power;

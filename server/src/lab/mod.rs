@@ -293,6 +293,12 @@ impl Machine {
         self.state.lock().expect("lab machine lock").on
     }
 
+    /// The boot override as set: (target, enabled), e.g. ("Hdd", "Continuous").
+    pub fn boot_override(&self) -> (String, String) {
+        let s = self.state.lock().expect("lab machine lock");
+        (s.boot_target.clone(), s.boot_enabled.clone())
+    }
+
     /// Ends every session, as a BMC does when they time out (for tests).
     pub fn expire_sessions(&self) {
         self.sessions.lock().expect("lab machine lock").clear();

@@ -49,6 +49,10 @@ pub(crate) struct AllocateRequest {
     /// The tenant, when an operator or admin allocates on its behalf.
     #[serde(default)]
     username: Option<String>,
+    /// A catalog image to write to each server (`GET /api/v1/images`); each server
+    /// gets a deploy job (see the server's `GET .../deploy`).
+    #[serde(default)]
+    image: Option<String>,
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -72,6 +76,8 @@ pub(crate) struct DeploymentOut {
     created_by: String,
     created_at: i64,
     released_at: Option<i64>,
+    /// The catalog image written to its servers, if any.
+    image: Option<String>,
     servers: Vec<i64>,
     members: Vec<DeploymentServer>,
     /// Servers released from it, with their state now.
@@ -89,6 +95,7 @@ impl From<Deployment> for DeploymentOut {
             created_by: d.created_by,
             created_at: d.created_at,
             released_at: d.released_at,
+            image: d.image.clone(),
             servers: d.servers.iter().map(|s| s.id).collect(),
             members: d.servers,
             released: d.released,
@@ -180,7 +187,8 @@ pub(crate) async fn list_deployments(State(backend): State<Backend>, headers: He
 pub(crate) async fn allocate(State(backend): State<Backend>, headers: HeaderMap, bytes: Bytes) -> ApiResult {
     let user = allocator(&backend, &headers).await?;
     let req: AllocateRequest = body(&bytes)?;
-    let request = AllocationRequest { tenant: req.username, server_type: req.server_type, count: req.count };
+    let request =
+        AllocationRequest { tenant: req.username, server_type: req.server_type, count: req.count, image: req.image };
     let d = backend.allocate(&user, &request).await.map_err(service_error)?;
     Ok(json(StatusCode::CREATED, DeploymentOut::from(d)))
 }

@@ -5,6 +5,7 @@
 //! field (the message names it), 429 throttled. Bad input never gets a 500.
 
 mod allocation;
+mod images;
 mod power;
 
 use crate::api_error::{error, service_error};
@@ -46,6 +47,9 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/servers/{id}/erase-certificates/{cert}", get(erase_certificate))
         .route("/api/v1/servers/{id}/notes", get(get_notes).put(put_notes))
         .route("/api/v1/servers/{id}/power", get(power::get_power).post(power::request_power))
+        .route("/api/v1/servers/{id}/deploy", get(images::get_deploy).post(images::redeploy))
+        .route("/api/v1/images", get(images::list_images).post(images::add_image))
+        .route("/api/v1/images/{id}", delete(images::retire_image))
         .route("/api/v1/jobs/{id}", get(job))
         .route("/api/v1/reports/utilization", get(utilization))
         .route("/api/v1/users", post(create_user))
@@ -91,13 +95,15 @@ pub struct ApiErrorBody {
         allocation::list_subscriptions, allocation::create_subscription, allocation::get_subscription,
         allocation::resize_subscription, allocation::end_subscription, allocation::list_deployments,
         allocation::allocate, allocation::get_deployment, allocation::release,
-        power::request_power, power::get_power
+        power::request_power, power::get_power, images::list_images, images::add_image, images::retire_image,
+        images::get_deploy, images::redeploy
     ),
     components(schemas(
         ApiError, ApiErrorBody, Server, JobView, app::model::JobStep, UserView, app::model::ApiToken, app::model::CertificatePin, app::model::Event, app::domain::Inventory, app::model::Notes,
         app::model::Subscription, allocation::DeploymentOut, app::model::DeploymentServer,
         app::domain::erase::EraseCertificate, app::domain::erase::CertifiedDisk, app::domain::erase::EraseMode,
-        app::domain::erase::EraseMethod, power::PowerOut, app::model::PowerJob, app::domain::power::PowerRequest
+        app::domain::erase::EraseMethod, power::PowerOut, app::model::PowerJob, app::domain::power::PowerRequest,
+        app::model::Image, app::model::DeployView, app::domain::images::ImageFormat
     )),
     modifiers(&BearerAuth)
 )]

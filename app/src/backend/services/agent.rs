@@ -29,8 +29,24 @@ fn steps_for(job: &JobRow, erase_mode: EraseMode) -> AgentSteps {
                 params: serde_json::json!({ "mode": erase_mode.as_str() }),
             }],
         },
+        Some(JobKind::Deploy) => {
+            let params: super::JobParams = serde_json::from_str(&job.params).unwrap_or_default();
+            AgentSteps {
+                steps: params
+                    .write_image
+                    .map(|w| AgentStep { name: "write_image".into(), params: serde_json::json!(w) })
+                    .into_iter()
+                    .collect(),
+            }
+        }
         _ => AgentSteps::default(),
     }
+}
+
+/// Jobs whose agent must prove it runs on the recorded machine before it gets a step
+/// that writes to the disks.
+fn writes_disks(job: &JobRow) -> bool {
+    matches!(job.job_kind(), Some(JobKind::Clean | JobKind::Deploy))
 }
 
 use super::error::commit_error;
@@ -54,7 +70,7 @@ impl Backend {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let job = job_for_token(&mut tx, job_id, token).await?;
-        if job.job_kind() == Some(JobKind::Clean) {
+        if writes_disks(&job) {
             return self.verify_cleaning_machine(tx, &job, inventory, now).await;
         }
         if job.job_kind() != Some(JobKind::Register) {
@@ -149,7 +165,7 @@ impl Backend {
                 store::jobs::log_step(&mut tx, job.id, &reason, now).await?;
                 let event = store::events::NewEvent {
                     server_id: Some(job.server_id),
-                    actor: &Actor::system(format!("clean job {} (agent)", job.id)).audit_name(),
+                    actor: &Actor::system(format!("{} job {} (agent)", job.kind, job.id)).audit_name(),
                     kind: "identity_mismatch",
                     from_value: None,
                     to_value: None,
@@ -173,11 +189,11 @@ impl Backend {
     ) -> Result<AgentSteps, ServiceError> {
         let mut conn = self.db.conn().await?;
         let job = job_for_token(&mut conn, job_id, token).await?;
-        if job.job_kind() == Some(JobKind::Clean) && job.agent_verified == 0 {
+        if writes_disks(&job) && job.agent_verified == 0 {
             return Err(ServiceError::Conflict {
                 message: format!(
-                    "job {job_id}: report the machine's inventory first; erase steps are given only to an agent \
-                     that runs on the recorded machine"
+                    "job {job_id}: report the machine's inventory first; steps that write to disks are given only \
+                     to an agent that runs on the recorded machine"
                 ),
             });
         }

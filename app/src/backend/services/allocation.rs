@@ -48,6 +48,8 @@ pub struct AllocationRequest {
     pub tenant: Option<String>,
     pub server_type: String,
     pub count: i64,
+    /// A catalog image to write to each server (None: handed out as they are).
+    pub image: Option<String>,
 }
 
 fn check_count(count: i64) -> Result<(), ServiceError> {
@@ -221,7 +223,14 @@ impl Backend {
                 missing,
             });
         }
+        let image = match req.image.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => Some(Backend::image_for_deploy(&mut tx, name).await?),
+            None => None,
+        };
         let id = store::deployments::insert(&mut tx, &tenant, type_id, req.count, &caller.username, now).await?;
+        if let Some(image) = &image {
+            store::deployments::set_image(&mut tx, id, image.id).await?;
+        }
         let actor = Actor::system(format!("deployment {id} by {}", caller.username));
         for server in &chosen {
             let mut change = StateChange::new(Action::Allocate).because(format!("allocated to {tenant}"));
@@ -229,10 +238,13 @@ impl Backend {
             apply_in(&mut tx, &actor, server.id, &change, now).await?;
             store::servers::set_holder(&mut tx, server.id, Some(&tenant), server.subscription_id, now).await?;
             store::deployments::add_server(&mut tx, id, server.id, now).await?;
+            if let Some(image) = &image {
+                super::deploy::queue_deploy(&mut tx, &actor, server.id, image, now).await?;
+            }
         }
         let view = deployment_view(&mut tx, id).await?;
         tx.commit().await.map_err(commit_error)?;
-        tracing::info!(deployment = id, tenant, count = req.count, "allocated");
+        tracing::info!(deployment = id, tenant, count = req.count, image = ?req.image, "allocated");
         Ok(view)
     }
 

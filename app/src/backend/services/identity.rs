@@ -21,10 +21,21 @@ pub(crate) fn bmc_binding(address: &str, verify_tls: bool) -> String {
 /// resolve yet is accepted here: every connection checks again.
 pub(crate) async fn ensure_reachable(reach: &crate::backend::BmcReach, address: &str) -> Result<(), ServiceError> {
     let url = crate::domain::bmc_address::parse(address).map_err(|m| ServiceError::invalid("bmc_address", m))?;
-    let addrs: Vec<std::net::SocketAddr> = match url.ip() {
-        Some(ip) => vec![std::net::SocketAddr::new(ip, url.port)],
-        None => {
-            let lookup = tokio::net::lookup_host((url.host.as_str(), url.port));
+    ensure_host_allowed(reach, "bmc_address", &url.host, url.port).await
+}
+
+/// Refuses a host that is (or resolves to) an address outside `RACKSTATE_BMC_NETWORKS`
+/// (422 on `field`); a name that does not resolve yet is accepted.
+pub(crate) async fn ensure_host_allowed(
+    reach: &crate::backend::BmcReach,
+    field: &'static str,
+    host: &str,
+    port: u16,
+) -> Result<(), ServiceError> {
+    let addrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+        Err(_) => {
+            let lookup = tokio::net::lookup_host((host, port));
             match tokio::time::timeout(std::time::Duration::from_secs(3), lookup).await {
                 Ok(Ok(found)) => found.collect(),
                 _ => Vec::new(),
@@ -32,7 +43,7 @@ pub(crate) async fn ensure_reachable(reach: &crate::backend::BmcReach, address: 
         }
     };
     for a in addrs {
-        reach.networks.allows(a).map_err(|why| ServiceError::invalid("bmc_address", format!("not allowed: {why}")))?;
+        reach.networks.allows(a).map_err(|why| ServiceError::invalid(field, format!("not allowed: {why}")))?;
     }
     Ok(())
 }

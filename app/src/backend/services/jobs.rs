@@ -73,6 +73,8 @@ impl Backend {
             (JobKind::Decommission, ServerState::Unavailable | ServerState::Defective) => Some(Action::Decommission),
             // A power request is asked again as it was (its BMC password must still be known).
             (JobKind::Power, state) if state != ServerState::Decommissioned => None,
+            // An image is written again while the server is still its tenant's.
+            (JobKind::Deploy, ServerState::Used) => None,
             (_, state) => {
                 return Err(conflict(format!(
                     "{} is {state} now; the failed {} job no longer applies",

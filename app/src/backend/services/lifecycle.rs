@@ -43,6 +43,12 @@ pub struct JobParams {
     /// For a power job: what was asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<crate::domain::power::PowerRequest>,
+    /// For a deploy job: the image to write (as the catalog said when it was queued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_image: Option<crate::domain::agent::WriteImage>,
+    /// For a deploy job: the catalog name of the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl StateChange {

@@ -6,7 +6,8 @@ use crate::model::{Deployment, DeploymentServer};
 use sqlx::AnyConnection;
 
 const SELECT: &str = "SELECT d.id, d.username, t.label AS server_type, d.count, d.status, d.created_by, \
-    d.created_at, d.released_at FROM deployments d JOIN server_types t ON t.id = d.server_type_id";
+    d.created_at, d.released_at, i.name AS image FROM deployments d JOIN server_types t ON t.id = d.server_type_id \
+    LEFT JOIN images i ON i.id = d.image_id";
 
 #[derive(sqlx::FromRow)]
 pub struct Row {
@@ -18,6 +19,7 @@ pub struct Row {
     pub created_by: String,
     pub created_at: i64,
     pub released_at: Option<i64>,
+    pub image: Option<String>,
 }
 
 impl Row {
@@ -31,6 +33,7 @@ impl Row {
             created_by: self.created_by,
             created_at: self.created_at,
             released_at: self.released_at,
+            image: self.image,
             servers,
             released,
         }
@@ -57,6 +60,17 @@ pub async fn insert(
     .fetch_one(conn)
     .await
     .map_err(|e| DbError::query("creating a deployment", e))
+}
+
+/// Records the image the deployment writes to its servers.
+pub async fn set_image(conn: &mut AnyConnection, id: i64, image_id: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE deployments SET image_id = $1 WHERE id = $2")
+        .bind(image_id)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("recording a deployment's image", e))
 }
 
 /// Adds a server to a deployment. The database refuses a server already in a live

@@ -18,7 +18,12 @@ pub struct NewEvent<'a> {
 impl<'a> NewEvent<'a> {
     /// An event of `kind` about a server, by `actor`, with nothing else said yet.
     pub fn about(server_id: i64, actor: &'a str, kind: &'a str) -> Self {
-        Self { server_id: Some(server_id), actor, kind, from_value: None, to_value: None, reason: None, details: None }
+        Self { server_id: Some(server_id), ..Self::fleet(actor, kind) }
+    }
+
+    /// An event of `kind` about no one server (the catalog, accounts), by `actor`.
+    pub fn fleet(actor: &'a str, kind: &'a str) -> Self {
+        Self { server_id: None, actor, kind, from_value: None, to_value: None, reason: None, details: None }
     }
 }
 

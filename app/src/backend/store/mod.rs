@@ -9,6 +9,7 @@ pub mod dialect;
 pub mod erase_certificates;
 pub mod events;
 pub mod identity;
+pub mod images;
 pub mod inventories;
 pub mod jobs;
 pub mod login_failures;

@@ -34,6 +34,7 @@ fn Deployments(
     let title = if for_tenants { "Deployments" } else { "My servers" };
     let tenants = data.tenants.clone();
     let types = data.server_types.clone();
+    let images = data.images.clone();
     view! {
         <h1>{title}</h1>
         <section class="card">
@@ -59,11 +60,18 @@ fn Deployments(
                     </select>
                 </label>
                 <label>"How many"<input name="count" type="number" min="1" max="1000" value="1" required/></label>
+                <label>"Operating system"
+                    <select name="image">
+                        <option value="">"None: as they are"</option>
+                        {images.into_iter().map(|i| view! { <option value=i.clone()>{i.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
                 <button type="submit" class="primary">"Allocate"</button>
             </ActionForm>
             <ActionError result=Signal::derive(move || allocate.value().get())/>
             {move || allocate.value().get().and_then(|r| r.ok()).map(|d| view! {
-                <p class="ok" role="status">{format!("Deployment {}: {} server(s) allocated to {}.", d.id, d.servers.len(), d.username)}</p>
+                <p class="ok" role="status">{format!("Deployment {}: {} server(s) allocated to {}{}.", d.id, d.servers.len(), d.username,
+                    d.image.as_ref().map(|i| format!("; {i} is being written to them")).unwrap_or_default())}</p>
             })}
         </section>
         {(!for_tenants).then(|| view! { <MyServers data=data.clone()/> })}
@@ -140,7 +148,7 @@ fn DeploymentRow(d: Deployment, for_tenants: bool, release: ServerAction<Release
         <tr class:muted=!active>
             <td>{id}</td>
             {for_tenants.then(|| view! { <td>{d.username.clone()}</td> })}
-            <td>{d.server_type.clone()}</td>
+            <td>{d.server_type.clone()}{d.image.clone().map(|i| view! { <br/><span class="muted">{format!("with {i}")}</span> })}</td>
             <td>
                 <ul class="plain">
                 {d.servers.into_iter().map(|s| {

@@ -2,9 +2,11 @@
 
 mod deployments;
 mod home;
+mod images;
 mod login;
 mod not_found;
 mod server;
+mod server_deploy;
 mod server_erase;
 mod server_power;
 mod servers;
@@ -13,6 +15,7 @@ mod users;
 
 pub use deployments::DeploymentsPage;
 pub use home::Home;
+pub use images::ImagesPage;
 pub use login::LoginPage;
 pub use not_found::NotFound;
 pub use server::ServerPage;

@@ -22,6 +22,7 @@ pub fn ServerPage() -> impl IntoView {
     let change_bmc = ServerAction::<crate::api::servers::ChangeBmc>::new();
     let accept_cert = ServerAction::<crate::api::servers::AcceptBmcCertificate>::new();
     let power = ServerAction::<crate::api::servers::RequestPower>::new();
+    let redeploy = ServerAction::<crate::api::images::RedeployServer>::new();
     // Bumped by the live stream when the server (state, power) or its activity (job
     // steps, audit) changed; each refetches its part of the page.
     let live_server = RwSignal::new(0u64);
@@ -38,6 +39,7 @@ pub fn ServerPage() -> impl IntoView {
             + change_bmc.version().get()
             + accept_cert.version().get()
             + power.version().get()
+            + redeploy.version().get()
     };
     let detail = Resource::new(move || (id(), actions(), live_server.get()), |(id, ..)| load_server(id));
     let activity = Resource::new(move || (id(), actions(), live_activity.get()), |(id, ..)| load_activity(id));
@@ -234,6 +236,10 @@ pub fn ServerPage() -> impl IntoView {
                                 }}
                             </section>
                         }})}
+                        {(a.deploy.is_some() || !a.deploy_images.is_empty()).then(|| view! {
+                            <super::server_deploy::DeployCard server_id=sid deploy=a.deploy.clone()
+                                images=a.deploy_images.clone() redeploy/>
+                        })}
                         {a.erase_certificates.clone().map(|certificates| view! {
                             <super::server_erase::EraseCertificatesCard certificates/>
                         })}

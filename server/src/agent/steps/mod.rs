@@ -2,14 +2,16 @@
 //! here and a line in [`run`]; the job runner does not change.
 
 pub mod erase_disks;
+pub mod write_image;
 
 use super::hardware::Hardware;
 use app::domain::agent::{AgentStep, StepResult};
 
 /// Runs one step; an unknown one fails with a message saying so.
-pub fn run(step: &AgentStep, host: &dyn Hardware) -> StepResult {
+pub async fn run(step: &AgentStep, host: &dyn Hardware) -> StepResult {
     match step.name.as_str() {
         "erase_disks" => erase_disks::run(&step.params, host),
+        "write_image" => write_image::run(&step.params, host).await,
         other => StepResult {
             name: other.to_string(),
             ok: false,

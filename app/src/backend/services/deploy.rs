@@ -1,0 +1,104 @@
+//! Deploying an operating system: allocation (or a re-deploy) queues one deploy job
+//! per server with the image as the catalog describes it; the job boots the live
+//! image, whose agent writes and verifies the image (`write_image`), then boots the
+//! server from its disk. The server stays its tenant's (`used`) whatever happens.
+
+use super::lifecycle::{JobParams, not_found, queue_job};
+use super::servers::redact_bmc;
+use super::{Actor, ServiceError};
+use crate::backend::Backend;
+use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::agent::WriteImage;
+use crate::domain::images::redeploy_refusal;
+use crate::domain::{JobKind, Permission};
+use crate::model::{DeployView, Image, UserView};
+
+use super::error::commit_error;
+
+/// Queues the deploy job of `image` on a server, in the caller's transaction, and
+/// audits it.
+pub(crate) async fn queue_deploy(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    server_id: i64,
+    image: &Image,
+    now: i64,
+) -> Result<i64, ServiceError> {
+    let write_image = WriteImage {
+        url: image.url.clone(),
+        sha256: image.sha256.clone(),
+        format: image.format,
+        min_disk_bytes: image.min_disk_bytes,
+        root_disk_serial: None,
+    };
+    let params = JobParams { write_image: Some(write_image), image: Some(image.name.clone()), ..JobParams::default() };
+    let job = queue_job(&mut *tx, server_id, JobKind::Deploy, &params, now).await?;
+    let who = actor.audit_name();
+    let details = format!("deploy job #{job}");
+    let event = NewEvent {
+        to_value: Some(&image.name),
+        details: Some(&details),
+        ..NewEvent::about(server_id, &who, "deploy_requested")
+    };
+    store::events::append(&mut *tx, &event, now).await?;
+    Ok(job)
+}
+
+impl Backend {
+    /// Writes `image` to a used server again (its disk is overwritten); refused while
+    /// a job runs, for servers that are not the caller's (tenants), or not used.
+    pub async fn redeploy(&self, caller: &UserView, id: i64, image: &str) -> Result<i64, ServiceError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let store::servers::ForChange { server, active_job, .. } =
+            store::servers::get_for_change(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        let own = server.reserved_for.as_deref() == Some(caller.username.as_str());
+        if !own && !caller.role.can(Permission::ViewFleet) {
+            return Err(not_found(id));
+        }
+        if let Some(why) = redeploy_refusal(caller.role, server.state, own, active_job) {
+            return Err(if why.starts_with("your role") {
+                ServiceError::Forbidden { message: why }
+            } else {
+                ServiceError::Conflict { message: format!("cannot deploy to {}: {why}", server.name) }
+            });
+        }
+        let image = Backend::image_for_deploy(&mut tx, image).await?;
+        let actor = Actor::user(caller.username.clone());
+        let job = queue_deploy(&mut tx, &actor, id, &image, now).await?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(job)
+    }
+
+    /// The server's latest deployment of an image as the caller may see it: which
+    /// image, how far, and why it failed (for a tenant without the BMC's address).
+    pub async fn deploy_status(&self, caller: &UserView, id: i64) -> Result<Option<DeployView>, ServiceError> {
+        let server = self.server_for(caller, id).await?;
+        let mut conn = self.db.conn().await?;
+        let Some((job, updated_at)) = store::jobs::latest_of_kind(&mut conn, id, JobKind::Deploy).await? else {
+            return Ok(None);
+        };
+        let params: JobParams = serde_json::from_str(&job.params).unwrap_or_default();
+        let image = params.image;
+        let mut steps: Vec<String> =
+            store::jobs::steps(&mut conn, job.id).await?.into_iter().map(|(_, message)| message).collect();
+        let mut error = job.last_error;
+        if !caller.role.can(Permission::ViewFleet) {
+            let address =
+                store::servers::bmc_credentials(&mut conn, id).await?.map(|c| c.bmc_address).unwrap_or_default();
+            error = error.map(|e| redact_bmc(&e, &address));
+            steps = steps.into_iter().map(|m| redact_bmc(&m, &address)).collect();
+        }
+        let own = server.reserved_for.as_deref() == Some(caller.username.as_str());
+        let active = crate::model::job_status_is_active(&job.status);
+        Ok(Some(DeployView {
+            job_id: job.id,
+            image,
+            status: job.status,
+            error,
+            steps,
+            updated_at,
+            redeploy_refusal: redeploy_refusal(caller.role, server.state, own, active),
+        }))
+    }
+}

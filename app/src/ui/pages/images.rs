@@ -1,0 +1,91 @@
+//! Images: the operating system catalog servers are deployed with. Everyone sees the
+//! current images (tenants choose one when they allocate); admins add and retire.
+
+use crate::api::images::{AddImage, ImagesData, RetireImage, load_images};
+use crate::domain::images::ImageFormat;
+use crate::domain::inventory::size_text;
+use crate::ui::components::{ActionError, error_text, utc};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+
+#[component]
+pub fn ImagesPage() -> impl IntoView {
+    let add = ServerAction::<AddImage>::new();
+    let retire = ServerAction::<RetireImage>::new();
+    let data = Resource::new(move || (add.version().get(), retire.version().get()), |_| load_images());
+    view! {
+        <h1>"Images"</h1>
+        <p class="hint">"Operating system images written to servers when they are allocated. Rackstate keeps where each is and its SHA-256, not the image: the servers download it from its URL."</p>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || data.get().map(|r| match r {
+                Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                Ok(d) => view! { <Catalog data=d add retire/> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Catalog(data: ImagesData, add: ServerAction<AddImage>, retire: ServerAction<RetireImage>) -> impl IntoView {
+    let ImagesData { images, can_manage } = data;
+    view! {
+        <ActionError result=Signal::derive(move || retire.value().get())/>
+        {if images.is_empty() {
+            view! { <p class="muted">"No images in the catalog yet."</p> }.into_any()
+        } else {
+            view! {
+                <div class="table-wrap"><table data-testid="images">
+                    <thead><tr>
+                        <th>"Name"</th><th>"Format"</th><th>"Minimum disk"</th><th>"URL"</th><th>"SHA-256"</th>
+                        <th>"Added"</th>{can_manage.then(|| view! { <th>"Retire"</th> })}
+                    </tr></thead>
+                    <tbody>
+                    {images.into_iter().map(|i| {
+                        let retired = i.retired_at.is_some();
+                        let label = format!("Retire {}", i.name);
+                        view! {
+                            <tr class:muted=retired>
+                                <td>{i.name.clone()}{retired.then(|| " (retired)")}</td>
+                                <td>{i.format.as_str()}</td>
+                                <td>{i.min_disk_bytes.map(|b| size_text(b.max(0) as u64)).unwrap_or_else(|| "any".into())}</td>
+                                <td class="mono">{i.url.clone()}</td>
+                                <td class="mono">{i.sha256.clone()}</td>
+                                <td>{utc(i.created_at)}" by "{i.created_by.clone()}</td>
+                                {can_manage.then(|| view! {
+                                    <td>{(!retired).then(|| view! {
+                                        <ActionForm action=retire attr:class="inline">
+                                            <input type="hidden" name="id" value=i.id/>
+                                            <button type="submit" aria-label=label>"Retire"</button>
+                                        </ActionForm>
+                                    })}</td>
+                                })}
+                            </tr>
+                        }
+                    }).collect_view()}
+                    </tbody>
+                </table></div>
+            }.into_any()
+        }}
+        {can_manage.then(|| view! {
+            <section class="card">
+                <h2>"Add an image"</h2>
+                <ActionForm action=add attr:class="grid-form">
+                    <label>"Name"<input name="name" required maxlength="64" placeholder="debian-12"/></label>
+                    <label>"URL"<input name="url" type="url" required placeholder="http://images.example:8080/debian-12.raw"/></label>
+                    <label>"SHA-256"<input name="sha256" required minlength="64" maxlength="64" class="mono"/></label>
+                    <label>"Format"
+                        <select name="format">
+                            {ImageFormat::ALL.iter().map(|f| view! { <option value=f.as_str()>{f.as_str()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Minimum disk (GiB, optional)"<input name="min_disk_gib" type="number" min="1"/></label>
+                    <button type="submit" class="primary">"Add image"</button>
+                </ActionForm>
+                <ActionError result=Signal::derive(move || add.value().get())/>
+                {move || add.value().get().and_then(|r| r.ok()).map(|i| view! {
+                    <p class="ok" role="status">{format!("Image {} added.", i.name)}</p>
+                })}
+            </section>
+        })}
+    }
+}

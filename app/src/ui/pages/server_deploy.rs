@@ -1,0 +1,69 @@
+//! The server page's operating system card: the latest deployment of an image (its
+//! progress step by step, the outcome, why it failed) and, for those who may, writing
+//! an image again (with a confirmation that the disk is overwritten).
+
+use crate::api::images::RedeployServer;
+use crate::model::DeployView;
+use crate::ui::components::{ActionError, utc};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+
+fn status_text(d: &DeployView) -> String {
+    let image = d.image.clone().unwrap_or_else(|| "an image".into());
+    match d.status.as_str() {
+        "queued" => format!("{image}: queued"),
+        "running" | "waiting_for_agent" => format!("{image}: deploying…"),
+        "succeeded" => format!("{image}: deployed"),
+        other => format!("{image}: {}", other.replace('_', " ")),
+    }
+}
+
+#[component]
+pub fn DeployCard(
+    server_id: i64,
+    deploy: Option<DeployView>,
+    images: Vec<String>,
+    redeploy: ServerAction<RedeployServer>,
+) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="os-h" data-testid="deploy">
+            <h2 id="os-h">"Operating system"</h2>
+            {match deploy {
+                None => view! { <p class="muted">"No image was deployed to this server."</p> }.into_any(),
+                Some(d) => {
+                    let active = matches!(d.status.as_str(), "queued" | "running" | "waiting_for_agent");
+                    view! {
+                        <p>
+                            <strong data-testid="deploy-status" class=format!("job-status job-{}", d.status)>{status_text(&d)}</strong>
+                            " " <time class="when">{utc(d.updated_at)}</time>
+                        </p>
+                        {d.error.clone().map(|e| view! { <p class="error">{e}</p> })}
+                        <details open=active>
+                            <summary>{format!("Steps ({})", d.steps.len())}</summary>
+                            <ol class="steps" data-testid="deploy-steps">
+                                {d.steps.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}
+                            </ol>
+                        </details>
+                    }.into_any()
+                }
+            }}
+            {(!images.is_empty()).then(|| view! {
+                <details class="confirm">
+                    <summary role="button">"Deploy an image…"</summary>
+                    <ActionForm action=redeploy attr:class="grid-form">
+                        <input type="hidden" name="id" value=server_id/>
+                        <label>"Image"
+                            <select name="image">
+                                {images.into_iter().map(|i| view! { <option value=i.clone()>{i.clone()}</option> }).collect_view()}
+                            </select>
+                        </label>
+                        <label class="check"><input type="checkbox" name="overwrite" required/>
+                            " Overwrite this server's disk: everything on it is lost"</label>
+                        <button type="submit" class="danger">"Deploy now"</button>
+                    </ActionForm>
+                </details>
+            })}
+            <ActionError result=Signal::derive(move || redeploy.value().get())/>
+        </section>
+    }
+}

@@ -1,0 +1,15 @@
+-- The image catalog (operating system images the servers download; not stored
+-- here) and the image a deployment writes to its servers.
+CREATE TABLE images (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    name           TEXT    NOT NULL UNIQUE,
+    url            TEXT    NOT NULL,
+    sha256         TEXT    NOT NULL,
+    format         TEXT    NOT NULL,
+    min_disk_bytes INTEGER,
+    created_by     TEXT    NOT NULL,
+    created_at     INTEGER NOT NULL,
+    -- Retired images stay for the deployments that used them; no new one may.
+    retired_at     INTEGER
+);
+ALTER TABLE deployments ADD COLUMN image_id INTEGER REFERENCES images (id);
