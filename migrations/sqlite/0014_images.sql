@@ -13,3 +13,7 @@ CREATE TABLE images (
     retired_at     INTEGER
 );
 ALTER TABLE deployments ADD COLUMN image_id INTEGER REFERENCES images (id);
+-- What its servers' config drive carries besides the host name: SSH public keys
+-- (JSON list) and cloud-init user data.
+ALTER TABLE deployments ADD COLUMN ssh_keys TEXT;
+ALTER TABLE deployments ADD COLUMN user_data TEXT;

@@ -158,7 +158,7 @@ async fn prepare(app: &TestApp, path: &str) -> Vec<(&'static str, String)> {
     if path == "/api/release_deployment" {
         let users = app.backend.list_users().await.unwrap();
         let tenant = users.iter().find(|u| u.username == "tenant").unwrap();
-        let req = AllocationRequest { tenant: None, server_type: label, count: 1, image: None };
+        let req = AllocationRequest { tenant: None, server_type: label, count: 1, image: None, ..Default::default() };
         out.push(("{deployment}", app.backend.allocate(tenant, &req).await.unwrap().id.to_string()));
     }
     out

@@ -39,7 +39,13 @@ fn subscribe(username: &str, server_type: &str, count: i64) -> NewSubscription {
 }
 
 fn ask(tenant: Option<&str>, server_type: &str, count: i64) -> AllocationRequest {
-    AllocationRequest { tenant: tenant.map(str::to_string), server_type: server_type.into(), count, image: None }
+    AllocationRequest {
+        tenant: tenant.map(str::to_string),
+        server_type: server_type.into(),
+        count,
+        image: None,
+        ..Default::default()
+    }
 }
 
 /// A subscription reserves at once, refills when a reserved server goes defective,

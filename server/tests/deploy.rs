@@ -63,7 +63,13 @@ async fn add_image(app: &TestApp, name: &str, url: &str, sha: &str, min_disk_gib
 /// The tenant allocates with an image; the deploy job ends and says what it did.
 async fn allocate_with(app: &TestApp, tenant: &UserView, id: i64, image: &str) -> app::model::DeployView {
     let label = app.backend.server(id).await.unwrap().server_type.unwrap();
-    let req = AllocationRequest { tenant: None, server_type: label, count: 1, image: Some(image.into()) };
+    let req = AllocationRequest {
+        tenant: None,
+        server_type: label,
+        count: 1,
+        image: Some(image.into()),
+        ..Default::default()
+    };
     let d = app.backend.allocate(tenant, &req).await.unwrap();
     assert_eq!(d.image.as_deref(), Some(image));
     wait_jobs(app, id).await;
@@ -193,7 +199,13 @@ async fn catalog_rules_and_who_may_deploy() {
 
     let (servers, label) = common::typed_available(&app, "d", 0, 1).await;
     let tenant = app.backend.create_user(&admin, "acme", USER_PASSWORD, Role::Tenant).await.unwrap();
-    let req = AllocationRequest { tenant: None, server_type: label, count: 1, image: Some("os".into()) };
+    let req = AllocationRequest {
+        tenant: None,
+        server_type: label,
+        count: 1,
+        image: Some("os".into()),
+        ..Default::default()
+    };
     let e = app.backend.allocate(&tenant, &req).await.unwrap_err();
     assert!(e.to_string().contains("retired"), "{e}");
     assert_eq!(app.backend.server(servers[0].id).await.unwrap().state, ServerState::Available, "nothing allocated");
@@ -206,4 +218,64 @@ async fn catalog_rules_and_who_may_deploy() {
     assert_eq!(app.backend.redeploy(&viewer, servers[0].id, "os").await.unwrap_err().code(), "forbidden");
     let e = app.backend.redeploy(&tenant, servers[0].id, "os").await.unwrap_err();
     assert!(e.to_string().contains("retired"), "{e}");
+}
+
+/// A tenant allocates with SSH keys and user data: after the image (an MBR disk
+/// image), the root disk gets a CIDATA partition whose meta-data names the server's
+/// host name and the key, and whose user-data is the tenant's. An image without a
+/// partition table cannot carry them: that deploy fails saying so.
+#[tokio::test]
+async fn ssh_keys_and_user_data_go_on_a_config_drive() {
+    let (app, id, tenant) = lab_app().await;
+    let mut image = os_image();
+    image[446..510].fill(0);
+    image[510] = 0x55;
+    image[511] = 0xAA;
+    image[446 + 4] = 0x83; // one Linux partition
+    let base = image_server(image.clone()).await;
+    add_image(&app, "mbr-os", &format!("{base}/os.raw"), &sha256(&image), None).await;
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx5bGFiLWtleS1mb3ItdGVzdHM acme@laptop";
+    let label = app.backend.server(id).await.unwrap().server_type.unwrap();
+    let req = AllocationRequest {
+        server_type: label.clone(),
+        count: 1,
+        image: Some("mbr-os".into()),
+        ssh_keys: format!("{key}\n"),
+        user_data: "#cloud-config\nruncmd: [touch /tmp/hello]\n".into(),
+        ..Default::default()
+    };
+    app.backend.allocate(&tenant, &req).await.unwrap();
+    wait_jobs(&app, id).await;
+    let seen = app.backend.deploy_status(&tenant, id).await.unwrap().unwrap();
+    assert_eq!(seen.status, "succeeded", "{seen:?}");
+    assert!(
+        seen.steps.iter().any(|m| m.contains(
+            "config drive (cloud-init NoCloud: host name lab-01, 1 SSH key(s), user data) in MBR partition 2"
+        )),
+        "{:?}",
+        seen.steps
+    );
+    let disk = disk_head(&app, 3 * 1024 * 1024);
+    assert_eq!(disk[446 + 16 + 4], 0x01, "a second MBR partition");
+    let start = u32::from_le_bytes(disk[446 + 16 + 8..446 + 16 + 12].try_into().unwrap()) as usize * 512;
+    let drive = String::from_utf8_lossy(&disk[start..start + 1024 * 1024]);
+    assert!(drive.contains("local-hostname: \"lab-01\""), "meta-data names the host");
+    assert!(drive.contains(&format!("- \"{key}\"")), "meta-data lists the key");
+    assert!(drive.contains("runcmd: [touch /tmp/hello]"), "user-data as given");
+    assert_eq!(&disk[start + 43..start + 49], b"CIDATA");
+
+    // Keys without an image are refused before anything is allocated; keys for an
+    // image without a partition table fail the deploy.
+    let server = app.backend.server(id).await.unwrap();
+    app.backend.release(&tenant, server.deployment_id.unwrap(), None).await.unwrap();
+    wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Available).await;
+    let e = app.backend.allocate(&tenant, &AllocationRequest { image: None, ..req.clone() }).await.unwrap_err();
+    assert!(e.to_string().starts_with("image:"), "{e}");
+    add_image(&app, "no-table", &format!("{}/os.raw", image_server(os_image()).await), &sha256(&os_image()), None)
+        .await;
+    app.backend.allocate(&tenant, &AllocationRequest { image: Some("no-table".into()), ..req }).await.unwrap();
+    wait_jobs(&app, id).await;
+    let seen = app.backend.deploy_status(&tenant, id).await.unwrap().unwrap();
+    assert_eq!(seen.status, "failed");
+    assert!(seen.error.unwrap().contains("config drive could not be: the image has no partition table"));
 }

@@ -47,7 +47,7 @@ async fn allocate_to(app: &TestApp, id: i64, name: &str) -> UserView {
         tenant: Some(name.into()),
         server_type: s.server_type.clone().expect("typed"),
         count: 1,
-        image: None,
+        ..Default::default()
     };
     app.backend.allocate(&operator, &req).await.unwrap();
     assert_eq!(app.backend.server(id).await.unwrap().state, ServerState::Used);

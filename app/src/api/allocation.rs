@@ -147,6 +147,8 @@ pub async fn allocate(
     count: String,
     #[server(default)] username: Option<String>,
     #[server(default)] image: Option<String>,
+    #[server(default)] ssh_keys: Option<String>,
+    #[server(default)] user_data: Option<String>,
 ) -> Result<Deployment, ServerFnError> {
     let (backend, user, _) = super::ssr::require_access(super::ALLOCATE).await?;
     let request = crate::backend::services::allocation::AllocationRequest {
@@ -154,6 +156,8 @@ pub async fn allocate(
         server_type,
         count: parse_count("count", &count)?,
         image: image.filter(|i| !i.trim().is_empty()),
+        ssh_keys: ssh_keys.unwrap_or_default(),
+        user_data: user_data.unwrap_or_default(),
     };
     backend.allocate(&user, &request).await.map_err(super::ssr::service_error)
 }

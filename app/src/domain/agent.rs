@@ -105,6 +105,47 @@ pub struct WriteImage {
     /// The root disk by serial; None: the smallest disk that fits.
     #[serde(default)]
     pub root_disk_serial: Option<String>,
+    /// The cloud-init config drive to add after the image (NoCloud).
+    #[serde(default)]
+    pub config_drive: Option<ConfigDrive>,
+}
+
+/// What the config drive says to cloud-init (NoCloud `meta-data` and `user-data`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigDrive {
+    pub instance_id: String,
+    pub hostname: String,
+    #[serde(default)]
+    pub ssh_keys: Vec<String>,
+    #[serde(default)]
+    pub user_data: Option<String>,
+}
+
+impl ConfigDrive {
+    /// The NoCloud `meta-data` (YAML; every value a double-quoted JSON string, which
+    /// YAML reads as it is).
+    pub fn meta_data(&self) -> String {
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        let mut out = format!("instance-id: {}\nlocal-hostname: {}\n", q(&self.instance_id), q(&self.hostname));
+        if !self.ssh_keys.is_empty() {
+            out.push_str("public-keys:\n");
+            for k in &self.ssh_keys {
+                out.push_str(&format!("  - {}\n", q(k)));
+            }
+        }
+        out
+    }
+
+    /// The NoCloud `user-data`: as given, or an empty cloud-config.
+    pub fn user_data(&self) -> String {
+        self.user_data.clone().unwrap_or_else(|| "#cloud-config\n{}\n".into())
+    }
+
+    /// Whether the server is unusable without it (keys or user data were asked for).
+    pub fn required(&self) -> bool {
+        !self.ssh_keys.is_empty() || self.user_data.is_some()
+    }
 }
 
 /// The root disk for an image of `image_bytes`: the disk with the hinted serial, else

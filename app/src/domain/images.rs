@@ -123,6 +123,73 @@ impl NewImage {
     }
 }
 
+/// At most this many SSH public keys per deployment.
+pub const MAX_SSH_KEYS: usize = 16;
+/// The largest cloud-init user data accepted (it goes on a 1 MiB config drive).
+pub const MAX_USER_DATA: usize = 64 * 1024;
+
+const KEY_TYPES: [&str; 7] = [
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+/// What a deployment puts on its servers' config drive besides the host name: SSH
+/// public keys (one per line, as in authorized_keys) and cloud-init user data.
+/// Checked field by field; the keys come back one per entry, trimmed.
+pub fn check_os_config(
+    ssh_keys: &str,
+    user_data: &str,
+) -> Result<(Vec<String>, Option<String>), Vec<(&'static str, String)>> {
+    let mut errors = Vec::new();
+    let keys: Vec<String> =
+        ssh_keys.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect();
+    if keys.len() > MAX_SSH_KEYS {
+        errors.push(("ssh_keys", format!("at most {MAX_SSH_KEYS} keys")));
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let mut words = key.split_whitespace();
+        let kind = words.next().unwrap_or_default();
+        let body = words.next().unwrap_or_default();
+        let base64 =
+            body.len() >= 16 && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+        if !KEY_TYPES.contains(&kind) || !base64 || key.len() > 8192 {
+            errors.push((
+                "ssh_keys",
+                format!("line {}: not an OpenSSH public key (\"ssh-ed25519 AAAA… comment\")", i + 1),
+            ));
+            break;
+        }
+    }
+    let user_data = user_data.trim_end();
+    if user_data.len() > MAX_USER_DATA || user_data.contains('\0') {
+        errors.push(("user_data", format!("at most {} KiB of text", MAX_USER_DATA / 1024)));
+    }
+    if errors.is_empty() {
+        Ok((keys, (!user_data.trim().is_empty()).then(|| format!("{user_data}\n"))))
+    } else {
+        Err(errors)
+    }
+}
+
+/// A server's host name on its config drive: its name as an RFC 1123 label.
+pub fn hostname(server_name: &str, server_id: i64) -> String {
+    let mut h: String = server_name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_string();
+    h.truncate(63);
+    let h = h.trim_end_matches('-').to_string();
+    if h.is_empty() { format!("server-{server_id}") } else { h }
+}
+
 /// Whether `role` may write an image to a server again (re-deploy): operators and
 /// admins any used server without a running job, tenants their own. None when
 /// allowed, else why not.
@@ -189,6 +256,28 @@ mod tests {
         assert_eq!(redeploy_refusal(Role::Operator, Used, false, false), None);
         assert!(redeploy_refusal(Role::Operator, Available, false, false).unwrap().contains("allocate"));
         assert!(redeploy_refusal(Role::Admin, Used, false, true).unwrap().contains("job is running"));
+    }
+
+    /// Keys in authorized_keys form pass (comments and blank lines skipped); anything
+    /// else is named by line; user data ends with one newline.
+    #[test]
+    fn os_config_is_checked() {
+        let keys = "# team\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOQ alice@host\n\necdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAy bob";
+        let (k, u) = check_os_config(keys, "#cloud-config\npackages: [htop]\n\n").unwrap();
+        assert_eq!(k.len(), 2);
+        assert_eq!(u.as_deref(), Some("#cloud-config\npackages: [htop]\n"));
+        assert_eq!(check_os_config("", "  ").unwrap(), (vec![], None));
+        let e = check_os_config("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOQ ok\nrm -rf /", "").unwrap_err();
+        assert_eq!(e, vec![("ssh_keys", "line 2: not an OpenSSH public key (\"ssh-ed25519 AAAA… comment\")".into())]);
+        assert_eq!(check_os_config("", &"x".repeat(MAX_USER_DATA + 1)).unwrap_err()[0].0, "user_data");
+    }
+
+    /// Host names are labels a resolver accepts.
+    #[test]
+    fn host_names_from_server_names() {
+        assert_eq!(hostname("Rack12_Node.07", 3), "rack12-node-07");
+        assert_eq!(hostname("__", 3), "server-3");
+        assert_eq!(hostname(&"a".repeat(80), 1).len(), 63);
     }
 
     /// URLs carrying credentials or pointing nowhere are refused.

@@ -3,6 +3,7 @@
 //! steps to run. How it finds the callback URL and its token: see [`BootConfig`] and
 //! docs/live-image.md.
 
+pub mod config_drive;
 pub mod device_erase;
 pub mod erase;
 pub mod hardware;

@@ -53,6 +53,12 @@ pub(crate) struct AllocateRequest {
     /// gets a deploy job (see the server's `GET .../deploy`).
     #[serde(default)]
     image: Option<String>,
+    /// SSH public keys for the servers' config drive, as in authorized_keys (needs `image`).
+    #[serde(default)]
+    ssh_keys: Vec<String>,
+    /// cloud-init user data for the servers' config drive (needs `image`).
+    #[serde(default)]
+    user_data: Option<String>,
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -187,8 +193,14 @@ pub(crate) async fn list_deployments(State(backend): State<Backend>, headers: He
 pub(crate) async fn allocate(State(backend): State<Backend>, headers: HeaderMap, bytes: Bytes) -> ApiResult {
     let user = allocator(&backend, &headers).await?;
     let req: AllocateRequest = body(&bytes)?;
-    let request =
-        AllocationRequest { tenant: req.username, server_type: req.server_type, count: req.count, image: req.image };
+    let request = AllocationRequest {
+        tenant: req.username,
+        server_type: req.server_type,
+        count: req.count,
+        image: req.image,
+        ssh_keys: req.ssh_keys.join("\n"),
+        user_data: req.user_data.unwrap_or_default(),
+    };
     let d = backend.allocate(&user, &request).await.map_err(service_error)?;
     Ok(json(StatusCode::CREATED, DeploymentOut::from(d)))
 }

@@ -50,6 +50,10 @@ pub struct AllocationRequest {
     pub count: i64,
     /// A catalog image to write to each server (None: handed out as they are).
     pub image: Option<String>,
+    /// SSH public keys for the servers' config drive, one per line (needs an image).
+    pub ssh_keys: String,
+    /// cloud-init user data for the servers' config drive (needs an image).
+    pub user_data: String,
 }
 
 fn check_count(count: i64) -> Result<(), ServiceError> {
@@ -200,6 +204,14 @@ impl Backend {
     /// the type first, then available ones. Fails with how many are missing.
     pub async fn allocate(&self, caller: &UserView, req: &AllocationRequest) -> Result<Deployment, ServiceError> {
         check_count(req.count)?;
+        let (ssh_keys, user_data) =
+            crate::domain::images::check_os_config(&req.ssh_keys, &req.user_data).map_err(|errors| {
+                ServiceError::check_fields(errors).err().unwrap_or_else(|| ServiceError::invalid("ssh_keys", "invalid"))
+            })?;
+        let os = super::deploy::OsConfig { ssh_keys, user_data };
+        if os != super::deploy::OsConfig::default() && req.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            return Err(ServiceError::invalid("image", "SSH keys and user data go on a deployed image: choose one"));
+        }
         let label = req.server_type.trim();
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
@@ -229,7 +241,7 @@ impl Backend {
         };
         let id = store::deployments::insert(&mut tx, &tenant, type_id, req.count, &caller.username, now).await?;
         if let Some(image) = &image {
-            store::deployments::set_image(&mut tx, id, image.id).await?;
+            store::deployments::set_image(&mut tx, id, image.id, &os.ssh_keys, os.user_data.as_deref()).await?;
         }
         let actor = Actor::system(format!("deployment {id} by {}", caller.username));
         for server in &chosen {
@@ -239,7 +251,7 @@ impl Backend {
             store::servers::set_holder(&mut tx, server.id, Some(&tenant), server.subscription_id, now).await?;
             store::deployments::add_server(&mut tx, id, server.id, now).await?;
             if let Some(image) = &image {
-                super::deploy::queue_deploy(&mut tx, &actor, server.id, image, now).await?;
+                super::deploy::queue_deploy(&mut tx, &actor, server, image, &os, now).await?;
             }
         }
         let view = deployment_view(&mut tx, id).await?;

@@ -8,28 +8,44 @@ use super::servers::redact_bmc;
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
-use crate::domain::agent::WriteImage;
+use crate::domain::agent::{ConfigDrive, WriteImage};
 use crate::domain::images::redeploy_refusal;
 use crate::domain::{JobKind, Permission};
 use crate::model::{DeployView, Image, UserView};
 
 use super::error::commit_error;
 
+/// What a server's config drive carries besides its host name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OsConfig {
+    pub ssh_keys: Vec<String>,
+    pub user_data: Option<String>,
+}
+
 /// Queues the deploy job of `image` on a server, in the caller's transaction, and
 /// audits it.
 pub(crate) async fn queue_deploy(
     tx: &mut sqlx::AnyConnection,
     actor: &Actor,
-    server_id: i64,
+    server: &crate::model::Server,
     image: &Image,
+    os: &OsConfig,
     now: i64,
 ) -> Result<i64, ServiceError> {
+    let server_id = server.id;
     let write_image = WriteImage {
         url: image.url.clone(),
         sha256: image.sha256.clone(),
         format: image.format,
         min_disk_bytes: image.min_disk_bytes,
         root_disk_serial: None,
+        // A new instance id per deployment: cloud-init runs its first boot again.
+        config_drive: Some(ConfigDrive {
+            instance_id: format!("rackstate-{server_id}-{now}"),
+            hostname: crate::domain::images::hostname(&server.name, server_id),
+            ssh_keys: os.ssh_keys.clone(),
+            user_data: os.user_data.clone(),
+        }),
     };
     let params = JobParams { write_image: Some(write_image), image: Some(image.name.clone()), ..JobParams::default() };
     let job = queue_job(&mut *tx, server_id, JobKind::Deploy, &params, now).await?;
@@ -65,7 +81,8 @@ impl Backend {
         }
         let image = Backend::image_for_deploy(&mut tx, image).await?;
         let actor = Actor::user(caller.username.clone());
-        let job = queue_deploy(&mut tx, &actor, id, &image, now).await?;
+        let (ssh_keys, user_data) = store::deployments::os_config_of_server(&mut tx, id).await?;
+        let job = queue_deploy(&mut tx, &actor, &server, &image, &OsConfig { ssh_keys, user_data }, now).await?;
         tx.commit().await.map_err(commit_error)?;
         Ok(job)
     }

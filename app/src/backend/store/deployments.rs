@@ -62,15 +62,48 @@ pub async fn insert(
     .map_err(|e| DbError::query("creating a deployment", e))
 }
 
-/// Records the image the deployment writes to its servers.
-pub async fn set_image(conn: &mut AnyConnection, id: i64, image_id: i64) -> Result<(), DbError> {
-    sqlx::query("UPDATE deployments SET image_id = $1 WHERE id = $2")
+/// Records the image the deployment writes to its servers and what their config
+/// drive carries (SSH keys as a JSON list, user data).
+pub async fn set_image(
+    conn: &mut AnyConnection,
+    id: i64,
+    image_id: i64,
+    ssh_keys: &[String],
+    user_data: Option<&str>,
+) -> Result<(), DbError> {
+    let keys =
+        serde_json::to_string(ssh_keys).map_err(|e| DbError::Encode { what: "ssh keys", message: e.to_string() })?;
+    sqlx::query("UPDATE deployments SET image_id = $1, ssh_keys = $2, user_data = $3 WHERE id = $4")
         .bind(image_id)
+        .bind(keys)
+        .bind(user_data)
         .bind(id)
         .execute(conn)
         .await
         .map(|_| ())
         .map_err(|e| DbError::query("recording a deployment's image", e))
+}
+
+/// The SSH keys and user data of the live deployment holding a server (empty when
+/// none, or it named none).
+pub async fn os_config_of_server(
+    conn: &mut AnyConnection,
+    server_id: i64,
+) -> Result<(Vec<String>, Option<String>), DbError> {
+    let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT d.ssh_keys, d.user_data FROM deployments d JOIN deployment_servers ds ON ds.deployment_id = d.id \
+         WHERE ds.server_id = $1 AND ds.released_at IS NULL",
+    )
+    .bind(server_id)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| DbError::query("reading a deployment's config drive", e))?;
+    let (keys, user_data) = row.unwrap_or_default();
+    let keys = match keys {
+        Some(k) => serde_json::from_str(&k).map_err(|_| DbError::Corrupt { what: "deployments.ssh_keys", value: k })?,
+        None => Vec::new(),
+    };
+    Ok((keys, user_data))
 }
 
 /// Adds a server to a deployment. The database refuses a server already in a live

@@ -66,6 +66,12 @@ fn Deployments(
                         {images.into_iter().map(|i| view! { <option value=i.clone()>{i.clone()}</option> }).collect_view()}
                     </select>
                 </label>
+                <label class="wide">"SSH public keys (one per line; with an image)"
+                    <textarea name="ssh_keys" rows="2" placeholder="ssh-ed25519 AAAA… you@laptop"></textarea>
+                </label>
+                <label class="wide">"cloud-init user data (optional; with an image)"
+                    <textarea name="user_data" rows="3" placeholder="#cloud-config"></textarea>
+                </label>
                 <button type="submit" class="primary">"Allocate"</button>
             </ActionForm>
             <ActionError result=Signal::derive(move || allocate.value().get())/>

@@ -1,11 +1,13 @@
 //! `write_image`: streams an operating system image from its URL onto the root disk
 //! (chosen by serial hint, else the smallest disk that fits; never the live image's
 //! own device), checks the SHA-256 of what was downloaded, then reads the disk back
-//! and checks the SHA-256 of what was written. Raw images only for now: a qcow2 image
-//! is refused with a message saying so.
+//! and checks the SHA-256 of what was written; then adds the cloud-init config drive
+//! (host name, SSH keys, user data) in a new partition. Raw images only for now: a
+//! qcow2 image is refused with a message saying so.
 
+use crate::agent::config_drive;
 use crate::agent::hardware::Hardware;
-use app::domain::agent::{DeviceResult, StepResult, WriteImage, choose_root_disk};
+use app::domain::agent::{ConfigDrive, DeviceResult, StepResult, WriteImage, choose_root_disk};
 use app::domain::images::ImageFormat;
 use sha2::Digest;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -15,6 +17,29 @@ const NAME: &str = "write_image";
 
 fn hex(d: impl AsRef<[u8]>) -> String {
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Adds the cloud-init config drive after the image (see [`config_drive`]).
+fn write_config_drive(
+    file: &mut std::fs::File,
+    disk_bytes: u64,
+    image_bytes: u64,
+    cd: &ConfigDrive,
+) -> Result<String, String> {
+    let drive = config_drive::fat_image(
+        "CIDATA",
+        &[("meta-data", cd.meta_data().as_bytes()), ("user-data", cd.user_data().as_bytes())],
+    )?;
+    let mut unique = [0u8; 16];
+    unique.copy_from_slice(&sha2::Sha256::digest(cd.instance_id.as_bytes())[..16]);
+    let place = config_drive::add_partition(file, disk_bytes, image_bytes, &drive, unique)?;
+    file.sync_all().map_err(|e| format!("flushing the config drive: {e}"))?;
+    Ok(format!(
+        "config drive (cloud-init NoCloud: host name {}, {} SSH key(s){}) in {place}",
+        cd.hostname,
+        cd.ssh_keys.len(),
+        if cd.user_data.is_some() { ", user data" } else { "" }
+    ))
 }
 
 pub async fn run(params: &serde_json::Value, host: &dyn Hardware) -> StepResult {
@@ -115,12 +140,22 @@ pub async fn run(params: &serde_json::Value, host: &dyn Hardware) -> StepResult 
     })();
     match readback {
         Ok(on_disk) if on_disk == p.sha256 => {
-            let m = format!(
+            let mut m = format!(
                 "{size} bytes written to {} (serial {}) in {:.1} s; SHA-256 of the disk's first {size} bytes verified",
                 disk.name,
                 disk.serial,
                 started.elapsed().as_secs_f64()
             );
+            if let Some(cd) = &p.config_drive {
+                match write_config_drive(&mut file, disk.size_bytes, size, cd) {
+                    Ok(note) => m.push_str(&format!("; {note}")),
+                    Err(e) if cd.required() => {
+                        let m = format!("the image is written, but its config drive could not be: {e}");
+                        return fail(m.clone(), vec![device(false, m)]);
+                    }
+                    Err(e) => m.push_str(&format!("; no config drive ({e})")),
+                }
+            }
             StepResult { name: NAME.into(), ok: true, message: m.clone(), devices: vec![device(true, m)] }
         }
         Ok(on_disk) => {
