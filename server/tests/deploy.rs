@@ -279,3 +279,43 @@ async fn ssh_keys_and_user_data_go_on_a_config_drive() {
     assert_eq!(seen.status, "failed");
     assert!(seen.error.unwrap().contains("config drive could not be: the image has no partition table"));
 }
+
+/// A qcow2 image (made by qemu-img, compressed) is downloaded to the disk's tail,
+/// checked, converted onto the front of the disk and the tail cleared: the disk holds
+/// the raw bytes it describes.
+#[tokio::test]
+async fn qcow2_images_are_converted_onto_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = os_image();
+    std::fs::write(dir.path().join("os.raw"), &raw).unwrap();
+    let made = std::process::Command::new("qemu-img")
+        .args(["convert", "-c", "-f", "raw", "-O", "qcow2"])
+        .arg(dir.path().join("os.raw"))
+        .arg(dir.path().join("os.qcow2"))
+        .output();
+    let Ok(out) = made else {
+        eprintln!("skipped: qemu-img is not installed (make test installs it with the VM lab)");
+        return;
+    };
+    assert!(out.status.success(), "{out:?}");
+    let qcow = std::fs::read(dir.path().join("os.qcow2")).unwrap();
+    let (app, id, tenant) = lab_app().await;
+    let base = image_server(qcow.clone()).await;
+    let new = NewImage {
+        name: "tiny-qcow".into(),
+        url: format!("{base}/os.raw"),
+        sha256: sha256(&qcow),
+        format: "qcow2".into(),
+        min_disk_gib: None,
+    };
+    app.backend.add_image(&Actor::user("admin"), &new).await.unwrap();
+    let seen = allocate_with(&app, &tenant, id, "tiny-qcow").await;
+    assert_eq!(seen.status, "succeeded", "{seen:?}");
+    let want = format!("write_image: ok: qcow2 ({} bytes) converted to 1048576 bytes written to disk0", qcow.len());
+    assert!(seen.steps.iter().any(|m| m.starts_with(&want)), "{want} in {:?}", seen.steps);
+    let disk = disk_head(&app, 3 * 1024 * 1024);
+    assert!(disk[..raw.len()] == raw[..], "the disk holds the raw image");
+    let tail = 3 * 1024 * 1024 - qcow.len().div_ceil(1024 * 1024) * 1024 * 1024;
+    let stray = disk[tail..tail + qcow.len()].iter().position(|b| *b != 0);
+    assert_eq!(stray, None, "the downloaded qcow2 ({} bytes) is not left at the tail", qcow.len());
+}

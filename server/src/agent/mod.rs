@@ -7,6 +7,7 @@ pub mod config_drive;
 pub mod device_erase;
 pub mod erase;
 pub mod hardware;
+pub mod qcow2;
 pub mod steps;
 
 use app::domain::Inventory;
