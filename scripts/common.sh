@@ -82,3 +82,18 @@ build_release() {
   log "building Rackstate (release)"
   (cd "$ROOT" && cargo leptos build --release)
 }
+
+# The kernel the package linux-image-amd64 points at, unpacked under $1 (not installed:
+# this machine keeps its own kernel). Sets KPKG, KVER and KDIR.
+debian_kernel() {
+  KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [ -n "$KPKG" ] || { as_root apt-get update -qq; KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); }
+  KVER=${KPKG#linux-image-}
+  KDIR="$1/kernel-$KVER"
+  if [ ! -f "$KDIR/boot/vmlinuz-$KVER" ]; then
+    log "downloading the kernel $KPKG"
+    rm -rf "$KDIR.tmp" && mkdir -p "$KDIR.tmp"
+    (cd "$KDIR.tmp" && apt-get download -q "$KPKG" >/dev/null 2>&1 && dpkg-deb -x ./*.deb root && rm -f ./*.deb)
+    mv "$KDIR.tmp/root" "$KDIR" && rm -rf "$KDIR.tmp"
+  fi
+}

@@ -21,18 +21,7 @@ PROGRAMS=(dmidecode lsblk blockdev nvme hdparm sg_inq sg_sanitize sg_readcap eth
 
 ensure_debian_packages "the live image" "${PACKAGES[@]}"
 
-# The kernel: the package linux-image-amd64 points at, unpacked (not installed: this
-# machine keeps its own kernel).
-KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$KPKG" ] || { as_root apt-get update -qq; KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); }
-KVER=${KPKG#linux-image-}
-KDIR="$OUT/kernel-$KVER"
-if [ ! -f "$KDIR/boot/vmlinuz-$KVER" ]; then
-  log "downloading the kernel $KPKG"
-  rm -rf "$KDIR.tmp" && mkdir -p "$KDIR.tmp"
-  (cd "$KDIR.tmp" && apt-get download -q "$KPKG" >/dev/null 2>&1 && dpkg-deb -x ./*.deb root && rm -f ./*.deb)
-  mv "$KDIR.tmp/root" "$KDIR" && rm -rf "$KDIR.tmp"
-fi
+debian_kernel "$OUT"
 
 # The inputs: the build recipe, the binary, the kernel and the packages' versions.
 KEY=$( { cat "${BASH_SOURCE[0]}" "$HERE"/*; sha256sum "$BIN"; echo "$KPKG";

@@ -82,6 +82,9 @@ if [ -e /dev/kvm ]; then
   # (Assigned, then exported: a failed build stops the run instead of skipping the test.)
   RACKSTATE_TEST_LIVE_ISO=$("$ROOT/scripts/live-image.sh" "$TARGET/release/rackstate")
   export RACKSTATE_TEST_LIVE_ISO
+  # The operating system the test deploys to a VM (it reports booting from its disk).
+  RACKSTATE_TEST_OS_IMAGE=$("$ROOT/scripts/test-os.sh")
+  export RACKSTATE_TEST_OS_IMAGE
   log "live image ready in $(( $(date +%s) - t0 )) s ($(du -h "$RACKSTATE_TEST_LIVE_ISO" | cut -f1))"
   "$ROOT/scripts/vm-lab.sh" prepare
 else

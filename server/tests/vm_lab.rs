@@ -16,6 +16,7 @@ use common::{TestApp, latest_job, spawn_app_with, wait_for_server};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Deserialize)]
@@ -71,11 +72,34 @@ fn skip_reason() -> Option<String> {
     if !Path::new("/dev/kvm").exists() {
         return Some("/dev/kvm is missing: this machine cannot run the virtual bare metal".into());
     }
-    match std::env::var("RACKSTATE_TEST_LIVE_ISO") {
-        Ok(p) if Path::new(&p).is_file() => None,
-        Ok(p) => Some(format!("RACKSTATE_TEST_LIVE_ISO={p} is not a file")),
-        Err(_) => Some("RACKSTATE_TEST_LIVE_ISO is not set (`make test` builds the live image and sets it)".into()),
+    for var in ["RACKSTATE_TEST_LIVE_ISO", "RACKSTATE_TEST_OS_IMAGE"] {
+        match std::env::var(var) {
+            Ok(p) if Path::new(&p).is_file() => {}
+            Ok(p) => return Some(format!("{var}={p} is not a file")),
+            Err(_) => {
+                return Some(format!(
+                    "{var} is not set (`make test` builds the live image and the test OS and sets them)"
+                ));
+            }
+        }
     }
+    None
+}
+
+/// Serves the test OS image at `/os.img` and records the reports of machines that
+/// booted it (`/booted?host=..&keys=..&drive=..`); returns the port.
+async fn image_and_report_server(image: Vec<u8>, reports: Arc<Mutex<Vec<String>>>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route("/os.img", axum::routing::get(move || async move { image.clone() })).route(
+        "/booted",
+        axum::routing::get(move |q: axum::extract::RawQuery| async move {
+            reports.lock().unwrap().push(q.0.unwrap_or_default());
+            "ok"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
 }
 
 /// Writes a recognisable pattern over a whole disk file (a tenant's data).
@@ -175,9 +199,10 @@ fn step<'a>(steps: &'a [String], prefix: &str) -> &'a str {
 /// libvirt). A mistyped BMC password fails at once and is fixed; three machines boot
 /// the real live image from virtual CD and their agents report the VMs' real
 /// hardware; the fourth never boots and fails at the agent timeout. A BMC address
-/// that leads to another machine is refused before anything is touched. Two are
-/// allocated and released: cleaning erases their disks for real (the test reads the
-/// disk files: no tenant data is left). A disk added to the third shows up as a
+/// that leads to another machine is refused before anything is touched. A tenant
+/// allocates one with an operating system: it is written to the VM's disk and the VM
+/// boots it, reading its config drive. Two are released: cleaning erases their disks
+/// for real (the test reads the disk files: no tenant data, no system is left). A disk added to the third shows up as a
 /// hardware change on re-registration. Decommissioning leaves a VM off with no media.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn virtual_bare_metal_lifecycle() {
@@ -315,10 +340,63 @@ async fn virtual_bare_metal_lifecycle() {
     app.backend.change_bmc(&admin, ids[0], &point(address, back.generation)).await.unwrap();
     eprintln!("a BMC leading to another machine refused in {:.1} s", t.elapsed().as_secs_f64());
 
-    // Allocation and release: cleaning erases vm1's and vm2's disks.
+    // A tenant allocates vm1 with the test OS and an SSH key: the image is written to
+    // its disk, and the VM boots from that disk (media ejected), reads its config
+    // drive and reports its host name.
+    let t = Instant::now();
+    let os = std::fs::read(std::env::var("RACKSTATE_TEST_OS_IMAGE").unwrap()).unwrap();
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let os_port = image_and_report_server(os.clone(), reports.clone()).await;
+    let sum: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&os).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let image = app::domain::images::NewImage {
+        name: "test-os".into(),
+        url: format!("http://10.0.2.2:{os_port}/os.img"),
+        sha256: sum,
+        format: "raw".into(),
+        min_disk_gib: None,
+    };
+    app.backend.add_image(&admin, &image).await.unwrap();
+    let tenant =
+        app.backend.create_user(&admin, "acme", common::USER_PASSWORD, app::domain::Role::Tenant).await.unwrap();
+    app.backend.change_state(&admin, ids[0], &StateChange::new(Action::SetAvailable)).await.unwrap();
+    let request = app::backend::services::allocation::AllocationRequest {
+        server_type: app.backend.server(ids[0]).await.unwrap().server_type.unwrap(),
+        count: 1,
+        image: Some("test-os".into()),
+        ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHZtLWxhYi10ZXN0LWtleQ acme@laptop".into(),
+        user_data: format!("#cloud-config\n#report http://10.0.2.2:{os_port}/booted\n"),
+        ..Default::default()
+    };
+    let deployment = app.backend.allocate(&tenant, &request).await.unwrap();
+    assert_eq!(deployment.servers.iter().map(|s| s.id).collect::<Vec<_>>(), vec![ids[0]]);
+    let (status, took, steps) = job_end(&app, ids[0], "deploy", t, wait).await;
+    let console = std::fs::read_to_string(&vm1.console).unwrap_or_default();
+    assert_eq!(status, "succeeded", "{steps:#?}\nconsole:\n{console}");
+    eprintln!("vm1 deployed in {:.1} s: {}", took.as_secs_f64(), step(&steps, "write_image: "));
+    assert!(step(&steps, "write_image: ").contains("config drive (cloud-init NoCloud: host name vm1, 1 SSH key(s)"));
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let report = loop {
+        if let Some(r) = reports.lock().unwrap().first().cloned() {
+            break r;
+        }
+        let console = std::fs::read_to_string(&vm1.console).unwrap_or_default();
+        assert!(Instant::now() < deadline, "vm1 never reported from its disk; console:\n{console}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert!(report.starts_with("host=vm1&keys=1&drive="), "{report}");
+    let (power, media) = bmc_view(&lab, vm1).await;
+    assert_eq!((power.as_str(), media), ("On", false), "vm1 runs its own system, the live image ejected");
+    eprintln!("vm1 booted from its disk and reported ({report}) {:.1} s after allocation", t.elapsed().as_secs_f64());
+
+    // Release and a plain allocation: cleaning erases vm1's and vm2's disks.
     let t = Instant::now();
     let system = Actor::system("allocator");
-    for id in &ids[..2] {
+    let s = app.backend.release(&tenant, deployment.id, None).await.unwrap();
+    assert_eq!(s.released.len(), 1);
+    for id in &ids[1..2] {
         app.backend.change_state(&admin, *id, &StateChange::new(Action::SetAvailable)).await.unwrap();
         app.backend.change_state(&system, *id, &StateChange::new(Action::Allocate)).await.unwrap();
         let s = app.backend.change_state(&system, *id, &StateChange::new(Action::Release)).await.unwrap();
@@ -350,6 +428,8 @@ async fn virtual_bare_metal_lifecycle() {
         assert_eq!(bmc_view(&lab, vm).await, ("Off".to_string(), false), "{} off, media ejected", vm.name);
         for d in &vm.disks {
             assert_eq!(blocks_with_data(&d.path, &d.serial), 0, "{} still holds tenant data", d.serial);
+            let bytes = std::fs::read(&d.path).unwrap();
+            assert!(!bytes.windows(8).any(|w| w == b"EFI PART"), "{}: the deployed system is erased", d.serial);
         }
     }
     // vm3 was not cleaned: its data is still there (the test can tell).
