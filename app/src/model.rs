@@ -132,6 +132,14 @@ pub struct DeployView {
     pub redeploy_refusal: Option<String>,
 }
 
+/// Which disk images are written to, for those who may choose: the current hint
+/// (None: the smallest disk that fits) and the server's disks (serial, description).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootDiskChoice {
+    pub current: Option<String>,
+    pub disks: Vec<(String, String)>,
+}
+
 /// A server's power controls for the caller: the buttons they may press (none for a
 /// role that never may) and the latest power request with its outcome.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

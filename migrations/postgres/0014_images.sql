@@ -17,3 +17,6 @@ ALTER TABLE deployments ADD COLUMN image_id BIGINT REFERENCES images (id);
 -- (JSON list) and cloud-init user data.
 ALTER TABLE deployments ADD COLUMN ssh_keys TEXT;
 ALTER TABLE deployments ADD COLUMN user_data TEXT;
+-- The disk an image is written to, by serial (a root-disk hint; NULL: the smallest
+-- disk that fits).
+ALTER TABLE servers ADD COLUMN root_disk_serial TEXT;

@@ -319,3 +319,34 @@ async fn qcow2_images_are_converted_onto_the_disk() {
     let stray = disk[tail..tail + qcow.len()].iter().position(|b| *b != 0);
     assert_eq!(stray, None, "the downloaded qcow2 ({} bytes) is not left at the tail", qcow.len());
 }
+
+/// An operator names the server's second disk as its root disk: the image goes there
+/// and the first disk keeps what it held. A serial the server does not have is
+/// refused naming its disks; a viewer may not choose.
+#[tokio::test]
+async fn a_root_disk_hint_picks_the_disk() {
+    let (app, id, tenant) = lab_app().await;
+    let operator = app.backend.create_user(&Actor::user("admin"), "olga", USER_PASSWORD, Role::Operator).await.unwrap();
+    let viewer = app.backend.create_user(&Actor::user("admin"), "watcher", USER_PASSWORD, Role::Viewer).await.unwrap();
+    let disks = app.lab[0].hardware().disks;
+    let e = app.backend.set_root_disk(&operator, id, Some("NOPE")).await.unwrap_err();
+    assert!(e.to_string().contains(&disks[1].serial), "{e}");
+    assert_eq!(app.backend.set_root_disk(&viewer, id, Some(&disks[1].serial)).await.unwrap_err().code(), "forbidden");
+    app.backend.set_root_disk(&operator, id, Some(&disks[1].serial)).await.unwrap();
+    let before = disk_head(&app, 4096);
+    let image = os_image();
+    let base = image_server(image.clone()).await;
+    add_image(&app, "tiny-os", &format!("{base}/os.raw"), &sha256(&image), None).await;
+    let seen = allocate_with(&app, &tenant, id, "tiny-os").await;
+    assert!(
+        seen.steps.iter().any(|m| m.starts_with("write_image: ok: 1048576 bytes written to disk1")),
+        "{:?}",
+        seen.steps
+    );
+    assert_eq!(disk_head(&app, 4096), before, "the first disk is untouched");
+    let machine = app.lab[0].simulated().unwrap();
+    let second = std::fs::read(machine.disk_path(&disks[1].serial)).unwrap();
+    assert!(second[..image.len()] == image[..]);
+    let events = app.backend.server_events(id).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "root_disk_set" && e.actor == "olga"));
+}

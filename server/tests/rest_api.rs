@@ -267,6 +267,7 @@ async fn openapi_document() {
         ("/api/v1/servers/{id}/notes", &["get", "put"]),
         ("/api/v1/servers/{id}/power", &["get", "post"]),
         ("/api/v1/servers/{id}/deploy", &["get", "post"]),
+        ("/api/v1/servers/{id}/root-disk", &["put"]),
         ("/api/v1/images", &["get", "post"]),
         ("/api/v1/images/{id}", &["delete"]),
         ("/api/v1/jobs/{id}", &["get"]),

@@ -70,3 +70,10 @@ pub async fn redeploy_server(
     }
     backend.redeploy(&user, id, &image).await.map(|_| ()).map_err(super::ssr::service_error)
 }
+
+/// Sets the disk images are written to on a server (empty: the smallest that fits).
+#[server(endpoint = "set_root_disk")]
+pub async fn set_root_disk(id: i64, #[server(default)] serial: Option<String>) -> Result<(), ServerFnError> {
+    let (backend, user, _) = super::ssr::require(Some(crate::domain::Permission::DeployAnyServer)).await?;
+    backend.set_root_disk(&user, id, serial.as_deref()).await.map_err(super::ssr::service_error)
+}

@@ -86,6 +86,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/add_image", Access::Needs(Permission::ManageImages)),
     ("/api/retire_image", Access::Needs(Permission::ManageImages)),
     ("/api/redeploy_server", DEPLOY),
+    ("/api/set_root_disk", Access::Needs(Permission::DeployAnyServer)),
     ("/api/save_notes", Access::Needs(Permission::EditNotes)),
     ("/api/notes_history", Access::Needs(Permission::ViewFleet)),
     ("/api/reveal_bmc_credentials", Access::Needs(Permission::RevealBmcCredentials)),

@@ -186,6 +186,9 @@ pub struct ServerActivity {
     /// Images the caller may deploy to the server now (empty: re-deploy not offered).
     #[serde(default)]
     pub deploy_images: Vec<String>,
+    /// The root-disk hint and the disks, for those who may set it.
+    #[serde(default)]
+    pub root_disk: Option<crate::model::RootDiskChoice>,
 }
 
 #[server(endpoint = "server_activity")]
@@ -220,6 +223,7 @@ pub async fn load_activity(id: i64) -> Result<ServerActivity, ServerFnError> {
         erase_certificates,
         deploy,
         deploy_images,
+        root_disk: backend.root_disk_choice(&user, id).await.map_err(super::ssr::service_error)?,
     })
 }
 

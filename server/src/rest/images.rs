@@ -112,3 +112,26 @@ pub(crate) async fn redeploy(
     let deploy = backend.deploy_status(&user, id).await.map_err(service_error)?;
     Ok(json(StatusCode::ACCEPTED, serde_json::json!({ "deploy": deploy })))
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RootDiskRequest {
+    /// A disk serial from the server's inventory; null or empty: the smallest disk
+    /// that fits.
+    serial: Option<String>,
+}
+
+/// Sets which disk images are written to on this server (a root-disk hint); audited.
+#[utoipa::path(put, path = "/api/v1/servers/{id}/root-disk", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), request_body = RootDiskRequest, responses((status = 200, description = "`{serial}`"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 422, body = ApiError)))]
+pub(crate) async fn set_root_disk(
+    State(backend): State<Backend>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    bytes: Bytes,
+) -> ApiResult {
+    let user = caller(&backend, &headers, Some(Permission::DeployAnyServer)).await?;
+    let req: RootDiskRequest = body(&bytes)?;
+    backend.set_root_disk(&user, id, req.serial.as_deref()).await.map_err(service_error)?;
+    let serial = req.serial.filter(|s| !s.trim().is_empty());
+    Ok(json(StatusCode::OK, serde_json::json!({ "serial": serial })))
+}

@@ -48,6 +48,7 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/servers/{id}/notes", get(get_notes).put(put_notes))
         .route("/api/v1/servers/{id}/power", get(power::get_power).post(power::request_power))
         .route("/api/v1/servers/{id}/deploy", get(images::get_deploy).post(images::redeploy))
+        .route("/api/v1/servers/{id}/root-disk", axum::routing::put(images::set_root_disk))
         .route("/api/v1/images", get(images::list_images).post(images::add_image))
         .route("/api/v1/images/{id}", delete(images::retire_image))
         .route("/api/v1/jobs/{id}", get(job))
@@ -96,7 +97,7 @@ pub struct ApiErrorBody {
         allocation::resize_subscription, allocation::end_subscription, allocation::list_deployments,
         allocation::allocate, allocation::get_deployment, allocation::release,
         power::request_power, power::get_power, images::list_images, images::add_image, images::retire_image,
-        images::get_deploy, images::redeploy
+        images::get_deploy, images::redeploy, images::set_root_disk
     ),
     components(schemas(
         ApiError, ApiErrorBody, Server, JobView, app::model::JobStep, UserView, app::model::ApiToken, app::model::CertificatePin, app::model::Event, app::domain::Inventory, app::model::Notes,

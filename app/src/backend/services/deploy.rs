@@ -38,7 +38,7 @@ pub(crate) async fn queue_deploy(
         sha256: image.sha256.clone(),
         format: image.format,
         min_disk_bytes: image.min_disk_bytes,
-        root_disk_serial: None,
+        root_disk_serial: store::servers::root_disk_serial(&mut *tx, server_id).await?,
         // A new instance id per deployment: cloud-init runs its first boot again.
         config_drive: Some(ConfigDrive {
             instance_id: format!("rackstate-{server_id}-{now}"),
@@ -85,6 +85,69 @@ impl Backend {
         let job = queue_deploy(&mut tx, &actor, &server, &image, &OsConfig { ssh_keys, user_data }, now).await?;
         tx.commit().await.map_err(commit_error)?;
         Ok(job)
+    }
+
+    /// Sets which disk images are written to (a serial of the server's last
+    /// inventory), or clears it (None: the smallest disk that fits). Audited.
+    pub async fn set_root_disk(&self, caller: &UserView, id: i64, serial: Option<&str>) -> Result<(), ServiceError> {
+        if !caller.role.can(Permission::DeployAnyServer) {
+            return Err(ServiceError::Forbidden {
+                message: format!("your role ({}) may not choose root disks", caller.role),
+            });
+        }
+        let serial = serial.map(str::trim).filter(|s| !s.is_empty());
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        if let Some(serial) = serial {
+            let inventory = store::inventories::latest(&mut tx, id, 1).await?.into_iter().next();
+            let disks: Vec<String> =
+                inventory.map(|i| i.disks.into_iter().map(|d| d.serial).collect()).unwrap_or_default();
+            if !disks.iter().any(|d| d == serial) {
+                return Err(ServiceError::invalid(
+                    "serial",
+                    format!(
+                        "no disk with serial {serial} in the server's inventory (its disks: {})",
+                        if disks.is_empty() { "none recorded".to_string() } else { disks.join(", ") }
+                    ),
+                ));
+            }
+        }
+        store::servers::set_root_disk_serial(&mut tx, id, serial, now).await?;
+        let who = Actor::user(caller.username.clone()).audit_name();
+        let event =
+            NewEvent { to_value: Some(serial.unwrap_or("automatic")), ..NewEvent::about(id, &who, "root_disk_set") };
+        store::events::append(&mut tx, &event, now).await?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(())
+    }
+
+    /// The root-disk choice for a caller who may set it: the current hint and the
+    /// server's disks (serial, description).
+    pub async fn root_disk_choice(
+        &self,
+        caller: &UserView,
+        id: i64,
+    ) -> Result<Option<crate::model::RootDiskChoice>, ServiceError> {
+        if !caller.role.can(Permission::DeployAnyServer) {
+            return Ok(None);
+        }
+        let mut conn = self.db.conn().await?;
+        let current = store::servers::root_disk_serial(&mut conn, id).await?;
+        let inventory = store::inventories::latest(&mut conn, id, 1).await?.into_iter().next();
+        let disks = inventory
+            .map(|i| {
+                i.disks
+                    .into_iter()
+                    .map(|d| {
+                        let label =
+                            format!("{} {} ({})", d.serial, d.model, crate::domain::inventory::size_text(d.size_bytes));
+                        (d.serial, label)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(crate::model::RootDiskChoice { current, disks }))
     }
 
     /// The server's latest deployment of an image as the caller may see it: which

@@ -555,6 +555,33 @@ pub async fn id_by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<i
         .map_err(|e| DbError::query("finding a server by name", e))
 }
 
+/// The server's root-disk hint (a disk serial), if an admin or operator set one.
+pub async fn root_disk_serial(conn: &mut AnyConnection, id: i64) -> Result<Option<String>, DbError> {
+    sqlx::query_scalar::<_, Option<String>>("SELECT root_disk_serial FROM servers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map(Option::flatten)
+        .map_err(|e| DbError::query("reading a server's root disk", e))
+}
+
+/// Sets (or clears) the server's root-disk hint.
+pub async fn set_root_disk_serial(
+    conn: &mut AnyConnection,
+    id: i64,
+    serial: Option<&str>,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE servers SET root_disk_serial = $1, updated_at = $2 WHERE id = $3")
+        .bind(serial)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("setting a server's root disk", e))
+}
+
 /// Forgets a server's BMC password (decommissioning); address and user stay for the record.
 pub async fn forget_bmc_secret(conn: &mut AnyConnection, id: i64, now: i64) -> Result<(), DbError> {
     sqlx::query("UPDATE servers SET bmc_secret = NULL, updated_at = $1 WHERE id = $2")

@@ -23,6 +23,7 @@ pub fn ServerPage() -> impl IntoView {
     let accept_cert = ServerAction::<crate::api::servers::AcceptBmcCertificate>::new();
     let power = ServerAction::<crate::api::servers::RequestPower>::new();
     let redeploy = ServerAction::<crate::api::images::RedeployServer>::new();
+    let set_root_disk = ServerAction::<crate::api::images::SetRootDisk>::new();
     // Bumped by the live stream when the server (state, power) or its activity (job
     // steps, audit) changed; each refetches its part of the page.
     let live_server = RwSignal::new(0u64);
@@ -40,6 +41,7 @@ pub fn ServerPage() -> impl IntoView {
             + accept_cert.version().get()
             + power.version().get()
             + redeploy.version().get()
+            + set_root_disk.version().get()
     };
     let detail = Resource::new(move || (id(), actions(), live_server.get()), |(id, ..)| load_server(id));
     let activity = Resource::new(move || (id(), actions(), live_activity.get()), |(id, ..)| load_activity(id));
@@ -236,9 +238,9 @@ pub fn ServerPage() -> impl IntoView {
                                 }}
                             </section>
                         }})}
-                        {(a.deploy.is_some() || !a.deploy_images.is_empty()).then(|| view! {
+                        {(a.deploy.is_some() || !a.deploy_images.is_empty() || a.root_disk.is_some()).then(|| view! {
                             <super::server_deploy::DeployCard server_id=sid deploy=a.deploy.clone()
-                                images=a.deploy_images.clone() redeploy/>
+                                images=a.deploy_images.clone() redeploy root_disk=a.root_disk.clone() set_root_disk/>
                         })}
                         {a.erase_certificates.clone().map(|certificates| view! {
                             <super::server_erase::EraseCertificatesCard certificates/>

@@ -2,8 +2,8 @@
 //! progress step by step, the outcome, why it failed) and, for those who may, writing
 //! an image again (with a confirmation that the disk is overwritten).
 
-use crate::api::images::RedeployServer;
-use crate::model::DeployView;
+use crate::api::images::{RedeployServer, SetRootDisk};
+use crate::model::{DeployView, RootDiskChoice};
 use crate::ui::components::{ActionError, utc};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -24,6 +24,8 @@ pub fn DeployCard(
     deploy: Option<DeployView>,
     images: Vec<String>,
     redeploy: ServerAction<RedeployServer>,
+    root_disk: Option<RootDiskChoice>,
+    set_root_disk: ServerAction<SetRootDisk>,
 ) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="os-h" data-testid="deploy">
@@ -64,6 +66,25 @@ pub fn DeployCard(
                 </details>
             })}
             <ActionError result=Signal::derive(move || redeploy.value().get())/>
+            {root_disk.map(|choice| {
+                let current = choice.current.clone().unwrap_or_default();
+                view! {
+                    <ActionForm action=set_root_disk attr:class="inline">
+                        <input type="hidden" name="id" value=server_id/>
+                        <label>"Root disk "
+                            <select name="serial">
+                                <option value="" selected=current.is_empty()>"Automatic: the smallest that fits"</option>
+                                {choice.disks.into_iter().map(|(serial, label)| {
+                                    let selected = serial == current;
+                                    view! { <option value=serial selected=selected>{label}</option> }
+                                }).collect_view()}
+                            </select>
+                        </label>
+                        " " <button type="submit">"Save"</button>
+                    </ActionForm>
+                    <ActionError result=Signal::derive(move || set_root_disk.value().get())/>
+                }
+            })}
         </section>
     }
 }
