@@ -4,11 +4,10 @@
 //! media, set a persistent boot from disk, power on. The server stays `used` either
 //! way; a failure leaves it off with the reason in the job (Retry or Release).
 
-use super::live::{Booted, Entry, LiveBoot, conn, lost_lease, open};
+use super::live::{AfterBoot, Entry, LiveBoot, Resume, open};
 use super::{JobContext, JobHandler, JobOutcome};
 use crate::bmc::{PowerAction, PowerState};
 use app::backend::services::JobParams;
-use app::backend::store;
 use std::sync::Arc;
 
 pub struct Deploy {
@@ -22,16 +21,10 @@ fn image_name(ctx: &JobContext) -> String {
 
 impl Deploy {
     async fn enter(&self, ctx: &JobContext, entry: Entry) -> Result<JobOutcome, String> {
-        match self.live.enter(ctx, entry, false).await? {
-            Booted::Parked => Ok(JobOutcome::Recorded),
-            Booted::AgentDone => {
-                let job = store::jobs::get(&mut *conn(ctx).await?, ctx.job.id).await.map_err(|e| e.to_string())?;
-                match job {
-                    Some(j) if j.phase == "agent_failed" => Err(failure(j.last_error)),
-                    _ => self.finish(ctx).await,
-                }
-            }
-            Booted::Lost => Ok(lost_lease(ctx)),
+        match self.live.boot_until_agent(ctx, entry, false).await? {
+            AfterBoot::Recorded(outcome) => Ok(outcome),
+            AfterBoot::Failed(reason) => Err(failure(reason)),
+            AfterBoot::Finish => self.finish(ctx).await,
         }
     }
 
@@ -57,17 +50,15 @@ fn failure(reason: Option<String>) -> String {
 #[async_trait::async_trait]
 impl JobHandler for Deploy {
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
-        if ctx.job.phase == "aborting" {
-            return super::live::abort_cleanup(ctx, &self.live.timeouts).await;
-        }
-        let result = match ctx.job.phase.as_str() {
-            "waiting" if ctx.job.agent_deadline.is_some_and(|d| d > store::now_ms()) => {
-                self.enter(ctx, Entry::TakenOver).await
+        let result = match Resume::of(ctx) {
+            Resume::Aborting => return super::live::abort_cleanup(ctx, &self.live.timeouts).await,
+            Resume::TakenOver => self.enter(ctx, Entry::TakenOver).await,
+            Resume::AgentLate => {
+                return super::live::stop_and_fail(ctx, &self.live.timeouts, self.live.timeout_reason()).await;
             }
-            "waiting" => return super::live::stop_and_fail(ctx, &self.live.timeouts, self.live.timeout_reason()).await,
-            "agent_failed" => Err(failure(ctx.job.last_error.clone())),
-            "agent_reported" => self.finish(ctx).await,
-            _ => self.enter(ctx, Entry::Fresh).await,
+            Resume::AgentFailed(reason) => Err(failure(Some(reason))),
+            Resume::AgentReported => self.finish(ctx).await,
+            Resume::Fresh => self.enter(ctx, Entry::Fresh).await,
         };
         result.unwrap_or_else(JobOutcome::Failed)
     }

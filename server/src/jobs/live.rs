@@ -115,7 +115,63 @@ async fn survey_out_of_band(ctx: &JobContext, bmc: &Machine<'_>) {
     }
 }
 
+/// Where a claimed job that boots the live image stands (its phase, read once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// Asked to stop: clean up and fail.
+    Aborting,
+    /// A start, or a restart after a crash while booting: boot it.
+    Fresh,
+    /// Claimed again while parked before its deadline (its process died).
+    TakenOver,
+    /// Parked past its deadline: the agent never reported.
+    AgentLate,
+    /// The agent reported a failed step (the reason).
+    AgentFailed(String),
+    /// The agent reported: finish out of band.
+    AgentReported,
+}
+
+impl Resume {
+    pub fn of(ctx: &JobContext) -> Self {
+        match ctx.job.phase.as_str() {
+            "aborting" => Resume::Aborting,
+            "waiting" if ctx.job.agent_deadline.is_some_and(|d| d > now_ms()) => Resume::TakenOver,
+            "waiting" => Resume::AgentLate,
+            "agent_failed" => Resume::AgentFailed(ctx.job.last_error.clone().unwrap_or_default()),
+            "agent_reported" => Resume::AgentReported,
+            _ => Resume::Fresh,
+        }
+    }
+}
+
+/// What a boot into the live image came to, for the handler.
+pub enum AfterBoot {
+    /// The job is recorded (parked, or another runner holds it).
+    Recorded(JobOutcome),
+    /// The agent reported: finish now.
+    Finish,
+    /// A step of the agent failed, with its reason.
+    Failed(Option<String>),
+}
+
 impl LiveBoot {
+    /// Into the live image, and where that leaves the job (the agent may have been
+    /// quicker than the parking).
+    pub async fn boot_until_agent(&self, ctx: &JobContext, entry: Entry, survey: bool) -> Result<AfterBoot, String> {
+        Ok(match self.enter(ctx, entry, survey).await? {
+            Booted::Parked => AfterBoot::Recorded(JobOutcome::Recorded),
+            Booted::Lost => AfterBoot::Recorded(lost_lease(ctx)),
+            Booted::AgentDone => {
+                let job = store::jobs::get(&mut *conn(ctx).await?, ctx.job.id).await.map_err(|e| e.to_string())?;
+                match job {
+                    Some(j) if j.phase == "agent_failed" => AfterBoot::Failed(j.last_error),
+                    _ => AfterBoot::Finish,
+                }
+            }
+        })
+    }
+
     /// Opens the job's machine (its identity checked) and boots it into the live image
     /// (`survey`: log the BMC's inventory first), or, taken over, resumes.
     pub async fn enter(&self, ctx: &JobContext, entry: Entry, survey: bool) -> Result<Booted, String> {

@@ -3,10 +3,9 @@
 //! inventory (the job is parked meanwhile, holding no runner slot), then power off,
 //! eject, and move the server on through the lifecycle service.
 
-use super::live::{Booted, Entry, LiveBoot, lost_lease, open};
+use super::live::{Booted, Entry, LiveBoot, Resume, lost_lease, open};
 use super::{JobContext, JobHandler, JobOutcome};
 use app::backend::services::{Actor, JobParams, StateChange};
-use app::backend::store;
 use app::domain::Action;
 use std::sync::Arc;
 
@@ -55,19 +54,20 @@ impl Register {
 #[async_trait::async_trait]
 impl JobHandler for Register {
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
-        if ctx.job.phase == "aborting" {
-            return super::live::abort_cleanup(ctx, &self.live.timeouts).await;
-        }
-        let result = match ctx.job.phase.as_str() {
+        let result = match Resume::of(ctx) {
+            Resume::Aborting => return super::live::abort_cleanup(ctx, &self.live.timeouts).await,
             // Claimed again while parked: its process died before the deadline, or
             // the deadline passed without a report.
-            "waiting" if ctx.job.agent_deadline.is_some_and(|d| d > store::now_ms()) => {
-                self.enter(ctx, Entry::TakenOver).await
+            Resume::TakenOver => self.enter(ctx, Entry::TakenOver).await,
+            Resume::AgentLate => {
+                return super::live::stop_and_fail(ctx, &self.live.timeouts, self.live.timeout_reason()).await;
             }
-            "waiting" => return super::live::stop_and_fail(ctx, &self.live.timeouts, self.live.timeout_reason()).await,
-            "agent_reported" => self.finish(ctx).await,
-            // "start", or "booting" after a crash: begin again (every step is idempotent).
-            _ => self.enter(ctx, Entry::Fresh).await,
+            Resume::AgentReported => self.finish(ctx).await,
+            // The agent's report was refused (its serial is another server's): the
+            // machine is not booted again.
+            Resume::AgentFailed(reason) => return super::live::stop_and_fail(ctx, &self.live.timeouts, reason).await,
+            // A start, or "booting" after a crash: begin again (every step is idempotent).
+            Resume::Fresh => self.enter(ctx, Entry::Fresh).await,
         };
         result.unwrap_or_else(JobOutcome::Failed)
     }
