@@ -147,7 +147,8 @@ pub async fn client_address(
 
 /// Gives every request an id (the caller's `x-request-id`, if sane, else a new one),
 /// runs it inside a `request` span carrying the id (so every log line of the request
-/// has it), returns the id in `x-request-id`, and logs method, path, status and time.
+/// has it), returns the id in `x-request-id`, and logs method, path, status and time
+/// (reads that succeed at DEBUG, the rest at INFO, server errors at WARN).
 pub async fn request_id(req: Request, next: Next) -> Response {
     use tracing::Instrument;
     let id = req
@@ -164,7 +165,15 @@ pub async fn request_id(req: Request, next: Next) -> Response {
     let mut res = app::backend::CORRELATION_ID.scope(id.clone(), next.run(req).instrument(span.clone())).await;
     let status = res.status().as_u16();
     crate::metrics::http_request(method.as_str(), status, started.elapsed());
-    span.in_scope(|| tracing::info!(status, ms = started.elapsed().as_millis() as u64, "request"));
+    // Writes and failures at INFO; successful reads (pages, lists, polling) at DEBUG,
+    // so the log stays proportionate under load (RACKSTATE_LOG still overrides).
+    let ms = started.elapsed().as_millis() as u64;
+    let read = matches!(method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    span.in_scope(|| match status {
+        500.. => tracing::warn!(status, ms, "request"),
+        _ if read && status < 400 => tracing::debug!(status, ms, "request"),
+        _ => tracing::info!(status, ms, "request"),
+    });
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
     }

@@ -60,6 +60,11 @@ pub struct Settings {
     /// How long a requested power-off waits for the operating system to shut down
     /// before forcing it off (`RACKSTATE_SHUTDOWN_GRACE_SECONDS`, default 120).
     pub shutdown_grace: Duration,
+    /// A job whose BMC does not answer is started again this many times
+    /// (`RACKSTATE_BMC_RETRIES`, default 3; 0: fail at once), first after
+    /// `RACKSTATE_BMC_RETRY_SECONDS` (default 5), then twice as long each time.
+    pub bmc_retries: u32,
+    pub bmc_retry_base: Duration,
     /// Seconds between sweeps of every BMC's power and health
     /// (`RACKSTATE_POWER_SYNC_SECONDS`, default 300; 0: no sweep).
     pub power_sync: Option<Duration>,
@@ -233,6 +238,8 @@ impl Settings {
         let bmc_timeout = seconds("RACKSTATE_BMC_TIMEOUT_SECONDS", 20, 1, 600)?;
         let power_timeout = seconds("RACKSTATE_POWER_TIMEOUT_SECONDS", 120, 1, 3600)?;
         let shutdown_grace = seconds("RACKSTATE_SHUTDOWN_GRACE_SECONDS", 120, 1, 3600)?;
+        let bmc_retries = number("RACKSTATE_BMC_RETRIES", 3, 10, "a number of retries")? as u32;
+        let bmc_retry_base = seconds("RACKSTATE_BMC_RETRY_SECONDS", 5, 1, 600)?;
         // 0 turns the sweep off.
         let power_sync = Some(seconds("RACKSTATE_POWER_SYNC_SECONDS", 300, 0, 86400)?).filter(|d| !d.is_zero());
         let metrics_token = get("RACKSTATE_METRICS_TOKEN").filter(|v| !v.trim().is_empty()).map(Secret);
@@ -295,6 +302,8 @@ impl Settings {
             bmc_max_response_bytes,
             power_timeout,
             shutdown_grace,
+            bmc_retries,
+            bmc_retry_base,
             power_sync,
             metrics_token,
             metrics_listen,

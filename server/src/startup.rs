@@ -162,6 +162,7 @@ impl Application {
             });
             Runner::new(backend.clone(), owner, settings.workers)
                 .with_lease(settings.job_lease)
+                .with_retry(crate::jobs::RetryPolicy { retries: settings.bmc_retries, base: settings.bmc_retry_base })
                 .handle(JobKind::Register, Register { live: live.clone() })
                 .handle(JobKind::Clean, Clean { live: live.clone() })
                 .handle(JobKind::Deploy, Deploy { live })

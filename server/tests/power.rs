@@ -234,6 +234,42 @@ async fn unreachable_bmc_fails_the_request_with_the_reason() {
     assert!(!app.lab[0].powered_on());
 }
 
+/// A BMC that stops answering for a while (rebooting): the power job is started
+/// again with a growing wait, says so in its log, and succeeds once the BMC is back.
+#[tokio::test]
+async fn a_bmc_that_is_away_for_a_while_is_tried_again() {
+    let app = spawn_app_with(|s| {
+        s.workers = 4;
+        s.demo_lab = 1;
+        s.demo_lab_boot = Duration::from_millis(100);
+        s.bmc_timeout = Duration::from_secs(2);
+        s.bmc_retries = 3;
+        s.bmc_retry_base = Duration::from_secs(1);
+    })
+    .await;
+    let id = app.backend.list_servers(&Default::default()).await.unwrap()[0].id;
+    wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
+    wait_power_job_done(&app, id).await;
+    let operator = user(&app, "olga", Role::Operator).await;
+    app.lab[0].set_faults(rackstate_server::lab::Faults { stall: true, ..Default::default() });
+    let job = app.backend.request_power(&operator, id, PowerRequest::On).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let steps: Vec<String> = app.backend.job(job).await.unwrap().steps.into_iter().map(|s| s.message).collect();
+        if steps.iter().any(|m| m.starts_with("will retry in 1s: ") && m.ends_with("(attempt 1 of 4)")) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no retry in {steps:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.lab[0].set_faults(Default::default());
+    wait_power_job_done(&app, id).await;
+    let done = app.backend.job(job).await.unwrap();
+    assert_eq!(done.status, "succeeded", "{done:?}");
+    assert!(done.attempts >= 2, "{done:?}");
+    assert!(app.lab[0].powered_on());
+}
+
 /// After a cleaning failed, an admin powers the machine on to look at it: the failed
 /// cleaning is still the job the page offers to retry.
 #[tokio::test]

@@ -5,7 +5,7 @@
 //! `cleaning` until an admin retries or acts.
 
 use super::live::{AfterBoot, Entry, LiveBoot, Resume, open};
-use super::{JobContext, JobHandler, JobOutcome};
+use super::{JobContext, JobHandler, JobOutcome, StepError};
 use app::backend::services::{Actor, StateChange};
 use app::domain::Action;
 use std::sync::Arc;
@@ -20,15 +20,15 @@ fn actor(ctx: &JobContext) -> Actor {
 
 impl Clean {
     /// Into the live image, then on once the agent reported (or failed).
-    async fn enter(&self, ctx: &JobContext, entry: Entry) -> Result<JobOutcome, String> {
+    async fn enter(&self, ctx: &JobContext, entry: Entry) -> Result<JobOutcome, StepError> {
         match self.live.boot_until_agent(ctx, entry, false).await? {
             AfterBoot::Recorded(outcome) => Ok(outcome),
-            AfterBoot::Failed(reason) => Err(failure(reason)),
+            AfterBoot::Failed(reason) => Err(failure(reason).into()),
             AfterBoot::Finish => self.finish(ctx).await,
         }
     }
 
-    async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
+    async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, StepError> {
         let (bmc, _) = open(ctx, &self.live.timeouts).await?;
         ctx.log("reset_bmc_boot: powering off, ejecting the media, clearing the boot override").await;
         ctx.timed("shut_down", self.live.shut_down(ctx, &bmc)).await?;
@@ -50,12 +50,12 @@ impl JobHandler for Clean {
         let result = match Resume::of(ctx) {
             Resume::Aborting => return super::live::abort_cleanup(ctx, &self.live.timeouts).await,
             Resume::TakenOver => self.enter(ctx, Entry::TakenOver).await,
-            Resume::AgentLate => Err(self.live.timeout_reason()),
-            Resume::AgentFailed(reason) => Err(failure(Some(reason))),
+            Resume::AgentLate => Err(self.live.timeout_reason().into()),
+            Resume::AgentFailed(reason) => Err(failure(Some(reason)).into()),
             Resume::AgentReported => self.finish(ctx).await,
             Resume::Fresh => self.enter(ctx, Entry::Fresh).await,
         };
-        result.unwrap_or_else(JobOutcome::Failed)
+        result.unwrap_or_else(|e| ctx.fail_or_retry(e))
     }
 
     async fn on_failure(&self, ctx: &JobContext, reason: &str) {

@@ -5,7 +5,7 @@
 //! way; a failure leaves it off with the reason in the job (Retry or Release).
 
 use super::live::{AfterBoot, Entry, LiveBoot, Resume, open};
-use super::{JobContext, JobHandler, JobOutcome};
+use super::{JobContext, JobHandler, JobOutcome, StepError};
 use crate::bmc::{PowerAction, PowerState};
 use app::backend::services::JobParams;
 use std::sync::Arc;
@@ -20,15 +20,15 @@ fn image_name(ctx: &JobContext) -> String {
 }
 
 impl Deploy {
-    async fn enter(&self, ctx: &JobContext, entry: Entry) -> Result<JobOutcome, String> {
+    async fn enter(&self, ctx: &JobContext, entry: Entry) -> Result<JobOutcome, StepError> {
         match self.live.boot_until_agent(ctx, entry, false).await? {
             AfterBoot::Recorded(outcome) => Ok(outcome),
-            AfterBoot::Failed(reason) => Err(failure(reason)),
+            AfterBoot::Failed(reason) => Err(failure(reason).into()),
             AfterBoot::Finish => self.finish(ctx).await,
         }
     }
 
-    async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
+    async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, StepError> {
         let (bmc, sys) = open(ctx, &self.live.timeouts).await?;
         ctx.log("boot_from_disk: powering off, ejecting the live image, booting from the disk").await;
         ctx.timed("shut_down", self.live.shut_down(ctx, &bmc)).await?;
@@ -56,11 +56,11 @@ impl JobHandler for Deploy {
             Resume::AgentLate => {
                 return super::live::stop_and_fail(ctx, &self.live.timeouts, self.live.timeout_reason()).await;
             }
-            Resume::AgentFailed(reason) => Err(failure(Some(reason))),
+            Resume::AgentFailed(reason) => Err(failure(Some(reason)).into()),
             Resume::AgentReported => self.finish(ctx).await,
             Resume::Fresh => self.enter(ctx, Entry::Fresh).await,
         };
-        result.unwrap_or_else(JobOutcome::Failed)
+        result.unwrap_or_else(|e| ctx.fail_or_retry(e))
     }
 
     async fn on_failure(&self, ctx: &JobContext, _reason: &str) {

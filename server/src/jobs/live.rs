@@ -6,7 +6,7 @@
 //! process re-checks the machine and boots it again only if it must.
 
 use super::machine::Machine;
-use super::{JobContext, JobOutcome};
+use super::{JobContext, JobOutcome, StepError};
 use crate::bmc::{PowerAction, PowerState, SystemSummary};
 use crate::live_image::LiveImage;
 use app::backend::secrets::{random_token, token_hash};
@@ -58,7 +58,7 @@ pub enum Booted {
 }
 
 /// The job's machine, its identity checked (see [`Machine::open`]).
-pub async fn open<'a>(ctx: &'a JobContext, timeouts: &Timeouts) -> Result<(Machine<'a>, SystemSummary), String> {
+pub async fn open<'a>(ctx: &'a JobContext, timeouts: &Timeouts) -> Result<(Machine<'a>, SystemSummary), StepError> {
     ctx.timed("check_bmc", Machine::open(ctx, timeouts)).await
 }
 
@@ -71,8 +71,8 @@ pub fn minutes(d: Duration) -> String {
     }
 }
 
-pub async fn conn(ctx: &JobContext) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, String> {
-    ctx.backend.db.conn().await.map_err(|e| e.to_string())
+pub async fn conn(ctx: &JobContext) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StepError> {
+    ctx.backend.db.conn().await.map_err(|e| e.to_string().into())
 }
 
 pub fn lost_lease(ctx: &JobContext) -> JobOutcome {
@@ -158,7 +158,7 @@ pub enum AfterBoot {
 impl LiveBoot {
     /// Into the live image, and where that leaves the job (the agent may have been
     /// quicker than the parking).
-    pub async fn boot_until_agent(&self, ctx: &JobContext, entry: Entry, survey: bool) -> Result<AfterBoot, String> {
+    pub async fn boot_until_agent(&self, ctx: &JobContext, entry: Entry, survey: bool) -> Result<AfterBoot, StepError> {
         Ok(match self.enter(ctx, entry, survey).await? {
             Booted::Parked => AfterBoot::Recorded(JobOutcome::Recorded),
             Booted::Lost => AfterBoot::Recorded(lost_lease(ctx)),
@@ -174,7 +174,7 @@ impl LiveBoot {
 
     /// Opens the job's machine (its identity checked) and boots it into the live image
     /// (`survey`: log the BMC's inventory first), or, taken over, resumes.
-    pub async fn enter(&self, ctx: &JobContext, entry: Entry, survey: bool) -> Result<Booted, String> {
+    pub async fn enter(&self, ctx: &JobContext, entry: Entry, survey: bool) -> Result<Booted, StepError> {
         let (bmc, sys) = open(ctx, &self.timeouts).await?;
         match entry {
             Entry::Fresh => {
@@ -205,7 +205,7 @@ impl LiveBoot {
     /// A parked job taken over from a process that died: if the machine is on with
     /// this job's image (as served here) in its drive, its agent can still report, so
     /// the job parks again until its deadline; otherwise it boots the live image again.
-    pub async fn resume(&self, ctx: &JobContext, bmc: &Machine<'_>, sys: &SystemSummary) -> Result<Booted, String> {
+    pub async fn resume(&self, ctx: &JobContext, bmc: &Machine<'_>, sys: &SystemSummary) -> Result<Booted, StepError> {
         let media = bmc.inserted_media().await?;
         let ours = media.as_deref().is_some_and(|m| m.starts_with(&self.image_prefix(ctx)));
         if sys.power_state == PowerState::On && ours {
@@ -230,7 +230,7 @@ impl LiveBoot {
     }
 
     /// Parks the job until its agent reports or `deadline`.
-    async fn park(&self, ctx: &JobContext, deadline: i64) -> Result<Booted, String> {
+    async fn park(&self, ctx: &JobContext, deadline: i64) -> Result<Booted, StepError> {
         let id = ctx.job.id;
         let now = now_ms();
         let lease_until = now + ctx.lease_length.as_millis() as i64;
@@ -251,7 +251,7 @@ impl LiveBoot {
     }
 
     /// Boots the server into the job's copy of the live image and parks the job.
-    pub async fn boot(&self, ctx: &JobContext, bmc: &Machine<'_>, sys: &SystemSummary) -> Result<Booted, String> {
+    pub async fn boot(&self, ctx: &JobContext, bmc: &Machine<'_>, sys: &SystemSummary) -> Result<Booted, StepError> {
         if self.live_image.is_none() {
             return Err("no live image is configured: set RACKSTATE_LIVE_IMAGE to the live image ISO \
                         (docs/live-image.md), then retry"
@@ -291,7 +291,7 @@ impl LiveBoot {
     }
 
     /// Out of the live image: power off, eject the media, clear the boot override.
-    pub async fn shut_down(&self, ctx: &JobContext, bmc: &Machine<'_>) -> Result<(), String> {
+    pub async fn shut_down(&self, ctx: &JobContext, bmc: &Machine<'_>) -> Result<(), StepError> {
         ctx.log("powering off").await;
         bmc.power(PowerAction::ForceOff).await?;
         bmc.wait_for_power(PowerState::Off, self.timeouts.power).await?;

@@ -4,8 +4,8 @@
 //! get a `Machine`, and every power, boot or media action through it first checks that
 //! this runner still holds the job (its fenced lease, by the monotonic clock).
 
-use super::JobContext;
 use super::live::Timeouts;
+use super::{JobContext, StepError};
 use crate::bmc::redfish::RedfishBmc;
 use crate::bmc::{Bmc, BmcError, BmcErrorKind, PowerAction, PowerState, SystemSummary};
 use app::backend::services::{Actor, ServiceError};
@@ -18,14 +18,14 @@ pub struct Machine<'a> {
     ctx: &'a JobContext,
 }
 
-fn text(e: impl std::fmt::Display) -> String {
-    e.to_string()
+fn text(e: BmcError) -> StepError {
+    StepError::from_bmc(e)
 }
 
 impl<'a> Machine<'a> {
     /// Connects to the server's BMC and checks the machine's identity. Err (logged,
     /// audited by the service on a mismatch) means the job must not touch it.
-    pub async fn open(ctx: &'a JobContext, timeouts: &Timeouts) -> Result<(Machine<'a>, SystemSummary), String> {
+    pub async fn open(ctx: &'a JobContext, timeouts: &Timeouts) -> Result<(Machine<'a>, SystemSummary), StepError> {
         if ctx.identity_failed.load(Ordering::SeqCst) {
             return Err("identity_mismatch: not touching a machine whose identity did not match".into());
         }
@@ -58,7 +58,7 @@ impl<'a> Machine<'a> {
             Err(BmcError { kind: BmcErrorKind::CertificateChanged { seen }, .. }) => {
                 // Recorded for an admin to accept; the service's message says so.
                 return Err(match ctx.backend.check_bmc_certificate(&actor, ctx.job.server_id, &seen).await {
-                    Err(e) => e.user_message(),
+                    Err(e) => e.user_message().into(),
                     Ok(()) => "the BMC's certificate changed while connecting; retry".into(),
                 });
             }
@@ -96,14 +96,14 @@ impl<'a> Machine<'a> {
             }
             Err(ServiceError::IdentityMismatch { message }) => {
                 ctx.identity_failed.store(true, Ordering::SeqCst);
-                return Err(message);
+                return Err(message.into());
             }
-            Err(e) => return Err(e.user_message()),
+            Err(e) => return Err(e.user_message().into()),
         }
         Ok((Machine { bmc, ctx }, sys))
     }
 
-    async fn guard(&self, doing: &str) -> Result<(), String> {
+    async fn guard(&self, doing: &str) -> Result<(), StepError> {
         check_lease(self.ctx, doing).await
     }
 
@@ -118,65 +118,65 @@ impl<'a> Machine<'a> {
         self.bmc.address()
     }
 
-    pub async fn system(&self) -> Result<SystemSummary, String> {
+    pub async fn system(&self) -> Result<SystemSummary, StepError> {
         self.bmc.system().await.map_err(text)
     }
 
-    pub async fn oob_inventory(&self) -> Result<app::domain::Inventory, String> {
+    pub async fn oob_inventory(&self) -> Result<app::domain::Inventory, StepError> {
         self.bmc.oob_inventory().await.map_err(text)
     }
 
-    pub async fn firmware_inventory(&self) -> Result<Vec<app::domain::inventory::Firmware>, String> {
+    pub async fn firmware_inventory(&self) -> Result<Vec<app::domain::inventory::Firmware>, StepError> {
         self.bmc.firmware_inventory().await.map_err(text)
     }
 
-    pub async fn inserted_media(&self) -> Result<Option<String>, String> {
+    pub async fn inserted_media(&self) -> Result<Option<String>, StepError> {
         self.bmc.inserted_media().await.map_err(text)
     }
 
-    pub async fn power(&self, action: PowerAction) -> Result<(), String> {
+    pub async fn power(&self, action: PowerAction) -> Result<(), StepError> {
         self.guard(&format!("power {}", action.reset_type())).await?;
         self.bmc.power(action).await.map_err(text)
     }
 
-    pub async fn wait_for_power(&self, want: PowerState, timeout: std::time::Duration) -> Result<(), String> {
+    pub async fn wait_for_power(&self, want: PowerState, timeout: std::time::Duration) -> Result<(), StepError> {
         self.bmc.wait_for_power(want, timeout).await.map_err(text)
     }
 
     /// The power state, re-read a few times while unknown; Err if it stays unknown.
-    pub async fn settled_power(&self, first: PowerState) -> Result<PowerState, String> {
+    pub async fn settled_power(&self, first: PowerState) -> Result<PowerState, StepError> {
         self.bmc.settled_power(first, 3).await.map_err(text)
     }
 
-    pub async fn boot_once_from_cd(&self) -> Result<(), String> {
+    pub async fn boot_once_from_cd(&self) -> Result<(), StepError> {
         self.guard("setting a one-time boot from CD").await?;
         let done = self.bmc.boot_once_from_cd().await.map_err(text);
         self.log_notes().await;
         done
     }
 
-    pub async fn boot_from_disk(&self) -> Result<(), String> {
+    pub async fn boot_from_disk(&self) -> Result<(), StepError> {
         self.guard("setting a persistent boot from disk").await?;
         let done = self.bmc.boot_from_disk().await.map_err(text);
         self.log_notes().await;
         done
     }
 
-    pub async fn clear_boot_override(&self) -> Result<(), String> {
+    pub async fn clear_boot_override(&self) -> Result<(), StepError> {
         self.guard("clearing the boot override").await?;
         let done = self.bmc.clear_boot_override().await.map_err(text);
         self.log_notes().await;
         done
     }
 
-    pub async fn insert_media(&self, url: &str) -> Result<(), String> {
+    pub async fn insert_media(&self, url: &str) -> Result<(), StepError> {
         self.guard("inserting virtual media").await?;
         let done = self.bmc.insert_media(url).await.map_err(text);
         self.log_notes().await;
         done
     }
 
-    pub async fn eject_media(&self) -> Result<(), String> {
+    pub async fn eject_media(&self) -> Result<(), StepError> {
         self.guard("ejecting virtual media").await?;
         let done = self.bmc.eject_media().await.map_err(text);
         self.log_notes().await;
@@ -185,11 +185,11 @@ impl<'a> Machine<'a> {
 }
 
 /// Err when this runner no longer holds the job: it stops before `doing`.
-async fn check_lease(ctx: &JobContext, doing: &str) -> Result<(), String> {
+async fn check_lease(ctx: &JobContext, doing: &str) -> Result<(), StepError> {
     if ctx.still_holds().await {
         Ok(())
     } else {
         tracing::warn!(job = ctx.job.id, doing, "lease no longer held: stopping before a BMC action");
-        Err(format!("this runner no longer holds the job (lease expired or taken over); stopped before {doing}"))
+        Err(format!("this runner no longer holds the job (lease expired or taken over); stopped before {doing}").into())
     }
 }

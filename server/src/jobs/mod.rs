@@ -58,6 +58,60 @@ pub enum JobOutcome {
     },
 }
 
+/// A step's failure: what happened, and whether trying again later may help (the
+/// BMC did not answer, timed out or answered 5xx: it may be rebooting).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepError {
+    pub message: String,
+    pub transient: bool,
+}
+
+impl StepError {
+    /// From a BMC error: transient as the BMC error's kind says.
+    pub fn from_bmc(e: crate::bmc::BmcError) -> Self {
+        Self { transient: e.is_transient(), message: e.to_string() }
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for StepError {
+    fn from(message: String) -> Self {
+        Self { message, transient: false }
+    }
+}
+
+impl From<&str> for StepError {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+impl From<StepError> for String {
+    fn from(e: StepError) -> Self {
+        e.message
+    }
+}
+
+/// How a job whose BMC does not answer is started again: at most `retries` more
+/// times, after `base`, then twice as long each time (a BMC that reboots for a minute
+/// or two does not fail the job). `RACKSTATE_BMC_RETRIES`, `RACKSTATE_BMC_RETRY_SECONDS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub base: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { retries: 3, base: Duration::from_secs(5) }
+    }
+}
+
 /// How long this runner may still act for a job, by the monotonic clock: the lease
 /// as last renewed (measured from before the renewal was sent), less a margin for
 /// the clocks of other processes. Wall-clock jumps and a stopped process cannot
@@ -105,6 +159,8 @@ pub struct JobContext {
     pub lease_length: Duration,
     /// The identity check failed once: no further BMC contact for this run.
     pub identity_failed: AtomicBool,
+    /// When a transient failure is tried again.
+    pub retry: RetryPolicy,
 }
 
 impl JobContext {
@@ -148,6 +204,20 @@ impl JobContext {
         }
     }
 
+    /// The outcome of a failed step: started again later (with backoff) when the
+    /// failure is transient and the job is still at its start (its attempts are
+    /// counted there), else failed with the reason.
+    pub fn fail_or_retry(&self, e: StepError) -> JobOutcome {
+        let attempt = self.job.attempts.max(1);
+        let most = i64::from(self.retry.retries) + 1;
+        let at_start = matches!(self.job.phase.as_str(), "start" | "booting");
+        if e.transient && at_start && attempt < most {
+            let after = self.retry.base * 2u32.pow((attempt - 1).min(10) as u32);
+            return JobOutcome::RetryLater { error: format!("{} (attempt {attempt} of {most})", e.message), after };
+        }
+        JobOutcome::Failed(e.message)
+    }
+
     /// Appends a line to the job's step log (shown on the server page); nothing once
     /// another runner claimed the job.
     pub async fn log(&self, message: &str) {
@@ -183,6 +253,7 @@ pub struct Runner {
     run_timeout: Duration,
     stop_grace: Duration,
     handlers: HashMap<JobKind, Arc<dyn JobHandler>>,
+    retry: RetryPolicy,
     /// Turns true when the stop grace is over: running jobs stop where they are and
     /// release their leases.
     abandon: watch::Sender<bool>,
@@ -200,8 +271,14 @@ impl Runner {
             run_timeout: DEFAULT_RUN_TIMEOUT,
             stop_grace: DEFAULT_STOP_GRACE,
             handlers: HashMap::new(),
+            retry: RetryPolicy::default(),
             abandon: watch::channel(false).0,
         }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     pub fn with_lease(mut self, lease: Duration) -> Self {
@@ -338,6 +415,7 @@ impl Runner {
             lease: lease.clone(),
             lease_length: self.lease,
             identity_failed: AtomicBool::new(false),
+            retry: self.retry,
         });
         // Renews the lease while the job runs; says so when the lease is gone (the job
         // was aborted, or another runner took it over after a stall).

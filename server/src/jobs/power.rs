@@ -4,7 +4,7 @@
 //! keeps its state; the outcome is the job's.
 
 use super::live::{Timeouts, open};
-use super::{JobContext, JobHandler, JobOutcome};
+use super::{JobContext, JobHandler, JobOutcome, StepError};
 use crate::bmc::{PowerAction, PowerState};
 use app::backend::services::JobParams;
 use app::domain::power::PowerRequest;
@@ -14,7 +14,7 @@ pub struct Power {
 }
 
 impl Power {
-    async fn steps(&self, ctx: &JobContext, request: PowerRequest) -> Result<JobOutcome, String> {
+    async fn steps(&self, ctx: &JobContext, request: PowerRequest) -> Result<JobOutcome, StepError> {
         let (bmc, sys) = open(ctx, &self.timeouts).await?;
         // Decided only from a known state: an unknown one is re-read, never taken as off.
         let now = bmc.settled_power(sys.power_state).await?;
@@ -81,6 +81,6 @@ impl JobHandler for Power {
                 ctx.job.id, ctx.job.params
             ));
         };
-        self.steps(ctx, request).await.unwrap_or_else(JobOutcome::Failed)
+        self.steps(ctx, request).await.unwrap_or_else(|e| ctx.fail_or_retry(e))
     }
 }

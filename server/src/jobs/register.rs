@@ -4,7 +4,7 @@
 //! eject, and move the server on through the lifecycle service.
 
 use super::live::{Booted, Entry, LiveBoot, Resume, lost_lease, open};
-use super::{JobContext, JobHandler, JobOutcome};
+use super::{JobContext, JobHandler, JobOutcome, StepError};
 use app::backend::services::{Actor, JobParams, StateChange};
 use app::domain::Action;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ fn actor(ctx: &JobContext) -> Actor {
 impl Register {
     /// Into the live image (out-of-band inventory logged first on a fresh start), then
     /// on once the agent reported.
-    async fn enter(&self, ctx: &JobContext, entry: Entry) -> Result<JobOutcome, String> {
+    async fn enter(&self, ctx: &JobContext, entry: Entry) -> Result<JobOutcome, StepError> {
         match self.live.enter(ctx, entry, true).await? {
             Booted::Parked => Ok(JobOutcome::Recorded),
             Booted::AgentDone => self.finish(ctx).await,
@@ -29,7 +29,7 @@ impl Register {
         }
     }
 
-    async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
+    async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, StepError> {
         let (bmc, _) = open(ctx, &self.live.timeouts).await?;
         // The BMC's firmware list is kept with the agent's inventory (best effort).
         match bmc.firmware_inventory().await {
@@ -69,7 +69,7 @@ impl JobHandler for Register {
             // A start, or "booting" after a crash: begin again (every step is idempotent).
             Resume::Fresh => self.enter(ctx, Entry::Fresh).await,
         };
-        result.unwrap_or_else(JobOutcome::Failed)
+        result.unwrap_or_else(|e| ctx.fail_or_retry(e))
     }
 
     async fn on_failure(&self, ctx: &JobContext, reason: &str) {

@@ -79,6 +79,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.session_idle_minutes = 60;
     settings.admin_password = Some(rackstate_server::settings::Secret(ADMIN_PASSWORD.into()));
     settings.workers = 0;
+    // A BMC that does not answer fails a job at once, unless a test is about retries.
+    settings.bmc_retries = 0;
     // The tests' BMCs (sushy-emulator, stub servers) listen on loopback.
     settings.bmc_networks = app::domain::bmc_address::BmcNetworks::any().with("127.0.0.0/8");
     configure(&mut settings);
