@@ -97,3 +97,29 @@ debian_kernel() {
     mv "$KDIR.tmp/root" "$KDIR" && rm -rf "$KDIR.tmp"
   fi
 }
+
+# A GRUB image of kernel $1 and initramfs $2 booting at once with the kernel command
+# line $4 (serial console), for BIOS (El Torito, hybrid MBR) and UEFI (an EFI system
+# partition), written to $5; $3 names the menu entry. The same config serves both.
+grub_image() {
+  local kernel=$1 initrd=$2 title=$3 cmdline=$4 out=$5 iso
+  iso=$(mktemp -d)
+  mkdir -p "$iso/boot/grub"
+  cp "$kernel" "$iso/boot/vmlinuz"
+  cp "$initrd" "$iso/boot/initrd.img"
+  cat >"$iso/boot/grub/grub.cfg" <<CFG
+# $title: boots at once, without a console or keyboard.
+set timeout=0
+set default=0
+serial --unit=0 --speed=115200
+terminal_input console serial
+terminal_output console serial
+menuentry "$title" {
+  linux /boot/vmlinuz console=tty0 console=ttyS0,115200 panic=30 loglevel=4 $cmdline
+  initrd /boot/initrd.img
+}
+CFG
+  grub-mkrescue -o "$out" "$iso" -- -volid "$(echo "$title" | tr 'a-z ' 'A-Z_' | cut -c1-32)" >/dev/null 2>"$iso.log" ||
+    { cat "$iso.log"; rm -rf "$iso" "$iso.log"; return 1; }
+  rm -rf "$iso" "$iso.log"
+}

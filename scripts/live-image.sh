@@ -24,7 +24,7 @@ ensure_debian_packages "the live image" "${PACKAGES[@]}"
 debian_kernel "$OUT"
 
 # The inputs: the build recipe, the binary, the kernel and the packages' versions.
-KEY=$( { cat "${BASH_SOURCE[0]}" "$HERE"/*; sha256sum "$BIN"; echo "$KPKG";
+KEY=$( { cat "${BASH_SOURCE[0]}" "$ROOT/scripts/common.sh" "$HERE"/*; sha256sum "$BIN"; echo "$KPKG";
   dpkg-query -W "${PACKAGES[@]}"; } | sha256sum | cut -c1-16)
 ISO="$OUT/rackstate-live-$KEY.iso"
 if [ -f "$ISO" ]; then
@@ -90,28 +90,10 @@ depmod -b "$R" "$KVER"
 log "packing the initramfs"
 (cd "$R" && find . | cpio -o -H newc --quiet | zstd -q -T0 -12 >"$WORK/initrd.img")
 
-ISOROOT="$WORK/iso"
-mkdir -p "$ISOROOT/boot/grub"
-cp "$KDIR/boot/vmlinuz-$KVER" "$ISOROOT/boot/vmlinuz"
-cp "$WORK/initrd.img" "$ISOROOT/boot/initrd.img"
-# The placeholder: 512 bytes that Rackstate replaces per job (docs/live-image.md).
+# The placeholder: 512 bytes that Rackstate replaces per job (docs/live-image.md); the
+# one config serves BIOS and UEFI, so the block appears once in the ISO.
 BLOCK="RACKSTATE_AGENT_CONFIG:$(printf '#%.0s' $(seq 489))"
-cat >"$ISOROOT/boot/grub/grub.cfg" <<CFG
-# Rackstate live image: boots at once, without a console or keyboard.
-set timeout=0
-set default=0
-serial --unit=0 --speed=115200
-terminal_input console serial
-terminal_output console serial
-menuentry "Rackstate live image" {
-  linux /boot/vmlinuz console=tty0 console=ttyS0,115200 panic=30 loglevel=4 $BLOCK
-  initrd /boot/initrd.img
-}
-CFG
-# One configuration for BIOS (El Torito, hybrid MBR) and UEFI (an EFI system
-# partition image): the block appears once in the ISO.
-grub-mkrescue -o "$WORK/live.iso" "$ISOROOT" -- -volid RACKSTATE_LIVE >/dev/null 2>"$WORK/mkrescue.log" ||
-  { cat "$WORK/mkrescue.log"; exit 1; }
+grub_image "$KDIR/boot/vmlinuz-$KVER" "$WORK/initrd.img" "Rackstate live image" "$BLOCK" "$WORK/live.iso"
 count=$(grep -ac 'RACKSTATE_AGENT_CONFIG:#' "$WORK/live.iso" || true)
 [ "$count" = 1 ] || { log "the placeholder appears $count times in the ISO (want 1)"; exit 1; }
 mv "$WORK/live.iso" "$ISO"

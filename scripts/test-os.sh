@@ -11,7 +11,7 @@ mkdir -p "$OUT"
 PACKAGES=(busybox-static kmod grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools cpio zstd)
 ensure_debian_packages "the test OS" "${PACKAGES[@]}"
 debian_kernel "$OUT"
-KEY=$( { cat "${BASH_SOURCE[0]}" "$HERE"/* "$ROOT/scripts/live-image/udhcpc.script"; echo "$KPKG";
+KEY=$( { cat "${BASH_SOURCE[0]}" "$ROOT/scripts/common.sh" "$HERE"/* "$ROOT/scripts/live-image/udhcpc.script"; echo "$KPKG";
   dpkg-query -W "${PACKAGES[@]}"; } | sha256sum | cut -c1-16)
 IMG="$OUT/rackstate-test-os-$KEY.img"
 if [ -f "$IMG" ]; then echo "$IMG"; exit 0; fi
@@ -39,23 +39,7 @@ modprobe -d "$KDIR" -S "$KVER" --show-depends -a virtio_pci virtio_blk virtio_ne
 cp "$MODS"/modules.{order,builtin,builtin.modinfo} "$R/lib/modules/$KVER/" 2>/dev/null || true
 depmod -b "$R" "$KVER"
 (cd "$R" && find . | cpio -o -H newc --quiet | zstd -q -T0 -12 >"$WORK/initrd.img")
-ISOROOT="$WORK/iso"
-mkdir -p "$ISOROOT/boot/grub"
-cp "$KDIR/boot/vmlinuz-$KVER" "$ISOROOT/boot/vmlinuz"
-cp "$WORK/initrd.img" "$ISOROOT/boot/initrd.img"
-cat >"$ISOROOT/boot/grub/grub.cfg" <<CFG
-set timeout=0
-set default=0
-serial --unit=0 --speed=115200
-terminal_input console serial
-terminal_output console serial
-menuentry "Rackstate test OS" {
-  linux /boot/vmlinuz console=tty0 console=ttyS0,115200 panic=30 loglevel=4
-  initrd /boot/initrd.img
-}
-CFG
-grub-mkrescue -o "$WORK/os.img" "$ISOROOT" -- -volid RACKSTATE_TEST_OS >/dev/null 2>"$WORK/mkrescue.log" ||
-  { cat "$WORK/mkrescue.log"; exit 1; }
+grub_image "$KDIR/boot/vmlinuz-$KVER" "$WORK/initrd.img" "Rackstate test OS" "" "$WORK/os.img"
 mv "$WORK/os.img" "$IMG"
 find "$OUT" -maxdepth 1 -name 'rackstate-test-os-*.img' ! -name "$(basename "$IMG")" -delete
 log "test OS $(du -h "$IMG" | cut -f1): $IMG"

@@ -3,7 +3,7 @@
 //! image, whose agent writes and verifies the image (`write_image`), then boots the
 //! server from its disk. The server stays its tenant's (`used`) whatever happens.
 
-use super::lifecycle::{JobParams, not_found, queue_job};
+use super::lifecycle::{JobParams, held_for_change, not_found, queue_job};
 use super::servers::redact_bmc;
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
@@ -66,12 +66,7 @@ impl Backend {
     pub async fn redeploy(&self, caller: &UserView, id: i64, image: &str) -> Result<i64, ServiceError> {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let store::servers::ForChange { server, active_job, .. } =
-            store::servers::get_for_change(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        let own = server.reserved_for.as_deref() == Some(caller.username.as_str());
-        if !own && !caller.role.can(Permission::ViewFleet) {
-            return Err(not_found(id));
-        }
+        let (server, active_job, own) = held_for_change(&mut tx, caller, id).await?;
         if let Some(why) = redeploy_refusal(caller.role, server.state, own, active_job) {
             return Err(if why.starts_with("your role") {
                 ServiceError::Forbidden { message: why }

@@ -217,6 +217,23 @@ pub(crate) async fn apply_typed(
     Ok((server, after, type_id))
 }
 
+/// A server as `caller` may act on it, in the caller's transaction: the row, whether a
+/// job runs on it, and whether the caller holds it. A server a tenant does not hold is
+/// not found (a tenant learns nothing about servers that are not theirs).
+pub(crate) async fn held_for_change(
+    tx: &mut sqlx::AnyConnection,
+    caller: &crate::model::UserView,
+    id: i64,
+) -> Result<(Server, bool, bool), ServiceError> {
+    let store::servers::ForChange { server, active_job, .. } =
+        store::servers::get_for_change(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+    let own = server.reserved_for.as_deref() == Some(caller.username.as_str());
+    if !own && !caller.role.can(crate::domain::Permission::ViewFleet) {
+        return Err(not_found(id));
+    }
+    Ok((server, active_job, own))
+}
+
 pub(crate) fn not_found(id: i64) -> ServiceError {
     ServiceError::NotFound { what: format!("server {id}") }
 }

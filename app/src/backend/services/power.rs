@@ -1,7 +1,7 @@
 //! Power requests: who may press on, off or reset (the rule is
 //! `domain::power::power_refusal`), the job that carries it out, its audit event.
 
-use super::lifecycle::{JobParams, not_found, queue_job};
+use super::lifecycle::{JobParams, held_for_change, queue_job};
 use super::servers::redact_bmc;
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
@@ -23,13 +23,7 @@ impl Backend {
         }
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let store::servers::ForChange { server, active_job, .. } =
-            store::servers::get_for_change(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        let own = server.reserved_for.as_deref() == Some(caller.username.as_str());
-        if !own && !caller.role.can(Permission::ViewFleet) {
-            // A tenant learns nothing about servers that are not theirs.
-            return Err(not_found(id));
-        }
+        let (server, active_job, own) = held_for_change(&mut tx, caller, id).await?;
         let ctx = PowerContext { state: server.state, own, active_job };
         if let Some(why) = power_refusal(caller.role, ctx) {
             return Err(ServiceError::Conflict {
