@@ -183,25 +183,29 @@ async fn ignored_shutdown_is_forced_off_after_the_grace_time() {
 }
 
 /// While a job runs on a server (here: a power action), nobody can ask for another
-/// power action, and releasing it waits for the job (refused, nothing changes).
+/// power action; releasing the server aborts that job, and cleaning starts only once
+/// the aborted job has let go of the machine.
 #[tokio::test]
-async fn a_running_job_blocks_power_and_release() {
+async fn release_aborts_a_running_power_job_and_cleaning_follows() {
     let (app, id) = lab_app().await;
     let tenant = allocate_to(&app, id, "acme").await;
     // An operating system that ignores the shutdown keeps the off request running.
     app.backend.request_power(&tenant, id, PowerRequest::On).await.unwrap();
     wait_power_job_done(&app, id).await;
     app.lab[0].set_faults(rackstate_server::lab::Faults { ignores_shutdown: true, ..Default::default() });
-    app.backend.request_power(&tenant, id, PowerRequest::Off).await.unwrap();
+    let off = app.backend.request_power(&tenant, id, PowerRequest::Off).await.unwrap();
     let again = app.backend.request_power(&tenant, id, PowerRequest::Reset).await.unwrap_err();
     assert!(again.to_string().contains("job is running"), "{again}");
     let deployment = app.backend.server(id).await.unwrap().deployment_id.expect("allocated");
-    let release = app.backend.release(&tenant, deployment, None).await.unwrap_err();
-    assert!(release.to_string().contains("a job is running on it"), "{release}");
-    assert_eq!(app.backend.server(id).await.unwrap().state, ServerState::Used);
-    wait_power_job_done(&app, id).await;
     app.backend.release(&tenant, deployment, None).await.unwrap();
+    assert_eq!(app.backend.server(id).await.unwrap().state, ServerState::Cleaning);
+    app.lab[0].set_faults(Default::default());
     wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Available).await;
+    let power_job = app.backend.job(off).await.unwrap();
+    assert_eq!(power_job.status, "aborted", "{power_job:?}");
+    assert!(power_job.last_error.as_deref().unwrap_or_default().contains("released from deployment"));
+    let events = app.backend.server_events(id).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "job_aborted"), "audited");
 }
 
 /// A BMC that does not answer fails the power job with the reason; the tenant keeps

@@ -262,13 +262,15 @@ pub const TRANSITIONS: &[Transition] = &[
     row(AvailableReserved, A::Unreserve, Available, SYS),
     row(Available, A::Allocate, Used, SYS),
     guarded(AvailableReserved, A::Allocate, Used, SYS, Guard::ReservedForRequester),
-    // A power action running on the server finishes first: cleaning must not race it.
+    // A power or deploy job running on the server is aborted by the release (the
+    // allocator does it in the same transaction); the cleaning job waits for its
+    // cleanup (one job per server at a time).
     Transition {
         from: Used,
         action: A::Release,
         to: Cleaning,
         by: SYS,
-        guard: Guard::NoActiveJob,
+        guard: Guard::None,
         starts_job: Some(JobKind::Clean),
     },
 ];

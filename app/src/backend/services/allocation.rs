@@ -281,6 +281,19 @@ impl Backend {
         }
         let actor = Actor::system(format!("deployment {id} released by {}", caller.username));
         for server_id in targets {
+            // The tenant's power or deploy job stops: cleaning follows its cleanup.
+            if let Some(job) = store::jobs::latest_for_server(&mut tx, server_id).await?
+                && crate::model::job_status_is_active(&job.status)
+            {
+                let reason = format!("aborted: the server was released from deployment {id}");
+                if store::jobs::abort(&mut tx, job.id, &reason, now).await? {
+                    store::jobs::log_step(&mut tx, job.id, &reason, now).await?;
+                    let who = actor.audit_name();
+                    let details = format!("{} job #{}", job.kind, job.id);
+                    let event = NewEvent { details: Some(&details), ..NewEvent::about(server_id, &who, "job_aborted") };
+                    store::events::append(&mut tx, &event, now).await?;
+                }
+            }
             let change = StateChange::new(Action::Release).because(format!("released from deployment {id}"));
             let (_, after) = apply_in(&mut tx, &actor, server_id, &change, now).await?;
             store::deployments::release_server(&mut tx, id, server_id, now).await?;

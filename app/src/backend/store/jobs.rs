@@ -98,11 +98,15 @@ pub async fn claim(
                             (status IN ('running', 'waiting_for_agent') AND lease_expires_at < $3))";
     // `attempts` counts starts of the process; resuming after the agent reported, or
     // failing a job whose agent never did, is not a new attempt.
+    // One job per server at a time: a job waits while an older one of its server is
+    // active (a release's cleaning waits for the aborted deploy's cleanup).
     sqlx::query_as(&format!(
         "UPDATE jobs SET status = 'running', \
          lease_owner = $1, lease_expires_at = $2, updated_at = $3, fence = fence + 1, \
          attempts = attempts + CASE WHEN phase IN ('start', 'booting') THEN 1 ELSE 0 END \
-         WHERE id = (SELECT id FROM jobs WHERE {RUNNABLE} ORDER BY id LIMIT 1) AND {RUNNABLE} \
+         WHERE id = (SELECT id FROM jobs WHERE {RUNNABLE} AND NOT EXISTS (SELECT 1 FROM jobs o \
+           WHERE o.server_id = jobs.server_id AND o.id < jobs.id AND o.status IN {ACTIVE_STATUSES}) \
+         ORDER BY id LIMIT 1) AND {RUNNABLE} \
          RETURNING {COLUMNS}"
     ))
     .bind(owner)
@@ -196,7 +200,7 @@ pub async fn retry_later(
 }
 
 /// Drops the claim `fence` and sets the job's next status: finished (no `run_after`)
-/// or queued again at `run_after`.
+/// or queued again at `run_after`. A job that was being aborted ends `aborted`.
 async fn let_go(
     conn: &mut AnyConnection,
     id: i64,
@@ -208,7 +212,8 @@ async fn let_go(
 ) -> Result<bool, DbError> {
     let finished_at = run_after.is_none().then_some(now);
     sqlx::query(&format!(
-        "UPDATE jobs SET status = $1, last_error = $2, lease_owner = NULL, lease_expires_at = NULL, \
+        "UPDATE jobs SET status = CASE WHEN phase = 'aborting' AND $1 = 'failed' THEN 'aborted' ELSE $1 END, \
+         last_error = $2, lease_owner = NULL, lease_expires_at = NULL, \
          finished_at = $3, run_after = COALESCE($4, run_after), updated_at = $5, \
          agent_token_hash = CASE WHEN $3 IS NULL THEN agent_token_hash ELSE NULL END \
          WHERE id = $6 AND fence = $7 AND status IN {ACTIVE_STATUSES}"
