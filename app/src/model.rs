@@ -2,6 +2,7 @@
 //! secrets never appear in these types.
 
 use crate::domain::ServerState;
+use crate::domain::jobs::{JobEvent, JobKind, JobPhase, JobStatus, job_move};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +44,7 @@ pub struct Event {
     pub server_id: Option<i64>,
     pub at: i64,
     pub actor: String,
-    pub kind: String,
+    pub kind: crate::domain::EventKind,
     pub from_value: Option<String>,
     pub to_value: Option<String>,
     pub reason: Option<String>,
@@ -58,10 +59,10 @@ pub struct Event {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct JobView {
     pub id: i64,
-    pub kind: String,
-    pub status: String,
+    pub kind: JobKind,
+    pub status: JobStatus,
     /// Where the job is in its process (e.g. "waiting" for the agent, "aborting").
-    pub phase: String,
+    pub phase: JobPhase,
     pub attempts: i64,
     pub last_error: Option<String>,
     /// The step log, oldest first.
@@ -77,22 +78,17 @@ pub struct JobStep {
     pub message: String,
 }
 
-/// A job in this status still runs (or waits to): queued, running, waiting for its agent.
-pub fn job_status_is_active(status: &str) -> bool {
-    matches!(status, "queued" | "running" | "waiting_for_agent")
-}
-
 impl JobView {
     pub fn is_active(&self) -> bool {
-        job_status_is_active(&self.status)
+        self.status.is_active()
     }
     /// Retry applies to a job that failed or was aborted.
     pub fn can_retry(&self) -> bool {
-        matches!(self.status.as_str(), "failed" | "aborted")
+        self.status.is_retryable()
     }
     /// Abort applies to a running job not already being aborted.
     pub fn can_abort(&self) -> bool {
-        self.is_active() && self.phase != "aborting"
+        job_move(JobEvent::Abort, self.status, self.phase).is_some()
     }
 }
 
@@ -122,8 +118,7 @@ pub struct DeployView {
     pub job_id: i64,
     /// The catalog image's name.
     pub image: Option<String>,
-    /// queued, running, waiting_for_agent, succeeded, failed, aborted.
-    pub status: String,
+    pub status: JobStatus,
     pub error: Option<String>,
     /// The job's steps, oldest first (progress).
     pub steps: Vec<String>,
@@ -154,8 +149,7 @@ pub struct PowerControl {
 pub struct PowerJob {
     pub job_id: i64,
     pub request: crate::domain::power::PowerRequest,
-    /// queued, running, succeeded, failed, aborted.
-    pub status: String,
+    pub status: JobStatus,
     pub error: Option<String>,
     /// When it last changed (unix ms).
     pub updated_at: i64,

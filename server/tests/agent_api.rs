@@ -6,6 +6,7 @@ mod common;
 use app::backend::secrets::{random_token, token_hash};
 use app::backend::services::{Actor, NewServer};
 use app::backend::store::{self, now_ms};
+use app::domain::JobPhase;
 use common::{TestApp, spawn_app_with};
 use rackstate_server::agent::BootConfig;
 use rackstate_server::live_image::LiveImage;
@@ -177,7 +178,7 @@ async fn a_cleaning_agent_must_prove_the_machine_and_its_erase() {
         let resp = client.get(url("steps")).bearer_auth(&token).send().await.unwrap();
         assert_eq!(error_code(resp).await.0, 409, "still no erase step");
         let (p, e) = phase(job).await;
-        assert_eq!(p, "agent_failed", "{e}");
+        assert_eq!(p, JobPhase::AgentFailed, "{e}");
     }
 
     for (report, want) in [
@@ -197,7 +198,7 @@ async fn a_cleaning_agent_must_prove_the_machine_and_its_erase() {
         let resp = client.post(url("steps/0")).bearer_auth(&token).json(&report).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         let (p, e) = phase(job).await;
-        assert_eq!(p, "agent_failed");
+        assert_eq!(p, JobPhase::AgentFailed);
         assert!(e.contains("erase_disks not verified") && e.contains(want), "{e}");
     }
     assert!(app.backend.erase_certificates(id).await.unwrap().is_empty(), "no certificate for a failed erase");
@@ -208,7 +209,7 @@ async fn a_cleaning_agent_must_prove_the_machine_and_its_erase() {
     let resp =
         client.post(url("steps/0")).bearer_auth(&token).json(&erase_report(&recorded, true)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(phase(job).await.0, "agent_reported");
+    assert_eq!(phase(job).await.0, JobPhase::AgentReported);
     let certs = app.backend.erase_certificates(id).await.unwrap();
     assert_eq!(certs.len(), 1);
     assert!(certs[0].disks.iter().all(|d| d.method_type == "Purge" && d.method_used == "Crypto Erase"));

@@ -5,6 +5,7 @@ mod common;
 
 use app::backend::services::allocation::{AllocationRequest, NewSubscription};
 use app::backend::services::{Actor, ServiceError, StateChange};
+use app::domain::EventKind;
 use app::domain::{Action, Role, ServerState};
 use app::model::{Server, UserView};
 use common::{TestApp, spawn_app, typed_available as pool};
@@ -73,7 +74,7 @@ async fn subscription_fill_refill_and_end() {
     assert_eq!(count(&now, ServerState::AvailableReserved, Some("acme")), 3, "refilled: {now:?}");
     assert_eq!(count(&now, ServerState::Available, None), 1);
     let events = app.backend.server_events(broken.id).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "reservation_ended"), "{events:?}");
+    assert!(events.iter().any(|e| e.kind == EventKind::ReservationEnded), "{events:?}");
 
     // Ending returns the reserved servers to the pool.
     let ended = app.backend.end_subscription(&admin(), sub.id).await.unwrap();

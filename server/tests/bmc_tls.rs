@@ -5,6 +5,8 @@
 mod common;
 use app::backend::secrets::SecretString;
 use app::backend::services::{Actor, NewServer};
+use app::domain::EventKind;
+use app::domain::JobStatus;
 use app::domain::ServerState;
 use common::{spawn_app_with, sushy, wait_for_server};
 use std::time::Duration;
@@ -23,7 +25,7 @@ async fn failed_with(app: &common::TestApp, id: i64, job_before: i64) -> String 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (job, _) = common::latest_job(app, id).await;
-        if job.id > job_before && job.status == "failed" {
+        if job.id > job_before && job.status == JobStatus::Failed {
             return job.last_error.unwrap_or_default();
         }
         assert!(tokio::time::Instant::now() < deadline, "the job did not end: {job:?}");
@@ -77,8 +79,8 @@ async fn a_changed_bmc_certificate_stops_jobs_until_accepted() {
     app.backend.retry_job(&admin, s.id).await.unwrap();
     let again = failed_with(&app, s.id, before).await;
     assert!(again.contains("RACKSTATE_LIVE_IMAGE"), "past the BMC again: {again}");
-    let kinds: Vec<String> = app.backend.server_events(s.id).await.unwrap().into_iter().map(|e| e.kind).collect();
-    for kind in ["bmc_certificate_pinned", "bmc_certificate_changed", "bmc_certificate_accepted"] {
-        assert!(kinds.iter().any(|k| k == kind), "{kind} not in {kinds:?}");
+    let kinds: Vec<EventKind> = app.backend.server_events(s.id).await.unwrap().into_iter().map(|e| e.kind).collect();
+    for kind in [EventKind::BmcCertificatePinned, EventKind::BmcCertificateChanged, EventKind::BmcCertificateAccepted] {
+        assert!(kinds.contains(&kind), "{kind} not in {kinds:?}");
     }
 }

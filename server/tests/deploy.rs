@@ -6,6 +6,8 @@ mod common;
 
 use app::backend::services::allocation::AllocationRequest;
 use app::backend::services::{Actor, StateChange};
+use app::domain::EventKind;
+use app::domain::JobStatus;
 use app::domain::images::NewImage;
 use app::domain::{Action, Role, ServerState};
 use app::model::UserView;
@@ -107,7 +109,7 @@ async fn allocation_with_an_image_deploys_it() {
     let s = app.backend.server(id).await.unwrap();
     assert_eq!((s.state, s.reserved_for.as_deref()), (ServerState::Used, Some("acme")));
     let events = app.backend.server_events(id).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "deploy_requested" && e.to_value.as_deref() == Some("tiny-os")));
+    assert!(events.iter().any(|e| e.kind == EventKind::DeployRequested && e.to_value.as_deref() == Some("tiny-os")));
 
     let deployment = s.deployment_id.unwrap();
     app.backend.release(&tenant, deployment, None).await.unwrap();
@@ -123,7 +125,7 @@ async fn wrong_checksum_fails_the_deploy() {
     let base = image_server(os_image()).await;
     add_image(&app, "bad-sum", &format!("{base}/os.raw"), &"0".repeat(64), None).await;
     let seen = allocate_with(&app, &tenant, id, "bad-sum").await;
-    assert_eq!(seen.status, "failed");
+    assert_eq!(seen.status, JobStatus::Failed);
     let error = seen.error.unwrap();
     assert!(error.contains("checksum mismatch") && error.contains(&"0".repeat(64)), "{error}");
     let s = app.backend.server(id).await.unwrap();
@@ -141,14 +143,14 @@ async fn missing_image_and_too_small_disk_fail_then_redeploy_works() {
     let base = image_server(image.clone()).await;
     add_image(&app, "gone", &format!("{base}/nothing-here.raw"), &sha256(&image), None).await;
     let seen = allocate_with(&app, &tenant, id, "gone").await;
-    assert_eq!(seen.status, "failed");
+    assert_eq!(seen.status, JobStatus::Failed);
     assert!(seen.error.as_deref().unwrap().contains("HTTP 404"), "{seen:?}");
 
     add_image(&app, "huge", &format!("{base}/os.raw"), &sha256(&image), Some(64)).await;
     app.backend.redeploy(&tenant, id, "huge").await.unwrap();
     wait_jobs(&app, id).await;
     let seen = app.backend.deploy_status(&tenant, id).await.unwrap().unwrap();
-    assert_eq!(seen.status, "failed");
+    assert_eq!(seen.status, JobStatus::Failed);
     assert!(seen.error.as_deref().unwrap().contains("no suitable disk"), "{seen:?}");
 
     add_image(&app, "good", &format!("{base}/os.raw"), &sha256(&image), None).await;
@@ -247,7 +249,7 @@ async fn ssh_keys_and_user_data_go_on_a_config_drive() {
     app.backend.allocate(&tenant, &req).await.unwrap();
     wait_jobs(&app, id).await;
     let seen = app.backend.deploy_status(&tenant, id).await.unwrap().unwrap();
-    assert_eq!(seen.status, "succeeded", "{seen:?}");
+    assert_eq!(seen.status, JobStatus::Succeeded, "{seen:?}");
     assert!(
         seen.steps.iter().any(|m| m.contains(
             "config drive (cloud-init NoCloud: host name lab-01, 1 SSH key(s), user data) in MBR partition 2"
@@ -276,7 +278,7 @@ async fn ssh_keys_and_user_data_go_on_a_config_drive() {
     app.backend.allocate(&tenant, &AllocationRequest { image: Some("no-table".into()), ..req }).await.unwrap();
     wait_jobs(&app, id).await;
     let seen = app.backend.deploy_status(&tenant, id).await.unwrap().unwrap();
-    assert_eq!(seen.status, "failed");
+    assert_eq!(seen.status, JobStatus::Failed);
     assert!(seen.error.unwrap().contains("config drive could not be: the image has no partition table"));
 }
 
@@ -310,7 +312,7 @@ async fn qcow2_images_are_converted_onto_the_disk() {
     };
     app.backend.add_image(&Actor::user("admin"), &new).await.unwrap();
     let seen = allocate_with(&app, &tenant, id, "tiny-qcow").await;
-    assert_eq!(seen.status, "succeeded", "{seen:?}");
+    assert_eq!(seen.status, JobStatus::Succeeded, "{seen:?}");
     let want = format!("write_image: ok: qcow2 ({} bytes) converted to 1048576 bytes written to disk0", qcow.len());
     assert!(seen.steps.iter().any(|m| m.starts_with(&want)), "{want} in {:?}", seen.steps);
     let disk = disk_head(&app, 3 * 1024 * 1024);
@@ -348,5 +350,5 @@ async fn a_root_disk_hint_picks_the_disk() {
     let second = std::fs::read(machine.disk_path(&disks[1].serial)).unwrap();
     assert!(second[..image.len()] == image[..]);
     let events = app.backend.server_events(id).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "root_disk_set" && e.actor == "olga"));
+    assert!(events.iter().any(|e| e.kind == EventKind::RootDiskSet && e.actor == "olga"));
 }

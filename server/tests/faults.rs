@@ -5,6 +5,7 @@
 mod common;
 
 use app::backend::services::{Actor, StateChange};
+use app::domain::JobStatus;
 use app::domain::{Action, ServerState};
 use common::{TestApp, latest_job, spawn_app_with, wait_for_server};
 use rackstate_server::lab::Faults;
@@ -37,7 +38,7 @@ async fn re_register_fails(faults: Faults, what: &str) {
     let error = s.last_error.unwrap();
     assert!(error.contains(what), "{error:?} does not say {what:?}");
     let (job, steps) = latest_job(&app, id).await;
-    assert_eq!(job.status, "failed");
+    assert_eq!(job.status, JobStatus::Failed);
     assert!(steps.iter().any(|m| m.starts_with("failed: ")), "{steps:?}");
     assert!(!app.backend.has_active_job(id).await.unwrap());
 }

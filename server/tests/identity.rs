@@ -7,6 +7,8 @@ mod common;
 use app::backend::secrets::SecretString;
 use app::backend::services::servers::BmcChange;
 use app::backend::services::{Actor, ServiceError, StateChange};
+use app::domain::EventKind;
+use app::domain::JobStatus;
 use app::domain::identity::MachineIdentity;
 use app::domain::{Action, ServerState};
 use common::{latest_job, spawn_app, spawn_app_with, wait_for_server};
@@ -97,7 +99,7 @@ async fn a_serial_belongs_to_one_server() {
     assert!(matches!(&e, ServiceError::IdentityMismatch { message } if message.contains("held-0")), "{e:?}");
     assert_eq!(e.code(), "identity_mismatch");
     let events = app.backend.server_events(newcomer.id).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "identity_mismatch"), "audited");
+    assert!(events.iter().any(|e| e.kind == EventKind::IdentityMismatch), "audited");
     assert!(app.backend.recorded_identity(newcomer.id).await.unwrap().is_empty(), "nothing recorded");
 }
 
@@ -136,14 +138,14 @@ async fn a_cleaning_pointed_at_another_machine_touches_nothing() {
         "{error}"
     );
     let (job, steps) = latest_job(&app, mine).await;
-    assert_eq!(job.status, "failed");
+    assert_eq!(job.status, JobStatus::Failed);
     assert!(!steps.iter().any(|m| m.contains("powering") || m.contains("inserting")), "{steps:?}");
     assert_eq!(victim.actions().len(), before, "no request changed anything at lab-02: {:?}", victim.actions());
     assert_eq!(victim.powered_on(), power_before);
     assert!(holds_data(victim), "lab-02's disks keep their data");
     assert_eq!(app.backend.server(theirs).await.unwrap().state, ServerState::Used);
     let events = app.backend.server_events(mine).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "identity_mismatch"), "audited");
+    assert!(events.iter().any(|e| e.kind == EventKind::IdentityMismatch), "audited");
 }
 
 /// An operator moves a server's BMC address to a host of their own without a

@@ -3,6 +3,8 @@
 mod common;
 use app::backend::store::{self, now_ms};
 use app::backend::{Backend, Db};
+use app::domain::JobStatus;
+use app::domain::jobs::JobEvent;
 use app::domain::{JobKind, ServerState};
 use common::{server_in_state, spawn_app};
 use rackstate_server::jobs::{JobContext, JobHandler, JobOutcome, Runner};
@@ -54,7 +56,7 @@ async fn wait_until_done(backend: &Backend, ids: &[i64]) {
         let mut done = true;
         for id in ids {
             let s = status(backend, *id).await.status;
-            if s == "queued" || s == "running" {
+            if s == JobStatus::Queued || s == JobStatus::Running {
                 done = false;
                 break;
             }
@@ -99,7 +101,7 @@ async fn two_runners_never_run_the_same_job() {
     assert_eq!(seen.len(), 60);
     for id in &ids {
         let j = status(&app.backend, *id).await;
-        assert_eq!(j.status, "succeeded");
+        assert_eq!(j.status, JobStatus::Succeeded);
         assert_eq!(j.attempts, 1);
     }
 }
@@ -132,12 +134,12 @@ async fn expired_lease_is_taken_over() {
     stop.send(true).unwrap();
     task.await.unwrap();
     let j = status(&app.backend, id).await;
-    assert_eq!(j.status, "succeeded");
+    assert_eq!(j.status, JobStatus::Succeeded);
     assert_eq!(j.attempts, 2);
     // The dead runner's late report changes nothing.
     let mut conn = app.backend.db.conn().await.unwrap();
-    assert!(!store::jobs::finish(&mut conn, id, dead_fence, "failed", Some("late"), now_ms()).await.unwrap());
-    assert_eq!(status(&app.backend, id).await.status, "succeeded");
+    assert!(!store::jobs::finish(&mut conn, id, dead_fence, JobEvent::Fail, Some("late"), now_ms()).await.unwrap());
+    assert_eq!(status(&app.backend, id).await.status, JobStatus::Succeeded);
 }
 
 /// A panicking job fails with a reason, its failure hook runs, and the runner lives on.
@@ -157,12 +159,12 @@ async fn panic_fails_the_job_not_the_runner() {
     stop.send(true).unwrap();
     task.await.unwrap();
     let j = status(&app.backend, bad).await;
-    assert_eq!(j.status, "failed");
+    assert_eq!(j.status, JobStatus::Failed);
     assert!(j.last_error.unwrap().contains("panic"));
     let mut conn = app.backend.db.conn().await.unwrap();
     let steps = store::jobs::steps(&mut conn, bad).await.unwrap();
     assert!(steps.iter().any(|(_, m)| m.starts_with("on_failure saw:")), "{steps:?}");
-    assert_eq!(status(&app.backend, good).await.status, "succeeded");
+    assert_eq!(status(&app.backend, good).await.status, JobStatus::Succeeded);
 }
 
 /// A job of a kind nobody handles fails with that reason instead of hanging.
@@ -177,7 +179,7 @@ async fn unknown_kind_fails_clearly() {
     stop.send(true).unwrap();
     task.await.unwrap();
     let j = status(&app.backend, id).await;
-    assert_eq!(j.status, "failed");
+    assert_eq!(j.status, JobStatus::Failed);
     assert!(j.last_error.unwrap().contains("no handler"));
 }
 
@@ -208,7 +210,7 @@ async fn retry_later_requeues_then_succeeds() {
         .handle(JobKind::Register, FlakyOnce);
     let task = tokio::spawn(runner.run(rx));
     for _ in 0..400 {
-        if status(&app.backend, id).await.status == "succeeded" {
+        if status(&app.backend, id).await.status == JobStatus::Succeeded {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -248,6 +250,6 @@ async fn run_timeout_fails_a_hung_job() {
     stop.send(true).unwrap();
     task.await.unwrap();
     let j = status(&app.backend, id).await;
-    assert_eq!(j.status, "failed");
+    assert_eq!(j.status, JobStatus::Failed);
     assert!(j.last_error.unwrap().contains("did not finish within 0.3 seconds"));
 }

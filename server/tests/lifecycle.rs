@@ -3,6 +3,8 @@
 
 mod common;
 use app::backend::services::{Actor, NewServer, ServiceError, StateChange};
+use app::domain::EventKind;
+use app::domain::JobKind;
 use app::domain::{Action, ServerState, TRANSITIONS, Trigger};
 use common::{event_count, server_in_state, spawn_app};
 
@@ -66,11 +68,11 @@ async fn add_server_starts_registering() {
     assert_eq!(s.generation, 1);
     let events = app.backend.server_events(s.id).await.unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].kind, "added");
+    assert_eq!(events[0].kind, EventKind::Added);
     assert_eq!(events[0].actor, "admin");
     // Adding queues the registration job in the same transaction.
     assert!(app.backend.has_active_job(s.id).await.unwrap());
-    assert_eq!(common::latest_job(&app, s.id).await.0.kind, "register");
+    assert_eq!(common::latest_job(&app, s.id).await.0.kind, JobKind::Register);
 }
 
 /// TLS verification of the BMC is on unless the form's box says otherwise.
@@ -147,7 +149,7 @@ async fn a_move_and_its_event_are_written_together() {
     let event = NewEvent {
         server_id: Some(s.id),
         actor: "test",
-        kind: "state_changed",
+        kind: EventKind::StateChanged,
         from_value: Some("unavailable"),
         to_value: Some("available"),
         reason: Some("why"),
@@ -300,7 +302,7 @@ async fn bmc_credentials_sealed_and_reveal_audited() {
     assert_eq!(c.password.unwrap().expose(), "calvin-the-password");
     let events = app.backend.server_events(s.id).await.unwrap();
     assert_eq!(events.len(), before + 1);
-    assert_eq!(events.last().unwrap().kind, "credentials_revealed");
+    assert_eq!(events.last().unwrap().kind, EventKind::CredentialsRevealed);
     assert_eq!(events.last().unwrap().actor, "admin");
     let json = serde_json::to_string(&app.backend.server(s.id).await.unwrap()).unwrap();
     assert!(!json.contains("calvin"));

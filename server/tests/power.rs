@@ -6,6 +6,8 @@ mod common;
 
 use app::backend::services::allocation::AllocationRequest;
 use app::backend::services::{Actor, StateChange};
+use app::domain::EventKind;
+use app::domain::JobStatus;
 use app::domain::power::PowerRequest;
 use app::domain::{Action, Role, ServerState};
 use app::model::UserView;
@@ -135,7 +137,7 @@ async fn tenant_powers_their_server_on_and_off() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.kind == "power_requested")
+        .filter(|e| e.kind == EventKind::PowerRequested)
         .map(|e| (e.actor, e.to_value))
         .collect();
     let want: Vec<(String, Option<String>)> =
@@ -158,7 +160,7 @@ async fn viewers_and_other_tenants_cannot_power() {
     let (status, body) = post_power(&app, &token(&app, "acme").await, id, "cycle").await;
     assert_eq!(status, 422, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().starts_with("action:"), "{body}");
-    assert!(!app.backend.server_events(id).await.unwrap().iter().any(|e| e.kind == "power_requested"));
+    assert!(!app.backend.server_events(id).await.unwrap().iter().any(|e| e.kind == EventKind::PowerRequested));
     let viewer = find_user(&app, "watcher").await;
     assert!(app.backend.power_control(&viewer, id).await.unwrap().buttons.is_empty(), "a viewer sees no buttons");
 }
@@ -179,7 +181,7 @@ async fn ignored_shutdown_is_forced_off_after_the_grace_time() {
     let steps: Vec<String> = app.backend.job(job).await.unwrap().steps.into_iter().map(|s| s.message).collect();
     assert!(steps.iter().any(|m| m.starts_with("asking the operating system to shut down")), "{steps:?}");
     assert!(steps.iter().any(|m| m.starts_with("not off after the graceful shutdown")), "{steps:?}");
-    assert_eq!(last_power(&app, &operator, id).await.status, "succeeded");
+    assert_eq!(last_power(&app, &operator, id).await.status, JobStatus::Succeeded);
 }
 
 /// While a job runs on a server (here: a power action), nobody can ask for another
@@ -202,10 +204,10 @@ async fn release_aborts_a_running_power_job_and_cleaning_follows() {
     app.lab[0].set_faults(Default::default());
     wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Available).await;
     let power_job = app.backend.job(off).await.unwrap();
-    assert_eq!(power_job.status, "aborted", "{power_job:?}");
+    assert_eq!(power_job.status, JobStatus::Aborted, "{power_job:?}");
     assert!(power_job.last_error.as_deref().unwrap_or_default().contains("released from deployment"));
     let events = app.backend.server_events(id).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "job_aborted"), "audited");
+    assert!(events.iter().any(|e| e.kind == EventKind::JobAborted), "audited");
 }
 
 /// A BMC that does not answer fails the power job with the reason; the tenant keeps
@@ -224,7 +226,7 @@ async fn unreachable_bmc_fails_the_request_with_the_reason() {
     app.backend.request_power(&tenant, id, PowerRequest::Off).await.unwrap();
     wait_power_job_done(&app, id).await;
     let seen = last_power(&app, &tenant, id).await;
-    assert_eq!(seen.status, "failed");
+    assert_eq!(seen.status, JobStatus::Failed);
     let error = seen.error.expect("the reason");
     assert!(error.contains("timed out") && !error.contains(&address), "{error}");
     let s = app.backend.server(id).await.unwrap();
@@ -234,7 +236,7 @@ async fn unreachable_bmc_fails_the_request_with_the_reason() {
     app.lab[0].set_faults(Default::default());
     app.backend.retry_job(&Actor::user("admin"), id).await.unwrap();
     wait_power_job_done(&app, id).await;
-    assert_eq!(last_power(&app, &tenant, id).await.status, "succeeded");
+    assert_eq!(last_power(&app, &tenant, id).await.status, JobStatus::Succeeded);
     assert!(!app.lab[0].powered_on());
 }
 
@@ -269,7 +271,7 @@ async fn a_bmc_that_is_away_for_a_while_is_tried_again() {
     app.lab[0].set_faults(Default::default());
     wait_power_job_done(&app, id).await;
     let done = app.backend.job(job).await.unwrap();
-    assert_eq!(done.status, "succeeded", "{done:?}");
+    assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
     assert!(done.attempts >= 2, "{done:?}");
     assert!(app.lab[0].powered_on());
 }

@@ -6,6 +6,8 @@ mod common;
 
 use app::backend::secrets::SecretString;
 use app::backend::services::{Actor, NewServer, StateChange};
+use app::domain::EventKind;
+use app::domain::JobStatus;
 use app::domain::{Action, ServerState};
 use common::{TestApp, latest_job, spawn_app_with, sushy, wait_for_server};
 use rackstate_server::live_image::LiveImage;
@@ -37,7 +39,7 @@ async fn assert_failed(app: &TestApp, id: i64, state: ServerState, what: &str) {
     let error = s.last_error.unwrap();
     assert!(error.contains(what), "last_error {error:?} does not say {what:?}");
     let (job, steps) = latest_job(app, id).await;
-    assert_eq!(job.status, "failed");
+    assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.last_error.as_deref(), Some(error.as_str()));
     assert!(steps.iter().any(|m| m.starts_with("failed: ")), "{steps:?}");
     assert!(!app.backend.has_active_job(id).await.unwrap());
@@ -60,7 +62,7 @@ async fn demo_lab_registers_and_re_registers() {
         assert!(s.server_type.is_some() && s.serial_number.as_deref().unwrap().starts_with("LAB"));
         assert_eq!(s.power_state, "Off");
         let (job, steps) = common::wait_for_step(&app, s.id, "registered: ").await;
-        assert_eq!(job.status, "succeeded");
+        assert_eq!(job.status, JobStatus::Succeeded);
         assert_eq!(job.attempts, 1, "resuming after the agent reported is not a new attempt");
         for want in [
             "checking the BMC",
@@ -109,7 +111,9 @@ async fn demo_lab_registers_and_re_registers() {
     assert_eq!(s.state, ServerState::UsedRegistering);
     wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Used).await;
     let events = app.backend.server_events(id).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "inventory" && e.reason.as_deref() == Some("inventory unchanged")));
+    assert!(
+        events.iter().any(|e| e.kind == EventKind::Inventory && e.reason.as_deref() == Some("inventory unchanged"))
+    );
 }
 
 /// Ten servers on one sushy-emulator register at once. A harness receives the
@@ -154,7 +158,7 @@ async fn ten_concurrent_registrations_against_sushy() {
         .await;
         assert_eq!(s.state, ServerState::Unavailable, "{:?}", s.last_error);
         assert!(s.server_type.is_some());
-        assert_eq!(latest_job(&app, id).await.0.status, "succeeded");
+        assert_eq!(latest_job(&app, id).await.0.status, JobStatus::Succeeded);
     }
     assert_eq!(seen.lock().unwrap().len(), 10, "one live boot per server");
 }
@@ -304,7 +308,7 @@ async fn decommission_then_register_again() {
     assert!(s.server_type.is_some(), "the type (and inventory) stay");
     assert!(app.backend.bmc_login(id).await.unwrap().password.is_none(), "the BMC password is forgotten");
     let events = app.backend.server_events(id).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "credentials_forgotten"));
+    assert!(events.iter().any(|e| e.kind == EventKind::CredentialsForgotten));
     let (job, steps) = latest_job(&app, id).await;
     assert_eq!((job.kind.as_str(), job.status.as_str()), ("decommission", "succeeded"));
     assert!(steps.iter().any(|m| m == "forgetting the BMC credentials"), "{steps:?}");
@@ -440,14 +444,14 @@ async fn re_registration_records_hardware_changes() {
     assert_ne!(after.server_type, before.server_type);
     assert!(after.server_type.as_deref().unwrap().contains(".512"), "{:?}", after.server_type);
     let events = app.backend.server_events(id).await.unwrap();
-    let inventory = events.iter().rev().find(|e| e.kind == "inventory").unwrap();
+    let inventory = events.iter().rev().find(|e| e.kind == EventKind::Inventory).unwrap();
     assert_eq!(inventory.reason.as_deref(), Some("18 hardware change(s)"), "16 DIMMs, one NIC out, one in");
     let changes: Vec<app::domain::inventory::Change> =
         serde_json::from_str(inventory.details.as_deref().unwrap()).unwrap();
     assert!(changes.iter().any(|c| c.component == "nic" && c.kind() == "removed"));
     assert!(changes.iter().any(|c| c.component == "nic" && c.key == "02:aa:bb:cc:dd:01" && c.kind() == "added"));
     assert!(changes.iter().any(|c| c.component == "memory" && c.kind() == "changed"));
-    let typed = events.iter().rev().find(|e| e.kind == "type_changed").unwrap();
+    let typed = events.iter().rev().find(|e| e.kind == EventKind::TypeChanged).unwrap();
     assert_eq!(typed.from_value, before.server_type);
     assert_eq!(typed.to_value, after.server_type);
 }
@@ -467,7 +471,7 @@ async fn abort_then_retry() {
     assert!(app.backend.retry_job(&admin, id).await.is_err(), "nothing to retry while it runs");
     // Wait until the machine is booting the live image.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while latest_job(&app, id).await.0.status != "waiting_for_agent" {
+    while latest_job(&app, id).await.0.status != JobStatus::WaitingForAgent {
         assert!(tokio::time::Instant::now() < deadline, "the job never waited for its agent");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -478,10 +482,10 @@ async fn abort_then_retry() {
     assert_eq!(s.state, ServerState::Registering);
     assert_eq!(s.last_error.as_deref(), Some("aborted by admin"));
     let (job, steps) = latest_job(&app, id).await;
-    assert_eq!(job.status, "aborted");
+    assert_eq!(job.status, JobStatus::Aborted);
     assert!(steps.iter().any(|m| m == "powered off") && steps.iter().any(|m| m == "ejected the media"), "{steps:?}");
     assert!(!app.lab[0].powered_on());
-    assert!(app.backend.server_events(id).await.unwrap().iter().any(|e| e.kind == "job_aborted"));
+    assert!(app.backend.server_events(id).await.unwrap().iter().any(|e| e.kind == EventKind::JobAborted));
     // The machine's boot was cut short: its agent never ran.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(app.lab[0].agent_runs(), 0);
@@ -489,7 +493,7 @@ async fn abort_then_retry() {
     app.backend.retry_job(&admin, id).await.unwrap();
     wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
     let events = app.backend.server_events(id).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "job_retried"));
+    assert!(events.iter().any(|e| e.kind == EventKind::JobRetried));
 }
 
 /// Aborting a job while a runner is working on it stops that work (the runner loses
@@ -517,7 +521,7 @@ async fn abort_a_running_job() {
     let s = wait_for_server(&app, s.id, Duration::from_secs(60), |s| s.last_error.is_some()).await;
     assert_eq!((s.state, s.last_error.as_deref()), (ServerState::Registering, Some("aborted by admin")));
     let (job, steps) = latest_job(&app, s.id).await;
-    assert_eq!(job.status, "aborted");
+    assert_eq!(job.status, JobStatus::Aborted);
     // The runner notices the abort at its next lease renewal (here within 1 s), so a
     // step in flight may still finish; but the job never parks or succeeds after it.
     let abort_at = steps.iter().position(|m| m.starts_with("aborted by admin")).unwrap();

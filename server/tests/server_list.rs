@@ -7,6 +7,7 @@ mod common;
 use app::backend::secrets::SecretString;
 use app::backend::services::servers::BmcChange;
 use app::backend::services::{Actor, NewServer, ServiceError, StateChange};
+use app::domain::EventKind;
 use app::domain::{Action, Role, ServerState};
 use common::{ADMIN_PASSWORD, TestApp, server_in_state, spawn_app, typed_available};
 use serde_json::{Value, json};
@@ -230,7 +231,7 @@ async fn change_bmc_access() {
     app.backend.change_bmc(&admin, s.id, &change(moved.generation, "10.0.0.6:8443", "new-secret")).await.unwrap();
     assert_eq!(app.backend.bmc_login(s.id).await.unwrap().password.unwrap().expose(), "new-secret");
     let events = app.backend.server_events(s.id).await.unwrap();
-    let changed: Vec<_> = events.iter().filter(|e| e.kind == "bmc_changed").collect();
+    let changed: Vec<_> = events.iter().filter(|e| e.kind == EventKind::BmcChanged).collect();
     assert_eq!(changed.len(), 2);
     let details = changed[0].details.clone().unwrap();
     assert!(details.contains("10.0.0.5 → 10.0.0.6:8443") && details.contains("TLS not verified"), "{details}");

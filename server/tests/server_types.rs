@@ -2,6 +2,7 @@
 
 mod common;
 use app::backend::services::Actor;
+use app::domain::EventKind;
 use app::domain::ServerState;
 use app::domain::inventory::{Cpu, Disk, DiskKind, Gpu, Inventory, MemoryModule, Nic, SystemInfo};
 use common::{server_in_state, spawn_app};
@@ -60,10 +61,12 @@ async fn types_are_shared_versioned_and_audited() {
     assert_eq!(diff.len(), 1);
     assert_eq!(diff[0].kind(), "added");
     let events = app.backend.server_events(a.id).await.unwrap();
-    let change = events.iter().rev().find(|e| e.kind == "type_changed").unwrap();
+    let change = events.iter().rev().find(|e| e.kind == EventKind::TypeChanged).unwrap();
     assert_eq!(change.from_value.as_deref(), Some("M.32.64.1"));
     assert_eq!(change.to_value.as_deref(), Some("M.32.64.1G"));
-    assert!(events.iter().any(|e| e.kind == "inventory" && e.details.as_deref().unwrap_or("").contains("L40S")));
+    assert!(
+        events.iter().any(|e| e.kind == EventKind::Inventory && e.details.as_deref().unwrap_or("").contains("L40S"))
+    );
 }
 
 /// The utilization report counts types x states with totals and utilization.

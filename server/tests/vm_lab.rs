@@ -11,6 +11,7 @@ mod common;
 use app::backend::secrets::SecretString;
 use app::backend::services::servers::BmcChange;
 use app::backend::services::{Actor, NewServer, StateChange};
+use app::domain::EventKind;
 use app::domain::{Action, ServerState};
 use common::{TestApp, latest_job, spawn_app_with, wait_for_server};
 use serde::Deserialize;
@@ -178,8 +179,8 @@ async fn job_end(
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let (job, steps) = latest_job(app, id).await;
-        if job.kind == kind && matches!(job.status.as_str(), "succeeded" | "failed" | "aborted") {
-            return (job.status, since.elapsed(), steps);
+        if job.kind.as_str() == kind && !job.status.is_active() {
+            return (job.status.to_string(), since.elapsed(), steps);
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -443,7 +444,7 @@ async fn virtual_bare_metal_lifecycle() {
     let after = app.backend.server(ids[2]).await.unwrap();
     assert!(after.generation > before.generation);
     let events = app.backend.server_events(ids[2]).await.unwrap();
-    let inventory = events.iter().rev().find(|e| e.kind == "inventory").unwrap();
+    let inventory = events.iter().rev().find(|e| e.kind == EventKind::Inventory).unwrap();
     let changes: Vec<app::domain::inventory::Change> =
         serde_json::from_str(inventory.details.as_deref().unwrap_or("[]")).unwrap();
     assert!(

@@ -276,7 +276,8 @@ pub async fn decommission_server(id: i64, generation: i64) -> Result<Server, Ser
 pub async fn retry_job(id: i64) -> Result<Server, ServerFnError> {
     let (backend, user, actor) = super::ssr::require(Some(Permission::RetryAbortJobs)).await?;
     let last = backend.latest_job(id).await.map_err(super::ssr::service_error)?;
-    if last.is_some_and(|j| j.kind == "decommission") && !user.role.can(Permission::Decommission) {
+    if last.is_some_and(|j| j.kind == crate::domain::JobKind::Decommission) && !user.role.can(Permission::Decommission)
+    {
         return super::ssr::fail(
             http::StatusCode::FORBIDDEN,
             format!("your role ({}) may not decommission", user.role),

@@ -1,7 +1,11 @@
 //! Pure types and rules. No I/O: this module compiles to wasm so the browser shows
 //! exactly what the server will accept.
 
+#[macro_use]
+pub mod words;
+
 pub mod agent;
+pub mod audit;
 pub mod bmc_address;
 pub mod buttons;
 pub mod client_addr;
@@ -11,6 +15,7 @@ pub mod erase;
 pub mod identity;
 pub mod images;
 pub mod inventory;
+pub mod jobs;
 pub mod markdown;
 pub mod power;
 pub mod roles;
@@ -20,7 +25,9 @@ pub mod tls_pin;
 pub mod tokens;
 pub mod transitions;
 
+pub use audit::EventKind;
 pub use inventory::Inventory;
+pub use jobs::{JobPhase, JobStatus};
 pub use roles::{Permission, Role, Username};
 pub use server_type::TypeSpec;
 pub use state::ServerState;

@@ -104,15 +104,16 @@ impl Action {
         }
     }
 
-    /// For a process outcome: the job kind it ends and the job's final status.
-    pub fn outcome_of(self) -> Option<(JobKind, &'static str)> {
+    /// For a process outcome: the job kind it ends and how it ends it.
+    pub fn outcome_of(self) -> Option<(JobKind, JobEvent)> {
+        use JobEvent::{Fail, Succeed};
         match self {
-            Action::RegistrationSucceeded => Some((JobKind::Register, "succeeded")),
-            Action::RegistrationFailed => Some((JobKind::Register, "failed")),
-            Action::CleaningSucceeded => Some((JobKind::Clean, "succeeded")),
-            Action::CleaningFailed => Some((JobKind::Clean, "failed")),
-            Action::DecommissionSucceeded => Some((JobKind::Decommission, "succeeded")),
-            Action::DecommissionFailed => Some((JobKind::Decommission, "failed")),
+            Action::RegistrationSucceeded => Some((JobKind::Register, Succeed)),
+            Action::RegistrationFailed => Some((JobKind::Register, Fail)),
+            Action::CleaningSucceeded => Some((JobKind::Clean, Succeed)),
+            Action::CleaningFailed => Some((JobKind::Clean, Fail)),
+            Action::DecommissionSucceeded => Some((JobKind::Decommission, Succeed)),
+            Action::DecommissionFailed => Some((JobKind::Decommission, Fail)),
             _ => None,
         }
     }
@@ -175,36 +176,8 @@ pub struct Transition {
     pub starts_job: Option<JobKind>,
 }
 
-/// Kinds of background process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobKind {
-    Register,
-    Clean,
-    Decommission,
-    /// A power request (on, off, reset); no state change.
-    Power,
-    /// Writing an operating system image to a used server and booting it; no state
-    /// change (the server stays its tenant's whatever happens).
-    Deploy,
-}
-
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Register => "register",
-            JobKind::Clean => "clean",
-            JobKind::Decommission => "decommission",
-            JobKind::Power => "power",
-            JobKind::Deploy => "deploy",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [JobKind::Register, JobKind::Clean, JobKind::Decommission, JobKind::Power, JobKind::Deploy]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
+use super::jobs::JobEvent;
+pub use super::jobs::JobKind;
 
 const fn row(from: ServerState, action: Action, to: ServerState, by: Trigger) -> Transition {
     Transition { from, action, to, by, guard: Guard::None, starts_job: None }

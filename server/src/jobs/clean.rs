@@ -7,7 +7,7 @@
 use super::live::{AfterBoot, Entry, LiveBoot, Resume, open};
 use super::{JobContext, JobHandler, JobOutcome, StepError};
 use app::backend::services::{Actor, StateChange};
-use app::domain::Action;
+use app::domain::{Action, JobPhase};
 use std::sync::Arc;
 
 pub struct Clean {
@@ -62,7 +62,7 @@ impl JobHandler for Clean {
         // Leave the live image (best effort) so a failed cleaning does not leave the
         // server running it; the failure is recorded either way.
         // (Not after an identity mismatch: `open` refuses that machine.)
-        if ctx.job.phase != "aborting"
+        if ctx.job.phase != JobPhase::Aborting
             && let Ok((bmc, _)) = open(ctx, &self.live.timeouts).await
             && let Err(e) = self.live.shut_down(ctx, &bmc).await
         {

@@ -7,7 +7,7 @@ use super::live::{Timeouts, open};
 use super::{JobContext, JobHandler, JobOutcome};
 use crate::bmc::{PowerAction, PowerState};
 use app::backend::services::{Actor, StateChange};
-use app::domain::Action;
+use app::domain::{Action, JobPhase};
 
 pub struct Decommission {
     pub timeouts: Timeouts,
@@ -56,7 +56,7 @@ impl Decommission {
 #[async_trait::async_trait]
 impl JobHandler for Decommission {
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
-        if ctx.job.phase == "aborting" {
+        if ctx.job.phase == JobPhase::Aborting {
             return super::live::abort_cleanup(ctx, &self.timeouts).await;
         }
         self.steps(ctx).await.unwrap_or_else(JobOutcome::Failed)

@@ -8,6 +8,7 @@ use super::live::{AfterBoot, Entry, LiveBoot, Resume, open};
 use super::{JobContext, JobHandler, JobOutcome, StepError};
 use crate::bmc::{PowerAction, PowerState};
 use app::backend::services::JobParams;
+use app::domain::JobPhase;
 use std::sync::Arc;
 
 pub struct Deploy {
@@ -65,7 +66,7 @@ impl JobHandler for Deploy {
 
     async fn on_failure(&self, ctx: &JobContext, _reason: &str) {
         // Out of the live image (best effort): a half-written disk is not booted.
-        if ctx.job.phase != "aborting"
+        if ctx.job.phase != JobPhase::Aborting
             && let Ok((bmc, _)) = open(ctx, &self.live.timeouts).await
             && let Err(e) = self.live.shut_down(ctx, &bmc).await
         {

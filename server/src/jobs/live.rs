@@ -11,6 +11,7 @@ use crate::bmc::{PowerAction, PowerState, SystemSummary};
 use crate::live_image::LiveImage;
 use app::backend::secrets::{random_token, token_hash};
 use app::backend::store::{self, now_ms};
+use app::domain::JobPhase;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,13 +135,13 @@ pub enum Resume {
 
 impl Resume {
     pub fn of(ctx: &JobContext) -> Self {
-        match ctx.job.phase.as_str() {
-            "aborting" => Resume::Aborting,
-            "waiting" if ctx.job.agent_deadline.is_some_and(|d| d > now_ms()) => Resume::TakenOver,
-            "waiting" => Resume::AgentLate,
-            "agent_failed" => Resume::AgentFailed(ctx.job.last_error.clone().unwrap_or_default()),
-            "agent_reported" => Resume::AgentReported,
-            _ => Resume::Fresh,
+        match ctx.job.phase {
+            JobPhase::Aborting => Resume::Aborting,
+            JobPhase::Waiting if ctx.job.agent_deadline.is_some_and(|d| d > now_ms()) => Resume::TakenOver,
+            JobPhase::Waiting => Resume::AgentLate,
+            JobPhase::AgentFailed => Resume::AgentFailed(ctx.job.last_error.clone().unwrap_or_default()),
+            JobPhase::AgentReported => Resume::AgentReported,
+            JobPhase::Start | JobPhase::Booting => Resume::Fresh,
         }
     }
 }
@@ -165,7 +166,7 @@ impl LiveBoot {
             Booted::AgentDone => {
                 let job = store::jobs::get(&mut *conn(ctx).await?, ctx.job.id).await.map_err(|e| e.to_string())?;
                 match job {
-                    Some(j) if j.phase == "agent_failed" => AfterBoot::Failed(j.last_error),
+                    Some(j) if j.phase == JobPhase::AgentFailed => AfterBoot::Failed(j.last_error),
                     _ => AfterBoot::Finish,
                 }
             }
@@ -243,7 +244,9 @@ impl LiveBoot {
         // Not parked: the agent was quicker than us, or we lost the job.
         let job = store::jobs::get(&mut *conn(ctx).await?, id).await.map_err(|e| e.to_string())?;
         Ok(match job {
-            Some(j) if matches!(j.phase.as_str(), "agent_reported" | "agent_failed") && j.fence == ctx.job.fence => {
+            Some(j)
+                if matches!(j.phase, JobPhase::AgentReported | JobPhase::AgentFailed) && j.fence == ctx.job.fence =>
+            {
                 Booted::AgentDone
             }
             _ => Booted::Lost,

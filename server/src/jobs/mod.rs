@@ -22,6 +22,7 @@ pub mod register;
 use app::backend::store::{self, jobs::JobRow, now_ms};
 use app::backend::{Backend, DbError};
 use app::domain::JobKind;
+use app::domain::jobs::JobEvent;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -168,7 +169,7 @@ impl JobContext {
     pub async fn timed<T>(&self, step: &'static str, work: impl std::future::Future<Output = T>) -> T {
         let started = std::time::Instant::now();
         let out = work.await;
-        crate::metrics::job_step(&self.job.kind, step, started.elapsed());
+        crate::metrics::job_step(self.job.kind.as_str(), step, started.elapsed());
         out
     }
 
@@ -210,7 +211,7 @@ impl JobContext {
     pub fn fail_or_retry(&self, e: StepError) -> JobOutcome {
         let attempt = self.job.attempts.max(1);
         let most = i64::from(self.retry.retries) + 1;
-        let at_start = matches!(self.job.phase.as_str(), "start" | "booting");
+        let at_start = self.job.phase.starts_attempt();
         if e.transient && at_start && attempt < most {
             let after = self.retry.base * 2u32.pow((attempt - 1).min(10) as u32);
             return JobOutcome::RetryLater { error: format!("{} (attempt {attempt} of {most})", e.message), after };
@@ -402,9 +403,9 @@ impl Runner {
 
     async fn execute(self: Arc<Self>, (job, claimed_at): (JobRow, Instant)) {
         let (id, fence) = (job.id, job.fence);
-        let Some(handler) = job.job_kind().and_then(|k| self.handlers.get(&k)).cloned() else {
-            let reason = format!("no handler for job kind {:?}", job.kind);
-            self.finish(id, fence, "failed", Some(&reason)).await;
+        let Some(handler) = self.handlers.get(&job.kind).cloned() else {
+            let reason = format!("no handler for job kind {}", job.kind);
+            self.finish(id, fence, JobEvent::Fail, Some(&reason)).await;
             return;
         };
         let lease = Arc::new(LeaseClock::new(claimed_at, self.lease));
@@ -499,7 +500,7 @@ impl Runner {
         renewer.abort();
         let outcome = match outcome {
             Ok(o) => {
-                crate::metrics::job_run(&ctx.job.kind, outcome_label(&o), started.elapsed());
+                crate::metrics::job_run(ctx.job.kind.as_str(), outcome_label(&o), started.elapsed());
                 Ok(o)
             }
             other => other,
@@ -511,13 +512,13 @@ impl Runner {
         };
         match outcome {
             JobOutcome::Succeeded => {
-                self.finish(id, fence, "succeeded", None).await;
+                self.finish(id, fence, JobEvent::Succeed, None).await;
             }
             JobOutcome::Recorded => {}
             JobOutcome::Failed(reason) => {
                 ctx.log(&format!("failed: {reason}")).await;
                 handler.on_failure(&ctx, &reason).await;
-                self.finish(id, fence, "failed", Some(&reason)).await;
+                self.finish(id, fence, JobEvent::Fail, Some(&reason)).await;
             }
             JobOutcome::RetryLater { error, after } => {
                 ctx.log(&format!("will retry in {}s: {error}", after.as_secs())).await;
@@ -534,16 +535,16 @@ impl Runner {
         }
     }
 
-    async fn finish(&self, id: i64, fence: i64, status: &str, error: Option<&str>) {
+    async fn finish(&self, id: i64, fence: i64, end: JobEvent, error: Option<&str>) {
         let result = async {
             let mut conn = self.backend.db.conn().await?;
-            store::jobs::finish(&mut conn, id, fence, status, error, now_ms()).await
+            store::jobs::finish(&mut conn, id, fence, end, error, now_ms()).await
         }
         .await;
         match result {
             Ok(true) => {}
             // Already ended with the server's state change (on_failure), or taken over.
-            Ok(false) => tracing::debug!(job = id, status, "job no longer held at its end"),
+            Ok(false) => tracing::debug!(job = id, end = ?end, "job no longer held at its end"),
             Err(e) => tracing::error!(job = id, error = %e, "recording a job's outcome"),
         }
     }

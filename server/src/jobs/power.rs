@@ -7,6 +7,7 @@ use super::live::{Timeouts, open};
 use super::{JobContext, JobHandler, JobOutcome, StepError};
 use crate::bmc::{PowerAction, PowerState};
 use app::backend::services::JobParams;
+use app::domain::JobPhase;
 use app::domain::power::PowerRequest;
 
 pub struct Power {
@@ -70,7 +71,7 @@ impl Power {
 #[async_trait::async_trait]
 impl JobHandler for Power {
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
-        if ctx.job.phase == "aborting" {
+        if ctx.job.phase == JobPhase::Aborting {
             // Stopped where it was: nothing to undo (no media, no boot override).
             return JobOutcome::Failed(ctx.job.last_error.clone().unwrap_or_else(|| "aborted".into()));
         }

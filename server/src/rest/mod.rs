@@ -453,7 +453,7 @@ async fn decommission(State(backend): State<Backend>, headers: HeaderMap, Path(i
 async fn retry(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::RetryAbortJobs)).await?;
     let last = backend.latest_job(id).await.map_err(service_error)?;
-    if last.is_some_and(|j| j.kind == "decommission") && !user.role.can(Permission::Decommission) {
+    if last.is_some_and(|j| j.kind == app::domain::JobKind::Decommission) && !user.role.can(Permission::Decommission) {
         let message = format!("your role ({}) may not decommission", user.role);
         return Err(error(StatusCode::FORBIDDEN, "forbidden", &message));
     }

@@ -3,6 +3,7 @@
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::EventKind;
 use crate::domain::roles::check_password;
 use crate::domain::{Role, Username};
 use crate::model::UserView;
@@ -132,7 +133,7 @@ impl Backend {
         let Some(id) = store::users::insert(&mut tx, username.as_str(), &hash, role, now).await? else {
             return Err(ServiceError::invalid("username", format!("{username} exists already")));
         };
-        audit_user(&mut tx, actor, "user_created", None, Some(&format!("{username} ({role})")), now).await?;
+        audit_user(&mut tx, actor, EventKind::UserCreated, None, Some(&format!("{username} ({role})")), now).await?;
         tx.commit().await.map_err(commit_error)?;
         Ok(UserView { id, username: username.as_str().into(), role, disabled: false })
     }
@@ -155,10 +156,10 @@ impl Backend {
         store::users::set_password(&mut tx, user.id, &hash, now).await?;
         store::sessions::delete_for_user(&mut tx, user.id, keep_session).await?;
         let tokens = store::api_tokens::delete_for_user(&mut tx, user.id).await?;
-        audit_user(&mut tx, actor, "password_changed", None, Some(&user.username), now).await?;
+        audit_user(&mut tx, actor, EventKind::PasswordChanged, None, Some(&user.username), now).await?;
         if tokens > 0 {
             let what = format!("{}: {tokens} token(s), at the password change", user.username);
-            audit_user(&mut tx, actor, "api_tokens_revoked", None, Some(&what), now).await?;
+            audit_user(&mut tx, actor, EventKind::ApiTokensRevoked, None, Some(&what), now).await?;
         }
         tx.commit().await.map_err(commit_error)
     }
@@ -177,7 +178,7 @@ impl Backend {
         audit_user(
             &mut tx,
             actor,
-            "role_changed",
+            EventKind::RoleChanged,
             Some(user.role.as_str()),
             Some(&format!("{} ({role})", user.username)),
             now,
@@ -202,11 +203,11 @@ impl Backend {
             store::sessions::delete_for_user(&mut tx, user.id, None).await?;
             tokens = store::api_tokens::delete_for_user(&mut tx, user.id).await?;
         }
-        let kind = if disabled { "user_disabled" } else { "user_enabled" };
+        let kind = if disabled { EventKind::UserDisabled } else { EventKind::UserEnabled };
         audit_user(&mut tx, actor, kind, None, Some(&user.username), now).await?;
         if tokens > 0 {
             let what = format!("{}: {tokens} token(s), at disabling", user.username);
-            audit_user(&mut tx, actor, "api_tokens_revoked", None, Some(&what), now).await?;
+            audit_user(&mut tx, actor, EventKind::ApiTokensRevoked, None, Some(&what), now).await?;
         }
         tx.commit().await.map_err(commit_error)?;
         Ok(UserView { disabled, ..user })
@@ -258,7 +259,7 @@ async fn find_user(conn: &mut sqlx::AnyConnection, username: &str) -> Result<Use
 pub(super) async fn audit_user(
     conn: &mut sqlx::AnyConnection,
     actor: &Actor,
-    kind: &str,
+    kind: EventKind,
     from: Option<&str>,
     to: Option<&str>,
     now: i64,

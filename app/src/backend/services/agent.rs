@@ -8,9 +8,10 @@ use super::{Actor, ServiceError, servers::record_inventory_in};
 use crate::backend::Backend;
 use crate::backend::secrets::token_hash;
 use crate::backend::store::{self, jobs::JobRow, now_ms};
+use crate::domain::EventKind;
 use crate::domain::agent::{AgentStep, AgentSteps, InventoryAccepted, StepResult};
 use crate::domain::erase::{self, CertifiedDisk, EraseCertificate, EraseMode};
-use crate::domain::{Inventory, JobKind, identity, server_type::DEFAULT_CLASS};
+use crate::domain::{Inventory, JobKind, JobPhase, identity, server_type::DEFAULT_CLASS};
 use sqlx::AnyConnection;
 
 async fn job_for_token(conn: &mut AnyConnection, job_id: i64, token: &str) -> Result<JobRow, ServiceError> {
@@ -22,14 +23,14 @@ async fn job_for_token(conn: &mut AnyConnection, job_id: i64, token: &str) -> Re
 /// The agent's steps for a job: none for registration (it needs only the
 /// inventory); for cleaning, erase the disks.
 fn steps_for(job: &JobRow, erase_mode: EraseMode) -> AgentSteps {
-    match job.job_kind() {
-        Some(JobKind::Clean) => AgentSteps {
+    match job.kind {
+        JobKind::Clean => AgentSteps {
             steps: vec![AgentStep {
                 name: "erase_disks".into(),
                 params: serde_json::json!({ "mode": erase_mode.as_str() }),
             }],
         },
-        Some(JobKind::Deploy) => {
+        JobKind::Deploy => {
             let params: super::JobParams = serde_json::from_str(&job.params).unwrap_or_default();
             AgentSteps {
                 steps: params
@@ -46,7 +47,7 @@ fn steps_for(job: &JobRow, erase_mode: EraseMode) -> AgentSteps {
 /// Jobs whose agent must prove it runs on the recorded machine before it gets a step
 /// that writes to the disks.
 fn writes_disks(job: &JobRow) -> bool {
-    matches!(job.job_kind(), Some(JobKind::Clean | JobKind::Deploy))
+    matches!(job.kind, JobKind::Clean | JobKind::Deploy)
 }
 
 use super::error::commit_error;
@@ -73,7 +74,7 @@ impl Backend {
         if writes_disks(&job) {
             return self.verify_cleaning_machine(tx, &job, inventory, now).await;
         }
-        if job.job_kind() != Some(JobKind::Register) {
+        if job.kind != JobKind::Register {
             return Err(ServiceError::Conflict { message: format!("job {job_id} ({}) takes no inventory", job.kind) });
         }
         let current_type = || async {
@@ -81,9 +82,9 @@ impl Backend {
             let server = store::servers::get(&mut conn, job.server_id).await?;
             Ok::<_, ServiceError>(server.and_then(|s| s.server_type).unwrap_or_default())
         };
-        match job.phase.as_str() {
-            "booting" | "waiting" => {}
-            "agent_reported" => {
+        match job.phase {
+            JobPhase::Booting | JobPhase::Waiting => {}
+            JobPhase::AgentReported => {
                 drop(tx);
                 return Ok(InventoryAccepted { server_type: current_type().await?, recorded: false });
             }
@@ -136,7 +137,7 @@ impl Backend {
         inventory: &Inventory,
         now: i64,
     ) -> Result<InventoryAccepted, ServiceError> {
-        if !matches!(job.phase.as_str(), "booting" | "waiting") {
+        if !job.phase.awaits_agent() {
             return Err(ServiceError::Conflict {
                 message: format!("job {} is not waiting for its agent (phase {})", job.id, job.phase),
             });
@@ -163,14 +164,10 @@ impl Backend {
             Err(reason) => {
                 store::jobs::agent_reported(&mut tx, job.id, Some(&reason), now).await?;
                 store::jobs::log_step(&mut tx, job.id, &reason, now).await?;
+                let who = Actor::system(format!("{} job {} (agent)", job.kind, job.id)).audit_name();
                 let event = store::events::NewEvent {
-                    server_id: Some(job.server_id),
-                    actor: &Actor::system(format!("{} job {} (agent)", job.kind, job.id)).audit_name(),
-                    kind: "identity_mismatch",
-                    from_value: None,
-                    to_value: None,
                     reason: Some(&reason),
-                    details: None,
+                    ..store::events::NewEvent::about(job.server_id, &who, EventKind::IdentityMismatch)
                 };
                 store::events::append(&mut tx, &event, now).await?;
                 tx.commit().await.map_err(commit_error)?;
@@ -224,7 +221,7 @@ impl Backend {
                 format!("step {index} is {:?}, not {:?}", step.name, result.name),
             ));
         }
-        if !matches!(job.phase.as_str(), "booting" | "waiting") {
+        if !job.phase.awaits_agent() {
             return Err(ServiceError::Conflict {
                 message: format!("job {job_id} is not waiting for step results (phase {})", job.phase),
             });

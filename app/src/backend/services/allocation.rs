@@ -14,10 +14,11 @@
 //! first (`store::server_types::lock`), so concurrent requests, in one process or in
 //! several sharing PostgreSQL, see each other's results and never take a server twice.
 
-use super::lifecycle::{StateChange, apply_in, apply_typed, commit_error, not_found};
+use super::lifecycle::{StateChange, abort_in, apply_in, apply_typed, commit_error, not_found};
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::EventKind;
 use crate::domain::{Action, Permission, Role, ServerState};
 use crate::model::{Deployment, Server, Subscription, TenantUsage, UserView};
 use sqlx::AnyConnection;
@@ -283,16 +284,10 @@ impl Backend {
         for server_id in targets {
             // The tenant's power or deploy job stops: cleaning follows its cleanup.
             if let Some(job) = store::jobs::latest_for_server(&mut tx, server_id).await?
-                && crate::model::job_status_is_active(&job.status)
+                && job.status.is_active()
             {
                 let reason = format!("aborted: the server was released from deployment {id}");
-                if store::jobs::abort(&mut tx, job.id, &reason, now).await? {
-                    store::jobs::log_step(&mut tx, job.id, &reason, now).await?;
-                    let who = actor.audit_name();
-                    let details = format!("{} job #{}", job.kind, job.id);
-                    let event = NewEvent { details: Some(&details), ..NewEvent::about(server_id, &who, "job_aborted") };
-                    store::events::append(&mut tx, &event, now).await?;
-                }
+                abort_in(&mut tx, &job, &reason, &reason, &actor.audit_name(), now).await?;
             }
             let change = StateChange::new(Action::Release).because(format!("released from deployment {id}"));
             let (_, after) = apply_in(&mut tx, &actor, server_id, &change, now).await?;
@@ -482,14 +477,11 @@ pub(crate) async fn after_move(
         && !after.state.held_by_subscription()
     {
         store::servers::set_holder(&mut *tx, after.id, None, None, now).await?;
+        let who = format!("system: subscription {sub}");
         let event = NewEvent {
-            server_id: Some(after.id),
-            actor: &format!("system: subscription {sub}"),
-            kind: "reservation_ended",
             from_value: after.reserved_for.as_deref(),
-            to_value: None,
             reason: Some(&format!("the server left subscription {sub} (now {})", after.state)),
-            details: None,
+            ..NewEvent::about(after.id, &who, EventKind::ReservationEnded)
         };
         store::events::append(&mut *tx, &event, now).await?;
         reconcile = true;

@@ -6,6 +6,7 @@
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::EventKind;
 use crate::domain::tls_pin::{PinVerdict, display, judge, normalise};
 
 use crate::model::CertificatePin;
@@ -37,13 +38,13 @@ impl Backend {
                     drop(tx);
                     return Box::pin(self.check_bmc_certificate(actor, id, fingerprint)).await;
                 }
-                ("bmc_certificate_pinned", display(fingerprint))
+                (EventKind::BmcCertificatePinned, display(fingerprint))
             }
             PinVerdict::Changed => {
                 if !store::bmc_certificates::offer(&mut tx, id, fingerprint, now).await? {
                     return Err(changed(pinned.as_deref().unwrap_or_default(), fingerprint));
                 }
-                ("bmc_certificate_changed", display(fingerprint))
+                (EventKind::BmcCertificateChanged, display(fingerprint))
             }
         };
         let from = pinned.as_deref().map(display);
@@ -80,14 +81,11 @@ impl Backend {
             });
         }
         let from = pinned.as_deref().map(display);
+        let who = actor.audit_name();
         let e = NewEvent {
-            server_id: Some(id),
-            actor: &actor.audit_name(),
-            kind: "bmc_certificate_accepted",
             from_value: from.as_deref(),
             to_value: Some(&display(&fp)),
-            reason: None,
-            details: None,
+            ..NewEvent::about(id, &who, EventKind::BmcCertificateAccepted)
         };
         store::events::append(&mut tx, &e, now).await?;
         tx.commit().await.map_err(super::error::commit_error)

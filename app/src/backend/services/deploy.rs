@@ -8,6 +8,7 @@ use super::servers::redact_bmc;
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::EventKind;
 use crate::domain::agent::{ConfigDrive, WriteImage};
 use crate::domain::images::redeploy_refusal;
 use crate::domain::{JobKind, Permission};
@@ -54,7 +55,7 @@ pub(crate) async fn queue_deploy(
     let event = NewEvent {
         to_value: Some(&image.name),
         details: Some(&details),
-        ..NewEvent::about(server_id, &who, "deploy_requested")
+        ..NewEvent::about(server_id, &who, EventKind::DeployRequested)
     };
     store::events::append(&mut *tx, &event, now).await?;
     Ok(job)
@@ -110,8 +111,10 @@ impl Backend {
         }
         store::servers::set_root_disk_serial(&mut tx, id, serial, now).await?;
         let who = Actor::user(caller.username.clone()).audit_name();
-        let event =
-            NewEvent { to_value: Some(serial.unwrap_or("automatic")), ..NewEvent::about(id, &who, "root_disk_set") };
+        let event = NewEvent {
+            to_value: Some(serial.unwrap_or("automatic")),
+            ..NewEvent::about(id, &who, EventKind::RootDiskSet)
+        };
         store::events::append(&mut tx, &event, now).await?;
         tx.commit().await.map_err(commit_error)?;
         Ok(())
@@ -165,7 +168,7 @@ impl Backend {
             steps = steps.into_iter().map(|m| redact_bmc(&m, &address)).collect();
         }
         let own = server.reserved_for.as_deref() == Some(caller.username.as_str());
-        let active = crate::model::job_status_is_active(&job.status);
+        let active = job.status.is_active();
         Ok(Some(DeployView {
             job_id: job.id,
             image,

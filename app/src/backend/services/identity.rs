@@ -6,6 +6,7 @@
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::EventKind;
 use crate::domain::identity::{self, MachineIdentity};
 use sqlx::AnyConnection;
 
@@ -120,14 +121,11 @@ impl Backend {
             Ok(()) => store::identity::record(&mut tx, server_id, seen).await?,
             Err(e) => {
                 let details = serde_json::json!({ "recorded": recorded, "seen": seen }).to_string();
+                let who = actor.audit_name();
                 let event = NewEvent {
-                    server_id: Some(server_id),
-                    actor: &actor.audit_name(),
-                    kind: "identity_mismatch",
-                    from_value: None,
-                    to_value: None,
                     reason: Some(&e.to_string()),
                     details: Some(&details),
+                    ..NewEvent::about(server_id, &who, EventKind::IdentityMismatch)
                 };
                 store::events::append(&mut tx, &event, now).await?;
             }

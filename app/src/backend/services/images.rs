@@ -5,6 +5,7 @@ use super::identity::ensure_host_allowed;
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::EventKind;
 use crate::domain::images::{NewImage, url_host};
 use crate::model::Image;
 
@@ -29,8 +30,11 @@ impl Backend {
         };
         let who = actor.audit_name();
         let details = format!("{} {} sha256 {}", image.format, image.url, image.sha256);
-        let event =
-            NewEvent { to_value: Some(&image.name), details: Some(&details), ..NewEvent::fleet(&who, "image_added") };
+        let event = NewEvent {
+            to_value: Some(&image.name),
+            details: Some(&details),
+            ..NewEvent::fleet(&who, EventKind::ImageAdded)
+        };
         store::events::append(&mut tx, &event, now).await?;
         let added = store::images::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
         tx.commit().await.map_err(commit_error)?;
@@ -46,7 +50,7 @@ impl Backend {
             return Err(ServiceError::Conflict { message: format!("image {} is retired already", image.name) });
         }
         let who = actor.audit_name();
-        let event = NewEvent { to_value: Some(&image.name), ..NewEvent::fleet(&who, "image_retired") };
+        let event = NewEvent { to_value: Some(&image.name), ..NewEvent::fleet(&who, EventKind::ImageRetired) };
         store::events::append(&mut tx, &event, now).await?;
         tx.commit().await.map_err(commit_error)?;
         Ok(Image { retired_at: Some(now), ..image })

@@ -4,6 +4,7 @@
 
 use super::{Actor, ServiceError};
 use crate::backend::store::{self, events::NewEvent, servers::LastError};
+use crate::domain::EventKind;
 use crate::domain::{self, Action, ServerState, transitions::Context};
 use crate::model::Server;
 
@@ -89,6 +90,27 @@ pub(crate) async fn queue_job(
     Ok(store::jobs::enqueue(tx, server_id, kind, &params, now).await?)
 }
 
+/// Aborts `job` in the caller's transaction (whoever holds it loses it; it is queued
+/// to clean up): `reason` becomes its error, `message` its step log line, and the
+/// audit says `who` did it. False when the job was no longer abortable.
+pub(crate) async fn abort_in(
+    tx: &mut sqlx::AnyConnection,
+    job: &store::jobs::JobRow,
+    reason: &str,
+    message: &str,
+    who: &str,
+    now: i64,
+) -> Result<bool, ServiceError> {
+    if !store::jobs::abort(tx, job.id, reason, now).await? {
+        return Ok(false);
+    }
+    store::jobs::log_step(tx, job.id, message, now).await?;
+    let details = format!("{} job #{}", job.kind, job.id);
+    let event = NewEvent { details: Some(&details), ..NewEvent::about(job.server_id, who, EventKind::JobAborted) };
+    store::events::append(tx, &event, now).await?;
+    Ok(true)
+}
+
 /// One move through the table in the caller's transaction: checks, state, audit,
 /// the job it starts or ends. Returns the server before and after. Subscriptions
 /// are the caller's business (the allocator moves servers with this directly).
@@ -167,7 +189,7 @@ pub(crate) async fn apply_typed(
     let audit = NewEvent {
         server_id: Some(id),
         actor: &actor.audit_name(),
-        kind: "state_changed",
+        kind: EventKind::StateChanged,
         from_value: Some(server.state.as_str()),
         to_value: Some(t.to.as_str()),
         reason,
@@ -189,15 +211,8 @@ pub(crate) async fn apply_typed(
     }
     if change.action == Action::DecommissionSucceeded {
         store::servers::forget_bmc_secret(&mut *tx, id, now).await?;
-        let forgot = NewEvent {
-            server_id: Some(id),
-            actor: &actor.audit_name(),
-            kind: "credentials_forgotten",
-            from_value: None,
-            to_value: None,
-            reason: None,
-            details: None,
-        };
+        let who = actor.audit_name();
+        let forgot = NewEvent::about(id, &who, EventKind::CredentialsForgotten);
         store::events::append(&mut *tx, &forgot, now).await?;
     }
     if let Some((kind, status)) = change.action.outcome_of() {

@@ -5,6 +5,7 @@
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::EventKind;
 use crate::model::Notes;
 
 /// The largest notes text.
@@ -83,13 +84,9 @@ impl Backend {
             });
         }
         let event = NewEvent {
-            server_id: Some(server_id),
-            actor: &author,
-            kind: "notes_edited",
             from_value: Some(&current.to_string()),
             to_value: Some(&version.to_string()),
-            reason: None,
-            details: None,
+            ..NewEvent::about(server_id, &author, EventKind::NotesEdited)
         };
         store::events::append(&mut tx, &event, now).await?;
         tx.commit().await.map_err(super::error::commit_error)?;

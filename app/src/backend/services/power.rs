@@ -6,6 +6,7 @@ use super::servers::redact_bmc;
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::EventKind;
 use crate::domain::power::{PowerContext, PowerRequest, may_control_power, power_buttons, power_refusal};
 use crate::domain::{JobKind, Permission};
 use crate::model::{PowerControl, PowerJob, UserView};
@@ -37,7 +38,7 @@ impl Backend {
         let event = NewEvent {
             to_value: Some(request.as_str()),
             details: Some(&details),
-            ..NewEvent::about(id, &actor, "power_requested")
+            ..NewEvent::about(id, &actor, EventKind::PowerRequested)
         };
         store::events::append(&mut tx, &event, now).await?;
         tx.commit().await.map_err(commit_error)?;

@@ -7,6 +7,7 @@ use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::secrets::SecretString;
 use crate::backend::store::{self, events::NewEvent, now_ms};
+use crate::domain::EventKind;
 use crate::domain::{self, Action, Inventory, ServerState, TypeSpec};
 use crate::model::{Event, Server, Utilization, UtilizationRow};
 
@@ -201,14 +202,11 @@ impl Backend {
         let Some(id) = store::servers::insert(&mut tx, &row, now).await? else {
             return Err(ServiceError::invalid("name", format!("a server named {name:?} exists already")));
         };
+        let who = actor.audit_name();
         let audit = NewEvent {
-            server_id: Some(id),
-            actor: &actor.audit_name(),
-            kind: "added",
-            from_value: None,
             to_value: Some(ServerState::Registering.as_str()),
-            reason: None,
             details: Some(&format!("BMC {bmc}")),
+            ..NewEvent::about(id, &who, EventKind::Added)
         };
         store::events::append(&mut tx, &audit, now).await?;
         queue_job(&mut tx, id, domain::JobKind::Register, &JobParams::default(), now).await?;
@@ -253,15 +251,8 @@ impl Backend {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let creds = self.open_bmc_credentials(&mut tx, id).await?;
-        let event = NewEvent {
-            server_id: Some(id),
-            actor: &actor.audit_name(),
-            kind: "credentials_revealed",
-            from_value: None,
-            to_value: None,
-            reason: None,
-            details: None,
-        };
+        let who = actor.audit_name();
+        let event = NewEvent::about(id, &who, EventKind::CredentialsRevealed);
         store::events::append(&mut tx, &event, now).await?;
         tx.commit().await.map_err(commit_error)?;
         Ok(creds)
@@ -382,15 +373,8 @@ impl Backend {
             what.push(if change.verify_tls { "TLS verified" } else { "TLS not verified" }.to_string());
         }
         let details = if what.is_empty() { "nothing changed".to_string() } else { what.join("; ") };
-        let event = NewEvent {
-            server_id: Some(id),
-            actor: &actor.audit_name(),
-            kind: "bmc_changed",
-            from_value: None,
-            to_value: None,
-            reason: None,
-            details: Some(&details),
-        };
+        let who = actor.audit_name();
+        let event = NewEvent { details: Some(&details), ..NewEvent::about(id, &who, EventKind::BmcChanged) };
         store::events::append(&mut tx, &event, now).await?;
         let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
         tx.commit().await.map_err(commit_error)?;
@@ -561,7 +545,7 @@ impl Backend {
         let mut conn = self.db.conn().await?;
         let inventory = store::inventories::latest(&mut conn, id, 1).await?.into_iter().next();
         let mut job = match store::jobs::latest_for_server(&mut conn, id).await? {
-            Some(job) if crate::model::job_status_is_active(&job.status) => Some(job_view(&mut conn, job).await?),
+            Some(job) if job.status.is_active() => Some(job_view(&mut conn, job).await?),
             _ => None,
         };
         if let Some(j) = job.as_mut()
@@ -700,13 +684,9 @@ pub(crate) async fn record_inventory_in(
         Some(_) => format!("{} hardware change(s)", changes.len()),
     };
     let event = NewEvent {
-        server_id: Some(id),
-        actor: &actor_name,
-        kind: "inventory",
-        from_value: None,
-        to_value: None,
         reason: Some(&summary),
         details: details.as_deref(),
+        ..NewEvent::about(id, &actor_name, EventKind::Inventory)
     };
     store::events::append(&mut *tx, &event, now).await?;
     if old_type_id != Some(type_id) {
@@ -715,13 +695,9 @@ pub(crate) async fn record_inventory_in(
             None => None,
         };
         let event = NewEvent {
-            server_id: Some(id),
-            actor: &actor_name,
-            kind: "type_changed",
             from_value: old_label.as_deref(),
             to_value: Some(&label),
-            reason: None,
-            details: None,
+            ..NewEvent::about(id, &actor_name, EventKind::TypeChanged)
         };
         store::events::append(&mut *tx, &event, now).await?;
     }

@@ -7,6 +7,7 @@ use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::secrets::{random_token, token_hash};
 use crate::backend::store::{self, now_ms};
+use crate::domain::EventKind;
 use crate::domain::Permission;
 use crate::domain::tokens::{expires_at, lifetime_days};
 use crate::model::{ApiToken, UserView};
@@ -89,8 +90,15 @@ impl Backend {
         store::api_tokens::delete(&mut tx, id).await?;
         if !own {
             let what = format!("{}: {:?}", token.username, token.name);
-            audit_user(&mut tx, &Actor::user(caller.username.clone()), "api_token_revoked", None, Some(&what), now)
-                .await?;
+            audit_user(
+                &mut tx,
+                &Actor::user(caller.username.clone()),
+                EventKind::ApiTokenRevoked,
+                None,
+                Some(&what),
+                now,
+            )
+            .await?;
         }
         tx.commit().await.map_err(commit_error)
     }

@@ -2,13 +2,14 @@
 //! database triggers refuse it from anywhere else.
 
 use crate::backend::db::DbError;
+use crate::domain::EventKind;
 use crate::model::Event;
 use sqlx::AnyConnection;
 
 pub struct NewEvent<'a> {
     pub server_id: Option<i64>,
     pub actor: &'a str,
-    pub kind: &'a str,
+    pub kind: EventKind,
     pub from_value: Option<&'a str>,
     pub to_value: Option<&'a str>,
     pub reason: Option<&'a str>,
@@ -17,12 +18,12 @@ pub struct NewEvent<'a> {
 
 impl<'a> NewEvent<'a> {
     /// An event of `kind` about a server, by `actor`, with nothing else said yet.
-    pub fn about(server_id: i64, actor: &'a str, kind: &'a str) -> Self {
+    pub fn about(server_id: i64, actor: &'a str, kind: EventKind) -> Self {
         Self { server_id: Some(server_id), ..Self::fleet(actor, kind) }
     }
 
     /// An event of `kind` about no one server (the catalog, accounts), by `actor`.
-    pub fn fleet(actor: &'a str, kind: &'a str) -> Self {
+    pub fn fleet(actor: &'a str, kind: EventKind) -> Self {
         Self { server_id: None, actor, kind, from_value: None, to_value: None, reason: None, details: None }
     }
 }
@@ -48,7 +49,7 @@ pub(crate) fn bind<'q>(
     query
         .bind(e.server_id)
         .bind(e.actor)
-        .bind(e.kind)
+        .bind(e.kind.as_str())
         .bind(e.from_value)
         .bind(e.to_value)
         .bind(e.reason)
@@ -85,7 +86,8 @@ struct EventRow {
     server_id: Option<i64>,
     at: i64,
     actor: String,
-    kind: String,
+    #[sqlx(try_from = "String")]
+    kind: EventKind,
     from_value: Option<String>,
     to_value: Option<String>,
     reason: Option<String>,

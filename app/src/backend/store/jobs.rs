@@ -14,20 +14,97 @@
 //! after the lease, before the agent's deadline.
 
 use crate::backend::db::DbError;
-use crate::domain::JobKind;
+use crate::domain::jobs::{JobEvent, JobKind, JobMove, JobPhase, JobStatus, Phases, moves_of};
 use sqlx::AnyConnection;
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
-/// Statuses in which a job still holds its server.
-pub const ACTIVE_STATUSES: &str = "('queued', 'running', 'waiting_for_agent')";
+/// `('a', 'b')`: words for an SQL `IN`.
+fn sql_list<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = words.into_iter().map(|w| format!("'{w}'")).collect();
+    format!("({})", quoted.join(", "))
+}
+
+fn statuses(list: &[JobStatus]) -> String {
+    sql_list(list.iter().map(|s| s.as_str()))
+}
+
+/// The SQL of one row of the job table: the job is in its statuses and phases.
+fn row_condition(m: &JobMove) -> String {
+    let from = format!("status IN {}", statuses(m.from));
+    match m.phases {
+        Phases::Any => from,
+        phases => format!("({from} AND phase IN {})", sql_list(phases.list().iter().map(|p| p.as_str()))),
+    }
+}
+
+/// For each event of `domain::jobs::JOB_MOVES`: the SET of its status and phase, and the
+/// condition under which it applies. Every UPDATE of a job's status or phase is built
+/// from these, so the table is the one place that decides them.
+struct EventSql {
+    set: String,
+    applies: String,
+}
+
+static EVENT_SQL: LazyLock<HashMap<JobEvent, EventSql>> = LazyLock::new(|| {
+    JobEvent::ALL
+        .iter()
+        .map(|&event| {
+            let rows: Vec<&JobMove> = moves_of(event).collect();
+            let conditions: Vec<String> = rows.iter().map(|m| row_condition(m)).collect();
+            let case = |value: &dyn Fn(&JobMove) -> Option<&'static str>, column: &str| -> Option<String> {
+                let values: Vec<Option<&str>> = rows.iter().map(|m| value(m)).collect();
+                if values.iter().all(Option::is_none) {
+                    return None;
+                }
+                if let Some(first) = values[0]
+                    && values.iter().all(|v| *v == Some(first))
+                {
+                    return Some(format!("{column} = '{first}'"));
+                }
+                let arms: Vec<String> = conditions
+                    .iter()
+                    .zip(&values)
+                    .filter_map(|(c, v)| v.map(|v| format!("WHEN {c} THEN '{v}'")))
+                    .collect();
+                Some(format!("{column} = CASE {} ELSE {column} END", arms.join(" ")))
+            };
+            let status = case(&|m| Some(m.to.as_str()), "status").expect("every row sets a status");
+            let set = match case(&|m| m.phase.map(JobPhase::as_str), "phase") {
+                Some(phase) => format!("{status}, {phase}"),
+                None => status,
+            };
+            (event, EventSql { set, applies: format!("({})", conditions.join(" OR ")) })
+        })
+        .collect()
+});
+
+/// `status = ..., phase = ...` for `event`.
+fn set(event: JobEvent) -> &'static str {
+    &EVENT_SQL[&event].set
+}
+
+/// The condition under which `event` applies to a job row.
+fn applies(event: JobEvent) -> &'static str {
+    &EVENT_SQL[&event].applies
+}
+
+/// Statuses in which a job still holds its server, for an SQL `IN`.
+pub fn active_statuses() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| statuses(JobStatus::ACTIVE));
+    &SQL
+}
 
 /// Whether a job is queued or running on the server.
 pub async fn has_active(conn: &mut AnyConnection, server_id: i64) -> Result<bool, DbError> {
-    let n: i64 =
-        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status IN {ACTIVE_STATUSES}"))
-            .bind(server_id)
-            .fetch_one(conn)
-            .await
-            .map_err(|e| DbError::query("checking a server's jobs", e))?;
+    let n: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status IN {}",
+        active_statuses()
+    ))
+    .bind(server_id)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| DbError::query("checking a server's jobs", e))?;
     Ok(n > 0)
 }
 
@@ -36,26 +113,23 @@ pub async fn has_active(conn: &mut AnyConnection, server_id: i64) -> Result<bool
 pub struct JobRow {
     pub id: i64,
     pub server_id: i64,
-    pub kind: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub kind: JobKind,
+    #[sqlx(try_from = "String")]
+    pub status: JobStatus,
     pub attempts: i64,
     pub params: String,
     pub last_error: Option<String>,
     pub lease_owner: Option<String>,
-    /// Where the job is in its process ("start", "waiting", "agent_reported", ...).
-    pub phase: String,
+    /// Where the job is in its process.
+    #[sqlx(try_from = "String")]
+    pub phase: JobPhase,
     /// The fencing token of the current claim.
     pub fence: i64,
     /// A cleaning's agent proved it runs on the recorded machine (1).
     pub agent_verified: i64,
     /// While parked: when the agent's time is up (unix ms).
     pub agent_deadline: Option<i64>,
-}
-
-impl JobRow {
-    pub fn job_kind(&self) -> Option<JobKind> {
-        JobKind::parse(&self.kind)
-    }
 }
 
 const COLUMNS: &str = "id, server_id, kind, status, attempts, params, last_error, lease_owner, phase, fence, agent_verified, agent_deadline";
@@ -70,12 +144,13 @@ pub async fn enqueue(
 ) -> Result<i64, DbError> {
     sqlx::query_scalar(
         "INSERT INTO jobs (server_id, kind, status, attempts, params, run_after, created_at, updated_at) \
-         VALUES ($1, $2, 'queued', 0, $3, $4, $4, $4) RETURNING id",
+         VALUES ($1, $2, $5, 0, $3, $4, $4, $4) RETURNING id",
     )
     .bind(server_id)
     .bind(kind.as_str())
     .bind(params)
     .bind(now)
+    .bind(JobStatus::Queued.as_str())
     .fetch_one(conn)
     .await
     .map_err(|e| DbError::query("queueing a job", e))
@@ -92,57 +167,69 @@ pub async fn claim(
     now: i64,
     lease_until: i64,
 ) -> Result<Option<JobRow>, DbError> {
+    use JobStatus::{Queued, Running, WaitingForAgent};
     // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
     // that lost the race re-evaluates it on the updated row and gets nothing.
-    const RUNNABLE: &str = "((status IN ('queued', 'waiting_for_agent') AND run_after <= $3) OR \
-                            (status IN ('running', 'waiting_for_agent') AND lease_expires_at < $3))";
-    // `attempts` counts starts of the process; resuming after the agent reported, or
-    // failing a job whose agent never did, is not a new attempt.
-    // One job per server at a time: a job waits while an older one of its server is
-    // active (a release's cleaning waits for the aborted deploy's cleanup).
-    sqlx::query_as(&format!(
-        "UPDATE jobs SET status = 'running', \
-         lease_owner = $1, lease_expires_at = $2, updated_at = $3, fence = fence + 1, \
-         attempts = attempts + CASE WHEN phase IN ('start', 'booting') THEN 1 ELSE 0 END \
-         WHERE id = (SELECT id FROM jobs WHERE {RUNNABLE} AND NOT EXISTS (SELECT 1 FROM jobs o \
-           WHERE o.server_id = jobs.server_id AND o.id < jobs.id AND o.status IN {ACTIVE_STATUSES}) \
-         ORDER BY id LIMIT 1) AND {RUNNABLE} \
-         RETURNING {COLUMNS}"
-    ))
-    .bind(owner)
-    .bind(lease_until)
-    .bind(now)
-    .fetch_optional(conn)
-    .await
-    .map_err(|e| DbError::query("claiming a job", e))
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let runnable = format!(
+            "({} AND ((status IN {} AND run_after <= $3) OR (status IN {} AND lease_expires_at < $3)))",
+            applies(JobEvent::Claim),
+            statuses(&[Queued, WaitingForAgent]),
+            statuses(&[Running, WaitingForAgent]),
+        );
+        let attempt_phases: Vec<&str> =
+            JobPhase::ALL.iter().filter(|p| p.starts_attempt()).map(|p| p.as_str()).collect();
+        // `attempts` counts starts of the process; resuming after the agent reported, or
+        // failing a job whose agent never did, is not a new attempt.
+        // One job per server at a time: a job waits while an older one of its server is
+        // active (a release's cleaning waits for the aborted deploy's cleanup).
+        format!(
+            "UPDATE jobs SET {set}, \
+             lease_owner = $1, lease_expires_at = $2, updated_at = $3, fence = fence + 1, \
+             attempts = attempts + CASE WHEN phase IN {attempt} THEN 1 ELSE 0 END \
+             WHERE id = (SELECT id FROM jobs WHERE {runnable} AND NOT EXISTS (SELECT 1 FROM jobs o \
+               WHERE o.server_id = jobs.server_id AND o.id < jobs.id AND o.status IN {active}) \
+             ORDER BY id LIMIT 1) AND {runnable} \
+             RETURNING {COLUMNS}",
+            set = set(JobEvent::Claim),
+            attempt = sql_list(attempt_phases),
+            active = active_statuses(),
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("claiming a job", e))
 }
 
 /// Extends the lease of the claim `fence`; false when the job was claimed again
 /// since (or aborted, or it is no longer running).
 pub async fn renew(conn: &mut AnyConnection, id: i64, fence: i64, now: i64, lease_until: i64) -> Result<bool, DbError> {
-    sqlx::query(
-        "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND fence = $4 AND status = 'running'",
-    )
-    .bind(lease_until)
-    .bind(now)
-    .bind(id)
-    .bind(fence)
-    .execute(conn)
-    .await
-    .map(|r| r.rows_affected() == 1)
-    .map_err(|e| DbError::query("renewing a job lease", e))
+    sqlx::query("UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND fence = $4 AND status = $5")
+        .bind(lease_until)
+        .bind(now)
+        .bind(id)
+        .bind(fence)
+        .bind(JobStatus::Running.as_str())
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(|e| DbError::query("renewing a job lease", e))
 }
 
 /// Renews the leases of every job `owner` parked for its agent: the process is alive,
 /// its parked jobs need no takeover. Returns how many.
 pub async fn renew_parked(conn: &mut AnyConnection, owner: &str, now: i64, lease_until: i64) -> Result<u64, DbError> {
     sqlx::query(
-        "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 AND status = 'waiting_for_agent' \
-         AND lease_expires_at >= $3",
+        "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 AND status = $4 AND lease_expires_at >= $3",
     )
     .bind(lease_until)
     .bind(owner)
     .bind(now)
+    .bind(JobStatus::WaitingForAgent.as_str())
     .execute(conn)
     .await
     .map(|r| r.rows_affected())
@@ -154,13 +241,14 @@ pub async fn renew_parked(conn: &mut AnyConnection, owner: &str, now: i64, lease
 /// False when the claim was no longer this one's.
 pub async fn release(conn: &mut AnyConnection, id: i64, fence: i64, now: i64) -> Result<bool, DbError> {
     sqlx::query(
-        "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND fence = $4 \
-         AND status IN ('running', 'waiting_for_agent')",
+        "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND fence = $4 AND status IN ($5, $6)",
     )
     .bind(now - 1)
     .bind(now)
     .bind(id)
     .bind(fence)
+    .bind(JobStatus::Running.as_str())
+    .bind(JobStatus::WaitingForAgent.as_str())
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -173,17 +261,18 @@ pub async fn release_parked(conn: &mut AnyConnection, owner: &str, now: i64) -> 
     renew_parked(conn, owner, now, now - 1).await
 }
 
-/// Ends the claim `fence` of a job with `status` (succeeded, failed, aborted); false
-/// when the job was claimed again since (its lease expired and another runner took it).
+/// Ends the claim `fence` of a job with `end` (Succeed or Fail: a job being aborted
+/// ends aborted); false when the job was claimed again since (its lease expired and
+/// another runner took it).
 pub async fn finish(
     conn: &mut AnyConnection,
     id: i64,
     fence: i64,
-    status: &str,
+    end: JobEvent,
     error: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError> {
-    let_go(conn, id, fence, status, error, None, now).await
+    let_go(conn, id, fence, end, error, None, now).await
 }
 
 /// Puts a job back in the queue after a transient failure, to run at `run_after`;
@@ -196,29 +285,30 @@ pub async fn retry_later(
     run_after: i64,
     now: i64,
 ) -> Result<bool, DbError> {
-    let_go(conn, id, fence, "queued", Some(error), Some(run_after), now).await
+    let_go(conn, id, fence, JobEvent::RetryLater, Some(error), Some(run_after), now).await
 }
 
-/// Drops the claim `fence` and sets the job's next status: finished (no `run_after`)
-/// or queued again at `run_after`. A job that was being aborted ends `aborted`.
+/// Drops the claim `fence` and moves the job by `event`: finished (no `run_after`) or
+/// queued again at `run_after`.
 async fn let_go(
     conn: &mut AnyConnection,
     id: i64,
     fence: i64,
-    status: &str,
+    event: JobEvent,
     error: Option<&str>,
     run_after: Option<i64>,
     now: i64,
 ) -> Result<bool, DbError> {
     let finished_at = run_after.is_none().then_some(now);
     sqlx::query(&format!(
-        "UPDATE jobs SET status = CASE WHEN phase = 'aborting' AND $1 = 'failed' THEN 'aborted' ELSE $1 END, \
-         last_error = $2, lease_owner = NULL, lease_expires_at = NULL, \
-         finished_at = $3, run_after = COALESCE($4, run_after), updated_at = $5, \
-         agent_token_hash = CASE WHEN $3 IS NULL THEN agent_token_hash ELSE NULL END \
-         WHERE id = $6 AND fence = $7 AND status IN {ACTIVE_STATUSES}"
+        "UPDATE jobs SET {}, \
+         last_error = $1, lease_owner = NULL, lease_expires_at = NULL, \
+         finished_at = $2, run_after = COALESCE($3, run_after), updated_at = $4, \
+         agent_token_hash = CASE WHEN $2 IS NULL THEN agent_token_hash ELSE NULL END \
+         WHERE id = $5 AND fence = $6 AND {}",
+        set(event),
+        applies(event)
     ))
-    .bind(status)
     .bind(error)
     .bind(finished_at)
     .bind(run_after)
@@ -293,10 +383,12 @@ pub async fn set_agent_token(
     token_hash: &str,
     now: i64,
 ) -> Result<bool, DbError> {
-    sqlx::query(
-        "UPDATE jobs SET agent_token_hash = $1, phase = 'booting', agent_verified = 0, updated_at = $2 \
-         WHERE id = $3 AND fence = $4 AND status = 'running'",
-    )
+    sqlx::query(&format!(
+        "UPDATE jobs SET agent_token_hash = $1, {}, agent_verified = 0, updated_at = $2 \
+         WHERE id = $3 AND fence = $4 AND {}",
+        set(JobEvent::Boot),
+        applies(JobEvent::Boot)
+    ))
     .bind(token_hash)
     .bind(now)
     .bind(id)
@@ -321,11 +413,12 @@ pub async fn wait_for_agent(
     lease_until: i64,
     now: i64,
 ) -> Result<bool, DbError> {
-    sqlx::query(
-        "UPDATE jobs SET status = 'waiting_for_agent', phase = 'waiting', \
-         lease_expires_at = $5, run_after = $1, agent_deadline = $1, updated_at = $2 \
-         WHERE id = $3 AND fence = $4 AND status = 'running' AND phase IN ('booting', 'waiting')",
-    )
+    sqlx::query(&format!(
+        "UPDATE jobs SET {}, lease_expires_at = $5, run_after = $1, agent_deadline = $1, updated_at = $2 \
+         WHERE id = $3 AND fence = $4 AND {}",
+        set(JobEvent::Park),
+        applies(JobEvent::Park)
+    ))
     .bind(deadline)
     .bind(now)
     .bind(id)
@@ -340,7 +433,8 @@ pub async fn wait_for_agent(
 /// The active job that holds this agent token hash, if any.
 pub async fn by_agent_token(conn: &mut AnyConnection, id: i64, token_hash: &str) -> Result<Option<JobRow>, DbError> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE id = $1 AND agent_token_hash = $2 AND status IN {ACTIVE_STATUSES}"
+        "SELECT {COLUMNS} FROM jobs WHERE id = $1 AND agent_token_hash = $2 AND status IN {}",
+        active_statuses()
     ))
     .bind(id)
     .bind(token_hash)
@@ -359,14 +453,18 @@ pub async fn agent_reported(
     failure: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError> {
-    sqlx::query(
-        "UPDATE jobs SET phase = CASE WHEN $1 IS NULL THEN 'agent_reported' ELSE 'agent_failed' END, \
+    let event = if failure.is_none() { JobEvent::AgentReported } else { JobEvent::AgentFailed };
+    // A parked job lets go of its process's lease: it is queued to go on at once.
+    let parked = JobStatus::WaitingForAgent.as_str();
+    sqlx::query(&format!(
+        "UPDATE jobs SET {}, \
          last_error = COALESCE($1, last_error), run_after = $2, updated_at = $2, \
-         lease_owner = CASE WHEN status = 'waiting_for_agent' THEN NULL ELSE lease_owner END, \
-         lease_expires_at = CASE WHEN status = 'waiting_for_agent' THEN NULL ELSE lease_expires_at END, \
-         status = CASE WHEN status = 'waiting_for_agent' THEN 'queued' ELSE status END \
-         WHERE id = $3 AND phase IN ('booting', 'waiting') AND status IN ('running', 'waiting_for_agent')",
-    )
+         lease_owner = CASE WHEN status = '{parked}' THEN NULL ELSE lease_owner END, \
+         lease_expires_at = CASE WHEN status = '{parked}' THEN NULL ELSE lease_expires_at END \
+         WHERE id = $3 AND {}",
+        set(event),
+        applies(event)
+    ))
     .bind(failure)
     .bind(now)
     .bind(id)
@@ -376,26 +474,29 @@ pub async fn agent_reported(
     .map_err(|e| DbError::query("recording an agent report", e))
 }
 
-/// Ends the server's active job of `kind` with `status`, in the transaction that
-/// applies the job's outcome to the server. With `fence`, only if that claim still
-/// holds the job. False when there was no such job.
+/// Ends the server's active job of `kind` by `end` (Succeed or Fail), in the
+/// transaction that applies the job's outcome to the server. With `fence`, only if
+/// that claim still holds the job. False when there was no such job. An aborted job
+/// keeps its abort's reason.
 pub async fn close_active(
     conn: &mut AnyConnection,
     server_id: i64,
     kind: JobKind,
     fence: Option<i64>,
-    status: &str,
+    end: JobEvent,
     error: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError> {
     sqlx::query(&format!(
-        "UPDATE jobs SET status = CASE WHEN phase = 'aborting' THEN 'aborted' ELSE $1 END, \
-         last_error = CASE WHEN phase = 'aborting' THEN last_error ELSE $2 END, \
-         lease_owner = NULL, lease_expires_at = NULL, finished_at = $3, updated_at = $3, agent_token_hash = NULL \
-         WHERE server_id = $4 AND kind = $5 AND status IN {ACTIVE_STATUSES} \
-         AND ($6 IS NULL OR fence = $6)"
+        "UPDATE jobs SET {}, \
+         last_error = CASE WHEN phase = '{}' THEN last_error ELSE $1 END, \
+         lease_owner = NULL, lease_expires_at = NULL, finished_at = $2, updated_at = $2, agent_token_hash = NULL \
+         WHERE server_id = $3 AND kind = $4 AND {} \
+         AND ($5 IS NULL OR fence = $5)",
+        set(end),
+        JobPhase::Aborting.as_str(),
+        applies(end)
     ))
-    .bind(status)
     .bind(error)
     .bind(now)
     .bind(server_id)
@@ -412,10 +513,12 @@ pub async fn latest_for_server(conn: &mut AnyConnection, server_id: i64) -> Resu
     // A power action that succeeded does not hide the process before it (a failed
     // cleaning stays retryable after someone powered the machine on to look).
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE server_id = $1 AND NOT (kind = 'power' AND status = 'succeeded') \
+        "SELECT {COLUMNS} FROM jobs WHERE server_id = $1 AND NOT (kind = $2 AND status = $3) \
          ORDER BY id DESC LIMIT 1"
     ))
     .bind(server_id)
+    .bind(JobKind::Power.as_str())
+    .bind(JobStatus::Succeeded.as_str())
     .fetch_optional(conn)
     .await
     .map_err(|e| DbError::query("reading a server's jobs", e))
@@ -449,9 +552,11 @@ pub async fn latest_of_kind(
 /// fail. False when the job is not active or already aborting.
 pub async fn abort(conn: &mut AnyConnection, id: i64, reason: &str, now: i64) -> Result<bool, DbError> {
     sqlx::query(&format!(
-        "UPDATE jobs SET phase = 'aborting', status = 'queued', run_after = $1, updated_at = $1, fence = fence + 1, \
+        "UPDATE jobs SET {}, run_after = $1, updated_at = $1, fence = fence + 1, \
          lease_owner = NULL, lease_expires_at = NULL, agent_token_hash = NULL, last_error = $2 \
-         WHERE id = $3 AND status IN {ACTIVE_STATUSES} AND phase <> 'aborting'"
+         WHERE id = $3 AND {}",
+        set(JobEvent::Abort),
+        applies(JobEvent::Abort)
     ))
     .bind(now)
     .bind(reason)

@@ -153,7 +153,7 @@ pub async fn get_for_change(conn: &mut AnyConnection, id: i64) -> Result<Option<
          CASE WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.server_id = s.id AND j.status IN {}) THEN 1 ELSE 0 END \
          AS active_job, {subscribed} AS type_subscribed {}",
         SELECT_COLUMNS,
-        crate::backend::store::jobs::ACTIVE_STATUSES,
+        crate::backend::store::jobs::active_statuses(),
         SELECT_FROM
     );
     let row: Option<ForChangeRow> = sqlx::query_as(&format!("{sql} WHERE s.id = $1"))
@@ -595,13 +595,13 @@ pub async fn forget_bmc_secret(conn: &mut AnyConnection, id: i64, now: i64) -> R
 
 /// Servers whose BMC the sweep checks: with credentials, in the fleet, no job running.
 pub async fn sweep_targets(conn: &mut AnyConnection) -> Result<Vec<i64>, DbError> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(&format!(
         "SELECT s.id FROM servers s WHERE s.bmc_secret IS NOT NULL \
          AND s.state NOT IN ('decommissioned', 'removed_from_rack') \
-         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.server_id = s.id \
-                         AND j.status IN ('queued', 'running', 'waiting_for_agent')) \
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.server_id = s.id AND j.status IN {}) \
          ORDER BY s.id",
-    )
+        super::jobs::active_statuses()
+    ))
     .fetch_all(conn)
     .await
     .map_err(|e| DbError::query("listing servers to sweep", e))

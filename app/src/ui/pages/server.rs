@@ -3,8 +3,8 @@
 use crate::api::servers::{
     AbortJob, DecommissionServer, RetryJob, SetServerState, StartRegistration, load_activity, load_server,
 };
-use crate::domain::Action;
 use crate::domain::inventory::{size_text, speed_text};
+use crate::domain::{Action, EventKind};
 use crate::ui::components::{DisabledButton, StateBadge, error_text};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -196,7 +196,7 @@ pub fn ServerPage() -> impl IntoView {
                     let sid = id();
                     view! {
                         {a.job.clone().map(|job| { let active = job.is_active(); let manage = a.can_manage_jobs; let (can_retry, can_abort) = (job.can_retry(), job.can_abort());
-                          let abort_text = if job.kind == "power" {
+                          let abort_text = if job.kind == crate::domain::JobKind::Power {
                               "The power request stops where it is; the job fails."
                           } else {
                               "The job stops; the server is powered off and its virtual media ejected (best effort), then the job fails."
@@ -204,8 +204,8 @@ pub fn ServerPage() -> impl IntoView {
                             <section class="card" aria-labelledby="job-h" data-testid="job">
                                 <h2 id="job-h">
                                     {if active { "Running job" } else { "Last job" }} ": "
-                                    {job.kind.clone()} " #" {job.id} " "
-                                    <span class=format!("job-status job-{}", job.status)>{job.status.replace('_', " ")}</span>
+                                    {job.kind.as_str()} " #" {job.id} " "
+                                    <span class=format!("job-status job-{}", job.status)>{job.status.label()}</span>
                                 </h2>
                                 {(job.attempts > 1).then(|| view! { <p class="muted">{format!("attempt {}", job.attempts)}</p> })}
                                 {job.last_error.clone().map(|e| view! { <p class="error">{e}</p> })}
@@ -252,13 +252,13 @@ pub fn ServerPage() -> impl IntoView {
                                 {events.into_iter().rev().map(|e| view! {
                                     <li>
                                         <time class="when">{crate::ui::components::utc(e.at)}</time>" "
-                                        <span class="kind">{e.kind.clone()}</span>" "
+                                        <span class="kind">{e.kind.as_str()}</span>" "
                                         {e.from_value.map(|f| format!("{f} → "))}{e.to_value}
                                         " by " <strong>{e.actor}</strong>
                                         {e.reason.map(|r| view! { " " <q>{r}</q> })}
-                                        {matches!(e.kind.as_str(), "added" | "bmc_changed").then(|| e.details.clone()).flatten()
+                                        {matches!(e.kind, EventKind::Added | EventKind::BmcChanged).then(|| e.details.clone()).flatten()
                                             .map(|d| view! { " " <span class="muted">{format!("({d})")}</span> })}
-                                        {hardware_changes(e.kind.as_str(), e.details.as_deref())}
+                                        {hardware_changes(e.kind, e.details.as_deref())}
                                     </li>
                                 }).collect_view()}
                                 </ol>
@@ -322,8 +322,8 @@ fn follow_live_updates(id: Signal<i64>, server: RwSignal<u64>, activity: RwSigna
 }
 
 /// An inventory event's differences from the previous registration, as a list.
-fn hardware_changes(kind: &str, details: Option<&str>) -> Option<impl IntoView + use<>> {
-    if kind != "inventory" {
+fn hardware_changes(kind: EventKind, details: Option<&str>) -> Option<impl IntoView + use<>> {
+    if kind != EventKind::Inventory {
         return None;
     }
     let changes: Vec<crate::domain::inventory::Change> = serde_json::from_str(details?).ok()?;

@@ -3,6 +3,7 @@
 //! an image again (with a confirmation that the disk is overwritten).
 
 use crate::api::images::{RedeployServer, SetRootDisk};
+use crate::domain::JobStatus;
 use crate::model::{DeployView, RootDiskChoice};
 use crate::ui::components::{ActionError, utc};
 use leptos::form::ActionForm;
@@ -10,11 +11,11 @@ use leptos::prelude::*;
 
 fn status_text(d: &DeployView) -> String {
     let image = d.image.clone().unwrap_or_else(|| "an image".into());
-    match d.status.as_str() {
-        "queued" => format!("{image}: queued"),
-        "running" | "waiting_for_agent" => format!("{image}: deploying…"),
-        "succeeded" => format!("{image}: deployed"),
-        other => format!("{image}: {}", other.replace('_', " ")),
+    match d.status {
+        JobStatus::Queued => format!("{image}: queued"),
+        JobStatus::Running | JobStatus::WaitingForAgent => format!("{image}: deploying…"),
+        JobStatus::Succeeded => format!("{image}: deployed"),
+        other => format!("{image}: {}", other.label()),
     }
 }
 
@@ -33,7 +34,7 @@ pub fn DeployCard(
             {match deploy {
                 None => view! { <p class="muted">"No image was deployed to this server."</p> }.into_any(),
                 Some(d) => {
-                    let active = matches!(d.status.as_str(), "queued" | "running" | "waiting_for_agent");
+                    let active = d.status.is_active();
                     view! {
                         <p>
                             <strong data-testid="deploy-status" class=format!("job-status job-{}", d.status)>{status_text(&d)}</strong>

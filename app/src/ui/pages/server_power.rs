@@ -3,6 +3,7 @@
 //! latest request went.
 
 use crate::api::servers::RequestPower;
+use crate::domain::JobStatus;
 use crate::domain::power::PowerButton;
 use crate::model::{PowerControl, PowerJob};
 use crate::ui::components::{DisabledButton, error_text, utc};
@@ -11,10 +12,10 @@ use leptos::prelude::*;
 
 fn last_text(job: &PowerJob) -> String {
     let what = job.request.label().to_lowercase();
-    match job.status.as_str() {
-        "queued" | "running" | "waiting_for_agent" => format!("{what}: in progress…"),
-        "succeeded" => format!("{what}: done"),
-        other => format!("{what}: {}", other.replace('_', " ")),
+    match job.status {
+        status if status.is_active() => format!("{what}: in progress…"),
+        JobStatus::Succeeded => format!("{what}: done"),
+        other => format!("{what}: {}", other.label()),
     }
 }
 
