@@ -18,8 +18,8 @@ pub struct Server {
     pub bmc_verify_tls: bool,
     pub datacenter: String,
     pub rack: String,
-    pub power_state: String,
-    pub health: String,
+    pub power_state: crate::domain::power::PowerState,
+    pub health: crate::domain::power::Health,
     pub last_error: Option<String>,
     /// Set when the periodic sweep failed to reach the BMC several times in a row.
     pub bmc_warning: Option<String>,

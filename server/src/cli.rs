@@ -1,48 +1,117 @@
-//! Command-line administration: `rackstate user add|set-password|list`.
-//! Passwords are read from standard input (one line), never from arguments, so they
-//! stay out of shell history and process lists.
+//! The command line: `rackstate [serve]`, `rackstate user add|set-password|list`,
+//! `rackstate agent`, `rackstate lab`, parsed by clap (so `--help` on every command is
+//! complete and a wrong value names its flag and what it takes). Passwords are read
+//! from standard input (one line), never from arguments, so they stay out of shell
+//! history and process lists.
 
 use crate::settings::Settings;
 use app::backend::services::Actor;
 use app::backend::{Backend, Db};
 use app::domain::Role;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
-pub const USAGE: &str = "usage:
-  rackstate                                         serve (configured by RACKSTATE_* variables)
-  rackstate user add --username U --role R          create a user; password from stdin
-  rackstate user set-password --username U          set a password; password from stdin
-  rackstate user list                               list users and roles
-  rackstate agent [--print] [--cmdline FILE]        the live-image agent: report this machine's
-                                                    hardware to the job named on the kernel
-                                                    command line (rackstate.callback/job/token);
-                                                    --print only prints the inventory as JSON
-  rackstate lab --machines N [--dir D] [--boot-seconds S] [--bmc-delay-ms MS] [--vendor V]
-                                                    simulated servers with Redfish BMCs on loopback,
-                                                    as a process of their own; writes their BMC
-                                                    addresses and logins to D/machines.json (and
-                                                    stdout); a restart with the same D keeps them
-roles: admin, operator, viewer, tenant";
-
-/// Runs a CLI command; returns the process exit code.
-pub async fn run(settings: &Settings, args: &[String]) -> u8 {
-    match run_inner(settings, args).await {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("rackstate: {e}");
-            if e.starts_with("usage") || e.contains("unknown") {
-                eprintln!("{USAGE}");
-            }
-            2
-        }
-    }
+/// Bare-metal server lifecycle manager: brings physical servers in through their BMC,
+/// learns their hardware, types them, hands them out, takes them back, cleans them and
+/// retires them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rackstate",
+    version,
+    after_help = "Serving is configured by RACKSTATE_* environment variables (see the README's table)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
-fn flag<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
-        .ok_or_else(|| format!("usage: {name} is required"))
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web app, the API and the workers (the default without a command).
+    Serve,
+    /// Manage accounts in the configured database (passwords from standard input).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The live-image agent: report this machine's hardware to the job named on the
+    /// kernel command line (rackstate.callback/job/token) and run its steps.
+    Agent(AgentArgs),
+    /// Simulated servers with Redfish BMCs on loopback, as a process of their own;
+    /// writes their BMC addresses and logins to DIR/machines.json (and stdout). A
+    /// restart with the same DIR keeps them.
+    Lab(LabArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is the first line of standard input.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = role, help = role_help())]
+        role: Role,
+    },
+    /// Set a user's password (first line of standard input); their sessions end.
+    SetPassword {
+        #[arg(long)]
+        username: String,
+    },
+    /// List users, their roles and whether they are disabled.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Only print this machine's inventory as JSON.
+    #[arg(long)]
+    pub print: bool,
+    /// Where to read the kernel command line from.
+    #[arg(long, default_value = "/proc/cmdline")]
+    pub cmdline: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// How many machines (1 to 5000).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=5000))]
+    pub machines: u16,
+    /// Where the machines' state and disks are kept.
+    #[arg(long, default_value = "./lab")]
+    pub dir: PathBuf,
+    /// How long a machine takes to boot, in seconds (0 to 3600).
+    #[arg(long, default_value_t = 3.0, value_parser = boot_seconds)]
+    pub boot_seconds: f64,
+    /// A delay added to every BMC answer, in milliseconds (0 to 60000).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub bmc_delay_ms: u64,
+    /// The BMCs' Redfish dialect: mixed (the default: each machine its own) or one vendor.
+    #[arg(long, value_parser = vendor, help = format!("The BMCs' Redfish dialect: {}", vendor_names()))]
+    pub vendor: Option<VendorChoice>,
+}
+
+/// `--vendor`: every machine one vendor's dialect, or a mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VendorChoice(pub Option<crate::lab::Vendor>);
+
+fn role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(role_help)
+}
+
+fn role_help() -> String {
+    let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    format!("one of {}", names.join(", "))
+}
+
+fn boot_seconds(s: &str) -> Result<f64, String> {
+    s.parse().ok().filter(|s: &f64| (0.0..=3600.0).contains(s)).ok_or_else(|| "0 to 3600 seconds".to_string())
+}
+
+fn vendor(s: &str) -> Result<VendorChoice, String> {
+    match s {
+        "mixed" => Ok(VendorChoice(None)),
+        v => crate::lab::Vendor::parse(v).map(|v| VendorChoice(Some(v))).ok_or_else(vendor_names),
+    }
 }
 
 fn read_password() -> Result<String, String> {
@@ -51,13 +120,18 @@ fn read_password() -> Result<String, String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-async fn run_inner(settings: &Settings, args: &[String]) -> Result<(), String> {
-    let (Some(group), Some(cmd)) = (args.first(), args.get(1)) else {
-        return Err("usage: a command is required".into());
-    };
-    if group != "user" {
-        return Err(format!("unknown command {group:?}"));
+/// `rackstate user ...`; returns the process exit code.
+pub async fn user(settings: &Settings, command: &UserCommand) -> u8 {
+    match user_inner(settings, command).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("rackstate: {e}");
+            2
+        }
     }
+}
+
+async fn user_inner(settings: &Settings, command: &UserCommand) -> Result<(), String> {
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| format!("data directory: {e}"))?;
     let db = Db::connect(&settings.database_url, 2).await.map_err(|e| app::backend::error_chain(&e))?;
     db.migrate().await.map_err(|e| app::backend::error_chain(&e))?;
@@ -66,23 +140,18 @@ async fn run_inner(settings: &Settings, args: &[String]) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     let backend = Backend::new(db, secrets);
     let actor = Actor::system("command line");
-    let rest = &args[2..];
-    match cmd.as_str() {
-        "add" => {
-            let username = flag(rest, "--username")?;
-            let role = flag(rest, "--role")?;
-            let role = Role::parse(role).ok_or_else(|| format!("unknown role {role:?}"))?;
+    match command {
+        UserCommand::Add { username, role } => {
             let password = read_password()?;
-            let u = backend.create_user(&actor, username, &password, role).await.map_err(|e| e.user_message())?;
+            let u = backend.create_user(&actor, username, &password, *role).await.map_err(|e| e.user_message())?;
             println!("created {} ({})", u.username, u.role);
         }
-        "set-password" => {
-            let username = flag(rest, "--username")?;
+        UserCommand::SetPassword { username } => {
             let password = read_password()?;
             backend.set_password(&actor, username, &password, None).await.map_err(|e| e.user_message())?;
             println!("password set for {username}; their sessions ended");
         }
-        "list" => {
+        UserCommand::List => {
             for u in backend.list_users().await.map_err(|e| e.user_message())? {
                 println!(
                     "{:<32} {:<9} {}",
@@ -92,20 +161,19 @@ async fn run_inner(settings: &Settings, args: &[String]) -> Result<(), String> {
                 );
             }
         }
-        other => return Err(format!("unknown user command {other:?}")),
     }
     backend.db.close().await;
     Ok(())
 }
 
 /// `rackstate agent`: runs without Rackstate's settings (it runs in the live image).
-pub async fn agent(args: &[String]) -> u8 {
+pub async fn agent(args: &AgentArgs) -> u8 {
     use crate::agent::{
         self, BootConfig, Patience,
         hardware::{Hardware, LinuxHardware},
     };
     let hw = LinuxHardware::local();
-    if args.iter().any(|a| a == "--print") {
+    if args.print {
         return match hw.inventory() {
             Ok(inv) => {
                 println!("{}", serde_json::to_string_pretty(&inv).expect("inventory serializes"));
@@ -117,8 +185,8 @@ pub async fn agent(args: &[String]) -> u8 {
             }
         };
     }
-    let cmdline = flag(args, "--cmdline").unwrap_or("/proc/cmdline");
-    let text = match std::fs::read_to_string(cmdline) {
+    let cmdline = args.cmdline.display();
+    let text = match std::fs::read_to_string(&args.cmdline) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("rackstate agent: reading {cmdline}: {e}");
@@ -158,19 +226,11 @@ pub fn vendor_names() -> String {
 /// `rackstate lab`: the demo lab's machines as their own process, so that stopping
 /// Rackstate does not stop them (crash tests, demos of several replicas). Runs until
 /// interrupted.
-pub async fn lab(args: &[String]) -> u8 {
+pub async fn lab(args: &LabArgs) -> u8 {
     use crate::lab::{Lab, LabConfig, MachineSpec};
     let run = async {
-        let machines: usize = flag(args, "--machines")?
-            .parse()
-            .ok()
-            .filter(|n| (1..=5000).contains(n))
-            .ok_or("--machines: a number from 1 to 5000")?;
-        let dir = std::path::PathBuf::from(flag(args, "--dir").unwrap_or("./lab"));
-        let boot: f64 = match flag(args, "--boot-seconds") {
-            Ok(s) => s.parse().ok().filter(|s: &f64| (0.0..=3600.0).contains(s)).ok_or("--boot-seconds: 0 to 3600")?,
-            Err(_) => 3.0,
-        };
+        let machines = usize::from(args.machines);
+        let dir = &args.dir;
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let state = dir.join("machines.json");
         // A restart keeps the machines' ports, logins and disks.
@@ -192,21 +252,13 @@ pub async fn lab(args: &[String]) -> u8 {
             }
             Err(_) => Lab::specs(machines),
         };
-        let bmc_delay: u64 = match flag(args, "--bmc-delay-ms") {
-            Ok(s) => s.parse().ok().filter(|d| *d <= 60_000).ok_or("--bmc-delay-ms: 0 to 60000")?,
-            Err(_) => 0,
-        };
-        let vendor = match flag(args, "--vendor") {
-            Ok("mixed") | Err(_) => None,
-            Ok(v) => Some(crate::lab::Vendor::parse(v).ok_or_else(|| format!("--vendor: {}", vendor_names()))?),
-        };
         let config = LabConfig {
             machines,
-            boot_delay: std::time::Duration::from_secs_f64(boot),
+            boot_delay: std::time::Duration::from_secs_f64(args.boot_seconds),
             disk_dir: dir.join("disks"),
             disk_bytes: crate::lab::DEFAULT_DISK_BYTES,
-            bmc_delay: std::time::Duration::from_millis(bmc_delay),
-            vendor,
+            bmc_delay: std::time::Duration::from_millis(args.bmc_delay_ms),
+            vendor: args.vendor.and_then(|v| v.0),
         };
         let lab = Lab::serve(&config, specs).await?;
         let listed: Vec<serde_json::Value> = lab
@@ -233,5 +285,71 @@ pub async fn lab(args: &[String]) -> u8 {
             eprintln!("rackstate lab: {e}");
             2
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_parse_from(std::iter::once("rackstate").chain(args.iter().copied())).map_err(|e| e.to_string())
+    }
+
+    /// The command line is well formed (no clashing flags or names).
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// `rackstate --help` names every command; each command's help names its flags.
+    #[test]
+    fn help_lists_every_command_and_flag() {
+        let help = Cli::command().render_long_help().to_string();
+        for command in ["serve", "user", "agent", "lab", "RACKSTATE_"] {
+            assert!(help.contains(command), "{command} missing from:\n{help}");
+        }
+        let mut cli = Cli::command();
+        let lab = cli.find_subcommand_mut("lab").unwrap().render_long_help().to_string();
+        for flag in ["--machines", "--dir", "--boot-seconds", "--bmc-delay-ms", "--vendor", "supermicro"] {
+            assert!(lab.contains(flag), "{flag} missing from:\n{lab}");
+        }
+    }
+
+    /// An admin mistypes a role or a number: the answer names the flag and what it
+    /// takes; nothing runs.
+    #[test]
+    fn wrong_values_name_the_flag_and_what_it_takes() {
+        let e = parse(&["user", "add", "--username", "a", "--role", "boss"]).unwrap_err();
+        assert!(e.contains("--role") && e.contains("admin, operator, viewer, tenant"), "{e}");
+        let e = parse(&["lab", "--machines", "0"]).unwrap_err();
+        assert!(e.contains("--machines") && e.contains("1..=5000"), "{e}");
+        let e = parse(&["lab", "--machines", "2", "--boot-seconds", "4000"]).unwrap_err();
+        assert!(e.contains("0 to 3600"), "{e}");
+        let e = parse(&["lab", "--machines", "2", "--vendor", "acme"]).unwrap_err();
+        assert!(e.contains("--vendor") && e.contains("mixed"), "{e}");
+        let e = parse(&["user", "add", "--role", "admin"]).unwrap_err();
+        assert!(e.contains("--username"), "{e}");
+        assert!(parse(&["frobnicate"]).is_err());
+    }
+
+    /// No command serves; the flags people use parse to what they say.
+    #[test]
+    fn commands_parse() {
+        assert!(parse(&[]).unwrap().command.is_none());
+        let Some(Command::Lab(lab)) = parse(&["lab", "--machines", "3", "--vendor", "ilo"]).unwrap().command else {
+            panic!("not lab")
+        };
+        assert_eq!((lab.machines, lab.boot_seconds, lab.dir.to_str()), (3, 3.0, Some("./lab")));
+        assert_eq!(lab.vendor, Some(VendorChoice(crate::lab::Vendor::parse("ilo"))));
+        let Some(Command::User { command: UserCommand::Add { role, .. } }) =
+            parse(&["user", "add", "--username", "alice", "--role", "operator"]).unwrap().command
+        else {
+            panic!("not user add")
+        };
+        assert_eq!(role, Role::Operator);
+        let Some(Command::Agent(agent)) = parse(&["agent", "--print"]).unwrap().command else { panic!("not agent") };
+        assert!(agent.print);
     }
 }

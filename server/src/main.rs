@@ -1,5 +1,6 @@
 //! `rackstate`: serves the web app, the API and the workers from one process.
 
+use rackstate_server::cli::{self, Cli, Command};
 use rackstate_server::{Application, Settings};
 use tracing_subscriber::EnvFilter;
 
@@ -14,12 +15,12 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("agent") {
-        return std::process::ExitCode::from(rackstate_server::cli::agent(&args[1..]).await);
-    }
-    if args.first().map(String::as_str) == Some("lab") {
-        return std::process::ExitCode::from(rackstate_server::cli::lab(&args[1..]).await);
+    // Help, versions and wrong flags end here (exit 0 or 2), before any setting is read.
+    let cli = <Cli as clap::Parser>::parse();
+    match &cli.command {
+        Some(Command::Agent(args)) => return std::process::ExitCode::from(cli::agent(args).await),
+        Some(Command::Lab(args)) => return std::process::ExitCode::from(cli::lab(args).await),
+        Some(Command::Serve | Command::User { .. }) | None => {}
     }
     let settings = match Settings::from_env() {
         Ok(s) => s,
@@ -28,12 +29,8 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if matches!(args.first().map(String::as_str), Some("-h" | "--help" | "help")) {
-        println!("{}", rackstate_server::cli::USAGE);
-        return std::process::ExitCode::SUCCESS;
-    }
-    if !args.is_empty() {
-        return std::process::ExitCode::from(rackstate_server::cli::run(&settings, &args).await);
+    if let Some(Command::User { command }) = &cli.command {
+        return std::process::ExitCode::from(cli::user(&settings, command).await);
     }
     let app = match Application::build(&settings).await {
         Ok(app) => app,

@@ -85,9 +85,7 @@ impl PowerSweep {
         }
         .await;
         let recorded = match &answer {
-            Ok(sys) => {
-                self.backend.record_sweep(id, Ok((sys.power_state.as_str(), &sys.health)), self.warn_after).await
-            }
+            Ok(sys) => self.backend.record_sweep(id, Ok((sys.power_state, sys.health)), self.warn_after).await,
             Err(e) => self.backend.record_sweep(id, Err(e), self.warn_after).await,
         };
         if let Err(e) = recorded {

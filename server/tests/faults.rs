@@ -62,3 +62,28 @@ async fn malformed_json() {
 async fn power_that_never_reaches_on() {
     re_register_fails(Faults { power_stuck_off: true, ..Default::default() }, "power never reached On").await;
 }
+
+/// An operator may retry failed jobs, but not a failed decommissioning: running it
+/// again is decommissioning, which only admins may do (the same answer from the page's
+/// server function and the API, decided by the service). An admin retries it.
+#[tokio::test]
+async fn only_admins_retry_a_failed_decommission() {
+    let (app, id) = registered_lab_server().await;
+    app.lab[0].set_faults(Faults { malformed_json: true, ..Default::default() });
+    app.backend.change_state(&Actor::user("admin"), id, &StateChange::new(Action::Decommission)).await.unwrap();
+    wait_for_server(&app, id, Duration::from_secs(60), |s| s.last_error.is_some()).await;
+    assert_eq!(latest_job(&app, id).await.0.status, JobStatus::Failed);
+    app.lab[0].set_faults(Faults::default());
+    let operator = app
+        .backend
+        .create_user(&Actor::user("admin"), "olga", common::USER_PASSWORD, app::domain::Role::Operator)
+        .await
+        .unwrap();
+    let refused = app.backend.retry_job_for(&operator, id).await.unwrap_err();
+    assert!(matches!(refused, app::backend::services::ServiceError::Forbidden { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("may not decommission"), "{refused}");
+    assert_eq!(latest_job(&app, id).await.0.status, JobStatus::Failed, "nothing was queued");
+    let admin = app.backend.list_users().await.unwrap().into_iter().find(|u| u.username == "admin").unwrap();
+    app.backend.retry_job_for(&admin, id).await.unwrap();
+    wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Decommissioned).await;
+}

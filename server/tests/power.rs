@@ -9,6 +9,7 @@ use app::backend::services::{Actor, StateChange};
 use app::domain::EventKind;
 use app::domain::JobStatus;
 use app::domain::power::PowerRequest;
+use app::domain::power::PowerState;
 use app::domain::{Action, Role, ServerState};
 use app::model::UserView;
 use common::{TestApp, USER_PASSWORD, spawn_app_with, wait_for_server};
@@ -108,7 +109,7 @@ async fn tenant_powers_their_server_on_and_off() {
     assert_eq!(body["last"]["request"], "on");
     wait_power_job_done(&app, id).await;
     assert!(app.lab[0].powered_on());
-    assert_eq!(app.backend.server(id).await.unwrap().power_state, "On");
+    assert_eq!(app.backend.server(id).await.unwrap().power_state, PowerState::On);
 
     for action in ["reset", "off"] {
         let (status, body) = post_power(&app, &t, id, action).await;
@@ -231,7 +232,7 @@ async fn unreachable_bmc_fails_the_request_with_the_reason() {
     assert!(error.contains("timed out") && !error.contains(&address), "{error}");
     let s = app.backend.server(id).await.unwrap();
     assert_eq!(s.state, ServerState::Used);
-    assert_eq!(s.power_state, "On", "a failed request assumes nothing about power");
+    assert_eq!(s.power_state, PowerState::On, "a failed request assumes nothing about power");
 
     app.lab[0].set_faults(Default::default());
     app.backend.retry_job(&Actor::user("admin"), id).await.unwrap();

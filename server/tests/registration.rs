@@ -8,6 +8,7 @@ use app::backend::secrets::SecretString;
 use app::backend::services::{Actor, NewServer, StateChange};
 use app::domain::EventKind;
 use app::domain::JobStatus;
+use app::domain::power::PowerState;
 use app::domain::{Action, ServerState};
 use common::{TestApp, latest_job, spawn_app_with, sushy, wait_for_server};
 use rackstate_server::live_image::LiveImage;
@@ -60,7 +61,7 @@ async fn demo_lab_registers_and_re_registers() {
     for s in &servers {
         let s = wait_for_server(&app, s.id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
         assert!(s.server_type.is_some() && s.serial_number.as_deref().unwrap().starts_with("LAB"));
-        assert_eq!(s.power_state, "Off");
+        assert_eq!(s.power_state, PowerState::Off);
         let (job, steps) = common::wait_for_step(&app, s.id, "registered: ").await;
         assert_eq!(job.status, JobStatus::Succeeded);
         assert_eq!(job.attempts, 1, "resuming after the agent reported is not a new attempt");
@@ -304,7 +305,7 @@ async fn decommission_then_register_again() {
     let s = app.backend.change_state(&admin, id, &StateChange::new(Action::Decommission)).await.unwrap();
     assert_eq!(s.state, ServerState::Unavailable, "stays unavailable while the job runs");
     let s = wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Decommissioned).await;
-    assert_eq!(s.power_state, "Off");
+    assert_eq!(s.power_state, PowerState::Off);
     assert!(s.server_type.is_some(), "the type (and inventory) stay");
     assert!(app.backend.bmc_login(id).await.unwrap().password.is_none(), "the BMC password is forgotten");
     let events = app.backend.server_events(id).await.unwrap();
@@ -415,7 +416,7 @@ async fn failed_erase_fails_the_cleaning() {
     let (_, steps) = latest_job(&app, s.id).await;
     assert!(steps.iter().any(|m| m.contains("disk1") && m.contains("FAILED: write error")), "{steps:?}");
     let s = app.backend.server(s.id).await.unwrap();
-    assert_eq!(s.power_state, "Off");
+    assert_eq!(s.power_state, PowerState::Off);
 }
 
 /// Re-registering a server whose hardware changed (more RAM, a replaced NIC) records

@@ -5,6 +5,7 @@
 mod common;
 
 use app::domain::ServerState;
+use app::domain::power::PowerState;
 use common::{spawn_app_with, wait_for_server};
 use rackstate_server::lab::Faults;
 use rackstate_server::sweep::{PowerSweep, SweepReport};
@@ -40,7 +41,7 @@ async fn sweep_records_power_and_warns_on_repeated_failures() {
     }
     let warned = app.backend.server(stalled).await.unwrap();
     assert!(warned.bmc_warning.unwrap().contains("did not answer 3 checks in a row"));
-    assert_eq!(warned.power_state, "unknown");
+    assert_eq!(warned.power_state, PowerState::Unknown);
     for s in servers.iter().filter(|s| s.id != stalled) {
         let s = app.backend.server(s.id).await.unwrap();
         assert_eq!((s.power_state.as_str(), s.health.as_str(), s.bmc_warning), ("Off", "OK", None));

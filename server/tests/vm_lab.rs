@@ -12,6 +12,7 @@ use app::backend::secrets::SecretString;
 use app::backend::services::servers::BmcChange;
 use app::backend::services::{Actor, NewServer, StateChange};
 use app::domain::EventKind;
+use app::domain::power::PowerState;
 use app::domain::{Action, ServerState};
 use common::{TestApp, latest_job, spawn_app_with, wait_for_server};
 use serde::Deserialize;
@@ -296,7 +297,7 @@ async fn virtual_bare_metal_lifecycle() {
         let s = app.backend.server(*id).await.unwrap();
         assert_eq!(s.state, ServerState::Unavailable, "{}", vm.name);
         assert!(s.server_type.is_some(), "{} has a type", vm.name);
-        assert_eq!(s.power_state, "Off");
+        assert_eq!(s.power_state, PowerState::Off);
         assert_eq!(bmc_view(&lab, vm).await, ("Off".to_string(), false), "{} off, media ejected", vm.name);
         assert!(!steps.iter().any(|m| m.starts_with("could not clear the boot override")), "{steps:#?}");
         // The stored inventory is the VM definition.
@@ -467,7 +468,7 @@ async fn virtual_bare_metal_lifecycle() {
     let t = Instant::now();
     app.backend.change_state(&admin, ids[2], &StateChange::new(Action::Decommission)).await.unwrap();
     let s = wait_for_server(&app, ids[2], Duration::from_secs(120), |s| s.state == ServerState::Decommissioned).await;
-    assert_eq!(s.power_state, "Off");
+    assert_eq!(s.power_state, PowerState::Off);
     assert_eq!(bmc_view(&lab, vm3).await, ("Off".to_string(), false));
     eprintln!(
         "vm3 decommissioned in {:.1} s; whole run {:.1} s",

@@ -274,16 +274,8 @@ pub async fn decommission_server(id: i64, generation: i64) -> Result<Server, Ser
 /// Runs the server's failed or aborted process again.
 #[server(endpoint = "retry_job")]
 pub async fn retry_job(id: i64) -> Result<Server, ServerFnError> {
-    let (backend, user, actor) = super::ssr::require(Some(Permission::RetryAbortJobs)).await?;
-    let last = backend.latest_job(id).await.map_err(super::ssr::service_error)?;
-    if last.is_some_and(|j| j.kind == crate::domain::JobKind::Decommission) && !user.role.can(Permission::Decommission)
-    {
-        return super::ssr::fail(
-            http::StatusCode::FORBIDDEN,
-            format!("your role ({}) may not decommission", user.role),
-        );
-    }
-    backend.retry_job(&actor, id).await.map_err(super::ssr::service_error)
+    let (backend, user, _) = super::ssr::require(Some(Permission::RetryAbortJobs)).await?;
+    backend.retry_job_for(&user, id).await.map_err(super::ssr::service_error)
 }
 
 /// Asks for a power action (on, off, reset) on a server; it runs as a job.

@@ -5,6 +5,22 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+/// A text shown to a tenant, without the BMC's address (as entered, or its host):
+/// tenants see what failed, not where the management network is.
+pub fn redact(text: &str, address: &str) -> String {
+    let mut out = text.to_string();
+    let address = address.trim().trim_end_matches('/');
+    if !address.is_empty() {
+        out = out.replace(address, "the BMC");
+    }
+    if let Ok(url) = parse(address)
+        && !url.host.is_empty()
+    {
+        out = out.replace(&url.host, "the BMC");
+    }
+    out
+}
+
 /// The longest BMC address accepted.
 pub const MAX_ADDRESS: usize = 255;
 

@@ -226,6 +226,12 @@ pub enum Restart {
     NoLonger,
 }
 
+/// What retrying a job of `kind` needs beyond Retry itself: running a decommission
+/// again is decommissioning.
+pub fn retry_needs(kind: JobKind) -> Option<super::Permission> {
+    (kind == JobKind::Decommission).then_some(super::Permission::Decommission)
+}
+
 /// The retry table: a job kind and its server's state now.
 pub fn restart_for(kind: JobKind, state: ServerState) -> Restart {
     use ServerState as St;

@@ -8,13 +8,17 @@ use super::roles::{Permission, Role};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// Stored and sent as Redfish spells it (`On`, `Off`, `PoweringOn`, `PoweringOff`),
+/// or `unknown`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum PowerState {
     On,
     Off,
     PoweringOn,
     PoweringOff,
     #[default]
+    #[serde(rename = "unknown")]
     Unknown,
 }
 
@@ -50,6 +54,61 @@ impl PowerState {
 impl fmt::Display for PowerState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// From the database: a word Rackstate does not know is `Unknown`, never an error.
+impl From<String> for PowerState {
+    fn from(s: String) -> Self {
+        PowerState::from_redfish(Some(&s))
+    }
+}
+
+/// A machine's health as its BMC reports it (Redfish `Status.Health`). Absent or a
+/// word Rackstate does not know is `Unknown`, never `OK`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub enum Health {
+    #[serde(rename = "OK")]
+    Ok,
+    Warning,
+    Critical,
+    #[default]
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl Health {
+    /// From Redfish `Status.Health` (case as vendors spell it).
+    pub fn from_redfish(v: Option<&str>) -> Self {
+        match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+            Some("ok") => Health::Ok,
+            Some("warning") => Health::Warning,
+            Some("critical") => Health::Critical,
+            _ => Health::Unknown,
+        }
+    }
+
+    /// As stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "OK",
+            Health::Warning => "Warning",
+            Health::Critical => "Critical",
+            Health::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<String> for Health {
+    fn from(s: String) -> Self {
+        Health::from_redfish(Some(&s))
     }
 }
 

@@ -6,7 +6,7 @@
 pub mod redfish;
 pub mod tls;
 
-pub use app::domain::power::PowerState;
+pub use app::domain::power::{Health, PowerState};
 use std::fmt;
 
 /// What the BMC says about the machine.
@@ -18,7 +18,7 @@ pub struct SystemSummary {
     pub uuid: String,
     pub bios_version: String,
     pub power_state: PowerState,
-    pub health: String,
+    pub health: Health,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

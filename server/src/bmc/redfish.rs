@@ -824,7 +824,7 @@ pub fn parse_system(v: &Value) -> Result<SystemSummary, String> {
         uuid: s("UUID"),
         bios_version: s("BiosVersion"),
         power_state: super::PowerState::from_redfish(v["PowerState"].as_str()),
-        health: v["Status"]["Health"].as_str().unwrap_or("Unknown").to_string(),
+        health: super::Health::from_redfish(v["Status"]["Health"].as_str()),
     })
 }
 

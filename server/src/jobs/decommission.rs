@@ -37,7 +37,7 @@ impl Decommission {
             bmc.power(PowerAction::ForceOff).await?;
             bmc.wait_for_power(PowerState::Off, self.timeouts.power).await?;
         }
-        let _ = ctx.backend.record_power(ctx.job.server_id, "Off", &sys.health).await;
+        let _ = ctx.backend.record_power(ctx.job.server_id, PowerState::Off, sys.health).await;
         match bmc.inserted_media().await {
             Ok(Some(_)) => {
                 ctx.log("ejecting virtual media").await;

@@ -38,7 +38,7 @@ impl Deploy {
         ctx.timed("power_on", bmc.wait_for_power(PowerState::On, self.live.timeouts.power))
             .await
             .map_err(|e| format!("the server did not power on from its disk: {e}"))?;
-        let _ = ctx.backend.record_power(ctx.job.server_id, "On", &sys.health).await;
+        let _ = ctx.backend.record_power(ctx.job.server_id, PowerState::On, sys.health).await;
         ctx.log(&format!("deployed: {} written and verified; the server boots from its disk", image_name(ctx))).await;
         Ok(JobOutcome::Succeeded)
     }

@@ -7,7 +7,7 @@
 
 use super::machine::Machine;
 use super::{JobContext, JobOutcome, StepError};
-use crate::bmc::{PowerAction, PowerState, SystemSummary};
+use crate::bmc::{Health, PowerAction, PowerState, SystemSummary};
 use crate::live_image::LiveImage;
 use app::backend::secrets::{random_token, token_hash};
 use app::backend::store::{self, now_ms};
@@ -288,7 +288,7 @@ impl LiveBoot {
         bmc.wait_for_power(PowerState::On, self.timeouts.power)
             .await
             .map_err(|e| format!("power never reached On: {e}"))?;
-        let _ = ctx.backend.record_power(ctx.job.server_id, "On", &sys.health).await;
+        let _ = ctx.backend.record_power(ctx.job.server_id, PowerState::On, sys.health).await;
         ctx.log(&format!("powered on; waiting up to {} for the live image agent", minutes(self.agent_timeout))).await;
         self.park(ctx, now_ms() + self.agent_timeout.as_millis() as i64).await
     }
@@ -304,7 +304,7 @@ impl LiveBoot {
             ctx.log(&format!("could not clear the boot override (harmless once the media is out): {e}")).await;
         }
         let sys = bmc.system().await?;
-        let _ = ctx.backend.record_power(ctx.job.server_id, sys.power_state.as_str(), &sys.health).await;
+        let _ = ctx.backend.record_power(ctx.job.server_id, sys.power_state, sys.health).await;
         Ok(())
     }
 }
@@ -329,7 +329,7 @@ pub async fn stop_and_fail(ctx: &JobContext, timeouts: &Timeouts, reason: String
             match power.await {
                 Ok(()) => {
                     ctx.log("powered off").await;
-                    let _ = ctx.backend.record_power(ctx.job.server_id, "Off", "unknown").await;
+                    let _ = ctx.backend.record_power(ctx.job.server_id, PowerState::Off, Health::Unknown).await;
                 }
                 Err(e) => ctx.log(&format!("could not power off: {e}")).await,
             }

@@ -73,7 +73,7 @@ impl<'a> Machine<'a> {
             ctx.log(&format!("pinned the BMC's TLS certificate (SHA-256 {})", app::domain::tls_pin::display(&seen)))
                 .await;
         }
-        let _ = ctx.backend.record_power(ctx.job.server_id, sys.power_state.as_str(), &sys.health).await;
+        let _ = ctx.backend.record_power(ctx.job.server_id, sys.power_state, sys.health).await;
         ctx.log(&format!(
             "BMC answers: {} {}, serial {}, power {}, health {}",
             sys.manufacturer, sys.model, sys.serial_number, sys.power_state, sys.health

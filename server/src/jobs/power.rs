@@ -62,7 +62,7 @@ impl Power {
                 PowerState::On
             }
         };
-        let _ = ctx.backend.record_power(ctx.job.server_id, end.as_str(), &sys.health).await;
+        let _ = ctx.backend.record_power(ctx.job.server_id, end, sys.health).await;
         ctx.log(&format!("power is {end}")).await;
         Ok(JobOutcome::Succeeded)
     }

@@ -104,7 +104,9 @@ pub struct ApiErrorBody {
         app::model::Subscription, allocation::DeploymentOut, app::model::DeploymentServer,
         app::domain::erase::EraseCertificate, app::domain::erase::CertifiedDisk, app::domain::erase::EraseMode,
         app::domain::erase::EraseMethod, power::PowerOut, app::model::PowerJob, app::domain::power::PowerRequest,
-        app::model::Image, app::model::DeployView, app::domain::images::ImageFormat
+        app::model::Image, app::model::DeployView, app::domain::images::ImageFormat,
+        app::domain::power::PowerState, app::domain::power::Health, app::domain::JobStatus, app::domain::JobPhase,
+        app::domain::JobKind, app::domain::EventKind
     )),
     modifiers(&BearerAuth)
 )]
@@ -452,12 +454,7 @@ async fn decommission(State(backend): State<Backend>, headers: HeaderMap, Path(i
 #[utoipa::path(post, path = "/api/v1/servers/{id}/jobs/current/retry", tag = "processes", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 202, description = "`{job: JobView}`"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
 async fn retry(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     let user = caller(&backend, &headers, Some(Permission::RetryAbortJobs)).await?;
-    let last = backend.latest_job(id).await.map_err(service_error)?;
-    if last.is_some_and(|j| j.kind == app::domain::JobKind::Decommission) && !user.role.can(Permission::Decommission) {
-        let message = format!("your role ({}) may not decommission", user.role);
-        return Err(error(StatusCode::FORBIDDEN, "forbidden", &message));
-    }
-    backend.retry_job(&actor(&user), id).await.map_err(service_error)?;
+    backend.retry_job_for(&user, id).await.map_err(service_error)?;
     accepted_job(&backend, id).await
 }
 

@@ -25,7 +25,7 @@ pub(crate) struct PowerBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct PowerOut {
     /// On, Off, PoweringOn, PoweringOff or unknown (never assumed off).
-    power_state: String,
+    power_state: app::domain::power::PowerState,
     /// The requests the caller may make now (empty while a job runs on the server).
     allowed: Vec<PowerRequest>,
     /// Why none is allowed, when so.

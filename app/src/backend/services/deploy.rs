@@ -4,12 +4,12 @@
 //! server from its disk. The server stays its tenant's (`used`) whatever happens.
 
 use super::lifecycle::{JobParams, held_for_change, not_found, queue_job};
-use super::servers::redact_bmc;
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
 use crate::domain::EventKind;
 use crate::domain::agent::{ConfigDrive, WriteImage};
+use crate::domain::bmc_address::redact as redact_bmc;
 use crate::domain::images::redeploy_refusal;
 use crate::domain::{JobKind, Permission};
 use crate::model::{DeployView, Image, UserView};

@@ -7,8 +7,8 @@ use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
 use crate::domain::EventKind;
 use crate::domain::JobKind;
-use crate::domain::jobs::{Restart, restart_for};
-use crate::model::Server;
+use crate::domain::jobs::{Restart, restart_for, retry_needs};
+use crate::model::{Server, UserView};
 
 fn conflict(message: impl Into<String>) -> ServiceError {
     ServiceError::Conflict { message: message.into() }
@@ -36,6 +36,20 @@ impl Backend {
         }
         tx.commit().await.map_err(commit_error)?;
         Ok(())
+    }
+
+    /// Retry as `caller` asks it (pages and API): their role must allow what the job
+    /// does (`domain::jobs::retry_needs`), then [`Self::retry_job`].
+    pub async fn retry_job_for(&self, caller: &UserView, server_id: i64) -> Result<Server, ServiceError> {
+        if let Some(job) = self.latest_job(server_id).await?
+            && let Some(needed) = retry_needs(job.kind)
+            && !caller.role.can(needed)
+        {
+            return Err(ServiceError::Forbidden {
+                message: format!("your role ({}) may not {}", caller.role, job.kind),
+            });
+        }
+        self.retry_job(&Actor::user(caller.username.clone()), server_id).await
     }
 
     /// Runs the server's failed (or aborted) process again: the same job when the

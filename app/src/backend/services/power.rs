@@ -2,11 +2,11 @@
 //! `domain::power::power_refusal`), the job that carries it out, its audit event.
 
 use super::lifecycle::{JobParams, held_for_change, queue_job};
-use super::servers::redact_bmc;
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
 use crate::domain::EventKind;
+use crate::domain::bmc_address::redact as redact_bmc;
 use crate::domain::power::{PowerContext, PowerRequest, may_control_power, power_buttons, power_refusal};
 use crate::domain::{JobKind, Permission};
 use crate::model::{PowerControl, PowerJob, UserView};

@@ -8,6 +8,8 @@ use crate::backend::Backend;
 use crate::backend::secrets::SecretString;
 use crate::backend::store::{self, events::NewEvent, now_ms};
 use crate::domain::EventKind;
+use crate::domain::bmc_address::redact as redact_bmc;
+use crate::domain::power::{Health, PowerState};
 use crate::domain::{self, Action, Inventory, ServerState, TypeSpec};
 use crate::model::{Event, Server, Utilization, UtilizationRow};
 
@@ -417,7 +419,7 @@ impl Backend {
     }
 
     /// Records the power state and health a BMC reported.
-    pub async fn record_power(&self, id: i64, power: &str, health: &str) -> Result<(), ServiceError> {
+    pub async fn record_power(&self, id: i64, power: PowerState, health: Health) -> Result<(), ServiceError> {
         let mut conn = self.db.conn().await?;
         Ok(store::servers::set_power(&mut conn, id, power, health, now_ms()).await?)
     }
@@ -440,7 +442,7 @@ impl Backend {
     pub async fn record_sweep(
         &self,
         id: i64,
-        outcome: Result<(&str, &str), &str>,
+        outcome: Result<(PowerState, Health), &str>,
         warn_after: i64,
     ) -> Result<i64, ServiceError> {
         let mut conn = self.db.conn().await?;
@@ -725,19 +727,4 @@ async fn job_view(
         last_error: job.last_error,
         steps,
     })
-}
-
-/// A text shown to a tenant, without the BMC's address (as entered, or its host).
-pub fn redact_bmc(text: &str, address: &str) -> String {
-    let mut out = text.to_string();
-    let address = address.trim().trim_end_matches('/');
-    if !address.is_empty() {
-        out = out.replace(address, "the BMC");
-    }
-    if let Ok(url) = domain::bmc_address::parse(address)
-        && !url.host.is_empty()
-    {
-        out = out.replace(&url.host, "the BMC");
-    }
-    out
 }

@@ -2,6 +2,7 @@
 
 use crate::backend::db::DbError;
 use crate::domain::ServerState;
+use crate::domain::power::{Health, PowerState};
 use crate::model::Server;
 use sqlx::AnyConnection;
 
@@ -60,8 +61,8 @@ impl Row {
             bmc_verify_tls: self.bmc_verify_tls != 0,
             datacenter: self.datacenter,
             rack: self.rack,
-            power_state: self.power_state,
-            health: self.health,
+            power_state: self.power_state.into(),
+            health: self.health.into(),
             last_error: self.last_error,
             bmc_warning: self.bmc_warning,
             reserved_for: self.reserved_for,
@@ -534,10 +535,16 @@ pub async fn set_bmc(
 
 /// Records what the BMC last said about power and health (no generation change:
 /// this is observation, not a change anyone could conflict with).
-pub async fn set_power(conn: &mut AnyConnection, id: i64, power: &str, health: &str, now: i64) -> Result<(), DbError> {
+pub async fn set_power(
+    conn: &mut AnyConnection,
+    id: i64,
+    power: PowerState,
+    health: Health,
+    now: i64,
+) -> Result<(), DbError> {
     sqlx::query("UPDATE servers SET power_state = $1, health = $2, updated_at = $3 WHERE id = $4")
-        .bind(power)
-        .bind(health)
+        .bind(power.as_str())
+        .bind(health.as_str())
         .bind(now)
         .bind(id)
         .execute(conn)
@@ -608,13 +615,19 @@ pub async fn sweep_targets(conn: &mut AnyConnection) -> Result<Vec<i64>, DbError
 }
 
 /// The sweep reached the BMC: power and health recorded, failures and warning cleared.
-pub async fn sweep_ok(conn: &mut AnyConnection, id: i64, power: &str, health: &str, now: i64) -> Result<(), DbError> {
+pub async fn sweep_ok(
+    conn: &mut AnyConnection,
+    id: i64,
+    power: PowerState,
+    health: Health,
+    now: i64,
+) -> Result<(), DbError> {
     sqlx::query(
         "UPDATE servers SET power_state = $1, health = $2, bmc_failures = 0, bmc_warning = NULL, updated_at = $3 \
          WHERE id = $4",
     )
-    .bind(power)
-    .bind(health)
+    .bind(power.as_str())
+    .bind(health.as_str())
     .bind(now)
     .bind(id)
     .execute(conn)
@@ -633,7 +646,7 @@ pub async fn sweep_failed(
     now: i64,
 ) -> Result<i64, DbError> {
     sqlx::query_scalar(
-        "UPDATE servers SET bmc_failures = bmc_failures + 1, updated_at = $1, power_state = 'unknown', \
+        "UPDATE servers SET bmc_failures = bmc_failures + 1, updated_at = $1, power_state = $5, \
          bmc_warning = CASE WHEN bmc_failures + 1 >= $2 THEN $3 ELSE bmc_warning END \
          WHERE id = $4 RETURNING bmc_failures",
     )
@@ -641,6 +654,7 @@ pub async fn sweep_failed(
     .bind(threshold)
     .bind(warning)
     .bind(id)
+    .bind(PowerState::Unknown.as_str())
     .fetch_one(conn)
     .await
     .map_err(|e| DbError::query("recording a BMC sweep failure", e))

@@ -80,8 +80,8 @@ pub fn ServerPage() -> impl IntoView {
                                     })}
                                 </dd>
                                 <dt>"Location"</dt><dd>{format!("{} {}", s.datacenter, s.rack)}</dd>
-                                <dt>"Power"</dt><dd>{s.power_state.clone()}</dd>
-                                <dt>"Health"</dt><dd>{s.health.clone()}</dd>
+                                <dt>"Power"</dt><dd>{s.power_state.as_str()}</dd>
+                                <dt>"Health"</dt><dd>{s.health.as_str()}</dd>
                                 <dt>"Generation"</dt><dd>{s.generation}</dd>
                             </dl>
                             {s.last_error.clone().map(|e| view! { <p class="error">"Last error: " {e}</p> })}
@@ -176,7 +176,7 @@ pub fn ServerPage() -> impl IntoView {
                             </section>
                         })}
                         {super::server_power::shows(&d.power).then(|| view! {
-                            <super::server_power::PowerCard server_id=sid power_state=s.power_state.clone()
+                            <super::server_power::PowerCard server_id=sid power_state=s.power_state
                                 control=d.power.clone() request=power/>
                         })}
                         {d.can_edit_bmc.then(|| view! {

@@ -22,7 +22,7 @@ fn last_text(job: &PowerJob) -> String {
 #[component]
 pub fn PowerCard(
     server_id: i64,
-    power_state: String,
+    power_state: crate::domain::power::PowerState,
     control: PowerControl,
     request: ServerAction<RequestPower>,
 ) -> impl IntoView {
@@ -57,7 +57,7 @@ pub fn PowerCard(
         <section class="card" aria-labelledby="power-h" data-testid="power">
             <h2 id="power-h">"Power"</h2>
             <p>
-                "The BMC reports: " <strong data-testid="power-state">{power_state}</strong>
+                "The BMC reports: " <strong data-testid="power-state">{power_state.as_str()}</strong>
                 {last.as_ref().map(|j| view! {
                     " · " <span data-testid="power-last" class=format!("job-status job-{}", j.status)>{last_text(j)}</span>
                     " " <time class="when">{utc(j.updated_at)}</time>
