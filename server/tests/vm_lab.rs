@@ -249,6 +249,10 @@ async fn virtual_bare_metal_lifecycle() {
         s.media_url = Some(format!("http://127.0.0.1:{port}"));
         s.agent_timeout = agent_timeout;
         s.power_sync = None;
+        // As in production: a BMC that is slow to answer under load (sushy-emulator
+        // serving three booting VMs on a busy machine) is tried again, not given up on.
+        s.bmc_retries = 3;
+        s.bmc_retry_base = Duration::from_secs(2);
     })
     .await;
     let admin = Actor::user("admin");
