@@ -199,6 +199,17 @@ C
     kill -0 "$(cat "$DIR/sushy.pid")" 2>/dev/null || { cat "$DIR/sushy.log"; exit 1; }
     sleep 0.2
   done
+  # The emulator's first look at a machine through libvirt can take minutes where
+  # libvirtd probes QEMU slowly (a nested hypervisor's KVM hidden, TCG): done here,
+  # once per machine, so that the BMC answers in BMC time when Rackstate asks.
+  local t0 uuid
+  t0=$(date +%s)
+  for vm in "${vms[@]}"; do
+    uuid=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['uuid'])" "$vm")
+    curl -fsS -m 600 -u "$BMC_USER:$BMC_PASSWORD" "http://127.0.0.1:$port/redfish/v1/Systems/$uuid" >/dev/null ||
+      log "warning: the emulator did not show $uuid within 600 s"
+  done
+  log "the emulator knows the machines ($(( $(date +%s) - t0 )) s)"
   {
     printf '{"bmc": "http://127.0.0.1:%s", "user": "%s", "password": "%s", "virt": "%s", "machines": [\n' \
       "$port" "$BMC_USER" "$BMC_PASSWORD" "$(virt_type)"

@@ -1,5 +1,11 @@
 //! The Redfish driver (reqwest + rustls).
 //!
+//! Ours on purpose: what Rackstate needs from a BMC is a dozen calls, but each with
+//! the vendor differences written down in docs/redfish.md (where virtual media lives,
+//! PATCH-only media, sessions with ETags, omitted power state) and with our own
+//! network policy and certificate pinning at every connection; a generic client would
+//! still need all of that around it.
+//!
 //! Finds the system through `/redfish/v1/Systems`, virtual media under the system or
 //! its managers (vendors differ), and prefers the actions a resource advertises over
 //! guessed URLs.
