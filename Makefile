@@ -1,5 +1,5 @@
 # The README's two commands. Both install what is missing first and are idempotent.
-.PHONY: run test live-image vm-lab
+.PHONY: run test live-image vm-lab bench-pages
 run:
 	./scripts/run.sh
 test:
@@ -10,3 +10,6 @@ live-image:
 	./scripts/live-image.sh
 vm-lab:
 	./scripts/vm-lab.sh try
+# What each main page weighs on the wire and how soon it is clickable (a benchmark).
+bench-pages:
+	./scripts/bench-pages.sh

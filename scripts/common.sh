@@ -80,7 +80,9 @@ ensure_build_tools() {
 
 build_release() {
   log "building Rackstate (release)"
-  (cd "$ROOT" && cargo leptos build --release)
+  # --precompress writes .br and .gz beside each asset; the server sends them to
+  # browsers that accept them (server/src/assets.rs).
+  (cd "$ROOT" && cargo leptos build --release --precompress)
 }
 
 # The kernel the package linux-image-amd64 points at, unpacked under $1 (not installed:

@@ -44,7 +44,7 @@ ensure_schemathesis() {
 }
 
 ensure_node_modules() {
-  if [ -d "$ROOT/end2end/node_modules/@playwright/test" ]; then return; fi
+  if [ -d "$ROOT/end2end/node_modules/@playwright/test" ] && [ -d "$ROOT/end2end/node_modules/axe-core" ]; then return; fi
   log "installing the Playwright test runner (npm ci; the browser is Debian's chromium)"
   (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 }

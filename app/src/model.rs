@@ -262,6 +262,9 @@ pub struct NoteVersion {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Notes {
     pub text: String,
+    /// `text` rendered to safe HTML (Markdown; raw HTML shown as text, only http(s),
+    /// mailto and relative links), by the server: the parser stays out of the browser.
+    pub html: String,
     pub version: i64,
     /// One page of the versions, newest first (versions 1 to `version` exist).
     pub history: Vec<NoteVersion>,

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod agent_api;
 pub mod api_error;
+pub mod assets;
 pub mod bmc;
 pub mod cli;
 pub mod guard;

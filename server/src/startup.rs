@@ -300,9 +300,14 @@ fn router(
     let backend_for_rest = backend.clone();
     let metrics_backend = backend.clone();
     let metrics_token = settings.metrics_token.as_ref().map(|t| t.0.clone());
+    let assets = crate::assets::Assets::load(&settings.site_root, "rackstate");
     let context = {
         let backend = backend.clone();
-        move || provide_context(backend.clone())
+        let names = assets.names();
+        move || {
+            provide_context(backend.clone());
+            provide_context(names.clone());
+        }
     };
     let sessions = SessionManagerLayer::new(DbSessionStore::new(backend.db.clone()))
         .with_name("rackstate_session")
@@ -333,20 +338,23 @@ fn router(
                 move |user, query| crate::live_updates::utilization_csv(backend.clone(), user, query)
             }),
         )
-        .leptos_routes_with_context(&options, routes, context, {
+        .leptos_routes_with_context(&options, routes, context.clone(), {
             let options = options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler(shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context(context.clone(), shell))
         .with_state(options)
         .layer(axum::middleware::from_fn(guard::server_fn_input_errors))
         .layer(axum::middleware::from_fn_with_state(backend, guard::authorize))
         .layer(sessions)
         .layer(axum::middleware::from_fn(guard::same_origin));
-    // The agent API authenticates by job token, outside the session guard.
+    // The agent API authenticates by job token, outside the session guard; the
+    // assets are public and need no session either.
     agent_api::router(agent)
         .merge(crate::rest::router(backend_for_rest))
+        .merge(assets.router())
         .merge(web)
+        .layer(crate::assets::compression())
         .layer(axum::middleware::from_fn(guard::security_headers))
         .layer(axum::middleware::from_fn(guard::request_id))
         .layer(axum::middleware::from_fn_with_state(Arc::new(settings.trusted_proxies.clone()), guard::client_address))

@@ -60,6 +60,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         "/api/retire_image" => vec![("id", "{image}")],
         "/api/redeploy_server" => vec![("id", "{id}"), ("image", "{image_name}"), ("overwrite", "on")],
         "/api/set_root_disk" => vec![("id", "{id}"), ("serial", "")],
+        "/api/preview_notes" => vec![("text", "**preview by {role}**")],
         "/api/save_notes" => vec![("id", "{id}"), ("text", "# notes by {role}"), ("version", "0")],
         "/api/create_user" => {
             vec![("username", "made-by-{role}"), ("password", "another-long-password"), ("role", "viewer")]

@@ -432,6 +432,8 @@ async fn notes_versions_and_conflicts() {
     let (status, v1) =
         alice.call(reqwest::Method::PUT, &path, Some(json!({ "text": "# Rack 12\nPSU swapped", "version": 0 }))).await;
     assert_eq!((status, v1["version"].as_i64()), (200, Some(1)));
+    // The notes come rendered by the server (the browser has no Markdown parser).
+    assert!(v1["html"].as_str().unwrap().contains("<h1>Rack 12</h1>"), "{v1}");
     // Bob edits from version 0 too: refused, with Alice's text in the message.
     let (status, body) =
         bob.call(reqwest::Method::PUT, &path, Some(json!({ "text": "bob's view", "version": 0 }))).await;
@@ -448,6 +450,24 @@ async fn notes_versions_and_conflicts() {
     let big = "x".repeat(70 * 1024);
     let (status, body) = bob.call(reqwest::Method::PUT, &path, Some(json!({ "text": big, "version": 2 }))).await;
     assert_eq!((status, code(&body)), (422, "invalid_field"));
+}
+
+/// An operator types notes with a script tag: the editor's preview, rendered by the
+/// server as the saved notes will be, shows the tag as text.
+#[tokio::test]
+async fn the_notes_preview_is_rendered_by_the_server_and_safe() {
+    let app = spawn_app().await;
+    let client = app.client_for(Role::Operator).await;
+    let text = "**PSU 2** <script>alert(1)</script> [x](javascript:alert(1))";
+    let res = client.post(app.url("/api/preview_notes")).form(&[("text", text)]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html: String = res.json().await.unwrap();
+    assert!(html.contains("<strong>PSU 2</strong>"), "{html}");
+    assert!(html.contains("&lt;script&gt;") && !html.contains("<script"), "{html}");
+    assert!(!html.contains("javascript:"), "{html}");
+    let big = "x".repeat(70 * 1024);
+    let res = client.post(app.url("/api/preview_notes")).form(&[("text", big)]).send().await.unwrap();
+    assert_eq!(res.status(), 422, "{:?}", res.text().await);
 }
 
 /// The audit of user accounts (events of no server): kind and actor.

@@ -88,6 +88,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/redeploy_server", DEPLOY),
     ("/api/set_root_disk", Access::Needs(Permission::DeployAnyServer)),
     ("/api/save_notes", Access::Needs(Permission::EditNotes)),
+    ("/api/preview_notes", Access::Needs(Permission::EditNotes)),
     ("/api/notes_history", Access::Needs(Permission::ViewFleet)),
     ("/api/reveal_bmc_credentials", Access::Needs(Permission::RevealBmcCredentials)),
     ("/api/list_users", Access::Needs(Permission::ManageUsers)),

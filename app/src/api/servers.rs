@@ -306,6 +306,14 @@ pub async fn save_notes(id: i64, text: String, version: i64) -> Result<crate::mo
     backend.save_notes(&actor, id, &text, version).await.map_err(super::ssr::service_error)
 }
 
+/// The notes editor's preview: the text rendered as it would be saved. Rendered here so
+/// the Markdown parser is not part of every page's wasm.
+#[server(endpoint = "preview_notes")]
+pub async fn preview_notes(text: String) -> Result<String, ServerFnError> {
+    let (backend, _, _) = super::ssr::require(Some(Permission::EditNotes)).await?;
+    backend.preview_notes(&text).map_err(super::ssr::service_error)
+}
+
 /// Trusts the certificate the server's BMC presented instead of the pinned one.
 #[server(endpoint = "accept_bmc_certificate")]
 pub async fn accept_bmc_certificate(id: i64, fingerprint: String) -> Result<(), ServerFnError> {

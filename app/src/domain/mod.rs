@@ -16,6 +16,9 @@ pub mod identity;
 pub mod images;
 pub mod inventory;
 pub mod jobs;
+// Only the server renders Markdown (notes come rendered, the preview is a server
+// function): pulldown-cmark and its entity table would add ~40 KB to the wasm.
+#[cfg(feature = "ssr")]
 pub mod markdown;
 pub mod power;
 pub mod roles;

@@ -5,7 +5,7 @@ mod layout;
 mod pages;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::{
     SsrMode,
     components::{Route, Router, Routes},
@@ -30,10 +30,38 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/images", Access::LoggedIn),
 ];
 
+/// Where the page's compiled assets are: content-hashed URLs the server decides at
+/// start-up (`server::assets`) and provides as context; plain names without it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetNames {
+    pub js: String,
+    pub wasm: String,
+    pub css: String,
+}
+
+impl Default for AssetNames {
+    fn default() -> Self {
+        AssetNames {
+            js: "/pkg/rackstate.js".into(),
+            wasm: "/pkg/rackstate.wasm".into(),
+            css: "/pkg/rackstate.css".into(),
+        }
+    }
+}
+
 /// The HTML document around the app, rendered on the server.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+pub fn shell(_options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     set_page_csp();
+    let assets = use_context::<AssetNames>().unwrap_or_default();
+    let nonce = leptos::nonce::use_nonce();
+    // Leptos' <HydrationScripts> would name the files itself; these are the hashed
+    // names. The script loads the JS glue, which fetches the wasm and hydrates.
+    let script = format!(
+        "import({js:?}).then(m => m.default({{module_or_path: {wasm:?}}}).then(() => m.hydrate()));",
+        js = assets.js,
+        wasm = assets.wasm
+    );
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -41,7 +69,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
-                <HydrationScripts options/>
+                <link rel="stylesheet" href=assets.css/>
+                <link rel="modulepreload" href=assets.js.clone()/>
+                <link rel="preload" href=assets.wasm.clone() r#as="fetch" r#type="application/wasm" crossorigin=""/>
+                <script type="module" nonce=nonce>{script}</script>
                 <MetaTags/>
             </head>
             <body>
@@ -58,7 +89,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/rackstate.css"/>
         <Title text="Rackstate"/>
         <Router>
             <layout::Layout>

@@ -44,7 +44,14 @@ impl Backend {
             history.truncate(limit as usize);
             history.last().map(|v| v.version).unwrap_or_default()
         });
-        Ok(Notes { text, version, history, next_before })
+        let html = crate::domain::markdown::render(&text);
+        Ok(Notes { text, html, version, history, next_before })
+    }
+
+    /// The editor's preview: `text` rendered as it would be once saved.
+    pub fn preview_notes(&self, text: &str) -> Result<String, ServiceError> {
+        check_size(text)?;
+        Ok(crate::domain::markdown::render(text))
     }
 
     /// Saves a new version on top of `base_version` (the one the editor loaded).
@@ -55,9 +62,7 @@ impl Backend {
         text: &str,
         base_version: i64,
     ) -> Result<Notes, ServiceError> {
-        if text.len() > MAX_NOTES {
-            return Err(ServiceError::invalid("text", format!("at most {} KiB", MAX_NOTES / 1024)));
-        }
+        check_size(text)?;
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         store::servers::get(&mut tx, server_id)
@@ -92,4 +97,11 @@ impl Backend {
         tx.commit().await.map_err(super::error::commit_error)?;
         self.notes(server_id).await
     }
+}
+
+fn check_size(text: &str) -> Result<(), ServiceError> {
+    if text.len() > MAX_NOTES {
+        return Err(ServiceError::invalid("text", format!("at most {} KiB", MAX_NOTES / 1024)));
+    }
+    Ok(())
 }

@@ -28,6 +28,31 @@ fn list_href(row: Option<&UtilizationRow>, state: Option<ServerState>, at: &(Str
     if q.is_empty() { "/servers".into() } else { format!("/servers?{}", q.join("&")) }
 }
 
+/// A column header that may break inside its long words (a soft hyphen where a line
+/// may end), so the report's thirteen columns fit 1024 px; the header's accessible
+/// name is the plain label.
+fn breakable(label: &str) -> String {
+    const BREAKS: &[(&str, &str)] = &[
+        ("Registering", "Regis\u{ad}tering"),
+        ("Unavailable", "Un\u{ad}available"),
+        ("Available", "Avail\u{ad}able"),
+        ("Decommissioned", "Decom\u{ad}missioned"),
+        ("Utilization", "Utili\u{ad}zation"),
+        ("registering", "regis\u{ad}tering"),
+    ];
+    label
+        .split(' ')
+        .map(|word| {
+            let word_core = word.trim_matches(|c: char| !c.is_alphanumeric());
+            match BREAKS.iter().find(|(w, _)| *w == word_core) {
+                Some((w, soft)) => word.replacen(w, soft, 1),
+                None => word.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn type_name(row: &UtilizationRow) -> String {
     row.server_type.clone().unwrap_or_else(|| "(not typed yet)".into())
 }
@@ -77,7 +102,9 @@ fn LifecycleDiagram(counts: [i64; 10], at: (String, String)) -> impl IntoView {
     let edges = edges(&nodes);
     let (w, h) = size(&nodes);
     view! {
-        <svg class="lifecycle" viewBox=format!("0 0 {w} {h}") role="img" data-testid="lifecycle"
+        // A group, not an image: its boxes are links (an image's children are hidden
+        // from assistive technology, so links inside one are unreachable).
+        <svg class="lifecycle" viewBox=format!("0 0 {w} {h}") role="group" data-testid="lifecycle"
             aria-label="Server lifecycle: states with their server counts and the moves between them">
             {edges.into_iter().map(|e| {
                 let class = if e.by_system { "edge system" } else { "edge user" };
@@ -187,9 +214,13 @@ fn Report(admin: bool) -> impl IntoView {
                         <thead><tr>
                             <th scope="col">"Server type"</th>
                             {ServerState::ALL.iter().map(|s| view! {
-                                <th scope="col"><span class=format!("badge state-{}", s.as_str())>{s.label()}</span></th>
+                                <th scope="col" class="state-col" aria-label=s.label()>
+                                    <span class=format!("swatch state-{}", s.as_str()) aria-hidden="true"></span>
+                                    <span aria-hidden="true">{breakable(s.label())}</span>
+                                </th>
                             }).collect_view()}
-                            <th scope="col">"Total"</th><th scope="col">"Utilization"</th>
+                            <th scope="col">"Total"</th>
+                            <th scope="col" aria-label="Utilization"><span aria-hidden="true">{breakable("Utilization")}</span></th>
                         </tr></thead>
                         <tbody>
                         {u.rows.iter().map(|row| view! {

@@ -355,8 +355,7 @@ fn NotesCard(
     /// The editor's unsaved text, kept by the page when this card is drawn again.
     draft: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    use crate::api::servers::SaveNotes;
-    use crate::domain::markdown::render;
+    use crate::api::servers::{SaveNotes, preview_notes};
     let save = ServerAction::<SaveNotes>::new();
     let (current, set_current) = signal(notes.clone());
     Effect::new(move |_| {
@@ -368,7 +367,21 @@ fn NotesCard(
     let kept = draft.get_untracked();
     let editing = kept.is_some();
     let start_text = kept.unwrap_or_else(|| notes.text.clone());
-    let (preview, set_preview) = signal(start_text.clone());
+    // The preview is rendered by the server (the same code as the saved notes), asked
+    // for once typing pauses; until the first keystroke it shows the saved rendering.
+    let (preview, set_preview) = signal(draft.get_untracked());
+    let preview_html = Resource::new(
+        move || preview.get(),
+        |text| async move {
+            match text {
+                Some(t) => preview_notes(t).await.ok(),
+                None => None,
+            }
+        },
+    );
+    let mut typed = leptos::prelude::debounce(std::time::Duration::from_millis(300), move |text: String| {
+        set_preview.set(Some(text))
+    });
     view! {
         <section class="card" aria-labelledby="notes-h" data-testid="notes">
             <h2 id="notes-h">"Notes"</h2>
@@ -377,7 +390,7 @@ fn NotesCard(
                 if n.version == 0 {
                     view! { <p class="muted">"No notes yet."</p> }.into_any()
                 } else {
-                    view! { <div class="notes" data-testid="notes-rendered" inner_html=render(&n.text)></div> }.into_any()
+                    view! { <div class="notes" data-testid="notes-rendered" inner_html=n.html></div> }.into_any()
                 }
             }}
             {can_edit.then(|| view! {
@@ -390,13 +403,14 @@ fn NotesCard(
                             <textarea name="text" rows="8" on:input=move |ev| {
                                 let text = event_target_value(&ev);
                                 draft.set(Some(text.clone()));
-                                set_preview.set(text);
+                                typed(text);
                             }>
                                 {start_text.clone()}
                             </textarea>
                         </label>
                         <p class="muted">"Preview"</p>
-                        <div class="notes preview" data-testid="notes-preview" inner_html=move || render(&preview.get())></div>
+                        <div class="notes preview" data-testid="notes-preview" aria-live="polite"
+                            inner_html=move || preview_html.get().flatten().unwrap_or_else(|| current.get().html)></div>
                         <button type="submit" class="primary">"Save notes"</button>
                     </ActionForm>
                     {move || match save.value().get() {

@@ -1,0 +1,63 @@
+import { test, expect } from '@playwright/test';
+import { hydrated, login, ADMIN_PASSWORD, watchErrors } from './helpers';
+
+test('an admin on a slow link gets the wasm brotli-compressed under a hashed name, kept for a year, and the page still hydrates', async ({ page, request }) => {
+  const errors = watchErrors(page);
+  await page.goto('/login');
+  const wasm = await page.locator('link[rel=preload][type="application/wasm"]').getAttribute('href');
+  const js = await page.locator('link[rel=modulepreload]').getAttribute('href');
+  const css = await page.locator('link[rel=stylesheet]').getAttribute('href');
+  expect(wasm).toMatch(/^\/pkg\/rackstate\.[0-9a-f]{16}\.wasm$/);
+  expect(js).toMatch(/^\/pkg\/rackstate\.[0-9a-f]{16}\.js$/);
+  expect(css).toMatch(/^\/pkg\/rackstate\.[0-9a-f]{16}\.css$/);
+
+  for (const [url, type] of [[wasm!, 'application/wasm'], [js!, 'javascript'], [css!, 'text/css']]) {
+    const r = await request.get(url, { headers: { 'Accept-Encoding': 'br, gzip' } });
+    expect(r.status(), url).toBe(200);
+    expect(r.headers()['content-encoding'], url).toBe('br');
+    expect(r.headers()['content-type'], url).toContain(type);
+    expect(r.headers()['cache-control'], url).toBe('public, max-age=31536000, immutable');
+  }
+  // A client without brotli gets gzip; one that accepts nothing gets the plain file.
+  const gz = await request.get(wasm!, { headers: { 'Accept-Encoding': 'gzip' } });
+  expect(gz.headers()['content-encoding']).toBe('gzip');
+  const plain = await request.get(wasm!, { headers: { 'Accept-Encoding': 'identity' } });
+  expect(plain.headers()['content-encoding']).toBeUndefined();
+  expect((await plain.body()).subarray(0, 4)).toEqual(Buffer.from([0, 0x61, 0x73, 0x6d]));
+  // Pages themselves are compressed on the fly and never cached as immutable.
+  const html = await request.get('/login', { headers: { 'Accept-Encoding': 'br' } });
+  expect(html.headers()['content-encoding']).toBe('br');
+  expect(html.headers()['cache-control'] ?? '').not.toContain('immutable');
+
+  // Hydrated: the login form's error comes from the client without a page load.
+  await hydrated(page);
+  // A marker on the window survives only if the page is not loaded again.
+  await page.evaluate(() => ((window as any).stillHere = true));
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByTestId('login-error')).toBeVisible();
+  expect(await page.evaluate(() => (window as any).stillHere)).toBe(true);
+  expect(errors.filter((e) => !/401/.test(e))).toEqual([]);
+});
+
+test('a warm load of a page transfers no asset again', async ({ page }) => {
+  await login(page, 'admin', ADMIN_PASSWORD);
+  await page.goto('/servers');
+  await hydrated(page);
+  // Chromium's own account of each request: the bytes that crossed the network.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  const urls = new Map<string, string>();
+  const transferred: string[] = [];
+  cdp.on('Network.requestWillBeSent', (e) => urls.set(e.requestId, e.request.url));
+  cdp.on('Network.loadingFinished', (e) => {
+    const url = urls.get(e.requestId) ?? '';
+    if (url.includes('/pkg/') && e.encodedDataLength > 0) transferred.push(`${url}: ${e.encodedDataLength} bytes`);
+  });
+  for (const path of ['/', '/servers']) {
+    await page.goto(path);
+    await hydrated(page);
+  }
+  expect(transferred).toEqual([]);
+});
