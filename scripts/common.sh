@@ -81,8 +81,9 @@ ensure_build_tools() {
 build_release() {
   log "building Rackstate (release)"
   # --precompress writes .br and .gz beside each asset; the server sends them to
-  # browsers that accept them (server/src/assets.rs).
-  (cd "$ROOT" && cargo leptos build --release --precompress)
+  # browsers that accept them (server/src/assets.rs). --split cuts each lazy route
+  # (app/src/ui/pages/mod.rs) into its own wasm file, loaded with its page.
+  (cd "$ROOT" && cargo leptos build --release --precompress --split)
 }
 
 # The kernel the package linux-image-amd64 points at, unpacked under $1 (not installed:

@@ -3,6 +3,7 @@
 // on the wire with a cold and a warm cache, and the time until the page is hydrated
 // (clickable: the layout marks <body data-hydrated> once the wasm runs), unthrottled
 // and on a 10 Mbit/s, 40 ms RTT link (Chrome DevTools Protocol network emulation).
+// "cold wasm KB" is the wasm alone: the main file and the page's own chunks.
 // Prints a table; each number is the median of RUNS loads.
 import { chromium } from 'playwright-core';
 
@@ -21,7 +22,13 @@ const page = await context.newPage();
 const cdp = await context.newCDPSession(page);
 await cdp.send('Network.enable');
 let bytes = 0;
-cdp.on('Network.loadingFinished', (e) => { bytes += e.encodedDataLength; });
+let wasmBytes = 0;
+const urls = new Map();
+cdp.on('Network.requestWillBeSent', (e) => urls.set(e.requestId, e.request.url));
+cdp.on('Network.loadingFinished', (e) => {
+  bytes += e.encodedDataLength;
+  if ((urls.get(e.requestId) ?? '').endsWith('.wasm')) wasmBytes += e.encodedDataLength;
+});
 
 // Log in once; the session cookie stays for every load.
 await page.goto(`${BASE}/login`);
@@ -34,19 +41,20 @@ const list = await (await page.request.get(`${BASE}/servers`)).text();
 const id = list.match(/href="\/servers\/(\d+)"/)?.[1];
 if (!id) throw new Error('no lab server found: start Rackstate with RACKSTATE_DEMO_LAB');
 
-/** One load of `path`: bytes transferred and milliseconds until hydrated. */
+/** One load of `path`: bytes transferred (all, and wasm alone) and milliseconds until hydrated. */
 async function load(path, { cold, link }) {
   await cdp.send('Network.emulateNetworkConditions', link);
   if (cold) await cdp.send('Network.clearBrowserCache');
   // Leave the page first, so the load below starts from nothing on screen.
   await page.goto('about:blank');
   bytes = 0;
+  wasmBytes = 0;
   const start = Date.now();
   await page.goto(`${BASE}${path}`, { waitUntil: 'commit' });
   await page.locator('body[data-hydrated]').waitFor({ timeout: 60_000 });
   const ms = Date.now() - start;
   await page.waitForLoadState('networkidle').catch(() => {});
-  return { ms, bytes };
+  return { ms, bytes, wasmBytes };
 }
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
@@ -62,12 +70,16 @@ for (const path of ['/login', '/', '/servers', `/servers/${id}`]) {
       }
       const label = `${cold ? 'cold' : 'warm'} ${name}`;
       row[`${label} ms`] = median(runs.map((r) => r.ms));
-      if (name === 'fast') row[`${cold ? 'cold' : 'warm'} KB`] = (median(runs.map((r) => r.bytes)) / 1024).toFixed(1);
+      if (name === 'fast') {
+        row[`${cold ? 'cold' : 'warm'} KB`] = (median(runs.map((r) => r.bytes)) / 1024).toFixed(1);
+        if (cold) row['cold wasm KB'] = (median(runs.map((r) => r.wasmBytes)) / 1024).toFixed(1);
+      }
     }
   }
   rows.push(row);
 }
-// The wasm itself: its size on the wire as the browser gets it.
+// The main wasm itself (every page needs it; each page adds its own chunks, counted
+// in "cold wasm KB" above): its size on the wire as the browser gets it.
 const head = await page.request.get(`${BASE}/login`);
 const wasmUrl = (await head.text()).match(/href="([^"]+\.wasm)"/)?.[1];
 const wasm = await page.request.fetch(`${BASE}${wasmUrl}`, { headers: { 'Accept-Encoding': 'br' } });

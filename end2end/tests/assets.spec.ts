@@ -1,15 +1,15 @@
 import { test, expect } from '@playwright/test';
 import { hydrated, login, ADMIN_PASSWORD, watchErrors } from './helpers';
 
-test('an admin on a slow link gets the wasm brotli-compressed under a hashed name, kept for a year, and the page still hydrates', async ({ page, request }) => {
+test('an admin on a slow link gets the wasm brotli-compressed under a versioned name, kept for a year, and the page still hydrates', async ({ page, request }) => {
   const errors = watchErrors(page);
   await page.goto('/login');
   const wasm = await page.locator('link[rel=preload][type="application/wasm"]').getAttribute('href');
   const js = await page.locator('link[rel=modulepreload]').getAttribute('href');
   const css = await page.locator('link[rel=stylesheet]').getAttribute('href');
-  expect(wasm).toMatch(/^\/pkg\/rackstate\.[0-9a-f]{16}\.wasm$/);
-  expect(js).toMatch(/^\/pkg\/rackstate\.[0-9a-f]{16}\.js$/);
-  expect(css).toMatch(/^\/pkg\/rackstate\.[0-9a-f]{16}\.css$/);
+  expect(wasm).toMatch(/^\/pkg\/[0-9a-f]{16}\/rackstate\.wasm$/);
+  expect(js).toMatch(/^\/pkg\/[0-9a-f]{16}\/rackstate\.js$/);
+  expect(css).toMatch(/^\/pkg\/[0-9a-f]{16}\/rackstate\.css$/);
 
   for (const [url, type] of [[wasm!, 'application/wasm'], [js!, 'javascript'], [css!, 'text/css']]) {
     const r = await request.get(url, { headers: { 'Accept-Encoding': 'br, gzip' } });
@@ -60,4 +60,34 @@ test('a warm load of a page transfers no asset again', async ({ page }) => {
     await hydrated(page);
   }
   expect(transferred).toEqual([]);
+});
+
+test('a page brings its own code: the main wasm and the page\'s split-off chunk, preloaded together, and it hydrates', async ({ page }) => {
+  const errors = watchErrors(page);
+  await login(page, 'admin', ADMIN_PASSWORD);
+  const fetched: string[] = [];
+  page.on('response', (r) => { if (r.url().endsWith('.wasm')) fetched.push(new URL(r.url()).pathname); });
+  await page.goto('/servers');
+  // The server names the chunks this page's lazy route needs, so the browser fetches
+  // them with the main wasm rather than after it has run.
+  const preloads = await page.locator('link[rel=preload][type="application/wasm"]').evaluateAll(
+    (links) => links.map((l) => l.getAttribute('href')));
+  const main = preloads.find((h) => h!.endsWith('/rackstate.wasm'));
+  const chunks = preloads.filter((h) => !h!.endsWith('/rackstate.wasm'));
+  expect(main).toBeTruthy();
+  expect(chunks.length, preloads.join(' ')).toBeGreaterThan(0);
+  await hydrated(page);
+  for (const chunk of chunks) expect(fetched).toContain(chunk);
+  // Every chunk comes from the same version directory as the main wasm.
+  const dir = main!.slice(0, main!.lastIndexOf('/'));
+  for (const f of fetched) expect(f.startsWith(dir + '/'), f).toBe(true);
+  // A client-side navigation to another lazy page: its chunk is fetched then, without
+  // a page load.
+  await page.evaluate(() => ((window as any).stillHere = true));
+  const before = fetched.length;
+  await page.locator('a.brand').click();
+  await expect(page.getByTestId('utilization')).toBeVisible();
+  expect(fetched.length).toBeGreaterThan(before);
+  expect(await page.evaluate(() => (window as any).stillHere)).toBe(true);
+  expect(errors).toEqual([]);
 });

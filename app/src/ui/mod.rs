@@ -7,7 +7,7 @@ mod pages;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::{
-    SsrMode,
+    Lazy, SsrMode,
     components::{Route, Router, Routes},
     path,
 };
@@ -30,13 +30,26 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/images", Access::LoggedIn),
 ];
 
-/// Where the page's compiled assets are: content-hashed URLs the server decides at
+/// Where the page's compiled assets are: content-versioned URLs the server decides at
 /// start-up (`server::assets`) and provides as context; plain names without it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AssetNames {
     pub js: String,
     pub wasm: String,
     pub css: String,
+    /// The pages split off the main wasm (`cargo leptos build --split`): the directory
+    /// their files are served from, the loader's file name and, per lazy function, the
+    /// wasm files it needs. A page names its own chunks so the browser fetches them
+    /// with the main wasm instead of after it.
+    pub split: Option<SplitAssets>,
+}
+
+/// The lazy-loaded wasm chunks of a split build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitAssets {
+    pub dir: String,
+    pub loader: String,
+    pub chunks: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl Default for AssetNames {
@@ -45,6 +58,7 @@ impl Default for AssetNames {
             js: "/pkg/rackstate.js".into(),
             wasm: "/pkg/rackstate.wasm".into(),
             css: "/pkg/rackstate.css".into(),
+            split: None,
         }
     }
 }
@@ -54,8 +68,18 @@ pub fn shell(_options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     set_page_csp();
     let assets = use_context::<AssetNames>().unwrap_or_default();
+    #[cfg(feature = "ssr")]
+    if let Some(split) = &assets.split {
+        // leptos_axum reads this after rendering and adds a preload link for each
+        // chunk the page's lazy route used.
+        provide_context(leptos::WasmSplitManifest(ArcStoredValue::new((
+            split.dir.clone(),
+            split.chunks.clone(),
+            split.loader.clone(),
+        ))));
+    }
     let nonce = leptos::nonce::use_nonce();
-    // Leptos' <HydrationScripts> would name the files itself; these are the hashed
+    // Leptos' <HydrationScripts> would name the files itself; these are the versioned
     // names. The script loads the JS glue, which fetches the wasm and hydrates.
     let script = format!(
         "import({js:?}).then(m => m.default({{module_or_path: {wasm:?}}}).then(() => m.hydrate()));",
@@ -85,6 +109,10 @@ pub fn shell(_options: LeptosOptions) -> impl IntoView {
 /// Every route streams in order (`SsrMode::InOrder`): each page's data is in the
 /// HTML where it belongs, so pages read without JavaScript (out-of-order streaming
 /// would leave "Loading…" in place until a script moved the content in).
+///
+/// The sign-in page and "not found" are in the main wasm; every other page is a lazy
+/// route, split into its own wasm file and loaded with the page that needs it, so the
+/// first load carries one page's code, not all of them.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -93,14 +121,14 @@ pub fn App() -> impl IntoView {
         <Router>
             <layout::Layout>
                 <Routes fallback=|| view! { <pages::NotFound/> }>
-                    <Route path=path!("/") view=pages::Home ssr=SsrMode::InOrder/>
+                    <Route path=path!("/") view={Lazy::<pages::HomeRoute>::new()} ssr=SsrMode::InOrder/>
                     <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::InOrder/>
-                    <Route path=path!("/servers") view=pages::ServersPage ssr=SsrMode::InOrder/>
-                    <Route path=path!("/servers/:id") view=pages::ServerPage ssr=SsrMode::InOrder/>
-                    <Route path=path!("/users") view=pages::UsersPage ssr=SsrMode::InOrder/>
-                    <Route path=path!("/subscriptions") view=pages::SubscriptionsPage ssr=SsrMode::InOrder/>
-                    <Route path=path!("/images") view=pages::ImagesPage ssr=SsrMode::InOrder/>
-                    <Route path=path!("/deployments") view=pages::DeploymentsPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/servers") view={Lazy::<pages::ServersRoute>::new()} ssr=SsrMode::InOrder/>
+                    <Route path=path!("/servers/:id") view={Lazy::<pages::ServerRoute>::new()} ssr=SsrMode::InOrder/>
+                    <Route path=path!("/users") view={Lazy::<pages::UsersRoute>::new()} ssr=SsrMode::InOrder/>
+                    <Route path=path!("/subscriptions") view={Lazy::<pages::SubscriptionsRoute>::new()} ssr=SsrMode::InOrder/>
+                    <Route path=path!("/images") view={Lazy::<pages::ImagesRoute>::new()} ssr=SsrMode::InOrder/>
+                    <Route path=path!("/deployments") view={Lazy::<pages::DeploymentsRoute>::new()} ssr=SsrMode::InOrder/>
                 </Routes>
             </layout::Layout>
         </Router>

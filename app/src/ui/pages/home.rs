@@ -144,7 +144,7 @@ pub fn Home() -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || me.get().map(|r| match r.ok().flatten() {
-                Some(u) if !u.role.can(Permission::ViewFleet) => view! { <super::DeploymentsPage/> }.into_any(),
+                Some(u) if !u.role.can(Permission::ViewFleet) => view! { <super::deployments::DeploymentsPage/> }.into_any(),
                 u => {
                     let admin = u.is_some_and(|u| u.role.can(Permission::ManageSubscriptions));
                     view! { <Report admin/> }.into_any()

@@ -13,12 +13,47 @@ mod servers;
 mod subscriptions;
 mod users;
 
-pub use deployments::DeploymentsPage;
-pub use home::Home;
-pub use images::ImagesPage;
 pub use login::LoginPage;
 pub use not_found::NotFound;
-pub use server::ServerPage;
-pub use servers::ServersPage;
-pub use subscriptions::SubscriptionsPage;
-pub use users::UsersPage;
+
+use leptos::prelude::*;
+use leptos_router::{LazyRoute, lazy_route};
+
+/// Makes each page a lazy route: `data` starts nothing (each page loads its own data
+/// through resources, which the server already streamed into the HTML), `view` is
+/// split into the page's own wasm file.
+macro_rules! lazy_pages {
+    ($($(#[$doc:meta])* $route:ident => $page:path;)*) => {$(
+        $(#[$doc])*
+        pub struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(this: Self) -> AnyView {
+                let _ = this;
+                view! { <$page/> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_pages! {
+    /// `/`: the utilization report, or a tenant's own servers.
+    HomeRoute => home::Home;
+    /// `/servers`: the fleet list.
+    ServersRoute => servers::ServersPage;
+    /// `/servers/{id}`: one server.
+    ServerRoute => server::ServerPage;
+    /// `/users`: accounts.
+    UsersRoute => users::UsersPage;
+    /// `/subscriptions`: tenants' subscriptions.
+    SubscriptionsRoute => subscriptions::SubscriptionsPage;
+    /// `/images`: the image catalog.
+    ImagesRoute => images::ImagesPage;
+    /// `/deployments`: allocations.
+    DeploymentsRoute => deployments::DeploymentsPage;
+}
