@@ -91,3 +91,23 @@ test('a page brings its own code: the main wasm and the page\'s split-off chunk,
   expect(await page.evaluate(() => (window as any).stillHere)).toBe(true);
   expect(errors).toEqual([]);
 });
+
+test('a tab left open across an upgrade: the next page\'s code cannot be fetched, so that page is loaded from the server instead of freezing', async ({ page }) => {
+  await login(page, 'admin', ADMIN_PASSWORD);
+  await page.goto('/servers');
+  await hydrated(page);
+  // The first request for the report's code fails, as a file of a replaced build would.
+  let failed = 0;
+  await page.route(/split___home_route_view_[^/]*\.wasm$/, (route) => {
+    if (failed++ === 0) return route.abort();
+    return route.continue();
+  });
+  await page.evaluate(() => ((window as any).stillHere = true));
+  await page.locator('a.brand').click();
+  await expect(page.getByTestId('utilization')).toBeVisible();
+  await hydrated(page);
+  expect(failed).toBeGreaterThan(0);
+  // It was a real load, and the page works: the wasm hydrated it again.
+  expect(await page.evaluate(() => (window as any).stillHere)).toBeUndefined();
+  await expect(page).toHaveURL(/\/$/);
+});

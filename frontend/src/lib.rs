@@ -1,8 +1,48 @@
 //! The browser entry point: hydrates the server-rendered page, nothing else.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+
+/// Set once the browser starts leaving the page: downloads it cancels then are not
+/// errors.
+static LEAVING: AtomicBool = AtomicBool::new(false);
+
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
-    console_error_panic_hook::set_once();
+    watch_leaving();
+    std::panic::set_hook(Box::new(on_panic));
     // Lazy: the page's own wasm chunk arrives before hydration starts.
     leptos::mount::hydrate_lazy(app::App);
+}
+
+/// A page's code is a chunk loaded when the page is first shown (app::ui::App). A
+/// chunk that cannot be loaded panics inside Leptos' loader:
+/// - the browser left the page and cancelled the download: nothing to report;
+/// - the tab is older than the running Rackstate (an upgrade replaced its files) or
+///   the link dropped while moving to another page: the wasm cannot go on, so the
+///   page is loaded from the server, which renders it whole (every page works
+///   without the wasm). Not while the page is still hydrating: a chunk that fails
+///   then would fail again after the reload, and the page already works without it.
+fn on_panic(info: &std::panic::PanicHookInfo) {
+    if LEAVING.load(Ordering::Relaxed) {
+        return;
+    }
+    console_error_panic_hook::hook(info);
+    let Some(w) = web_sys::window() else { return };
+    // The layout marks the body once the page is hydrated (app::ui::layout).
+    let hydrated = w.document().and_then(|d| d.body()).is_some_and(|b| b.has_attribute("data-hydrated"));
+    if hydrated && info.to_string().contains("SplitLoaderError") {
+        let _ = w.location().reload();
+    }
+}
+
+fn watch_leaving() {
+    let Some(w) = web_sys::window() else { return };
+    let leaving = Closure::<dyn Fn()>::new(|| LEAVING.store(true, Ordering::Relaxed));
+    for event in ["beforeunload", "pagehide"] {
+        let _ = w.add_event_listener_with_callback(event, leaving.as_ref().unchecked_ref());
+    }
+    // The listener lives as long as the page.
+    leaving.forget();
 }
