@@ -1,5 +1,6 @@
 //! The browser entry point: hydrates the server-rendered page, nothing else.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -8,9 +9,15 @@ use wasm_bindgen::closure::Closure;
 /// errors.
 static LEAVING: AtomicBool = AtomicBool::new(false);
 
+thread_local! {
+    /// Where the last followed link leads: the page to load if its code cannot be.
+    static HEADING_TO: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     watch_leaving();
+    watch_links();
     std::panic::set_hook(Box::new(on_panic));
     // Lazy: the page's own wasm chunk arrives before hydration starts.
     leptos::mount::hydrate_lazy(app::App);
@@ -33,7 +40,12 @@ fn on_panic(info: &std::panic::PanicHookInfo) {
     // The layout marks the body once the page is hydrated (app::ui::layout).
     let hydrated = w.document().and_then(|d| d.body()).is_some_and(|b| b.has_attribute("data-hydrated"));
     if hydrated && info.to_string().contains("SplitLoaderError") {
-        let _ = w.location().reload();
+        // The router moves the address only once the page is ready, so the link's
+        // own address, not the current one.
+        let _ = match HEADING_TO.with_borrow_mut(Option::take) {
+            Some(href) => w.location().assign(&href),
+            None => w.location().reload(),
+        };
     }
 }
 
@@ -45,4 +57,20 @@ fn watch_leaving() {
     }
     // The listener lives as long as the page.
     leaving.forget();
+}
+
+/// Notes the address of each link clicked (before the router handles the click).
+fn watch_links() {
+    let Some(d) = web_sys::window().and_then(|w| w.document()) else { return };
+    let clicked = Closure::<dyn Fn(web_sys::Event)>::new(|e: web_sys::Event| {
+        let link = e
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|el| el.closest("a[href]").ok().flatten());
+        if let Some(a) = link.and_then(|l| l.dyn_into::<web_sys::HtmlAnchorElement>().ok()) {
+            HEADING_TO.with_borrow_mut(|to| *to = Some(a.href()));
+        }
+    });
+    let _ = d.add_event_listener_with_callback_and_bool("click", clicked.as_ref().unchecked_ref(), true);
+    clicked.forget();
 }
