@@ -19,5 +19,12 @@ RACKSTATE_LISTEN="127.0.0.1:$PORT" RACKSTATE_DATA_DIR="$DIR/data" RACKSTATE_SITE
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-ls -l "$ROOT"/target/site/pkg/ | awk 'NR>1 {print "  " $5 "\t" $9}'
+# The wasm as built and as sent (brotli): the main file, each page's own file, and the
+# code shared by some pages (chunk_*), in bytes.
+(
+  cd "$ROOT/target/site/pkg"
+  for f in rackstate.wasm split_*.wasm; do printf '  %8s %8s  %s\n' "$(stat -c %s "$f")" "$(stat -c %s "$f.br")" "$f"; done
+  ls chunk_*.wasm >/dev/null 2>&1 &&
+    printf '  %8s %8s  %s\n' "$(cat chunk_*.wasm | wc -c)" "$(cat chunk_*.wasm.br | wc -c)" "chunk_*.wasm ($(ls chunk_*.wasm | wc -l) files)"
+)
 cd "$ROOT/end2end" && BASE_URL="http://127.0.0.1:$PORT" ADMIN_PASSWORD="$PASSWORD" node bench/pages.mjs
