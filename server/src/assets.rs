@@ -75,6 +75,11 @@ impl Assets {
             }
         };
         let split = split_assets(&pkg_dir, &code, &code_version);
+        if split.is_none() && code.keys().any(|n| n.ends_with(".wasm")) {
+            // The pages are lazy routes: their wasm imports the loader that only a split
+            // build writes, so without it pages render but never hydrate.
+            tracing::warn!(pkg = %pkg_dir.display(), "the wasm was built without --split: pages will work without their scripts only (build with `cargo leptos build --release --precompress --split`)");
+        }
         let names = AssetNames {
             js: url(&code_version, &[format!("{output_name}.js")], &code),
             wasm: url(&code_version, &[format!("{output_name}.wasm"), format!("{output_name}_bg.wasm")], &code),
