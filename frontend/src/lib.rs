@@ -59,9 +59,11 @@ fn watch_leaving() {
     leaving.forget();
 }
 
-/// Notes the address of each link clicked (before the router handles the click).
+/// Notes where the browser is heading: the address of each link clicked (before the
+/// router handles the click), or the page Back and Forward return to; none after a
+/// form is sent.
 fn watch_links() {
-    let Some(d) = web_sys::window().and_then(|w| w.document()) else { return };
+    let Some(w) = web_sys::window() else { return };
     let clicked = Closure::<dyn Fn(web_sys::Event)>::new(|e: web_sys::Event| {
         let link = e
             .target()
@@ -71,6 +73,21 @@ fn watch_links() {
             HEADING_TO.with_borrow_mut(|to| *to = Some(a.href()));
         }
     });
-    let _ = d.add_event_listener_with_callback_and_bool("click", clicked.as_ref().unchecked_ref(), true);
+    if let Some(d) = w.document() {
+        let _ = d.add_event_listener_with_callback_and_bool("click", clicked.as_ref().unchecked_ref(), true);
+    }
     clicked.forget();
+    // A form (a filter, a search) leads to an address only the router computes: reload.
+    let submitted = Closure::<dyn Fn()>::new(|| HEADING_TO.with_borrow_mut(|to| *to = None));
+    if let Some(d) = w.document() {
+        let _ = d.add_event_listener_with_callback_and_bool("submit", submitted.as_ref().unchecked_ref(), true);
+    }
+    submitted.forget();
+    // Back and Forward change the address before the page's code is asked for.
+    let moved = Closure::<dyn Fn()>::new(|| {
+        let here = web_sys::window().and_then(|w| w.location().href().ok());
+        HEADING_TO.with_borrow_mut(|to| *to = here);
+    });
+    let _ = w.add_event_listener_with_callback("popstate", moved.as_ref().unchecked_ref());
+    moved.forget();
 }
