@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
-/// Set once the browser starts leaving the page: downloads it cancels then are not
+/// Set while the browser is leaving the page: downloads it cancels then are not
 /// errors.
 static LEAVING: AtomicBool = AtomicBool::new(false);
 
@@ -51,11 +51,19 @@ fn on_panic(info: &std::panic::PanicHookInfo) {
 
 fn watch_leaving() {
     let Some(w) = web_sys::window() else { return };
-    let leaving = Closure::<dyn Fn()>::new(|| LEAVING.store(true, Ordering::Relaxed));
+    // Still here after a while: it was not a departure (a CSV download also fires
+    // beforeunload), so failures count again.
+    let stayed = Closure::<dyn Fn()>::new(|| LEAVING.store(false, Ordering::Relaxed));
+    let leaving = Closure::<dyn Fn()>::new(move || {
+        LEAVING.store(true, Ordering::Relaxed);
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(stayed.as_ref().unchecked_ref(), 5_000);
+        }
+    });
     for event in ["beforeunload", "pagehide"] {
         let _ = w.add_event_listener_with_callback(event, leaving.as_ref().unchecked_ref());
     }
-    // The listener lives as long as the page.
+    // The listeners live as long as the page.
     leaving.forget();
 }
 
