@@ -91,7 +91,7 @@ fn Deployments(
                 view! { <p class="muted">"No deployments yet."</p> }.into_any()
             } else {
                 view! {
-                    <div class="table-wrap"><table data-testid="deployments">
+                    <div class="table-wrap" tabindex="0"><table data-testid="deployments">
                         <thead><tr>
                             <th>"#"</th>{for_tenants.then(|| view! { <th>"Tenant"</th> })}<th>"Server type"</th>
                             <th>"Servers"</th><th>"Status"</th><th>"Created"</th><th>"Release"</th>
@@ -116,7 +116,7 @@ fn MyServers(data: DeploymentsData) -> impl IntoView {
                 view! { <p class="muted">"You hold no servers yet."</p> }.into_any()
             } else {
                 view! {
-                    <div class="table-wrap"><table data-testid="my-servers">
+                    <div class="table-wrap" tabindex="0"><table data-testid="my-servers">
                         <thead><tr><th>"Server"</th><th>"Type"</th><th>"State"</th><th>"Deployment"</th></tr></thead>
                         <tbody>
                         {data.servers.into_iter().map(|s| view! {

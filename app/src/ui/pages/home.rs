@@ -164,7 +164,7 @@ fn TenantUsageTable() -> impl IntoView {
                 Err(e) => view! { <p class="error" role="alert">{crate::ui::components::error_text(&e)}</p> }.into_any(),
                 Ok(rows) if rows.is_empty() => view! { <p class="muted">"No tenant holds servers."</p> }.into_any(),
                 Ok(rows) => view! {
-                    <div class="table-wrap"><table data-testid="tenant-usage">
+                    <div class="table-wrap" tabindex="0"><table data-testid="tenant-usage">
                         <thead><tr>
                             <th scope="col">"Tenant"</th><th scope="col">"Reserved"</th><th scope="col">"Used"</th>
                             <th scope="col">"Cleaning"</th><th scope="col">"Subscriptions short"</th>
@@ -209,7 +209,7 @@ fn Report(admin: bool) -> impl IntoView {
                 }.into_any(),
                 Ok(u) => { let at = location(); view! {
                     <LocationFilter locations=u.locations.clone() chosen=location()/>
-                    <div class="table-wrap">
+                    <div class="table-wrap" tabindex="0">
                     <table class="report" data-testid="utilization">
                         <thead><tr>
                             <th scope="col">"Server type"</th>

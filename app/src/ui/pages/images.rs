@@ -34,7 +34,7 @@ fn Catalog(data: ImagesData, add: ServerAction<AddImage>, retire: ServerAction<R
             view! { <p class="muted">"No images in the catalog yet."</p> }.into_any()
         } else {
             view! {
-                <div class="table-wrap"><table data-testid="images">
+                <div class="table-wrap" tabindex="0"><table data-testid="images">
                     <thead><tr>
                         <th>"Name"</th><th>"Format"</th><th>"Minimum disk"</th><th>"URL"</th><th>"SHA-256"</th>
                         <th>"Added"</th>{can_manage.then(|| view! { <th>"Retire"</th> })}

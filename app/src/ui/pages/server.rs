@@ -497,14 +497,14 @@ fn InventoryCard(inv: crate::domain::Inventory) -> impl IntoView {
             <h2 id="hw-h">"Hardware"</h2>
             <p>{format!("{} {} · BIOS {} · {} CPU(s), {cores} cores · {} GB RAM in {} module(s)",
                 sys.manufacturer, sys.model, sys.bios_version, inv.cpus.len(), inv.ram_gb(), inv.memory.len())}</p>
-            <div class="table-wrap"><table class="compact">
+            <div class="table-wrap" tabindex="0"><table class="compact">
                 <caption>"Disks"</caption>
                 <thead><tr><th>"Model"</th><th>"Serial"</th><th>"Size"</th><th>"Kind"</th></tr></thead>
                 <tbody>{inv.disks.iter().map(|d| view! {
                     <tr><td>{d.model.clone()}</td><td class="mono">{d.serial.clone()}</td><td>{size_text(d.size_bytes)}</td><td>{d.kind.as_str()}</td></tr>
                 }).collect_view()}</tbody>
             </table></div>
-            <div class="table-wrap"><table class="compact">
+            <div class="table-wrap" tabindex="0"><table class="compact">
                 <caption>"Network interfaces"</caption>
                 <thead><tr><th>"Name"</th><th>"MAC"</th><th>"Speed"</th><th>"Switch"</th></tr></thead>
                 <tbody>{inv.nics.iter().map(|n| view! {
@@ -531,7 +531,7 @@ fn InventoryCard(inv: crate::domain::Inventory) -> impl IntoView {
                 </ul>
             </details>
         {(!inv.firmware.is_empty()).then(|| view! {
-                <div class="table-wrap"><table class="compact" data-testid="firmware">
+                <div class="table-wrap" tabindex="0"><table class="compact" data-testid="firmware">
                     <caption>"Firmware (as the BMC lists it)"</caption>
                     <thead><tr><th>"Component"</th><th>"Version"</th></tr></thead>
                     <tbody>{inv.firmware.iter().map(|f| view! {

@@ -38,7 +38,7 @@ pub fn EraseCertificatesCard(certificates: Vec<EraseCertificate>) -> impl IntoVi
                         {(!c.location.is_empty()).then(|| format!(" · {}", c.location))}
                         {format!(" · {}", c.media_destination)}
                     </p>
-                    <div class="table-wrap"><table class="compact">
+                    <div class="table-wrap" tabindex="0"><table class="compact">
                         <caption>"Media sanitized"</caption>
                         <thead><tr>
                             <th>"Serial"</th><th>"Model"</th><th>"Type"</th><th>"Method"</th>

@@ -179,7 +179,7 @@ fn ListTable(
     let next = (number < pages).then(|| href_with(&current, &[("page", Some((number + 1).to_string()))]));
     let rows = items.into_iter().map(|s| view! { <ServerRow s can_bulk selected/> }).collect_view();
     let table = view! {
-        <div class="table-wrap"><table data-testid="server-list">
+        <div class="table-wrap" tabindex="0"><table data-testid="server-list">
             <thead><tr>
                 {can_bulk.then(|| view! {
                     <th scope="col" class="select">
@@ -301,7 +301,7 @@ fn BulkResults(bulk: ServerAction<BulkAction>) -> impl IntoView {
                 view! {
                     <section class="card" aria-labelledby="bulk-h" data-testid="bulk-results">
                         <h2 id="bulk-h">{format!("Bulk action: {done} done, {refused} refused")}</h2>
-                        <div class="table-wrap"><table class="compact">
+                        <div class="table-wrap" tabindex="0"><table class="compact">
                             <thead><tr><th>"Server"</th><th>"Outcome"</th></tr></thead>
                             <tbody>
                             {outcomes.into_iter().map(|BulkOutcome { id, name, state, error }| view! {

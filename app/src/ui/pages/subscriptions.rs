@@ -43,7 +43,7 @@ pub fn SubscriptionsPage() -> impl IntoView {
                     let tenants = d.tenants.clone();
                     let types = d.server_types.clone();
                     view! {
-                        <div class="table-wrap"><table data-testid="subscriptions">
+                        <div class="table-wrap" tabindex="0"><table data-testid="subscriptions">
                             <thead><tr>
                                 <th>"#"</th><th>"Tenant"</th><th>"Server type"</th><th>"Filled"</th>
                                 <th>"Reserved now"</th><th>"Ends"</th><th>"Created"</th><th>"Actions"</th>

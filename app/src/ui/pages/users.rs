@@ -52,7 +52,7 @@ pub fn UsersPage() -> impl IntoView {
             {move || users.get().map(|r| match r {
                 Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
                 Ok(list) => view! {
-                    <div class="table-wrap"><table data-testid="users">
+                    <div class="table-wrap" tabindex="0"><table data-testid="users">
                         <thead><tr><th>"User"</th><th>"Role"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
                         <tbody>
                         {list.into_iter().map(|u| {
@@ -111,7 +111,7 @@ pub fn UsersPage() -> impl IntoView {
                     Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
                     Ok(list) if list.is_empty() => view! { <p class="muted">"No API tokens."</p> }.into_any(),
                     Ok(list) => view! {
-                        <div class="table-wrap"><table data-testid="api-tokens">
+                        <div class="table-wrap" tabindex="0"><table data-testid="api-tokens">
                             <thead><tr><th>"User"</th><th>"Name"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th>"Actions"</th></tr></thead>
                             <tbody>
                             {list.into_iter().map(|t| {
