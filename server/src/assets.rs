@@ -55,10 +55,9 @@ impl Assets {
         let css_name = format!("{output_name}.css");
         let mut code = BTreeMap::new();
         let mut css = BTreeMap::new();
-        for (name, bytes) in read_tree(&pkg_dir) {
-            if name.ends_with(".br") || name.ends_with(".gz") || name == SPLIT_MANIFEST {
-                continue;
-            }
+        // The compressed siblings follow their originals; the manifest is the server's.
+        let served = |name: &str| !(name.ends_with(".br") || name.ends_with(".gz") || name == SPLIT_MANIFEST);
+        for (name, bytes) in read_tree(&pkg_dir, served) {
             if name == css_name { &mut css } else { &mut code }.insert(name, bytes);
         }
         let (code_version, css_version) = (version(&code), version(&css));
@@ -104,9 +103,9 @@ impl Assets {
     }
 }
 
-/// Every file under `dir` (relative names with `/`), in name order; none when the
-/// directory is missing.
-fn read_tree(dir: &FsPath) -> Vec<(String, Vec<u8>)> {
+/// Every file under `dir` whose relative name (with `/`) `wanted` accepts, with its
+/// bytes, in name order; none when the directory is missing.
+fn read_tree(dir: &FsPath, wanted: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut todo = vec![(dir.to_path_buf(), String::new())];
     while let Some((path, prefix)) = todo.pop() {
@@ -122,6 +121,7 @@ fn read_tree(dir: &FsPath) -> Vec<(String, Vec<u8>)> {
             let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
             match entry.file_type() {
                 Ok(t) if t.is_dir() => todo.push((entry.path(), format!("{name}/"))),
+                Ok(_) if !wanted(&name) => {}
                 Ok(_) => match std::fs::read(entry.path()) {
                     Ok(bytes) => out.push((name, bytes)),
                     Err(e) => tracing::warn!(file = %entry.path().display(), error = %e, "reading a site asset"),
