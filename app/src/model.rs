@@ -13,6 +13,9 @@ pub struct Server {
     pub state: ServerState,
     pub server_type: Option<String>,
     pub serial_number: Option<String>,
+    /// Empty when the caller may not see it (a tenant); `null` on the wire then.
+    #[serde(with = "hidden_when_empty")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>))]
     pub bmc_address: String,
     /// The BMC's TLS certificate is verified (false: self-signed accepted).
     pub bmc_verify_tls: bool,
@@ -34,6 +37,32 @@ pub struct Server {
     pub generation: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A server as the API and the server page show it: the server (as the caller may
+/// see it), the hardware its last registration found, and its running job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ServerView {
+    #[serde(flatten)]
+    pub server: Server,
+    pub hardware: Option<crate::domain::Inventory>,
+    /// The job running on it (its steps; for a tenant they name no BMC).
+    pub current_job: Option<JobView>,
+}
+
+/// A value the caller may not see is kept empty in memory and sent as `null`, so an
+/// API client can tell "hidden" from a value.
+mod hidden_when_empty {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &str, s: S) -> Result<S::Ok, S::Error> {
+        if value.is_empty() { s.serialize_none() } else { s.serialize_some(value) }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+    }
 }
 
 /// One audit event.

@@ -290,6 +290,49 @@ async fn openapi_document() {
     assert!(doc["components"]["schemas"]["Inventory"].is_object());
 }
 
+/// A client generator reads the document: every answer that has a body names its
+/// schema (no prose in place of a shape), and each error answer is `ApiError`.
+#[tokio::test]
+async fn every_answer_in_the_openapi_document_has_a_schema() {
+    let app = spawn_app().await;
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, answer) in op["responses"].as_object().unwrap() {
+                let schema = &answer["content"]["application/json"]["schema"];
+                if status == "204" {
+                    assert!(answer.get("content").is_none(), "{method} {path} {status} has no body");
+                    continue;
+                }
+                if schema.is_null() {
+                    missing.push(format!("{method} {path} {status}"));
+                } else if status.starts_with('4') {
+                    assert_eq!(schema["$ref"], "#/components/schemas/ApiError", "{method} {path} {status}");
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "answers without a schema: {missing:?}");
+    let server_view = &doc["components"]["schemas"]["ServerView"];
+    assert!(server_view.is_object(), "the server detail has its own schema");
+}
+
+/// A script sends a server name where the id belongs: 400 in the API's error shape,
+/// naming the problem (not a plain-text framework message).
+#[tokio::test]
+async fn a_malformed_path_or_query_gets_the_api_error() {
+    let app = spawn_app().await;
+    let admin = Api { app: &app, token: token_for(&app, Role::Admin).await };
+    let (status, body) = admin.get("/api/v1/servers/web-01").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "malformed", "{body}");
+    let (status, body) = admin.get("/api/v1/servers?page=first").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "malformed", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("page"), "{body}");
+}
+
 /// Every endpoint as every role: the permission table of the pages decides (403 and
 /// nothing done without it); without a token, 401.
 #[tokio::test]

@@ -137,7 +137,8 @@ pub async fn bulk_action(
 #[server(endpoint = "server_detail")]
 pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
-    let server = backend.server_for(&user, id).await.map_err(super::ssr::service_error)?;
+    let view = backend.server_view(&user, id).await.map_err(super::ssr::service_error)?;
+    let server = view.server;
     let active_job = backend.has_active_job(id).await.map_err(super::ssr::service_error)?;
     let buttons = crate::domain::buttons::status_buttons(server.state, user.role, active_job);
     let process_buttons = crate::domain::buttons::process_buttons(server.state, user.role, active_job);
@@ -147,7 +148,7 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
         None
     };
     let can_edit_notes = user.role.can(Permission::EditNotes);
-    let inventory = backend.latest_inventory(id).await.map_err(super::ssr::service_error)?;
+    let inventory = view.hardware;
     let can_edit_bmc = user.role.can(Permission::EditBmc);
     let bmc_username =
         if can_edit_bmc { Some(backend.bmc_username(id).await.map_err(super::ssr::service_error)?) } else { None };

@@ -1,16 +1,16 @@
 //! `/api/v1/subscriptions` and `/api/v1/deployments`: reservations for tenants and
 //! allocation, through the same service functions as the pages.
 
-use super::{ApiError, ApiResult, actor, body, caller, json};
-use crate::api_error::{error, service_error};
+use super::extract::{ApiResult, Caller, Failure, JsonBody, JsonOrEmpty, PathOf, need};
+use super::{ApiError, Items, actor};
+use crate::api_error::error;
 use app::backend::Backend;
 use app::backend::services::allocation::{AllocationRequest, NewSubscription};
 use app::domain::Permission;
 use app::model::{Deployment, DeploymentServer, Subscription, UserView};
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -110,27 +110,30 @@ impl From<Deployment> for DeploymentOut {
 }
 
 /// A caller who may allocate: a tenant for itself, operators and admins for tenants.
-async fn allocator(backend: &Backend, headers: &HeaderMap) -> Result<UserView, Response> {
-    let user = caller(backend, headers, None).await?;
+fn allocator(Caller(user, ..): Caller) -> Result<UserView, Failure> {
     if user.role.can(Permission::AllocateOwn) || user.role.can(Permission::AllocateForTenants) {
         Ok(user)
     } else {
-        Err(error(StatusCode::FORBIDDEN, "forbidden", &format!("your role ({}) may not allocate servers", user.role)))
+        let message = format!("your role ({}) may not allocate servers", user.role);
+        Err(error(StatusCode::FORBIDDEN, "forbidden", &message).into())
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "allocation", security(("bearer" = [])), responses((status = 200, description = "`{items: [Subscription]}`: all for admins, a tenant's own for tenants"), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
-pub(crate) async fn list_subscriptions(State(backend): State<Backend>, headers: HeaderMap) -> ApiResult {
-    let user = caller(&backend, &headers, Some(Permission::ViewOwnServers)).await?;
+#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "allocation", security(("bearer" = [])), responses((status = 200, body = Items<Subscription>, description = "all for admins, a tenant's own for tenants"), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub(crate) async fn list_subscriptions(
+    State(backend): State<Backend>,
+    Caller(user, ..): Caller<need::ViewOwnServers>,
+) -> ApiResult<Json<Items<Subscription>>> {
     let own = (!user.role.can(Permission::ManageSubscriptions)).then_some(user.username.as_str());
-    let items = backend.list_subscriptions(own).await.map_err(service_error)?;
-    Ok(json(StatusCode::OK, serde_json::json!({ "items": items })))
+    Ok(Json(Items::of(backend.list_subscriptions(own).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/subscriptions", tag = "allocation", security(("bearer" = [])), request_body = SubscriptionRequest, responses((status = 201, body = Subscription, description = "created and filled as far as possible: `filled`, `short`"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 422, body = ApiError)))]
-pub(crate) async fn create_subscription(State(backend): State<Backend>, headers: HeaderMap, bytes: Bytes) -> ApiResult {
-    let user = caller(&backend, &headers, Some(Permission::ManageSubscriptions)).await?;
-    let req: SubscriptionRequest = body(&bytes)?;
+pub(crate) async fn create_subscription(
+    State(backend): State<Backend>,
+    Caller(user, ..): Caller<need::ManageSubscriptions>,
+    JsonBody(req): JsonBody<SubscriptionRequest>,
+) -> ApiResult<(StatusCode, Json<Subscription>)> {
     let new = NewSubscription {
         username: req.username,
         server_type: req.server_type,
@@ -139,60 +142,59 @@ pub(crate) async fn create_subscription(State(backend): State<Backend>, headers:
         starts_at: req.starts_at,
         ends_at: req.ends_at,
     };
-    let sub = backend.create_subscription(&actor(&user), &new).await.map_err(service_error)?;
-    Ok(json(StatusCode::CREATED, sub))
+    let sub = backend.create_subscription(&actor(&user), &new).await?;
+    Ok((StatusCode::CREATED, Json(sub)))
 }
 
 #[utoipa::path(get, path = "/api/v1/subscriptions/{id}", tag = "allocation", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = Subscription), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 pub(crate) async fn get_subscription(
     State(backend): State<Backend>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> ApiResult {
-    let user = caller(&backend, &headers, Some(Permission::ViewOwnServers)).await?;
-    let sub = backend.subscription(id).await.map_err(service_error)?;
+    Caller(user, ..): Caller<need::ViewOwnServers>,
+    PathOf(id): PathOf<i64>,
+) -> ApiResult<Json<Subscription>> {
+    let sub = backend.subscription(id).await?;
     if !user.role.can(Permission::ManageSubscriptions) && sub.username != user.username {
-        return Err(error(StatusCode::NOT_FOUND, "not_found", &format!("subscription {id} not found")));
+        return Err(error(StatusCode::NOT_FOUND, "not_found", &format!("subscription {id} not found")).into());
     }
-    Ok(json(StatusCode::OK, sub))
+    Ok(Json(sub))
 }
 
 #[utoipa::path(patch, path = "/api/v1/subscriptions/{id}", tag = "allocation", security(("bearer" = [])), params(("id" = i64, Path)), request_body = ResizeRequest, responses((status = 200, body = Subscription), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
 pub(crate) async fn resize_subscription(
     State(backend): State<Backend>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    bytes: Bytes,
-) -> ApiResult {
-    let user = caller(&backend, &headers, Some(Permission::ManageSubscriptions)).await?;
-    let req: ResizeRequest = body(&bytes)?;
-    let sub = backend.resize_subscription(&actor(&user), id, req.count).await.map_err(service_error)?;
-    Ok(json(StatusCode::OK, sub))
+    Caller(user, ..): Caller<need::ManageSubscriptions>,
+    PathOf(id): PathOf<i64>,
+    JsonBody(req): JsonBody<ResizeRequest>,
+) -> ApiResult<Json<Subscription>> {
+    Ok(Json(backend.resize_subscription(&actor(&user), id, req.count).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/subscriptions/{id}", tag = "allocation", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = Subscription, description = "ended: reserved servers are available again"), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 pub(crate) async fn end_subscription(
     State(backend): State<Backend>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> ApiResult {
-    let user = caller(&backend, &headers, Some(Permission::ManageSubscriptions)).await?;
-    let sub = backend.end_subscription(&actor(&user), id).await.map_err(service_error)?;
-    Ok(json(StatusCode::OK, sub))
+    Caller(user, ..): Caller<need::ManageSubscriptions>,
+    PathOf(id): PathOf<i64>,
+) -> ApiResult<Json<Subscription>> {
+    Ok(Json(backend.end_subscription(&actor(&user), id).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/deployments", tag = "allocation", security(("bearer" = [])), responses((status = 200, description = "`{items: [DeploymentOut]}`: a tenant's own, everyone's for operators and admins"), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
-pub(crate) async fn list_deployments(State(backend): State<Backend>, headers: HeaderMap) -> ApiResult {
-    let user = allocator(&backend, &headers).await?;
-    let items: Vec<DeploymentOut> =
-        backend.list_deployments(&user, None).await.map_err(service_error)?.into_iter().map(Into::into).collect();
-    Ok(json(StatusCode::OK, serde_json::json!({ "items": items })))
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "allocation", security(("bearer" = [])), responses((status = 200, body = Items<DeploymentOut>, description = "a tenant's own, everyone's for operators and admins"), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub(crate) async fn list_deployments(
+    State(backend): State<Backend>,
+    caller: Caller,
+) -> ApiResult<Json<Items<DeploymentOut>>> {
+    let user = allocator(caller)?;
+    let items = backend.list_deployments(&user, None).await?.into_iter().map(Into::into).collect();
+    Ok(Json(Items::of(items)))
 }
 
 #[utoipa::path(post, path = "/api/v1/deployments", tag = "allocation", security(("bearer" = [])), request_body = AllocateRequest, responses((status = 201, body = DeploymentOut), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError, description = "`insufficient_capacity` with `requested` and `missing`; nothing was allocated"), (status = 422, body = ApiError)))]
-pub(crate) async fn allocate(State(backend): State<Backend>, headers: HeaderMap, bytes: Bytes) -> ApiResult {
-    let user = allocator(&backend, &headers).await?;
-    let req: AllocateRequest = body(&bytes)?;
+pub(crate) async fn allocate(
+    State(backend): State<Backend>,
+    caller: Caller,
+    JsonBody(req): JsonBody<AllocateRequest>,
+) -> ApiResult<(StatusCode, Json<DeploymentOut>)> {
+    let user = allocator(caller)?;
     let request = AllocationRequest {
         tenant: req.username,
         server_type: req.server_type,
@@ -201,30 +203,28 @@ pub(crate) async fn allocate(State(backend): State<Backend>, headers: HeaderMap,
         ssh_keys: req.ssh_keys.join("\n"),
         user_data: req.user_data.unwrap_or_default(),
     };
-    let d = backend.allocate(&user, &request).await.map_err(service_error)?;
-    Ok(json(StatusCode::CREATED, DeploymentOut::from(d)))
+    let d = backend.allocate(&user, &request).await?;
+    Ok((StatusCode::CREATED, Json(d.into())))
 }
 
 #[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "allocation", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = DeploymentOut), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 pub(crate) async fn get_deployment(
     State(backend): State<Backend>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> ApiResult {
-    let user = allocator(&backend, &headers).await?;
-    let d = backend.deployment(&user, id).await.map_err(service_error)?;
-    Ok(json(StatusCode::OK, DeploymentOut::from(d)))
+    caller: Caller,
+    PathOf(id): PathOf<i64>,
+) -> ApiResult<Json<DeploymentOut>> {
+    let user = allocator(caller)?;
+    Ok(Json(backend.deployment(&user, id).await?.into()))
 }
 
 #[utoipa::path(post, path = "/api/v1/deployments/{id}/release", tag = "allocation", security(("bearer" = [])), params(("id" = i64, Path)), request_body = ReleaseRequest, responses((status = 202, body = DeploymentOut, description = "the servers are cleaning; their cleaning jobs started"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
 pub(crate) async fn release(
     State(backend): State<Backend>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    bytes: Bytes,
-) -> ApiResult {
-    let user = allocator(&backend, &headers).await?;
-    let req: ReleaseRequest = if bytes.is_empty() { ReleaseRequest::default() } else { body(&bytes)? };
-    let d = backend.release(&user, id, req.servers.as_deref()).await.map_err(service_error)?;
-    Ok(json(StatusCode::ACCEPTED, DeploymentOut::from(d)))
+    caller: Caller,
+    PathOf(id): PathOf<i64>,
+    JsonOrEmpty(req): JsonOrEmpty<ReleaseRequest>,
+) -> ApiResult<(StatusCode, Json<DeploymentOut>)> {
+    let user = allocator(caller)?;
+    let d = backend.release(&user, id, req.servers.as_deref()).await?;
+    Ok((StatusCode::ACCEPTED, Json(d.into())))
 }

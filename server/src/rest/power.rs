@@ -1,15 +1,15 @@
 //! `/api/v1/servers/{id}/power`: power on, off (graceful, then forced) and reset as a
 //! job, and the server's power controls. Who may is `domain::power::power_refusal`.
 
-use super::{ApiError, ApiResult, caller, json};
-use crate::api_error::service_error;
+use super::ApiError;
+use super::extract::{ApiResult, Caller, JsonBody, PathOf, need};
 use app::backend::Backend;
 use app::backend::services::ServiceError;
 use app::domain::power::PowerRequest;
 use app::model::PowerJob;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -33,19 +33,15 @@ pub(crate) struct PowerOut {
     last: Option<PowerJob>,
 }
 
-async fn power_out(
-    backend: &Backend,
-    user: &app::model::UserView,
-    id: i64,
-) -> Result<PowerOut, axum::response::Response> {
-    let server = backend.server_for(user, id).await.map_err(service_error)?;
-    let control = backend.power_control(user, id).await.map_err(service_error)?;
-    Ok(PowerOut {
+async fn power_out(backend: &Backend, user: &app::model::UserView, id: i64) -> ApiResult<Json<PowerOut>> {
+    let server = backend.server_for(user, id).await?;
+    let control = backend.power_control(user, id).await?;
+    Ok(Json(PowerOut {
         power_state: server.power_state,
         allowed: control.buttons.iter().filter(|b| b.enabled).map(|b| b.request).collect(),
         why_not: control.buttons.iter().find_map(|b| b.why_not.clone()),
         last: control.last,
-    })
+    }))
 }
 
 /// Asks for a power action; it runs as a job (202). Admins and operators: any server
@@ -53,22 +49,22 @@ async fn power_out(
 #[utoipa::path(post, path = "/api/v1/servers/{id}/power", tag = "processes", security(("bearer" = [])), params(("id" = i64, Path)), request_body = PowerBody, responses((status = 202, body = PowerOut), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
 pub(crate) async fn request_power(
     State(backend): State<Backend>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    bytes: Bytes,
-) -> ApiResult {
-    let user = caller(&backend, &headers, None).await?;
-    let req: PowerBody = super::body(&bytes)?;
-    let request = PowerRequest::parse(&req.action).ok_or_else(|| {
-        service_error(ServiceError::invalid("action", format!("{:?} is not on, off or reset", req.action)))
-    })?;
-    backend.request_power(&user, id, request).await.map_err(service_error)?;
-    Ok(json(StatusCode::ACCEPTED, power_out(&backend, &user, id).await?))
+    Caller(user, ..): Caller,
+    PathOf(id): PathOf<i64>,
+    JsonBody(req): JsonBody<PowerBody>,
+) -> ApiResult<(StatusCode, Json<PowerOut>)> {
+    let request = PowerRequest::parse(&req.action)
+        .ok_or_else(|| ServiceError::invalid("action", format!("{:?} is not on, off or reset", req.action)))?;
+    backend.request_power(&user, id, request).await?;
+    Ok((StatusCode::ACCEPTED, power_out(&backend, &user, id).await?))
 }
 
 /// The server's power state, the requests the caller may make, and the latest one.
-#[utoipa::path(get, path = "/api/v1/servers/{id}/power", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = PowerOut), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
-pub(crate) async fn get_power(State(backend): State<Backend>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
-    let user = caller(&backend, &headers, Some(app::domain::Permission::ViewOwnServers)).await?;
-    Ok(json(StatusCode::OK, power_out(&backend, &user, id).await?))
+#[utoipa::path(get, path = "/api/v1/servers/{id}/power", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = PowerOut), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub(crate) async fn get_power(
+    State(backend): State<Backend>,
+    Caller(user, ..): Caller<need::ViewOwnServers>,
+    PathOf(id): PathOf<i64>,
+) -> ApiResult<Json<PowerOut>> {
+    power_out(&backend, &user, id).await
 }

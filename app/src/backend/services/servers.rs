@@ -536,21 +536,23 @@ impl Backend {
         job_view(&mut conn, job).await
     }
 
-    /// What an API answer adds to a server: its last inventory and its running job,
-    /// read on one connection (the job's steps only when one runs). For a caller who
-    /// does not see the fleet (a tenant), the job's steps and error name no BMC.
-    pub async fn server_extras_for(
+    /// A server as `user` may see it with its last inventory and its running job (one
+    /// builder for the server page and the API), read on one connection; the job's
+    /// steps only when one runs. For a caller who does not see the fleet (a tenant), the
+    /// job's steps and error name no BMC.
+    pub async fn server_view(
         &self,
         user: &crate::model::UserView,
         id: i64,
-    ) -> Result<(Option<Inventory>, Option<crate::model::JobView>), ServiceError> {
+    ) -> Result<crate::model::ServerView, ServiceError> {
+        let server = self.server_for(user, id).await?;
         let mut conn = self.db.conn().await?;
-        let inventory = store::inventories::latest(&mut conn, id, 1).await?.into_iter().next();
-        let mut job = match store::jobs::latest_for_server(&mut conn, id).await? {
+        let hardware = store::inventories::latest(&mut conn, id, 1).await?.into_iter().next();
+        let mut current_job = match store::jobs::latest_for_server(&mut conn, id).await? {
             Some(job) if job.status.is_active() => Some(job_view(&mut conn, job).await?),
             _ => None,
         };
-        if let Some(j) = job.as_mut()
+        if let Some(j) = current_job.as_mut()
             && !user.role.can(crate::domain::Permission::ViewFleet)
         {
             let address =
@@ -560,7 +562,7 @@ impl Backend {
                 step.message = redact_bmc(&step.message, &address);
             }
         }
-        Ok((inventory, job))
+        Ok(crate::model::ServerView { server, hardware, current_job })
     }
 
     /// Fingerprints of a server page's parts (server, activity): when one changes, a
