@@ -181,7 +181,8 @@ pub async fn request_id(req: Request, next: Next) -> Response {
 }
 
 /// A server function that could not read its arguments (one missing, a wrong type, a
-/// wrong content type) is the client's mistake: 400 with Leptos' message, not 500.
+/// wrong content type) is the client's mistake: 400 with the reason, not 500
+/// (`ActionError`'s kind says which it was).
 pub async fn server_fn_input_errors(req: Request, next: Next) -> Response {
     let is_server_fn = req.uri().path().starts_with("/api/") && !req.uri().path().starts_with("/api/v1/");
     let res = next.run(req).await;
@@ -192,8 +193,7 @@ pub async fn server_fn_input_errors(req: Request, next: Next) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return Response::from_parts(parts, axum::body::Body::from("internal error"));
     };
-    let text = String::from_utf8_lossy(&bytes);
-    if ["Args|", "MissingArg|", "Deserialization|"].iter().any(|p| text.starts_with(p)) {
+    if serde_json::from_slice::<app::api::ActionError>(&bytes).is_ok_and(|e| e.kind == app::api::ErrorKind::BadInput) {
         parts.status = axum::http::StatusCode::BAD_REQUEST;
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))

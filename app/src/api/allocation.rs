@@ -1,6 +1,7 @@
 //! Subscriptions (admins) and deployments (tenants for themselves, operators and
 //! admins for tenants).
 
+use super::ActionError;
 #[cfg(feature = "ssr")]
 use crate::domain::Permission;
 use crate::model::{Deployment, Server, Subscription, TenantUsage};
@@ -37,28 +38,29 @@ pub struct DeploymentsData {
 }
 
 #[cfg(feature = "ssr")]
-fn parse_count(field: &str, count: &str) -> Result<i64, ServerFnError> {
+fn parse_count(field: &'static str, count: &str) -> Result<i64, ActionError> {
     count.trim().parse::<i64>().map_err(|_| {
-        super::ssr::set_status(http::StatusCode::UNPROCESSABLE_ENTITY);
-        ServerFnError::new(format!("{field}: must be a whole number"))
+        super::ssr::service_error(crate::backend::services::ServiceError::invalid(field, "must be a whole number"))
     })
 }
 
 /// "2027-03-31" (a date input) as unix ms at the end of that day, UTC; empty: None.
 #[cfg(feature = "ssr")]
-fn parse_end_date(s: &str) -> Result<Option<i64>, ServerFnError> {
+fn parse_end_date(s: &str) -> Result<Option<i64>, ActionError> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(None);
     }
     crate::domain::dates::parse_date(s).map(|start| Some(start + 86_400_000 - 1)).ok_or_else(|| {
-        super::ssr::set_status(http::StatusCode::UNPROCESSABLE_ENTITY);
-        ServerFnError::new("ends_at: must be a date like 2027-03-31")
+        super::ssr::service_error(crate::backend::services::ServiceError::invalid(
+            "ends_at",
+            "must be a date like 2027-03-31",
+        ))
     })
 }
 
 #[server(endpoint = "subscriptions_data")]
-pub async fn load_subscriptions() -> Result<SubscriptionsData, ServerFnError> {
+pub async fn load_subscriptions() -> Result<SubscriptionsData, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ManageSubscriptions)).await?;
     let err = super::ssr::service_error;
     Ok(SubscriptionsData {
@@ -78,7 +80,7 @@ pub async fn create_subscription(
     count: String,
     #[server(default)] servers: String,
     #[server(default)] ends_at: String,
-) -> Result<Subscription, ServerFnError> {
+) -> Result<Subscription, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::ManageSubscriptions)).await?;
     let servers: Vec<String> =
         servers.split([',', ' ', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
@@ -95,27 +97,27 @@ pub async fn create_subscription(
 }
 
 #[server(endpoint = "resize_subscription")]
-pub async fn resize_subscription(id: i64, count: String) -> Result<Subscription, ServerFnError> {
+pub async fn resize_subscription(id: i64, count: String) -> Result<Subscription, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::ManageSubscriptions)).await?;
     let count = parse_count("count", &count)?;
     backend.resize_subscription(&actor, id, count).await.map_err(super::ssr::service_error)
 }
 
 #[server(endpoint = "end_subscription")]
-pub async fn end_subscription(id: i64) -> Result<Subscription, ServerFnError> {
+pub async fn end_subscription(id: i64) -> Result<Subscription, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::ManageSubscriptions)).await?;
     backend.end_subscription(&actor, id).await.map_err(super::ssr::service_error)
 }
 
 /// Reserved and used servers per tenant (the admins' part of the report).
 #[server(endpoint = "tenant_usage")]
-pub async fn load_tenant_usage() -> Result<Vec<TenantUsage>, ServerFnError> {
+pub async fn load_tenant_usage() -> Result<Vec<TenantUsage>, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ManageSubscriptions)).await?;
     backend.tenant_usage().await.map_err(super::ssr::service_error)
 }
 
 #[server(endpoint = "deployments_data")]
-pub async fn load_deployments() -> Result<DeploymentsData, ServerFnError> {
+pub async fn load_deployments() -> Result<DeploymentsData, ActionError> {
     let (backend, user, _) = super::ssr::require_access(super::ALLOCATE).await?;
     let err = super::ssr::service_error;
     let for_tenants = user.role.can(Permission::AllocateForTenants);
@@ -149,7 +151,7 @@ pub async fn allocate(
     #[server(default)] image: Option<String>,
     #[server(default)] ssh_keys: Option<String>,
     #[server(default)] user_data: Option<String>,
-) -> Result<Deployment, ServerFnError> {
+) -> Result<Deployment, ActionError> {
     let (backend, user, _) = super::ssr::require_access(super::ALLOCATE).await?;
     let request = crate::backend::services::allocation::AllocationRequest {
         tenant: username.filter(|u| !u.trim().is_empty()),
@@ -165,10 +167,7 @@ pub async fn allocate(
 /// Releases a deployment, or one server of it (`server_id`): the servers go to
 /// cleaning.
 #[server(endpoint = "release_deployment")]
-pub async fn release_deployment(
-    id: i64,
-    #[server(default)] server_id: Option<i64>,
-) -> Result<Deployment, ServerFnError> {
+pub async fn release_deployment(id: i64, #[server(default)] server_id: Option<i64>) -> Result<Deployment, ActionError> {
     let (backend, user, _) = super::ssr::require_access(super::ALLOCATE).await?;
     let only = server_id.map(|s| vec![s]);
     backend.release(&user, id, only.as_deref()).await.map_err(super::ssr::service_error)

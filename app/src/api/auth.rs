@@ -1,11 +1,12 @@
 //! Login, logout, who am I, change my password.
 
+use super::ActionError;
 use crate::model::UserView;
 use leptos::prelude::*;
 
 /// Logs in and redirects to `next` (a local path) or the home page.
 #[server(endpoint = "login")]
-pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), ServerFnError> {
+pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), ActionError> {
     use super::ssr::fail;
     use crate::backend::services::accounts::LoginError;
     use crate::backend::store::sessions::USER_ID_KEY;
@@ -17,7 +18,7 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
             format!("username: at most {} characters", crate::backend::MAX_LOGIN_NAME),
         );
     }
-    let backend = crate::backend::use_backend()?;
+    let backend = super::ssr::use_backend()?;
     let session = leptos_axum::extract::<tower_sessions::Session>().await?;
     let client = leptos_axum::extract::<axum::Extension<crate::backend::ClientIp>>()
         .await
@@ -26,8 +27,8 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     match backend.authenticate(&username, &password, &client).await {
         Ok(user) => {
             // A new session id at login defeats session fixation.
-            session.cycle_id().await.map_err(|e| ServerFnError::new(format!("session: {e}")))?;
-            session.insert(USER_ID_KEY, user.id).await.map_err(|e| ServerFnError::new(format!("session: {e}")))?;
+            session.cycle_id().await.map_err(|e| ActionError::new(format!("session: {e}")))?;
+            session.insert(USER_ID_KEY, user.id).await.map_err(|e| ActionError::new(format!("session: {e}")))?;
             tracing::info!(user = %user.username, %client, "login");
             leptos_axum::redirect(&safe_next(next.as_deref()));
             Ok(())
@@ -65,22 +66,22 @@ pub fn safe_next(next: Option<&str>) -> String {
 }
 
 #[server(endpoint = "logout")]
-pub async fn logout() -> Result<(), ServerFnError> {
+pub async fn logout() -> Result<(), ActionError> {
     let session = leptos_axum::extract::<tower_sessions::Session>().await?;
-    session.flush().await.map_err(|e| ServerFnError::new(format!("session: {e}")))?;
+    session.flush().await.map_err(|e| ActionError::new(format!("session: {e}")))?;
     leptos_axum::redirect("/login");
     Ok(())
 }
 
 /// The logged-in user, or None.
 #[server(endpoint = "whoami")]
-pub async fn whoami() -> Result<Option<UserView>, ServerFnError> {
+pub async fn whoami() -> Result<Option<UserView>, ActionError> {
     Ok(super::ssr::current_user().await)
 }
 
 /// Changes one's own password; other sessions of the user end.
 #[server(endpoint = "change_password")]
-pub async fn change_password(current: String, new_password: String) -> Result<(), ServerFnError> {
+pub async fn change_password(current: String, new_password: String) -> Result<(), ActionError> {
     let (backend, user, actor) = super::ssr::require(None).await?;
     let session = leptos_axum::extract::<tower_sessions::Session>().await?;
     // Throttled per user: one user's wrong guesses do not hold back another's change.

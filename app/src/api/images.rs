@@ -1,6 +1,7 @@
 //! The image catalog's server functions: everyone logged in lists the current images
 //! (admins also the retired ones); admins add and retire.
 
+use super::ActionError;
 use crate::model::Image;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,7 @@ pub struct ImagesData {
 }
 
 #[server(endpoint = "images_data")]
-pub async fn load_images() -> Result<ImagesData, ServerFnError> {
+pub async fn load_images() -> Result<ImagesData, ActionError> {
     let (backend, user, _) = super::ssr::require(None).await?;
     let can_manage = user.role.can(crate::domain::Permission::ManageImages);
     let images = backend.images(can_manage).await.map_err(super::ssr::service_error)?;
@@ -28,7 +29,7 @@ pub async fn add_image(
     sha256: String,
     format: String,
     #[server(default)] min_disk_gib: Option<String>,
-) -> Result<Image, ServerFnError> {
+) -> Result<Image, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(crate::domain::Permission::ManageImages)).await?;
     let min_disk_gib = match min_disk_gib.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
@@ -48,7 +49,7 @@ pub async fn add_image(
 
 /// Retires an image: no new deployment may choose it.
 #[server(endpoint = "retire_image")]
-pub async fn retire_image(id: i64) -> Result<Image, ServerFnError> {
+pub async fn retire_image(id: i64) -> Result<Image, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(crate::domain::Permission::ManageImages)).await?;
     backend.retire_image(&actor, id).await.map_err(super::ssr::service_error)
 }
@@ -60,7 +61,7 @@ pub async fn redeploy_server(
     id: i64,
     image: String,
     #[server(default)] overwrite: Option<String>,
-) -> Result<(), ServerFnError> {
+) -> Result<(), ActionError> {
     let (backend, user, _) = super::ssr::require_access(super::DEPLOY).await?;
     if overwrite.is_none() {
         return super::ssr::fail(
@@ -73,7 +74,7 @@ pub async fn redeploy_server(
 
 /// Sets the disk images are written to on a server (empty: the smallest that fits).
 #[server(endpoint = "set_root_disk")]
-pub async fn set_root_disk(id: i64, #[server(default)] serial: Option<String>) -> Result<(), ServerFnError> {
+pub async fn set_root_disk(id: i64, #[server(default)] serial: Option<String>) -> Result<(), ActionError> {
     let (backend, user, _) = super::ssr::require(Some(crate::domain::Permission::DeployAnyServer)).await?;
     backend.set_root_disk(&user, id, serial.as_deref()).await.map_err(super::ssr::service_error)
 }

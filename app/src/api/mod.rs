@@ -7,11 +7,13 @@
 
 pub mod allocation;
 pub mod auth;
+mod error;
 pub mod images;
 pub mod servers;
 pub mod users;
 
 use crate::domain::Permission;
+pub use error::{ActionError, ErrorKind, FieldMessage};
 
 /// What a caller needs to reach an endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,13 +119,22 @@ pub fn access_for(path: &str) -> Option<Access> {
 pub mod ssr {
     //! Server-side helpers for server functions.
 
+    use super::ActionError;
+    use crate::backend::Backend;
     use crate::backend::services::{Actor, ServiceError};
-    use crate::backend::{Backend, use_backend};
     use crate::domain::Permission;
     use crate::model::UserView;
     use http::StatusCode;
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
+
+    /// The backend from the request's context; missing context is a wiring bug.
+    pub fn use_backend() -> Result<Backend, ActionError> {
+        use_context::<Backend>().ok_or_else(|| {
+            tracing::error!("Backend missing from server function context");
+            ActionError::new("internal error")
+        })
+    }
 
     /// The caller, resolved from the session by the server's middleware.
     #[derive(Clone, Debug, Default)]
@@ -145,9 +156,9 @@ pub mod ssr {
     }
 
     /// Fails with `status` and a message the user may read.
-    pub fn fail<T>(status: StatusCode, message: impl Into<String>) -> Result<T, ServerFnError> {
+    pub fn fail<T>(status: StatusCode, message: impl Into<String>) -> Result<T, ActionError> {
         set_status(status);
-        Err(ServerFnError::new(message.into()))
+        Err(ActionError::new(message.into()))
     }
 
     pub async fn current_user() -> Option<UserView> {
@@ -158,7 +169,7 @@ pub mod ssr {
     }
 
     /// The logged-in caller with `permission`, as an audit actor; 401/403 otherwise.
-    pub async fn require(permission: Option<Permission>) -> Result<(Backend, UserView, Actor), ServerFnError> {
+    pub async fn require(permission: Option<Permission>) -> Result<(Backend, UserView, Actor), ActionError> {
         let backend = use_backend()?;
         let Some(user) = current_user().await else {
             return fail(StatusCode::UNAUTHORIZED, "log in first");
@@ -176,7 +187,7 @@ pub mod ssr {
     }
 
     /// The logged-in caller, whose role passes `access`; 401/403 otherwise.
-    pub async fn require_access(access: super::Access) -> Result<(Backend, UserView, Actor), ServerFnError> {
+    pub async fn require_access(access: super::Access) -> Result<(Backend, UserView, Actor), ActionError> {
         let (backend, user, actor) = require(None).await?;
         if !access.allows(user.role) {
             return fail(StatusCode::FORBIDDEN, format!("your role ({}) may not {}", user.role, access.describe()));
@@ -184,11 +195,12 @@ pub mod ssr {
         Ok((backend, user, actor))
     }
 
-    /// Maps a service error to an HTTP status and a message safe to show.
-    pub fn service_error(e: ServiceError) -> ServerFnError {
+    /// Maps a service error to an HTTP status and a message safe to show (its
+    /// invalid fields by name).
+    pub fn service_error(e: ServiceError) -> ActionError {
         let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         set_status(status);
-        ServerFnError::new(e.user_message())
+        ActionError::from(e)
     }
 
     /// Re-export so server functions need not name axum.

@@ -1,5 +1,6 @@
 //! Servers: the utilization report, the list, one server's page, add, status buttons.
 
+use super::ActionError;
 use crate::domain::buttons::Button;
 #[cfg(feature = "ssr")]
 use crate::domain::{Action, Permission};
@@ -35,7 +36,7 @@ pub struct ServerDetail {
 pub async fn load_utilization(
     #[server(default)] datacenter: Option<String>,
     #[server(default)] rack: Option<String>,
-) -> Result<Utilization, ServerFnError> {
+) -> Result<Utilization, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
     let datacenter = datacenter.filter(|d| !d.is_empty());
     let rack = rack.filter(|r| !r.is_empty());
@@ -55,7 +56,7 @@ pub async fn list_servers(
     #[server(default)] sort: Option<String>,
     #[server(default)] dir: Option<String>,
     #[server(default)] page: Option<i64>,
-) -> Result<crate::model::ServerListPage, ServerFnError> {
+) -> Result<crate::model::ServerListPage, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
     let params = crate::backend::services::servers::ListParams {
         state,
@@ -91,7 +92,7 @@ pub async fn bulk_action(
     /// A checkbox: the disks and switch interfaces were checked (Available).
     #[server(default)]
     checked: Option<String>,
-) -> Result<Vec<crate::model::BulkOutcome>, ServerFnError> {
+) -> Result<Vec<crate::model::BulkOutcome>, ActionError> {
     let (backend, user, actor) = super::ssr::require_access(super::BULK).await?;
     let Some(action) = Action::parse(&action).filter(|a| BULK_ACTIONS.iter().any(|(b, _)| b == a)) else {
         return super::ssr::fail(
@@ -124,10 +125,10 @@ pub async fn bulk_action(
         match pair {
             Some(p) => parsed.push(p),
             None => {
-                return super::ssr::fail(
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("targets: {t:?} is not id:generation"),
-                );
+                return Err(super::ssr::service_error(crate::backend::services::ServiceError::invalid(
+                    "targets",
+                    format!("{t:?} is not id:generation"),
+                )));
             }
         }
     }
@@ -135,7 +136,7 @@ pub async fn bulk_action(
 }
 
 #[server(endpoint = "server_detail")]
-pub async fn load_server(id: i64) -> Result<ServerDetail, ServerFnError> {
+pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
     let view = backend.server_view(&user, id).await.map_err(super::ssr::service_error)?;
     let server = view.server;
@@ -193,7 +194,7 @@ pub struct ServerActivity {
 }
 
 #[server(endpoint = "server_activity")]
-pub async fn load_activity(id: i64) -> Result<ServerActivity, ServerFnError> {
+pub async fn load_activity(id: i64) -> Result<ServerActivity, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
     let server = backend.server_for(&user, id).await.map_err(super::ssr::service_error)?;
     let (events, erase_certificates) = if user.role.can(Permission::ViewAudit) {
@@ -239,7 +240,7 @@ pub async fn add_server(
     /// A checkbox: present ("on") to accept a self-signed BMC certificate.
     #[server(default)]
     bmc_skip_tls_verify: Option<String>,
-) -> Result<Server, ServerFnError> {
+) -> Result<Server, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::AddServer)).await?;
     let new = crate::backend::services::NewServer {
         name,
@@ -256,7 +257,7 @@ pub async fn add_server(
 /// Registers a decommissioned server again, or re-registers an unavailable or used
 /// one (a used server reboots into the live image).
 #[server(endpoint = "start_registration")]
-pub async fn start_registration(id: i64, generation: i64) -> Result<Server, ServerFnError> {
+pub async fn start_registration(id: i64, generation: i64) -> Result<Server, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::StartRegistration)).await?;
     let server = backend.server(id).await.map_err(super::ssr::service_error)?;
     let action = Action::registration_from(server.state);
@@ -266,7 +267,7 @@ pub async fn start_registration(id: i64, generation: i64) -> Result<Server, Serv
 
 /// Starts decommissioning: power off, eject media, forget the BMC credentials.
 #[server(endpoint = "decommission_server")]
-pub async fn decommission_server(id: i64, generation: i64) -> Result<Server, ServerFnError> {
+pub async fn decommission_server(id: i64, generation: i64) -> Result<Server, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::Decommission)).await?;
     let change = crate::backend::services::StateChange::new(Action::Decommission).at_generation(generation);
     backend.change_state(&actor, id, &change).await.map_err(super::ssr::service_error)
@@ -274,14 +275,14 @@ pub async fn decommission_server(id: i64, generation: i64) -> Result<Server, Ser
 
 /// Runs the server's failed or aborted process again.
 #[server(endpoint = "retry_job")]
-pub async fn retry_job(id: i64) -> Result<Server, ServerFnError> {
+pub async fn retry_job(id: i64) -> Result<Server, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::RetryAbortJobs)).await?;
     backend.retry_job_for(&user, id).await.map_err(super::ssr::service_error)
 }
 
 /// Asks for a power action (on, off, reset) on a server; it runs as a job.
 #[server(endpoint = "request_power")]
-pub async fn request_power(id: i64, request: String) -> Result<(), ServerFnError> {
+pub async fn request_power(id: i64, request: String) -> Result<(), ActionError> {
     let (backend, user, _) = super::ssr::require_access(super::POWER).await?;
     let Some(request) = crate::domain::power::PowerRequest::parse(&request) else {
         return super::ssr::fail(
@@ -294,7 +295,7 @@ pub async fn request_power(id: i64, request: String) -> Result<(), ServerFnError
 
 /// Aborts the server's running job (it powers the server off and ejects the media).
 #[server(endpoint = "abort_job")]
-pub async fn abort_job(id: i64) -> Result<(), ServerFnError> {
+pub async fn abort_job(id: i64) -> Result<(), ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::RetryAbortJobs)).await?;
     backend.abort_job(&actor, id).await.map_err(super::ssr::service_error)
 }
@@ -302,7 +303,7 @@ pub async fn abort_job(id: i64) -> Result<(), ServerFnError> {
 /// Saves the server's notes on top of `version` (the one the editor loaded); refused
 /// with the other's change when someone saved in between.
 #[server(endpoint = "save_notes")]
-pub async fn save_notes(id: i64, text: String, version: i64) -> Result<crate::model::Notes, ServerFnError> {
+pub async fn save_notes(id: i64, text: String, version: i64) -> Result<crate::model::Notes, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::EditNotes)).await?;
     backend.save_notes(&actor, id, &text, version).await.map_err(super::ssr::service_error)
 }
@@ -310,21 +311,21 @@ pub async fn save_notes(id: i64, text: String, version: i64) -> Result<crate::mo
 /// The notes editor's preview: the text rendered as it would be saved. Rendered here so
 /// the Markdown parser is not part of every page's wasm.
 #[server(endpoint = "preview_notes")]
-pub async fn preview_notes(text: String) -> Result<String, ServerFnError> {
+pub async fn preview_notes(text: String) -> Result<String, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::EditNotes)).await?;
     backend.preview_notes(&text).map_err(super::ssr::service_error)
 }
 
 /// Trusts the certificate the server's BMC presented instead of the pinned one.
 #[server(endpoint = "accept_bmc_certificate")]
-pub async fn accept_bmc_certificate(id: i64, fingerprint: String) -> Result<(), ServerFnError> {
+pub async fn accept_bmc_certificate(id: i64, fingerprint: String) -> Result<(), ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::EditBmc)).await?;
     backend.accept_bmc_certificate(&actor, id, &fingerprint).await.map_err(super::ssr::service_error)
 }
 
 /// A page of the notes' history: versions older than `before`.
 #[server(endpoint = "notes_history")]
-pub async fn notes_history(id: i64, before: i64) -> Result<crate::model::Notes, ServerFnError> {
+pub async fn notes_history(id: i64, before: i64) -> Result<crate::model::Notes, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
     let limit = crate::backend::services::notes::NOTES_PAGE;
     backend.notes_page(id, Some(before), limit).await.map_err(super::ssr::service_error)
@@ -341,7 +342,7 @@ pub async fn set_server_state(
     /// unavailable needs it).
     #[server(default)]
     checked: Option<String>,
-) -> Result<Server, ServerFnError> {
+) -> Result<Server, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::SetManualState)).await?;
     let Some(action) = Action::parse(&action).filter(|a| a.manual_target().is_some()) else {
         return super::ssr::fail(
@@ -376,7 +377,7 @@ pub async fn change_bmc(
     /// A checkbox: present ("on") to accept a self-signed BMC certificate.
     #[server(default)]
     bmc_skip_tls_verify: Option<String>,
-) -> Result<Server, ServerFnError> {
+) -> Result<Server, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::EditBmc)).await?;
     let change = crate::backend::services::servers::BmcChange {
         address: bmc_address,
@@ -397,7 +398,7 @@ pub struct RevealedCredentials {
 }
 
 #[server(endpoint = "reveal_bmc_credentials")]
-pub async fn reveal_bmc_credentials(id: i64) -> Result<RevealedCredentials, ServerFnError> {
+pub async fn reveal_bmc_credentials(id: i64) -> Result<RevealedCredentials, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::RevealBmcCredentials)).await?;
     let c = backend.reveal_bmc_credentials(&actor, id).await.map_err(super::ssr::service_error)?;
     Ok(RevealedCredentials {

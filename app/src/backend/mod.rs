@@ -8,8 +8,6 @@ pub mod secrets;
 pub mod services;
 pub mod store;
 
-use leptos::prelude::*;
-
 tokio::task_local! {
     /// The id of the work in progress: a request's id, or "job-<id>". Audit events
     /// record it, so an event leads to its log lines.
@@ -91,14 +89,6 @@ impl Backend {
         let mut conn = self.db.conn().await?;
         store::servers::count(&mut conn).await
     }
-}
-
-/// The backend from the request's context; missing context is a wiring bug.
-pub fn use_backend() -> Result<Backend, ServerFnError> {
-    use_context::<Backend>().ok_or_else(|| {
-        tracing::error!("Backend missing from server function context");
-        ServerFnError::new("internal error")
-    })
 }
 
 /// An error with its causes, "a: b: c", for logs.

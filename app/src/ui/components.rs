@@ -1,38 +1,29 @@
 //! Small pieces shared by pages.
 
+pub use crate::api::ActionError;
 use crate::domain::ServerState;
 use leptos::prelude::*;
-use server_fn::ServerFnError;
 
-/// The message of a server function error for a person: the service's own message,
-/// or what went wrong in words (a lost connection, an answer the page cannot read),
-/// never the framework's internals.
-pub fn error_text(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(m) => m.clone(),
-        ServerFnError::Request(_) | ServerFnError::Response(_) => {
-            "Rackstate could not be reached: the connection was lost or the server is restarting. \
-             Reload the page to see whether the action was applied."
-                .into()
-        }
-        ServerFnError::Deserialization(_) | ServerFnError::Serialization(_) => {
-            "Rackstate's answer could not be read (the server may be restarting or newer than this page). \
-             Reload the page and try again."
-                .into()
-        }
-        ServerFnError::Args(m) | ServerFnError::MissingArg(m) => format!("the form was incomplete: {m}"),
-        _ => "Rackstate could not run this action; reload the page and try again.".into(),
-    }
+/// The message of a server function error for a person (the service's own words, or
+/// a framework failure said in words: `ActionError` decides).
+pub fn error_text(e: &ActionError) -> String {
+    e.message.clone()
 }
 
-/// A refused form's errors by field: the service answers one "field: message" line
-/// per invalid field. Lines that name no field of `fields` come back under "".
-pub fn field_errors(e: &ServerFnError, fields: &[&str]) -> Vec<(String, String)> {
-    error_text(e)
-        .lines()
-        .map(|line| match line.split_once(": ") {
-            Some((f, m)) if fields.contains(&f) => (f.to_string(), m.to_string()),
-            _ => (String::new(), line.to_string()),
+/// A refused form's errors by field. Fields the form does not have, and a refusal
+/// that names no field, come back under "" (shown at the form's top).
+pub fn field_errors(e: &ActionError, fields: &[&str]) -> Vec<(String, String)> {
+    if e.fields.is_empty() {
+        return vec![(String::new(), e.message.clone())];
+    }
+    e.fields
+        .iter()
+        .map(|f| {
+            if fields.contains(&f.field.as_str()) {
+                (f.field.clone(), f.message.clone())
+            } else {
+                (String::new(), format!("{}: {}", f.field, f.message))
+            }
         })
         .collect()
 }
@@ -41,7 +32,7 @@ pub fn field_errors(e: &ServerFnError, fields: &[&str]) -> Vec<(String, String)>
 /// the field (its id is `{form}-{field}-error`, for `aria-describedby`).
 #[component]
 pub fn FieldError<T: Clone + Send + Sync + 'static>(
-    result: Signal<Option<Result<T, ServerFnError>>>,
+    result: Signal<Option<Result<T, ActionError>>>,
     form: &'static str,
     field: &'static str,
     fields: &'static [&'static str],
@@ -56,7 +47,7 @@ pub fn FieldError<T: Clone + Send + Sync + 'static>(
 }
 
 /// Whether a field of the last submission was refused (for `aria-invalid`).
-pub fn field_invalid<T>(result: &Option<Result<T, ServerFnError>>, field: &str, fields: &[&str]) -> bool {
+pub fn field_invalid<T>(result: &Option<Result<T, ActionError>>, field: &str, fields: &[&str]) -> bool {
     matches!(result, Some(Err(e)) if field_errors(e, fields).iter().any(|(f, _)| f == field))
 }
 
@@ -120,9 +111,7 @@ pub fn StateBadge(state: ServerState) -> impl IntoView {
 
 /// An error message from an action's last result, if it failed.
 #[component]
-pub fn ActionError<T: Clone + Send + Sync + 'static>(
-    result: Signal<Option<Result<T, ServerFnError>>>,
-) -> impl IntoView {
+pub fn ActionError<T: Clone + Send + Sync + 'static>(result: Signal<Option<Result<T, ActionError>>>) -> impl IntoView {
     move || match result.get() {
         Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
         _ => None,
