@@ -388,7 +388,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn metrics_text(backend: &Backend) -> axum::response::Response {
     use axum::response::IntoResponse;
     let body = crate::metrics::render(backend).await;
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }
 
 /// Readiness: 200 when the database answers and its migrations are applied.
