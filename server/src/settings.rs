@@ -104,6 +104,91 @@ pub struct SettingsError {
     pub message: String,
 }
 
+/// The environment as typed values: one reader per kind of value, each naming the
+/// variable in its error. (Not serde/envy: every variable has its own range, default
+/// and message, which a derive would leave to code like this anyway.)
+struct Env<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Env<'_> {
+    /// The value, trimmed; unset and blank are the same.
+    fn value(&self, name: &str) -> Option<String> {
+        (self.get)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    fn text(&self, name: &str, default: &str) -> String {
+        self.value(name).unwrap_or_else(|| default.to_string())
+    }
+
+    /// A value read by `parse`, whose error message is prefixed with the variable.
+    fn parsed<T>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, SettingsError> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(v) => parse(&v).map(Some).map_err(|message| SettingsError { var: name, message }),
+        }
+    }
+
+    /// A socket address like `example`.
+    fn address(&self, name: &'static str, example: &str) -> Result<Option<SocketAddr>, SettingsError> {
+        self.parsed(name, |v| v.parse().map_err(|e| format!("{v:?} is not an address like {example} ({e})")))
+    }
+
+    /// A number in `range` (`what` says what kind: "a number of minutes").
+    fn number<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+        what: &str,
+    ) -> Result<T, SettingsError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    {
+        let parsed = self.parsed(name, |v| match v.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(format!("{v:?} is not {what} from {} to {}", range.start(), range.end())),
+        })?;
+        Ok(parsed.unwrap_or(default))
+    }
+
+    /// Whole seconds up to `max`, at least `min` (0 allowed when `min` is 0).
+    fn seconds(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<Duration, SettingsError> {
+        match self.number(name, default, 0..=max, "seconds")? {
+            n if n < min => Err(SettingsError { var: name, message: format!("must be at least {min}") }),
+            n => Ok(Duration::from_secs(n)),
+        }
+    }
+
+    /// A base URL Rackstate is reached at: http(s), without a trailing slash.
+    fn base_url(&self, name: &'static str) -> Result<Option<String>, SettingsError> {
+        self.parsed(name, |v| {
+            let u = v.trim_end_matches('/');
+            if u.starts_with("http://") || u.starts_with("https://") {
+                Ok(u.to_string())
+            } else {
+                Err(format!("{u:?} must start with http:// or https://"))
+            }
+        })
+    }
+
+    /// A secret, taken as given (spaces count), checked by `check`.
+    fn secret(
+        &self,
+        name: &'static str,
+        check: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Result<Option<Secret>, SettingsError> {
+        match (self.get)(name).filter(|v| !v.trim().is_empty()) {
+            None => Ok(None),
+            Some(v) => check(&v).map(|()| Some(Secret(v))).map_err(|message| SettingsError { var: name, message }),
+        }
+    }
+}
+
 impl Settings {
     /// Reads the settings from the process environment.
     pub fn from_env() -> Result<Self, SettingsError> {
@@ -112,214 +197,93 @@ impl Settings {
 
     /// Reads the settings through `get`, so tests need not touch the process environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let var = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
-        let listen = match var("RACKSTATE_LISTEN") {
-            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
-            Some(v) => v.trim().parse().map_err(|e| SettingsError {
-                var: "RACKSTATE_LISTEN",
-                message: format!("{v:?} is not an address like 127.0.0.1:3000 ({e})"),
-            })?,
-        };
-        let data_dir = PathBuf::from(var("RACKSTATE_DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url = match var("RACKSTATE_DATABASE_URL") {
-            None => format!("sqlite://{}", data_dir.join("rackstate.db").display()),
-            Some(v) => {
-                if app::backend::DbKind::from_url(&v).is_none() {
-                    return Err(SettingsError {
-                        var: "RACKSTATE_DATABASE_URL",
-                        message: "must start with sqlite: or postgres://".into(),
-                    });
-                }
-                v
-            }
-        };
-        let site_root = PathBuf::from(var("RACKSTATE_SITE_ROOT").unwrap_or_else(|| "target/site".into()));
-        let db_max_connections = match var("RACKSTATE_DB_MAX_CONNECTIONS") {
-            None => 8,
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if (1..=1000).contains(&n) => n,
-                _ => {
-                    return Err(SettingsError {
-                        var: "RACKSTATE_DB_MAX_CONNECTIONS",
-                        message: format!("{v:?} is not a number from 1 to 1000"),
-                    });
-                }
-            },
-        };
-        let public_url = var("RACKSTATE_PUBLIC_URL").map(|v| v.trim().trim_end_matches('/').to_string());
-        if let Some(u) = &public_url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
-        {
-            return Err(SettingsError {
-                var: "RACKSTATE_PUBLIC_URL",
-                message: format!("{u:?} must start with http:// or https://"),
-            });
-        }
-        let session_idle_minutes = match var("RACKSTATE_SESSION_IDLE_MINUTES") {
-            None => 8 * 60,
-            Some(v) => match v.trim().parse::<i64>() {
-                Ok(n) if (1..=60 * 24 * 30).contains(&n) => n,
-                _ => {
-                    return Err(SettingsError {
-                        var: "RACKSTATE_SESSION_IDLE_MINUTES",
-                        message: format!("{v:?} is not a number of minutes from 1 to 43200"),
-                    });
-                }
-            },
-        };
-        let admin_password = get("RACKSTATE_ADMIN_PASSWORD").filter(|v| !v.is_empty()).map(Secret);
-        if let Some(p) = &admin_password
-            && let Err(m) = app::domain::roles::check_password(&p.0)
-        {
-            return Err(SettingsError { var: "RACKSTATE_ADMIN_PASSWORD", message: m });
-        }
-        let secret_key = get("RACKSTATE_SECRET_KEY").filter(|v| !v.trim().is_empty()).map(Secret);
-        if let Some(k) = &secret_key
-            && app::backend::secrets::SecretBox::from_hex(&k.0).is_err()
-        {
-            return Err(SettingsError {
-                var: "RACKSTATE_SECRET_KEY",
-                message: "must be 64 hex digits (32 bytes)".into(),
-            });
-        }
-        let number = |name: &'static str, default: u64, max: u64, what: &str| -> Result<u64, SettingsError> {
-            match var(name) {
-                None => Ok(default),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if n <= max => Ok(n),
-                    _ => Err(SettingsError { var: name, message: format!("{v:?} is not {what} from 0 to {max}") }),
-                },
-            }
-        };
-        let workers = number("RACKSTATE_WORKERS", 16, 1024, "a number")? as usize;
-        let live_image = var("RACKSTATE_LIVE_IMAGE").map(PathBuf::from);
-        // A base URL Rackstate is reached at: http(s), no trailing slash.
-        let base_url = |name: &'static str| -> Result<Option<String>, SettingsError> {
-            let url = var(name).map(|v| v.trim().trim_end_matches('/').to_string());
-            match url {
-                Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                    Err(SettingsError { var: name, message: format!("{u:?} must start with http:// or https://") })
-                }
-                url => Ok(url),
-            }
-        };
-        let agent_url = base_url("RACKSTATE_AGENT_URL")?;
-        let media_url = base_url("RACKSTATE_MEDIA_URL")?;
-        // A duration in whole seconds from `min` to `max`.
-        let seconds = |name: &'static str, default: u64, min: u64, max: u64| -> Result<Duration, SettingsError> {
-            match number(name, default, max, "seconds")? {
-                n if n < min => Err(SettingsError { var: name, message: format!("must be at least {min}") }),
-                n => Ok(Duration::from_secs(n)),
-            }
-        };
-        let agent_timeout = seconds("RACKSTATE_AGENT_TIMEOUT_SECONDS", 1800, 1, 7 * 24 * 3600)?;
-        let job_lease = seconds("RACKSTATE_JOB_LEASE_SECONDS", 60, 3, 3600)?;
-        let bmc_networks = match var("RACKSTATE_BMC_NETWORKS") {
-            None => app::domain::bmc_address::BmcNetworks::any(),
-            Some(v) => app::domain::bmc_address::BmcNetworks::parse(&v)
-                .map_err(|message| SettingsError { var: "RACKSTATE_BMC_NETWORKS", message })?,
-        };
-        let bmc_ca_certs = match var("RACKSTATE_BMC_CA_FILE") {
-            None => Vec::new(),
-            Some(path) => {
-                let pem = std::fs::read(path.trim())
-                    .map_err(|e| SettingsError { var: "RACKSTATE_BMC_CA_FILE", message: format!("{path}: {e}") })?;
-                crate::bmc::tls::parse_ca_pem(&pem)
-                    .map_err(|m| SettingsError { var: "RACKSTATE_BMC_CA_FILE", message: format!("{path}: {m}") })?
-            }
-        };
-        let bmc_max_response_bytes = number(
-            "RACKSTATE_BMC_MAX_RESPONSE_BYTES",
-            app::backend::DEFAULT_BMC_MAX_RESPONSE_BYTES as u64,
-            1024 * 1024 * 1024,
-            "bytes",
-        )?
-        .max(64 * 1024) as usize;
-        let bmc_timeout = seconds("RACKSTATE_BMC_TIMEOUT_SECONDS", 20, 1, 600)?;
-        let power_timeout = seconds("RACKSTATE_POWER_TIMEOUT_SECONDS", 120, 1, 3600)?;
-        let shutdown_grace = seconds("RACKSTATE_SHUTDOWN_GRACE_SECONDS", 120, 1, 3600)?;
-        let bmc_retries = number("RACKSTATE_BMC_RETRIES", 3, 10, "a number of retries")? as u32;
-        let bmc_retry_base = seconds("RACKSTATE_BMC_RETRY_SECONDS", 5, 1, 600)?;
-        // 0 turns the sweep off.
-        let power_sync = Some(seconds("RACKSTATE_POWER_SYNC_SECONDS", 300, 0, 86400)?).filter(|d| !d.is_zero());
-        let metrics_token = get("RACKSTATE_METRICS_TOKEN").filter(|v| !v.trim().is_empty()).map(Secret);
-        if metrics_token.as_ref().is_some_and(|t| t.0.len() < 16) {
-            return Err(SettingsError {
-                var: "RACKSTATE_METRICS_TOKEN",
-                message: "must be at least 16 characters".into(),
-            });
-        }
-        let metrics_listen = match var("RACKSTATE_METRICS_LISTEN") {
-            None => None,
-            Some(v) => Some(v.trim().parse().map_err(|e| SettingsError {
-                var: "RACKSTATE_METRICS_LISTEN",
-                message: format!("{v:?} is not an address like 127.0.0.1:9100 ({e})"),
-            })?),
-        };
-        let erase_mode = match var("RACKSTATE_ERASE_MODE") {
-            None => EraseMode::default(),
-            Some(v) => EraseMode::parse(&v).ok_or_else(|| SettingsError {
-                var: "RACKSTATE_ERASE_MODE",
-                message: format!("{v:?} is not secure, full or metadata"),
-            })?,
-        };
-        let trusted_proxies = match var("RACKSTATE_TRUSTED_PROXIES") {
-            None => Default::default(),
-            Some(v) => app::domain::client_addr::TrustedProxies::parse(&v)
-                .map_err(|message| SettingsError { var: "RACKSTATE_TRUSTED_PROXIES", message })?,
-        };
-        let demo_lab = number("RACKSTATE_DEMO_LAB", 0, 5000, "a number of servers")? as usize;
-        let demo_lab_boot = match var("RACKSTATE_DEMO_LAB_BOOT_SECONDS") {
-            None => Duration::from_secs(3),
-            Some(v) => match v.trim().parse::<f64>() {
-                Ok(n) if (0.0..=600.0).contains(&n) => Duration::from_secs_f64(n),
-                _ => {
-                    return Err(SettingsError {
-                        var: "RACKSTATE_DEMO_LAB_BOOT_SECONDS",
-                        message: format!("{v:?} is not a number of seconds from 0 to 600"),
-                    });
-                }
-            },
-        };
-        let demo_lab_vendor = match var("RACKSTATE_DEMO_LAB_VENDOR").as_deref().map(str::trim) {
-            None | Some("mixed") => None,
-            Some(v) => Some(crate::lab::Vendor::parse(v).ok_or_else(|| SettingsError {
-                var: "RACKSTATE_DEMO_LAB_VENDOR",
-                message: format!("{v:?} is not {}", crate::cli::vendor_names()),
-            })?),
-        };
+        let env = Env { get: &get };
+        let listen = env.address("RACKSTATE_LISTEN", "127.0.0.1:3000")?.unwrap_or(([127, 0, 0, 1], 3000).into());
+        let data_dir = PathBuf::from(env.text("RACKSTATE_DATA_DIR", "./data"));
+        let database_url = env
+            .parsed("RACKSTATE_DATABASE_URL", |v| match app::backend::DbKind::from_url(v) {
+                Some(_) => Ok(v.to_string()),
+                None => Err("must start with sqlite: or postgres://".into()),
+            })?
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("rackstate.db").display()));
+        let bmc_ca_certs = env
+            .parsed("RACKSTATE_BMC_CA_FILE", |path| {
+                let pem = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+                crate::bmc::tls::parse_ca_pem(&pem).map_err(|m| format!("{path}: {m}"))
+            })?
+            .unwrap_or_default();
+        let power_sync = Some(env.seconds("RACKSTATE_POWER_SYNC_SECONDS", 300, 0, 86400)?).filter(|d| !d.is_zero());
         Ok(Self {
-            demo_lab_vendor,
-            workers,
-            live_image,
-            agent_url,
-            media_url,
-            agent_timeout,
-            job_lease,
-            bmc_timeout,
-            bmc_networks,
-            bmc_ca_certs,
-            bmc_max_response_bytes,
-            power_timeout,
-            shutdown_grace,
-            bmc_retries,
-            bmc_retry_base,
-            power_sync,
-            metrics_token,
-            metrics_listen,
-            erase_mode,
-            trusted_proxies,
-            demo_lab,
-            demo_lab_boot,
-            secret_key,
             listen,
+            site_root: PathBuf::from(env.text("RACKSTATE_SITE_ROOT", "target/site")),
+            db_max_connections: env.number("RACKSTATE_DB_MAX_CONNECTIONS", 8, 1..=1000, "a number")?,
+            public_url: env.base_url("RACKSTATE_PUBLIC_URL")?,
+            session_idle_minutes: env.number(
+                "RACKSTATE_SESSION_IDLE_MINUTES",
+                8 * 60,
+                1..=60 * 24 * 30,
+                "a number of minutes",
+            )?,
+            admin_password: env.secret("RACKSTATE_ADMIN_PASSWORD", app::domain::roles::check_password)?,
+            secret_key: env.secret("RACKSTATE_SECRET_KEY", |k| {
+                app::backend::secrets::SecretBox::from_hex(k)
+                    .map(|_| ())
+                    .map_err(|_| "must be 64 hex digits (32 bytes)".to_string())
+            })?,
+            workers: env.number("RACKSTATE_WORKERS", 16, 0..=1024, "a number")?,
+            live_image: env.value("RACKSTATE_LIVE_IMAGE").map(PathBuf::from),
+            agent_url: env.base_url("RACKSTATE_AGENT_URL")?,
+            media_url: env.base_url("RACKSTATE_MEDIA_URL")?,
+            agent_timeout: env.seconds("RACKSTATE_AGENT_TIMEOUT_SECONDS", 1800, 1, 7 * 24 * 3600)?,
+            job_lease: env.seconds("RACKSTATE_JOB_LEASE_SECONDS", 60, 3, 3600)?,
+            bmc_timeout: env.seconds("RACKSTATE_BMC_TIMEOUT_SECONDS", 20, 1, 600)?,
+            bmc_networks: env
+                .parsed("RACKSTATE_BMC_NETWORKS", app::domain::bmc_address::BmcNetworks::parse)?
+                .unwrap_or_else(app::domain::bmc_address::BmcNetworks::any),
+            bmc_ca_certs,
+            // At least 64 KiB: a BMC's service root alone can be tens of kilobytes.
+            bmc_max_response_bytes: env
+                .number(
+                    "RACKSTATE_BMC_MAX_RESPONSE_BYTES",
+                    app::backend::DEFAULT_BMC_MAX_RESPONSE_BYTES,
+                    0..=1024 * 1024 * 1024,
+                    "bytes",
+                )?
+                .max(64 * 1024),
+            power_timeout: env.seconds("RACKSTATE_POWER_TIMEOUT_SECONDS", 120, 1, 3600)?,
+            shutdown_grace: env.seconds("RACKSTATE_SHUTDOWN_GRACE_SECONDS", 120, 1, 3600)?,
+            bmc_retries: env.number("RACKSTATE_BMC_RETRIES", 3, 0..=10, "a number of retries")?,
+            bmc_retry_base: env.seconds("RACKSTATE_BMC_RETRY_SECONDS", 5, 1, 600)?,
+            power_sync,
+            metrics_token: env.secret("RACKSTATE_METRICS_TOKEN", |t| {
+                if t.len() < 16 { Err("must be at least 16 characters".into()) } else { Ok(()) }
+            })?,
+            metrics_listen: env.address("RACKSTATE_METRICS_LISTEN", "127.0.0.1:9100")?,
+            erase_mode: env
+                .parsed("RACKSTATE_ERASE_MODE", |v| {
+                    EraseMode::parse(v).ok_or_else(|| format!("{v:?} is not secure, full or metadata"))
+                })?
+                .unwrap_or_default(),
+            trusted_proxies: env
+                .parsed("RACKSTATE_TRUSTED_PROXIES", app::domain::client_addr::TrustedProxies::parse)?
+                .unwrap_or_default(),
+            demo_lab: env.number("RACKSTATE_DEMO_LAB", 0, 0..=5000, "a number of servers")?,
+            demo_lab_boot: Duration::from_secs_f64(env.number(
+                "RACKSTATE_DEMO_LAB_BOOT_SECONDS",
+                3.0,
+                0.0..=600.0,
+                "a number of seconds",
+            )?),
+            demo_lab_vendor: env
+                .parsed("RACKSTATE_DEMO_LAB_VENDOR", |v| match v {
+                    "mixed" => Ok(None),
+                    v => crate::lab::Vendor::parse(v)
+                        .map(Some)
+                        .ok_or_else(|| format!("{v:?} is not {}", crate::cli::vendor_names())),
+                })?
+                .flatten(),
             data_dir,
             database_url,
-            site_root,
-            db_max_connections,
-            public_url,
-            session_idle_minutes,
-            admin_password,
         })
     }
 }
@@ -422,6 +386,27 @@ mod tests {
             "RACKSTATE_AGENT_TIMEOUT_SECONDS"
         );
         assert_eq!(with(&[("RACKSTATE_AGENT_URL", "ftp://x")]).unwrap_err().var, "RACKSTATE_AGENT_URL");
+    }
+
+    /// An admin mistypes a value: start-up stops with the variable named and what it
+    /// should be, for every kind of value.
+    #[test]
+    fn each_kind_of_value_names_its_variable() {
+        for (var, value, says) in [
+            ("RACKSTATE_SESSION_IDLE_MINUTES", "0", "is not a number of minutes from 1 to 43200"),
+            ("RACKSTATE_DEMO_LAB_BOOT_SECONDS", "fast", "is not a number of seconds from 0 to 600"),
+            ("RACKSTATE_METRICS_LISTEN", "9100", "is not an address like 127.0.0.1:9100"),
+            ("RACKSTATE_PUBLIC_URL", "rackstate.example", "must start with http:// or https://"),
+            ("RACKSTATE_ERASE_MODE", "shred", "is not secure, full or metadata"),
+            ("RACKSTATE_METRICS_TOKEN", "short", "must be at least 16 characters"),
+            ("RACKSTATE_SECRET_KEY", "abc", "must be 64 hex digits"),
+            ("RACKSTATE_BMC_RETRIES", "11", "is not a number of retries from 0 to 10"),
+        ] {
+            let e = with(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var);
+            assert!(e.message.contains(says), "{var}={value}: {e}");
+        }
+        assert_eq!(with(&[("RACKSTATE_DEMO_LAB_VENDOR", "mixed")]).unwrap().demo_lab_vendor, None);
     }
 
     /// Pool size must be a sane positive number.
