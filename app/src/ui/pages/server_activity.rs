@@ -1,0 +1,114 @@
+//! The server page's activity: the running (or last) job with its steps, Retry and
+//! Abort, and the server's audit with hardware changes spelled out.
+
+use crate::api::servers::{AbortJob, RetryJob};
+use crate::domain::EventKind;
+use crate::model::{Event, JobView};
+use crate::ui::components::{error_text, utc};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+
+/// The job card: its steps as they happen, Retry and Abort for those who manage jobs.
+#[component]
+pub(super) fn JobCard(
+    server_id: i64,
+    job: JobView,
+    can_manage: bool,
+    retry: ServerAction<RetryJob>,
+    abort: ServerAction<AbortJob>,
+    /// An open Abort confirmation, kept when the card is drawn again.
+    abort_open: RwSignal<bool>,
+) -> impl IntoView {
+    let active = job.is_active();
+    let (can_retry, can_abort) = (job.can_retry(), job.can_abort());
+    let abort_text = if job.kind == crate::domain::JobKind::Power {
+        "The power request stops where it is; the job fails."
+    } else {
+        "The job stops; the server is powered off and its virtual media ejected (best effort), then the job fails."
+    };
+    view! {
+        <section class="card" aria-labelledby="job-h" data-testid="job">
+            <h2 id="job-h">
+                {if active { "Running job" } else { "Last job" }} ": "
+                {job.kind.as_str()} " #" {job.id} " "
+                <span class=format!("job-status job-{}", job.status)>{job.status.label()}</span>
+            </h2>
+            {(job.attempts > 1).then(|| view! { <p class="muted">{format!("attempt {}", job.attempts)}</p> })}
+            {job.last_error.clone().map(|e| view! { <p class="error">{e}</p> })}
+            <ol class="steps">
+            {job.steps.into_iter().map(|crate::model::JobStep { at, message }| view! {
+                <li><time class="when">{utc(at)}</time>" " {message}</li>
+            }).collect_view()}
+            </ol>
+            {active.then(|| view! { <p class="muted live-note">"Steps appear here as they happen."</p> })}
+            {(can_manage && can_retry).then(|| view! {
+                <ActionForm action=retry attr:class="inline">
+                    <input type="hidden" name="id" value=server_id/>
+                    <button type="submit">"Retry"</button>
+                </ActionForm>
+            })}
+            {(can_manage && can_abort).then(|| view! {
+                <details class="confirm" open=abort_open.get_untracked()>
+                    <summary role="button" on:click=move |_| abort_open.update(|o| *o = !*o)>"Abort…"</summary>
+                    <p>{abort_text}</p>
+                    <ActionForm action=abort attr:class="inline">
+                        <input type="hidden" name="id" value=server_id/>
+                        <button type="submit" class="danger">"Abort the job"</button>
+                    </ActionForm>
+                </details>
+            })}
+            {move || match (retry.value().get(), abort.value().get()) {
+                (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
+                _ => None,
+            }}
+        </section>
+    }
+}
+
+/// The server's audit, oldest first.
+#[component]
+pub(super) fn EventsCard(events: Vec<Event>) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h2>"Events"</h2>
+            <ol class="timeline" data-testid="events">
+            {events.into_iter().rev().map(|e| view! {
+                <li>
+                    <time class="when">{utc(e.at)}</time>" "
+                    <span class="kind">{e.kind.as_str()}</span>" "
+                    {e.from_value.map(|f| format!("{f} → "))}{e.to_value}
+                    " by " <strong>{e.actor}</strong>
+                    {e.reason.map(|r| view! { " " <q>{r}</q> })}
+                    {matches!(e.kind, EventKind::Added | EventKind::BmcChanged).then(|| e.details.clone()).flatten()
+                        .map(|d| view! { " " <span class="muted">{format!("({d})")}</span> })}
+                    {hardware_changes(e.kind, e.details.as_deref())}
+                </li>
+            }).collect_view()}
+            </ol>
+        </section>
+    }
+}
+
+/// An inventory event's differences from the previous registration, as a list.
+fn hardware_changes(kind: EventKind, details: Option<&str>) -> Option<impl IntoView + use<>> {
+    if kind != EventKind::Inventory {
+        return None;
+    }
+    let changes: Vec<crate::domain::inventory::Change> = serde_json::from_str(details?).ok()?;
+    (!changes.is_empty()).then(|| {
+        view! {
+            <ul class="diff" data-testid="hardware-diff">
+            {changes.into_iter().map(|c| {
+                let class = format!("diff-{}", c.kind());
+                let text = match (c.before, c.after) {
+                    (None, Some(a)) => format!("added {} {}: {a}", c.component, c.key),
+                    (Some(b), None) => format!("removed {} {}: {b}", c.component, c.key),
+                    (Some(b), Some(a)) => format!("changed {} {}: {b} → {a}", c.component, c.key),
+                    (None, None) => format!("{} {}", c.component, c.key),
+                };
+                view! { <li class=class>{text}</li> }
+            }).collect_view()}
+            </ul>
+        }
+    })
+}

@@ -1,0 +1,193 @@
+//! The server page's buttons: the Server status card (the states an admin or operator
+//! may set; Available from unavailable asks to check the hardware first) and the
+//! Processes card (registration, decommissioning; each asks for confirmation).
+
+use crate::api::servers::{DecommissionServer, SetServerState, StartRegistration};
+use crate::domain::buttons::Button;
+use crate::domain::inventory::size_text;
+use crate::domain::{Action, ServerState};
+use crate::model::Server;
+use crate::ui::components::{DisabledButton, error_text};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+
+/// The Server status card: one button per state the caller may set now (greyed with
+/// the reason when not).
+#[component]
+pub(super) fn StatusCard(
+    server: Server,
+    buttons: Vec<Button>,
+    inventory: Option<crate::domain::Inventory>,
+    set_state: ServerAction<SetServerState>,
+) -> impl IntoView {
+    let (sid, generation) = (server.id, server.generation);
+    view! {
+        <section class="card" aria-labelledby="status-h">
+            <h2 id="status-h">"Server status"</h2>
+            <div class="buttons" data-testid="status-buttons">
+            {buttons.into_iter().map(|b| {
+                if b.action == Action::SetAvailable && b.enabled && server.state == ServerState::Unavailable {
+                    return view! {
+                        <AvailableConfirm server_id=sid generation inventory=inventory.clone() set_state/>
+                    }.into_any();
+                }
+                let needs_reason = b.action == Action::MarkDefective;
+                let action = b.action.as_str();
+                let why = b.why_not.clone().unwrap_or_default();
+                let label = b.label.clone();
+                if !b.enabled {
+                    return view! { <DisabledButton label why/> }.into_any();
+                }
+                view! {
+                    <ActionForm action=set_state attr:class="inline">
+                        <input type="hidden" name="id" value=sid/>
+                        <input type="hidden" name="action" value=action/>
+                        <input type="hidden" name="generation" value=generation/>
+                        {needs_reason.then(|| view! {
+                            <input name="reason" required placeholder="What is wrong?" aria-label="What is wrong?"/>
+                        })}
+                        <button type="submit">{label.clone()}</button>
+                    </ActionForm>
+                }.into_any()
+            }).collect_view()}
+            </div>
+            {move || match set_state.value().get() {
+                Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
+                _ => None,
+            }}
+        </section>
+    }
+}
+
+/// The Processes card: register again or decommission, each behind a confirmation
+/// (works without JavaScript); decommissioning first offers the BMC credentials.
+#[component]
+pub(super) fn ProcessCard(
+    server: Server,
+    buttons: Vec<Button>,
+    can_reveal: bool,
+    register: ServerAction<StartRegistration>,
+    decommission: ServerAction<DecommissionServer>,
+) -> impl IntoView {
+    let (sid, generation) = (server.id, server.generation);
+    let used = server.state == ServerState::Used;
+    let serial = server.serial_number.clone().unwrap_or_default();
+    view! {
+        <section class="card" aria-labelledby="process-h">
+            <h2 id="process-h">"Processes"</h2>
+            <div class="buttons" data-testid="process-buttons">
+            {buttons.into_iter().map(|b| {
+                let why = b.why_not.clone().unwrap_or_default();
+                let label = b.label.clone();
+                if !b.enabled {
+                    return view! { <DisabledButton label why/> }.into_any();
+                }
+                let confirm = format!("{label}…");
+                match b.action {
+                    Action::Decommission => view! {
+                        <details class="confirm">
+                            <summary role="button">{confirm}</summary>
+                            <p>"Decommissioning powers the server off, ejects virtual media and "
+                               <strong>"forgets the BMC password"</strong>
+                               ". Copy the BMC address, user, password and serial first."</p>
+                            {can_reveal.then(|| view! { <RevealCredentials server_id=sid serial=serial.clone()/> })}
+                            <ActionForm action=decommission attr:class="inline">
+                                <input type="hidden" name="id" value=sid/>
+                                <input type="hidden" name="generation" value=generation/>
+                                <button type="submit" class="danger">"Decommission now"</button>
+                            </ActionForm>
+                        </details>
+                    }.into_any(),
+                    _ => view! {
+                        <details class="confirm">
+                            <summary role="button">{confirm}</summary>
+                            {if used {
+                                view! { <p class="error">"This server is in use: re-registering reboots it into the live image. Its tenant loses it until registration ends."</p> }.into_any()
+                            } else {
+                                view! { <p>"The server boots the live image; its hardware is discovered again and compared with the last inventory."</p> }.into_any()
+                            }}
+                            <ActionForm action=register attr:class="inline">
+                                <input type="hidden" name="id" value=sid/>
+                                <input type="hidden" name="generation" value=generation/>
+                                <button type="submit">{format!("{label} now")}</button>
+                            </ActionForm>
+                        </details>
+                    }.into_any(),
+                }
+            }).collect_view()}
+            </div>
+            {move || match (register.value().get(), decommission.value().get()) {
+                (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
+                _ => None,
+            }}
+        </section>
+    }
+}
+
+/// Opens the BMC credentials inline (admins; audited), so they can be copied before
+/// the decommission forgets the password.
+#[component]
+fn RevealCredentials(server_id: i64, serial: String) -> impl IntoView {
+    use crate::api::servers::RevealBmcCredentials;
+    let reveal = ServerAction::<RevealBmcCredentials>::new();
+    view! {
+        <div data-testid="reveal-credentials">
+            {move || match reveal.value().get() {
+                Some(Ok(c)) => view! {
+                    <dl class="creds">
+                        <dt>"BMC address"</dt><dd>{c.address}</dd>
+                        <dt>"User"</dt><dd>{c.username}</dd>
+                        <dt>"Password"</dt><dd>{if c.password.is_empty() { "(none stored)".to_string() } else { c.password }}</dd>
+                        <dt>"Serial"</dt><dd>{serial.clone()}</dd>
+                    </dl>
+                    <p class="muted">"Viewing the credentials is recorded in the audit."</p>
+                }.into_any(),
+                other => view! {
+                    <ActionForm action=reveal attr:class="inline">
+                        <input type="hidden" name="id" value=server_id/>
+                        <button type="submit">"Show BMC credentials to copy"</button>
+                    </ActionForm>
+                    {match other {
+                        Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
+                        _ => None,
+                    }}
+                }.into_any(),
+            }}
+        </div>
+    }
+}
+
+/// Available, from unavailable: the seed asks the admin to check the disks and the
+/// switch interfaces first, so the button opens them with a checkbox to confirm.
+#[component]
+fn AvailableConfirm(
+    server_id: i64,
+    generation: i64,
+    inventory: Option<crate::domain::Inventory>,
+    set_state: ServerAction<SetServerState>,
+) -> impl IntoView {
+    let (disks, nics) = inventory.map(|i| (i.disks, i.nics)).unwrap_or_default();
+    view! {
+        <details class="confirm" data-testid="available-confirm">
+            <summary role="button">"Available…"</summary>
+            <p>"Check the discovered disks and switch interfaces before the server joins the pool."</p>
+            {if disks.is_empty() && nics.is_empty() {
+                view! { <p class="warning">"No inventory was recorded for this server: re-register it to discover its hardware."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="plain">
+                        {disks.into_iter().map(|d| view! { <li>{format!("disk {} {} ({})", d.model, d.serial, size_text(d.size_bytes))}</li> }).collect_view()}
+                        {nics.into_iter().map(|n| { let sw = super::server_hardware::switch_text(&n); view! { <li>{format!("{} {} → {sw}", n.name, n.mac)}</li> } }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            <ActionForm action=set_state attr:class="inline">
+                <input type="hidden" name="id" value=server_id/>
+                <input type="hidden" name="action" value="set_available"/>
+                <input type="hidden" name="generation" value=generation/>
+                <label class="check"><input type="checkbox" name="checked" required/>" I checked the disks and switch interfaces"</label>
+                <button type="submit" class="primary">"Set available"</button>
+            </ActionForm>
+        </details>
+    }
+}
