@@ -58,9 +58,9 @@ fn random_sequences_keep_invariants() {
                             let written = if action == Action::DecommissionSucceeded { 2 } else { 1 };
                             prop_assert_eq!(after_events, events + written);
                             prop_assert!(!(s.state == ServerState::Defective && after.state == ServerState::Used));
-                            if t.starts_job.is_some() {
+                            if t.starts_job().is_some() {
                                 active_job = true;
-                            } else if action.outcome_of().is_some() {
+                            } else if t.ends_job().is_some() {
                                 active_job = false;
                             }
                             prop_assert_eq!(app.backend.has_active_job(s.id).await.unwrap(), active_job);

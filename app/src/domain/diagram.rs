@@ -1,7 +1,7 @@
 //! The lifecycle diagram, generated from the transition table (never drawn by hand).
 
 use super::state::ServerState;
-use super::transitions::{TRANSITIONS, Trigger};
+use super::transitions::{JobEffect, TRANSITIONS, Trigger};
 use std::fmt::Write;
 
 /// A Mermaid `stateDiagram-v2` of the table. Edges by the system are labelled
@@ -169,21 +169,39 @@ pub fn lifecycle_doc() -> String {
          `cargo test -p app` (UPDATE_DOCS=1 rewrites it). Do not edit. -->\n\n```mermaid\n",
     );
     out.push_str(&mermaid(|_| None));
-    out.push_str("```\n\n| from | action | to | by | guard | starts job |\n|---|---|---|---|---|---|\n");
+    out.push_str(
+        "```\n\n| from | action | to | by | when | guard | permission | reason | job | also |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
     for t in TRANSITIONS {
+        let job = match t.job {
+            JobEffect::None => String::new(),
+            JobEffect::Starts(kind) => format!("starts {}", kind.as_str()),
+            JobEffect::Ends(kind, event) => format!("ends {} ({event:?})", kind.as_str()),
+        };
+        let mut also = Vec::new();
+        if t.hardware_check {
+            also.push("hardware checked first");
+        }
+        if t.forgets_bmc_secret {
+            also.push("forgets the BMC password");
+        }
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:?} | {:?} | {} |",
+            "| {} | {} | {} | {:?} | {:?} | {:?} | {} | {:?} | {job} | {} |",
             t.from.as_str(),
             t.action.as_str(),
             t.to.as_str(),
             t.by,
+            t.when,
             t.guard,
-            t.starts_job.map(|j| j.as_str()).unwrap_or("")
+            t.permission.map(|p| p.as_str()).unwrap_or(""),
+            t.reason,
+            also.join(", ")
         );
     }
     out.push_str(
-        "\nTwo outcomes depend on the server, not only on the table:\n\n\
+        "\nA pair with two rows has two outcomes that depend on the server (`when`):\n\n\
          - `registration_failed` of a re-registration (the job started from `unavailable`) returns the \
          server to `unavailable`; a failed first registration stays in `registering`.\n\
          - `cleaning_succeeded` of a server a subscription still holds goes to `available_reserved`.\n",

@@ -132,24 +132,10 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     (Permission::DeployOwnServers, &[T]),
 ];
 
-/// The permission a lifecycle action needs from a user, for user-triggered actions.
+/// The permission a lifecycle action needs from a user (None: only the system takes
+/// it). The transition table decides; every row of an action names the same one.
 pub fn permission_for_action(action: super::Action) -> Option<Permission> {
-    use super::Action::*;
-    match action {
-        SetAvailable | SetUnavailable | MarkDefective | RemoveFromRack => Some(Permission::SetManualState),
-        Register | ReRegister => Some(Permission::StartRegistration),
-        Decommission => Some(Permission::Decommission),
-        RegistrationSucceeded
-        | RegistrationFailed
-        | CleaningSucceeded
-        | CleaningFailed
-        | DecommissionSucceeded
-        | DecommissionFailed
-        | Reserve
-        | Unreserve
-        | Allocate
-        | Release => None,
-    }
+    super::transitions::TRANSITIONS.iter().find(|t| t.action == action).and_then(|t| t.permission)
 }
 
 /// Minimum password length.

@@ -5,7 +5,8 @@
 use super::{Actor, ServiceError};
 use crate::backend::store::{self, events::NewEvent, servers::LastError};
 use crate::domain::EventKind;
-use crate::domain::{self, Action, ServerState, transitions::Context};
+use crate::domain::transitions::{Context, ErrorEffect, ReasonRule};
+use crate::domain::{self, Action, ServerState};
 use crate::model::Server;
 
 /// The longest reason a move may carry.
@@ -137,9 +138,6 @@ pub(crate) async fn apply_typed(
     if reason.is_some_and(|r| r.len() > MAX_REASON) {
         return Err(ServiceError::invalid("reason", format!("at most {MAX_REASON} characters")));
     }
-    if change.action == Action::MarkDefective && reason.is_none() {
-        return Err(ServiceError::invalid("reason", "say what is wrong with the server"));
-    }
     // The row, its type and whether a job runs: one read.
     let store::servers::ForChange { server, type_id, active_job, type_subscribed } =
         store::servers::get_for_change(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
@@ -158,6 +156,9 @@ pub(crate) async fn apply_typed(
         still_reserved: server.subscription_id.is_some(),
     };
     let t = domain::transitions::request_transition(server.state, change.action, actor.trigger(), ctx)?;
+    if t.reason == ReasonRule::Required && reason.is_none() {
+        return Err(ServiceError::invalid("reason", "say what is wrong with the server"));
+    }
     if t.to == ServerState::Available || (server.subscription_id.is_some() && !t.to.held_by_subscription()) {
         // Subscriptions of its type will be reconciled: take the type's lock before
         // the server's row, in the order the allocator takes them.
@@ -165,14 +166,10 @@ pub(crate) async fn apply_typed(
             store::server_types::lock(&mut *tx, type_id).await?;
         }
     }
-    let last_error = match change.action {
-        Action::RegistrationFailed | Action::CleaningFailed | Action::DecommissionFailed => {
-            LastError::Set(reason.unwrap_or("failed without a reason"))
-        }
-        // A new operation or a success clears the previous operation's error.
-        _ if t.starts_job.is_some() => LastError::Clear,
-        Action::RegistrationSucceeded | Action::CleaningSucceeded | Action::DecommissionSucceeded => LastError::Clear,
-        _ => LastError::Keep,
+    let last_error = match t.error_effect() {
+        ErrorEffect::SetToReason => LastError::Set(reason.unwrap_or("failed without a reason")),
+        ErrorEffect::Clear => LastError::Clear,
+        ErrorEffect::Keep => LastError::Keep,
     };
     // The row after the move, as the UPDATE below writes it (no second read).
     let after = Server {
@@ -202,20 +199,20 @@ pub(crate) async fn apply_typed(
         let current = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
         return Err(stale(&current));
     }
-    if let Some(kind) = t.starts_job {
+    if let Some(kind) = t.starts_job() {
         let params = JobParams {
             re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used),
             ..JobParams::default()
         };
         queue_job(&mut *tx, id, kind, &params, now).await?;
     }
-    if change.action == Action::DecommissionSucceeded {
+    if t.forgets_bmc_secret {
         store::servers::forget_bmc_secret(&mut *tx, id, now).await?;
         let who = actor.audit_name();
         let forgot = NewEvent::about(id, &who, EventKind::CredentialsForgotten);
         store::events::append(&mut *tx, &forgot, now).await?;
     }
-    if let Some((kind, status)) = change.action.outcome_of() {
+    if let Some((kind, status)) = t.ends_job() {
         let fence = change.job.as_ref().map(|j| j.fence);
         let closed = store::jobs::close_active(&mut *tx, id, kind, fence, status, reason, now).await?;
         if !closed && fence.is_some() {
