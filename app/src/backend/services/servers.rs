@@ -468,15 +468,7 @@ impl Backend {
     /// A server as `user` may see it: those who see the fleet see any; a tenant only
     /// the servers it holds, without BMC data (another's is "not found").
     pub async fn server_for(&self, user: &crate::model::UserView, id: i64) -> Result<Server, ServiceError> {
-        let mut server = self.server(id).await?;
-        if !user.role.can(crate::domain::Permission::ViewFleet) {
-            if server.reserved_for.as_deref() != Some(user.username.as_str()) {
-                return Err(not_found(id));
-            }
-            server.last_error = server.last_error.map(|e| redact_bmc(&e, &server.bmc_address));
-            server.bmc_address.clear();
-        }
-        Ok(server)
+        visible_to(user, self.server(id).await?)
     }
 
     pub async fn server(&self, id: i64) -> Result<Server, ServiceError> {
@@ -545,8 +537,8 @@ impl Backend {
         user: &crate::model::UserView,
         id: i64,
     ) -> Result<crate::model::ServerView, ServiceError> {
-        let server = self.server_for(user, id).await?;
         let mut conn = self.db.conn().await?;
+        let server = visible_to(user, store::servers::get(&mut conn, id).await?.ok_or_else(|| not_found(id))?)?;
         let hardware = store::inventories::latest(&mut conn, id, 1).await?.into_iter().next();
         let mut current_job = match store::jobs::latest_for_server(&mut conn, id).await? {
             Some(job) if job.status.is_active() => Some(job_view(&mut conn, job).await?),
@@ -729,4 +721,17 @@ async fn job_view(
         last_error: job.last_error,
         steps,
     })
+}
+
+/// The server as `user` may see it: those who see the fleet see it whole; a tenant
+/// only a server it holds, without BMC data (another's is "not found").
+fn visible_to(user: &crate::model::UserView, mut server: Server) -> Result<Server, ServiceError> {
+    if !user.role.can(crate::domain::Permission::ViewFleet) {
+        if server.reserved_for.as_deref() != Some(user.username.as_str()) {
+            return Err(not_found(server.id));
+        }
+        server.last_error = server.last_error.map(|e| redact_bmc(&e, &server.bmc_address));
+        server.bmc_address.clear();
+    }
+    Ok(server)
 }
