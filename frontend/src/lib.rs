@@ -37,7 +37,8 @@ fn on_panic(info: &std::panic::PanicHookInfo) {
     }
     console_error_panic_hook::hook(info);
     let Some(w) = web_sys::window() else { return };
-    // The layout marks the body once the page is hydrated (app::ui::layout).
+    // Each page marks the body once it is hydrated, its own wasm file included
+    // (app::ui::layout::HydratedMark).
     let hydrated = w.document().and_then(|d| d.body()).is_some_and(|b| b.has_attribute("data-hydrated"));
     if hydrated && info.to_string().contains("SplitLoaderError") {
         // The router moves the address only once the page is ready, so the link's

@@ -7,13 +7,6 @@ use leptos::prelude::*;
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
-    // Effects run only in the browser, after hydration: tests wait for this marker
-    // before clicking, and users never see it.
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     // Refetched on navigation, so the bar follows a login or logout done in-page.
     let location = leptos_router::hooks::use_location();
     let me = Resource::new(move || location.pathname.get(), |_| whoami());
@@ -49,4 +42,18 @@ pub fn Layout(children: Children) -> impl IntoView {
         </header>
         <main class="content">{children()}</main>
     }
+}
+
+/// Marks the body (`data-hydrated`) once the page around it is hydrated. Each page
+/// draws it after its own view, so on a page with its own wasm file the mark waits for
+/// that file too: tests and `make bench-pages` wait for it before clicking, the panic
+/// hook tells a failed page load from a failed navigation by it; users never see it.
+#[component]
+pub fn HydratedMark() -> impl IntoView {
+    // Effects run only in the browser, after the view they belong to was hydrated.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
 }

@@ -25,5 +25,6 @@ pub fn LoginPage() -> impl IntoView {
                 _ => None,
             }}
         </section>
+        <crate::ui::layout::HydratedMark/>
     }
 }

@@ -40,7 +40,7 @@ macro_rules! lazy_pages {
 
             fn view(this: Self) -> AnyView {
                 let _ = this;
-                view! { <$page/> }.into_any()
+                view! { <$page/> <crate::ui::layout::HydratedMark/> }.into_any()
             }
         }
     )*};

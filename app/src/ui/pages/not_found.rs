@@ -9,5 +9,6 @@ pub fn NotFound() -> impl IntoView {
     view! {
         <h1>"Page not found"</h1>
         <p><a href="/">"Back to the utilization report"</a></p>
+        <crate::ui::layout::HydratedMark/>
     }
 }
