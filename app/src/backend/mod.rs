@@ -20,6 +20,8 @@ pub fn correlation_id() -> Option<String> {
 }
 
 pub use db::{Db, DbError, DbKind};
+/// Milliseconds since the Unix epoch: the one clock of rows, leases and audit times.
+pub use store::now_ms;
 
 /// The longest login name looked at; longer is refused before any work (400).
 pub const MAX_LOGIN_NAME: usize = 64;

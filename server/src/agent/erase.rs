@@ -86,7 +86,7 @@ pub struct DiskFacts<'a> {
 }
 
 fn now_ms() -> i64 {
-    app::backend::store::now_ms()
+    app::backend::now_ms()
 }
 
 /// Erases one disk as `mode` asks, trying the plan's methods in order, then verifies

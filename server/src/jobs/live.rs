@@ -9,8 +9,9 @@ use super::machine::Machine;
 use super::{JobContext, JobOutcome, StepError};
 use crate::bmc::{Health, PowerAction, PowerState, SystemSummary};
 use crate::live_image::LiveImage;
+use app::backend::now_ms;
 use app::backend::secrets::{random_token, token_hash};
-use app::backend::store::{self, now_ms};
+use app::backend::services::runner::Claim;
 use app::domain::JobPhase;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,10 +71,6 @@ pub fn minutes(d: Duration) -> String {
         s if s % 60 == 0 => format!("{} minutes", s / 60),
         s => format!("{s} seconds"),
     }
-}
-
-pub async fn conn(ctx: &JobContext) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StepError> {
-    ctx.backend.db.conn().await.map_err(|e| e.to_string().into())
 }
 
 pub fn lost_lease(ctx: &JobContext) -> JobOutcome {
@@ -164,7 +161,7 @@ impl LiveBoot {
             Booted::Parked => AfterBoot::Recorded(JobOutcome::Recorded),
             Booted::Lost => AfterBoot::Recorded(lost_lease(ctx)),
             Booted::AgentDone => {
-                let job = store::jobs::get(&mut *conn(ctx).await?, ctx.job.id).await.map_err(|e| e.to_string())?;
+                let job = ctx.backend.job_row(ctx.job.id).await.map_err(|e| e.to_string())?;
                 match job {
                     Some(j) if j.phase == JobPhase::AgentFailed => AfterBoot::Failed(j.last_error),
                     _ => AfterBoot::Finish,
@@ -233,16 +230,11 @@ impl LiveBoot {
     /// Parks the job until its agent reports or `deadline`.
     async fn park(&self, ctx: &JobContext, deadline: i64) -> Result<Booted, StepError> {
         let id = ctx.job.id;
-        let now = now_ms();
-        let lease_until = now + ctx.lease_length.as_millis() as i64;
-        if store::jobs::wait_for_agent(&mut *conn(ctx).await?, id, ctx.job.fence, deadline, lease_until, now)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        if ctx.backend.park_job(Claim::from(&ctx.job), deadline, ctx.lease_length).await.map_err(|e| e.to_string())? {
             return Ok(Booted::Parked);
         }
         // Not parked: the agent was quicker than us, or we lost the job.
-        let job = store::jobs::get(&mut *conn(ctx).await?, id).await.map_err(|e| e.to_string())?;
+        let job = ctx.backend.job_row(id).await.map_err(|e| e.to_string())?;
         Ok(match job {
             Some(j)
                 if matches!(j.phase, JobPhase::AgentReported | JobPhase::AgentFailed) && j.fence == ctx.job.fence =>
@@ -261,11 +253,7 @@ impl LiveBoot {
                 .into());
         }
         let token = random_token();
-        let id = ctx.job.id;
-        if !store::jobs::set_agent_token(&mut *conn(ctx).await?, id, ctx.job.fence, &token_hash(&token), now_ms())
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        if !ctx.backend.set_agent_token(Claim::from(&ctx.job), &token_hash(&token)).await.map_err(|e| e.to_string())? {
             return Ok(Booted::Lost);
         }
         let url = format!("{}?token={token}", self.image_prefix(ctx));

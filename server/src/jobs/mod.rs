@@ -1,4 +1,4 @@
-//! The durable job runner. Jobs are rows (see `app::backend::store::jobs`); a runner
+//! The durable job runner. Jobs are rows (see `app::backend::services::runner`); a runner
 //! claims them with a lease, renews the lease while the job runs, and records the
 //! outcome. Bounded concurrency; panics are caught and fail the job; a crashed
 //! process's jobs are taken over when their lease expires. One handler per job kind,
@@ -19,7 +19,7 @@ pub mod machine;
 pub mod power;
 pub mod register;
 
-use app::backend::store::{self, jobs::JobRow, now_ms};
+use app::backend::services::runner::{Claim, JobRow};
 use app::backend::{Backend, DbError};
 use app::domain::JobKind;
 use app::domain::jobs::JobEvent;
@@ -182,14 +182,7 @@ impl JobContext {
             return true;
         }
         let sent = Instant::now();
-        let now = now_ms();
-        let renewed = async {
-            let mut conn = self.backend.db.conn().await?;
-            store::jobs::renew(&mut conn, self.job.id, self.job.fence, now, now + self.lease_length.as_millis() as i64)
-                .await
-        }
-        .await;
-        match renewed {
+        match self.backend.renew_claim(Claim::from(&self.job), self.lease_length).await {
             Ok(true) => {
                 self.lease.renewed(sent);
                 true
@@ -223,12 +216,7 @@ impl JobContext {
     /// another runner claimed the job.
     pub async fn log(&self, message: &str) {
         tracing::info!(step = message, "job step");
-        let result = async {
-            let mut conn = self.backend.db.conn().await?;
-            store::jobs::log_step_fenced(&mut conn, self.job.id, self.job.fence, message, now_ms()).await
-        }
-        .await;
-        match result {
+        match self.backend.log_job_step(Claim::from(&self.job), message).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(job = self.job.id, "not logged: the job was claimed again"),
             Err(e) => tracing::warn!(job = self.job.id, error = %e, "could not log a job step"),
@@ -321,13 +309,7 @@ impl Runner {
                 let mut tick = tokio::time::interval(this.lease / 3);
                 loop {
                     tick.tick().await;
-                    let now = now_ms();
-                    let renewed = async {
-                        let mut conn = this.backend.db.conn().await?;
-                        store::jobs::renew_parked(&mut conn, &this.owner, now, now + this.lease.as_millis() as i64)
-                            .await
-                    }
-                    .await;
+                    let renewed = this.backend.renew_parked_claims(&this.owner, this.lease).await;
                     if let Err(e) = renewed {
                         tracing::warn!(error = %e, "renewing parked jobs");
                     }
@@ -380,11 +362,7 @@ impl Runner {
             }
         }
         heartbeat.abort();
-        let released = async {
-            let mut conn = this.backend.db.conn().await?;
-            store::jobs::release_parked(&mut conn, &this.owner, now_ms()).await
-        }
-        .await;
+        let released = this.backend.release_parked_claims(&this.owner).await;
         match released {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, "stopping: jobs waiting for their agents released for another process"),
@@ -394,11 +372,7 @@ impl Runner {
 
     async fn claim(&self) -> Result<Option<(JobRow, Instant)>, DbError> {
         let sent = Instant::now();
-        let now = now_ms();
-        let mut conn = self.backend.db.conn().await?;
-        Ok(store::jobs::claim(&mut conn, &self.owner, now, now + self.lease.as_millis() as i64)
-            .await?
-            .map(|j| (j, sent)))
+        Ok(self.backend.claim_job(&self.owner, self.lease).await?.map(|j| (j, sent)))
     }
 
     async fn execute(self: Arc<Self>, (job, claimed_at): (JobRow, Instant)) {
@@ -429,13 +403,7 @@ impl Runner {
                 loop {
                     tick.tick().await;
                     let sent = Instant::now();
-                    let now = now_ms();
-                    let renewed = async {
-                        let mut conn = this.backend.db.conn().await?;
-                        store::jobs::renew(&mut conn, id, fence, now, now + this.lease.as_millis() as i64).await
-                    }
-                    .await;
-                    match renewed {
+                    match this.backend.renew_claim(Claim { id, fence }, this.lease).await {
                         Ok(true) => lease.renewed(sent),
                         Ok(false) => {
                             lease.lose();
@@ -485,12 +453,7 @@ impl Runner {
                 renewer.abort();
                 // Stopped mid-step, as a crash would: the next runner resumes from the
                 // job's recorded phase, under a new fence.
-                let released = async {
-                    let mut conn = self.backend.db.conn().await?;
-                    store::jobs::release(&mut conn, id, fence, now_ms()).await
-                }
-                .await;
-                match released {
+                match self.backend.release_claim(Claim { id, fence }).await {
                     Ok(_) => tracing::info!(job = id, "stopping: the job's lease is released for another process"),
                     Err(e) => tracing::warn!(job = id, error = %e, "stopping: releasing the job's lease"),
                 }
@@ -522,13 +485,7 @@ impl Runner {
             }
             JobOutcome::RetryLater { error, after } => {
                 ctx.log(&format!("will retry in {}s: {error}", after.as_secs())).await;
-                let now = now_ms();
-                let result = async {
-                    let mut conn = self.backend.db.conn().await?;
-                    store::jobs::retry_later(&mut conn, id, fence, &error, now + after.as_millis() as i64, now).await
-                }
-                .await;
-                if let Err(e) = result {
+                if let Err(e) = self.backend.retry_job_later(Claim { id, fence }, &error, after).await {
                     tracing::error!(job = id, error = %e, "requeueing a job");
                 }
             }
@@ -536,12 +493,7 @@ impl Runner {
     }
 
     async fn finish(&self, id: i64, fence: i64, end: JobEvent, error: Option<&str>) {
-        let result = async {
-            let mut conn = self.backend.db.conn().await?;
-            store::jobs::finish(&mut conn, id, fence, end, error, now_ms()).await
-        }
-        .await;
-        match result {
+        match self.backend.finish_job(Claim { id, fence }, end, error).await {
             Ok(true) => {}
             // Already ended with the server's state change (on_failure), or taken over.
             Ok(false) => tracing::debug!(job = id, end = ?end, "job no longer held at its end"),

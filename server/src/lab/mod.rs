@@ -431,7 +431,7 @@ async fn record_action(State(m): State<Arc<Machine>>, req: Request, next: Next) 
         let client =
             req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let action = BmcAction {
-            at_ms: app::backend::store::now_ms(),
+            at_ms: app::backend::now_ms(),
             method: req.method().to_string(),
             path: req.uri().path().to_string(),
             client,

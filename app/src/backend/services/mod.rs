@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod notes;
 pub mod power;
+pub mod runner;
 pub mod servers;
 pub mod tokens;
 
