@@ -144,7 +144,7 @@ fn main() {
                     } else {
                         http.post(format!("{base}/api/v1/servers/{id}/state"))
                             .bearer_auth(&token)
-                            .json(&json!({ "state": state, "generation": generation }))
+                            .json(&json!({ "state": state, "generation": generation, "checked": true }))
                             .send()
                             .await
                     };

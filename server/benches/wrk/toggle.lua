@@ -33,7 +33,7 @@ function request()
   if nxt >= servers then nxt = index end
   local to = available[id] and "unavailable" or "available"
   available[id] = not available[id]
-  return wrk.format("POST", "/api/v1/servers/" .. id .. "/state", nil, '{"state":"' .. to .. '"}')
+  return wrk.format("POST", "/api/v1/servers/" .. id .. "/state", nil, '{"state":"' .. to .. '","checked":true}')
 end
 
 function response(status, headers, body)

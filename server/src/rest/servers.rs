@@ -150,8 +150,8 @@ pub(crate) async fn set_state(
     let mut change = StateChange::new(action);
     change.reason = req.reason;
     change.expected_generation = req.generation;
-    backend.change_state(&actor(&user), id, &change).await?;
-    Ok(Json(backend.server_view(&user, id).await?))
+    let server = backend.change_state(&actor(&user), id, &change).await?;
+    Ok(Json(backend.server_view_after(&user, server).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -185,8 +185,8 @@ pub(crate) async fn change_bmc(
         verify_tls: req.bmc_verify_tls,
         generation: req.generation,
     };
-    backend.change_bmc(&actor(&user), id, &change).await?;
-    Ok(Json(backend.server_view(&user, id).await?))
+    let server = backend.change_bmc(&actor(&user), id, &change).await?;
+    Ok(Json(backend.server_view_after(&user, server).await?))
 }
 
 /// A process that was started or changed: the server's latest job.

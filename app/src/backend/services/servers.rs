@@ -529,32 +529,26 @@ impl Backend {
     }
 
     /// A server as `user` may see it with its last inventory and its running job (one
-    /// builder for the server page and the API), read on one connection; the job's
-    /// steps only when one runs. For a caller who does not see the fleet (a tenant), the
-    /// job's steps and error name no BMC.
+    /// builder for the server page and the API), read on one connection.
     pub async fn server_view(
         &self,
         user: &crate::model::UserView,
         id: i64,
     ) -> Result<crate::model::ServerView, ServiceError> {
         let mut conn = self.db.conn().await?;
-        let server = visible_to(user, store::servers::get(&mut conn, id).await?.ok_or_else(|| not_found(id))?)?;
-        let hardware = store::inventories::latest(&mut conn, id, 1).await?.into_iter().next();
-        let mut current_job = match store::jobs::latest_for_server(&mut conn, id).await? {
-            Some(job) if job.status.is_active() => Some(job_view(&mut conn, job).await?),
-            _ => None,
-        };
-        if let Some(j) = current_job.as_mut()
-            && !user.role.can(crate::domain::Permission::ViewFleet)
-        {
-            let address =
-                store::servers::bmc_credentials(&mut conn, id).await?.map(|c| c.bmc_address).unwrap_or_default();
-            j.last_error = j.last_error.take().map(|e| redact_bmc(&e, &address));
-            for step in &mut j.steps {
-                step.message = redact_bmc(&step.message, &address);
-            }
-        }
-        Ok(crate::model::ServerView { server, hardware, current_job })
+        let server = store::servers::get(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
+        view_of(&mut conn, user, visible_to(user, server)?).await
+    }
+
+    /// `server_view` of a server the caller just changed (the row it got back): only
+    /// the inventory and the job are read.
+    pub async fn server_view_after(
+        &self,
+        user: &crate::model::UserView,
+        server: Server,
+    ) -> Result<crate::model::ServerView, ServiceError> {
+        let mut conn = self.db.conn().await?;
+        view_of(&mut conn, user, visible_to(user, server)?).await
     }
 
     /// Fingerprints of a server page's parts (server, activity): when one changes, a
@@ -734,4 +728,30 @@ fn visible_to(user: &crate::model::UserView, mut server: Server) -> Result<Serve
         server.bmc_address.clear();
     }
     Ok(server)
+}
+
+/// The server with its last inventory and its running job (the job's steps only when
+/// one runs). For a caller who does not see the fleet (a tenant), the job's steps and
+/// error name no BMC.
+async fn view_of(
+    conn: &mut sqlx::AnyConnection,
+    user: &crate::model::UserView,
+    server: Server,
+) -> Result<crate::model::ServerView, ServiceError> {
+    let id = server.id;
+    let hardware = store::inventories::latest(&mut *conn, id, 1).await?.into_iter().next();
+    let mut current_job = match store::jobs::latest_for_server(&mut *conn, id).await? {
+        Some(job) if job.status.is_active() => Some(job_view(&mut *conn, job).await?),
+        _ => None,
+    };
+    if let Some(j) = current_job.as_mut()
+        && !user.role.can(crate::domain::Permission::ViewFleet)
+    {
+        let address = store::servers::bmc_credentials(&mut *conn, id).await?.map(|c| c.bmc_address).unwrap_or_default();
+        j.last_error = j.last_error.take().map(|e| redact_bmc(&e, &address));
+        for step in &mut j.steps {
+            step.message = redact_bmc(&step.message, &address);
+        }
+    }
+    Ok(crate::model::ServerView { server, hardware, current_job })
 }
