@@ -113,8 +113,15 @@ for _ in $(seq 1 100); do
   kill -0 $SERVER_PID 2>/dev/null || { cat "$E2E_DIR/rackstate.log"; exit 1; }
   sleep 0.2
 done
-if ! (cd "$ROOT/end2end" && BASE_URL="http://127.0.0.1:$PORT" E2E_ADMIN_PASSWORD="$E2E_ADMIN_PASSWORD" npx playwright test); then
-  log "Rackstate's log:"; tail -50 "$E2E_DIR/rackstate.log"
+# Playwright's report is also kept in a file: on a failure the server's log is printed
+# first and the names of the failed tests last, so a log cut to its tail still says
+# which test failed and why.
+if ! (cd "$ROOT/end2end" && BASE_URL="http://127.0.0.1:$PORT" E2E_ADMIN_PASSWORD="$E2E_ADMIN_PASSWORD" \
+  npx playwright test 2>&1 | tee "$E2E_DIR/playwright.log"; exit "${PIPESTATUS[0]}"); then
+  log "Rackstate's log (last lines):"; tail -30 "$E2E_DIR/rackstate.log"
+  log "Playwright's failures:"
+  grep -E '^\s+[0-9]+\) |^\s+(Error|Expected|Received|Timeout|Call log)|✘' "$E2E_DIR/playwright.log" | head -40 || true
+  grep -E '^\s+[0-9]+ (failed|flaky|passed|skipped)|^\s+\[chromium\]|^\s+[a-z-]+\.spec\.ts' "$E2E_DIR/playwright.log" | tail -15 || true
   exit 1
 fi
 

@@ -1,6 +1,8 @@
 //! Builds the application from settings: database, migrations, routes; and serves it.
 
 use crate::agent_api::{self, AgentApi};
+use crate::bmc::BmcConnector;
+use crate::bmc::redfish::RedfishConnector;
 use crate::guard;
 use crate::jobs::{
     Runner,
@@ -146,6 +148,8 @@ impl Application {
         };
         let stopping = tokio::sync::watch::channel(false).0;
         let router = router(settings, addr, backend.clone(), agent, stopping.subscribe());
+        // Jobs and the sweep reach BMCs the same way.
+        let bmcs: Arc<dyn BmcConnector> = Arc::new(RedfishConnector::new(backend.bmc_reach.clone()));
         let runner = (settings.workers > 0).then(|| {
             let owner = format!("{}-{}-{}", hostname(), std::process::id(), &random_token()[..8]);
             let timeouts = Timeouts {
@@ -161,6 +165,7 @@ impl Application {
                 timeouts,
             });
             Runner::new(backend.clone(), owner, settings.workers)
+                .with_bmcs(bmcs.clone())
                 .with_lease(settings.job_lease)
                 .with_retry(crate::jobs::RetryPolicy { retries: settings.bmc_retries, base: settings.bmc_retry_base })
                 .handle(JobKind::Register, Register { live: live.clone() })
@@ -189,6 +194,7 @@ impl Application {
             concurrency: 16,
             bmc_timeout: settings.bmc_timeout,
             warn_after: 3,
+            bmcs: bmcs.clone(),
         });
         let metrics_listener = match settings.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?),

@@ -3,8 +3,7 @@
 //! repeated failures raise a BMC warning on the server, not a state change. Servers
 //! with a running job are left to their job.
 
-use crate::bmc::Bmc;
-use crate::bmc::redfish::RedfishBmc;
+use crate::bmc::{BmcConnector, BmcTarget};
 use app::backend::Backend;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +20,8 @@ pub struct PowerSweep {
     pub bmc_timeout: Duration,
     /// Failures in a row before a server shows a BMC warning.
     pub warn_after: i64,
+    /// How BMCs are reached (the jobs' connector).
+    pub bmcs: Arc<dyn BmcConnector>,
 }
 
 /// What one sweep found.
@@ -75,12 +76,17 @@ impl PowerSweep {
     async fn check(&self, id: i64) -> bool {
         let answer = async {
             let creds = self.backend.bmc_login(id).await.map_err(|e| e.user_message())?;
-            let password = creds.password.as_ref().map(|p| p.expose()).unwrap_or_default();
-            let bmc =
-                RedfishBmc::new(&creds.address, &creds.username, password, creds.verify_tls, &self.backend.bmc_reach)
-                    .map_err(|e| e.to_string())?
-                    .with_timeout(self.bmc_timeout)
-                    .with_tls_pin(creds.tls_pin.clone());
+            let target = BmcTarget {
+                address: creds.address.clone(),
+                username: creds.username.clone(),
+                password: creds.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default(),
+                verify_tls: creds.verify_tls,
+                tls_pin: creds.tls_pin.clone(),
+                timeout: self.bmc_timeout,
+                client_id: None,
+                fence: None,
+            };
+            let bmc = self.bmcs.connect(target).map_err(|e| e.to_string())?;
             bmc.system().await.map_err(|e| e.to_string())
         }
         .await;

@@ -13,6 +13,10 @@ use app::domain::identity::MachineIdentity;
 use app::domain::{Action, ServerState};
 use common::{latest_job, spawn_app, spawn_app_with, wait_for_server};
 use rackstate_server::agent::hardware::SIMULATED_DATA;
+use rackstate_server::bmc::{Bmc, BmcConnector, BmcError, BmcTarget, PowerAction, SystemSummary};
+use rackstate_server::jobs::Runner;
+use rackstate_server::jobs::live::Timeouts;
+use rackstate_server::jobs::power::Power;
 use std::time::Duration;
 
 async fn lab_app(machines: usize) -> common::TestApp {
@@ -251,4 +255,173 @@ async fn metadata_mode_is_named_and_leaves_the_middle() {
     let certs = app.backend.erase_certificates(id).await.unwrap();
     assert_eq!(certs[0].mode, app::domain::erase::EraseMode::Metadata);
     assert!(certs[0].disks.iter().all(|d| d.method_type.starts_with("None")));
+}
+
+/// A BMC of the test's own, plugged into the job runner where the Redfish driver
+/// goes: it answers as the machine `answers_as` and records every request that would
+/// change the machine.
+struct RecordingBmc {
+    answers_as: MachineIdentity,
+    power: std::sync::Mutex<app::domain::power::PowerState>,
+    changes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RecordingBmc {
+    fn record(&self, what: &str) {
+        self.changes.lock().unwrap().push(what.to_string());
+    }
+}
+
+#[async_trait::async_trait]
+impl Bmc for RecordingBmc {
+    async fn system(&self) -> Result<SystemSummary, BmcError> {
+        Ok(SystemSummary {
+            manufacturer: "Test".into(),
+            model: "Recorder".into(),
+            serial_number: self.answers_as.serial.clone(),
+            uuid: self.answers_as.system_uuid.clone(),
+            bios_version: "1".into(),
+            power_state: *self.power.lock().unwrap(),
+            health: app::domain::power::Health::Ok,
+        })
+    }
+    async fn oob_inventory(&self) -> Result<app::domain::Inventory, BmcError> {
+        Ok(Default::default())
+    }
+    async fn power(&self, action: PowerAction) -> Result<(), BmcError> {
+        self.record(action.reset_type());
+        *self.power.lock().unwrap() = match action {
+            PowerAction::On | PowerAction::ForceRestart => app::domain::power::PowerState::On,
+            PowerAction::ForceOff | PowerAction::GracefulShutdown => app::domain::power::PowerState::Off,
+        };
+        Ok(())
+    }
+    async fn boot_once_from_cd(&self) -> Result<(), BmcError> {
+        self.record("boot once from CD");
+        Ok(())
+    }
+    async fn boot_from_disk(&self) -> Result<(), BmcError> {
+        self.record("boot from disk");
+        Ok(())
+    }
+    async fn clear_boot_override(&self) -> Result<(), BmcError> {
+        self.record("clear boot override");
+        Ok(())
+    }
+    async fn insert_media(&self, _url: &str) -> Result<(), BmcError> {
+        self.record("insert media");
+        Ok(())
+    }
+    async fn eject_media(&self) -> Result<(), BmcError> {
+        self.record("eject media");
+        Ok(())
+    }
+    async fn inserted_media(&self) -> Result<Option<String>, BmcError> {
+        Ok(None)
+    }
+    async fn manager_uuid(&self) -> Result<Option<String>, BmcError> {
+        Ok(Some(self.answers_as.manager_uuid.clone()))
+    }
+    fn address(&self) -> &str {
+        "recording-bmc"
+    }
+}
+
+/// Opens a [`RecordingBmc`] for every job.
+struct Recorder {
+    answers_as: MachineIdentity,
+    changes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl BmcConnector for Recorder {
+    fn connect(&self, _target: BmcTarget) -> Result<Box<dyn Bmc>, BmcError> {
+        Ok(Box::new(RecordingBmc {
+            answers_as: self.answers_as.clone(),
+            power: std::sync::Mutex::new(app::domain::power::PowerState::Off),
+            changes: self.changes.clone(),
+        }))
+    }
+}
+
+/// Runs the server's queued power job through a runner whose BMCs answer as
+/// `answers_as`; returns the job's status, its log and what the BMC was asked to change.
+async fn power_on_through(
+    app: &common::TestApp,
+    id: i64,
+    answers_as: &MachineIdentity,
+) -> (JobStatus, Vec<String>, Vec<String>) {
+    let admin = app.backend.list_users().await.unwrap().into_iter().find(|u| u.username == "admin").unwrap();
+    let job_id = app.backend.request_power(&admin, id, app::domain::power::PowerRequest::On).await.unwrap();
+    let changes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let connector = Recorder { answers_as: answers_as.clone(), changes: changes.clone() };
+    let timeouts = Timeouts {
+        bmc_request: Duration::from_secs(2),
+        power: Duration::from_secs(5),
+        shutdown_grace: Duration::from_secs(2),
+    };
+    let runner = Runner::new(app.backend.clone(), "seam", 1)
+        .with_poll(Duration::from_millis(10))
+        .with_bmcs(std::sync::Arc::new(connector))
+        .handle(app::domain::JobKind::Power, Power { timeouts });
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(runner.run(rx));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (job, steps) = loop {
+        let mut conn = app.backend.db.conn().await.unwrap();
+        let job = app::backend::store::jobs::get(&mut conn, job_id).await.unwrap().expect("the power job");
+        let steps: Vec<String> =
+            app::backend::store::jobs::steps(&mut conn, job_id).await.unwrap().into_iter().map(|(_, m)| m).collect();
+        if !job.status.is_active() {
+            break (job, steps);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the power job did not end: {steps:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let changes = changes.lock().unwrap().clone();
+    (job.status, steps, changes)
+}
+
+/// A server's BMC cable now leads to another tenant's machine (or its address was
+/// reused): a power request reaches a BMC answering with another serial and UUID, the
+/// job fails on the identity check, and that BMC is asked to change nothing. Through
+/// the same seam, the right machine is powered on.
+#[tokio::test]
+async fn a_bmc_answering_for_another_machine_is_asked_to_change_nothing() {
+    let app = spawn_app_with(|s| s.workers = 0).await;
+    let s = common::server_in_state(&app, "rack-7", ServerState::Unavailable).await;
+    let ours =
+        MachineIdentity { system_uuid: "uuid-ours".into(), serial: "SN-OURS".into(), manager_uuid: "m-ours".into() };
+    app.backend.check_identity(&Actor::system("test"), s.id, &ours).await.unwrap();
+    app.backend
+        .change_bmc(
+            &Actor::user("admin"),
+            s.id,
+            &BmcChange {
+                address: s.bmc_address.clone(),
+                username: "admin".into(),
+                password: Some(SecretString::new("pw")),
+                verify_tls: true,
+                generation: s.generation,
+            },
+        )
+        .await
+        .unwrap();
+
+    let theirs = MachineIdentity {
+        system_uuid: "uuid-theirs".into(),
+        serial: "SN-THEIRS".into(),
+        manager_uuid: "m-theirs".into(),
+    };
+    let (status, steps, changes) = power_on_through(&app, s.id, &theirs).await;
+    assert_eq!(status, JobStatus::Failed, "{steps:?}");
+    assert!(steps.iter().any(|m| m.contains("identity_mismatch")), "{steps:?}");
+    assert!(changes.is_empty(), "the other machine's BMC was asked to change: {changes:?}");
+    let events = app.backend.server_events(s.id).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == EventKind::IdentityMismatch), "audited");
+
+    let (status, steps, changes) = power_on_through(&app, s.id, &ours).await;
+    assert_eq!(status, JobStatus::Succeeded, "{steps:?}");
+    assert_eq!(changes, ["On"]);
 }

@@ -7,6 +7,7 @@ mod common;
 use app::domain::ServerState;
 use app::domain::power::PowerState;
 use common::{spawn_app_with, wait_for_server};
+use rackstate_server::bmc::redfish::RedfishConnector;
 use rackstate_server::lab::Faults;
 use rackstate_server::sweep::{PowerSweep, SweepReport};
 use std::time::Duration;
@@ -30,6 +31,7 @@ async fn sweep_records_power_and_warns_on_repeated_failures() {
         concurrency: 2,
         bmc_timeout: Duration::from_secs(1),
         warn_after: 3,
+        bmcs: std::sync::Arc::new(RedfishConnector::new(app.backend.bmc_reach.clone())),
     };
     let stalled = servers.iter().find(|s| s.name == "lab-02").unwrap().id;
     app.lab[1].set_faults(Faults { stall: true, ..Default::default() });

@@ -182,8 +182,51 @@ pub trait Bmc: Send + Sync {
         }
     }
 
+    /// The firmware versions the BMC lists (`UpdateService/FirmwareInventory`); empty
+    /// where it lists none.
+    async fn firmware_inventory(&self) -> Result<Vec<app::domain::inventory::Firmware>, BmcError> {
+        Ok(Vec::new())
+    }
+
+    /// The certificate (SHA-256) seen on an unverified TLS connection, for pinning at
+    /// first use; None over HTTP or with verified TLS.
+    fn certificate_seen(&self) -> Option<String> {
+        None
+    }
+
+    /// What the driver did differently from the plain path (fallbacks, retries) since
+    /// last asked, for the job log.
+    fn take_notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The BMC's address, for messages.
     fn address(&self) -> &str;
+}
+
+/// Where one server's BMC is and the terms a job or the sweep talks to it on.
+pub struct BmcTarget {
+    pub address: String,
+    pub username: String,
+    pub password: String,
+    pub verify_tls: bool,
+    /// The certificate pinned at first use (unverified TLS).
+    pub tls_pin: Option<String>,
+    /// One exchange's limit.
+    pub timeout: std::time::Duration,
+    /// Which runner acts, for the BMC's log (jobs only).
+    pub client_id: Option<String>,
+    /// Asked before every request that changes something: false stops it (a job's
+    /// lease). None for read-only callers (the sweep).
+    pub fence: Option<std::sync::Arc<dyn Fn() -> bool + Send + Sync>>,
+}
+
+/// Opens BMC connections for jobs and the sweep. A running Rackstate uses
+/// [`redfish::RedfishConnector`] (the demo lab and the VM lab are reached through it
+/// too, over HTTP); tests may plug in a BMC of their own (one that records what it
+/// was asked, or answers as another machine would).
+pub trait BmcConnector: Send + Sync {
+    fn connect(&self, target: BmcTarget) -> Result<Box<dyn Bmc>, BmcError>;
 }
 
 /// How often power state is polled while waiting for it to settle.

@@ -302,21 +302,10 @@ impl RedfishBmc {
         self
     }
 
-    /// The SHA-256 of the certificate the BMC presented last (unverified TLS).
-    pub fn certificate_seen(&self) -> Option<String> {
-        self.tls.seen()
-    }
-
     fn note(&self, what: String) {
         if let Ok(mut n) = self.notes.lock() {
             n.push(what);
         }
-    }
-
-    /// What the driver did differently since the last call (fallbacks, retries, how
-    /// it logged in), oldest first.
-    pub fn take_notes(&self) -> Vec<String> {
-        self.notes.lock().map(|mut n| std::mem::take(&mut *n)).unwrap_or_default()
     }
 
     /// Whether requests go with a Redfish session (after the first request).
@@ -967,9 +956,8 @@ pub fn parse_nic(v: &Value) -> Option<Nic> {
 }
 
 impl RedfishBmc {
-    /// The firmware versions the BMC lists (`UpdateService/FirmwareInventory`); empty
-    /// where it lists none.
-    pub async fn firmware_inventory(&self) -> Result<Vec<app::domain::inventory::Firmware>, BmcError> {
+    /// `Bmc::firmware_inventory`.
+    async fn read_firmware_inventory(&self) -> Result<Vec<app::domain::inventory::Firmware>, BmcError> {
         let doing = "reading the firmware inventory";
         let root = self.get("/redfish/v1", doing).await?;
         let Some(update) = odata_id(&root["UpdateService"]) else { return Ok(Vec::new()) };
@@ -993,10 +981,49 @@ impl RedfishBmc {
     }
 }
 
+/// The Redfish driver as the connector jobs and the sweep use, with the process's
+/// BMC address policy and CA certificates.
+pub struct RedfishConnector {
+    reach: std::sync::Arc<app::backend::BmcReach>,
+}
+
+impl RedfishConnector {
+    pub fn new(reach: std::sync::Arc<app::backend::BmcReach>) -> Self {
+        Self { reach }
+    }
+}
+
+impl super::BmcConnector for RedfishConnector {
+    fn connect(&self, t: super::BmcTarget) -> Result<Box<dyn Bmc>, BmcError> {
+        let mut bmc = RedfishBmc::new(&t.address, &t.username, &t.password, t.verify_tls, &self.reach)?
+            .with_timeout(t.timeout)
+            .with_tls_pin(t.tls_pin);
+        if let Some(id) = &t.client_id {
+            bmc = bmc.with_client_id(id);
+        }
+        if let Some(fence) = t.fence {
+            bmc = bmc.with_fence(fence);
+        }
+        Ok(Box::new(bmc))
+    }
+}
+
 #[async_trait::async_trait]
 impl Bmc for RedfishBmc {
     fn address(&self) -> &str {
         &self.address
+    }
+
+    async fn firmware_inventory(&self) -> Result<Vec<app::domain::inventory::Firmware>, BmcError> {
+        self.read_firmware_inventory().await
+    }
+
+    fn certificate_seen(&self) -> Option<String> {
+        self.tls.seen()
+    }
+
+    fn take_notes(&self) -> Vec<String> {
+        self.notes.lock().map(|mut n| std::mem::take(&mut *n)).unwrap_or_default()
     }
 
     async fn system(&self) -> Result<SystemSummary, BmcError> {

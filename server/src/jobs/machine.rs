@@ -6,15 +6,14 @@
 
 use super::live::Timeouts;
 use super::{JobContext, StepError};
-use crate::bmc::redfish::RedfishBmc;
-use crate::bmc::{Bmc, BmcError, BmcErrorKind, PowerAction, PowerState, SystemSummary};
+use crate::bmc::{Bmc, BmcError, BmcErrorKind, BmcTarget, PowerAction, PowerState, SystemSummary};
 use app::backend::services::{Actor, ServiceError};
 use app::domain::identity::MachineIdentity;
 use std::sync::atomic::Ordering;
 
 /// A BMC proven to speak for the job's server, usable while the job is held.
 pub struct Machine<'a> {
-    bmc: RedfishBmc,
+    bmc: Box<dyn Bmc>,
     ctx: &'a JobContext,
 }
 
@@ -36,21 +35,18 @@ impl<'a> Machine<'a> {
                         enter it in the BMC access card, then retry"
                 .into());
         };
-        let bmc = RedfishBmc::new(
-            &creds.address,
-            &creds.username,
-            password.expose(),
-            creds.verify_tls,
-            &ctx.backend.bmc_reach,
-        )
-        .map(|b| {
-            let lease = ctx.lease.clone();
-            b.with_timeout(timeouts.bmc_request)
-                .with_client_id(&ctx.owner)
-                .with_fence(std::sync::Arc::new(move || lease.held()))
-                .with_tls_pin(creds.tls_pin.clone())
-        })
-        .map_err(text)?;
+        let lease = ctx.lease.clone();
+        let target = BmcTarget {
+            address: creds.address.clone(),
+            username: creds.username.clone(),
+            password: password.expose().to_string(),
+            verify_tls: creds.verify_tls,
+            tls_pin: creds.tls_pin.clone(),
+            timeout: timeouts.bmc_request,
+            client_id: Some(ctx.owner.clone()),
+            fence: Some(std::sync::Arc::new(move || lease.held())),
+        };
+        let bmc = ctx.bmcs.connect(target).map_err(text)?;
         ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
         let actor = Actor::system(format!("{} job {}", ctx.job.kind, ctx.job.id));
         let sys = match bmc.system().await {

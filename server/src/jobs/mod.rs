@@ -19,6 +19,8 @@ pub mod machine;
 pub mod power;
 pub mod register;
 
+use crate::bmc::BmcConnector;
+use crate::bmc::redfish::RedfishConnector;
 use app::backend::services::runner::{Claim, JobRow};
 use app::backend::{Backend, DbError};
 use app::domain::JobKind;
@@ -162,6 +164,8 @@ pub struct JobContext {
     pub identity_failed: AtomicBool,
     /// When a transient failure is tried again.
     pub retry: RetryPolicy,
+    /// How the job reaches its server's BMC.
+    pub bmcs: Arc<dyn BmcConnector>,
 }
 
 impl JobContext {
@@ -243,6 +247,7 @@ pub struct Runner {
     stop_grace: Duration,
     handlers: HashMap<JobKind, Arc<dyn JobHandler>>,
     retry: RetryPolicy,
+    bmcs: Arc<dyn BmcConnector>,
     /// Turns true when the stop grace is over: running jobs stop where they are and
     /// release their leases.
     abandon: watch::Sender<bool>,
@@ -252,7 +257,6 @@ impl Runner {
     /// `owner` names this runner in leases; it must be unique per process.
     pub fn new(backend: Backend, owner: impl Into<String>, concurrency: usize) -> Self {
         Self {
-            backend,
             owner: owner.into(),
             concurrency: concurrency.max(1),
             lease: DEFAULT_LEASE,
@@ -261,8 +265,16 @@ impl Runner {
             stop_grace: DEFAULT_STOP_GRACE,
             handlers: HashMap::new(),
             retry: RetryPolicy::default(),
+            bmcs: Arc::new(RedfishConnector::new(backend.bmc_reach.clone())),
+            backend,
             abandon: watch::channel(false).0,
         }
+    }
+
+    /// Jobs reach BMCs through `bmcs` (the Redfish driver unless told otherwise).
+    pub fn with_bmcs(mut self, bmcs: Arc<dyn BmcConnector>) -> Self {
+        self.bmcs = bmcs;
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -391,6 +403,7 @@ impl Runner {
             lease_length: self.lease,
             identity_failed: AtomicBool::new(false),
             retry: self.retry,
+            bmcs: self.bmcs.clone(),
         });
         // Renews the lease while the job runs; says so when the lease is gone (the job
         // was aborted, or another runner took it over after a stall).
