@@ -138,9 +138,8 @@ pub async fn bulk_action(
 #[server(endpoint = "server_detail")]
 pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
-    let view = backend.server_view(&user, id).await.map_err(super::ssr::service_error)?;
-    let server = view.server;
-    let active_job = backend.has_active_job(id).await.map_err(super::ssr::service_error)?;
+    let (server, inventory, active_job) =
+        backend.server_page_view(&user, id).await.map_err(super::ssr::service_error)?;
     let buttons = crate::domain::buttons::status_buttons(server.state, user.role, active_job);
     let process_buttons = crate::domain::buttons::process_buttons(server.state, user.role, active_job);
     let notes = if user.role.can(Permission::ViewFleet) {
@@ -149,7 +148,6 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
         None
     };
     let can_edit_notes = user.role.can(Permission::EditNotes);
-    let inventory = view.hardware;
     let can_edit_bmc = user.role.can(Permission::EditBmc);
     let bmc_username =
         if can_edit_bmc { Some(backend.bmc_username(id).await.map_err(super::ssr::service_error)?) } else { None };

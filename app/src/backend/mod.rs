@@ -49,6 +49,10 @@ pub struct Backend {
     pub secrets: secrets::SecretBox,
     /// Where BMC credentials may be sent, and how much a BMC may answer.
     pub bmc_reach: std::sync::Arc<BmcReach>,
+    /// Rung when this process made a job runnable (queued one, or an agent reported):
+    /// its runner claims at once instead of at its next poll. Jobs made runnable by
+    /// another process are found by the poll.
+    pub jobs_ready: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The limits of talking to BMCs (`RACKSTATE_BMC_NETWORKS`,
@@ -77,7 +81,7 @@ impl Default for BmcReach {
 
 impl Backend {
     pub fn new(db: Db, secrets: secrets::SecretBox) -> Self {
-        Self { db, secrets, bmc_reach: Default::default() }
+        Self { db, secrets, bmc_reach: Default::default(), jobs_ready: Default::default() }
     }
 
     /// The same backend with these BMC limits.

@@ -34,7 +34,8 @@ use tracing::Instrument;
 
 /// How long a claim holds without renewal; a dead runner's jobs wait this long.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
-/// How often an idle runner looks for work.
+/// How often an idle runner looks for work another process queued (its own process
+/// wakes it at once: `Backend::jobs_ready`).
 pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
 /// The longest one run of a job may take (its steps until it parks or ends); each
 /// step has its own, shorter limits (BMC request, power change).
@@ -353,8 +354,10 @@ impl Runner {
                 }
                 Ok(None) => {
                     drop(permit);
+                    // Until the poll, or until this process makes a job runnable.
                     tokio::select! {
                         _ = tokio::time::sleep(this.poll) => {}
+                        _ = this.backend.jobs_ready.notified() => {}
                         _ = shutdown.changed() => {}
                     }
                 }

@@ -50,7 +50,7 @@ fn writes_disks(job: &JobRow) -> bool {
     matches!(job.kind, JobKind::Clean | JobKind::Deploy)
 }
 
-use super::error::commit_error;
+use super::error::commit_runnable;
 
 impl Backend {
     /// Whether `token` opens job `job_id`'s live image (the BMC downloads it).
@@ -102,7 +102,7 @@ impl Backend {
             let reason = format!("identity_mismatch: {e}");
             store::jobs::agent_reported(&mut tx, job_id, Some(&reason), now).await?;
             store::jobs::log_step(&mut tx, job_id, &reason, now).await?;
-            tx.commit().await.map_err(commit_error)?;
+            commit_runnable(tx, &self.jobs_ready).await?;
             return Err(ServiceError::IdentityMismatch { message: reason });
         }
         let (server, changes) =
@@ -122,7 +122,7 @@ impl Backend {
             if changes.is_empty() { String::new() } else { format!("; {} hardware change(s)", changes.len()) }
         );
         store::jobs::log_step(&mut tx, job_id, &summary, now).await?;
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         Ok(InventoryAccepted { server_type, recorded: true })
     }
 
@@ -158,7 +158,7 @@ impl Backend {
                     inventory.disks.len()
                 );
                 store::jobs::log_step(&mut tx, job.id, &message, now).await?;
-                tx.commit().await.map_err(commit_error)?;
+                commit_runnable(tx, &self.jobs_ready).await?;
                 Ok(InventoryAccepted { server_type: String::new(), recorded: false })
             }
             Err(reason) => {
@@ -170,7 +170,7 @@ impl Backend {
                     ..store::events::NewEvent::about(job.server_id, &who, EventKind::IdentityMismatch)
                 };
                 store::events::append(&mut tx, &event, now).await?;
-                tx.commit().await.map_err(commit_error)?;
+                commit_runnable(tx, &self.jobs_ready).await?;
                 Err(ServiceError::IdentityMismatch { message: reason })
             }
         }
@@ -245,7 +245,7 @@ impl Backend {
         } else if index + 1 == steps.len() {
             store::jobs::agent_reported(&mut tx, job_id, None, now).await?;
         }
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         Ok(())
     }
 

@@ -14,7 +14,8 @@
 //! first (`store::server_types::lock`), so concurrent requests, in one process or in
 //! several sharing PostgreSQL, see each other's results and never take a server twice.
 
-use super::lifecycle::{StateChange, abort_in, apply_in, apply_typed, commit_error, not_found};
+use super::error::commit_runnable;
+use super::lifecycle::{StateChange, abort_in, apply_in, apply_typed, not_found};
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
@@ -130,7 +131,7 @@ impl Backend {
         }
         reconcile_type(&mut tx, type_id, now).await?;
         let view = subscription_view(&mut tx, id).await?;
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         tracing::info!(subscription = id, tenant, count, filled = view.filled, "subscription created");
         Ok(view)
     }
@@ -149,7 +150,7 @@ impl Backend {
         store::subscriptions::set_count(&mut tx, id, count, now).await?;
         reconcile_type(&mut tx, sub.server_type_id, now).await?;
         let view = subscription_view(&mut tx, id).await?;
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         Ok(view)
     }
 
@@ -163,7 +164,7 @@ impl Backend {
         end_in(&mut tx, id, &format!("ended by {}", actor.audit_name()), now).await?;
         reconcile_type(&mut tx, sub.server_type_id, now).await?;
         let view = subscription_view(&mut tx, id).await?;
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         Ok(view)
     }
 
@@ -196,7 +197,7 @@ impl Backend {
             let now = now_ms();
             let mut tx = self.db.begin_write().await?;
             reconcile_type(&mut tx, type_id, now).await?;
-            tx.commit().await.map_err(commit_error)?;
+            commit_runnable(tx, &self.jobs_ready).await?;
         }
         Ok(())
     }
@@ -256,7 +257,7 @@ impl Backend {
             }
         }
         let view = deployment_view(&mut tx, id).await?;
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         tracing::info!(deployment = id, tenant, count = req.count, image = ?req.image, "allocated");
         Ok(view)
     }
@@ -299,7 +300,7 @@ impl Backend {
         }
         store::deployments::close_if_empty(&mut tx, id, now).await?;
         let view = deployment_view(&mut tx, id).await?;
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         tracing::info!(deployment = id, tenant = deployment.username, "released");
         Ok(view)
     }

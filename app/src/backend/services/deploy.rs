@@ -14,7 +14,7 @@ use crate::domain::images::redeploy_refusal;
 use crate::domain::{JobKind, Permission};
 use crate::model::{DeployView, Image, UserView};
 
-use super::error::commit_error;
+use super::error::commit_runnable;
 
 /// What a server's config drive carries besides its host name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -79,7 +79,7 @@ impl Backend {
         let actor = Actor::user(caller.username.clone());
         let (ssh_keys, user_data) = store::deployments::os_config_of_server(&mut tx, id).await?;
         let job = queue_deploy(&mut tx, &actor, &server, &image, &OsConfig { ssh_keys, user_data }, now).await?;
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         Ok(job)
     }
 
@@ -116,7 +116,7 @@ impl Backend {
             ..NewEvent::about(id, &who, EventKind::RootDiskSet)
         };
         store::events::append(&mut tx, &event, now).await?;
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         Ok(())
     }
 

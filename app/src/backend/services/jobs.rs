@@ -14,7 +14,7 @@ fn conflict(message: impl Into<String>) -> ServiceError {
     ServiceError::Conflict { message: message.into() }
 }
 
-use super::error::commit_error;
+use super::error::commit_runnable;
 
 impl Backend {
     /// Aborts the server's running job: it stops, powers the server off and ejects
@@ -34,7 +34,7 @@ impl Backend {
         if !abort_in(&mut tx, &job, &reason, &message, &actor.audit_name(), now).await? {
             return Err(conflict(format!("the {} job #{} is not running ({})", job.kind, job.id, job.status)));
         }
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         Ok(())
     }
 
@@ -94,7 +94,7 @@ impl Backend {
                 server
             }
         };
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         Ok(server)
     }
 }

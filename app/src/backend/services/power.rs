@@ -11,7 +11,7 @@ use crate::domain::power::{PowerContext, PowerRequest, may_control_power, power_
 use crate::domain::{JobKind, Permission};
 use crate::model::{PowerControl, PowerJob, UserView};
 
-use super::error::commit_error;
+use super::error::commit_runnable;
 
 impl Backend {
     /// Queues a power job for `request` on server `id` and audits who asked; returns
@@ -41,7 +41,7 @@ impl Backend {
             ..NewEvent::about(id, &actor, EventKind::PowerRequested)
         };
         store::events::append(&mut tx, &event, now).await?;
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         tracing::info!(server = id, job, request = request.as_str(), by = caller.username, "power requested");
         Ok(job)
     }

@@ -1,6 +1,7 @@
 //! Servers: add, change state through the transition table, record inventory and type,
 //! read, and the utilization report.
 
+use super::error::commit_runnable;
 pub use super::lifecycle::{JobLease, JobParams, StateChange};
 pub(crate) use super::lifecycle::{commit_error, not_found, queue_job, stale};
 use super::{Actor, ServiceError};
@@ -213,19 +214,20 @@ impl Backend {
         store::events::append(&mut tx, &audit, now).await?;
         queue_job(&mut tx, id, domain::JobKind::Register, &JobParams::default(), now).await?;
         let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        tx.commit().await.map_err(commit_error)?;
+        commit_runnable(tx, &self.jobs_ready).await?;
         Ok(server)
     }
 
     /// Applies one action to a server: checks the generation, the transition table and
     /// its guards, moves the state and writes the audit event, all in one transaction.
     pub async fn change_state(&self, actor: &Actor, id: i64, change: &StateChange) -> Result<Server, ServiceError> {
-        let (db, actor, change) = (self.db.clone(), actor.clone(), change.clone());
+        let (db, actor, change, ready) = (self.db.clone(), actor.clone(), change.clone(), self.jobs_ready.clone());
         self.db
             .write(async move {
                 let mut tx = db.begin_write().await?;
                 let server = super::allocation::change_state_in(&mut tx, &actor, id, &change, now_ms()).await?;
-                tx.commit().await.map_err(commit_error)?;
+                // (Many changes start a job: the runner may have work.)
+                commit_runnable(tx, &ready).await?;
                 Ok(server)
             })
             .await?
@@ -556,6 +558,22 @@ impl Backend {
     pub async fn page_fingerprint(&self, id: i64) -> Result<(String, String), ServiceError> {
         let mut conn = self.db.conn().await?;
         store::servers::page_fingerprint(&mut conn, id).await?.ok_or_else(|| not_found(id))
+    }
+
+    /// What the server page's header and cards need: the server as the caller may see
+    /// it, its last inventory, and whether a job holds it (the job's steps are the
+    /// activity card's, read by `latest_job`); one connection.
+    pub async fn server_page_view(
+        &self,
+        user: &crate::model::UserView,
+        id: i64,
+    ) -> Result<(Server, Option<crate::domain::Inventory>, bool), ServiceError> {
+        let mut conn = self.db.conn().await?;
+        let server = store::servers::get(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
+        let server = visible_to(user, server)?;
+        let hardware = store::inventories::latest(&mut *conn, id, 1).await?.into_iter().next();
+        let active_job = store::jobs::has_active(&mut conn, id).await?;
+        Ok((server, hardware, active_job))
     }
 
     pub async fn has_active_job(&self, id: i64) -> Result<bool, ServiceError> {
