@@ -129,13 +129,18 @@ impl Backend {
         check_password(password).map_err(|m| ServiceError::invalid("password", m))?;
         let hash = PasswordHash::new(password).await.map_err(|m| ServiceError::invalid("password", m))?;
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let Some(id) = store::users::insert(&mut tx, username.as_str(), &hash, role, now).await? else {
-            return Err(ServiceError::invalid("username", format!("{username} exists already")));
-        };
-        audit_user(&mut tx, actor, EventKind::UserCreated, None, Some(&format!("{username} ({role})")), now).await?;
-        tx.commit().await.map_err(commit_error)?;
-        Ok(UserView { id, username: username.as_str().into(), role, disabled: false })
+        let actor = actor.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let Some(id) = store::users::insert(tx, username.as_str(), &hash, role, now).await? else {
+                    return Err(ServiceError::invalid("username", format!("{username} exists already")));
+                };
+                let what = format!("{username} ({role})");
+                audit_user(tx, &actor, EventKind::UserCreated, None, Some(&what), now).await?;
+                Ok(UserView { id, username: username.as_str().into(), role, disabled: false })
+            })
+        })
+        .await
     }
 
     /// Sets a password, ends the user's other sessions (all but `keep_session`) and
@@ -151,66 +156,72 @@ impl Backend {
         check_password(password).map_err(|m| ServiceError::invalid("password", m))?;
         let hash = PasswordHash::new(password).await.map_err(|m| ServiceError::invalid("password", m))?;
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let user = find_user(&mut tx, username).await?;
-        store::users::set_password(&mut tx, user.id, &hash, now).await?;
-        store::sessions::delete_for_user(&mut tx, user.id, keep_session).await?;
-        let tokens = store::api_tokens::delete_for_user(&mut tx, user.id).await?;
-        audit_user(&mut tx, actor, EventKind::PasswordChanged, None, Some(&user.username), now).await?;
-        if tokens > 0 {
-            let what = format!("{}: {tokens} token(s), at the password change", user.username);
-            audit_user(&mut tx, actor, EventKind::ApiTokensRevoked, None, Some(&what), now).await?;
-        }
-        tx.commit().await.map_err(commit_error)
+        let (actor, username, keep_session) = (actor.clone(), username.to_string(), keep_session.map(str::to_string));
+        self.write(move |tx| {
+            Box::pin(async move {
+                let user = find_user(tx, &username).await?;
+                store::users::set_password(tx, user.id, &hash, now).await?;
+                store::sessions::delete_for_user(tx, user.id, keep_session.as_deref()).await?;
+                let tokens = store::api_tokens::delete_for_user(tx, user.id).await?;
+                audit_user(tx, &actor, EventKind::PasswordChanged, None, Some(&user.username), now).await?;
+                if tokens > 0 {
+                    let what = format!("{}: {tokens} token(s), at the password change", user.username);
+                    audit_user(tx, &actor, EventKind::ApiTokensRevoked, None, Some(&what), now).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn set_role(&self, actor: &Actor, username: &str, role: Role) -> Result<UserView, ServiceError> {
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let user = find_user(&mut tx, username).await?;
-        if user.role == Role::Admin
-            && role != Role::Admin
-            && store::users::other_active_admins(&mut tx, user.id).await? == 0
-        {
-            return Err(ServiceError::invalid("role", "the last active admin cannot lose the admin role"));
-        }
-        store::users::set_role(&mut tx, user.id, role, now).await?;
-        audit_user(
-            &mut tx,
-            actor,
-            EventKind::RoleChanged,
-            Some(user.role.as_str()),
-            Some(&format!("{} ({role})", user.username)),
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(commit_error)?;
-        Ok(UserView { role, ..user })
+        let (actor, username) = (actor.clone(), username.to_string());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let user = find_user(tx, &username).await?;
+                if user.role == Role::Admin
+                    && role != Role::Admin
+                    && store::users::other_active_admins(tx, user.id).await? == 0
+                {
+                    return Err(ServiceError::invalid("role", "the last active admin cannot lose the admin role"));
+                }
+                store::users::set_role(tx, user.id, role, now).await?;
+                let what = format!("{} ({role})", user.username);
+                audit_user(tx, &actor, EventKind::RoleChanged, Some(user.role.as_str()), Some(&what), now).await?;
+                Ok(UserView { role, ..user })
+            })
+        })
+        .await
     }
 
     /// Disables (ending all sessions and revoking every API token) or re-enables a
     /// user (revoked tokens stay revoked).
     pub async fn set_disabled(&self, actor: &Actor, username: &str, disabled: bool) -> Result<UserView, ServiceError> {
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let user = find_user(&mut tx, username).await?;
-        if disabled && user.role == Role::Admin && store::users::other_active_admins(&mut tx, user.id).await? == 0 {
-            return Err(ServiceError::invalid("username", "the last active admin cannot be disabled"));
-        }
-        store::users::set_disabled(&mut tx, user.id, disabled, now).await?;
-        let mut tokens = 0;
-        if disabled {
-            store::sessions::delete_for_user(&mut tx, user.id, None).await?;
-            tokens = store::api_tokens::delete_for_user(&mut tx, user.id).await?;
-        }
-        let kind = if disabled { EventKind::UserDisabled } else { EventKind::UserEnabled };
-        audit_user(&mut tx, actor, kind, None, Some(&user.username), now).await?;
-        if tokens > 0 {
-            let what = format!("{}: {tokens} token(s), at disabling", user.username);
-            audit_user(&mut tx, actor, EventKind::ApiTokensRevoked, None, Some(&what), now).await?;
-        }
-        tx.commit().await.map_err(commit_error)?;
-        Ok(UserView { disabled, ..user })
+        let (actor, username) = (actor.clone(), username.to_string());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let user = find_user(tx, &username).await?;
+                if disabled && user.role == Role::Admin && store::users::other_active_admins(tx, user.id).await? == 0 {
+                    return Err(ServiceError::invalid("username", "the last active admin cannot be disabled"));
+                }
+                store::users::set_disabled(tx, user.id, disabled, now).await?;
+                let mut tokens = 0;
+                if disabled {
+                    store::sessions::delete_for_user(tx, user.id, None).await?;
+                    tokens = store::api_tokens::delete_for_user(tx, user.id).await?;
+                }
+                let kind = if disabled { EventKind::UserDisabled } else { EventKind::UserEnabled };
+                audit_user(tx, &actor, kind, None, Some(&user.username), now).await?;
+                if tokens > 0 {
+                    let what = format!("{}: {tokens} token(s), at disabling", user.username);
+                    audit_user(tx, &actor, EventKind::ApiTokensRevoked, None, Some(&what), now).await?;
+                }
+                Ok(UserView { disabled, ..user })
+            })
+        })
+        .await
     }
 
     /// On a start with no users: creates `admin` with `password`, or with a random
@@ -276,5 +287,3 @@ pub(super) async fn audit_user(
     store::events::append(conn, &e, now).await?;
     Ok(())
 }
-
-pub(super) use super::error::commit_error;

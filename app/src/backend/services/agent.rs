@@ -50,8 +50,6 @@ fn writes_disks(job: &JobRow) -> bool {
     matches!(job.kind, JobKind::Clean | JobKind::Deploy)
 }
 
-use super::error::commit_runnable;
-
 impl Backend {
     /// Whether `token` opens job `job_id`'s live image (the BMC downloads it).
     pub async fn agent_image_access(&self, job_id: i64, token: &str) -> Result<(), ServiceError> {
@@ -69,111 +67,66 @@ impl Backend {
     ) -> Result<InventoryAccepted, ServiceError> {
         inventory.validate().map_err(|m| ServiceError::invalid("inventory", m))?;
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let job = job_for_token(&mut tx, job_id, token).await?;
-        if writes_disks(&job) {
-            return self.verify_cleaning_machine(tx, &job, inventory, now).await;
-        }
-        if job.kind != JobKind::Register {
-            return Err(ServiceError::Conflict { message: format!("job {job_id} ({}) takes no inventory", job.kind) });
-        }
-        let current_type = || async {
-            let mut conn = self.db.conn().await?;
-            let server = store::servers::get(&mut conn, job.server_id).await?;
-            Ok::<_, ServiceError>(server.and_then(|s| s.server_type).unwrap_or_default())
-        };
-        match job.phase {
-            JobPhase::Booting | JobPhase::Waiting => {}
-            JobPhase::AgentReported => {
-                drop(tx);
-                return Ok(InventoryAccepted { server_type: current_type().await?, recorded: false });
-            }
-            other => {
-                return Err(ServiceError::Conflict {
-                    message: format!("job {job_id} is not waiting for an inventory (phase {other})"),
-                });
-            }
-        }
-        let actor = Actor::system(format!("register job {job_id} (agent)"));
-        // One machine, one server: a serial another live server holds fails the job.
-        if let Err(e) =
-            super::identity::ensure_serial_free(&mut tx, &inventory.system.serial_number, job.server_id).await
-        {
-            let reason = format!("identity_mismatch: {e}");
-            store::jobs::agent_reported(&mut tx, job_id, Some(&reason), now).await?;
-            store::jobs::log_step(&mut tx, job_id, &reason, now).await?;
-            commit_runnable(tx, &self.jobs_ready).await?;
-            return Err(ServiceError::IdentityMismatch { message: reason });
-        }
-        let (server, changes) =
-            record_inventory_in(&mut tx, &actor, job.server_id, inventory, DEFAULT_CLASS, now).await?;
-        if !store::jobs::agent_reported(&mut tx, job_id, None, now).await? {
-            return Err(ServiceError::Conflict { message: format!("job {job_id} stopped waiting for its agent") });
-        }
-        let server_type = server.server_type.unwrap_or_default();
-        let summary = format!(
-            "agent reported the inventory: {} CPU(s), {} logical cores, {} GB RAM, {} disk(s), {} NIC(s), {} GPU(s); type {server_type}{}",
-            inventory.cpus.len(),
-            inventory.logical_cores(),
-            inventory.ram_gb(),
-            inventory.disks.len(),
-            inventory.nics.len(),
-            inventory.gpus.len(),
-            if changes.is_empty() { String::new() } else { format!("; {} hardware change(s)", changes.len()) }
-        );
-        store::jobs::log_step(&mut tx, job_id, &summary, now).await?;
-        commit_runnable(tx, &self.jobs_ready).await?;
-        Ok(InventoryAccepted { server_type, recorded: true })
-    }
-
-    /// A cleaning's agent reports the machine it runs on: the system serial and UUID
-    /// and the disk serials must be those of the last recorded inventory before any
-    /// erase step is handed out. Otherwise the job fails (audited) and nothing is
-    /// erased. Cleaning records no inventory (registration does).
-    async fn verify_cleaning_machine(
-        &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Any>,
-        job: &JobRow,
-        inventory: &Inventory,
-        now: i64,
-    ) -> Result<InventoryAccepted, ServiceError> {
-        if !job.phase.awaits_agent() {
-            return Err(ServiceError::Conflict {
-                message: format!("job {} is not waiting for its agent (phase {})", job.id, job.phase),
-            });
-        }
-        let recorded = store::inventories::latest(&mut tx, job.server_id, 1).await?.into_iter().next();
-        let verdict = match &recorded {
-            Some(r) => identity::agent_matches(r, inventory),
-            None => Err("identity_mismatch: the server has no recorded inventory to compare with; register it \
-                         first; nothing was erased"
-                .to_string()),
-        };
-        match verdict {
-            Ok(()) => {
-                store::jobs::set_agent_verified(&mut tx, job.id).await?;
-                let message = format!(
-                    "the live image runs on the recorded machine (serial {}, {} disk(s) by serial)",
-                    inventory.system.serial_number,
-                    inventory.disks.len()
+        let (token, inventory) = (token.to_string(), inventory.clone());
+        // A refusal the agent must hear of (another machine) is committed (the job's
+        // failure and its audit) and then returned.
+        self.write_runnable(move |tx| {
+            Box::pin(async move {
+                let job = job_for_token(tx, job_id, &token).await?;
+                if writes_disks(&job) {
+                    return verify_cleaning_machine(tx, &job, &inventory, now).await;
+                }
+                if job.kind != JobKind::Register {
+                    return Err(ServiceError::Conflict {
+                        message: format!("job {job_id} ({}) takes no inventory", job.kind),
+                    });
+                }
+                match job.phase {
+                    JobPhase::Booting | JobPhase::Waiting => {}
+                    JobPhase::AgentReported => {
+                        let server = store::servers::get(tx, job.server_id).await?;
+                        let server_type = server.and_then(|s| s.server_type).unwrap_or_default();
+                        return Ok(Ok(InventoryAccepted { server_type, recorded: false }));
+                    }
+                    other => {
+                        return Err(ServiceError::Conflict {
+                            message: format!("job {job_id} is not waiting for an inventory (phase {other})"),
+                        });
+                    }
+                }
+                let actor = Actor::system(format!("register job {job_id} (agent)"));
+                // One machine, one server: a serial another live server holds fails the job.
+                if let Err(e) =
+                    super::identity::ensure_serial_free(tx, &inventory.system.serial_number, job.server_id).await
+                {
+                    let reason = format!("identity_mismatch: {e}");
+                    store::jobs::agent_reported(tx, job_id, Some(&reason), now).await?;
+                    store::jobs::log_step(tx, job_id, &reason, now).await?;
+                    return Ok(Err(ServiceError::IdentityMismatch { message: reason }));
+                }
+                let (server, changes) =
+                    record_inventory_in(tx, &actor, job.server_id, &inventory, DEFAULT_CLASS, now).await?;
+                if !store::jobs::agent_reported(tx, job_id, None, now).await? {
+                    return Err(ServiceError::Conflict {
+                        message: format!("job {job_id} stopped waiting for its agent"),
+                    });
+                }
+                let server_type = server.server_type.unwrap_or_default();
+                let summary = format!(
+                    "agent reported the inventory: {} CPU(s), {} logical cores, {} GB RAM, {} disk(s), {} NIC(s), {} GPU(s); type {server_type}{}",
+                    inventory.cpus.len(),
+                    inventory.logical_cores(),
+                    inventory.ram_gb(),
+                    inventory.disks.len(),
+                    inventory.nics.len(),
+                    inventory.gpus.len(),
+                    if changes.is_empty() { String::new() } else { format!("; {} hardware change(s)", changes.len()) }
                 );
-                store::jobs::log_step(&mut tx, job.id, &message, now).await?;
-                commit_runnable(tx, &self.jobs_ready).await?;
-                Ok(InventoryAccepted { server_type: String::new(), recorded: false })
-            }
-            Err(reason) => {
-                store::jobs::agent_reported(&mut tx, job.id, Some(&reason), now).await?;
-                store::jobs::log_step(&mut tx, job.id, &reason, now).await?;
-                let who = Actor::system(format!("{} job {} (agent)", job.kind, job.id)).audit_name();
-                let event = store::events::NewEvent {
-                    reason: Some(&reason),
-                    ..store::events::NewEvent::about(job.server_id, &who, EventKind::IdentityMismatch)
-                };
-                store::events::append(&mut tx, &event, now).await?;
-                commit_runnable(tx, &self.jobs_ready).await?;
-                Err(ServiceError::IdentityMismatch { message: reason })
-            }
-        }
+                store::jobs::log_step(tx, job_id, &summary, now).await?;
+                Ok(Ok(InventoryAccepted { server_type, recorded: true }))
+            })
+        })
+        .await?
     }
 
     /// The steps the agent is to run for its job; `erase_mode` is the configured
@@ -209,44 +162,50 @@ impl Backend {
     ) -> Result<(), ServiceError> {
         result.validate().map_err(|m| ServiceError::invalid("result", m))?;
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let job = job_for_token(&mut tx, job_id, token).await?;
-        let steps = steps_for(&job, erase_mode).steps;
-        let Some(step) = steps.get(index) else {
-            return Err(ServiceError::invalid("index", format!("job {job_id} has {} step(s)", steps.len())));
-        };
-        if step.name != result.name {
-            return Err(ServiceError::invalid(
-                "name",
-                format!("step {index} is {:?}, not {:?}", step.name, result.name),
-            ));
-        }
-        if !job.phase.awaits_agent() {
-            return Err(ServiceError::Conflict {
-                message: format!("job {job_id} is not waiting for step results (phase {})", job.phase),
-            });
-        }
-        let verdict = if result.ok { "ok" } else { "FAILED" };
-        store::jobs::log_step(&mut tx, job_id, &format!("{}: {verdict}: {}", result.name, result.message), now).await?;
-        for d in &result.devices {
-            let verdict = if d.ok { "ok" } else { "FAILED" };
-            store::jobs::log_step(&mut tx, job_id, &format!("  {}: {verdict}: {}", d.device, d.message), now).await?;
-        }
-        let failure = if !result.ok {
-            Some(format!("{} failed: {}", result.name, result.message))
-        } else if result.name == "erase_disks" {
-            self.certify_erase(&mut tx, &job, result, erase_mode, now).await?.err()
-        } else {
-            None
-        };
-        if let Some(reason) = failure {
-            store::jobs::log_step(&mut tx, job_id, &reason, now).await?;
-            store::jobs::agent_reported(&mut tx, job_id, Some(&reason), now).await?;
-        } else if index + 1 == steps.len() {
-            store::jobs::agent_reported(&mut tx, job_id, None, now).await?;
-        }
-        commit_runnable(tx, &self.jobs_ready).await?;
-        Ok(())
+        let (this, token, result) = (self.clone(), token.to_string(), result.clone());
+        self.write_runnable(move |tx| {
+            Box::pin(async move {
+                let job = job_for_token(tx, job_id, &token).await?;
+                let steps = steps_for(&job, erase_mode).steps;
+                let Some(step) = steps.get(index) else {
+                    return Err(ServiceError::invalid("index", format!("job {job_id} has {} step(s)", steps.len())));
+                };
+                if step.name != result.name {
+                    return Err(ServiceError::invalid(
+                        "name",
+                        format!("step {index} is {:?}, not {:?}", step.name, result.name),
+                    ));
+                }
+                if !job.phase.awaits_agent() {
+                    return Err(ServiceError::Conflict {
+                        message: format!("job {job_id} is not waiting for step results (phase {})", job.phase),
+                    });
+                }
+                let verdict = if result.ok { "ok" } else { "FAILED" };
+                store::jobs::log_step(tx, job_id, &format!("{}: {verdict}: {}", result.name, result.message), now)
+                    .await?;
+                for d in &result.devices {
+                    let verdict = if d.ok { "ok" } else { "FAILED" };
+                    store::jobs::log_step(tx, job_id, &format!("  {}: {verdict}: {}", d.device, d.message), now)
+                        .await?;
+                }
+                let failure = if !result.ok {
+                    Some(format!("{} failed: {}", result.name, result.message))
+                } else if result.name == "erase_disks" {
+                    this.certify_erase(tx, &job, &result, erase_mode, now).await?.err()
+                } else {
+                    None
+                };
+                if let Some(reason) = failure {
+                    store::jobs::log_step(tx, job_id, &reason, now).await?;
+                    store::jobs::agent_reported(tx, job_id, Some(&reason), now).await?;
+                } else if index + 1 == steps.len() {
+                    store::jobs::agent_reported(tx, job_id, None, now).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Judges an `erase_disks` report against the recorded disks: every one (but the
@@ -301,5 +260,52 @@ impl Backend {
         );
         store::jobs::log_step(&mut *tx, job.id, &line, now).await?;
         Ok(Ok(id))
+    }
+}
+
+/// A cleaning's agent reports the machine it runs on: the system serial and UUID
+/// and the disk serials must be those of the last recorded inventory before any
+/// erase step is handed out. Otherwise the job fails (audited) and nothing is
+/// erased. Cleaning records no inventory (registration does).
+async fn verify_cleaning_machine(
+    tx: &mut sqlx::AnyConnection,
+    job: &JobRow,
+    inventory: &Inventory,
+    now: i64,
+) -> Result<Result<InventoryAccepted, ServiceError>, ServiceError> {
+    if !job.phase.awaits_agent() {
+        return Err(ServiceError::Conflict {
+            message: format!("job {} is not waiting for its agent (phase {})", job.id, job.phase),
+        });
+    }
+    let recorded = store::inventories::latest(&mut *tx, job.server_id, 1).await?.into_iter().next();
+    let verdict = match &recorded {
+        Some(r) => identity::agent_matches(r, inventory),
+        None => Err("identity_mismatch: the server has no recorded inventory to compare with; register it \
+                     first; nothing was erased"
+            .to_string()),
+    };
+    match verdict {
+        Ok(()) => {
+            store::jobs::set_agent_verified(&mut *tx, job.id).await?;
+            let message = format!(
+                "the live image runs on the recorded machine (serial {}, {} disk(s) by serial)",
+                inventory.system.serial_number,
+                inventory.disks.len()
+            );
+            store::jobs::log_step(&mut *tx, job.id, &message, now).await?;
+            Ok(Ok(InventoryAccepted { server_type: String::new(), recorded: false }))
+        }
+        Err(reason) => {
+            store::jobs::agent_reported(&mut *tx, job.id, Some(&reason), now).await?;
+            store::jobs::log_step(&mut *tx, job.id, &reason, now).await?;
+            let who = Actor::system(format!("{} job {} (agent)", job.kind, job.id)).audit_name();
+            let event = store::events::NewEvent {
+                reason: Some(&reason),
+                ..store::events::NewEvent::about(job.server_id, &who, EventKind::IdentityMismatch)
+            };
+            store::events::append(&mut *tx, &event, now).await?;
+            Ok(Err(ServiceError::IdentityMismatch { message: reason }))
+        }
     }
 }

@@ -14,7 +14,6 @@
 //! first (`store::server_types::lock`), so concurrent requests, in one process or in
 //! several sharing PostgreSQL, see each other's results and never take a server twice.
 
-use super::error::commit_runnable;
 use super::lifecycle::{StateChange, abort_in, apply_in, apply_typed, not_found};
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
@@ -78,61 +77,76 @@ impl Backend {
         new: &NewSubscription,
     ) -> Result<Subscription, ServiceError> {
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let tenant = tenant_user(&mut tx, &new.username).await?;
-        let mut pinned = Vec::new();
-        let mut type_label = new.server_type.trim().to_string();
-        for name in new.servers.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-            let id = store::servers::id_by_name(&mut tx, name)
-                .await?
-                .ok_or_else(|| ServiceError::invalid("servers", format!("no server named {name:?}")))?;
-            let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-            let Some(label) = server.server_type else {
-                return Err(ServiceError::invalid("servers", format!("{name} has no type yet (not registered)")));
-            };
-            if type_label.is_empty() {
-                type_label.clone_from(&label);
-            }
-            if label != type_label {
-                return Err(ServiceError::invalid(
-                    "servers",
-                    format!("{name} is of type {label}, not {type_label}; one subscription holds one type"),
-                ));
-            }
-            if !pinned.contains(&id) {
-                pinned.push(id);
-            }
-        }
-        let count = if pinned.is_empty() { new.count } else { pinned.len() as i64 };
-        check_count(count)?;
-        if type_label.is_empty() {
-            return Err(ServiceError::invalid("server_type", "name a server type (or specific servers)"));
-        }
-        let type_id = store::server_types::id_by_label(&mut tx, &type_label)
-            .await?
-            .ok_or_else(|| ServiceError::invalid("server_type", format!("no server type {type_label:?}")))?;
-        let starts_at = new.starts_at.unwrap_or(now);
-        if new.ends_at.is_some_and(|e| e <= starts_at.max(now)) {
-            return Err(ServiceError::invalid("ends_at", "must be in the future and after the start"));
-        }
-        store::server_types::lock(&mut tx, type_id).await?;
-        let row = store::subscriptions::NewSubscription {
-            username: &tenant,
-            server_type_id: type_id,
-            count,
-            pinned: !pinned.is_empty(),
-            starts_at,
-            ends_at: new.ends_at,
-            created_by: &actor.audit_name(),
-        };
-        let id = store::subscriptions::insert(&mut tx, &row, now).await?;
-        for server_id in pinned {
-            store::subscriptions::pin(&mut tx, id, server_id).await?;
-        }
-        reconcile_type(&mut tx, type_id, now).await?;
-        let view = subscription_view(&mut tx, id).await?;
-        commit_runnable(tx, &self.jobs_ready).await?;
-        tracing::info!(subscription = id, tenant, count, filled = view.filled, "subscription created");
+        let (actor, new) = (actor.clone(), new.clone());
+        let view = self
+            .write_runnable(move |tx| {
+                Box::pin(async move {
+                    let tenant = tenant_user(tx, &new.username).await?;
+                    let mut pinned = Vec::new();
+                    let mut type_label = new.server_type.trim().to_string();
+                    for name in new.servers.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+                        let id = store::servers::id_by_name(tx, name)
+                            .await?
+                            .ok_or_else(|| ServiceError::invalid("servers", format!("no server named {name:?}")))?;
+                        let server = store::servers::get(tx, id).await?.ok_or_else(|| not_found(id))?;
+                        let Some(label) = server.server_type else {
+                            return Err(ServiceError::invalid(
+                                "servers",
+                                format!("{name} has no type yet (not registered)"),
+                            ));
+                        };
+                        if type_label.is_empty() {
+                            type_label.clone_from(&label);
+                        }
+                        if label != type_label {
+                            return Err(ServiceError::invalid(
+                                "servers",
+                                format!("{name} is of type {label}, not {type_label}; one subscription holds one type"),
+                            ));
+                        }
+                        if !pinned.contains(&id) {
+                            pinned.push(id);
+                        }
+                    }
+                    let count = if pinned.is_empty() { new.count } else { pinned.len() as i64 };
+                    check_count(count)?;
+                    if type_label.is_empty() {
+                        return Err(ServiceError::invalid("server_type", "name a server type (or specific servers)"));
+                    }
+                    let type_id = store::server_types::id_by_label(tx, &type_label).await?.ok_or_else(|| {
+                        ServiceError::invalid("server_type", format!("no server type {type_label:?}"))
+                    })?;
+                    let starts_at = new.starts_at.unwrap_or(now);
+                    if new.ends_at.is_some_and(|e| e <= starts_at.max(now)) {
+                        return Err(ServiceError::invalid("ends_at", "must be in the future and after the start"));
+                    }
+                    store::server_types::lock(tx, type_id).await?;
+                    let row = store::subscriptions::NewSubscription {
+                        username: &tenant,
+                        server_type_id: type_id,
+                        count,
+                        pinned: !pinned.is_empty(),
+                        starts_at,
+                        ends_at: new.ends_at,
+                        created_by: &actor.audit_name(),
+                    };
+                    let id = store::subscriptions::insert(tx, &row, now).await?;
+                    for server_id in pinned {
+                        store::subscriptions::pin(tx, id, server_id).await?;
+                    }
+                    reconcile_type(tx, type_id, now).await?;
+                    let view = subscription_view(tx, id).await?;
+                    Ok(view)
+                })
+            })
+            .await?;
+        tracing::info!(
+            subscription = view.id,
+            tenant = view.username,
+            count = view.count,
+            filled = view.filled,
+            "subscription created"
+        );
         Ok(view)
     }
 
@@ -141,31 +155,38 @@ impl Backend {
     pub async fn resize_subscription(&self, _actor: &Actor, id: i64, count: i64) -> Result<Subscription, ServiceError> {
         check_count(count)?;
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let sub = open_subscription(&mut tx, id).await?;
-        if sub.pinned != 0 {
-            return Err(ServiceError::invalid("count", "a subscription of specific servers keeps its servers"));
-        }
-        store::server_types::lock(&mut tx, sub.server_type_id).await?;
-        store::subscriptions::set_count(&mut tx, id, count, now).await?;
-        reconcile_type(&mut tx, sub.server_type_id, now).await?;
-        let view = subscription_view(&mut tx, id).await?;
-        commit_runnable(tx, &self.jobs_ready).await?;
-        Ok(view)
+        self.write_runnable(move |tx| {
+            Box::pin(async move {
+                let sub = open_subscription(tx, id).await?;
+                if sub.pinned != 0 {
+                    return Err(ServiceError::invalid("count", "a subscription of specific servers keeps its servers"));
+                }
+                store::server_types::lock(tx, sub.server_type_id).await?;
+                store::subscriptions::set_count(tx, id, count, now).await?;
+                reconcile_type(tx, sub.server_type_id, now).await?;
+                let view = subscription_view(tx, id).await?;
+                Ok(view)
+            })
+        })
+        .await
     }
 
     /// Ends a subscription: its reserved servers return to available; servers the
     /// tenant uses stay in use and return to the pool after release.
     pub async fn end_subscription(&self, actor: &Actor, id: i64) -> Result<Subscription, ServiceError> {
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let sub = open_subscription(&mut tx, id).await?;
-        store::server_types::lock(&mut tx, sub.server_type_id).await?;
-        end_in(&mut tx, id, &format!("ended by {}", actor.audit_name()), now).await?;
-        reconcile_type(&mut tx, sub.server_type_id, now).await?;
-        let view = subscription_view(&mut tx, id).await?;
-        commit_runnable(tx, &self.jobs_ready).await?;
-        Ok(view)
+        let actor = actor.clone();
+        self.write_runnable(move |tx| {
+            Box::pin(async move {
+                let sub = open_subscription(tx, id).await?;
+                store::server_types::lock(tx, sub.server_type_id).await?;
+                end_in(tx, id, &format!("ended by {}", actor.audit_name()), now).await?;
+                reconcile_type(tx, sub.server_type_id, now).await?;
+                let view = subscription_view(tx, id).await?;
+                Ok(view)
+            })
+        })
+        .await
     }
 
     pub async fn subscription(&self, id: i64) -> Result<Subscription, ServiceError> {
@@ -195,9 +216,7 @@ impl Backend {
         };
         for type_id in types {
             let now = now_ms();
-            let mut tx = self.db.begin_write().await?;
-            reconcile_type(&mut tx, type_id, now).await?;
-            commit_runnable(tx, &self.jobs_ready).await?;
+            self.write_runnable(move |tx| Box::pin(async move { reconcile_type(tx, type_id, now).await })).await?;
         }
         Ok(())
     }
@@ -216,49 +235,64 @@ impl Backend {
         }
         let label = req.server_type.trim();
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let tenant = acting_for(&mut tx, caller, req.tenant.as_deref()).await?;
-        let type_id = store::server_types::id_by_label(&mut tx, label)
-            .await?
-            .ok_or_else(|| ServiceError::invalid("server_type", format!("no server type {label:?}")))?;
-        store::server_types::lock(&mut tx, type_id).await?;
-        let mut chosen =
-            store::servers::pool(&mut tx, type_id, ServerState::AvailableReserved, Some(&tenant), None, req.count)
-                .await?;
-        let rest = req.count - chosen.len() as i64;
-        if rest > 0 {
-            chosen.extend(store::servers::pool(&mut tx, type_id, ServerState::Available, None, None, rest).await?);
-        }
-        let missing = req.count - chosen.len() as i64;
-        if missing > 0 {
-            return Err(ServiceError::InsufficientCapacity {
-                server_type: label.to_string(),
-                requested: req.count,
-                missing,
-            });
-        }
-        let image = match req.image.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-            Some(name) => Some(Backend::image_for_deploy(&mut tx, name).await?),
-            None => None,
-        };
-        let id = store::deployments::insert(&mut tx, &tenant, type_id, req.count, &caller.username, now).await?;
-        if let Some(image) = &image {
-            store::deployments::set_image(&mut tx, id, image.id, &os.ssh_keys, os.user_data.as_deref()).await?;
-        }
-        let actor = Actor::system(format!("deployment {id} by {}", caller.username));
-        for server in &chosen {
-            let mut change = StateChange::new(Action::Allocate).because(format!("allocated to {tenant}"));
-            change.reserved_for_requester = server.reserved_for.as_deref() == Some(tenant.as_str());
-            apply_in(&mut tx, &actor, server.id, &change, now).await?;
-            store::servers::set_holder(&mut tx, server.id, Some(&tenant), server.subscription_id, now).await?;
-            store::deployments::add_server(&mut tx, id, server.id, now).await?;
-            if let Some(image) = &image {
-                super::deploy::queue_deploy(&mut tx, &actor, server, image, &os, now).await?;
-            }
-        }
-        let view = deployment_view(&mut tx, id).await?;
-        commit_runnable(tx, &self.jobs_ready).await?;
-        tracing::info!(deployment = id, tenant, count = req.count, image = ?req.image, "allocated");
+        let req_image = req.image.clone();
+        let (caller, req, label) = (caller.clone(), req.clone(), label.to_string());
+        let view = self
+            .write_runnable(move |tx| {
+                Box::pin(async move {
+                    let label = label.as_str();
+                    let tenant = acting_for(tx, &caller, req.tenant.as_deref()).await?;
+                    let type_id = store::server_types::id_by_label(tx, label)
+                        .await?
+                        .ok_or_else(|| ServiceError::invalid("server_type", format!("no server type {label:?}")))?;
+                    store::server_types::lock(tx, type_id).await?;
+                    let mut chosen = store::servers::pool(
+                        tx,
+                        type_id,
+                        ServerState::AvailableReserved,
+                        Some(&tenant),
+                        None,
+                        req.count,
+                    )
+                    .await?;
+                    let rest = req.count - chosen.len() as i64;
+                    if rest > 0 {
+                        chosen
+                            .extend(store::servers::pool(tx, type_id, ServerState::Available, None, None, rest).await?);
+                    }
+                    let missing = req.count - chosen.len() as i64;
+                    if missing > 0 {
+                        return Err(ServiceError::InsufficientCapacity {
+                            server_type: label.to_string(),
+                            requested: req.count,
+                            missing,
+                        });
+                    }
+                    let image = match req.image.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                        Some(name) => Some(Backend::image_for_deploy(tx, name).await?),
+                        None => None,
+                    };
+                    let id = store::deployments::insert(tx, &tenant, type_id, req.count, &caller.username, now).await?;
+                    if let Some(image) = &image {
+                        store::deployments::set_image(tx, id, image.id, &os.ssh_keys, os.user_data.as_deref()).await?;
+                    }
+                    let actor = Actor::system(format!("deployment {id} by {}", caller.username));
+                    for server in &chosen {
+                        let mut change = StateChange::new(Action::Allocate).because(format!("allocated to {tenant}"));
+                        change.reserved_for_requester = server.reserved_for.as_deref() == Some(tenant.as_str());
+                        apply_in(tx, &actor, server.id, &change, now).await?;
+                        store::servers::set_holder(tx, server.id, Some(&tenant), server.subscription_id, now).await?;
+                        store::deployments::add_server(tx, id, server.id, now).await?;
+                        if let Some(image) = &image {
+                            super::deploy::queue_deploy(tx, &actor, server, image, &os, now).await?;
+                        }
+                    }
+                    let view = deployment_view(tx, id).await?;
+                    Ok(view)
+                })
+            })
+            .await?;
+        tracing::info!(deployment = view.id, tenant = view.username, count = view.count, image = ?req_image, "allocated");
         Ok(view)
     }
 
@@ -266,42 +300,53 @@ impl Backend {
     /// cleaning and its cleaning job starts. All listed or none.
     pub async fn release(&self, caller: &UserView, id: i64, only: Option<&[i64]>) -> Result<Deployment, ServiceError> {
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let deployment = visible_deployment(&mut tx, caller, id).await?;
-        let live = store::deployments::servers(&mut tx, id, false).await?;
-        let targets: Vec<i64> = match only {
-            None => live.iter().map(|s| s.id).collect(),
-            Some(ids) => {
-                if let Some(stray) = ids.iter().find(|i| !live.iter().any(|s| s.id == **i)) {
-                    return Err(ServiceError::invalid("servers", format!("server {stray} is not in deployment {id}")));
-                }
-                ids.to_vec()
-            }
-        };
-        if targets.is_empty() {
-            return Err(ServiceError::Conflict { message: format!("deployment {id} holds no servers") });
-        }
-        let actor = Actor::system(format!("deployment {id} released by {}", caller.username));
-        for server_id in targets {
-            // The tenant's power or deploy job stops: cleaning follows its cleanup.
-            if let Some(job) = store::jobs::latest_for_server(&mut tx, server_id).await?
-                && job.status.is_active()
-            {
-                let reason = format!("aborted: the server was released from deployment {id}");
-                abort_in(&mut tx, &job, &reason, &reason, &actor.audit_name(), now).await?;
-            }
-            let change = StateChange::new(Action::Release).because(format!("released from deployment {id}"));
-            let (_, after) = apply_in(&mut tx, &actor, server_id, &change, now).await?;
-            store::deployments::release_server(&mut tx, id, server_id, now).await?;
-            if after.subscription_id.is_none() {
-                // Not reserved: the tenant's hold ends with the release.
-                store::servers::set_holder(&mut tx, server_id, None, None, now).await?;
-            }
-        }
-        store::deployments::close_if_empty(&mut tx, id, now).await?;
-        let view = deployment_view(&mut tx, id).await?;
-        commit_runnable(tx, &self.jobs_ready).await?;
-        tracing::info!(deployment = id, tenant = deployment.username, "released");
+        let (caller, only) = (caller.clone(), only.map(<[i64]>::to_vec));
+        let view = self
+            .write_runnable(move |tx| {
+                Box::pin(async move {
+                    let only = only.as_deref();
+                    visible_deployment(tx, &caller, id).await?;
+                    let live = store::deployments::servers(tx, id, false).await?;
+                    let targets: Vec<i64> = match only {
+                        None => live.iter().map(|s| s.id).collect(),
+                        Some(ids) => {
+                            if let Some(stray) = ids.iter().find(|i| !live.iter().any(|s| s.id == **i)) {
+                                return Err(ServiceError::invalid(
+                                    "servers",
+                                    format!("server {stray} is not in deployment {id}"),
+                                ));
+                            }
+                            ids.to_vec()
+                        }
+                    };
+                    if targets.is_empty() {
+                        return Err(ServiceError::Conflict { message: format!("deployment {id} holds no servers") });
+                    }
+                    let actor = Actor::system(format!("deployment {id} released by {}", caller.username));
+                    for server_id in targets {
+                        // The tenant's power or deploy job stops: cleaning follows its cleanup.
+                        if let Some(job) = store::jobs::latest_for_server(tx, server_id).await?
+                            && job.status.is_active()
+                        {
+                            let reason = format!("aborted: the server was released from deployment {id}");
+                            abort_in(tx, &job, &reason, &reason, &actor.audit_name(), now).await?;
+                        }
+                        let change =
+                            StateChange::new(Action::Release).because(format!("released from deployment {id}"));
+                        let (_, after) = apply_in(tx, &actor, server_id, &change, now).await?;
+                        store::deployments::release_server(tx, id, server_id, now).await?;
+                        if after.subscription_id.is_none() {
+                            // Not reserved: the tenant's hold ends with the release.
+                            store::servers::set_holder(tx, server_id, None, None, now).await?;
+                        }
+                    }
+                    store::deployments::close_if_empty(tx, id, now).await?;
+                    let view = deployment_view(tx, id).await?;
+                    Ok(view)
+                })
+            })
+            .await?;
+        tracing::info!(deployment = view.id, tenant = view.username, "released");
         Ok(view)
     }
 

@@ -25,43 +25,49 @@ impl Backend {
     /// what to do) when it is not the pinned one.
     pub async fn check_bmc_certificate(&self, actor: &Actor, id: i64, fingerprint: &str) -> Result<(), ServiceError> {
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let (pinned, _) = store::bmc_certificates::get(&mut tx, id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound { what: format!("server {id}") })?;
-        let verdict = judge(pinned.as_deref(), fingerprint);
-        let (kind, to) = match verdict {
-            PinVerdict::Match => return Ok(()),
-            PinVerdict::Pin => {
-                if !store::bmc_certificates::pin_first(&mut tx, id, fingerprint, now).await? {
-                    // Another job pinned one at the same moment: judge against it.
-                    drop(tx);
-                    return Box::pin(self.check_bmc_certificate(actor, id, fingerprint)).await;
-                }
-                (EventKind::BmcCertificatePinned, display(fingerprint))
-            }
-            PinVerdict::Changed => {
-                if !store::bmc_certificates::offer(&mut tx, id, fingerprint, now).await? {
-                    return Err(changed(pinned.as_deref().unwrap_or_default(), fingerprint));
-                }
-                (EventKind::BmcCertificateChanged, display(fingerprint))
-            }
-        };
-        let from = pinned.as_deref().map(display);
-        let e = NewEvent {
-            server_id: Some(id),
-            actor: &actor.audit_name(),
-            kind,
-            from_value: from.as_deref(),
-            to_value: Some(&to),
-            reason: None,
-            details: None,
-        };
-        store::events::append(&mut tx, &e, now).await?;
-        tx.commit().await.map_err(super::error::commit_error)?;
-        match verdict {
-            PinVerdict::Changed => Err(changed(pinned.as_deref().unwrap_or_default(), fingerprint)),
-            _ => Ok(()),
+        let (who, seen) = (actor.audit_name(), fingerprint.to_string());
+        // None: another job pinned one at the same moment; judged again against it.
+        let outcome = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let fingerprint = seen.as_str();
+                    let (pinned, _) = store::bmc_certificates::get(tx, id)
+                        .await?
+                        .ok_or_else(|| ServiceError::NotFound { what: format!("server {id}") })?;
+                    let verdict = judge(pinned.as_deref(), fingerprint);
+                    let (kind, to) = match verdict {
+                        PinVerdict::Match => return Ok(Some(Ok(()))),
+                        PinVerdict::Pin => {
+                            if !store::bmc_certificates::pin_first(tx, id, fingerprint, now).await? {
+                                return Ok(None);
+                            }
+                            (EventKind::BmcCertificatePinned, display(fingerprint))
+                        }
+                        PinVerdict::Changed => {
+                            if !store::bmc_certificates::offer(tx, id, fingerprint, now).await? {
+                                return Ok(Some(Err(changed(pinned.as_deref().unwrap_or_default(), fingerprint))));
+                            }
+                            (EventKind::BmcCertificateChanged, display(fingerprint))
+                        }
+                    };
+                    let from = pinned.as_deref().map(display);
+                    let e = NewEvent {
+                        from_value: from.as_deref(),
+                        to_value: Some(&to),
+                        ..NewEvent::about(id, &who, kind)
+                    };
+                    store::events::append(tx, &e, now).await?;
+                    // A changed certificate is recorded (for an admin to accept), then refused.
+                    Ok(Some(match verdict {
+                        PinVerdict::Changed => Err(changed(pinned.as_deref().unwrap_or_default(), fingerprint)),
+                        _ => Ok(()),
+                    }))
+                })
+            })
+            .await?;
+        match outcome {
+            Some(done) => done,
+            None => Box::pin(self.check_bmc_certificate(actor, id, fingerprint)).await,
         }
     }
 
@@ -71,24 +77,30 @@ impl Backend {
         let fp = normalise(fingerprint)
             .ok_or_else(|| ServiceError::invalid("fingerprint", "must be a SHA-256 fingerprint (64 hex digits)"))?;
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let (pinned, offered) = store::bmc_certificates::get(&mut tx, id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound { what: format!("server {id}") })?;
-        if offered.as_deref() != Some(fp.as_str()) || !store::bmc_certificates::accept(&mut tx, id, &fp, now).await? {
-            return Err(ServiceError::Conflict {
-                message: "that is not the certificate the BMC presented last; reload the page".into(),
-            });
-        }
-        let from = pinned.as_deref().map(display);
-        let who = actor.audit_name();
-        let e = NewEvent {
-            from_value: from.as_deref(),
-            to_value: Some(&display(&fp)),
-            ..NewEvent::about(id, &who, EventKind::BmcCertificateAccepted)
-        };
-        store::events::append(&mut tx, &e, now).await?;
-        tx.commit().await.map_err(super::error::commit_error)
+        let actor = actor.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let (pinned, offered) = store::bmc_certificates::get(tx, id)
+                    .await?
+                    .ok_or_else(|| ServiceError::NotFound { what: format!("server {id}") })?;
+                if offered.as_deref() != Some(fp.as_str()) || !store::bmc_certificates::accept(tx, id, &fp, now).await?
+                {
+                    return Err(ServiceError::Conflict {
+                        message: "that is not the certificate the BMC presented last; reload the page".into(),
+                    });
+                }
+                let from = pinned.as_deref().map(display);
+                let who = actor.audit_name();
+                let e = NewEvent {
+                    from_value: from.as_deref(),
+                    to_value: Some(&display(&fp)),
+                    ..NewEvent::about(id, &who, EventKind::BmcCertificateAccepted)
+                };
+                store::events::append(tx, &e, now).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 }
 

@@ -14,8 +14,6 @@ use crate::domain::images::redeploy_refusal;
 use crate::domain::{JobKind, Permission};
 use crate::model::{DeployView, Image, UserView};
 
-use super::error::commit_runnable;
-
 /// What a server's config drive carries besides its host name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OsConfig {
@@ -66,21 +64,25 @@ impl Backend {
     /// a job runs, for servers that are not the caller's (tenants), or not used.
     pub async fn redeploy(&self, caller: &UserView, id: i64, image: &str) -> Result<i64, ServiceError> {
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let (server, active_job, own) = held_for_change(&mut tx, caller, id).await?;
-        if let Some(why) = redeploy_refusal(caller.role, server.state, own, active_job) {
-            return Err(if why.starts_with("your role") {
-                ServiceError::Forbidden { message: why }
-            } else {
-                ServiceError::Conflict { message: format!("cannot deploy to {}: {why}", server.name) }
-            });
-        }
-        let image = Backend::image_for_deploy(&mut tx, image).await?;
-        let actor = Actor::user(caller.username.clone());
-        let (ssh_keys, user_data) = store::deployments::os_config_of_server(&mut tx, id).await?;
-        let job = queue_deploy(&mut tx, &actor, &server, &image, &OsConfig { ssh_keys, user_data }, now).await?;
-        commit_runnable(tx, &self.jobs_ready).await?;
-        Ok(job)
+        let (caller, image) = (caller.clone(), image.to_string());
+        self.write_runnable(move |tx| {
+            Box::pin(async move {
+                let (server, active_job, own) = held_for_change(tx, &caller, id).await?;
+                if let Some(why) = redeploy_refusal(caller.role, server.state, own, active_job) {
+                    return Err(if why.starts_with("your role") {
+                        ServiceError::Forbidden { message: why }
+                    } else {
+                        ServiceError::Conflict { message: format!("cannot deploy to {}: {why}", server.name) }
+                    });
+                }
+                let image = Backend::image_for_deploy(tx, &image).await?;
+                let actor = Actor::user(caller.username.clone());
+                let (ssh_keys, user_data) = store::deployments::os_config_of_server(tx, id).await?;
+                let job = queue_deploy(tx, &actor, &server, &image, &OsConfig { ssh_keys, user_data }, now).await?;
+                Ok(job)
+            })
+        })
+        .await
     }
 
     /// Sets which disk images are written to (a serial of the server's last
@@ -93,31 +95,36 @@ impl Backend {
         }
         let serial = serial.map(str::trim).filter(|s| !s.is_empty());
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        if let Some(serial) = serial {
-            let inventory = store::inventories::latest(&mut tx, id, 1).await?.into_iter().next();
-            let disks: Vec<String> =
-                inventory.map(|i| i.disks.into_iter().map(|d| d.serial).collect()).unwrap_or_default();
-            if !disks.iter().any(|d| d == serial) {
-                return Err(ServiceError::invalid(
-                    "serial",
-                    format!(
-                        "no disk with serial {serial} in the server's inventory (its disks: {})",
-                        if disks.is_empty() { "none recorded".to_string() } else { disks.join(", ") }
-                    ),
-                ));
-            }
-        }
-        store::servers::set_root_disk_serial(&mut tx, id, serial, now).await?;
-        let who = Actor::user(caller.username.clone()).audit_name();
-        let event = NewEvent {
-            to_value: Some(serial.unwrap_or("automatic")),
-            ..NewEvent::about(id, &who, EventKind::RootDiskSet)
-        };
-        store::events::append(&mut tx, &event, now).await?;
-        commit_runnable(tx, &self.jobs_ready).await?;
-        Ok(())
+        let (caller, serial) = (caller.clone(), serial.map(str::to_string));
+        self.write(move |tx| {
+            Box::pin(async move {
+                let serial = serial.as_deref();
+                store::servers::get(tx, id).await?.ok_or_else(|| not_found(id))?;
+                if let Some(serial) = serial {
+                    let inventory = store::inventories::latest(tx, id, 1).await?.into_iter().next();
+                    let disks: Vec<String> =
+                        inventory.map(|i| i.disks.into_iter().map(|d| d.serial).collect()).unwrap_or_default();
+                    if !disks.iter().any(|d| d == serial) {
+                        return Err(ServiceError::invalid(
+                            "serial",
+                            format!(
+                                "no disk with serial {serial} in the server's inventory (its disks: {})",
+                                if disks.is_empty() { "none recorded".to_string() } else { disks.join(", ") }
+                            ),
+                        ));
+                    }
+                }
+                store::servers::set_root_disk_serial(tx, id, serial, now).await?;
+                let who = Actor::user(caller.username.clone()).audit_name();
+                let event = NewEvent {
+                    to_value: Some(serial.unwrap_or("automatic")),
+                    ..NewEvent::about(id, &who, EventKind::RootDiskSet)
+                };
+                store::events::append(tx, &event, now).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// The root-disk choice for a caller who may set it: the current hint and the

@@ -101,14 +101,3 @@ impl ServiceError {
 pub(crate) fn commit_error(e: sqlx::Error) -> ServiceError {
     ServiceError::Internal(crate::backend::db::DbError::query("committing", e))
 }
-
-/// Commits a transaction that made a job runnable, then wakes this process's runner
-/// (after the commit: a claim before it would not see the job).
-pub(crate) async fn commit_runnable(
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    jobs_ready: &tokio::sync::Notify,
-) -> Result<(), ServiceError> {
-    tx.commit().await.map_err(commit_error)?;
-    jobs_ready.notify_one();
-    Ok(())
-}

@@ -105,33 +105,39 @@ impl Backend {
             }
         }
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        store::identity::lock(&mut tx).await?;
-        let recorded = store::identity::recorded(&mut tx, server_id)
-            .await?
-            .ok_or_else(|| super::lifecycle::not_found(server_id))?;
-        let verdict = if recorded.is_empty() {
-            ensure_serial_free(&mut tx, &seen.serial, server_id).await.map_err(|e| ServiceError::IdentityMismatch {
-                message: format!("identity_mismatch: {e}; nothing was powered, booted or erased"),
-            })
-        } else {
-            identity::compare(&recorded, seen).map_err(|m| ServiceError::IdentityMismatch { message: m.to_string() })
-        };
-        match &verdict {
-            Ok(()) => store::identity::record(&mut tx, server_id, seen).await?,
-            Err(e) => {
-                let details = serde_json::json!({ "recorded": recorded, "seen": seen }).to_string();
-                let who = actor.audit_name();
-                let event = NewEvent {
-                    reason: Some(&e.to_string()),
-                    details: Some(&details),
-                    ..NewEvent::about(server_id, &who, EventKind::IdentityMismatch)
+        let (actor, seen) = (actor.clone(), seen.clone());
+        // A mismatch is committed (its audit event) and then returned.
+        self.write(move |tx| {
+            Box::pin(async move {
+                store::identity::lock(tx).await?;
+                let recorded = store::identity::recorded(tx, server_id)
+                    .await?
+                    .ok_or_else(|| super::lifecycle::not_found(server_id))?;
+                let verdict = if recorded.is_empty() {
+                    ensure_serial_free(tx, &seen.serial, server_id).await.map_err(|e| ServiceError::IdentityMismatch {
+                        message: format!("identity_mismatch: {e}; nothing was powered, booted or erased"),
+                    })
+                } else {
+                    identity::compare(&recorded, &seen)
+                        .map_err(|m| ServiceError::IdentityMismatch { message: m.to_string() })
                 };
-                store::events::append(&mut tx, &event, now).await?;
-            }
-        }
-        tx.commit().await.map_err(super::lifecycle::commit_error)?;
-        verdict
+                match &verdict {
+                    Ok(()) => store::identity::record(tx, server_id, &seen).await?,
+                    Err(e) => {
+                        let details = serde_json::json!({ "recorded": recorded, "seen": seen }).to_string();
+                        let who = actor.audit_name();
+                        let event = NewEvent {
+                            reason: Some(&e.to_string()),
+                            details: Some(&details),
+                            ..NewEvent::about(server_id, &who, EventKind::IdentityMismatch)
+                        };
+                        store::events::append(tx, &event, now).await?;
+                    }
+                }
+                Ok(verdict)
+            })
+        })
+        .await?
     }
 
     /// What was recorded of a server's machine (the server page, tests).

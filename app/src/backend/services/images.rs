@@ -9,8 +9,6 @@ use crate::domain::EventKind;
 use crate::domain::images::{NewImage, url_host};
 use crate::model::Image;
 
-use super::error::commit_error;
-
 impl Backend {
     /// Adds an image to the catalog; every wrong field is named (422), a taken name
     /// is a conflict. The URL's host must be in `RACKSTATE_BMC_NETWORKS`.
@@ -22,38 +20,46 @@ impl Backend {
         let (host, port) = url_host(&image.url).ok_or_else(|| ServiceError::invalid("url", "no host"))?;
         ensure_host_allowed(&self.bmc_reach, "url", &host, port).await?;
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let Some(id) = store::images::insert(&mut tx, &image, &actor.audit_name(), now).await? else {
-            return Err(ServiceError::Conflict {
-                message: format!("name: an image named {} exists already", image.name),
-            });
-        };
-        let who = actor.audit_name();
-        let details = format!("{} {} sha256 {}", image.format, image.url, image.sha256);
-        let event = NewEvent {
-            to_value: Some(&image.name),
-            details: Some(&details),
-            ..NewEvent::fleet(&who, EventKind::ImageAdded)
-        };
-        store::events::append(&mut tx, &event, now).await?;
-        let added = store::images::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        tx.commit().await.map_err(commit_error)?;
-        Ok(added)
+        let actor = actor.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let Some(id) = store::images::insert(tx, &image, &actor.audit_name(), now).await? else {
+                    return Err(ServiceError::Conflict {
+                        message: format!("name: an image named {} exists already", image.name),
+                    });
+                };
+                let who = actor.audit_name();
+                let details = format!("{} {} sha256 {}", image.format, image.url, image.sha256);
+                let event = NewEvent {
+                    to_value: Some(&image.name),
+                    details: Some(&details),
+                    ..NewEvent::fleet(&who, EventKind::ImageAdded)
+                };
+                store::events::append(tx, &event, now).await?;
+                let added = store::images::get(tx, id).await?.ok_or_else(|| not_found(id))?;
+                Ok(added)
+            })
+        })
+        .await
     }
 
     /// Retires an image: deployments that used it keep it; no new one may choose it.
     pub async fn retire_image(&self, actor: &Actor, id: i64) -> Result<Image, ServiceError> {
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let image = store::images::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        if !store::images::retire(&mut tx, id, now).await? {
-            return Err(ServiceError::Conflict { message: format!("image {} is retired already", image.name) });
-        }
-        let who = actor.audit_name();
-        let event = NewEvent { to_value: Some(&image.name), ..NewEvent::fleet(&who, EventKind::ImageRetired) };
-        store::events::append(&mut tx, &event, now).await?;
-        tx.commit().await.map_err(commit_error)?;
-        Ok(Image { retired_at: Some(now), ..image })
+        let actor = actor.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let image = store::images::get(tx, id).await?.ok_or_else(|| not_found(id))?;
+                if !store::images::retire(tx, id, now).await? {
+                    return Err(ServiceError::Conflict { message: format!("image {} is retired already", image.name) });
+                }
+                let who = actor.audit_name();
+                let event = NewEvent { to_value: Some(&image.name), ..NewEvent::fleet(&who, EventKind::ImageRetired) };
+                store::events::append(tx, &event, now).await?;
+                Ok(Image { retired_at: Some(now), ..image })
+            })
+        })
+        .await
     }
 
     /// The catalog by name (retired images only when asked).

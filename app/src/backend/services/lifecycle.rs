@@ -258,5 +258,3 @@ pub(crate) fn stale(current: &Server) -> ServiceError {
         ),
     }
 }
-
-pub(crate) use super::error::commit_error;

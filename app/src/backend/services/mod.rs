@@ -18,6 +18,7 @@ pub mod power;
 pub mod runner;
 pub mod servers;
 pub mod tokens;
+pub mod write;
 
 pub use error::ServiceError;
 pub use lifecycle::{JobParams, StateChange};

@@ -64,37 +64,43 @@ impl Backend {
     ) -> Result<Notes, ServiceError> {
         check_size(text)?;
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        store::servers::get(&mut tx, server_id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound { what: format!("server {server_id}") })?;
-        let current = store::notes::current_version(&mut tx, server_id).await?;
-        if current != base_version {
-            let theirs = store::notes::latest(&mut tx, server_id).await?;
-            let message = match theirs {
-                Some(t) => format!(
-                    "{} saved version {} while you edited version {base_version}; your text is kept in the editor. \
-                     Their version:\n{}",
-                    t.author, t.version, t.text
-                ),
-                None => format!("the notes are at version {current}, not {base_version}; reload"),
-            };
-            return Err(ServiceError::Conflict { message });
-        }
-        let version = current + 1;
-        let author = actor.audit_name();
-        if !store::notes::insert(&mut tx, server_id, version, text, &author, now).await? {
-            return Err(ServiceError::Conflict {
-                message: format!("someone saved version {version} at the same moment; reload to see it"),
-            });
-        }
-        let event = NewEvent {
-            from_value: Some(&current.to_string()),
-            to_value: Some(&version.to_string()),
-            ..NewEvent::about(server_id, &author, EventKind::NotesEdited)
-        };
-        store::events::append(&mut tx, &event, now).await?;
-        tx.commit().await.map_err(super::error::commit_error)?;
+        let (actor, text) = (actor.clone(), text.to_string());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let text = text.as_str();
+                store::servers::get(tx, server_id)
+                    .await?
+                    .ok_or_else(|| ServiceError::NotFound { what: format!("server {server_id}") })?;
+                let current = store::notes::current_version(tx, server_id).await?;
+                if current != base_version {
+                    let theirs = store::notes::latest(tx, server_id).await?;
+                    let message = match theirs {
+                        Some(t) => format!(
+                            "{} saved version {} while you edited version {base_version}; your text is kept in the editor. \
+                             Their version:\n{}",
+                            t.author, t.version, t.text
+                        ),
+                        None => format!("the notes are at version {current}, not {base_version}; reload"),
+                    };
+                    return Err(ServiceError::Conflict { message });
+                }
+                let version = current + 1;
+                let author = actor.audit_name();
+                if !store::notes::insert(tx, server_id, version, text, &author, now).await? {
+                    return Err(ServiceError::Conflict {
+                        message: format!("someone saved version {version} at the same moment; reload to see it"),
+                    });
+                }
+                let event = NewEvent {
+                    from_value: Some(&current.to_string()),
+                    to_value: Some(&version.to_string()),
+                    ..NewEvent::about(server_id, &author, EventKind::NotesEdited)
+                };
+                store::events::append(tx, &event, now).await?;
+                Ok(())
+            })
+        })
+        .await?;
         self.notes(server_id).await
     }
 }

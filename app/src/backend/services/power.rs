@@ -11,8 +11,6 @@ use crate::domain::power::{PowerContext, PowerRequest, may_control_power, power_
 use crate::domain::{JobKind, Permission};
 use crate::model::{PowerControl, PowerJob, UserView};
 
-use super::error::commit_runnable;
-
 impl Backend {
     /// Queues a power job for `request` on server `id` and audits who asked; returns
     /// the job's id. Refused (nothing written) when the caller may not, or a job runs.
@@ -23,26 +21,33 @@ impl Backend {
             });
         }
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let (server, active_job, own) = held_for_change(&mut tx, caller, id).await?;
-        let ctx = PowerContext { state: server.state, own, active_job };
-        if let Some(why) = power_refusal(caller.role, ctx) {
-            return Err(ServiceError::Conflict {
-                message: format!("cannot {} {}: {why}", request.label().to_lowercase(), server.name),
-            });
-        }
-        let params = JobParams { power: Some(request), ..JobParams::default() };
-        let job = queue_job(&mut tx, id, JobKind::Power, &params, now).await?;
-        let actor = Actor::user(caller.username.clone()).audit_name();
-        let details = format!("power job #{job}");
-        let event = NewEvent {
-            to_value: Some(request.as_str()),
-            details: Some(&details),
-            ..NewEvent::about(id, &actor, EventKind::PowerRequested)
-        };
-        store::events::append(&mut tx, &event, now).await?;
-        commit_runnable(tx, &self.jobs_ready).await?;
-        tracing::info!(server = id, job, request = request.as_str(), by = caller.username, "power requested");
+        let by = caller.username.clone();
+        let caller = caller.clone();
+        let job = self
+            .write_runnable(move |tx| {
+                Box::pin(async move {
+                    let (server, active_job, own) = held_for_change(tx, &caller, id).await?;
+                    let ctx = PowerContext { state: server.state, own, active_job };
+                    if let Some(why) = power_refusal(caller.role, ctx) {
+                        return Err(ServiceError::Conflict {
+                            message: format!("cannot {} {}: {why}", request.label().to_lowercase(), server.name),
+                        });
+                    }
+                    let params = JobParams { power: Some(request), ..JobParams::default() };
+                    let job = queue_job(tx, id, JobKind::Power, &params, now).await?;
+                    let actor = Actor::user(caller.username.clone()).audit_name();
+                    let details = format!("power job #{job}");
+                    let event = NewEvent {
+                        to_value: Some(request.as_str()),
+                        details: Some(&details),
+                        ..NewEvent::about(id, &actor, EventKind::PowerRequested)
+                    };
+                    store::events::append(tx, &event, now).await?;
+                    Ok(job)
+                })
+            })
+            .await?;
+        tracing::info!(server = id, job, request = request.as_str(), by, "power requested");
         Ok(job)
     }
 

@@ -1,9 +1,8 @@
 //! Servers: add, change state through the transition table, record inventory and type,
 //! read, and the utilization report.
 
-use super::error::commit_runnable;
 pub use super::lifecycle::{JobLease, JobParams, StateChange};
-pub(crate) use super::lifecycle::{commit_error, not_found, queue_job, stale};
+pub(crate) use super::lifecycle::{not_found, queue_job, stale};
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::secrets::SecretString;
@@ -180,7 +179,6 @@ impl Backend {
     /// Adds a server by its BMC; it starts in `registering`.
     pub async fn add_server(&self, actor: &Actor, new: &NewServer) -> Result<Server, ServiceError> {
         ServiceError::check_fields(new_server_errors(new))?;
-        let name = new.name.trim();
         let bmc = new.bmc_address.trim();
         super::identity::ensure_reachable(&self.bmc_reach, bmc).await?;
         let binding = super::identity::bmc_binding(bmc, new.bmc_verify_tls);
@@ -188,49 +186,50 @@ impl Backend {
             new.bmc_password.as_ref().filter(|p| !p.expose().is_empty()).map(|p| self.secrets.seal_for(p, &binding));
         let key = domain::identity::bmc_key(bmc);
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        store::identity::lock(&mut tx).await?;
-        super::identity::ensure_bmc_free(&mut tx, bmc, 0).await?;
-        let row = store::servers::NewServerRow {
-            name,
-            state: ServerState::Registering,
-            bmc_address: bmc,
-            bmc_key: &key,
-            bmc_username: new.bmc_username.trim(),
-            bmc_secret: sealed.as_deref(),
-            bmc_verify_tls: new.bmc_verify_tls,
-            datacenter: new.datacenter.trim(),
-            rack: new.rack.trim(),
-        };
-        let Some(id) = store::servers::insert(&mut tx, &row, now).await? else {
-            return Err(ServiceError::invalid("name", format!("a server named {name:?} exists already")));
-        };
-        let who = actor.audit_name();
-        let audit = NewEvent {
-            to_value: Some(ServerState::Registering.as_str()),
-            details: Some(&format!("BMC {bmc}")),
-            ..NewEvent::about(id, &who, EventKind::Added)
-        };
-        store::events::append(&mut tx, &audit, now).await?;
-        queue_job(&mut tx, id, domain::JobKind::Register, &JobParams::default(), now).await?;
-        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        commit_runnable(tx, &self.jobs_ready).await?;
-        Ok(server)
+        let (actor, new) = (actor.clone(), new.clone());
+        self.write_runnable(move |tx| {
+            Box::pin(async move {
+                let (name, bmc) = (new.name.trim(), new.bmc_address.trim());
+                store::identity::lock(tx).await?;
+                super::identity::ensure_bmc_free(tx, bmc, 0).await?;
+                let row = store::servers::NewServerRow {
+                    name,
+                    state: ServerState::Registering,
+                    bmc_address: bmc,
+                    bmc_key: &key,
+                    bmc_username: new.bmc_username.trim(),
+                    bmc_secret: sealed.as_deref(),
+                    bmc_verify_tls: new.bmc_verify_tls,
+                    datacenter: new.datacenter.trim(),
+                    rack: new.rack.trim(),
+                };
+                let Some(id) = store::servers::insert(tx, &row, now).await? else {
+                    return Err(ServiceError::invalid("name", format!("a server named {name:?} exists already")));
+                };
+                let who = actor.audit_name();
+                let audit = NewEvent {
+                    to_value: Some(ServerState::Registering.as_str()),
+                    details: Some(&format!("BMC {bmc}")),
+                    ..NewEvent::about(id, &who, EventKind::Added)
+                };
+                store::events::append(tx, &audit, now).await?;
+                queue_job(tx, id, domain::JobKind::Register, &JobParams::default(), now).await?;
+                let server = store::servers::get(tx, id).await?.ok_or_else(|| not_found(id))?;
+                Ok(server)
+            })
+        })
+        .await
     }
 
     /// Applies one action to a server: checks the generation, the transition table and
     /// its guards, moves the state and writes the audit event, all in one transaction.
     pub async fn change_state(&self, actor: &Actor, id: i64, change: &StateChange) -> Result<Server, ServiceError> {
-        let (db, actor, change, ready) = (self.db.clone(), actor.clone(), change.clone(), self.jobs_ready.clone());
-        self.db
-            .write(async move {
-                let mut tx = db.begin_write().await?;
-                let server = super::allocation::change_state_in(&mut tx, &actor, id, &change, now_ms()).await?;
-                // (Many changes start a job: the runner may have work.)
-                commit_runnable(tx, &ready).await?;
-                Ok(server)
-            })
-            .await?
+        let (actor, change) = (actor.clone(), change.clone());
+        // (Many changes start a job: the runner may have work.)
+        self.write_runnable(move |tx| {
+            Box::pin(async move { super::allocation::change_state_in(tx, &actor, id, &change, now_ms()).await })
+        })
+        .await
     }
 
     /// Stores a discovered inventory, derives the server type (creating it, with the
@@ -243,23 +242,31 @@ impl Backend {
         inventory: &Inventory,
         class: char,
     ) -> Result<(Server, Vec<domain::inventory::Change>), ServiceError> {
-        let mut tx = self.db.begin_write().await?;
-        let out = record_inventory_in(&mut tx, actor, id, inventory, class, now_ms()).await?;
-        tx.commit().await.map_err(commit_error)?;
-        Ok(out)
+        let (actor, inventory) = (actor.clone(), inventory.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let out = record_inventory_in(tx, &actor, id, &inventory, class, now_ms()).await?;
+                Ok(out)
+            })
+        })
+        .await
     }
 
     /// Opens a server's BMC credentials and audits who looked (the seed asks admins
     /// to copy them before a decommission).
     pub async fn reveal_bmc_credentials(&self, actor: &Actor, id: i64) -> Result<BmcCredentials, ServiceError> {
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let creds = self.open_bmc_credentials(&mut tx, id).await?;
-        let who = actor.audit_name();
-        let event = NewEvent::about(id, &who, EventKind::CredentialsRevealed);
-        store::events::append(&mut tx, &event, now).await?;
-        tx.commit().await.map_err(commit_error)?;
-        Ok(creds)
+        let (this, actor) = (self.clone(), actor.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let creds = this.open_bmc_credentials(tx, id).await?;
+                let who = actor.audit_name();
+                let event = NewEvent::about(id, &who, EventKind::CredentialsRevealed);
+                store::events::append(tx, &event, now).await?;
+                Ok(creds)
+            })
+        })
+        .await
     }
 
     /// One action on many servers, each in its own transaction at the generation the
@@ -321,68 +328,74 @@ impl Backend {
             password.map(|p| self.secrets.seal_for(p, &super::identity::bmc_binding(address, change.verify_tls)));
         let key = domain::identity::bmc_key(address);
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        store::identity::lock(&mut tx).await?;
-        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        if server.generation != change.generation {
-            return Err(stale(&server));
-        }
-        if store::jobs::has_active(&mut tx, id).await? {
-            return Err(ServiceError::Conflict {
-                message: format!(
-                    "server {} has a running job that talks to its BMC; wait for it or abort it first",
-                    server.name
-                ),
-            });
-        }
-        super::identity::ensure_bmc_free(&mut tx, address, id).await?;
-        let old = store::servers::bmc_credentials(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        // The stored secret was entered for the old BMC: it follows no new address.
-        let moved =
-            domain::identity::bmc_key(&old.bmc_address) != key || (old.bmc_verify_tls != 0) != change.verify_tls;
-        let secret = match (&sealed, moved) {
-            (Some(s), _) => store::servers::SecretUpdate::Set(s),
-            (None, true) if old.bmc_secret.is_some() => store::servers::SecretUpdate::Drop,
-            (None, _) => store::servers::SecretUpdate::Keep,
-        };
-        let update = store::servers::BmcUpdate { address, key: &key, username, secret, verify_tls: change.verify_tls };
-        if !store::servers::set_bmc(&mut tx, id, server.generation, &update, now).await? {
-            let current = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-            return Err(stale(&current));
-        }
-        let mut what = Vec::new();
-        if old.bmc_address != address {
-            what.push(format!("address {} → {address}", old.bmc_address));
-        }
-        if old.bmc_username != username {
-            what.push("user changed".to_string());
-        }
-        match secret {
-            store::servers::SecretUpdate::Set(_) => what.push("password set".to_string()),
-            store::servers::SecretUpdate::Drop => {
-                what.push("stored password forgotten (entered for the old BMC)".to_string())
-            }
-            store::servers::SecretUpdate::Keep => {}
-        }
-        // New BMC access may be a new BMC board: its own UUID is learned again; the
-        // machine's UUID and serial stay, so the address must still reach this machine.
-        if moved {
-            // Another BMC (or TLS setting): its certificate is learned again.
-            store::bmc_certificates::forget(&mut tx, id).await?;
-        }
-        if old.bmc_address != address || sealed.is_some() {
-            store::identity::forget_manager(&mut tx, id).await?;
-        }
-        if (old.bmc_verify_tls != 0) != change.verify_tls {
-            what.push(if change.verify_tls { "TLS verified" } else { "TLS not verified" }.to_string());
-        }
-        let details = if what.is_empty() { "nothing changed".to_string() } else { what.join("; ") };
-        let who = actor.audit_name();
-        let event = NewEvent { details: Some(&details), ..NewEvent::about(id, &who, EventKind::BmcChanged) };
-        store::events::append(&mut tx, &event, now).await?;
-        let server = store::servers::get(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        tx.commit().await.map_err(commit_error)?;
-        Ok(server)
+        let (actor, change) = (actor.clone(), change.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let (address, username) = (change.address.trim(), change.username.trim());
+                store::identity::lock(tx).await?;
+                let server = store::servers::get(tx, id).await?.ok_or_else(|| not_found(id))?;
+                if server.generation != change.generation {
+                    return Err(stale(&server));
+                }
+                if store::jobs::has_active(tx, id).await? {
+                    return Err(ServiceError::Conflict {
+                        message: format!(
+                            "server {} has a running job that talks to its BMC; wait for it or abort it first",
+                            server.name
+                        ),
+                    });
+                }
+                super::identity::ensure_bmc_free(tx, address, id).await?;
+                let old = store::servers::bmc_credentials(tx, id).await?.ok_or_else(|| not_found(id))?;
+                // The stored secret was entered for the old BMC: it follows no new address.
+                let moved = domain::identity::bmc_key(&old.bmc_address) != key
+                    || (old.bmc_verify_tls != 0) != change.verify_tls;
+                let secret = match (&sealed, moved) {
+                    (Some(s), _) => store::servers::SecretUpdate::Set(s),
+                    (None, true) if old.bmc_secret.is_some() => store::servers::SecretUpdate::Drop,
+                    (None, _) => store::servers::SecretUpdate::Keep,
+                };
+                let update =
+                    store::servers::BmcUpdate { address, key: &key, username, secret, verify_tls: change.verify_tls };
+                if !store::servers::set_bmc(tx, id, server.generation, &update, now).await? {
+                    let current = store::servers::get(tx, id).await?.ok_or_else(|| not_found(id))?;
+                    return Err(stale(&current));
+                }
+                let mut what = Vec::new();
+                if old.bmc_address != address {
+                    what.push(format!("address {} → {address}", old.bmc_address));
+                }
+                if old.bmc_username != username {
+                    what.push("user changed".to_string());
+                }
+                match secret {
+                    store::servers::SecretUpdate::Set(_) => what.push("password set".to_string()),
+                    store::servers::SecretUpdate::Drop => {
+                        what.push("stored password forgotten (entered for the old BMC)".to_string())
+                    }
+                    store::servers::SecretUpdate::Keep => {}
+                }
+                // New BMC access may be a new BMC board: its own UUID is learned again; the
+                // machine's UUID and serial stay, so the address must still reach this machine.
+                if moved {
+                    // Another BMC (or TLS setting): its certificate is learned again.
+                    store::bmc_certificates::forget(tx, id).await?;
+                }
+                if old.bmc_address != address || sealed.is_some() {
+                    store::identity::forget_manager(tx, id).await?;
+                }
+                if (old.bmc_verify_tls != 0) != change.verify_tls {
+                    what.push(if change.verify_tls { "TLS verified" } else { "TLS not verified" }.to_string());
+                }
+                let details = if what.is_empty() { "nothing changed".to_string() } else { what.join("; ") };
+                let who = actor.audit_name();
+                let event = NewEvent { details: Some(&details), ..NewEvent::about(id, &who, EventKind::BmcChanged) };
+                store::events::append(tx, &event, now).await?;
+                let server = store::servers::get(tx, id).await?.ok_or_else(|| not_found(id))?;
+                Ok(server)
+            })
+        })
+        .await
     }
 
     /// The BMC user name of a server (not a secret; the edit form shows it).
@@ -504,16 +517,20 @@ impl Backend {
         Ok(store::servers::count_matching(&mut conn, filter).await?)
     }
 
-    /// The hardware found by the last registration.
     /// Keeps the firmware versions the BMC lists with the server's newest inventory.
     pub async fn record_firmware(
         &self,
         id: i64,
         firmware: &[crate::domain::inventory::Firmware],
     ) -> Result<(), ServiceError> {
-        let mut tx = self.db.begin_write().await?;
-        store::inventories::set_firmware(&mut tx, id, firmware).await?;
-        tx.commit().await.map_err(commit_error)
+        let firmware = firmware.to_vec();
+        self.write(move |tx| {
+            Box::pin(async move {
+                store::inventories::set_firmware(tx, id, &firmware).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn latest_inventory(&self, id: i64) -> Result<Option<Inventory>, ServiceError> {

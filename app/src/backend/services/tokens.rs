@@ -2,7 +2,7 @@
 //! user and a wrong password), stored hashed, expiring (90 days unless asked
 //! otherwise, at most a year), listed and revoked by their owner or an admin.
 
-use super::accounts::{LoginError, audit_user, commit_error};
+use super::accounts::{LoginError, audit_user};
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::secrets::{random_token, token_hash};
@@ -79,27 +79,32 @@ impl Backend {
     /// Revokes a token: the caller's own, or anyone's for an admin (audited). Another
     /// user's token is "not found" to a caller who may not manage users.
     pub async fn revoke_token(&self, caller: &UserView, id: i64) -> Result<(), ServiceError> {
-        let not_found = || ServiceError::NotFound { what: format!("token {id}") };
+        let not_found = move || ServiceError::NotFound { what: format!("token {id}") };
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let token = store::api_tokens::get(&mut tx, id).await?.ok_or_else(not_found)?;
-        let own = token.username == caller.username;
-        if !own && !caller.role.can(Permission::ManageUsers) {
-            return Err(not_found());
-        }
-        store::api_tokens::delete(&mut tx, id).await?;
-        if !own {
-            let what = format!("{}: {:?}", token.username, token.name);
-            audit_user(
-                &mut tx,
-                &Actor::user(caller.username.clone()),
-                EventKind::ApiTokenRevoked,
-                None,
-                Some(&what),
-                now,
-            )
-            .await?;
-        }
-        tx.commit().await.map_err(commit_error)
+        let caller = caller.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let token = store::api_tokens::get(tx, id).await?.ok_or_else(not_found)?;
+                let own = token.username == caller.username;
+                if !own && !caller.role.can(Permission::ManageUsers) {
+                    return Err(not_found());
+                }
+                store::api_tokens::delete(tx, id).await?;
+                if !own {
+                    let what = format!("{}: {:?}", token.username, token.name);
+                    audit_user(
+                        tx,
+                        &Actor::user(caller.username.clone()),
+                        EventKind::ApiTokenRevoked,
+                        None,
+                        Some(&what),
+                        now,
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 }

@@ -1,0 +1,47 @@
+//! One write transaction, the one way services write: run where writes run best
+//! (`Db::write`: on SQLite the writer thread, so the statements follow each other
+//! without waiting behind other requests), committed when the work returns Ok, rolled
+//! back when it returns Err, and the job runner woken when the work queued a job.
+
+use super::ServiceError;
+use super::error::commit_error;
+use crate::backend::Backend;
+use std::future::Future;
+use std::pin::Pin;
+
+/// The open transaction a service's work writes through.
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// The work of one transaction (`Box::pin(async move { ... })`).
+pub(crate) type Work<'t, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 't>>;
+
+impl Backend {
+    /// Runs `work` in one write transaction and commits it when it returns Ok.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> Work<'t, T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        self.db
+            .write(async move {
+                let mut tx = db.begin_write().await?;
+                let out = work(&mut tx).await?;
+                tx.commit().await.map_err(commit_error)?;
+                Ok(out)
+            })
+            .await?
+    }
+
+    /// `write`, for work that may have made a job runnable (queued one, or an agent
+    /// reported): after the commit this process's runner is woken to claim it.
+    pub(crate) async fn write_runnable<T, F>(&self, work: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> Work<'t, T> + Send + 'static,
+    {
+        let out = self.write(work).await?;
+        self.jobs_ready.notify_one();
+        Ok(out)
+    }
+}
