@@ -19,6 +19,13 @@ pub async fn database(dir: &std::path::Path) -> (String, Option<(String, String)
     let Ok(admin) = std::env::var("RACKSTATE_BENCH_POSTGRES_URL") else {
         return (format!("sqlite://{}", dir.join("bench.db").display()), None);
     };
+    database_at(&admin).await
+}
+
+/// A new PostgreSQL database made through `admin` (a role that may create them): its
+/// URL, and what `drop_database` needs.
+pub async fn database_at(admin: &str) -> (String, Option<(String, String)>) {
+    let admin = admin.to_string();
     use sqlx::{Connection, Executor};
     let name = format!("rackstate_bench_{}", std::process::id());
     let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL");
