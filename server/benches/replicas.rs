@@ -79,7 +79,7 @@ async fn run(admin_url: String) {
     let lab = Lab(Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ulimit -n 1048576 2>/dev/null || ulimit -n 65536; exec {bin} lab --machines {servers} --boot-seconds 0 --dir {}",
+            "ulimit -n 65536 2>/dev/null; exec {bin} lab --machines {servers} --boot-seconds 0 --dir {}",
             lab_dir.display()
         ))
         .env("RACKSTATE_LOG", "warn")
@@ -200,6 +200,7 @@ async fn run(admin_url: String) {
                 "registered: {registered}, failed: {failed}, in {:.1} s from the first enrolment",
                 started.elapsed().as_secs_f64()
             );
+            common::where_the_time_went(&db, "register").await;
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -284,6 +285,7 @@ async fn run(admin_url: String) {
                 "cleaned: {clean}, failed: {failed}, in {:.1} s from the first state change",
                 started.elapsed().as_secs_f64()
             );
+            common::where_the_time_went(&db, "clean").await;
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -43,3 +43,47 @@ pub async fn drop_database(pg: Option<(String, String)>, db: &app::backend::Db) 
         let _ = conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await;
     }
 }
+
+/// Where the time went for the jobs of `kind`: how many finished in each second after
+/// the first was queued, queued-to-finished percentiles, and the median job's step log
+/// with milliseconds since it was queued.
+pub async fn where_the_time_went(db: &app::backend::Db, kind: &str) {
+    let jobs: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT created_at, finished_at FROM jobs WHERE kind = $1 AND finished_at IS NOT NULL")
+            .bind(kind)
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    let first = jobs.iter().map(|j| j.0).min().unwrap_or(0);
+    let mut per_second = std::collections::BTreeMap::<i64, usize>::new();
+    let mut took: Vec<i64> = jobs.iter().map(|(c, f)| f - c).collect();
+    for (_, f) in &jobs {
+        *per_second.entry((f - first) / 1000).or_default() += 1;
+    }
+    took.sort_unstable();
+    let pct = |p: usize| took.get(took.len().saturating_sub(1) * p / 100).copied().unwrap_or(0);
+    println!("  {kind} jobs, queued to finished: p50 {} ms, p90 {} ms, max {} ms", pct(50), pct(90), pct(100));
+    let line: Vec<String> = per_second.iter().map(|(s, n)| format!("{s}s:{n}")).collect();
+    println!("  finished per second since the first was queued: {}", line.join(" "));
+    let median: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT id, created_at FROM jobs WHERE kind = $1 AND finished_at IS NOT NULL \
+         ORDER BY finished_at - created_at LIMIT 1 OFFSET $2",
+    )
+    .bind(kind)
+    .bind((jobs.len() / 2) as i64)
+    .fetch_optional(db.pool())
+    .await
+    .unwrap();
+    if let Some((id, created)) = median {
+        let steps: Vec<(i64, String)> =
+            sqlx::query_as("SELECT at, message FROM job_steps WHERE job_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
+        println!("  the median {kind} job ({id}), ms after it was queued:");
+        for (at, message) in steps {
+            println!("    {:>6}  {}", at - created, message.chars().take(90).collect::<String>());
+        }
+    }
+}
