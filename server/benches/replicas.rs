@@ -10,7 +10,8 @@
 //!     RACKSTATE_BENCH_POSTGRES_URL=postgres://rackstate_test:rackstate_test@127.0.0.1:5432/postgres \
 //!       RACKSTATE_BENCH_SERVERS=10000 cargo bench -p server --bench replicas
 //!
-//! RACKSTATE_BENCH_SERVERS (1,000), RACKSTATE_BENCH_WORKERS per replica (64) and
+//! RACKSTATE_BENCH_SERVERS (1,000), RACKSTATE_BENCH_WORKERS per replica (64),
+//! RACKSTATE_BENCH_DB_CONNECTIONS per replica (the default) and
 //! RACKSTATE_BENCH_LEASE_SECONDS (10: how long a dead replica's jobs wait) tune it.
 
 use serde_json::{Value, json};
@@ -124,7 +125,9 @@ async fn run(admin_url: String) {
                 ("RACKSTATE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}")),
                 ("RACKSTATE_LOG", "warn".into()),
             ])
-            .stdout(Stdio::null())
+            .envs(std::env::var("RACKSTATE_BENCH_DB_CONNECTIONS").map(|n| ("RACKSTATE_DB_MAX_CONNECTIONS", n)))
+            .stdout(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap())
+            .stderr(std::fs::File::create(dir.path().join(format!("{name}.err"))).unwrap())
             .spawn()
             .expect("starting rackstate");
         let replica = Replica {
@@ -297,6 +300,25 @@ async fn run(admin_url: String) {
         let state = if r.child.is_some() { "alive" } else { "killed" };
         println!("  {} ({state}): {total:.0} runs ({})", r.name, outcomes.join(", "));
     }
+    // What the replicas warned of (RACKSTATE_LOG=warn), most frequent first.
+    for r in &replicas {
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for file in [format!("{}.log", r.name), format!("{}.err", r.name)] {
+            let text = std::fs::read_to_string(dir.path().join(file)).unwrap_or_default();
+            for line in text.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")) {
+                // Without the timestamp and span fields: the message and its target.
+                let plain: String = strip_ansi(line);
+                let key = plain.split_once(": ").map(|(_, m)| m).unwrap_or(&plain).chars().take(160).collect();
+                *seen.entry(key).or_default() += 1;
+            }
+        }
+        let mut top: Vec<(String, usize)> = seen.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1));
+        println!("{}: {} warning line(s)", r.name, top.iter().map(|t| t.1).sum::<usize>());
+        for (message, n) in top.iter().take(5) {
+            println!("  {n:>5}  {message}");
+        }
+    }
     drop(replicas);
     drop(lab);
     common::drop_database(pg, &db).await;
@@ -357,4 +379,22 @@ async fn admin_token(http: &reqwest::Client, base: &str) -> String {
     let body = json!({ "username": "admin", "password": ADMIN_PASSWORD, "name": "bench" });
     let v: Value = http.post(format!("{base}/api/v1/tokens")).json(&body).send().await.unwrap().json().await.unwrap();
     v["token"].as_str().expect("a token").to_string()
+}
+
+/// A log line without its terminal colours.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
