@@ -73,8 +73,8 @@ pub struct AgentArgs {
 
 #[derive(Debug, Args)]
 pub struct LabArgs {
-    /// How many machines (1 to 5000).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=5000))]
+    /// How many machines (1 to 10000; each listens on a port of its own).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=10000))]
     pub machines: u16,
     /// Where the machines' state and disks are kept.
     #[arg(long, default_value = "./lab")]
@@ -324,7 +324,7 @@ mod tests {
         let e = parse(&["user", "add", "--username", "a", "--role", "boss"]).unwrap_err();
         assert!(e.contains("--role") && e.contains("admin, operator, viewer, tenant"), "{e}");
         let e = parse(&["lab", "--machines", "0"]).unwrap_err();
-        assert!(e.contains("--machines") && e.contains("1..=5000"), "{e}");
+        assert!(e.contains("--machines") && e.contains("1..=10000"), "{e}");
         let e = parse(&["lab", "--machines", "2", "--boot-seconds", "4000"]).unwrap_err();
         assert!(e.contains("0 to 3600"), "{e}");
         let e = parse(&["lab", "--machines", "2", "--vendor", "acme"]).unwrap_err();

@@ -269,7 +269,7 @@ impl Settings {
             trusted_proxies: env
                 .parsed("RACKSTATE_TRUSTED_PROXIES", app::domain::client_addr::TrustedProxies::parse)?
                 .unwrap_or_default(),
-            demo_lab: env.number("RACKSTATE_DEMO_LAB", 0, 0..=5000, "a number of servers")?,
+            demo_lab: env.number("RACKSTATE_DEMO_LAB", 0, 0..=10000, "a number of servers")?,
             demo_lab_boot: Duration::from_secs_f64(env.number(
                 "RACKSTATE_DEMO_LAB_BOOT_SECONDS",
                 3.0,
