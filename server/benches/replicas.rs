@@ -259,7 +259,16 @@ async fn run(admin_url: String) {
     .fetch_all(db.pool())
     .await
     .unwrap();
-    for (i, (label, count)) in types.iter().enumerate() {
+    // One deployment holds at most 1,000 servers: allocate each type in such parts.
+    let parts: Vec<(String, i64)> = types
+        .iter()
+        .flat_map(|(label, count)| {
+            (0..count.div_euclid(1000) + 1)
+                .map(move |k| (label.clone(), (count - k * 1000).min(1000)))
+                .filter(|(_, n)| *n > 0)
+        })
+        .collect();
+    for (i, (label, count)) in parts.iter().enumerate() {
         let base = &live[i % live.len()];
         let body = json!({ "server_type": label, "count": count, "username": "bench-tenant" });
         let r = http.post(format!("{base}/api/v1/deployments")).bearer_auth(&token).json(&body).send().await.unwrap();
