@@ -547,8 +547,9 @@ impl Backend {
         job_view(&mut conn, job).await
     }
 
-    /// A server as `user` may see it with its last inventory and its running job (one
-    /// builder for the server page and the API), read on one connection.
+    /// A server as `user` may see it with its last inventory and its running job (the
+    /// API's answer; the server page reads `server_page_view`, which skips the job's
+    /// steps), read on one connection.
     pub async fn server_view(
         &self,
         user: &crate::model::UserView,
