@@ -34,6 +34,10 @@ pub struct Server {
     /// The live deployment it is allocated to.
     #[serde(default)]
     pub deployment_id: Option<i64>,
+    /// Hardware changes its registrations found since someone last acknowledged its
+    /// hardware (empty: none). While there are, it is not set available.
+    #[serde(default)]
+    pub hardware_changes: Vec<crate::domain::inventory::Change>,
     pub generation: i64,
     pub created_at: i64,
     pub updated_at: i64,

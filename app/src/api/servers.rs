@@ -30,6 +30,9 @@ pub struct ServerDetail {
     /// The power buttons the caller may press and the latest power request.
     #[serde(default)]
     pub power: crate::model::PowerControl,
+    /// The caller may acknowledge the hardware changes a registration found.
+    #[serde(default)]
+    pub can_acknowledge_hardware: bool,
 }
 
 #[server(endpoint = "utilization")]
@@ -166,6 +169,7 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
         bmc_username,
         bmc_certificate,
         power,
+        can_acknowledge_hardware: user.role.can(Permission::AcknowledgeHardware),
     })
 }
 
@@ -327,6 +331,14 @@ pub async fn notes_history(id: i64, before: i64) -> Result<crate::model::Notes, 
     let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
     let limit = crate::backend::services::notes::NOTES_PAGE;
     backend.notes_page(id, Some(before), limit).await.map_err(super::ssr::service_error)
+}
+
+/// Acknowledges the hardware changes the server's registrations found, as the caller
+/// saw them at `generation`, with a comment (audited).
+#[server(endpoint = "acknowledge_hardware")]
+pub async fn acknowledge_hardware(id: i64, generation: i64, comment: String) -> Result<Server, ActionError> {
+    let (backend, user, _) = super::ssr::require(Some(Permission::AcknowledgeHardware)).await?;
+    backend.acknowledge_hardware(&user, id, generation, &comment).await.map_err(super::ssr::service_error)
 }
 
 /// Presses a status button (Available, Unavailable, Defective, Removed from rack).

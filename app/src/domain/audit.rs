@@ -24,6 +24,9 @@ words! {
         Inventory => "inventory",
         /// The server's type changed with its hardware.
         TypeChanged => "type_changed",
+        /// Someone acknowledged the hardware changes a registration found (comment,
+        /// and the changes they saw).
+        HardwareAcknowledged => "hardware_acknowledged",
         /// The BMC or agent reached was not the recorded machine: nothing was done.
         IdentityMismatch => "identity_mismatch",
         /// The server's notes were edited.

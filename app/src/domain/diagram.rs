@@ -183,6 +183,9 @@ pub fn lifecycle_doc() -> String {
         if t.hardware_check {
             also.push("hardware checked first");
         }
+        if t.needs_hardware_ack {
+            also.push("hardware changes acknowledged first");
+        }
         if t.forgets_bmc_secret {
             also.push("forgets the BMC password");
         }
@@ -204,7 +207,9 @@ pub fn lifecycle_doc() -> String {
         "\nA pair with two rows has two outcomes that depend on the server (`when`):\n\n\
          - `registration_failed` of a re-registration (the job started from `unavailable`) returns the \
          server to `unavailable`; a failed first registration stays in `registering`.\n\
-         - `cleaning_succeeded` of a server a subscription still holds goes to `available_reserved`.\n",
+         - `cleaning_succeeded` of a server a subscription still holds goes to `available_reserved`; \
+         of a server whose hardware changes nobody acknowledged yet, to `unavailable` \
+         ([hardware changes](hardware-changes.md)).\n",
     );
     out
 }

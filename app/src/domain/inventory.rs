@@ -198,8 +198,10 @@ impl Inventory {
 
 /// One component that differs between two inventories.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Change {
-    /// "cpu", "memory", "disk", "nic", "gpu", "system".
+    /// "cpu", "memory", "disk", "nic", "gpu", "system", or "type" (the server type
+    /// the hardware makes).
     pub component: String,
     /// What identifies it: slot, serial, MAC.
     pub key: String,
@@ -208,6 +210,11 @@ pub struct Change {
 }
 
 impl Change {
+    /// The server type the hardware makes changed (labels; None: untyped).
+    pub fn of_type(before: Option<String>, after: String) -> Self {
+        Change { component: "type".into(), key: "type".into(), before, after: Some(after) }
+    }
+
     pub fn kind(&self) -> &'static str {
         match (&self.before, &self.after) {
             (None, Some(_)) => "added",

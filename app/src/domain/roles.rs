@@ -77,6 +77,9 @@ pub enum Permission {
     DeployOwnServers,
     /// Power on, off and reset the servers allocated to oneself.
     PowerOwnServers,
+    /// Acknowledge the hardware changes a registration found (so the server may be
+    /// set available again).
+    AcknowledgeHardware,
 }
 
 impl Permission {
@@ -102,6 +105,7 @@ impl Permission {
             Permission::DeployAnyServer => "deploy_any_server",
             Permission::DeployOwnServers => "deploy_own_servers",
             Permission::PowerOwnServers => "power_own_servers",
+            Permission::AcknowledgeHardware => "acknowledge_hardware",
         }
     }
 }
@@ -130,6 +134,7 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     (Permission::ManageImages, &[A]),
     (Permission::DeployAnyServer, &[A, O]),
     (Permission::DeployOwnServers, &[T]),
+    (Permission::AcknowledgeHardware, &[A, O]),
 ];
 
 /// The permission a lifecycle action needs from a user (None: only the system takes

@@ -164,6 +164,9 @@ pub enum When {
     NotReserved,
     /// A subscription still holds the server (it returns to it).
     StillReserved,
+    /// Its last registration found hardware changes nobody acknowledged yet: it does
+    /// not go back to the pool unseen.
+    HardwareUnacknowledged,
 }
 
 impl When {
@@ -172,8 +175,9 @@ impl When {
             When::Always => true,
             When::FirstRegistration => !ctx.re_registration,
             When::ReRegistration => ctx.re_registration,
-            When::NotReserved => !ctx.still_reserved,
-            When::StillReserved => ctx.still_reserved,
+            When::NotReserved => !ctx.still_reserved && !ctx.hardware_unacknowledged,
+            When::StillReserved => ctx.still_reserved && !ctx.hardware_unacknowledged,
+            When::HardwareUnacknowledged => ctx.hardware_unacknowledged,
         }
     }
 }
@@ -228,6 +232,8 @@ pub struct Transition {
     pub hardware_check: bool,
     /// The stored BMC password is forgotten (audited).
     pub forgets_bmc_secret: bool,
+    /// Refused while the server's hardware changes are not acknowledged.
+    pub needs_hardware_ack: bool,
 }
 
 use super::jobs::JobEvent;
@@ -248,6 +254,7 @@ impl Transition {
             job: JobEffect::None,
             hardware_check: false,
             forgets_bmc_secret: false,
+            needs_hardware_ack: false,
         }
     }
 
@@ -268,6 +275,11 @@ impl Transition {
 
     const fn hardware_check(mut self) -> Self {
         self.hardware_check = true;
+        self
+    }
+
+    const fn after_hardware_ack(mut self) -> Self {
+        self.needs_hardware_ack = true;
         self
     }
 
@@ -347,8 +359,9 @@ pub const TRANSITIONS: &[Transition] = &[
     // Manual buttons (seed: "moved into available, unavailable, defective or removed_from_rack").
     // The seed: an unavailable server is set available once its disks and switch
     // interfaces were checked.
-    manual(Unavailable, A::SetAvailable, Available).hardware_check(),
-    manual(Defective, A::SetAvailable, Available),
+    // Hardware changes a registration found are acknowledged before either.
+    manual(Unavailable, A::SetAvailable, Available).hardware_check().after_hardware_ack(),
+    manual(Defective, A::SetAvailable, Available).after_hardware_ack(),
     manual(Available, A::SetUnavailable, Unavailable),
     manual(Defective, A::SetUnavailable, Unavailable),
     manual(Registering, A::MarkDefective, Defective).requires_reason(),
@@ -377,6 +390,8 @@ pub const TRANSITIONS: &[Transition] = &[
     // Cleaning after release: back to the pool, or to the subscription holding it.
     outcome(Cleaning, A::CleaningSucceeded, Available, Clean, Succeed).when(When::NotReserved),
     outcome(Cleaning, A::CleaningSucceeded, AvailableReserved, Clean, Succeed).when(When::StillReserved),
+    // A used server whose hardware changed (re-registered while used) waits for a look.
+    outcome(Cleaning, A::CleaningSucceeded, Unavailable, Clean, Succeed).when(When::HardwareUnacknowledged),
     outcome(Cleaning, A::CleaningFailed, Cleaning, Clean, Fail),
     // Decommissioning: the BMC password is forgotten once the server is off.
     outcome(Unavailable, A::DecommissionSucceeded, Decommissioned, Decom, Succeed).forgets_bmc_secret(),
@@ -407,6 +422,8 @@ pub struct Context {
     /// For a finished cleaning: a subscription still holds the server, so it returns
     /// to available_reserved rather than available.
     pub still_reserved: bool,
+    /// Its last registration found hardware changes not yet acknowledged.
+    pub hardware_unacknowledged: bool,
 }
 
 /// Why a request was refused. The message names the state, the action and the reason.
@@ -468,6 +485,11 @@ pub fn request_transition(
         }
         Guard::ReservedForRequester => {}
     }
+    if t.needs_hardware_ack && ctx.hardware_unacknowledged {
+        return refuse(
+            "its last registration found hardware changes; acknowledge them on its page (with a comment) first".into(),
+        );
+    }
     Ok(t)
 }
 
@@ -519,8 +541,10 @@ mod tests {
     #[test]
     fn every_pair_has_one_outcome_for_any_server() {
         for t in TRANSITIONS {
-            for (re_registration, still_reserved) in [(false, false), (false, true), (true, false), (true, true)] {
-                let ctx = Context { re_registration, still_reserved, ..Context::default() };
+            for bits in 0..8u8 {
+                let (re_registration, still_reserved, hardware_unacknowledged) =
+                    (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+                let ctx = Context { re_registration, still_reserved, hardware_unacknowledged, ..Context::default() };
                 let rows = TRANSITIONS.iter().filter(|r| r.from == t.from && r.action == t.action);
                 assert_eq!(rows.filter(|r| r.when.holds(ctx)).count(), 1, "{t:?} with {ctx:?}");
             }
@@ -634,6 +658,26 @@ mod tests {
             Registering
         );
         assert_eq!(request_transition(UsedRegistering, A::RegistrationFailed, SYS, re).unwrap().to, Used);
+    }
+
+    /// A server whose registration found hardware changes is not set available (from
+    /// unavailable or defective) until someone acknowledged them; cleaned after a
+    /// release it waits in unavailable instead of going back to the pool or its
+    /// subscription.
+    #[test]
+    fn unacknowledged_hardware_changes_keep_a_server_out_of_the_pool() {
+        let changed = Context { hardware_unacknowledged: true, ..Context::default() };
+        for from in [Unavailable, Defective] {
+            let e = request_transition(from, A::SetAvailable, USR, changed).unwrap_err();
+            assert!(e.reason.contains("acknowledge"), "{e}");
+            assert_eq!(request_transition(from, A::SetAvailable, USR, Context::default()).unwrap().to, Available);
+        }
+        let reserved_and_changed = Context { still_reserved: true, ..changed };
+        for ctx in [changed, reserved_and_changed] {
+            let t = request_transition(Cleaning, A::CleaningSucceeded, SYS, ctx).unwrap();
+            assert_eq!(t.to, Unavailable, "{ctx:?}");
+        }
+        assert_eq!(request_transition(Available, A::SetUnavailable, USR, changed).unwrap().to, Unavailable);
     }
 
     /// Another user's reservation cannot be allocated.

@@ -85,6 +85,7 @@ pub(crate) mod need {
         ManageSubscriptions,
         ManageImages,
         DeployAnyServer,
+        AcknowledgeHardware,
     );
 }
 

@@ -41,6 +41,7 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/servers/{id}/jobs/current/abort", post(abort))
         .route("/api/v1/servers/{id}/bmc-credentials", get(bmc_credentials))
         .route("/api/v1/servers/{id}/bmc", put(change_bmc))
+        .route("/api/v1/servers/{id}/hardware-acknowledgement", post(acknowledge_hardware))
         .route("/api/v1/servers/{id}/bmc/certificate", get(bmc_certificate))
         .route("/api/v1/servers/{id}/bmc/certificate/accept", post(accept_bmc_certificate))
         .route("/api/v1/servers/{id}/events", get(events))
@@ -92,6 +93,7 @@ pub struct ApiErrorBody {
         accounts::create_token, accounts::list_tokens, accounts::revoke_token, accounts::create_user,
         servers::list_servers, servers::add_server, servers::get_server, servers::set_state, servers::register,
         servers::decommission, servers::retry, servers::abort, servers::bmc_credentials, servers::change_bmc,
+        servers::acknowledge_hardware,
         servers::bmc_certificate, servers::accept_bmc_certificate, servers::events, servers::erase_certificates,
         servers::erase_certificate, servers::get_notes, servers::put_notes, servers::job, reports::utilization,
         allocation::list_subscriptions, allocation::create_subscription, allocation::get_subscription,
@@ -101,7 +103,7 @@ pub struct ApiErrorBody {
         images::get_deploy, images::redeploy, images::set_root_disk
     ),
     components(schemas(
-        ApiError, ApiErrorBody, Server, ServerView, JobView, app::model::JobStep, UserView, app::model::ApiToken, app::model::CertificatePin, app::model::Event, app::domain::Inventory, app::model::Notes,
+        ApiError, ApiErrorBody, Server, ServerView, JobView, app::model::JobStep, UserView, app::model::ApiToken, app::model::CertificatePin, app::model::Event, app::domain::Inventory, app::domain::inventory::Change, app::model::Notes,
         app::model::Subscription, allocation::DeploymentOut, app::model::DeploymentServer,
         app::domain::erase::EraseCertificate, app::domain::erase::CertifiedDisk, app::domain::erase::EraseMode,
         app::domain::erase::EraseMethod, power::PowerOut, app::model::PowerJob, app::domain::power::PowerRequest,

@@ -189,6 +189,30 @@ pub(crate) async fn change_bmc(
     Ok(Json(backend.server_view_after(&user, server).await?))
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HardwareAckRequest {
+    /// The server's generation whose `hardware_changes` were looked at: changes a later
+    /// registration found are not acknowledged unseen (409).
+    generation: i64,
+    /// What was checked (kept in the audit); required, at most 2,000 characters.
+    comment: String,
+}
+
+/// Acknowledges the hardware changes the server's registrations found since its
+/// hardware was last accepted (`hardware_changes`), so it may be set available again.
+/// Audited with the comment and the changes acknowledged.
+#[utoipa::path(post, path = "/api/v1/servers/{id}/hardware-acknowledgement", tag = "servers", security(("bearer" = [])), params(("id" = i64, Path)), request_body = HardwareAckRequest, responses((status = 200, body = ServerView, description = "acknowledged: `hardware_changes` is empty"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError, description = "changed since `generation`, or nothing to acknowledge"), (status = 422, body = ApiError)))]
+pub(crate) async fn acknowledge_hardware(
+    State(backend): State<Backend>,
+    Caller(user, ..): Caller<need::AcknowledgeHardware>,
+    PathOf(id): PathOf<i64>,
+    JsonBody(req): JsonBody<HardwareAckRequest>,
+) -> ApiResult<Json<ServerView>> {
+    let server = backend.acknowledge_hardware(&user, id, req.generation, &req.comment).await?;
+    Ok(Json(backend.server_view_after(&user, server).await?))
+}
+
 /// A process that was started or changed: the server's latest job.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct JobAccepted {

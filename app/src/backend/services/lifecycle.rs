@@ -154,6 +154,7 @@ pub(crate) async fn apply_typed(
         reserved_for_requester: change.reserved_for_requester,
         re_registration: change.re_registration,
         still_reserved: server.subscription_id.is_some(),
+        hardware_unacknowledged: !server.hardware_changes.is_empty(),
     };
     let t = domain::transitions::request_transition(server.state, change.action, actor.trigger(), ctx)?;
     if t.reason == ReasonRule::Required && reason.is_none() {

@@ -682,22 +682,38 @@ pub(crate) async fn record_inventory_in(
 ) -> Result<(Server, Vec<domain::inventory::Change>), ServiceError> {
     let server = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
     let previous = store::inventories::latest(&mut *tx, id, 1).await?.into_iter().next();
-    let old_type_id = store::servers::type_id(&mut *tx, id).await?;
-    store::inventories::insert(&mut *tx, id, inventory, now).await?;
+    let accepted = store::servers::hardware_accepted(&mut *tx, id).await?;
+    let old_type_id = accepted.type_id;
+    let inventory_id = store::inventories::insert(&mut *tx, id, inventory, now).await?;
     let spec = TypeSpec::from_inventory(inventory, class);
     let (type_id, label) = store::server_types::find_or_create(&mut *tx, &spec, now).await?;
     let macs = inventory.nics.iter().map(|n| n.mac.to_lowercase()).collect::<Vec<_>>().join(" ");
-    if !store::servers::set_hardware(
-        &mut *tx,
-        id,
-        server.generation,
-        type_id,
-        &inventory.system.serial_number,
-        &macs,
-        now,
-    )
-    .await?
-    {
+    // Changes from the hardware someone last accepted (the first inventory is accepted
+    // as it is): they wait for an acknowledgement before the server is available.
+    let (accepted_inventory_id, accepted_type_id, unacknowledged) = match accepted.inventory_id {
+        None => (inventory_id, type_id, Vec::new()),
+        Some(accepted_id) => {
+            let base = store::inventories::get(&mut *tx, accepted_id).await?;
+            let mut changes = base.map(|b| domain::inventory::diff(&b, inventory)).unwrap_or_default();
+            let accepted_type = accepted.accepted_type_id.unwrap_or(type_id);
+            if accepted_type != type_id {
+                let before = store::server_types::label(&mut *tx, accepted_type).await?;
+                changes.push(domain::inventory::Change::of_type(before, label.clone()));
+            }
+            (accepted_id, accepted_type, changes)
+        }
+    };
+    let unacknowledged =
+        (!unacknowledged.is_empty()).then(|| serde_json::to_string(&unacknowledged).expect("changes serialize"));
+    let found = store::servers::HardwareFound {
+        server_type_id: type_id,
+        serial_number: &inventory.system.serial_number,
+        macs: &macs,
+        accepted_inventory_id,
+        accepted_type_id,
+        changes: unacknowledged.as_deref(),
+    };
+    if !store::servers::set_hardware(&mut *tx, id, server.generation, &found, now).await? {
         let current = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
         return Err(stale(&current));
     }

@@ -33,6 +33,20 @@ pub async fn latest(conn: &mut AnyConnection, server_id: i64, n: i64) -> Result<
         .collect()
 }
 
+/// One inventory by its id.
+pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Inventory>, DbError> {
+    let data: Option<String> = sqlx::query_scalar("SELECT data FROM inventories WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("reading an inventory", e))?;
+    data.map(|d| {
+        serde_json::from_str(&d)
+            .map_err(|_| DbError::Corrupt { what: "inventories.data", value: d.chars().take(80).collect() })
+    })
+    .transpose()
+}
+
 /// Replaces the firmware list of a server's newest inventory; false when it has none.
 pub async fn set_firmware(
     conn: &mut AnyConnection,

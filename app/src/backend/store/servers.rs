@@ -10,7 +10,7 @@ macro_rules! select_columns {
     () => {
         "SELECT s.id, s.name, s.state, t.label AS server_type, s.serial_number, \
          s.bmc_address, s.bmc_verify_tls, s.datacenter, s.rack, s.power_state, s.health, s.last_error, s.bmc_warning, \
-         s.reserved_for, s.subscription_id, \
+         s.reserved_for, s.subscription_id, s.hardware_changes, \
          (SELECT ds.deployment_id FROM deployment_servers ds WHERE ds.server_id = s.id AND ds.released_at IS NULL) AS deployment_id, \
          s.generation, s.created_at, s.updated_at"
     };
@@ -41,6 +41,7 @@ struct Row {
     bmc_warning: Option<String>,
     reserved_for: Option<String>,
     subscription_id: Option<i64>,
+    hardware_changes: Option<String>,
     deployment_id: Option<i64>,
     generation: i64,
     created_at: i64,
@@ -68,6 +69,13 @@ impl Row {
             reserved_for: self.reserved_for,
             subscription_id: self.subscription_id,
             deployment_id: self.deployment_id,
+            hardware_changes: match self.hardware_changes {
+                None => Vec::new(),
+                Some(json) => serde_json::from_str(&json).map_err(|_| DbError::Corrupt {
+                    what: "servers.hardware_changes",
+                    value: json.chars().take(80).collect(),
+                })?,
+            },
             generation: self.generation,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -236,39 +244,85 @@ pub struct Move<'a> {
 }
 
 /// Sets the type and serial number found by registration, if still at `generation`.
+/// What a registration writes about the hardware it found: the identity, the type,
+/// the hardware last accepted (the first inventory is accepted as it is) and the
+/// changes from it not yet acknowledged (JSON; None when there are none).
+pub struct HardwareFound<'a> {
+    pub server_type_id: i64,
+    pub serial_number: &'a str,
+    pub macs: &'a str,
+    pub accepted_inventory_id: i64,
+    pub accepted_type_id: i64,
+    pub changes: Option<&'a str>,
+}
+
 pub async fn set_hardware(
     conn: &mut AnyConnection,
     id: i64,
     generation: i64,
-    server_type_id: i64,
-    serial_number: &str,
-    macs: &str,
+    found: &HardwareFound<'_>,
     now: i64,
 ) -> Result<bool, DbError> {
     let done = sqlx::query(
         "UPDATE servers SET server_type_id = $1, serial_number = $2, macs = $6, generation = generation + 1, \
-         updated_at = $3 WHERE id = $4 AND generation = $5",
+         updated_at = $3, hardware_ack_inventory_id = $7, hardware_ack_type_id = $8, hardware_changes = $9 \
+         WHERE id = $4 AND generation = $5",
     )
-    .bind(server_type_id)
-    .bind(serial_number)
+    .bind(found.server_type_id)
+    .bind(found.serial_number)
     .bind(now)
     .bind(id)
     .bind(generation)
-    .bind(macs)
+    .bind(found.macs)
+    .bind(found.accepted_inventory_id)
+    .bind(found.accepted_type_id)
+    .bind(found.changes)
     .execute(conn)
     .await
     .map_err(|e| DbError::query("recording a server's hardware", e))?;
     Ok(done.rows_affected() == 1)
 }
 
-/// The id of the server's type, if typed.
-pub async fn type_id(conn: &mut AnyConnection, id: i64) -> Result<Option<i64>, DbError> {
-    sqlx::query_scalar("SELECT server_type_id FROM servers WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map(Option::flatten)
-        .map_err(|e| DbError::query("reading a server's type", e))
+/// A server's type and the hardware last accepted for it (inventory id, type id).
+pub struct HardwareAccepted {
+    pub type_id: Option<i64>,
+    pub inventory_id: Option<i64>,
+    pub accepted_type_id: Option<i64>,
+}
+
+pub async fn hardware_accepted(conn: &mut AnyConnection, id: i64) -> Result<HardwareAccepted, DbError> {
+    let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT server_type_id, hardware_ack_inventory_id, hardware_ack_type_id FROM servers WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| DbError::query("reading a server's accepted hardware", e))?;
+    let (type_id, inventory_id, accepted_type_id) = row.unwrap_or_default();
+    Ok(HardwareAccepted { type_id, inventory_id, accepted_type_id })
+}
+
+/// Accepts the server's newest inventory and type as they are (the changes were
+/// looked at) if it is still at `generation`; false when it changed since.
+pub async fn acknowledge_hardware(
+    conn: &mut AnyConnection,
+    id: i64,
+    generation: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE servers SET hardware_ack_inventory_id = \
+         (SELECT MAX(i.id) FROM inventories i WHERE i.server_id = servers.id), \
+         hardware_ack_type_id = server_type_id, hardware_changes = NULL, generation = generation + 1, \
+         updated_at = $1 WHERE id = $2 AND generation = $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(generation)
+    .execute(conn)
+    .await
+    .map_err(|e| DbError::query("acknowledging a server's hardware", e))?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn count(conn: &mut AnyConnection) -> Result<i64, DbError> {

@@ -11,6 +11,7 @@ mod server_bmc;
 mod server_deploy;
 mod server_erase;
 mod server_hardware;
+mod server_hardware_changes;
 mod server_notes;
 mod server_power;
 mod server_status;

@@ -1,10 +1,11 @@
 //! One server: the page's data and live updates, and its cards in order (summary,
-//! status and process buttons, power, BMC access, hardware, notes, job, deployment,
-//! erase certificates, events). Each card is its own component in a `server_*` file.
+//! hardware changes to acknowledge, status and process buttons, power, BMC access,
+//! hardware, notes, job, deployment, erase certificates, events). Each card is its own component in a `server_*` file.
 
 use super::server_activity::{EventsCard, JobCard};
 use super::server_bmc::BmcCard;
 use super::server_hardware::InventoryCard;
+use super::server_hardware_changes::HardwareChangesCard;
 use super::server_notes::NotesCard;
 use super::server_status::{ProcessCard, StatusCard};
 use crate::api::servers::{
@@ -29,6 +30,7 @@ pub fn ServerPage() -> impl IntoView {
     let power = ServerAction::<crate::api::servers::RequestPower>::new();
     let redeploy = ServerAction::<crate::api::images::RedeployServer>::new();
     let set_root_disk = ServerAction::<crate::api::images::SetRootDisk>::new();
+    let acknowledge = ServerAction::<crate::api::servers::AcknowledgeHardware>::new();
     // Bumped by the live stream when the server (state, power) or its activity (job
     // steps, audit) changed; each refetches its part of the page.
     let live_server = RwSignal::new(0u64);
@@ -47,6 +49,7 @@ pub fn ServerPage() -> impl IntoView {
             + power.version().get()
             + redeploy.version().get()
             + set_root_disk.version().get()
+            + acknowledge.version().get()
     };
     let detail = Resource::new(move || (id(), actions(), live_server.get()), |(id, ..)| load_server(id));
     let activity = Resource::new(move || (id(), actions(), live_activity.get()), |(id, ..)| load_activity(id));
@@ -67,6 +70,9 @@ pub fn ServerPage() -> impl IntoView {
                     let sid = s.id;
                     view! {
                         <Summary server=s.clone()/>
+                        {(!s.hardware_changes.is_empty()).then(|| view! {
+                            <HardwareChangesCard server=s.clone() can_acknowledge=d.can_acknowledge_hardware acknowledge/>
+                        })}
                         {(!d.buttons.is_empty()).then(|| view! {
                             <StatusCard server=s.clone() buttons=d.buttons.clone() inventory=d.inventory.clone() set_state/>
                         })}
