@@ -104,7 +104,7 @@ E2E_ADMIN_PASSWORD=${E2E_ADMIN_PASSWORD:-e2e-admin-password}
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 RACKSTATE_LISTEN="127.0.0.1:$PORT" RACKSTATE_DATA_DIR="$E2E_DIR/data" \
   RACKSTATE_SITE_ROOT="$ROOT/target/site" RACKSTATE_ADMIN_PASSWORD="$E2E_ADMIN_PASSWORD" \
-  RACKSTATE_DEMO_LAB=6 RACKSTATE_DEMO_LAB_BOOT_SECONDS=0.5 \
+  RACKSTATE_DEMO_LAB=7 RACKSTATE_DEMO_LAB_BOOT_SECONDS=0.5 \
   "$TARGET/release/rackstate" >"$E2E_DIR/rackstate.log" 2>&1 &
 SERVER_PID=$!
 trap 'kill $SERVER_PID 2>/dev/null || true; wait $SERVER_PID 2>/dev/null || true' EXIT

@@ -1,7 +1,7 @@
 import { test, expect } from '@playwright/test';
 import { ADMIN_PASSWORD, hydrated, login, watchErrors } from './helpers';
 
-// The e2e server runs a demo lab of 6 simulated servers (scripts/test.sh).
+// The e2e server runs a demo lab of 7 simulated servers (scripts/test.sh).
 test('the demo lab registers; a server page shows its type, power and the job log', async ({ page }) => {
   const errors = watchErrors(page);
   await login(page, 'admin', ADMIN_PASSWORD);

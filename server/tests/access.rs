@@ -39,6 +39,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         "/api/set_server_state" => {
             vec![("id", "{id}"), ("action", "set_available"), ("generation", "{gen}"), ("checked", "on")]
         }
+        "/api/acknowledge_hardware" => vec![("id", "{id}"), ("generation", "{gen}"), ("comment", "checked by {role}")],
         "/api/bulk_action" => vec![("action", "re_register"), ("targets[]", "{id}:{gen}")],
         "/api/change_bmc" => vec![
             ("id", "{id}"),
@@ -187,6 +188,15 @@ async fn call(
         sqlx::query("UPDATE servers SET bmc_cert_sha256 = $1, bmc_cert_offered = $2 WHERE id = $3")
             .bind("cd".repeat(32))
             .bind("ab".repeat(32))
+            .bind(s.id)
+            .execute(app.backend.db.pool())
+            .await
+            .unwrap();
+    }
+    if path == "/api/acknowledge_hardware" {
+        // Something to acknowledge: a disk a registration found missing.
+        sqlx::query("UPDATE servers SET hardware_changes = $1 WHERE id = $2")
+            .bind(r#"[{"component":"disk","key":"S1","before":"a disk","after":null}]"#)
             .bind(s.id)
             .execute(app.backend.db.pool())
             .await

@@ -6,7 +6,7 @@ mod common;
 
 use app::backend::services::{Actor, StateChange};
 use app::domain::{Action, EventKind, Role, ServerState};
-use common::{TestApp, USER_PASSWORD, spawn_app_with, wait_for_server};
+use common::{TestApp, api_token_for as token_for, spawn_app_with, wait_for_server};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -155,19 +155,6 @@ async fn the_api_acknowledges_with_the_generation_it_read() {
 /// The admin as services see a caller.
 fn admin_view() -> app::model::UserView {
     app::model::UserView { id: 1, username: "admin".into(), role: Role::Admin, disabled: false }
-}
-
-/// An API token for a new user of `role`.
-async fn token_for(app: &TestApp, role: Role) -> String {
-    let name = format!("api-{}", role.as_str());
-    app.backend.create_user(&Actor::user("admin"), &name, USER_PASSWORD, role).await.unwrap();
-    let resp = reqwest::Client::new()
-        .post(app.url("/api/v1/tokens"))
-        .json(&json!({ "username": name, "password": USER_PASSWORD, "name": "test" }))
-        .send()
-        .await
-        .unwrap();
-    resp.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
 }
 
 /// POSTs `body` with `token`; the status and the JSON answer.

@@ -72,14 +72,7 @@ async fn last_power(app: &TestApp, caller: &UserView, id: i64) -> app::model::Po
 }
 
 async fn token(app: &TestApp, username: &str) -> String {
-    let resp = reqwest::Client::new()
-        .post(app.url("/api/v1/tokens"))
-        .json(&json!({ "username": username, "password": USER_PASSWORD, "name": "test" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    resp.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    common::api_token(app, username, USER_PASSWORD).await
 }
 
 async fn post_power(app: &TestApp, token: &str, id: i64, action: &str) -> (u16, Value) {

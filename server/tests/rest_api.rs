@@ -4,29 +4,10 @@
 mod common;
 
 use app::domain::{Role, ServerState};
-use common::{ADMIN_PASSWORD, TestApp, USER_PASSWORD, server_in_state, spawn_app};
+use common::{
+    ADMIN_PASSWORD, TestApp, USER_PASSWORD, api_token as token, api_token_for as token_for, server_in_state, spawn_app,
+};
 use serde_json::{Value, json};
-
-async fn token(app: &TestApp, username: &str, password: &str) -> String {
-    let resp = reqwest::Client::new()
-        .post(app.url("/api/v1/tokens"))
-        .json(&json!({ "username": username, "password": password, "name": "test" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    resp.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
-}
-
-/// A token for a user of `role` (created through the service).
-async fn token_for(app: &TestApp, role: Role) -> String {
-    if role == Role::Admin {
-        return token(app, "admin", ADMIN_PASSWORD).await;
-    }
-    let name = format!("api-{}", role.as_str());
-    app.backend.create_user(&app::backend::services::Actor::user("admin"), &name, USER_PASSWORD, role).await.unwrap();
-    token(app, &name, USER_PASSWORD).await
-}
 
 struct Api<'a> {
     app: &'a TestApp,
@@ -261,6 +242,7 @@ async fn openapi_document() {
         ("/api/v1/servers/{id}/bmc", &["put"]),
         ("/api/v1/servers/{id}/bmc/certificate", &["get"]),
         ("/api/v1/servers/{id}/bmc/certificate/accept", &["post"]),
+        ("/api/v1/servers/{id}/hardware-acknowledgement", &["post"]),
         ("/api/v1/servers/{id}/events", &["get"]),
         ("/api/v1/servers/{id}/erase-certificates", &["get"]),
         ("/api/v1/servers/{id}/erase-certificates/{cert}", &["get"]),
@@ -370,6 +352,12 @@ async fn every_endpoint_as_every_role() {
             Some(P::EditBmc),
             json!({ "bmc_address": "http://10.9.9.9/redfish/v1/Systems/{role}", "bmc_username": "root", "generation": "{gen}" }),
         ),
+        (
+            "POST",
+            "/api/v1/servers/{id}/hardware-acknowledgement",
+            Some(P::AcknowledgeHardware),
+            json!({ "generation": "{gen}", "comment": "checked by {role}" }),
+        ),
         ("GET", "/api/v1/servers/{id}/events", Some(P::ViewAudit), Value::Null),
         ("GET", "/api/v1/servers/{id}/erase-certificates", Some(P::ViewAudit), Value::Null),
         ("GET", "/api/v1/jobs/{job}", Some(P::ViewAudit), Value::Null),
@@ -397,6 +385,14 @@ async fn every_endpoint_as_every_role() {
                 .execute(app.backend.db.pool())
                 .await
                 .unwrap();
+            if path.ends_with("hardware-acknowledgement") {
+                sqlx::query("UPDATE servers SET hardware_changes = $1 WHERE id = $2")
+                    .bind(r#"[{"component":"nic","key":"02:00:00:00:00:01","before":null,"after":"eth9"}]"#)
+                    .bind(s.id)
+                    .execute(app.backend.db.pool())
+                    .await
+                    .unwrap();
+            }
             if path.ends_with("abort") {
                 sqlx::query("UPDATE jobs SET status = 'queued' WHERE server_id = $1")
                     .bind(s.id)

@@ -79,6 +79,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/change_bmc", Access::Needs(Permission::EditBmc)),
     ("/api/accept_bmc_certificate", Access::Needs(Permission::EditBmc)),
     ("/api/set_server_state", Access::Needs(Permission::SetManualState)),
+    ("/api/acknowledge_hardware", Access::Needs(Permission::AcknowledgeHardware)),
     ("/api/start_registration", Access::Needs(Permission::StartRegistration)),
     ("/api/decommission_server", Access::Needs(Permission::Decommission)),
     ("/api/retry_job", Access::Needs(Permission::RetryAbortJobs)),

@@ -344,6 +344,9 @@ impl Machine {
         }
         router
             .route("/lab/actions", get(|State(m): State<Arc<Machine>>| async move { axum::Json(m.actions()) }))
+            // The lab's screwdriver (with the BMC's credentials): a part swapped by
+            // hand, for tests and demos of what a re-registration finds.
+            .route("/lab/hardware", get(lab_hardware).put(swap_hardware))
             .layer(axum::middleware::from_fn_with_state(self.clone(), record_action))
             .layer(axum::middleware::from_fn_with_state(self.clone(), authenticate))
             .layer(axum::middleware::from_fn_with_state(self.clone(), inject_faults))
@@ -466,6 +469,25 @@ async fn authenticate(State(m): State<Arc<Machine>>, req: Request, next: Next) -
         return redfish_error(StatusCode::UNAUTHORIZED, "authentication required");
     }
     next.run(req).await
+}
+
+/// The machine's hardware as it is now.
+async fn lab_hardware(State(m): State<Arc<Machine>>) -> axum::Json<Inventory> {
+    axum::Json(m.hardware())
+}
+
+/// Replaces the machine's hardware (as a technician would); a valid inventory only.
+async fn swap_hardware(State(m): State<Arc<Machine>>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<Inventory>(&body).map_err(|e| e.to_string()).and_then(|inv| {
+        inv.validate()?;
+        Ok(inv)
+    }) {
+        Ok(inv) => {
+            m.set_hardware(inv);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => redfish_error(StatusCode::BAD_REQUEST, &format!("not a valid inventory: {e}")),
+    }
 }
 
 async fn root(State(m): State<Arc<Machine>>) -> axum::Json<Value> {

@@ -264,6 +264,30 @@ pub fn start_binary(
     cmd.spawn().expect("starting rackstate")
 }
 
+/// An API token of `username` (logging in with `password`).
+pub async fn api_token(app: &TestApp, username: &str, password: &str) -> String {
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/v1/tokens"))
+        .json(&serde_json::json!({ "username": username, "password": password, "name": "test" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    resp.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+}
+
+/// An API token for a new user `api-<role>` of `role` (created through the service),
+/// or for `admin`.
+pub async fn api_token_for(app: &TestApp, role: app::domain::Role) -> String {
+    if role == app::domain::Role::Admin {
+        return api_token(app, "admin", ADMIN_PASSWORD).await;
+    }
+    let name = format!("api-{}", role.as_str());
+    let admin = app::backend::services::Actor::user("admin");
+    app.backend.create_user(&admin, &name, USER_PASSWORD, role).await.unwrap();
+    api_token(app, &name, USER_PASSWORD).await
+}
+
 /// An API token of `admin` from the Rackstate at `base`.
 pub async fn admin_token(base: &str) -> String {
     let body = serde_json::json!({ "username": "admin", "password": ADMIN_PASSWORD, "name": "test" });

@@ -89,9 +89,10 @@ pub(super) fn EventsCard(events: Vec<Event>) -> impl IntoView {
     }
 }
 
-/// An inventory event's differences from the previous registration, as a list.
+/// An inventory event's differences from the previous registration, or the changes an
+/// acknowledgement accepted, as a list.
 fn hardware_changes(kind: EventKind, details: Option<&str>) -> Option<impl IntoView + use<>> {
-    if kind != EventKind::Inventory {
+    if !matches!(kind, EventKind::Inventory | EventKind::HardwareAcknowledged) {
         return None;
     }
     let changes: Vec<crate::domain::inventory::Change> = serde_json::from_str(details?).ok()?;

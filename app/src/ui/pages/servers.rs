@@ -244,7 +244,11 @@ fn ServerRow(s: Server, can_bulk: bool, selected: RwSignal<BTreeSet<i64>>) -> im
                 </td>
             })}
             <td><a href=format!("/servers/{}", s.id)>{s.name.clone()}</a></td>
-            <td><StateBadge state=s.state/></td>
+            <td><StateBadge state=s.state/>
+                {(!s.hardware_changes.is_empty()).then(|| view! {
+                    " " <span class="flag" title="hardware changes need a look">"hardware changed"</span>
+                })}
+            </td>
             <td>{s.server_type.clone().unwrap_or_default()}</td>
             <td class="mono">{s.serial_number.clone().unwrap_or_default()}</td>
             <td class="mono">{s.bmc_address.clone()}</td>
