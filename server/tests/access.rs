@@ -40,6 +40,11 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
             vec![("id", "{id}"), ("action", "set_available"), ("generation", "{gen}"), ("checked", "on")]
         }
         "/api/acknowledge_hardware" => vec![("id", "{id}"), ("generation", "{gen}"), ("comment", "checked by {role}")],
+        "/api/firmware_drift" => vec![],
+        "/api/set_firmware_baseline" => {
+            vec![("server_type", "{type}"), ("component[]", "BMC"), ("version[]", "2.10.4")]
+        }
+        "/api/adopt_common_firmware" => vec![("server_type", "{type}")],
         "/api/bulk_action" => vec![("action", "re_register"), ("targets[]", "{id}:{gen}")],
         "/api/change_bmc" => vec![
             ("id", "{id}"),

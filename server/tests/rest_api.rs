@@ -254,6 +254,8 @@ async fn openapi_document() {
         ("/api/v1/images/{id}", &["delete"]),
         ("/api/v1/jobs/{id}", &["get"]),
         ("/api/v1/reports/utilization", &["get"]),
+        ("/api/v1/server-types/{type}/firmware", &["get"]),
+        ("/api/v1/server-types/{type}/firmware/baseline", &["put"]),
         ("/api/v1/users", &["post"]),
         ("/api/v1/subscriptions", &["get", "post"]),
         ("/api/v1/subscriptions/{id}", &["get", "patch", "delete"]),

@@ -8,6 +8,7 @@
 pub mod allocation;
 pub mod auth;
 mod error;
+pub mod firmware;
 pub mod images;
 pub mod servers;
 pub mod users;
@@ -80,6 +81,9 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/accept_bmc_certificate", Access::Needs(Permission::EditBmc)),
     ("/api/set_server_state", Access::Needs(Permission::SetManualState)),
     ("/api/acknowledge_hardware", Access::Needs(Permission::AcknowledgeHardware)),
+    ("/api/firmware_drift", Access::Needs(Permission::ViewFleet)),
+    ("/api/set_firmware_baseline", Access::Needs(Permission::ManageFirmwareBaselines)),
+    ("/api/adopt_common_firmware", Access::Needs(Permission::ManageFirmwareBaselines)),
     ("/api/start_registration", Access::Needs(Permission::StartRegistration)),
     ("/api/decommission_server", Access::Needs(Permission::Decommission)),
     ("/api/retry_job", Access::Needs(Permission::RetryAbortJobs)),

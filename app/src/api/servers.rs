@@ -33,6 +33,9 @@ pub struct ServerDetail {
     /// The caller may acknowledge the hardware changes a registration found.
     #[serde(default)]
     pub can_acknowledge_hardware: bool,
+    /// Its components' firmware against its type's baseline (those who see the fleet).
+    #[serde(default)]
+    pub firmware: Vec<crate::domain::firmware::ComponentVersion>,
 }
 
 #[server(endpoint = "utilization")]
@@ -157,6 +160,11 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
     let bmc_certificate =
         if can_edit_bmc { Some(backend.bmc_certificate(id).await.map_err(super::ssr::service_error)?) } else { None };
     let power = backend.power_control(&user, id).await.map_err(super::ssr::service_error)?;
+    let firmware = if user.role.can(Permission::ViewFleet) {
+        backend.server_firmware(id, server.server_type.as_deref()).await.map_err(super::ssr::service_error)?
+    } else {
+        Vec::new()
+    };
     Ok(ServerDetail {
         server,
         buttons,
@@ -170,6 +178,7 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
         bmc_certificate,
         power,
         can_acknowledge_hardware: user.role.can(Permission::AcknowledgeHardware),
+        firmware,
     })
 }
 

@@ -27,6 +27,8 @@ words! {
         /// Someone acknowledged the hardware changes a registration found (comment,
         /// and the changes they saw).
         HardwareAcknowledged => "hardware_acknowledged",
+        /// An admin set a server type's firmware baseline (the type; the baseline).
+        FirmwareBaselineSet => "firmware_baseline_set",
         /// The BMC or agent reached was not the recorded machine: nothing was done.
         IdentityMismatch => "identity_mismatch",
         /// The server's notes were edited.

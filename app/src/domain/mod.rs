@@ -12,6 +12,7 @@ pub mod client_addr;
 pub mod dates;
 pub mod diagram;
 pub mod erase;
+pub mod firmware;
 pub mod identity;
 pub mod images;
 pub mod inventory;

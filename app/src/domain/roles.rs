@@ -80,6 +80,8 @@ pub enum Permission {
     /// Acknowledge the hardware changes a registration found (so the server may be
     /// set available again).
     AcknowledgeHardware,
+    /// Set a server type's firmware baseline (component -> version).
+    ManageFirmwareBaselines,
 }
 
 impl Permission {
@@ -106,6 +108,7 @@ impl Permission {
             Permission::DeployOwnServers => "deploy_own_servers",
             Permission::PowerOwnServers => "power_own_servers",
             Permission::AcknowledgeHardware => "acknowledge_hardware",
+            Permission::ManageFirmwareBaselines => "manage_firmware_baselines",
         }
     }
 }
@@ -135,6 +138,7 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     (Permission::DeployAnyServer, &[A, O]),
     (Permission::DeployOwnServers, &[T]),
     (Permission::AcknowledgeHardware, &[A, O]),
+    (Permission::ManageFirmwareBaselines, &[A]),
 ];
 
 /// The permission a lifecycle action needs from a user (None: only the system takes

@@ -19,7 +19,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     {move || me.get().and_then(|r| r.ok().flatten()).map(|u| {
                         let can = |p| u.role.can(p);
                         view! {
-                            {can(Permission::ViewFleet).then(|| view! { <a href="/servers">"Servers"</a><a href="/">"Utilization"</a> })}
+                            {can(Permission::ViewFleet).then(|| view! { <a href="/servers">"Servers"</a><a href="/">"Utilization"</a><a href="/firmware">"Firmware"</a> })}
                             {(!can(Permission::ViewFleet)).then(|| view! { <a href="/">"My servers"</a> })}
                             {can(Permission::AllocateForTenants).then(|| view! { <a href="/deployments">"Deployments"</a> })}
                             {can(Permission::ManageSubscriptions).then(|| view! { <a href="/subscriptions">"Subscriptions"</a> })}

@@ -28,6 +28,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/subscriptions", Access::Needs(Permission::ManageSubscriptions)),
     ("/deployments", crate::api::ALLOCATE),
     ("/images", Access::LoggedIn),
+    ("/firmware", Access::Needs(Permission::ViewFleet)),
 ];
 
 /// Where the page's compiled assets are: content-versioned URLs the server decides at
@@ -129,6 +130,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/subscriptions") view={Lazy::<pages::SubscriptionsRoute>::new()} ssr=SsrMode::InOrder/>
                     <Route path=path!("/images") view={Lazy::<pages::ImagesRoute>::new()} ssr=SsrMode::InOrder/>
                     <Route path=path!("/deployments") view={Lazy::<pages::DeploymentsRoute>::new()} ssr=SsrMode::InOrder/>
+                    <Route path=path!("/firmware") view={Lazy::<pages::FirmwareRoute>::new()} ssr=SsrMode::InOrder/>
                 </Routes>
             </layout::Layout>
         </Router>

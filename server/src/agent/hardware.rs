@@ -275,6 +275,23 @@ impl LinuxHardware {
         out
     }
 
+    /// The drives' firmware revisions (NVMe: `firmware_rev`; SCSI and SATA: `rev`),
+    /// one component per model.
+    fn drive_firmware(&self) -> Vec<app::domain::inventory::Firmware> {
+        let dir = self.path("/sys/block");
+        let drives: Vec<(String, String)> = self
+            .block_entries()
+            .into_iter()
+            .filter_map(|(name, _)| {
+                let d = dir.join(&name);
+                let model = self.read(d.join("device/model"))?;
+                let rev = ["device/firmware_rev", "device/rev"].iter().find_map(|f| self.read(d.join(f)))?;
+                Some((model, rev))
+            })
+            .collect();
+        app::domain::firmware::drive_firmware(&drives)
+    }
+
     fn nics(&self) -> Vec<Nic> {
         let dir = self.path("/sys/class/net");
         let lldp = self.tool("lldpctl", &["-f", "json"]).map(|j| parse_lldp(&j)).unwrap_or_default();
@@ -342,8 +359,9 @@ impl Hardware for LinuxHardware {
             disks: self.disks(),
             nics: self.nics(),
             gpus: self.gpus(),
-            // The BMC lists firmware; the live image does not read it.
-            firmware: Vec::new(),
+            // The BMC lists most firmware; the drives' the live image reads (many BMCs
+            // list no drives).
+            firmware: self.drive_firmware(),
         })
     }
 

@@ -722,16 +722,18 @@ async fn drive(State(m): State<Arc<Machine>>, axum::extract::Path(index): axum::
     }
 }
 
-/// The machine's firmware as its BMC lists it: the BIOS (from the hardware profile)
-/// and the BMC's own.
+/// The machine's firmware as its BMC lists it: the BIOS (from the hardware profile),
+/// the BMC's own, the NIC's and the RAID controller's.
 fn firmware(m: &Machine) -> Vec<Value> {
     let bios = m.hardware().system.bios_version;
-    vec![
-        json!({ "@odata.id": "/redfish/v1/UpdateService/FirmwareInventory/BIOS", "Id": "BIOS", "Name": "System BIOS",
-                "Version": bios, "Status": { "State": "Enabled" } }),
-        json!({ "@odata.id": "/redfish/v1/UpdateService/FirmwareInventory/BMC", "Id": "BMC",
-                "Name": format!("{} BMC firmware", m.vendor), "Version": "2.10.4", "Status": { "State": "Enabled" } }),
-    ]
+    let mut out = vec![json!({ "@odata.id": "/redfish/v1/UpdateService/FirmwareInventory/BIOS", "Id": "BIOS",
+        "Name": "System BIOS", "Version": bios, "Status": { "State": "Enabled" } })];
+    for (id, name, version) in profiles::component_firmware(m.index()) {
+        let name = if id == "BMC" { format!("{} BMC firmware", m.vendor) } else { name.to_string() };
+        out.push(json!({ "@odata.id": format!("/redfish/v1/UpdateService/FirmwareInventory/{id}"), "Id": id,
+            "Name": name, "Version": version, "Status": { "State": "Enabled" } }));
+    }
+    out
 }
 
 async fn firmware_collection(State(m): State<Arc<Machine>>) -> axum::Json<Value> {

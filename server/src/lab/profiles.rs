@@ -144,9 +144,31 @@ pub fn inventory(index: usize) -> Inventory {
         gpus: (0..p.gpus.1)
             .map(|g| Gpu { slot: format!("0000:{:02x}:00.0", 0x17 + g * 0x10), model: p.gpus.0.into() })
             .collect(),
-        // The BMC lists firmware (lab BMCs: `UpdateService/FirmwareInventory`).
-        firmware: Vec::new(),
+        // The BMC lists the rest (lab BMCs: `UpdateService/FirmwareInventory`); the
+        // agent reads the drives'. Every 8th machine runs older drive firmware.
+        firmware: app::domain::firmware::drive_firmware(
+            &p.disks
+                .iter()
+                .map(|(model, ..)| (model.to_string(), drive_firmware(index).to_string()))
+                .collect::<Vec<_>>(),
+        ),
     }
+}
+
+/// The firmware revision of machine `index`'s drives: most run the current one.
+fn drive_firmware(index: usize) -> &'static str {
+    if index % 8 == 0 { "GDC5602Q" } else { "GDC5902Q" }
+}
+
+/// The lab's BMC, NIC and RAID controller firmware of machine `index`: most machines
+/// run their type's common versions; every 6th runs an older BMC firmware, every 9th a
+/// newer NIC firmware (firmware drift to look at).
+pub fn component_firmware(index: usize) -> [(&'static str, &'static str, &'static str); 3] {
+    [
+        ("BMC", "BMC firmware", if index % 6 == 0 { "2.08.1" } else { "2.10.4" }),
+        ("NIC.Integrated.1-1", "Integrated NIC 1", if index % 9 == 0 { "22.36.2" } else { "22.31.6" }),
+        ("RAID.Integrated.1-1", "Integrated RAID controller", "52.16.1-4405"),
+    ]
 }
 
 #[cfg(test)]

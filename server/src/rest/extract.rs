@@ -86,6 +86,7 @@ pub(crate) mod need {
         ManageImages,
         DeployAnyServer,
         AcknowledgeHardware,
+        ManageFirmwareBaselines,
     );
 }
 

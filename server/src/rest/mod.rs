@@ -9,6 +9,7 @@
 mod accounts;
 mod allocation;
 mod extract;
+mod firmware;
 mod images;
 mod power;
 mod reports;
@@ -55,6 +56,8 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/images/{id}", delete(images::retire_image))
         .route("/api/v1/jobs/{id}", get(job))
         .route("/api/v1/reports/utilization", get(reports::utilization))
+        .route("/api/v1/server-types/{type}/firmware", get(firmware::type_firmware))
+        .route("/api/v1/server-types/{type}/firmware/baseline", put(firmware::put_baseline))
         .route("/api/v1/users", post(create_user))
         .route("/api/v1/subscriptions", get(allocation::list_subscriptions).post(allocation::create_subscription))
         .route(
@@ -100,10 +103,13 @@ pub struct ApiErrorBody {
         allocation::resize_subscription, allocation::end_subscription, allocation::list_deployments,
         allocation::allocate, allocation::get_deployment, allocation::release,
         power::request_power, power::get_power, images::list_images, images::add_image, images::retire_image,
-        images::get_deploy, images::redeploy, images::set_root_disk
+        images::get_deploy, images::redeploy, images::set_root_disk, firmware::type_firmware,
+        firmware::put_baseline
     ),
     components(schemas(
         ApiError, ApiErrorBody, Server, ServerView, JobView, app::model::JobStep, UserView, app::model::ApiToken, app::model::CertificatePin, app::model::Event, app::domain::Inventory, app::domain::inventory::Change, app::model::Notes,
+        app::domain::firmware::TypeFirmware, app::domain::firmware::ComponentDrift,
+        app::domain::firmware::VersionCount, app::domain::firmware::Drift, firmware::BaselineRequest,
         app::model::Subscription, allocation::DeploymentOut, app::model::DeploymentServer,
         app::domain::erase::EraseCertificate, app::domain::erase::CertifiedDisk, app::domain::erase::EraseMode,
         app::domain::erase::EraseMethod, power::PowerOut, app::model::PowerJob, app::domain::power::PowerRequest,

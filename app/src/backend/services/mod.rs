@@ -9,6 +9,7 @@ pub mod bmc_certificates;
 pub mod deploy;
 pub mod erase_certificates;
 pub mod error;
+pub mod firmware;
 pub mod hardware;
 pub mod identity;
 pub mod images;

@@ -517,7 +517,9 @@ impl Backend {
         Ok(store::servers::count_matching(&mut conn, filter).await?)
     }
 
-    /// Keeps the firmware versions the BMC lists with the server's newest inventory.
+    /// Keeps the firmware versions the BMC lists with the server's newest inventory,
+    /// beside those the agent read for components the BMC does not list; they are the
+    /// server's versions for firmware drift.
     pub async fn record_firmware(
         &self,
         id: i64,
@@ -526,7 +528,9 @@ impl Backend {
         let firmware = firmware.to_vec();
         self.write(move |tx| {
             Box::pin(async move {
-                store::inventories::set_firmware(tx, id, &firmware).await?;
+                if let Some(merged) = store::inventories::set_firmware(tx, id, &firmware).await? {
+                    store::firmware::replace(tx, id, &merged).await?;
+                }
                 Ok(())
             })
         })
@@ -685,6 +689,8 @@ pub(crate) async fn record_inventory_in(
     let accepted = store::servers::hardware_accepted(&mut *tx, id).await?;
     let old_type_id = accepted.type_id;
     let inventory_id = store::inventories::insert(&mut *tx, id, inventory, now).await?;
+    // The agent's firmware readings until the BMC's list joins them.
+    store::firmware::replace(&mut *tx, id, &inventory.firmware).await?;
     let spec = TypeSpec::from_inventory(inventory, class);
     let (type_id, label) = store::server_types::find_or_create(&mut *tx, &spec, now).await?;
     let macs = inventory.nics.iter().map(|n| n.mac.to_lowercase()).collect::<Vec<_>>().join(" ");

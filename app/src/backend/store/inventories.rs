@@ -47,22 +47,26 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Inventory>,
     .transpose()
 }
 
-/// Replaces the firmware list of a server's newest inventory; false when it has none.
+/// Sets the firmware list of a server's newest inventory to the BMC's `firmware` plus
+/// the entries already there (the agent's) for components the BMC does not list.
+/// Returns the list stored; None when the server has no inventory.
 pub async fn set_firmware(
     conn: &mut AnyConnection,
     server_id: i64,
     firmware: &[crate::domain::inventory::Firmware],
-) -> Result<bool, DbError> {
+) -> Result<Option<Vec<crate::domain::inventory::Firmware>>, DbError> {
     let row: Option<(i64, String)> =
         sqlx::query_as("SELECT id, data FROM inventories WHERE server_id = $1 ORDER BY id DESC LIMIT 1")
             .bind(server_id)
             .fetch_optional(&mut *conn)
             .await
             .map_err(|e| DbError::query("reading inventories", e))?;
-    let Some((id, data)) = row else { return Ok(false) };
+    let Some((id, data)) = row else { return Ok(None) };
     let mut inv: Inventory = serde_json::from_str(&data)
         .map_err(|_| DbError::Corrupt { what: "inventories.data", value: data.chars().take(80).collect() })?;
-    inv.firmware = firmware.to_vec();
+    let mut merged = firmware.to_vec();
+    merged.extend(inv.firmware.into_iter().filter(|a| !firmware.iter().any(|b| b.id == a.id)));
+    inv.firmware = merged.clone();
     let data =
         serde_json::to_string(&inv).map_err(|e| DbError::Encode { what: "inventory", message: e.to_string() })?;
     sqlx::query("UPDATE inventories SET data = $1 WHERE id = $2")
@@ -70,6 +74,6 @@ pub async fn set_firmware(
         .bind(id)
         .execute(conn)
         .await
-        .map(|r| r.rows_affected() == 1)
-        .map_err(|e| DbError::query("storing firmware versions", e))
+        .map_err(|e| DbError::query("storing firmware versions", e))?;
+    Ok(Some(merged))
 }

@@ -8,6 +8,7 @@ pub mod deployments;
 pub mod dialect;
 pub mod erase_certificates;
 pub mod events;
+pub mod firmware;
 pub mod identity;
 pub mod images;
 pub mod inventories;

@@ -1,6 +1,7 @@
 //! One page per file.
 
 mod deployments;
+mod firmware;
 mod home;
 mod images;
 mod login;
@@ -62,4 +63,6 @@ lazy_pages! {
     ImagesRoute => images::ImagesPage;
     /// `/deployments`: allocations.
     DeploymentsRoute => deployments::DeploymentsPage;
+    /// `/firmware`: firmware drift per server type.
+    FirmwareRoute => firmware::FirmwarePage;
 }

@@ -88,7 +88,7 @@ pub fn ServerPage() -> impl IntoView {
                             <BmcCard server=s.clone() username=d.bmc_username.clone().unwrap_or_default() change=change_bmc
                                 certificate=d.bmc_certificate.clone().unwrap_or_default() accept=accept_cert/>
                         })}
-                        {d.inventory.clone().map(|inv| view! { <InventoryCard inv/> })}
+                        {d.inventory.clone().map(|inv| view! { <InventoryCard inv firmware=d.firmware.clone()/> })}
                         {d.notes.clone().map(|notes| view! { <NotesCard server_id=sid notes=notes can_edit=d.can_edit_notes draft=notes_draft/> })}
                     }.into_any()
                 }

@@ -14,9 +14,13 @@ pub(super) fn switch_text(nic: &crate::domain::inventory::Nic) -> String {
     }
 }
 
-/// The hardware the last registration found.
+/// The hardware the last registration found; its firmware against the type's
+/// baseline when `firmware` has it (those who see the fleet).
 #[component]
-pub(super) fn InventoryCard(inv: crate::domain::Inventory) -> impl IntoView {
+pub(super) fn InventoryCard(
+    inv: crate::domain::Inventory,
+    firmware: Vec<crate::domain::firmware::ComponentVersion>,
+) -> impl IntoView {
     let cores: u32 = inv.cpus.iter().map(|c| c.cores).sum();
     let sys = inv.system.clone();
     view! {
@@ -57,9 +61,23 @@ pub(super) fn InventoryCard(inv: crate::domain::Inventory) -> impl IntoView {
                     {inv.memory.iter().map(|m| view! { <li>{format!("{}: {} GiB", m.slot, m.size_mib / 1024)}</li> }).collect_view()}
                 </ul>
             </details>
-        {(!inv.firmware.is_empty()).then(|| view! {
+        {(!firmware.is_empty()).then(|| view! {
                 <div class="table-wrap" tabindex="0"><table class="compact" data-testid="firmware">
-                    <caption>"Firmware (as the BMC lists it)"</caption>
+                    <caption>"Firmware against the type's baseline"</caption>
+                    <thead><tr><th>"Component"</th><th>"Version"</th><th>"Baseline"</th><th>"Drift"</th></tr></thead>
+                    <tbody>{firmware.iter().map(|f| view! {
+                        <tr>
+                            <td>{f.name.clone()}</td>
+                            <td class="mono">{f.version.clone()}</td>
+                            <td class="mono">{f.baseline.clone().unwrap_or_else(|| "—".into())}</td>
+                            <td>{f.drift.as_str().replace('_', " ")}</td>
+                        </tr>
+                    }).collect_view()}</tbody>
+                </table></div>
+            })}
+        {(firmware.is_empty() && !inv.firmware.is_empty()).then(|| view! {
+                <div class="table-wrap" tabindex="0"><table class="compact" data-testid="firmware">
+                    <caption>"Firmware"</caption>
                     <thead><tr><th>"Component"</th><th>"Version"</th></tr></thead>
                     <tbody>{inv.firmware.iter().map(|f| view! {
                         <tr><td>{f.name.clone()}</td><td class="mono">{f.version.clone()}</td></tr>
