@@ -63,9 +63,9 @@ for (const role of ['admin', 'operator', 'viewer', 'tenant'] as const) {
     }
     const id = await firstServerId(request, headers);
     const pages: Record<typeof role, string[]> = {
-      admin: ['/', '/servers', `/servers/${id}`, '/users', '/subscriptions', '/deployments', '/images', '/no-such-page'],
-      operator: ['/', '/servers', `/servers/${id}`, '/deployments', '/images'],
-      viewer: ['/', '/servers', `/servers/${id}`, '/images'],
+      admin: ['/', '/servers', `/servers/${id}`, '/users', '/subscriptions', '/deployments', '/images', '/firmware', '/no-such-page'],
+      operator: ['/', '/servers', `/servers/${id}`, '/deployments', '/images', '/firmware'],
+      viewer: ['/', '/servers', `/servers/${id}`, '/images', '/firmware'],
       tenant: ['/', '/images'],
     };
     await login(page, username, password);
