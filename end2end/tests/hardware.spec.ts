@@ -50,9 +50,11 @@ test('a pulled disk found by re-registration needs an acknowledgement before the
   await expect(events).toContainText('hardware_acknowledged');
   await expect(events).toContainText('INC-7: disk pulled, slot left empty');
 
-  await confirm.getByText('Available…').click();
+  // The confirmation may still be open from the refused try (the page redraws it).
+  const setAvailable = confirm.getByRole('button', { name: 'Set available' });
+  if (!(await setAvailable.isVisible())) await confirm.getByText('Available…').click();
   await confirm.getByLabel('I checked the disks and switch interfaces').check();
-  await confirm.getByRole('button', { name: 'Set available' }).click();
+  await setAvailable.click();
   await expect(page.getByRole('heading', { name: 'lab-07' })).toContainText('Available');
   expect(errors).toEqual([]);
 });

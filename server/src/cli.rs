@@ -266,7 +266,7 @@ pub async fn lab(args: &LabArgs) -> u8 {
             .iter()
             .map(|m| {
                 serde_json::json!({ "name": m.name, "address": m.address(), "username": m.username,
-                                    "password": m.password, "rack": crate::lab::profiles::rack(
+                                    "password": m.password(), "rack": crate::lab::profiles::rack(
                                         m.name.rsplit('-').next().and_then(|i| i.parse().ok()).unwrap_or(1)) })
             })
             .collect();

@@ -126,7 +126,7 @@ async fn a_cleaning_pointed_at_another_machine_touches_nothing() {
     let change = BmcChange {
         address: format!("http://localhost:{}", victim.port),
         username: victim.username.clone(),
-        password: Some(SecretString::new(victim.password.clone())),
+        password: Some(SecretString::new(victim.password())),
         verify_tls: true,
         generation: s.generation,
     };

@@ -90,7 +90,7 @@ async fn an_expired_session_logs_in_again() {
     };
     let lab = Lab::serve(&config, Lab::specs(1)).await.unwrap();
     let m = lab.machines[0].clone();
-    let bmc = RedfishBmc::new(&m.address(), &m.username, &m.password, true, &loopback()).unwrap();
+    let bmc = RedfishBmc::new(&m.address(), &m.username, &m.password(), true, &loopback()).unwrap();
     bmc.system().await.unwrap();
     assert!(bmc.uses_session().await);
     assert_eq!(m.open_sessions(), 1);

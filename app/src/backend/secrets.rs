@@ -148,6 +148,14 @@ impl SecretBox {
 }
 
 /// A fresh random bearer token: 32 bytes from the OS, as 64 hex digits.
+/// `N` random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use chacha20poly1305::aead::rand_core::RngCore;
+    let mut bytes = [0u8; N];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
 pub fn random_token() -> String {
     use chacha20poly1305::aead::rand_core::RngCore;
     let mut bytes = [0u8; 32];

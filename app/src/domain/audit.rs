@@ -14,6 +14,10 @@ words! {
         CredentialsForgotten => "credentials_forgotten",
         /// The BMC address or credentials were changed.
         BmcChanged => "bmc_changed",
+        /// Someone asked for a new BMC password (the rotation job carries it out).
+        BmcRotationRequested => "bmc_rotation_requested",
+        /// The BMC took a new password, it worked, and it replaced the stored one.
+        BmcPasswordRotated => "bmc_password_rotated",
         /// The first BMC TLS certificate was pinned.
         BmcCertificatePinned => "bmc_certificate_pinned",
         /// The BMC presented another certificate (offered, not trusted).

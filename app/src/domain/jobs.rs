@@ -18,6 +18,9 @@ words! {
         /// Writing an operating system image to a used server and booting it; no state
         /// change (the server stays its tenant's whatever happens).
         Deploy => "deploy",
+        /// A new random BMC password set through the BMC's account service, verified
+        /// by logging in with it, then stored; no state change.
+        RotateBmcPassword => "rotate_bmc_password",
     }
 }
 
@@ -243,6 +246,8 @@ pub fn restart_for(kind: JobKind, state: ServerState) -> Restart {
         (JobKind::Power, state) if state != St::Decommissioned => Restart::SameJob,
         // An image is written again while the server is still its tenant's.
         (JobKind::Deploy, St::Used) => Restart::SameJob,
+        // A rotation runs again from where it stopped (a pending password is tried first).
+        (JobKind::RotateBmcPassword, state) if state != St::Decommissioned => Restart::SameJob,
         _ => Restart::NoLonger,
     }
 }

@@ -188,6 +188,17 @@ pub trait Bmc: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// Sets the password of the BMC account `username` (Redfish `AccountService`).
+    /// The session in use may end with it; callers log in again with the new one.
+    async fn change_password(&self, username: &str, new_password: &str) -> Result<(), BmcError> {
+        let _ = (username, new_password);
+        Err(BmcError {
+            bmc: self.address().to_string(),
+            doing: "changing the BMC password".into(),
+            kind: BmcErrorKind::Unsupported("this BMC driver cannot change passwords".into()),
+        })
+    }
+
     /// The certificate (SHA-256) seen on an unverified TLS connection, for pinning at
     /// first use; None over HTTP or with verified TLS.
     fn certificate_seen(&self) -> Option<String> {

@@ -969,6 +969,26 @@ impl RedfishBmc {
         Ok(self.members(&service["FirmwareInventory"], doing).await?.iter().filter_map(parse_firmware).collect())
     }
 
+    /// `Bmc::change_password`: the account whose `UserName` is `username` among
+    /// `AccountService/Accounts` gets `Password` (with its ETag where it has one).
+    async fn set_account_password(&self, username: &str, new_password: &str) -> Result<(), BmcError> {
+        let doing = "changing the BMC password";
+        let root = self.get("/redfish/v1", doing).await?;
+        let service_path = odata_id(&root["AccountService"]).unwrap_or_else(|| "/redfish/v1/AccountService".into());
+        let service = self.get(&service_path, doing).await?;
+        let Some(accounts) = odata_id(&service["Accounts"]) else {
+            return Err(self.err(doing, BmcErrorKind::Unsupported("the AccountService lists no Accounts".into())));
+        };
+        let list = self.get(&accounts, doing).await?;
+        for member in list["Members"].as_array().into_iter().flatten().filter_map(odata_id) {
+            let (account, etag) = self.fetch(&member, doing).await?;
+            if account["UserName"].as_str() == Some(username) {
+                return self.patch(&member, &serde_json::json!({ "Password": new_password }), etag, doing).await;
+            }
+        }
+        Err(self.err(doing, BmcErrorKind::Unsupported(format!("no BMC account named {username:?}"))))
+    }
+
     /// The members of the collection `link` points to (empty when there is none).
     async fn members(&self, link: &Value, doing: &str) -> Result<Vec<Value>, BmcError> {
         let Some(path) = odata_id(link) else { return Ok(Vec::new()) };
@@ -1016,6 +1036,10 @@ impl Bmc for RedfishBmc {
 
     async fn firmware_inventory(&self) -> Result<Vec<app::domain::inventory::Firmware>, BmcError> {
         self.read_firmware_inventory().await
+    }
+
+    async fn change_password(&self, username: &str, new_password: &str) -> Result<(), BmcError> {
+        self.set_account_password(username, new_password).await
     }
 
     fn certificate_seen(&self) -> Option<String> {

@@ -88,7 +88,8 @@ pub struct Machine {
     pub name: String,
     pub port: u16,
     pub username: String,
-    pub password: String,
+    /// Changed through the BMC's `AccountService`, as on a real BMC.
+    password: Mutex<String>,
     hardware: Mutex<Inventory>,
     disk_dir: std::path::PathBuf,
     disk_bytes: u64,
@@ -118,6 +119,10 @@ pub struct Faults {
     /// Its operating system ignores a graceful shutdown (accepted, nothing happens),
     /// as a hung or ACPI-deaf one does.
     pub ignores_shutdown: bool,
+    /// A password change is refused (a password policy the new one does not meet).
+    pub refuses_password_change: bool,
+    /// A password change is answered 200 but not applied (firmware that drops it).
+    pub drops_password_change: bool,
 }
 
 #[derive(Debug, Default)]
@@ -177,7 +182,7 @@ impl Lab {
                 name: spec.name.clone(),
                 port,
                 username: spec.username,
-                password: spec.password,
+                password: Mutex::new(spec.password),
                 hardware: Mutex::new(profiles::inventory(spec.index)),
                 disk_dir: config.disk_dir.join(&spec.name),
                 disk_bytes: config.disk_bytes,
@@ -227,7 +232,7 @@ impl Lab {
                 name: m.name.clone(),
                 bmc_address: m.address(),
                 bmc_username: m.username.clone(),
-                bmc_password: Some(SecretString::new(m.password.clone())),
+                bmc_password: Some(SecretString::new(m.password())),
                 bmc_verify_tls: true,
                 datacenter: "lab".into(),
                 rack: profiles::rack(index),
@@ -283,6 +288,11 @@ impl Machine {
         self.hardware.lock().expect("lab machine lock").clone()
     }
 
+    /// The BMC password now.
+    pub fn password(&self) -> String {
+        self.password.lock().expect("lab machine lock").clone()
+    }
+
     /// Changes the machine's hardware (an upgrade, a replaced part): the next
     /// registration discovers it.
     pub fn set_hardware(&self, hardware: Inventory) {
@@ -333,6 +343,9 @@ impl Machine {
                     )
                 }),
             )
+            .route("/redfish/v1/AccountService", get(account_service))
+            .route("/redfish/v1/AccountService/Accounts", get(accounts))
+            .route("/redfish/v1/AccountService/Accounts/{id}", get(account).patch(patch_account))
             .route("/redfish/v1/UpdateService/FirmwareInventory", get(firmware_collection))
             .route("/redfish/v1/UpdateService/FirmwareInventory/{id}", get(firmware_member))
             .route(&collection, get(media_collection))
@@ -459,7 +472,7 @@ async fn authenticate(State(m): State<Arc<Machine>>, req: Request, next: Next) -
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Basic "))
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-            .is_some_and(|d| d == format!("{}:{}", m.username, m.password).as_bytes());
+            .is_some_and(|d| d == format!("{}:{}", m.username, m.password()).as_bytes());
     let session = req
         .headers()
         .get("x-auth-token")
@@ -497,6 +510,7 @@ async fn root(State(m): State<Arc<Machine>>) -> axum::Json<Value> {
         "Systems": { "@odata.id": "/redfish/v1/Systems" },
         "Managers": { "@odata.id": "/redfish/v1/Managers" },
         "UpdateService": { "@odata.id": "/redfish/v1/UpdateService" },
+        "AccountService": { "@odata.id": "/redfish/v1/AccountService" },
     });
     if m.vendor.offers_sessions() {
         v["SessionService"] = json!({ "@odata.id": "/redfish/v1/SessionService" });
@@ -509,7 +523,8 @@ async fn create_session(State(m): State<Arc<Machine>>, body: axum::Json<Value>) 
     if !m.vendor.offers_sessions() {
         return redfish_error(StatusCode::NOT_FOUND, "no session service");
     }
-    if body["UserName"].as_str() != Some(m.username.as_str()) || body["Password"].as_str() != Some(m.password.as_str())
+    if body["UserName"].as_str() != Some(m.username.as_str())
+        || body["Password"].as_str() != Some(m.password().as_str())
     {
         return redfish_error(StatusCode::UNAUTHORIZED, "invalid credentials");
     }
@@ -734,6 +749,52 @@ fn firmware(m: &Machine) -> Vec<Value> {
             "Name": name, "Version": version, "Status": { "State": "Enabled" } }));
     }
     out
+}
+
+/// The BMC's accounts: one, the user Rackstate logs in as (id 2, as on many BMCs where
+/// 1 is reserved).
+async fn account_service() -> axum::Json<Value> {
+    axum::Json(json!({ "@odata.id": "/redfish/v1/AccountService", "Id": "AccountService",
+        "Accounts": { "@odata.id": "/redfish/v1/AccountService/Accounts" } }))
+}
+
+async fn accounts() -> axum::Json<Value> {
+    axum::Json(json!({ "@odata.id": "/redfish/v1/AccountService/Accounts",
+        "Members": [{ "@odata.id": "/redfish/v1/AccountService/Accounts/2" }], "Members@odata.count": 1 }))
+}
+
+async fn account(State(m): State<Arc<Machine>>, axum::extract::Path(id): axum::extract::Path<String>) -> Response {
+    if id != "2" {
+        return redfish_error(StatusCode::NOT_FOUND, "no such account");
+    }
+    axum::Json(json!({ "@odata.id": "/redfish/v1/AccountService/Accounts/2", "Id": "2", "UserName": m.username,
+        "RoleId": "Administrator", "Enabled": true, "Password": null }))
+    .into_response()
+}
+
+/// Sets the account's password (the only property the lab lets change).
+async fn patch_account(
+    State(m): State<Arc<Machine>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::Json<Value>,
+) -> Response {
+    if id != "2" {
+        return redfish_error(StatusCode::NOT_FOUND, "no such account");
+    }
+    let Some(password) = body.get("Password").and_then(Value::as_str) else {
+        return redfish_error(StatusCode::BAD_REQUEST, "only Password can be changed");
+    };
+    let faults = m.faults();
+    if faults.refuses_password_change || password.len() < 8 || password.len() > 20 {
+        return redfish_error(
+            StatusCode::BAD_REQUEST,
+            "the password does not meet the password policy (8-20 characters)",
+        );
+    }
+    if !faults.drops_password_change {
+        *m.password.lock().expect("lab machine lock") = password.to_string();
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn firmware_collection(State(m): State<Arc<Machine>>) -> axum::Json<Value> {

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod notes;
 pub mod power;
+pub mod rotation;
 pub mod runner;
 pub mod servers;
 pub mod tokens;

@@ -565,7 +565,8 @@ pub async fn set_bmc(
 ) -> Result<bool, DbError> {
     let done = sqlx::query(
         "UPDATE servers SET bmc_address = $1, bmc_username = $2, \
-         bmc_secret = CASE WHEN $8 = 1 THEN bmc_secret ELSE $3 END, bmc_verify_tls = $4, bmc_key = $9, \
+         bmc_secret = CASE WHEN $8 = 1 THEN bmc_secret ELSE $3 END, bmc_secret_pending = NULL, \
+         bmc_verify_tls = $4, bmc_key = $9, \
          bmc_failures = 0, bmc_warning = NULL, generation = generation + 1, updated_at = $5 \
          WHERE id = $6 AND generation = $7",
     )
@@ -645,13 +646,48 @@ pub async fn set_root_disk_serial(
 
 /// Forgets a server's BMC password (decommissioning); address and user stay for the record.
 pub async fn forget_bmc_secret(conn: &mut AnyConnection, id: i64, now: i64) -> Result<(), DbError> {
-    sqlx::query("UPDATE servers SET bmc_secret = NULL, updated_at = $1 WHERE id = $2")
+    sqlx::query("UPDATE servers SET bmc_secret = NULL, bmc_secret_pending = NULL, updated_at = $1 WHERE id = $2")
         .bind(now)
         .bind(id)
         .execute(conn)
         .await
         .map(|_| ())
         .map_err(|e| DbError::query("forgetting BMC credentials", e))
+}
+
+/// Sets (or clears) the sealed BMC password a rotation has not committed yet.
+pub async fn set_bmc_secret_pending(conn: &mut AnyConnection, id: i64, sealed: Option<&[u8]>) -> Result<(), DbError> {
+    sqlx::query("UPDATE servers SET bmc_secret_pending = $1 WHERE id = $2")
+        .bind(sealed.map(<[u8]>::to_vec))
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("keeping a pending BMC password", e))
+}
+
+/// The sealed BMC password a rotation has not committed yet.
+pub async fn bmc_secret_pending(conn: &mut AnyConnection, id: i64) -> Result<Option<Vec<u8>>, DbError> {
+    sqlx::query_scalar("SELECT bmc_secret_pending FROM servers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map(Option::flatten)
+        .map_err(|e| DbError::query("reading a pending BMC password", e))
+}
+
+/// The pending BMC password becomes the stored one; false when there is none.
+pub async fn promote_bmc_secret_pending(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool, DbError> {
+    sqlx::query(
+        "UPDATE servers SET bmc_secret = bmc_secret_pending, bmc_secret_pending = NULL, updated_at = $1 \
+         WHERE id = $2 AND bmc_secret_pending IS NOT NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .map_err(|e| DbError::query("storing the rotated BMC password", e))
 }
 
 /// Servers whose BMC the sweep checks: with credentials, in the fleet, no job running.
