@@ -172,7 +172,8 @@ impl Application {
                 .handle(JobKind::Clean, Clean { live: live.clone() })
                 .handle(JobKind::Deploy, Deploy { live })
                 .handle(JobKind::Decommission, Decommission { timeouts })
-                .handle(JobKind::Power, Power { timeouts })
+                .handle(JobKind::Power, Power { timeouts: timeouts.clone() })
+                .handle(JobKind::RotateBmcPassword, crate::jobs::rotate::Rotate { timeouts })
         });
         let lab = if settings.demo_lab > 0 {
             let config = LabConfig {

@@ -41,6 +41,7 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
         }
         "/api/acknowledge_hardware" => vec![("id", "{id}"), ("generation", "{gen}"), ("comment", "checked by {role}")],
         "/api/firmware_drift" => vec![],
+        "/api/rotate_bmc_password" => vec![("id", "{id}")],
         "/api/set_firmware_baseline" => {
             vec![("server_type", "{type}"), ("component[]", "BMC"), ("version[]", "2.10.4")]
         }
@@ -202,6 +203,17 @@ async fn call(
         // Something to acknowledge: a disk a registration found missing.
         sqlx::query("UPDATE servers SET hardware_changes = $1 WHERE id = $2")
             .bind(r#"[{"component":"disk","key":"S1","before":"a disk","after":null}]"#)
+            .bind(s.id)
+            .execute(app.backend.db.pool())
+            .await
+            .unwrap();
+    }
+    if path == "/api/rotate_bmc_password" {
+        // A stored password to rotate.
+        let binding = app::backend::services::identity::bmc_binding(&s.bmc_address, s.bmc_verify_tls);
+        let sealed = app.backend.secrets.seal_for(&app::backend::secrets::SecretString::new("calvin"), &binding);
+        sqlx::query("UPDATE servers SET bmc_secret = $1 WHERE id = $2")
+            .bind(sealed)
             .bind(s.id)
             .execute(app.backend.db.pool())
             .await

@@ -243,6 +243,8 @@ async fn openapi_document() {
         ("/api/v1/servers/{id}/bmc/certificate", &["get"]),
         ("/api/v1/servers/{id}/bmc/certificate/accept", &["post"]),
         ("/api/v1/servers/{id}/hardware-acknowledgement", &["post"]),
+        ("/api/v1/servers/{id}/bmc/rotate", &["post"]),
+        ("/api/v1/bmc-rotations", &["post"]),
         ("/api/v1/servers/{id}/events", &["get"]),
         ("/api/v1/servers/{id}/erase-certificates", &["get"]),
         ("/api/v1/servers/{id}/erase-certificates/{cert}", &["get"]),

@@ -81,6 +81,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/accept_bmc_certificate", Access::Needs(Permission::EditBmc)),
     ("/api/set_server_state", Access::Needs(Permission::SetManualState)),
     ("/api/acknowledge_hardware", Access::Needs(Permission::AcknowledgeHardware)),
+    ("/api/rotate_bmc_password", Access::Needs(Permission::EditBmc)),
     ("/api/firmware_drift", Access::Needs(Permission::ViewFleet)),
     ("/api/set_firmware_baseline", Access::Needs(Permission::ManageFirmwareBaselines)),
     ("/api/adopt_common_firmware", Access::Needs(Permission::ManageFirmwareBaselines)),

@@ -342,6 +342,14 @@ pub async fn notes_history(id: i64, before: i64) -> Result<crate::model::Notes, 
     backend.notes_page(id, Some(before), limit).await.map_err(super::ssr::service_error)
 }
 
+/// Rotates the server's BMC password (a job: set on the BMC, checked by logging in
+/// with it, then stored).
+#[server(endpoint = "rotate_bmc_password")]
+pub async fn rotate_bmc_password(id: i64) -> Result<i64, ActionError> {
+    let (backend, user, _) = super::ssr::require(Some(Permission::EditBmc)).await?;
+    backend.request_bmc_rotation(&user, id).await.map_err(super::ssr::service_error)
+}
+
 /// Acknowledges the hardware changes the server's registrations found, as the caller
 /// saw them at `generation`, with a comment (audited).
 #[server(endpoint = "acknowledge_hardware")]

@@ -15,6 +15,18 @@ use std::sync::atomic::Ordering;
 pub struct Machine<'a> {
     bmc: Box<dyn Bmc>,
     ctx: &'a JobContext,
+    /// How it was reached (the password it logged in with among them).
+    target: Reached,
+}
+
+/// The BMC connection's terms, for a second login (a password rotation's check).
+struct Reached {
+    address: String,
+    username: String,
+    password: String,
+    verify_tls: bool,
+    tls_pin: Option<String>,
+    timeout: std::time::Duration,
 }
 
 fn text(e: BmcError) -> StepError {
@@ -25,17 +37,35 @@ impl<'a> Machine<'a> {
     /// Connects to the server's BMC and checks the machine's identity. Err (logged,
     /// audited by the service on a mismatch) means the job must not touch it.
     pub async fn open(ctx: &'a JobContext, timeouts: &Timeouts) -> Result<(Machine<'a>, SystemSummary), StepError> {
+        Self::open_as(ctx, timeouts, None).await
+    }
+
+    /// `open`, logging in with `password` instead of the stored one (a rotation's
+    /// pending password).
+    pub async fn open_as(
+        ctx: &'a JobContext,
+        timeouts: &Timeouts,
+        password: Option<&app::backend::secrets::SecretString>,
+    ) -> Result<(Machine<'a>, SystemSummary), StepError> {
         if ctx.identity_failed.load(Ordering::SeqCst) {
             return Err("identity_mismatch: not touching a machine whose identity did not match".into());
         }
         check_lease(ctx, "connecting to the BMC").await?;
         let creds = ctx.backend.bmc_login(ctx.job.server_id).await.map_err(|e| e.user_message())?;
-        let Some(password) = creds.password.as_ref() else {
+        let Some(password) = password.or(creds.password.as_ref()) else {
             return Err("the server has no stored BMC password (it was forgotten, or the BMC address changed): \
                         enter it in the BMC access card, then retry"
                 .into());
         };
         let lease = ctx.lease.clone();
+        let reached = Reached {
+            address: creds.address.clone(),
+            username: creds.username.clone(),
+            password: password.expose().to_string(),
+            verify_tls: creds.verify_tls,
+            tls_pin: creds.tls_pin.clone(),
+            timeout: timeouts.bmc_request,
+        };
         let target = BmcTarget {
             address: creds.address.clone(),
             username: creds.username.clone(),
@@ -96,7 +126,7 @@ impl<'a> Machine<'a> {
             }
             Err(e) => return Err(e.user_message().into()),
         }
-        Ok((Machine { bmc, ctx }, sys))
+        Ok((Machine { bmc, ctx, target: reached }, sys))
     }
 
     async fn guard(&self, doing: &str) -> Result<(), StepError> {
@@ -112,6 +142,50 @@ impl<'a> Machine<'a> {
 
     pub fn address(&self) -> &str {
         self.bmc.address()
+    }
+
+    /// The BMC user this job logs in as.
+    pub fn username(&self) -> &str {
+        &self.target.username
+    }
+
+    /// The password this job logged in with (the stored one).
+    pub fn password(&self) -> &str {
+        &self.target.password
+    }
+
+    /// Sets the password of BMC account `username`.
+    pub async fn change_password(&self, username: &str, new_password: &str) -> Result<(), StepError> {
+        self.guard("changing the BMC password").await?;
+        let done = self.bmc.change_password(username, new_password).await.map_err(text);
+        self.log_notes().await;
+        done
+    }
+
+    /// Logs in anew with `password` and reads the system: Ok when the BMC takes it and
+    /// still speaks for the same machine (`expect`'s UUID and serial).
+    pub async fn login_works(&self, password: &str, expect: &SystemSummary) -> Result<(), StepError> {
+        let t = &self.target;
+        let target = BmcTarget {
+            address: t.address.clone(),
+            username: t.username.clone(),
+            password: password.to_string(),
+            verify_tls: t.verify_tls,
+            tls_pin: t.tls_pin.clone(),
+            timeout: t.timeout,
+            client_id: Some(self.ctx.owner.clone()),
+            fence: None,
+        };
+        let bmc = self.ctx.bmcs.connect(target).map_err(text)?;
+        let sys = bmc.system().await.map_err(text)?;
+        if sys.uuid != expect.uuid || sys.serial_number != expect.serial_number {
+            return Err(format!(
+                "identity_mismatch: the BMC answered as UUID {}, serial {} with the new password",
+                sys.uuid, sys.serial_number
+            )
+            .into());
+        }
+        Ok(())
     }
 
     pub async fn system(&self) -> Result<SystemSummary, StepError> {

@@ -18,6 +18,7 @@ pub mod live;
 pub mod machine;
 pub mod power;
 pub mod register;
+pub mod rotate;
 
 use crate::bmc::BmcConnector;
 use crate::bmc::redfish::RedfishConnector;

@@ -293,6 +293,11 @@ impl Machine {
         self.password.lock().expect("lab machine lock").clone()
     }
 
+    /// Sets the BMC password by hand (as someone at the BMC's own page would).
+    pub fn set_password(&self, password: &str) {
+        *self.password.lock().expect("lab machine lock") = password.to_string();
+    }
+
     /// Changes the machine's hardware (an upgrade, a replaced part): the next
     /// registration discovers it.
     pub fn set_hardware(&self, hardware: Inventory) {

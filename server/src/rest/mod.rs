@@ -42,6 +42,8 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/servers/{id}/jobs/current/abort", post(abort))
         .route("/api/v1/servers/{id}/bmc-credentials", get(bmc_credentials))
         .route("/api/v1/servers/{id}/bmc", put(change_bmc))
+        .route("/api/v1/servers/{id}/bmc/rotate", post(rotate_bmc))
+        .route("/api/v1/bmc-rotations", post(rotate_many))
         .route("/api/v1/servers/{id}/hardware-acknowledgement", post(acknowledge_hardware))
         .route("/api/v1/servers/{id}/bmc/certificate", get(bmc_certificate))
         .route("/api/v1/servers/{id}/bmc/certificate/accept", post(accept_bmc_certificate))
@@ -96,7 +98,7 @@ pub struct ApiErrorBody {
         accounts::create_token, accounts::list_tokens, accounts::revoke_token, accounts::create_user,
         servers::list_servers, servers::add_server, servers::get_server, servers::set_state, servers::register,
         servers::decommission, servers::retry, servers::abort, servers::bmc_credentials, servers::change_bmc,
-        servers::acknowledge_hardware,
+        servers::acknowledge_hardware, servers::rotate_bmc, servers::rotate_many,
         servers::bmc_certificate, servers::accept_bmc_certificate, servers::events, servers::erase_certificates,
         servers::erase_certificate, servers::get_notes, servers::put_notes, servers::job, reports::utilization,
         allocation::list_subscriptions, allocation::create_subscription, allocation::get_subscription,

@@ -225,6 +225,60 @@ async fn accepted_job(backend: &Backend, id: i64) -> ApiResult<(StatusCode, Json
     Ok((StatusCode::ACCEPTED, Json(JobAccepted { job })))
 }
 
+/// Rotates the server's BMC password: a job sets a new random password on the BMC
+/// account Rackstate uses, logs in with it, and only then stores it (audited without
+/// either password). A failure at any step leaves the old one working and stored.
+#[utoipa::path(post, path = "/api/v1/servers/{id}/bmc/rotate", tag = "processes", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 202, body = JobAccepted), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError, description = "a job runs, no password is stored, or the server is decommissioned")))]
+pub(crate) async fn rotate_bmc(
+    State(backend): State<Backend>,
+    Caller(user, ..): Caller<need::EditBmc>,
+    PathOf(id): PathOf<i64>,
+) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
+    backend.request_bmc_rotation(&user, id).await?;
+    accepted_job(&backend, id).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RotationsRequest {
+    /// The servers whose BMC passwords to rotate (at most 1,000).
+    server_ids: Vec<i64>,
+}
+
+/// One server's rotation: its job, or why it was refused.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RotationOutcome {
+    server_id: i64,
+    job: Option<i64>,
+    error: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RotationsOut {
+    items: Vec<RotationOutcome>,
+}
+
+/// Rotates the BMC passwords of a selection: one job per server; a refusal stops
+/// nothing else.
+#[utoipa::path(post, path = "/api/v1/bmc-rotations", tag = "processes", security(("bearer" = [])), request_body = RotationsRequest, responses((status = 200, body = RotationsOut), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 422, body = ApiError)))]
+pub(crate) async fn rotate_many(
+    State(backend): State<Backend>,
+    Caller(user, ..): Caller<need::EditBmc>,
+    JsonBody(req): JsonBody<RotationsRequest>,
+) -> ApiResult<Json<RotationsOut>> {
+    if req.server_ids.is_empty() || req.server_ids.len() > 1000 {
+        return Err(ServiceError::invalid("server_ids", "1 to 1,000 server ids").into());
+    }
+    let mut items = Vec::with_capacity(req.server_ids.len());
+    for id in req.server_ids {
+        items.push(match backend.request_bmc_rotation(&user, id).await {
+            Ok(job) => RotationOutcome { server_id: id, job: Some(job), error: None },
+            Err(e) => RotationOutcome { server_id: id, job: None, error: Some(e.user_message()) },
+        });
+    }
+    Ok(Json(RotationsOut { items }))
+}
+
 #[utoipa::path(post, path = "/api/v1/servers/{id}/register", tag = "processes", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 202, body = JobAccepted), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 pub(crate) async fn register(
     State(backend): State<Backend>,

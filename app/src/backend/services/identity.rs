@@ -13,7 +13,7 @@ use sqlx::AnyConnection;
 /// What a BMC password is sealed for: the normalised address and the TLS setting. A
 /// secret sealed for one binding cannot be opened for another (AEAD associated data),
 /// so it is never sent to an address it was not entered for.
-pub(crate) fn bmc_binding(address: &str, verify_tls: bool) -> String {
+pub fn bmc_binding(address: &str, verify_tls: bool) -> String {
     format!("{}|tls={}", identity::bmc_key(address), u8::from(verify_tls))
 }
 

@@ -27,6 +27,7 @@ pub fn ServerPage() -> impl IntoView {
     let abort = ServerAction::<AbortJob>::new();
     let change_bmc = ServerAction::<crate::api::servers::ChangeBmc>::new();
     let accept_cert = ServerAction::<crate::api::servers::AcceptBmcCertificate>::new();
+    let rotate = ServerAction::<crate::api::servers::RotateBmcPassword>::new();
     let power = ServerAction::<crate::api::servers::RequestPower>::new();
     let redeploy = ServerAction::<crate::api::images::RedeployServer>::new();
     let set_root_disk = ServerAction::<crate::api::images::SetRootDisk>::new();
@@ -46,6 +47,7 @@ pub fn ServerPage() -> impl IntoView {
             + abort.version().get()
             + change_bmc.version().get()
             + accept_cert.version().get()
+            + rotate.version().get()
             + power.version().get()
             + redeploy.version().get()
             + set_root_disk.version().get()
@@ -86,7 +88,7 @@ pub fn ServerPage() -> impl IntoView {
                         })}
                         {d.can_edit_bmc.then(|| view! {
                             <BmcCard server=s.clone() username=d.bmc_username.clone().unwrap_or_default() change=change_bmc
-                                certificate=d.bmc_certificate.clone().unwrap_or_default() accept=accept_cert/>
+                                certificate=d.bmc_certificate.clone().unwrap_or_default() accept=accept_cert rotate/>
                         })}
                         {d.inventory.clone().map(|inv| view! { <InventoryCard inv firmware=d.firmware.clone()/> })}
                         {d.notes.clone().map(|notes| view! { <NotesCard server_id=sid notes=notes can_edit=d.can_edit_notes draft=notes_draft/> })}

@@ -16,6 +16,7 @@ pub(super) fn BmcCard(
     change: ServerAction<crate::api::servers::ChangeBmc>,
     certificate: crate::model::CertificatePin,
     accept: ServerAction<crate::api::servers::AcceptBmcCertificate>,
+    rotate: ServerAction<crate::api::servers::RotateBmcPassword>,
 ) -> impl IntoView {
     use crate::domain::tls_pin::display;
     use crate::ui::components::{FieldError, field_errors, field_invalid};
@@ -80,6 +81,19 @@ pub(super) fn BmcCard(
                     None => None,
                 }}
             </details>
+            {(!forgotten).then(|| view! {
+                <ActionForm action=rotate attr:class="inline">
+                    <input type="hidden" name="id" value=server.id/>
+                    <button type="submit">"Rotate the BMC password"</button>
+                </ActionForm>
+                <span class="hint">" A new random password is set on the BMC and stored only once a login with it \
+                    works; if any step fails, the old one keeps working and stays stored."</span>
+                {move || match rotate.value().get() {
+                    Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any()),
+                    Some(Ok(job)) => Some(view! { <p class="ok" role="status">{format!("Rotation job #{job} queued.")}</p> }.into_any()),
+                    None => None,
+                }}
+            })}
         </section>
     }
 }
