@@ -157,3 +157,40 @@ async fn the_api_rotates_a_selection_and_names_each_refusal() {
     assert_eq!(job.status, JobStatus::Succeeded, "{steps:?}");
     assert_ne!(app.lab[0].password(), old);
 }
+
+/// An admin adds a server asking for a random BMC password: once registered, its BMC
+/// has a password nobody typed, and Rackstate stores it.
+#[tokio::test]
+async fn a_server_added_with_a_random_password_gets_one_after_registration() {
+    use rackstate_server::lab::{Lab, LabConfig};
+    // The demo lab of one brings the live image its machines boot; this test's machine
+    // is another, added by hand.
+    let app = lab_app().await;
+    let config = LabConfig {
+        machines: 2,
+        boot_delay: Duration::from_millis(100),
+        disk_dir: app.data_dir.join("own-lab"),
+        disk_bytes: rackstate_server::lab::DEFAULT_DISK_BYTES,
+        bmc_delay: Duration::ZERO,
+        vendor: None,
+    };
+    // Machine 2 of its own lab: another serial than the demo lab's machine 1.
+    let lab = Lab::serve(&config, Lab::specs(2).split_off(1)).await.unwrap();
+    let m = lab.machines[0].clone();
+    let typed = m.password();
+    let new = app::backend::services::NewServer {
+        name: "fresh".into(),
+        bmc_address: m.address(),
+        bmc_username: m.username.clone(),
+        bmc_password: Some(app::backend::secrets::SecretString::new(typed.clone())),
+        bmc_verify_tls: true,
+        set_random_bmc_password: true,
+        ..Default::default()
+    };
+    let s = app.backend.add_server(&app::backend::services::Actor::user("admin"), &new).await.unwrap();
+    wait_for_server(&app, s.id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
+    let (job, steps) = job_end(&app, s.id).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{steps:?}");
+    assert_ne!(m.password(), typed, "the BMC got a password nobody typed");
+    assert_eq!(stored(&app, s.id).await, m.password());
+}

@@ -251,6 +251,9 @@ pub async fn add_server(
     /// A checkbox: present ("on") to accept a self-signed BMC certificate.
     #[server(default)]
     bmc_skip_tls_verify: Option<String>,
+    /// A checkbox: once registered, give the BMC a random password.
+    #[server(default)]
+    random_bmc_password: Option<String>,
 ) -> Result<Server, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::AddServer)).await?;
     let new = crate::backend::services::NewServer {
@@ -261,6 +264,7 @@ pub async fn add_server(
         bmc_verify_tls: bmc_skip_tls_verify.is_none(),
         datacenter,
         rack,
+        set_random_bmc_password: random_bmc_password.is_some(),
     };
     backend.add_server(&actor, &new).await.map_err(super::ssr::service_error)
 }

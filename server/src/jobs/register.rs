@@ -47,6 +47,15 @@ impl Register {
         let server =
             ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;
         ctx.log(&format!("registered: {} is {}", server.name, server.state)).await;
+        let params: app::backend::services::JobParams = serde_json::from_str(&ctx.job.params).unwrap_or_default();
+        if params.rotate_bmc_password {
+            // Asked for when the server was added: its BMC gets a password of ours.
+            let actor = app::backend::services::Actor::system(format!("register job {}", ctx.job.id));
+            match ctx.backend.queue_bmc_rotation(&actor, ctx.job.server_id).await {
+                Ok(job) => ctx.log(&format!("a random BMC password was asked for: rotation job #{job} queued")).await,
+                Err(e) => ctx.log(&format!("the random BMC password was not set: {}", e.user_message())).await,
+            }
+        }
         Ok(JobOutcome::Recorded)
     }
 }

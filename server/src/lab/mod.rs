@@ -236,6 +236,7 @@ impl Lab {
                 bmc_verify_tls: true,
                 datacenter: "lab".into(),
                 rack: profiles::rack(index),
+                ..NewServer::default()
             };
             backend.add_server(&Actor::system("demo lab"), &server).await.map_err(|e| e.user_message())?;
         }

@@ -77,6 +77,10 @@ pub(crate) struct NewServerRequest {
     datacenter: String,
     #[serde(default)]
     rack: String,
+    /// Once registered, give the BMC a random password of Rackstate's (a rotation
+    /// job; shown only through the admin's reveal).
+    #[serde(default)]
+    set_random_bmc_password: bool,
 }
 
 fn yes() -> bool {
@@ -97,6 +101,7 @@ pub(crate) async fn add_server(
         bmc_verify_tls: req.bmc_verify_tls,
         datacenter: req.datacenter,
         rack: req.rack,
+        set_random_bmc_password: req.set_random_bmc_password,
     };
     let server = backend.add_server(&actor(&user), &new).await?;
     Ok((StatusCode::CREATED, Json(server)))

@@ -51,6 +51,9 @@ pub struct JobParams {
     /// For a deploy job: the catalog name of the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// For a first registration: rotate the BMC password once it succeeded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rotate_bmc_password: bool,
 }
 
 impl StateChange {

@@ -41,8 +41,14 @@ impl Backend {
                 message: format!("your role ({}) may not change BMC credentials", caller.role),
             });
         }
+        self.queue_bmc_rotation(&Actor::user(caller.username.clone()), id).await
+    }
+
+    /// Queues a rotation as `actor` (a person, or a registration that was asked to set
+    /// a random password), with the same refusals.
+    pub async fn queue_bmc_rotation(&self, actor: &Actor, id: i64) -> Result<i64, ServiceError> {
         let now = now_ms();
-        let who = Actor::user(caller.username.clone()).audit_name();
+        let who = actor.audit_name();
         self.write_runnable(move |tx| {
             Box::pin(async move {
                 let server = store::servers::get(tx, id).await?.ok_or_else(|| not_found(id))?;

@@ -34,6 +34,9 @@ pub struct NewServer {
     pub bmc_verify_tls: bool,
     pub datacenter: String,
     pub rack: String,
+    /// Once registered, give the BMC a random password of Rackstate's (a rotation):
+    /// no one knows it unless an admin reveals it.
+    pub set_random_bmc_password: bool,
 }
 
 /// New BMC access for a server, from an admin or operator.
@@ -213,7 +216,8 @@ impl Backend {
                     ..NewEvent::about(id, &who, EventKind::Added)
                 };
                 store::events::append(tx, &audit, now).await?;
-                queue_job(tx, id, domain::JobKind::Register, &JobParams::default(), now).await?;
+                let params = JobParams { rotate_bmc_password: new.set_random_bmc_password, ..JobParams::default() };
+                queue_job(tx, id, domain::JobKind::Register, &params, now).await?;
                 let server = store::servers::get(tx, id).await?.ok_or_else(|| not_found(id))?;
                 Ok(server)
             })

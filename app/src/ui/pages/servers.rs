@@ -359,6 +359,8 @@ fn AddServerForm(add: ServerAction<AddServer>) -> impl IntoView {
                     aria-invalid=invalid("rack") aria-describedby="add-rack-error"/></label>{field("rack")}</div>
                 <label class="check"><span><input type="checkbox" name="bmc_skip_tls_verify"/>
                     " Accept a self-signed BMC certificate (TLS not verified)"</span></label>
+                <label class="check"><span><input type="checkbox" name="random_bmc_password"/>
+                    " Once registered, set a random BMC password (only admins can reveal it)"</span></label>
                 <button type="submit" class="primary">"Add server"</button>
             </ActionForm>
             {other_errors}
