@@ -38,7 +38,11 @@ async fn lifecycle(vendor: Vendor) {
     }
     let firmware = app.backend.latest_inventory(id).await.unwrap().unwrap().firmware;
     let ids: Vec<&str> = firmware.iter().map(|f| f.id.as_str()).collect();
-    assert_eq!(ids, ["BIOS", "BMC"], "{vendor}: the BMC's firmware list is kept with the inventory");
+    assert_eq!(
+        ids,
+        ["BIOS", "BMC", "NIC.Integrated.1-1", "RAID.Integrated.1-1", "Drive:SAMSUNG MZ7L3960HCJR"],
+        "{vendor}: the BMC's firmware list is kept with the inventory, beside the drives' the agent read"
+    );
 
     let (admin, system) = (Actor::user("admin"), Actor::system("allocator"));
     app.backend.change_state(&admin, id, &StateChange::new(Action::SetAvailable)).await.unwrap();

@@ -220,11 +220,11 @@ pub const MAX_FIELD: usize = 200;
 
 /// Checks a baseline entry (component id, version).
 pub fn check_baseline_entry(component: &str, version: &str) -> Result<(), String> {
-    if component.trim().is_empty() || component.len() > MAX_FIELD {
-        return Err(format!("a component id is 1 to {MAX_FIELD} characters"));
+    if component.trim().is_empty() || component.len() > MAX_FIELD || component.chars().any(char::is_control) {
+        return Err(format!("a component id is 1 to {MAX_FIELD} characters, without control characters"));
     }
-    if version.trim().is_empty() || version.len() > MAX_FIELD {
-        return Err(format!("{component}: a version is 1 to {MAX_FIELD} characters"));
+    if version.trim().is_empty() || version.len() > MAX_FIELD || version.chars().any(char::is_control) {
+        return Err(format!("{component}: a version is 1 to {MAX_FIELD} characters, without control characters"));
     }
     Ok(())
 }
@@ -242,6 +242,16 @@ mod tests {
         assert_eq!(compare_versions("22.31.6", "22.31.6"), Ordering::Equal);
         assert_eq!(compare_versions("1.45.455b66-rev4", "1.45.455b66-rev3"), Ordering::Greater);
         assert_eq!(compare_versions("A03", "a03"), Ordering::Equal);
+    }
+
+    /// A baseline takes printable component ids and versions only (a NUL would not
+    /// even store on PostgreSQL).
+    #[test]
+    fn baseline_entries_refuse_control_characters() {
+        assert!(check_baseline_entry("BMC", "2.10.4").is_ok());
+        assert!(check_baseline_entry("BMC", "2.10\u{0}").is_err());
+        assert!(check_baseline_entry("B\nMC", "1").is_err());
+        assert!(check_baseline_entry(" ", "1").is_err());
     }
 
     /// A BMC's version text cannot break the CSV or run as a spreadsheet formula.

@@ -29,6 +29,27 @@ struct Reached {
     timeout: std::time::Duration,
 }
 
+impl Reached {
+    /// A connection on these terms with `password`, for `ctx`'s runner.
+    fn target(
+        &self,
+        password: &str,
+        ctx: &JobContext,
+        fence: Option<std::sync::Arc<dyn Fn() -> bool + Send + Sync>>,
+    ) -> BmcTarget {
+        BmcTarget {
+            address: self.address.clone(),
+            username: self.username.clone(),
+            password: password.to_string(),
+            verify_tls: self.verify_tls,
+            tls_pin: self.tls_pin.clone(),
+            timeout: self.timeout,
+            client_id: Some(ctx.owner.clone()),
+            fence,
+        }
+    }
+}
+
 fn text(e: BmcError) -> StepError {
     StepError::from_bmc(e)
 }
@@ -66,16 +87,7 @@ impl<'a> Machine<'a> {
             tls_pin: creds.tls_pin.clone(),
             timeout: timeouts.bmc_request,
         };
-        let target = BmcTarget {
-            address: creds.address.clone(),
-            username: creds.username.clone(),
-            password: password.expose().to_string(),
-            verify_tls: creds.verify_tls,
-            tls_pin: creds.tls_pin.clone(),
-            timeout: timeouts.bmc_request,
-            client_id: Some(ctx.owner.clone()),
-            fence: Some(std::sync::Arc::new(move || lease.held())),
-        };
+        let target = reached.target(&reached.password, ctx, Some(std::sync::Arc::new(move || lease.held())));
         let bmc = ctx.bmcs.connect(target).map_err(text)?;
         ctx.log(&format!("checking the BMC at {}", bmc.address())).await;
         let actor = Actor::system(format!("{} job {}", ctx.job.kind, ctx.job.id));
@@ -165,18 +177,8 @@ impl<'a> Machine<'a> {
     /// Logs in anew with `password` and reads the system: Ok when the BMC takes it and
     /// still speaks for the same machine (`expect`'s UUID and serial).
     pub async fn login_works(&self, password: &str, expect: &SystemSummary) -> Result<(), StepError> {
-        let t = &self.target;
-        let target = BmcTarget {
-            address: t.address.clone(),
-            username: t.username.clone(),
-            password: password.to_string(),
-            verify_tls: t.verify_tls,
-            tls_pin: t.tls_pin.clone(),
-            timeout: t.timeout,
-            client_id: Some(self.ctx.owner.clone()),
-            fence: None,
-        };
-        let bmc = self.ctx.bmcs.connect(target).map_err(text)?;
+        // Read-only: no fence (it changes nothing on the BMC).
+        let bmc = self.ctx.bmcs.connect(self.target.target(password, self.ctx, None)).map_err(text)?;
         let sys = bmc.system().await.map_err(text)?;
         if sys.uuid != expect.uuid || sys.serial_number != expect.serial_number {
             return Err(format!(

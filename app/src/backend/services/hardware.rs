@@ -31,6 +31,9 @@ impl Backend {
         if comment.chars().count() > MAX_REASON {
             return Err(ServiceError::invalid("comment", format!("at most {MAX_REASON} characters")));
         }
+        if comment.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err(ServiceError::invalid("comment", "control characters are not allowed"));
+        }
         let now = now_ms();
         let (who, comment) = (Actor::user(caller.username.clone()).audit_name(), comment.to_string());
         self.write(move |tx| {

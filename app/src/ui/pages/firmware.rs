@@ -4,7 +4,7 @@
 
 use crate::api::firmware::{AdoptCommonFirmware, FirmwarePage, SetFirmwareBaseline, load_firmware};
 use crate::domain::firmware::{ComponentDrift, Drift, ServerComponent, TypeFirmware};
-use crate::ui::components::{ActionError, error_text};
+use crate::ui::components::{ActionError, error_text, query_value};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -59,20 +59,14 @@ fn count_link(t: &str, c: &str, drift: Drift, n: i64) -> AnyView {
     if n == 0 {
         return view! { <span class="muted">"0"</span> }.into_any();
     }
-    let href =
-        format!("/firmware?server_type={}&component={}&drift={}#servers", urlencode(t), urlencode(c), drift.as_str());
+    let href = format!(
+        "/firmware?server_type={}&component={}&drift={}#servers",
+        query_value(t),
+        query_value(c),
+        drift.as_str()
+    );
     let label = format!("{n} {t} server(s) {} for {c}", drift.as_str().replace('_', " "));
     view! { <a href=href aria-label=label>{n}</a> }.into_any()
-}
-
-/// Percent-encodes a query value.
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]
