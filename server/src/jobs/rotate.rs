@@ -98,7 +98,19 @@ fn stopped(step: &str, why: &str, old: &str) -> StepError {
 impl JobHandler for Rotate {
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
         if ctx.job.phase == JobPhase::Aborting {
-            let _ = ctx.backend.bmc_rotation_abandon(ctx.job.server_id).await;
+            // Stopped mid-way: if the BMC already took the pending password, it is the
+            // one to keep (dropping it would lock Rackstate out); otherwise drop it.
+            let id = ctx.job.server_id;
+            if let Ok(Some(p)) = ctx.backend.bmc_rotation_pending(id).await {
+                if Machine::open_as(ctx, &self.timeouts, Some(&p)).await.is_ok() {
+                    let _ = ctx.backend.bmc_rotation_commit(id, ctx.job.id).await;
+                    ctx.log("aborted after the BMC took the new password: the new password is stored").await;
+                } else if Machine::open(ctx, &self.timeouts).await.is_ok() {
+                    let _ = ctx.backend.bmc_rotation_abandon(id).await;
+                } else {
+                    ctx.log("neither password could be checked: the new one stays pending for the next rotation").await;
+                }
+            }
             return JobOutcome::Failed(ctx.job.last_error.clone().unwrap_or_else(|| "aborted".into()));
         }
         // Not retried by itself: a second attempt would set yet another password.
