@@ -400,3 +400,74 @@ pub struct BulkOutcome {
     /// Why it was refused (None when it was done).
     pub error: Option<String>,
 }
+
+/// A webhook: where events of its topics are delivered, signed with its secret (never
+/// shown again after it was made).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Webhook {
+    pub id: i64,
+    pub url: String,
+    pub topics: Vec<crate::domain::webhooks::Topic>,
+    pub description: String,
+    pub enabled: bool,
+    pub created_by: String,
+    pub created_at: i64,
+    /// Deliveries waiting for an attempt, given up, and delivered.
+    pub pending: i64,
+    pub failed: i64,
+    pub delivered: i64,
+}
+
+/// One delivery of one audit event to one webhook (the delivery log).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct WebhookDelivery {
+    pub id: i64,
+    pub webhook_id: i64,
+    /// The audit event delivered (its id is the event stream's id too).
+    pub event_id: i64,
+    pub event_kind: crate::domain::EventKind,
+    pub server_id: Option<i64>,
+    pub status: crate::domain::webhooks::DeliveryStatus,
+    pub attempts: i64,
+    pub created_at: i64,
+    /// When the next attempt may run (pending deliveries).
+    pub next_attempt_at: i64,
+    pub last_attempt_at: Option<i64>,
+    /// The receiver's HTTP status at the last attempt (none when it was not reached).
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+}
+
+/// A webhook just made, with its signing secret: the one time it is shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewWebhook {
+    pub webhook: Webhook,
+    pub secret: String,
+}
+
+/// An audit event as webhooks deliver it and the event stream sends it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct StreamEvent {
+    /// The audit event's id (the stream's `id:`, what `Last-Event-ID` resumes from).
+    pub id: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub kind: crate::domain::EventKind,
+    pub topics: Vec<crate::domain::webhooks::Topic>,
+    pub server_id: Option<i64>,
+    pub server_name: Option<String>,
+    /// Who did it ("system: ..." for Rackstate's own work).
+    pub actor: String,
+    /// The state, job kind or value before / after, as the event kind defines.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub reason: Option<String>,
+    /// The event's details: JSON where the audit stores JSON, else text.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub details: Option<serde_json::Value>,
+}

@@ -17,6 +17,7 @@ pub mod rest;
 pub mod settings;
 pub mod startup;
 pub mod sweep;
+pub mod webhooks;
 
 pub use settings::Settings;
 pub use startup::{Application, StartupError};

@@ -67,6 +67,9 @@ pub struct Settings {
     /// `RACKSTATE_BMC_RETRY_SECONDS` (default 5), then twice as long each time.
     pub bmc_retries: u32,
     pub bmc_retry_base: Duration,
+    /// The first retry of a failed webhook delivery (`RACKSTATE_WEBHOOK_RETRY_MS`,
+    /// default 30000); each next one waits twice as long, up to an hour, for a day.
+    pub webhook_first_retry_ms: i64,
     /// Seconds between sweeps of every BMC's power and health
     /// (`RACKSTATE_POWER_SYNC_SECONDS`, default 300; 0: no sweep).
     pub power_sync: Option<Duration>,
@@ -257,6 +260,12 @@ impl Settings {
             bmc_retries: env.number("RACKSTATE_BMC_RETRIES", 3, 0..=10, "a number of retries")?,
             bmc_retry_base: env.seconds("RACKSTATE_BMC_RETRY_SECONDS", 5, 1, 600)?,
             power_sync,
+            webhook_first_retry_ms: env.number(
+                "RACKSTATE_WEBHOOK_RETRY_MS",
+                app::domain::webhooks::FIRST_BACKOFF_MS,
+                100..=app::domain::webhooks::MAX_BACKOFF_MS,
+                "milliseconds",
+            )?,
             metrics_token: env.secret("RACKSTATE_METRICS_TOKEN", |t| {
                 if t.len() < 16 { Err("must be at least 16 characters".into()) } else { Ok(()) }
             })?,

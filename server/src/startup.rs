@@ -66,6 +66,7 @@ pub struct Application {
     backend: Backend,
     runner: Option<Runner>,
     sweep: Option<PowerSweep>,
+    webhooks: Option<crate::webhooks::Sender>,
     metrics_listener: Option<TcpListener>,
     lab: Option<Lab>,
     callback_url: String,
@@ -197,11 +198,16 @@ impl Application {
             warn_after: 3,
             bmcs: bmcs.clone(),
         });
+        // Webhooks are sent where jobs run, like the sweep.
+        let webhooks = (settings.workers > 0).then(|| crate::webhooks::Sender {
+            backend: backend.clone(),
+            first_retry_ms: settings.webhook_first_retry_ms,
+        });
         let metrics_listener = match settings.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?),
             None => None,
         };
-        Ok(Self { listener, router, backend, runner, sweep, metrics_listener, lab, callback_url, stopping })
+        Ok(Self { listener, router, backend, runner, sweep, webhooks, metrics_listener, lab, callback_url, stopping })
     }
 
     /// The base URL agents and BMCs call back.
@@ -237,6 +243,7 @@ impl Application {
             })
         };
         let sweep = self.sweep.map(|s| tokio::spawn(s.run(stopping.subscribe())));
+        let webhooks = self.webhooks.map(|w| tokio::spawn(w.run(stopping.subscribe())));
         let metrics_server = self.metrics_listener.map(|l| {
             let backend = self.backend.clone();
             let app = Router::new().route(
@@ -267,6 +274,9 @@ impl Application {
         subscriptions.abort();
         if let Some(s) = sweep {
             s.abort();
+        }
+        if let Some(w) = webhooks {
+            w.abort();
         }
         if let Some(m) = metrics_server {
             m.abort();
@@ -305,6 +315,7 @@ fn router(
     let routes = generate_route_list(App);
     let health_backend = backend.clone();
     let backend_for_rest = backend.clone();
+    let stopping_for_rest = stopping.clone();
     let metrics_backend = backend.clone();
     let metrics_token = settings.metrics_token.as_ref().map(|t| t.0.clone());
     let assets = crate::assets::Assets::load(&settings.site_root, "rackstate");
@@ -358,7 +369,7 @@ fn router(
     // The agent API authenticates by job token, outside the session guard; the
     // assets are public and need no session either.
     agent_api::router(agent)
-        .merge(crate::rest::router(backend_for_rest))
+        .merge(crate::rest::router(backend_for_rest, stopping_for_rest))
         .merge(assets.router())
         .merge(web)
         .layer(crate::assets::compression())

@@ -41,6 +41,8 @@ words! {
         ReservationEnded => "reservation_ended",
         /// A failed job was run again.
         JobRetried => "job_retried",
+        /// A job ended (its kind; succeeded, failed or aborted; its error).
+        JobFinished => "job_finished",
         /// A running job was aborted.
         JobAborted => "job_aborted",
         /// An image was (re-)deployed to a used server.
@@ -67,5 +69,11 @@ words! {
         ApiTokenRevoked => "api_token_revoked",
         /// All of an account's API tokens were revoked (password change, disabling).
         ApiTokensRevoked => "api_tokens_revoked",
+        /// An admin added a webhook (its URL and topics).
+        WebhookAdded => "webhook_added",
+        /// An admin enabled, disabled or changed a webhook.
+        WebhookChanged => "webhook_changed",
+        /// An admin removed a webhook.
+        WebhookRemoved => "webhook_removed",
     }
 }

@@ -28,6 +28,7 @@ pub mod state;
 pub mod tls_pin;
 pub mod tokens;
 pub mod transitions;
+pub mod webhooks;
 
 pub use audit::EventKind;
 pub use inventory::Inventory;

@@ -82,6 +82,8 @@ pub enum Permission {
     AcknowledgeHardware,
     /// Set a server type's firmware baseline (component -> version).
     ManageFirmwareBaselines,
+    /// Add, change and remove webhooks; see their delivery logs and redeliver.
+    ManageWebhooks,
 }
 
 impl Permission {
@@ -109,6 +111,7 @@ impl Permission {
             Permission::PowerOwnServers => "power_own_servers",
             Permission::AcknowledgeHardware => "acknowledge_hardware",
             Permission::ManageFirmwareBaselines => "manage_firmware_baselines",
+            Permission::ManageWebhooks => "manage_webhooks",
         }
     }
 }
@@ -139,6 +142,7 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     (Permission::DeployOwnServers, &[T]),
     (Permission::AcknowledgeHardware, &[A, O]),
     (Permission::ManageFirmwareBaselines, &[A]),
+    (Permission::ManageWebhooks, &[A]),
 ];
 
 /// The permission a lifecycle action needs from a user (None: only the system takes

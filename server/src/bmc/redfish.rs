@@ -773,10 +773,11 @@ fn sanitize(s: &str) -> String {
     clean.trim().to_string()
 }
 
-/// Resolves BMC names to the addresses credentials may go to, and only those.
-struct Guarded {
-    networks: app::domain::bmc_address::BmcNetworks,
-    port: u16,
+/// Resolves BMC names to the addresses credentials may go to, and only those (webhook
+/// deliveries go through it too).
+pub(crate) struct Guarded {
+    pub(crate) networks: app::domain::bmc_address::BmcNetworks,
+    pub(crate) port: u16,
 }
 
 impl reqwest::dns::Resolve for Guarded {

@@ -87,6 +87,7 @@ pub(crate) mod need {
         DeployAnyServer,
         AcknowledgeHardware,
         ManageFirmwareBaselines,
+        ManageWebhooks,
     );
 }
 

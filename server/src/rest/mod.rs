@@ -8,12 +8,14 @@
 
 mod accounts;
 mod allocation;
+mod events;
 mod extract;
 mod firmware;
 mod images;
 mod power;
 mod reports;
 mod servers;
+mod webhooks;
 
 use app::backend::Backend;
 use app::backend::services::Actor;
@@ -27,7 +29,7 @@ use serde::Serialize;
 /// The largest request body the API accepts.
 const MAX_BODY: usize = 256 * 1024;
 
-pub fn router(backend: Backend) -> Router {
+pub fn router(backend: Backend, stopping: tokio::sync::watch::Receiver<bool>) -> Router {
     use accounts::*;
     use servers::*;
     Router::new()
@@ -71,7 +73,16 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/deployments", get(allocation::list_deployments).post(allocation::allocate))
         .route("/api/v1/deployments/{id}", get(allocation::get_deployment))
         .route("/api/v1/deployments/{id}/release", post(allocation::release))
+        .route("/api/v1/webhooks", get(webhooks::list_webhooks).post(webhooks::add_webhook))
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(webhooks::get_webhook).patch(webhooks::change_webhook).delete(webhooks::remove_webhook),
+        )
+        .route("/api/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver", post(webhooks::redeliver))
+        .route("/api/v1/events/stream", get(events::stream))
         .route("/api/v1/openapi.json", get(openapi_json))
+        .layer(axum::Extension(events::Stopping(stopping)))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(backend)
 }
@@ -106,7 +117,8 @@ pub struct ApiErrorBody {
         allocation::allocate, allocation::get_deployment, allocation::release,
         power::request_power, power::get_power, images::list_images, images::add_image, images::retire_image,
         images::get_deploy, images::redeploy, images::set_root_disk, firmware::type_firmware,
-        firmware::put_baseline
+        firmware::put_baseline, webhooks::list_webhooks, webhooks::add_webhook, webhooks::get_webhook,
+        webhooks::change_webhook, webhooks::remove_webhook, webhooks::deliveries, webhooks::redeliver, events::stream
     ),
     components(schemas(
         ApiError, ApiErrorBody, Server, ServerView, JobView, app::model::JobStep, UserView, app::model::ApiToken, app::model::CertificatePin, app::model::Event, app::domain::Inventory, app::domain::inventory::Change, app::model::Notes,
@@ -117,7 +129,9 @@ pub struct ApiErrorBody {
         app::domain::erase::EraseMethod, power::PowerOut, app::model::PowerJob, app::domain::power::PowerRequest,
         app::model::Image, app::model::DeployView, app::domain::images::ImageFormat,
         app::domain::power::PowerState, app::domain::power::Health, app::domain::JobStatus, app::domain::JobPhase,
-        app::domain::JobKind, app::domain::EventKind
+        app::domain::JobKind, app::domain::EventKind, app::model::Webhook, app::model::WebhookDelivery,
+        app::model::NewWebhook, app::model::StreamEvent, app::domain::webhooks::Topic,
+        app::domain::webhooks::DeliveryStatus, webhooks::AddRequest, webhooks::ChangeRequest
     )),
     modifiers(&BearerAuth)
 )]

@@ -21,6 +21,7 @@ pub mod rotation;
 pub mod runner;
 pub mod servers;
 pub mod tokens;
+pub mod webhooks;
 pub mod write;
 
 pub use error::ServiceError;

@@ -72,8 +72,17 @@ impl Backend {
     }
 
     /// Ends the job with `end` (Succeed or Fail; a job being aborted ends aborted).
+    /// One transaction: the job's end and its `job_finished` audit event.
     pub async fn finish_job(&self, claim: Claim, end: JobEvent, error: Option<&str>) -> Result<bool, DbError> {
-        store::jobs::finish(&mut *self.db.conn().await?, claim.id, claim.fence, end, error, now_ms()).await
+        let (db, error) = (self.db.clone(), error.map(str::to_string));
+        self.db
+            .write(async move {
+                let mut tx = db.begin_write().await?;
+                let done = store::jobs::finish(&mut tx, claim.id, claim.fence, end, error.as_deref(), now_ms()).await?;
+                tx.commit().await.map_err(|e| DbError::query("ending a job", e))?;
+                Ok(done)
+            })
+            .await?
     }
 
     /// The job as it is now.

@@ -22,3 +22,13 @@ pub fn ilike(conn: &AnyConnection) -> &'static str {
 pub fn needs_locks(conn: &AnyConnection) -> bool {
     of(conn) == DbKind::Postgres
 }
+
+/// The condition (on `events e`) that an event's transaction ended before every one
+/// still running: PostgreSQL hands out ids before commit, so a reader in id order
+/// waits below its oldest running transaction; SQLite's writers take turns.
+pub fn settled_events(conn: &AnyConnection) -> &'static str {
+    match of(conn) {
+        DbKind::Postgres => "AND e.txid < txid_snapshot_xmin(txid_current_snapshot())",
+        DbKind::Sqlite => "",
+    }
+}

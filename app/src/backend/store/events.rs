@@ -31,17 +31,18 @@ impl<'a> NewEvent<'a> {
 /// The table and columns an event is written with (`at` first, so that a statement
 /// writing an event beside other work can share its timestamp parameter).
 pub(crate) const INSERT_INTO: &str =
-    "events (at, server_id, actor, kind, from_value, to_value, reason, details, correlation_id)";
+    "events (at, server_id, actor, kind, from_value, to_value, reason, details, correlation_id, topics)";
 
 /// The values for `INSERT_INTO`: `at` from parameter `$at`, the fields `bind` binds
 /// from parameter `$first` on.
 pub(crate) fn values(at: usize, first: usize) -> String {
-    let fields: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
+    let fields: Vec<String> = (first..first + 9).map(|n| format!("${n}")).collect();
     format!("${at}, {}", fields.join(", "))
 }
 
 /// Binds an event's fields (all but `at`), in `INSERT_INTO`'s order, after the
-/// query's other parameters.
+/// query's other parameters. Its topics are decided here, so every event written gets
+/// them (and the webhook trigger sees them).
 pub(crate) fn bind<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     e: &NewEvent<'q>,
@@ -55,6 +56,7 @@ pub(crate) fn bind<'q>(
         .bind(e.reason)
         .bind(e.details)
         .bind(crate::backend::correlation_id())
+        .bind(crate::domain::webhooks::topics_of(e.kind, e.from_value, e.to_value, e.details).0)
 }
 
 pub async fn append(conn: &mut AnyConnection, e: &NewEvent<'_>, now: i64) -> Result<i64, DbError> {

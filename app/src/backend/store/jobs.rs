@@ -300,12 +300,12 @@ async fn let_go(
     now: i64,
 ) -> Result<bool, DbError> {
     let finished_at = run_after.is_none().then_some(now);
-    sqlx::query(&format!(
+    let ended: Vec<Ended> = sqlx::query_as(&format!(
         "UPDATE jobs SET {}, \
          last_error = $1, lease_owner = NULL, lease_expires_at = NULL, \
          finished_at = $2, run_after = COALESCE($3, run_after), updated_at = $4, \
          agent_token_hash = CASE WHEN $2 IS NULL THEN agent_token_hash ELSE NULL END \
-         WHERE id = $5 AND fence = $6 AND {}",
+         WHERE id = $5 AND fence = $6 AND {} {RETURNING_ENDED}",
         set(event),
         applies(event)
     ))
@@ -315,10 +315,48 @@ async fn let_go(
     .bind(now)
     .bind(id)
     .bind(fence)
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await
-    .map(|r| r.rows_affected() == 1)
-    .map_err(|e| DbError::query("releasing a job", e))
+    .map_err(|e| DbError::query("releasing a job", e))?;
+    if finished_at.is_some() {
+        audit_finished(conn, &ended, now).await?;
+    }
+    Ok(ended.len() == 1)
+}
+
+/// A job that just ended, as the UPDATE that ended it returns it.
+#[derive(sqlx::FromRow)]
+struct Ended {
+    id: i64,
+    server_id: i64,
+    #[sqlx(try_from = "String")]
+    kind: JobKind,
+    #[sqlx(try_from = "String")]
+    status: JobStatus,
+    last_error: Option<String>,
+}
+
+/// What an UPDATE ending jobs returns for [`Ended`].
+const RETURNING_ENDED: &str = "RETURNING id, server_id, kind, status, last_error";
+
+/// Audits each ended job (`job_finished`: its kind, how it ended, its error), in the
+/// statement's transaction: webhooks and the event stream carry job outcomes from the
+/// audit.
+async fn audit_finished(conn: &mut AnyConnection, ended: &[Ended], now: i64) -> Result<(), DbError> {
+    use crate::backend::store::events::{self, NewEvent};
+    for job in ended {
+        let actor = format!("system: {} job", job.kind.as_str());
+        let details = format!("{{\"job_id\":{}}}", job.id);
+        let event = NewEvent {
+            from_value: Some(job.kind.as_str()),
+            to_value: Some(job.status.as_str()),
+            reason: job.last_error.as_deref(),
+            details: Some(&details),
+            ..NewEvent::about(job.server_id, &actor, crate::domain::EventKind::JobFinished)
+        };
+        events::append(&mut *conn, &event, now).await?;
+    }
+    Ok(())
 }
 
 pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<JobRow>, DbError> {
@@ -487,12 +525,12 @@ pub async fn close_active(
     error: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError> {
-    sqlx::query(&format!(
+    let ended: Vec<Ended> = sqlx::query_as(&format!(
         "UPDATE jobs SET {}, \
          last_error = CASE WHEN phase = '{}' THEN last_error ELSE $1 END, \
          lease_owner = NULL, lease_expires_at = NULL, finished_at = $2, updated_at = $2, agent_token_hash = NULL \
          WHERE server_id = $3 AND kind = $4 AND {} \
-         AND ($5 IS NULL OR fence = $5)",
+         AND ($5 IS NULL OR fence = $5) {RETURNING_ENDED}",
         set(end),
         JobPhase::Aborting.as_str(),
         applies(end)
@@ -502,10 +540,11 @@ pub async fn close_active(
     .bind(server_id)
     .bind(kind.as_str())
     .bind(fence)
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await
-    .map(|r| r.rows_affected() >= 1)
-    .map_err(|e| DbError::query("closing a job", e))
+    .map_err(|e| DbError::query("closing a job", e))?;
+    audit_finished(conn, &ended, now).await?;
+    Ok(!ended.is_empty())
 }
 
 /// The server's most recent job, if any (for the server page).

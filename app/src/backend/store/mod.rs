@@ -21,6 +21,7 @@ pub mod servers;
 pub mod sessions;
 pub mod subscriptions;
 pub mod users;
+pub mod webhooks;
 
 /// Unix time in milliseconds, the one timestamp format of the schema.
 pub fn now_ms() -> i64 {

@@ -1,0 +1,149 @@
+//! Webhook senders: each replica with workers looks for due deliveries, claims each
+//! attempt in the database (so replicas never send one twice), POSTs the signed JSON,
+//! and records the outcome (retried with backoff for a day). Deliveries are rows
+//! written with their events, so a restart loses none and a slow receiver delays no
+//! change.
+
+pub mod signature;
+
+use app::backend::Backend;
+use app::backend::services::webhooks::delivery_body;
+use app::domain::webhooks::DeliveryStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a sender looks for due deliveries.
+const POLL: Duration = Duration::from_millis(500);
+/// Attempts in flight at once per replica.
+const CONCURRENCY: usize = 8;
+/// One attempt's limit; a receiver that takes longer is retried later.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A claimed attempt is due again this long after its claim if its sender died.
+const CLAIM_LEASE_MS: i64 = 60_000;
+/// The most of a receiver's answer kept in the log.
+const MAX_ERROR_BODY: usize = 200;
+
+pub struct Sender {
+    pub backend: Backend,
+    /// The first retry's wait (`RACKSTATE_WEBHOOK_RETRY_MS`); each next one doubles.
+    pub first_retry_ms: i64,
+}
+
+impl Sender {
+    /// Runs until `stopping`; attempts in flight finish or are retried after their
+    /// claim expires.
+    pub async fn run(self, mut stopping: tokio::sync::watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        loop {
+            if *stopping.borrow() {
+                return;
+            }
+            match this.backend.due_deliveries(32).await {
+                Ok(due) => {
+                    for (id, seen) in due {
+                        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+                        let lease_until = app::backend::store::now_ms() + CLAIM_LEASE_MS;
+                        let claimed = match this.backend.claim_delivery(id, seen, lease_until).await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::warn!(delivery = id, error = %e, "could not claim a webhook delivery");
+                                None
+                            }
+                        };
+                        let Some((attempt, secret)) = claimed else { continue };
+                        let this = this.clone();
+                        tokio::spawn(async move {
+                            this.attempt(attempt, secret.expose()).await;
+                            drop(slot);
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not look for webhook deliveries"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stopping.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    async fn attempt(&self, attempt: app::backend::store::webhooks::Attempt, secret: &str) {
+        let body = delivery_body(&attempt);
+        let (http_status, error) = match send(&self.backend, &attempt, secret, body).await {
+            Ok(Status::Delivered(status)) => (Some(status), None),
+            Ok(Status::Refused(status, error)) => (Some(status), Some(error)),
+            Err(e) => (None, Some(e)),
+        };
+        match self.backend.record_delivery(&attempt, http_status, error.as_deref(), self.first_retry_ms).await {
+            Ok(status) => {
+                if status == DeliveryStatus::Failed {
+                    tracing::warn!(delivery = attempt.id, webhook = attempt.webhook_id, error = ?error, "webhook delivery given up");
+                } else {
+                    tracing::debug!(delivery = attempt.id, webhook = attempt.webhook_id, status = %status, error = ?error, "webhook attempt");
+                }
+            }
+            Err(e) => tracing::warn!(delivery = attempt.id, error = %e, "could not record a webhook attempt"),
+        }
+    }
+}
+
+/// POSTs one delivery. Ok with the status (2xx, or the error to record); Err when no
+/// answer came (refused address, connection, TLS, timeout).
+async fn send(
+    backend: &Backend,
+    attempt: &app::backend::store::webhooks::Attempt,
+    secret: &str,
+    body: String,
+) -> Result<Status, String> {
+    let (_, host, port) = app::domain::webhooks::check_url(&attempt.url)?;
+    let networks = backend.bmc_reach.networks.clone();
+    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        networks.allows(std::net::SocketAddr::new(ip, port)).map_err(|why| format!("not allowed: {why}"))?;
+    }
+    let resolver = Arc::new(crate::bmc::redfish::Guarded { networks, port });
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(ATTEMPT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Rackstate-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(resolver);
+    let tls = Arc::new(crate::bmc::tls::TlsState::default());
+    if let Some(config) = crate::bmc::tls::client_config(true, &backend.bmc_reach.ca_certs, tls)? {
+        builder = builder.use_preconfigured_tls(config);
+    }
+    let client = builder.build().map_err(|e| app::backend::error_chain(&e))?;
+    let t = app::backend::store::now_ms() / 1000;
+    let kind = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["event"]["kind"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let response = client
+        .post(&attempt.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(signature::HEADER, signature::sign(secret, t, body.as_bytes()))
+        .header("Rackstate-Delivery", attempt.id.to_string())
+        .header("Rackstate-Event", kind)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| clean(&app::backend::error_chain(&e)))?;
+    let status = response.status().as_u16();
+    if response.status().is_success() {
+        return Ok(Status::Delivered(status));
+    }
+    let text = response.text().await.unwrap_or_default();
+    let text: String = text.chars().filter(|c| !c.is_control()).take(MAX_ERROR_BODY).collect();
+    Ok(Status::Refused(status, format!("HTTP {status}: {}", text.trim())))
+}
+
+/// What the receiver answered.
+enum Status {
+    Delivered(u16),
+    Refused(u16, String),
+}
+
+/// Printable text for the log (errors may carry anything).
+fn clean(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(500).collect()
+}
