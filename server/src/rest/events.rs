@@ -57,7 +57,9 @@ pub(crate) async fn stream(
         return Err(ServiceError::invalid("topics", "name at least one topic").into());
     }
     let last = match headers.get("last-event-id").map(|v| v.to_str().map(str::trim)) {
-        Some(Ok(v)) if !v.is_empty() => Some(v.parse::<i64>().map_err(|_| malformed("Last-Event-ID must be an event id"))?),
+        Some(Ok(v)) if !v.is_empty() => {
+            Some(v.parse::<i64>().map_err(|_| malformed("Last-Event-ID must be an event id"))?)
+        }
         Some(Err(_)) => return Err(malformed("Last-Event-ID must be an event id")),
         _ => q.after,
     };

@@ -135,7 +135,7 @@ pub(crate) async fn deliveries(
     Ok(Json(Items::of(backend.webhook_deliveries(&user, id, status, q.before, limit).await?)))
 }
 
-/// Sends a delivery again now, with a new day of retries (admins).
+/// Sends a delivery's event again now, as a new delivery (its own id) with a day of retries (admins).
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver", tag = "webhooks", security(("bearer" = [])), params(("id" = i64, Path), ("delivery" = i64, Path)), responses((status = 202, body = WebhookDelivery), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 pub(crate) async fn redeliver(
     State(backend): State<Backend>,

@@ -128,7 +128,8 @@ impl Backend {
                         created_by: &who,
                     };
                     let id = store::webhooks::insert(tx, &row, now).await?;
-                    let details = serde_json::json!({ "webhook_id": id, "url": url, "topics": topics.list() }).to_string();
+                    let details =
+                        serde_json::json!({ "webhook_id": id, "url": url, "topics": topics.list() }).to_string();
                     let event = NewEvent {
                         to_value: Some(&url),
                         details: Some(&details),
@@ -222,8 +223,8 @@ impl Backend {
         Ok(store::webhooks::deliveries(&mut conn, id, status, before, limit.clamp(1, 500)).await?)
     }
 
-    /// Sends a delivery again, now, with a new day of retries (the webhook must be
-    /// enabled; a pending one is left as it is: 409).
+    /// Sends a delivery's event again, now, as a new delivery with a day of retries
+    /// (the webhook must be enabled; a pending delivery is left as it is: 409).
     pub async fn redeliver(
         &self,
         caller: &UserView,
@@ -246,12 +247,13 @@ impl Backend {
                             message: format!("webhook {webhook_id} is disabled; enable it to redeliver"),
                         });
                     }
-                    if !store::webhooks::redeliver(tx, delivery_id, now).await? {
+                    if delivery.status == DeliveryStatus::Pending {
                         return Err(ServiceError::Conflict {
                             message: format!("delivery {delivery_id} is pending already"),
                         });
                     }
-                    store::webhooks::delivery(tx, delivery_id).await?.ok_or_else(missing)
+                    let again = store::webhooks::redeliver(tx, &delivery, now).await?;
+                    store::webhooks::delivery(tx, again).await?.ok_or_else(missing)
                 })
             })
             .await?;
@@ -364,7 +366,8 @@ impl Backend {
             );
             if !staff {
                 let address = row.bmc_address.unwrap_or_default();
-                let redact = |s: Option<String>| s.map(|s| if address.is_empty() { s } else { redact_bmc(&s, &address) });
+                let redact =
+                    |s: Option<String>| s.map(|s| if address.is_empty() { s } else { redact_bmc(&s, &address) });
                 event.reason = redact(event.reason);
                 event.details = None;
                 if event.actor != caller.username && event.actor != format!("system: {}", caller.username) {
@@ -402,7 +405,12 @@ pub fn delivery_body(attempt: &Attempt) -> String {
             attempt.event_id,
             attempt.event_at,
             kind,
-            rules::topics_of(kind, attempt.from_value.as_deref(), attempt.to_value.as_deref(), attempt.details.as_deref()),
+            rules::topics_of(
+                kind,
+                attempt.from_value.as_deref(),
+                attempt.to_value.as_deref(),
+                attempt.details.as_deref(),
+            ),
             (attempt.server_id, attempt.server_name.clone()),
             attempt.actor.clone(),
             (attempt.from_value.clone(), attempt.to_value.clone()),

@@ -765,14 +765,14 @@ pub async fn set_holder(
          WHEN reserved_for = $1 THEN held_since ELSE $3 END, \
          reserved_for = $1, subscription_id = $2, updated_at = $3 WHERE id = $4",
     )
-        .bind(tenant)
-        .bind(subscription_id)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await
-        .map(|_| ())
-        .map_err(|e| DbError::query("recording who holds a server", e))
+    .bind(tenant)
+    .bind(subscription_id)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(|e| DbError::query("recording who holds a server", e))
 }
 
 /// Up to `limit` servers of a type in `state`, oldest first: with `tenant`, only

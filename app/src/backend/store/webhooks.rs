@@ -233,15 +233,17 @@ pub async fn due(conn: &mut AnyConnection, now: i64, limit: i64) -> Result<Vec<(
 /// it is still at `seen` (another sender moved it otherwise). A sender that dies
 /// mid-attempt leaves the row due again at `lease_until`.
 pub async fn claim(conn: &mut AnyConnection, id: i64, seen: i64, lease_until: i64) -> Result<bool, DbError> {
-    sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 AND status = $4")
-        .bind(lease_until)
-        .bind(id)
-        .bind(seen)
-        .bind(DeliveryStatus::Pending.as_str())
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected() == 1)
-        .map_err(|e| DbError::query("claiming a delivery", e))
+    sqlx::query(
+        "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 AND status = $4",
+    )
+    .bind(lease_until)
+    .bind(id)
+    .bind(seen)
+    .bind(DeliveryStatus::Pending.as_str())
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .map_err(|e| DbError::query("claiming a delivery", e))
 }
 
 /// What a sender needs for one attempt.
@@ -310,18 +312,18 @@ pub async fn record(
     .map_err(|e| DbError::query("recording a delivery attempt", e))
 }
 
-/// Queues a delivery again (now, with a new day of retries); false when it is
-/// pending already.
-pub async fn redeliver(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool, DbError> {
-    sqlx::query(
-        "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, created_at = $1, next_attempt_at = $1 \
-         WHERE id = $2 AND status <> 'pending'",
+/// Queues the event of a delivery again for its webhook, as a new delivery (its own
+/// id, so receivers that drop ids they have seen take it), due now; returns its id.
+pub async fn redeliver(conn: &mut AnyConnection, of: &WebhookDelivery, now: i64) -> Result<i64, DbError> {
+    sqlx::query_scalar(
+        "INSERT INTO webhook_deliveries (webhook_id, event_id, created_at, next_attempt_at) \
+         VALUES ($1, $2, $3, $3) RETURNING id",
     )
+    .bind(of.webhook_id)
+    .bind(of.event_id)
     .bind(now)
-    .bind(id)
-    .execute(conn)
+    .fetch_one(conn)
     .await
-    .map(|r| r.rows_affected() == 1)
     .map_err(|e| DbError::query("queueing a redelivery", e))
 }
 
@@ -398,10 +400,9 @@ pub async fn cursor_at(conn: &mut AnyConnection, id: i64) -> Result<Option<Curso
 
 /// Where a stream without `Last-Event-ID` starts: after everything written so far.
 pub async fn cursor_now(conn: &mut AnyConnection) -> Result<Cursor, DbError> {
-    let (txid, id): (i64, i64) =
-        sqlx::query_as("SELECT COALESCE(MAX(txid), 0), COALESCE(MAX(id), 0) FROM events")
-            .fetch_one(conn)
-            .await
-            .map_err(|e| DbError::query("reading the newest event", e))?;
+    let (txid, id): (i64, i64) = sqlx::query_as("SELECT COALESCE(MAX(txid), 0), COALESCE(MAX(id), 0) FROM events")
+        .fetch_one(conn)
+        .await
+        .map_err(|e| DbError::query("reading the newest event", e))?;
     Ok(Cursor { txid, id })
 }
