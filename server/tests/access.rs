@@ -46,6 +46,11 @@ fn args(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
             vec![("server_type", "{type}"), ("component[]", "BMC"), ("version[]", "2.10.4")]
         }
         "/api/adopt_common_firmware" => vec![("server_type", "{type}")],
+        "/api/webhooks_data" => vec![("webhook", "{webhook}")],
+        "/api/add_webhook" => vec![("url", "http://127.0.0.1:9/{role}"), ("topics[]", "state_changes")],
+        "/api/set_webhook_enabled" => vec![("id", "{webhook}"), ("enabled", "false")],
+        "/api/remove_webhook" => vec![("id", "{webhook}"), ("confirm", "yes")],
+        "/api/redeliver_webhook" => vec![("webhook_id", "{webhook}"), ("delivery_id", "{delivery}")],
         "/api/bulk_action" => vec![("action", "re_register"), ("targets[]", "{id}:{gen}")],
         "/api/change_bmc" => vec![
             ("id", "{id}"),
@@ -138,6 +143,26 @@ async fn prepare(app: &TestApp, path: &str) -> Vec<(&'static str, String)> {
         let image = app.backend.add_image(&Actor::user("admin"), &new).await.unwrap();
         out.push(("{image}", image.id.to_string()));
         out.push(("{image_name}", image.name));
+    }
+    if path.contains("webhook") {
+        // A webhook with a delivery that failed (nothing sends here: no workers).
+        let admin = app.backend.list_users().await.unwrap().into_iter().find(|u| u.username == "admin").unwrap();
+        let req = app::backend::services::webhooks::WebhookRequest {
+            url: "http://127.0.0.1:9/fixture".into(),
+            topics: app::domain::webhooks::Topics::all(),
+            ..Default::default()
+        };
+        let hook = app.backend.add_webhook(&admin, &req).await.unwrap().webhook;
+        let delivery: i64 = sqlx::query_scalar(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, status, created_at, next_attempt_at) \
+             SELECT $1, MAX(id), 'failed', 0, 0 FROM events RETURNING id",
+        )
+        .bind(hook.id)
+        .fetch_one(app.backend.db.pool())
+        .await
+        .unwrap();
+        out.push(("{webhook}", hook.id.to_string()));
+        out.push(("{delivery}", delivery.to_string()));
     }
     if path == "/api/revoke_api_token" {
         // A token of victim's (victim's password may have been reset by an earlier call).

@@ -12,6 +12,7 @@ pub mod firmware;
 pub mod images;
 pub mod servers;
 pub mod users;
+pub mod webhooks;
 
 use crate::domain::Permission;
 pub use error::{ActionError, ErrorKind, FieldMessage};
@@ -85,6 +86,11 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/firmware_drift", Access::Needs(Permission::ViewFleet)),
     ("/api/set_firmware_baseline", Access::Needs(Permission::ManageFirmwareBaselines)),
     ("/api/adopt_common_firmware", Access::Needs(Permission::ManageFirmwareBaselines)),
+    ("/api/webhooks_data", Access::Needs(Permission::ManageWebhooks)),
+    ("/api/add_webhook", Access::Needs(Permission::ManageWebhooks)),
+    ("/api/set_webhook_enabled", Access::Needs(Permission::ManageWebhooks)),
+    ("/api/remove_webhook", Access::Needs(Permission::ManageWebhooks)),
+    ("/api/redeliver_webhook", Access::Needs(Permission::ManageWebhooks)),
     ("/api/start_registration", Access::Needs(Permission::StartRegistration)),
     ("/api/decommission_server", Access::Needs(Permission::Decommission)),
     ("/api/retry_job", Access::Needs(Permission::RetryAbortJobs)),

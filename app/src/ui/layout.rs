@@ -25,6 +25,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                             {can(Permission::ManageSubscriptions).then(|| view! { <a href="/subscriptions">"Subscriptions"</a> })}
                             <a href="/images">"Images"</a>
                             {can(Permission::ManageUsers).then(|| view! { <a href="/users">"Users"</a> })}
+                            {can(Permission::ManageWebhooks).then(|| view! { <a href="/webhooks">"Webhooks"</a> })}
                         }
                     })}
                 </Suspense>

@@ -29,6 +29,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/deployments", crate::api::ALLOCATE),
     ("/images", Access::LoggedIn),
     ("/firmware", Access::Needs(Permission::ViewFleet)),
+    ("/webhooks", Access::Needs(Permission::ManageWebhooks)),
 ];
 
 /// Where the page's compiled assets are: content-versioned URLs the server decides at
@@ -131,6 +132,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/images") view={Lazy::<pages::ImagesRoute>::new()} ssr=SsrMode::InOrder/>
                     <Route path=path!("/deployments") view={Lazy::<pages::DeploymentsRoute>::new()} ssr=SsrMode::InOrder/>
                     <Route path=path!("/firmware") view={Lazy::<pages::FirmwareRoute>::new()} ssr=SsrMode::InOrder/>
+                    <Route path=path!("/webhooks") view={Lazy::<pages::WebhooksRoute>::new()} ssr=SsrMode::InOrder/>
                 </Routes>
             </layout::Layout>
         </Router>

@@ -19,6 +19,7 @@ mod server_status;
 mod servers;
 mod subscriptions;
 mod users;
+mod webhooks;
 
 pub use login::LoginPage;
 pub use not_found::NotFound;
@@ -65,4 +66,6 @@ lazy_pages! {
     DeploymentsRoute => deployments::DeploymentsPage;
     /// `/firmware`: firmware drift per server type.
     FirmwareRoute => firmware::FirmwarePage;
+    /// `/webhooks`: webhooks and their delivery logs.
+    WebhooksRoute => webhooks::WebhooksPage;
 }
