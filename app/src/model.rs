@@ -429,6 +429,7 @@ pub struct WebhookDelivery {
     pub event_id: i64,
     pub event_kind: crate::domain::EventKind,
     pub server_id: Option<i64>,
+    pub server_name: Option<String>,
     pub status: crate::domain::webhooks::DeliveryStatus,
     pub attempts: i64,
     pub created_at: i64,

@@ -63,7 +63,7 @@ for (const role of ['admin', 'operator', 'viewer', 'tenant'] as const) {
     }
     const id = await firstServerId(request, headers);
     const pages: Record<typeof role, string[]> = {
-      admin: ['/', '/servers', `/servers/${id}`, '/users', '/subscriptions', '/deployments', '/images', '/firmware', '/no-such-page'],
+      admin: ['/', '/servers', `/servers/${id}`, '/users', '/subscriptions', '/deployments', '/images', '/firmware', '/webhooks', '/no-such-page'],
       operator: ['/', '/servers', `/servers/${id}`, '/deployments', '/images', '/firmware'],
       viewer: ['/', '/servers', `/servers/${id}`, '/images', '/firmware'],
       tenant: ['/', '/images'],

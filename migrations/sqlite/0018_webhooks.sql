@@ -10,19 +10,17 @@ ALTER TABLE events ADD COLUMN topics INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN txid INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX events_topics ON events (txid, id) WHERE topics <> 0;
 
--- When a tenant came to hold a server: a tenant's stream shows a server's events from
--- then on, never a previous holder's.
-ALTER TABLE servers ADD COLUMN held_since INTEGER;
--- Servers held today: from their last change on (hides nothing of the current
--- holder's that a tenant could not see before; shows nothing of an earlier one's).
-UPDATE servers SET held_since = updated_at WHERE reserved_for IS NOT NULL;
+-- Who held the event's server when it was written: a tenant's stream shows the
+-- events of their time with a server (from the allocation or reservation, which set
+-- the holder first, to the release), never a previous or later holder's.
+ALTER TABLE events ADD COLUMN holder TEXT;
 
 CREATE TABLE webhooks (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     url         TEXT    NOT NULL,
     topics      INTEGER NOT NULL,
     description TEXT    NOT NULL DEFAULT '',
-    -- The signing secret, sealed like BMC passwords (bound to the webhook's id).
+    -- The signing secret, sealed like BMC passwords (bound to the webhook's URL).
     secret      BLOB    NOT NULL,
     enabled     INTEGER NOT NULL DEFAULT 1,
     created_by  TEXT    NOT NULL,

@@ -199,10 +199,8 @@ impl Application {
             bmcs: bmcs.clone(),
         });
         // Webhooks are sent where jobs run, like the sweep.
-        let webhooks = (settings.workers > 0).then(|| crate::webhooks::Sender {
-            backend: backend.clone(),
-            first_retry_ms: settings.webhook_first_retry_ms,
-        });
+        let webhooks = (settings.workers > 0)
+            .then(|| crate::webhooks::Sender::new(backend.clone(), settings.webhook_first_retry_ms));
         let metrics_listener = match settings.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?),
             None => None,

@@ -477,8 +477,8 @@ async fn the_event_stream_resumes_after_the_last_event_id() {
 }
 
 /// A tenant follows the stream: they see their own server's state changes from when
-/// they got it, never another tenant's servers, the server's history before them, or
-/// BMC warnings (even when they ask for them).
+/// they got it to its release, never another tenant's servers, the server's history
+/// before them, or BMC warnings (even when they ask for them).
 #[tokio::test]
 async fn a_tenants_stream_shows_only_their_servers_from_when_they_got_them() {
     let app = spawn_app().await;
@@ -491,9 +491,6 @@ async fn a_tenants_stream_shows_only_their_servers_from_when_they_got_them() {
     // Before acme holds it, the first server went through an unavailable spell.
     app.backend.change_state(&admin, servers[0].id, &StateChange::new(Action::SetUnavailable)).await.unwrap();
     app.backend.change_state(&admin, servers[0].id, &StateChange::new(Action::SetAvailable)).await.unwrap();
-    let mut conn = app.backend.db.conn().await.unwrap();
-    let start = app::backend::store::webhooks::cursor_now(&mut conn).await.unwrap();
-    drop(conn);
     let first_event = app.backend.server_events(servers[0].id).await.unwrap()[0].id;
 
     let ask = |tenant: &str| AllocationRequest {
@@ -503,23 +500,27 @@ async fn a_tenants_stream_shows_only_their_servers_from_when_they_got_them() {
         ..Default::default()
     };
     let admin_view = app.backend.list_users().await.unwrap().into_iter().find(|u| u.username == "admin").unwrap();
-    let mine = app.backend.allocate(&admin_view, &ask("acme")).await.unwrap().servers[0].id;
+    let deployment = app.backend.allocate(&admin_view, &ask("acme")).await.unwrap();
+    let mine = deployment.servers[0].id;
     let theirs = app.backend.allocate(&admin_view, &ask("globex")).await.unwrap().servers[0].id;
     app.backend.reveal_bmc_credentials(&admin, mine).await.unwrap();
+    app.backend.release(&admin_view, deployment.id, None).await.unwrap();
+    common::end_jobs(&app, mine).await;
+    let change = StateChange::new(Action::MarkDefective).because("after acme");
+    app.backend.change_state(&admin, mine, &change).await.unwrap();
 
-    // From the very first event on: only acme's allocation shows.
+    // From the very first event on: only acme's allocation and release show.
     let mut stream = open_stream(&app, &acme_token, "?topics=state_changes,bmc_warnings", Some(first_event)).await;
     let seen = read_events(&mut stream, 5, Duration::from_secs(3)).await;
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    let (_, kind, data) = &seen[0];
-    assert_eq!(
-        (kind.as_str(), data["server_id"].as_i64(), data["to"].as_str()),
-        ("state_changed", Some(mine), Some("used"))
-    );
-    assert_eq!(data["actor"], "rackstate", "staff names stay inside");
-    assert!(data["details"].is_null());
+    let moves: Vec<(Option<i64>, &str, &str)> = seen
+        .iter()
+        .map(|(_, _, d)| (d["server_id"].as_i64(), d["from"].as_str().unwrap(), d["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(moves, [(Some(mine), "available", "used"), (Some(mine), "used", "cleaning")], "{seen:?}");
+    assert_eq!(seen[0].1, "state_changed");
+    assert_eq!(seen[0].2["actor"], "rackstate", "staff names stay inside");
+    assert!(seen[0].2["details"].is_null());
     assert!(seen.iter().all(|(_, _, d)| d["server_id"].as_i64() != Some(theirs)));
-    assert!(start.id > 0);
 }
 
 /// On PostgreSQL an event's id is taken before its transaction commits: a long

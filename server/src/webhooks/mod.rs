@@ -9,7 +9,8 @@ pub mod signature;
 use app::backend::Backend;
 use app::backend::services::webhooks::delivery_body;
 use app::domain::webhooks::DeliveryStatus;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often a sender looks for due deliveries.
@@ -22,22 +23,42 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const CLAIM_LEASE_MS: i64 = 60_000;
 /// The most of a receiver's answer kept in the log.
 const MAX_ERROR_BODY: usize = 200;
+/// Finished deliveries stay in the log this long.
+const KEEP_LOG: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How often old log rows are dropped.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct Sender {
-    pub backend: Backend,
+    backend: Backend,
     /// The first retry's wait (`RACKSTATE_WEBHOOK_RETRY_MS`); each next one doubles.
-    pub first_retry_ms: i64,
+    first_retry_ms: i64,
+    /// One HTTP client per receiver port (the address policy's check depends on the
+    /// port): connections are kept and reused between deliveries.
+    clients: Mutex<HashMap<u16, reqwest::Client>>,
 }
 
 impl Sender {
+    pub fn new(backend: Backend, first_retry_ms: i64) -> Self {
+        Self { backend, first_retry_ms, clients: Mutex::default() }
+    }
+
     /// Runs until `stopping`; attempts in flight finish or are retried after their
     /// claim expires.
     pub async fn run(self, mut stopping: tokio::sync::watch::Receiver<bool>) {
         let this = Arc::new(self);
         let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let mut pruned = tokio::time::Instant::now();
         loop {
             if *stopping.borrow() {
                 return;
+            }
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = tokio::time::Instant::now();
+                match this.backend.prune_deliveries(KEEP_LOG).await {
+                    Ok(n) if n > 0 => tracing::info!(deleted = n, "old webhook deliveries dropped from the log"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not drop old webhook deliveries"),
+                }
             }
             match this.backend.due_deliveries(32).await {
                 Ok(due) => {
@@ -70,7 +91,7 @@ impl Sender {
 
     async fn attempt(&self, attempt: app::backend::store::webhooks::Attempt, secret: &str) {
         let body = delivery_body(&attempt);
-        let (http_status, error) = match send(&self.backend, &attempt, secret, body).await {
+        let (http_status, error) = match self.send(&attempt, secret, body).await {
             Ok(Status::Delivered(status)) => (Some(status), None),
             Ok(Status::Refused(status, error)) => (Some(status), Some(error)),
             Err(e) => (None, Some(e)),
@@ -88,53 +109,65 @@ impl Sender {
     }
 }
 
-/// POSTs one delivery. Ok with the status (2xx, or the error to record); Err when no
-/// answer came (refused address, connection, TLS, timeout).
-async fn send(
-    backend: &Backend,
-    attempt: &app::backend::store::webhooks::Attempt,
-    secret: &str,
-    body: String,
-) -> Result<Status, String> {
-    let (_, host, port) = app::domain::webhooks::check_url(&attempt.url)?;
-    let networks = backend.bmc_reach.networks.clone();
-    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
-        networks.allows(std::net::SocketAddr::new(ip, port)).map_err(|why| format!("not allowed: {why}"))?;
+impl Sender {
+    /// The client for receivers on `port`: names resolve only to addresses the BMC
+    /// address policy allows; TLS verified (public roots and `RACKSTATE_BMC_CA_FILE`);
+    /// no redirects.
+    fn client(&self, port: u16) -> Result<reqwest::Client, String> {
+        let mut clients = self.clients.lock().map_err(|_| "the client cache is poisoned".to_string())?;
+        if let Some(c) = clients.get(&port) {
+            return Ok(c.clone());
+        }
+        let reach = &self.backend.bmc_reach;
+        let resolver = Arc::new(crate::bmc::redfish::Guarded { networks: reach.networks.clone(), port });
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(ATTEMPT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Rackstate-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(resolver);
+        let tls = Arc::new(crate::bmc::tls::TlsState::default());
+        if let Some(config) = crate::bmc::tls::client_config(true, &reach.ca_certs, tls)? {
+            builder = builder.use_preconfigured_tls(config);
+        }
+        let client = builder.build().map_err(|e| app::backend::error_chain(&e))?;
+        clients.insert(port, client.clone());
+        Ok(client)
     }
-    let resolver = Arc::new(crate::bmc::redfish::Guarded { networks, port });
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(ATTEMPT_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Rackstate-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .dns_resolver(resolver);
-    let tls = Arc::new(crate::bmc::tls::TlsState::default());
-    if let Some(config) = crate::bmc::tls::client_config(true, &backend.bmc_reach.ca_certs, tls)? {
-        builder = builder.use_preconfigured_tls(config);
+
+    /// POSTs one delivery. Ok with what the receiver answered; Err when no answer
+    /// came (refused address, connection, TLS, timeout).
+    async fn send(
+        &self,
+        attempt: &app::backend::store::webhooks::Attempt,
+        secret: &str,
+        body: String,
+    ) -> Result<Status, String> {
+        let (_, host, port) = app::domain::webhooks::check_url(&attempt.url)?;
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            let networks = &self.backend.bmc_reach.networks;
+            networks.allows(std::net::SocketAddr::new(ip, port)).map_err(|why| format!("not allowed: {why}"))?;
+        }
+        let client = self.client(port)?;
+        let t = app::backend::store::now_ms() / 1000;
+        let response = client
+            .post(&attempt.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(signature::HEADER, signature::sign(secret, t, body.as_bytes()))
+            .header("Rackstate-Delivery", attempt.id.to_string())
+            .header("Rackstate-Event", attempt.kind.as_str())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| clean(&app::backend::error_chain(&e)))?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok(Status::Delivered(status));
+        }
+        let text = response.text().await.unwrap_or_default();
+        let text: String = text.chars().filter(|c| !c.is_control()).take(MAX_ERROR_BODY).collect();
+        Ok(Status::Refused(status, format!("HTTP {status}: {}", text.trim())))
     }
-    let client = builder.build().map_err(|e| app::backend::error_chain(&e))?;
-    let t = app::backend::store::now_ms() / 1000;
-    let kind = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["event"]["kind"].as_str().map(str::to_string))
-        .unwrap_or_default();
-    let response = client
-        .post(&attempt.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(signature::HEADER, signature::sign(secret, t, body.as_bytes()))
-        .header("Rackstate-Delivery", attempt.id.to_string())
-        .header("Rackstate-Event", kind)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| clean(&app::backend::error_chain(&e)))?;
-    let status = response.status().as_u16();
-    if response.status().is_success() {
-        return Ok(Status::Delivered(status));
-    }
-    let text = response.text().await.unwrap_or_default();
-    let text: String = text.chars().filter(|c| !c.is_control()).take(MAX_ERROR_BODY).collect();
-    Ok(Status::Refused(status, format!("HTTP {status}: {}", text.trim())))
 }
 
 /// What the receiver answered.

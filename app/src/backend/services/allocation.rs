@@ -280,8 +280,10 @@ impl Backend {
                     for server in &chosen {
                         let mut change = StateChange::new(Action::Allocate).because(format!("allocated to {tenant}"));
                         change.reserved_for_requester = server.reserved_for.as_deref() == Some(tenant.as_str());
-                        apply_in(tx, &actor, server.id, &change, now).await?;
+                        // The holder first: the allocation's audit event records the tenant
+                        // it hands the server to (their event stream shows it).
                         store::servers::set_holder(tx, server.id, Some(&tenant), server.subscription_id, now).await?;
+                        apply_in(tx, &actor, server.id, &change, now).await?;
                         store::deployments::add_server(tx, id, server.id, now).await?;
                         if let Some(image) = &image {
                             super::deploy::queue_deploy(tx, &actor, server, image, &os, now).await?;

@@ -261,6 +261,12 @@ impl Backend {
         Ok(delivery)
     }
 
+    /// Drops finished deliveries older than `keep` from the log.
+    pub async fn prune_deliveries(&self, keep: std::time::Duration) -> Result<u64, ServiceError> {
+        let before = now_ms() - keep.as_millis() as i64;
+        Ok(store::webhooks::prune(&mut *self.db.conn().await?, before).await?)
+    }
+
     /// Up to `limit` deliveries due now: (id, the next-attempt time to claim with).
     pub async fn due_deliveries(&self, limit: i64) -> Result<Vec<(i64, i64)>, ServiceError> {
         Ok(store::webhooks::due(&mut *self.db.conn().await?, now_ms(), limit).await?)

@@ -31,13 +31,14 @@ impl<'a> NewEvent<'a> {
 /// The table and columns an event is written with (`at` first, so that a statement
 /// writing an event beside other work can share its timestamp parameter).
 pub(crate) const INSERT_INTO: &str =
-    "events (at, server_id, actor, kind, from_value, to_value, reason, details, correlation_id, topics)";
+    "events (at, server_id, actor, kind, from_value, to_value, reason, details, correlation_id, topics, holder)";
 
 /// The values for `INSERT_INTO`: `at` from parameter `$at`, the fields `bind` binds
-/// from parameter `$first` on.
+/// from parameter `$first` on, and the server's holder as the event is written (read
+/// by the statement itself: the tenant a state change or release happens to).
 pub(crate) fn values(at: usize, first: usize) -> String {
     let fields: Vec<String> = (first..first + 9).map(|n| format!("${n}")).collect();
-    format!("${at}, {}", fields.join(", "))
+    format!("${at}, {}, (SELECT reserved_for FROM servers WHERE id = ${first})", fields.join(", "))
 }
 
 /// Binds an event's fields (all but `at`), in `INSERT_INTO`'s order, after the

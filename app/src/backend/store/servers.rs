@@ -759,20 +759,15 @@ pub async fn set_holder(
     subscription_id: Option<i64>,
     now: i64,
 ) -> Result<(), DbError> {
-    // `held_since` restarts when the holder changes (a tenant's event stream starts there).
-    sqlx::query(
-        "UPDATE servers SET held_since = CASE WHEN $1 IS NULL THEN NULL \
-         WHEN reserved_for = $1 THEN held_since ELSE $3 END, \
-         reserved_for = $1, subscription_id = $2, updated_at = $3 WHERE id = $4",
-    )
-    .bind(tenant)
-    .bind(subscription_id)
-    .bind(now)
-    .bind(id)
-    .execute(conn)
-    .await
-    .map(|_| ())
-    .map_err(|e| DbError::query("recording who holds a server", e))
+    sqlx::query("UPDATE servers SET reserved_for = $1, subscription_id = $2, updated_at = $3 WHERE id = $4")
+        .bind(tenant)
+        .bind(subscription_id)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("recording who holds a server", e))
 }
 
 /// Up to `limit` servers of a type in `state`, oldest first: with `tenant`, only

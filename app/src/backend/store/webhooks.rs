@@ -148,6 +148,7 @@ struct DeliveryRow {
     #[sqlx(try_from = "String")]
     kind: EventKind,
     server_id: Option<i64>,
+    server_name: Option<String>,
     #[sqlx(try_from = "String")]
     status: DeliveryStatus,
     attempts: i64,
@@ -159,9 +160,10 @@ struct DeliveryRow {
     delivered_at: Option<i64>,
 }
 
-const DELIVERY: &str = "SELECT d.id, d.webhook_id, d.event_id, e.kind, e.server_id, d.status, d.attempts, \
-     d.created_at, d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, d.delivered_at \
-     FROM webhook_deliveries d JOIN events e ON e.id = d.event_id";
+const DELIVERY: &str = "SELECT d.id, d.webhook_id, d.event_id, e.kind, e.server_id, s.name AS server_name, \
+     d.status, d.attempts, d.created_at, d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, \
+     d.delivered_at \
+     FROM webhook_deliveries d JOIN events e ON e.id = d.event_id LEFT JOIN servers s ON s.id = e.server_id";
 
 impl DeliveryRow {
     fn into_delivery(self) -> WebhookDelivery {
@@ -171,6 +173,7 @@ impl DeliveryRow {
             event_id: self.event_id,
             event_kind: self.kind,
             server_id: self.server_id,
+            server_name: self.server_name,
             status: self.status,
             attempts: self.attempts,
             created_at: self.created_at,
@@ -312,6 +315,16 @@ pub async fn record(
     .map_err(|e| DbError::query("recording a delivery attempt", e))
 }
 
+/// Drops finished deliveries (delivered, failed, cancelled) queued before `before`.
+pub async fn prune(conn: &mut AnyConnection, before: i64) -> Result<u64, DbError> {
+    sqlx::query("DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < $1")
+        .bind(before)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| DbError::query("dropping old deliveries", e))
+}
+
 /// Queues the event of a delivery again for its webhook, as a new delivery (its own
 /// id, so receivers that drop ids they have seen take it), due now; returns its id.
 pub async fn redeliver(conn: &mut AnyConnection, of: &WebhookDelivery, now: i64) -> Result<i64, DbError> {
@@ -355,7 +368,7 @@ pub struct Cursor {
 }
 
 /// Events after `after` with any topic, in the stream's order, up to `limit`; `held`
-/// says for each whether `tenant` held its server from before the event on.
+/// says for each whether `tenant` held its server when it was written.
 ///
 /// The order is (writing transaction, id). On PostgreSQL an identity value is taken
 /// before its transaction commits, so reading by id alone would step past an event
@@ -372,8 +385,7 @@ pub async fn events_after(
     sqlx::query_as(&format!(
         "SELECT e.txid, e.id, e.at, e.server_id, s.name AS server_name, s.bmc_address, e.actor, e.kind, \
          e.from_value, e.to_value, e.reason, e.details, e.topics, \
-         CASE WHEN $1 IS NOT NULL AND s.reserved_for = $1 AND e.at >= COALESCE(s.held_since, 0) THEN 1 ELSE 0 END \
-         AS held \
+         CASE WHEN e.holder = $1 THEN 1 ELSE 0 END AS held \
          FROM events e LEFT JOIN servers s ON s.id = e.server_id \
          WHERE e.topics <> 0 AND (e.txid > $2 OR (e.txid = $2 AND e.id > $3)) {settled} \
          ORDER BY e.txid, e.id LIMIT $4"

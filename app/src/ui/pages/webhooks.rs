@@ -64,7 +64,7 @@ fn Hooks(
             view! { <p class="muted">"No webhooks yet."</p> }.into_any()
         } else {
             view! {
-                <div class="table-wrap" tabindex="0"><table data-testid="webhooks">
+                <div class="table-wrap" tabindex="0"><table class="compact" data-testid="webhooks">
                     <caption>"Webhooks"</caption>
                     <thead><tr>
                         <th scope="col">"URL"</th><th scope="col">"Topics"</th><th scope="col">"State"</th>
@@ -99,7 +99,7 @@ fn HookRow(w: Webhook, toggle: ServerAction<SetWebhookEnabled>, remove: ServerAc
             <td class="num">{w.failed}</td>
             <td class="num">{w.delivered}</td>
             <td>{utc(w.created_at)}" by "{w.created_by.clone()}</td>
-            <td>
+            <td><div class="row-actions">
                 <a href=log_href aria-label=format!("Delivery log of the webhook to {}", w.url)>"Delivery log"</a>
                 <ActionForm action=toggle attr:class="inline">
                     <input type="hidden" name="id" value=w.id/>
@@ -114,7 +114,7 @@ fn HookRow(w: Webhook, toggle: ServerAction<SetWebhookEnabled>, remove: ServerAc
                         <button type="submit" class="danger">"Remove"</button>
                     </ActionForm>
                 </details>
-            </td>
+            </div></td>
         </tr>
     }
 }
@@ -149,7 +149,8 @@ fn Deliveries(hook: Webhook, log: Vec<WebhookDelivery>, redeliver: ServerAction<
                         </tr></thead>
                         <tbody>{log.into_iter().map(|d| {
                             let pending = d.status == DeliveryStatus::Pending;
-                            let server = d.server_id.map(|id| view! { " · "<a href=format!("/servers/{id}")>{format!("server {id}")}</a> });
+                            let name = d.server_name.clone().unwrap_or_default();
+                            let server = d.server_id.map(|id| view! { " · "<a href=format!("/servers/{id}")>{name}</a> });
                             let answer = match (d.last_status, d.last_error.clone()) {
                                 (Some(code), Some(e)) => format!("{code}: {e}"),
                                 (Some(code), None) => code.to_string(),
