@@ -6,18 +6,40 @@ export const ADMIN_PASSWORD = process.env.E2E_ADMIN_PASSWORD ?? 'e2e-admin-passw
 export function watchErrors(page: Page): string[] {
   const errors: string[] = [];
   // A test that moves on before a page's wasm chunk arrived (as a user may) makes the
-  // browser cancel that download: Leptos' loader logs it and its wasm stops, on a page
-  // that is being left. That pair is not a bug; any other error is.
-  let cancelled = false;
+  // browser cancel that download: Leptos' loader reports it ("Failed to fetch" before
+  // the answer began, "Response body loading was aborted" after) and its wasm stops
+  // ("unreachable"), on a page that is being left. Those are not bugs while the main
+  // frame is navigating (from its navigation request until a second after the next
+  // page loaded, as the old page's errors arrive late); any other error is, and the
+  // same messages without a navigation are too.
+  // (A navigation that never loads a page, a download, counts for ten seconds.)
+  let navigatingSince = 0;
+  let settledAt = 0;
+  page.on('request', (r) => {
+    if (r.isNavigationRequest() && r.frame() === page.mainFrame()) navigatingSince = Date.now();
+  });
+  page.on('load', () => {
+    navigatingSince = 0;
+    settledAt = Date.now() + 1000;
+  });
+  const leaving = () => Date.now() - navigatingSince < 10_000 || Date.now() < settledAt;
+  const cancelled = (text: string) =>
+    /RuntimeError: unreachable/.test(text) ||
+    /Response body loading was aborted/.test(text) ||
+    (/TypeError: Failed to fetch/.test(text) && /__wasm_split/.test(text));
   page.on('pageerror', (e) => {
-    if (cancelled && /RuntimeError: unreachable/.test(String(e))) cancelled = false;
-    else errors.push(String(e));
+    const text = `${e}\n${e.stack ?? ''}`;
+    if (!(leaving() && cancelled(text))) errors.push(String(e.stack ?? e));
   });
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
-    if (/Response body loading was aborted/.test(m.text())) cancelled = true;
+    if (leaving() && cancelled(m.text())) return;
     // Expected 401/403/409 answers show up as failed resource loads; those are not bugs.
-    else if (!/status of 4\d\d/.test(m.text())) errors.push(m.text());
+    if (!/status of 4\d\d/.test(m.text())) errors.push(m.text());
+  });
+  // A failed download names its address (the page errors above do not).
+  page.on('requestfailed', (r) => {
+    if (!leaving() && /\.wasm$/.test(r.url())) errors.push(`${r.url()}: ${r.failure()?.errorText}`);
   });
   return errors;
 }

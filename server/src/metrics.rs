@@ -54,6 +54,11 @@ struct JobStepLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServerLabels {
     state: String,
     server_type: String,
@@ -134,6 +139,24 @@ pub async fn render(backend: &Backend) -> String {
         Err(e) => tracing::warn!(error = %e, "metrics: reading jobs"),
     }
     registry.register("rackstate_jobs", "Jobs by kind and status", jobs);
+    let deliveries = Family::<StatusLabels, Gauge>::default();
+    // Every status has a series, 0 included: an alert on `failed` needs one to watch.
+    for s in app::domain::webhooks::DeliveryStatus::ALL {
+        deliveries.get_or_create(&StatusLabels { status: s.as_str().to_string() }).set(0);
+    }
+    match backend.delivery_counts().await {
+        Ok(rows) => {
+            for (status, n) in rows {
+                deliveries.get_or_create(&StatusLabels { status }).set(n);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: reading webhook deliveries"),
+    }
+    registry.register(
+        "rackstate_webhook_deliveries",
+        "Webhook deliveries by status (pending: waiting for an attempt; failed: given up)",
+        deliveries,
+    );
     let r = &*RECORDED;
     registry.register("rackstate_http_request_duration_seconds", "HTTP requests by method and status", r.http.clone());
     registry.register("rackstate_bmc_request_duration_seconds", "Exchanges with BMCs", r.bmc.clone());

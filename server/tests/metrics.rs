@@ -42,6 +42,7 @@ async fn metrics_behind_a_token() {
         "rackstate_job_step_duration_seconds_count{kind=\"register\",step=\"shut_down\"}",
         "rackstate_http_request_duration_seconds_bucket{le=\"+Inf\",method=\"GET\",status=\"200\"}",
         "rackstate_bmc_request_duration_seconds_count",
+        "rackstate_webhook_deliveries{status=\"failed\"} 0",
         "# EOF",
     ] {
         assert!(text.contains(want), "no {want:?} in\n{text}");

@@ -6,7 +6,8 @@ use super::{EventKind, ServerState};
 use serde::{Deserialize, Serialize};
 
 words! {
-    /// A group of audit events a webhook or a stream subscribes to.
+    /// A group of audit events a webhook or a stream subscribes to. Its bit in the
+    /// database is its place in this list: add new topics at the end.
     Topic, "topic" {
         /// A server was added or moved through the lifecycle.
         StateChanges => "state_changes",

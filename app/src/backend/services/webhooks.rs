@@ -261,6 +261,11 @@ impl Backend {
         Ok(delivery)
     }
 
+    /// Deliveries by status, over every webhook (for metrics).
+    pub async fn delivery_counts(&self) -> Result<Vec<(String, i64)>, ServiceError> {
+        Ok(store::webhooks::status_counts(&mut *self.db.conn().await?).await?)
+    }
+
     /// Drops finished deliveries older than `keep` from the log.
     pub async fn prune_deliveries(&self, keep: std::time::Duration) -> Result<u64, ServiceError> {
         let before = now_ms() - keep.as_millis() as i64;

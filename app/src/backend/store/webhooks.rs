@@ -315,6 +315,14 @@ pub async fn record(
     .map_err(|e| DbError::query("recording a delivery attempt", e))
 }
 
+/// Deliveries by status, over every webhook (for metrics).
+pub async fn status_counts(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, DbError> {
+    sqlx::query_as("SELECT status, COUNT(*) FROM webhook_deliveries GROUP BY status ORDER BY status")
+        .fetch_all(conn)
+        .await
+        .map_err(|e| DbError::query("counting deliveries", e))
+}
+
 /// Drops finished deliveries (delivered, failed, cancelled) queued before `before`.
 pub async fn prune(conn: &mut AnyConnection, before: i64) -> Result<u64, DbError> {
     sqlx::query("DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < $1")
