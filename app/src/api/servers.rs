@@ -36,6 +36,11 @@ pub struct ServerDetail {
     /// Its components' firmware against its type's baseline (those who see the fleet).
     #[serde(default)]
     pub firmware: Vec<crate::domain::firmware::ComponentVersion>,
+    /// The live stream's fingerprint of this part, read before the data: the page
+    /// compares the stream's first message with it (a change between this read and the
+    /// stream's start is news).
+    #[serde(default)]
+    pub live: String,
 }
 
 #[server(endpoint = "utilization")]
@@ -144,6 +149,7 @@ pub async fn bulk_action(
 #[server(endpoint = "server_detail")]
 pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
+    let live = backend.page_fingerprint(id).await.map(|(server, _)| server).unwrap_or_default();
     let (server, inventory, active_job) =
         backend.server_page_view(&user, id).await.map_err(super::ssr::service_error)?;
     let buttons = crate::domain::buttons::status_buttons(server.state, user.role, active_job);
@@ -179,6 +185,7 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
         power,
         can_acknowledge_hardware: user.role.can(Permission::AcknowledgeHardware),
         firmware,
+        live,
     })
 }
 
@@ -202,11 +209,16 @@ pub struct ServerActivity {
     /// The root-disk hint and the disks, for those who may set it.
     #[serde(default)]
     pub root_disk: Option<crate::model::RootDiskChoice>,
+    /// The live stream's fingerprint of this part, read before the data (see
+    /// `ServerDetail::live`).
+    #[serde(default)]
+    pub live: String,
 }
 
 #[server(endpoint = "server_activity")]
 pub async fn load_activity(id: i64) -> Result<ServerActivity, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
+    let live = backend.page_fingerprint(id).await.map(|(_, activity)| activity).unwrap_or_default();
     let server = backend.server_for(&user, id).await.map_err(super::ssr::service_error)?;
     let (events, erase_certificates) = if user.role.can(Permission::ViewAudit) {
         (
@@ -237,6 +249,7 @@ pub async fn load_activity(id: i64) -> Result<ServerActivity, ActionError> {
         deploy,
         deploy_images,
         root_disk: backend.root_disk_choice(&user, id).await.map_err(super::ssr::service_error)?,
+        live,
     })
 }
 

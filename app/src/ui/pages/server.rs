@@ -38,7 +38,6 @@ pub fn ServerPage() -> impl IntoView {
     let live_activity = RwSignal::new(0u64);
     // True while the live stream is down (the browser reconnects by itself).
     let live_lost = RwSignal::new(false);
-    follow_live_updates(Signal::derive(id), live_server, live_activity, live_lost);
     let actions = move || {
         set_state.version().get()
             + register.version().get()
@@ -55,6 +54,13 @@ pub fn ServerPage() -> impl IntoView {
     };
     let detail = Resource::new(move || (id(), actions(), live_server.get()), |(id, ..)| load_server(id));
     let activity = Resource::new(move || (id(), actions(), live_activity.get()), |(id, ..)| load_activity(id));
+    // What the shown data was read at, for the stream's first message.
+    let rendered = move || {
+        let server = detail.with_untracked(|d| d.as_ref().and_then(|r| r.as_ref().ok()).map(|d| d.live.clone()));
+        let act = activity.with_untracked(|a| a.as_ref().and_then(|r| r.as_ref().ok()).map(|a| a.live.clone()));
+        (server.filter(|l| !l.is_empty()), act.filter(|l| !l.is_empty()))
+    };
+    follow_live_updates(Signal::derive(id), live_server, live_activity, live_lost, rendered);
     // Kept across re-renders: an open Abort confirmation and a notes draft.
     let abort_open = RwSignal::new(false);
     let notes_draft = RwSignal::new(None::<String>);
@@ -150,9 +156,17 @@ fn Summary(server: Server) -> impl IntoView {
 }
 
 /// Opens the page's live stream (`/live/servers/{id}`) in the browser and bumps
-/// `server` or `activity` when that part of the page changed. Without JavaScript the
-/// page is static and a reload shows the news.
-fn follow_live_updates(id: Signal<i64>, server: RwSignal<u64>, activity: RwSignal<u64>, lost: RwSignal<bool>) {
+/// `server` or `activity` when that part of the page changed: the first message
+/// against the fingerprints the shown data was read at (`rendered`; a job that ended
+/// between the page's render and the stream's start is news), each next one against
+/// the one before. Without JavaScript the page is static and a reload shows the news.
+fn follow_live_updates(
+    id: Signal<i64>,
+    server: RwSignal<u64>,
+    activity: RwSignal<u64>,
+    lost: RwSignal<bool>,
+    rendered: impl Fn() -> (Option<String>, Option<String>) + Copy + 'static,
+) {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         use wasm_bindgen::JsCast;
@@ -164,13 +178,15 @@ fn follow_live_updates(id: Signal<i64>, server: RwSignal<u64>, activity: RwSigna
         let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
             let data = ev.data().as_string().unwrap_or_default();
             let (s, a) = data.split_once('|').unwrap_or((data.as_str(), ""));
-            if let Some((old_s, old_a)) = &seen {
-                if old_s != s {
-                    server.update(|n| *n += 1);
-                }
-                if old_a != a {
-                    activity.update(|n| *n += 1);
-                }
+            let (old_s, old_a) = match &seen {
+                Some((old_s, old_a)) => (Some(old_s.clone()), Some(old_a.clone())),
+                None => rendered(),
+            };
+            if old_s.is_some_and(|old| old != s) {
+                server.update(|n| *n += 1);
+            }
+            if old_a.is_some_and(|old| old != a) {
+                activity.update(|n| *n += 1);
             }
             seen = Some((s.to_string(), a.to_string()));
             lost.set(false);
@@ -196,5 +212,5 @@ fn follow_live_updates(id: Signal<i64>, server: RwSignal<u64>, activity: RwSigna
         });
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = (id, server, activity, lost);
+    let _ = (id, server, activity, lost, rendered);
 }
