@@ -231,60 +231,8 @@ async fn run(admin_url: String) {
     // Cleaning: available, allocated to one tenant, released; on the two survivors.
     let live: Vec<String> = replicas.iter().filter(|r| r.child.is_some()).map(|r| r.base.clone()).collect();
     let started = Instant::now();
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM servers ORDER BY id").fetch_all(db.pool()).await.unwrap();
-    let mut tasks = tokio::task::JoinSet::new();
-    for (n, chunk) in ids.chunks(ids.len().div_ceil(16).max(1)).enumerate() {
-        let (http, token, live, chunk) = (http.clone(), token.clone(), live.clone(), chunk.to_vec());
-        tasks.spawn(async move {
-            for (i, id) in chunk.iter().enumerate() {
-                let base = &live[(n + i) % live.len()];
-                let body = json!({ "state": "available", "checked": true });
-                let r = http
-                    .post(format!("{base}/api/v1/servers/{id}/state"))
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(r.status().is_success(), "server {id}: {}", r.text().await.unwrap_or_default());
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
-    let user = json!({ "username": "bench-tenant", "password": "bench-tenant-password", "role": "tenant" });
-    http.post(format!("{}/api/v1/users", live[0])).bearer_auth(&token).json(&user).send().await.unwrap();
-    let types: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT t.label, COUNT(*) FROM servers s JOIN server_types t ON t.id = s.server_type_id GROUP BY t.label",
-    )
-    .fetch_all(db.pool())
-    .await
-    .unwrap();
-    // One deployment holds at most 1,000 servers: allocate each type in such parts.
-    let parts: Vec<(String, i64)> = types
-        .iter()
-        .flat_map(|(label, count)| {
-            (0..count.div_euclid(1000) + 1)
-                .map(move |k| (label.clone(), (count - k * 1000).min(1000)))
-                .filter(|(_, n)| *n > 0)
-        })
-        .collect();
-    for (i, (label, count)) in parts.iter().enumerate() {
-        let base = &live[i % live.len()];
-        let body = json!({ "server_type": label, "count": count, "username": "bench-tenant" });
-        let r = http.post(format!("{base}/api/v1/deployments")).bearer_auth(&token).json(&body).send().await.unwrap();
-        let status = r.status();
-        let v: Value = r.json().await.unwrap_or_default();
-        assert!(status.is_success(), "allocating {count} {label}: {v}");
-        let id = v["id"].as_i64().unwrap();
-        let r = http
-            .post(format!("{base}/api/v1/deployments/{id}/release"))
-            .bearer_auth(&token)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "releasing {label}: {}", r.text().await.unwrap_or_default());
-    }
+    common::make_all_available(&http, &token, &live, &db).await;
+    common::allocate_and_release_all(&http, &token, &live, &db).await;
     println!(
         "{servers} made available, allocated and released (cleaning queued) in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -579,3 +579,44 @@ async fn full_cycle_against_sushy() {
     assert!(steps.iter().any(|m| m.starts_with("reset_bmc_boot")), "{steps:?}");
     assert_eq!(seen.lock().unwrap().len(), 2, "two live boots: registration and cleaning");
 }
+
+/// An admin with one worker registers two servers whose iLO-like BMCs leave the power
+/// state out for a second and a half after each power change: the second server's
+/// registration starts while the first waits for its machine to show "On", instead
+/// of after the first gave up its worker by parking for its agent.
+#[tokio::test]
+async fn a_job_waiting_on_its_bmc_gives_its_worker_to_another_server() {
+    let app = spawn_app_with(|s| {
+        s.workers = 1;
+        s.demo_lab = 2;
+        s.demo_lab_boot = Duration::ZERO;
+        s.demo_lab_vendor = Some(rackstate_server::lab::Vendor::Ilo);
+    })
+    .await;
+    let mut jobs = Vec::new();
+    for name in ["lab-01", "lab-02"] {
+        let id = app.backend.server_id_by_name(name).await.unwrap().unwrap();
+        wait_for_server(&app, id, Duration::from_secs(60), |s| s.state == ServerState::Unavailable).await;
+        jobs.push(latest_job(&app, id).await.0.id);
+    }
+    let step_at = |job: i64, like: &'static str| {
+        let app = &app;
+        async move {
+            let at: Option<i64> =
+                sqlx::query_scalar("SELECT MIN(at) FROM job_steps WHERE job_id = $1 AND message LIKE $2")
+                    .bind(job)
+                    .bind(like)
+                    .fetch_one(app.backend.db.pool())
+                    .await
+                    .unwrap();
+            at.expect(like)
+        }
+    };
+    let (first, second) = (jobs[0].min(jobs[1]), jobs[0].max(jobs[1]));
+    let powered_on = step_at(first, "powered on; waiting%").await;
+    let second_began = step_at(second, "%").await;
+    assert!(
+        second_began < powered_on,
+        "with one worker, the second registration began at {second_began}, after the first saw its machine on at {powered_on}"
+    );
+}

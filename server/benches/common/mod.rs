@@ -87,3 +87,69 @@ pub async fn where_the_time_went(db: &app::backend::Db, kind: &str) {
         }
     }
 }
+
+/// Through the REST API at `live` (16 clients spreading requests over them): every
+/// server made available.
+pub async fn make_all_available(http: &reqwest::Client, token: &str, live: &[String], db: &app::backend::Db) {
+    use serde_json::json;
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM servers ORDER BY id").fetch_all(db.pool()).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, chunk) in ids.chunks(ids.len().div_ceil(16).max(1)).enumerate() {
+        let (http, token, live, chunk) = (http.clone(), token.to_string(), live.to_vec(), chunk.to_vec());
+        tasks.spawn(async move {
+            for (i, id) in chunk.iter().enumerate() {
+                let base = &live[(n + i) % live.len()];
+                let body = json!({ "state": "available", "checked": true });
+                let r = http
+                    .post(format!("{base}/api/v1/servers/{id}/state"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "server {id}: {}", r.text().await.unwrap_or_default());
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Through the REST API at `live`: every server allocated to one tenant (per type, in
+/// deployments of at most 1,000) and released, so every one is queued for cleaning.
+pub async fn allocate_and_release_all(http: &reqwest::Client, token: &str, live: &[String], db: &app::backend::Db) {
+    use serde_json::{Value, json};
+    let user = json!({ "username": "bench-tenant", "password": "bench-tenant-password", "role": "tenant" });
+    http.post(format!("{}/api/v1/users", live[0])).bearer_auth(&token).json(&user).send().await.unwrap();
+    let types: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT t.label, COUNT(*) FROM servers s JOIN server_types t ON t.id = s.server_type_id GROUP BY t.label",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    // One deployment holds at most 1,000 servers: allocate each type in such parts.
+    let parts: Vec<(String, i64)> = types
+        .iter()
+        .flat_map(|(label, count)| {
+            (0..count.div_euclid(1000) + 1)
+                .map(move |k| (label.clone(), (count - k * 1000).min(1000)))
+                .filter(|(_, n)| *n > 0)
+        })
+        .collect();
+    for (i, (label, count)) in parts.iter().enumerate() {
+        let base = &live[i % live.len()];
+        let body = json!({ "server_type": label, "count": count, "username": "bench-tenant" });
+        let r = http.post(format!("{base}/api/v1/deployments")).bearer_auth(&token).json(&body).send().await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or_default();
+        assert!(status.is_success(), "allocating {count} {label}: {v}");
+        let id = v["id"].as_i64().unwrap();
+        let r = http
+            .post(format!("{base}/api/v1/deployments/{id}/release"))
+            .bearer_auth(&token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "releasing {label}: {}", r.text().await.unwrap_or_default());
+    }
+}

@@ -21,6 +21,43 @@ pub struct SystemSummary {
     pub health: Health,
 }
 
+/// How many of each part a BMC lists; `gpus` is None when counted from summaries that
+/// leave them out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HardwareCounts {
+    pub cpus: usize,
+    pub ram_gb: u64,
+    pub drives: usize,
+    pub nics: usize,
+    pub gpus: Option<usize>,
+}
+
+impl HardwareCounts {
+    pub fn of(inv: &app::domain::Inventory) -> Self {
+        Self {
+            cpus: inv.cpus.len(),
+            ram_gb: inv.ram_gb(),
+            drives: inv.disks.len(),
+            nics: inv.nics.len(),
+            gpus: Some(inv.gpus.len()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cpus == 0 && self.ram_gb == 0 && self.drives == 0 && self.nics == 0 && self.gpus.unwrap_or(0) == 0
+    }
+}
+
+impl std::fmt::Display for HardwareCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} CPU(s), {} GB RAM, {} drive(s), {} NIC(s)", self.cpus, self.ram_gb, self.drives, self.nics)?;
+        match self.gpus {
+            Some(gpus) => write!(f, ", {gpus} GPU(s)"),
+            None => Ok(()),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PowerAction {
     On,
@@ -122,6 +159,12 @@ pub trait Bmc: Send + Sync {
     /// What the BMC itself knows of the hardware (Processors, Memory, Storage/Drives,
     /// EthernetInterfaces); lists are empty where the BMC offers none.
     async fn oob_inventory(&self) -> Result<app::domain::Inventory, BmcError>;
+    /// How many of each part the BMC lists (registration's first look, for the job
+    /// log). Drivers that can count from summaries override this: the whole inventory
+    /// is a request per memory module and drive.
+    async fn oob_counts(&self) -> Result<HardwareCounts, BmcError> {
+        Ok(HardwareCounts::of(&self.oob_inventory().await?))
+    }
     async fn power(&self, action: PowerAction) -> Result<(), BmcError>;
     /// Boots once from virtual CD/DVD at the next start.
     async fn boot_once_from_cd(&self) -> Result<(), BmcError>;
@@ -145,7 +188,7 @@ pub trait Bmc: Send + Sync {
             if state != PowerState::Unknown {
                 return Ok(state);
             }
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            crate::jobs::slots::idle(std::time::Duration::from_secs(1)).await;
             state = self.system().await?.power_state;
         }
         if state == PowerState::Unknown {
@@ -178,7 +221,7 @@ pub trait Bmc: Send + Sync {
                     kind: BmcErrorKind::Timeout { seconds: timeout.as_secs() },
                 });
             }
-            tokio::time::sleep(POWER_POLL_INTERVAL).await;
+            crate::jobs::slots::idle(POWER_POLL_INTERVAL).await;
         }
     }
 

@@ -15,7 +15,7 @@
 //! never followed; answers are read up to a cap; an error keeps its status and the
 //! Redfish message (sanitised), never the body.
 
-use super::{Bmc, BmcError, BmcErrorKind, PowerAction, SystemSummary};
+use super::{Bmc, BmcError, BmcErrorKind, HardwareCounts, PowerAction, SystemSummary};
 use app::domain::Inventory;
 use app::domain::inventory::{Cpu, Disk, DiskKind, Gpu, MemoryModule, Nic, SystemInfo};
 use serde_json::{Value, json};
@@ -181,7 +181,7 @@ impl RedfishBmc {
         let mut seen = Value::Null;
         for attempt in 0..MEDIA_CONFIRM_TRIES {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                crate::jobs::slots::idle(Duration::from_secs(1)).await;
             }
             seen = self.get(&path, confirm).await?["Boot"].clone();
             let (seen_target, seen_enabled) = (
@@ -329,7 +329,7 @@ impl RedfishBmc {
             match self.call_once(c).await {
                 Err(e) if e.is_transient() && attempt < MAX_RETRIES => {
                     tracing::debug!(bmc = %self.address, error = %e, attempt, "retrying");
-                    tokio::time::sleep(RETRY_BACKOFF * 2u32.pow(attempt)).await;
+                    crate::jobs::slots::idle(RETRY_BACKOFF * 2u32.pow(attempt)).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -672,7 +672,7 @@ impl RedfishBmc {
         let mut seen = Value::Null;
         for attempt in 0..MEDIA_CONFIRM_TRIES {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                crate::jobs::slots::idle(Duration::from_secs(1)).await;
             }
             seen = self.get(slot, doing).await?;
             if seen["Image"].as_str() == Some(image) && seen["Inserted"].as_bool() != Some(false) {
@@ -1109,6 +1109,35 @@ impl Bmc for RedfishBmc {
             }
         }
         Ok(inv)
+    }
+
+    /// From the system's `ProcessorSummary` and `MemorySummary`, the drive links of
+    /// its storage controllers and the size of its interface collection: a handful of
+    /// requests where the whole inventory takes one per module and drive (a real BMC
+    /// answers a request in a tenth of a second or more). Without both summaries (or
+    /// with zeros: some BMCs know nothing while the machine is off), the whole walk.
+    async fn oob_counts(&self) -> Result<HardwareCounts, BmcError> {
+        let doing = "reading the out-of-band inventory";
+        let sys = self.get(self.system_path().await?, doing).await?;
+        let cpus = sys["ProcessorSummary"]["Count"].as_u64().filter(|n| *n > 0);
+        let gib = sys["MemorySummary"]["TotalSystemMemoryGiB"].as_f64().filter(|g| *g > 0.0);
+        let (Some(cpus), Some(gib)) = (cpus, gib) else {
+            return Ok(HardwareCounts::of(&self.oob_inventory().await?));
+        };
+        let mut drives = 0;
+        for storage in self.members(&sys["Storage"], doing).await? {
+            drives += storage["Drives"].as_array().map_or(0, Vec::len);
+        }
+        if drives == 0 {
+            for simple in self.members(&sys["SimpleStorage"], doing).await? {
+                drives += parse_simple_storage(&simple).len();
+            }
+        }
+        let nics = match odata_id(&sys["EthernetInterfaces"]) {
+            Some(path) => self.get(&path, doing).await?["Members"].as_array().map_or(0, Vec::len),
+            None => 0,
+        };
+        Ok(HardwareCounts { cpus: cpus as usize, ram_gb: gib.round() as u64, drives, nics, gpus: None })
     }
 
     async fn power(&self, action: PowerAction) -> Result<(), BmcError> {

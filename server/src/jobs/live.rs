@@ -89,25 +89,9 @@ fn redact(url: &str) -> String {
 /// What the BMC lists of the hardware, in the job log (registration's first look; the
 /// live image's agent has the last word).
 async fn survey_out_of_band(ctx: &JobContext, bmc: &Machine<'_>) {
-    match bmc.oob_inventory().await {
+    match bmc.oob_counts().await {
         // Any part counts: some BMCs list only memory, or only drives.
-        Ok(inv)
-            if !(inv.cpus.is_empty()
-                && inv.memory.is_empty()
-                && inv.disks.is_empty()
-                && inv.nics.is_empty()
-                && inv.gpus.is_empty()) =>
-        {
-            ctx.log(&format!(
-                "BMC inventory (out of band): {} CPU(s), {} GB RAM, {} drive(s), {} NIC(s), {} GPU(s)",
-                inv.cpus.len(),
-                inv.ram_gb(),
-                inv.disks.len(),
-                inv.nics.len(),
-                inv.gpus.len()
-            ))
-            .await
-        }
+        Ok(counts) if !counts.is_empty() => ctx.log(&format!("BMC inventory (out of band): {counts}")).await,
         Ok(_) => ctx.log("the BMC lists no out-of-band inventory; the live image will discover the hardware").await,
         Err(e) => ctx.log(&format!("no out-of-band inventory ({e}); the live image will discover the hardware")).await,
     }

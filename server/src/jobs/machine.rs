@@ -194,8 +194,8 @@ impl<'a> Machine<'a> {
         self.bmc.system().await.map_err(text)
     }
 
-    pub async fn oob_inventory(&self) -> Result<app::domain::Inventory, StepError> {
-        self.bmc.oob_inventory().await.map_err(text)
+    pub async fn oob_counts(&self) -> Result<crate::bmc::HardwareCounts, StepError> {
+        self.bmc.oob_counts().await.map_err(text)
     }
 
     pub async fn firmware_inventory(&self) -> Result<Vec<app::domain::inventory::Firmware>, StepError> {

@@ -19,6 +19,7 @@ pub mod machine;
 pub mod power;
 pub mod register;
 pub mod rotate;
+pub mod slots;
 
 use crate::bmc::BmcConnector;
 use crate::bmc::redfish::RedfishConnector;
@@ -316,6 +317,9 @@ impl Runner {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.concurrency));
+        // Jobs claimed here, working or waiting without a slot (see `slots`).
+        let in_flight_cap = this.concurrency * slots::IN_FLIGHT_PER_WORKER;
+        let in_flight = Arc::new(Semaphore::new(in_flight_cap));
         // This process is alive: its parked jobs need no takeover.
         let heartbeat = {
             let this = this.clone();
@@ -334,6 +338,10 @@ impl Runner {
             if *shutdown.borrow() {
                 break;
             }
+            let flight = tokio::select! {
+                p = in_flight.clone().acquire_owned() => p.expect("semaphore never closes"),
+                _ = shutdown.changed() => break,
+            };
             let permit = tokio::select! {
                 p = slots.clone().acquire_owned() => p.expect("semaphore never closes"),
                 _ = shutdown.changed() => break,
@@ -341,20 +349,21 @@ impl Runner {
             match this.claim().await {
                 Ok(Some(job)) => {
                     let this = this.clone();
+                    let slot = slots::WorkerSlot::new(slots.clone(), permit);
                     // Every log line of the job carries its id and kind.
                     let span = tracing::info_span!("job", id = job.0.id, kind = %job.0.kind, server = job.0.server_id);
                     let correlation = format!("job-{}", job.0.id);
                     tokio::spawn(
                         app::backend::CORRELATION_ID
                             .scope(correlation, async move {
-                                this.execute(job).await;
-                                drop(permit);
+                                this.execute(job, slot).await;
+                                drop(flight);
                             })
                             .instrument(span),
                     );
                 }
                 Ok(None) => {
-                    drop(permit);
+                    drop((permit, flight));
                     // Until the poll, or until this process makes a job runnable.
                     tokio::select! {
                         _ = tokio::time::sleep(this.poll) => {}
@@ -363,17 +372,17 @@ impl Runner {
                     }
                 }
                 Err(e) => {
-                    drop(permit);
+                    drop((permit, flight));
                     tracing::warn!(error = %e, "claiming a job");
                     tokio::time::sleep(this.poll * 4).await;
                 }
             }
         }
-        let all = this.concurrency as u32;
-        if tokio::time::timeout(this.stop_grace, slots.acquire_many(all)).await.is_err() {
+        let all = in_flight_cap as u32;
+        if tokio::time::timeout(this.stop_grace, in_flight.acquire_many(all)).await.is_err() {
             tracing::info!("stopping: jobs still running after {:?} are released for another process", this.stop_grace);
             let _ = this.abandon.send(true);
-            if tokio::time::timeout(ABANDON_WAIT, slots.acquire_many(all)).await.is_err() {
+            if tokio::time::timeout(ABANDON_WAIT, in_flight.acquire_many(all)).await.is_err() {
                 tracing::warn!("stopping: some jobs did not release their leases; they resume when the leases expire");
             }
         }
@@ -391,7 +400,7 @@ impl Runner {
         Ok(self.backend.claim_job(&self.owner, self.lease).await?.map(|j| (j, sent)))
     }
 
-    async fn execute(self: Arc<Self>, (job, claimed_at): (JobRow, Instant)) {
+    async fn execute(self: Arc<Self>, (job, claimed_at): (JobRow, Instant), slot: Arc<slots::WorkerSlot>) {
         let (id, fence) = (job.id, job.fence);
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
             let reason = format!("no handler for job kind {}", job.kind);
@@ -436,7 +445,8 @@ impl Runner {
         // can be stopped when the lease is lost.
         let started = std::time::Instant::now();
         let mut task = {
-            let (handler, ctx) = (handler.clone(), ctx.clone());
+            // The slot stays this function's too: the job's end is recorded with it.
+            let (handler, ctx, slot) = (handler.clone(), ctx.clone(), slot.clone());
             let limit = self.run_timeout;
             let correlation = format!("job-{id}");
             // The job's span follows its work into this task (its log lines carry the id).
@@ -445,7 +455,7 @@ impl Runner {
                 app::backend::CORRELATION_ID.scope(
                     correlation,
                     async move {
-                        match tokio::time::timeout(limit, handler.run(&ctx)).await {
+                        match tokio::time::timeout(limit, slots::with_slot(slot, handler.run(&ctx))).await {
                             Ok(outcome) => outcome,
                             Err(_) => JobOutcome::Failed(format!(
                                 "the job's steps did not finish within {}; stopped",

@@ -619,6 +619,10 @@ async fn system_resource(State(m): State<Arc<Machine>>) -> Response {
         "Storage": { "@odata.id": format!("{system}/Storage") },
         "EthernetInterfaces": { "@odata.id": format!("{system}/EthernetInterfaces") },
     });
+    if m.vendor.summarises_hardware() {
+        v["ProcessorSummary"] = json!({ "Count": hardware.cpus.len(), "Status": { "State": "Enabled" } });
+        v["MemorySummary"] = json!({ "TotalSystemMemoryGiB": hardware.ram_gb(), "Status": { "State": "Enabled" } });
+    }
     if m.vendor == Vendor::Ilo && s.power_changed.is_some_and(|t| t.elapsed() < ILO_POWER_BLANK) {
         v.as_object_mut().expect("object").remove("PowerState");
     }

@@ -123,6 +123,13 @@ impl Vendor {
         matches!(self, Vendor::SessionEtag | Vendor::Idrac | Vendor::Ilo | Vendor::Xcc)
     }
 
+    /// The system resource summarises its processors and memory (`ProcessorSummary`,
+    /// `MemorySummary`), as real BMCs do; the generic session/ETag one does not, so a
+    /// client must walk the collections.
+    pub fn summarises_hardware(self) -> bool {
+        self != Vendor::SessionEtag
+    }
+
     /// PATCH without `If-Match` is refused (428).
     pub fn requires_if_match(self) -> bool {
         self == Vendor::SessionEtag

@@ -121,7 +121,7 @@ impl Backend {
     /// The rotation stopped and the stored password is still the BMC's: the pending
     /// one is dropped.
     pub async fn bmc_rotation_abandon(&self, id: i64) -> Result<(), ServiceError> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.write_conn().await?;
         Ok(store::servers::set_bmc_secret_pending(&mut conn, id, None).await?)
     }
 }

@@ -1,7 +1,7 @@
 //! What the job runner asks of the database, so the server crate reaches jobs through
 //! services and never the store: claim a job, renew or drop the claim, log a step,
-//! park a job while its machine boots, and finish it. Each call is one statement on a
-//! connection of its own, fenced by the claim (`false`: another runner holds the job
+//! park a job while its machine boots, and finish it. Each call is one statement (on SQLite on the
+//! writer connection, see `Db::write_conn`), fenced by the claim (`false`: another runner holds the job
 //! now, and this one must leave it alone).
 
 use crate::backend::Backend;
@@ -34,41 +34,41 @@ impl Backend {
     /// The next job due, claimed by `owner` for `lease` (None: nothing to do).
     pub async fn claim_job(&self, owner: &str, lease: Duration) -> Result<Option<JobRow>, DbError> {
         let now = now_ms();
-        store::jobs::claim(&mut *self.db.conn().await?, owner, now, until(now, lease)).await
+        store::jobs::claim(&mut *self.db.write_conn().await?, owner, now, until(now, lease)).await
     }
 
     /// Extends the claim by `lease` from now.
     pub async fn renew_claim(&self, claim: Claim, lease: Duration) -> Result<bool, DbError> {
         let now = now_ms();
-        store::jobs::renew(&mut *self.db.conn().await?, claim.id, claim.fence, now, until(now, lease)).await
+        store::jobs::renew(&mut *self.db.write_conn().await?, claim.id, claim.fence, now, until(now, lease)).await
     }
 
     /// Extends the claim on every job `owner` parked (machines booting).
     pub async fn renew_parked_claims(&self, owner: &str, lease: Duration) -> Result<u64, DbError> {
         let now = now_ms();
-        store::jobs::renew_parked(&mut *self.db.conn().await?, owner, now, until(now, lease)).await
+        store::jobs::renew_parked(&mut *self.db.write_conn().await?, owner, now, until(now, lease)).await
     }
 
     /// Gives up the claim (the job is taken up again, by this or another process).
     pub async fn release_claim(&self, claim: Claim) -> Result<bool, DbError> {
-        store::jobs::release(&mut *self.db.conn().await?, claim.id, claim.fence, now_ms()).await
+        store::jobs::release(&mut *self.db.write_conn().await?, claim.id, claim.fence, now_ms()).await
     }
 
     /// Gives up the jobs `owner` parked, for another process (this one is stopping).
     pub async fn release_parked_claims(&self, owner: &str) -> Result<u64, DbError> {
-        store::jobs::release_parked(&mut *self.db.conn().await?, owner, now_ms()).await
+        store::jobs::release_parked(&mut *self.db.write_conn().await?, owner, now_ms()).await
     }
 
     /// Appends a line to the job's step log (shown on the server page).
     pub async fn log_job_step(&self, claim: Claim, message: &str) -> Result<bool, DbError> {
-        store::jobs::log_step_fenced(&mut *self.db.conn().await?, claim.id, claim.fence, message, now_ms()).await
+        store::jobs::log_step_fenced(&mut *self.db.write_conn().await?, claim.id, claim.fence, message, now_ms()).await
     }
 
     /// Queues the job again after a transient failure, to run `after` from now.
     pub async fn retry_job_later(&self, claim: Claim, error: &str, after: Duration) -> Result<bool, DbError> {
         let now = now_ms();
         let run_after = until(now, after);
-        store::jobs::retry_later(&mut *self.db.conn().await?, claim.id, claim.fence, error, run_after, now).await
+        store::jobs::retry_later(&mut *self.db.write_conn().await?, claim.id, claim.fence, error, run_after, now).await
     }
 
     /// Ends the job with `end` (Succeed or Fail; a job being aborted ends aborted).
@@ -92,14 +92,15 @@ impl Backend {
 
     /// Gives the job an agent token (its hash) before the live image boots.
     pub async fn set_agent_token(&self, claim: Claim, token_hash: &str) -> Result<bool, DbError> {
-        store::jobs::set_agent_token(&mut *self.db.conn().await?, claim.id, claim.fence, token_hash, now_ms()).await
+        store::jobs::set_agent_token(&mut *self.db.write_conn().await?, claim.id, claim.fence, token_hash, now_ms())
+            .await
     }
 
     /// Parks the job until its agent reports or `deadline` passes, still this process's
     /// for `lease` (renewed with the other parked jobs).
     pub async fn park_job(&self, claim: Claim, deadline: i64, lease: Duration) -> Result<bool, DbError> {
         let now = now_ms();
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.write_conn().await?;
         store::jobs::wait_for_agent(&mut conn, claim.id, claim.fence, deadline, until(now, lease), now).await
     }
 }

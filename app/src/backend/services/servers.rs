@@ -439,7 +439,7 @@ impl Backend {
 
     /// Records the power state and health a BMC reported.
     pub async fn record_power(&self, id: i64, power: PowerState, health: Health) -> Result<(), ServiceError> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.write_conn().await?;
         Ok(store::servers::set_power(&mut conn, id, power, health, now_ms()).await?)
     }
 

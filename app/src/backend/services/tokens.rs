@@ -40,7 +40,7 @@ impl Backend {
         let token = format!("rs_{}", random_token());
         let now = now_ms();
         let expires_at = expires_at(now, days);
-        let mut conn = self.db.conn().await.map_err(ServiceError::from)?;
+        let mut conn = self.db.write_conn().await.map_err(ServiceError::from)?;
         let id = store::api_tokens::insert(&mut conn, user.id, name, &token_hash(&token), now, expires_at)
             .await
             .map_err(ServiceError::from)?;

@@ -269,7 +269,7 @@ impl Backend {
     /// Drops finished deliveries older than `keep` from the log.
     pub async fn prune_deliveries(&self, keep: std::time::Duration) -> Result<u64, ServiceError> {
         let before = now_ms() - keep.as_millis() as i64;
-        Ok(store::webhooks::prune(&mut *self.db.conn().await?, before).await?)
+        Ok(store::webhooks::prune(&mut *self.db.write_conn().await?, before).await?)
     }
 
     /// Up to `limit` deliveries due now: (id, the next-attempt time to claim with).
@@ -286,7 +286,7 @@ impl Backend {
         seen: i64,
         lease_until: i64,
     ) -> Result<Option<(Attempt, SecretString)>, ServiceError> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.write_conn().await?;
         if !store::webhooks::claim(&mut conn, id, seen, lease_until).await? {
             return Ok(None);
         }
@@ -321,7 +321,7 @@ impl Backend {
                 None => (DeliveryStatus::Failed, now),
             }
         };
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.write_conn().await?;
         let error = error.map(|e| e.chars().take(500).collect::<String>());
         store::webhooks::record(&mut conn, attempt.id, status, http_status.map(i64::from), error.as_deref(), next, now)
             .await?;
