@@ -56,6 +56,11 @@ pub struct RedfishBmc {
     notes: std::sync::Mutex<Vec<String>>,
     system_path: OnceCell<String>,
     media_path: OnceCell<String>,
+    /// Resources as this client last read them, by path, for what does not change
+    /// while a job holds the machine (links, actions, summaries): a real BMC takes a
+    /// tenth of a second to seconds per request. Power and boot state, slots and
+    /// anything checked after a change are always read afresh.
+    known: std::sync::Mutex<std::collections::HashMap<String, Value>>,
 }
 
 /// How this client authenticates.
@@ -156,7 +161,7 @@ impl RedfishBmc {
     /// boot mode sent back, and reads it back until the BMC shows it.
     async fn override_boot(&self, target: &str, enabled: &str, doing: &'static str) -> Result<(), BmcError> {
         let path = self.system_path().await?.to_string();
-        let (system, etag) = self.fetch(&path, doing).await?;
+        let (system, etag) = self.read_kept(&path, doing).await?;
         let boot = &system["Boot"];
         if let Some(allowed) = boot["BootSourceOverrideTarget@Redfish.AllowableValues"].as_array() {
             let allowed: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
@@ -271,6 +276,7 @@ impl RedfishBmc {
             notes: std::sync::Mutex::new(Vec::new()),
             system_path,
             media_path: OnceCell::new(),
+            known: Default::default(),
         })
     }
 
@@ -529,6 +535,30 @@ impl RedfishBmc {
         self.fetch(path, doing).await.map(|(v, _)| v)
     }
 
+    /// A resource read now, kept for [`Self::links_of`].
+    async fn read_kept(&self, path: &str, doing: &str) -> Result<(Value, Option<String>), BmcError> {
+        let read = self.fetch(path, doing).await?;
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(path.to_string(), read.0.clone());
+        }
+        Ok(read)
+    }
+
+    /// A resource for its links, actions or summaries: as this client last read it,
+    /// else read now.
+    async fn links_of(&self, path: &str, doing: &str) -> Result<Value, BmcError> {
+        if let Some(v) = self.known.lock().ok().and_then(|k| k.get(path).cloned()) {
+            return Ok(v);
+        }
+        self.read_kept(path, doing).await.map(|(v, _)| v)
+    }
+
+    /// The system's resource for its links, actions and summaries.
+    async fn system_links(&self, doing: &str) -> Result<Value, BmcError> {
+        let path = self.system_path().await?.to_string();
+        self.links_of(&path, doing).await
+    }
+
     /// PATCHes a resource with `If-Match` when it has an ETag (`etag`: from the read
     /// the caller just made; newer firmware demands it); a 412 (changed since) or 428
     /// (If-Match required) is retried once with the fresh ETag (or `*` when the BMC
@@ -573,14 +603,14 @@ impl RedfishBmc {
         self.media_path
             .get_or_try_init(|| async {
                 let doing = "finding virtual media";
-                let system = self.get(self.system_path().await?, doing).await?;
+                let system = self.system_links(doing).await?;
                 let mut collections: Vec<String> = Vec::new();
                 if let Some(p) = odata_id(&system["VirtualMedia"]) {
                     collections.push(p);
                 }
                 for m in system["Links"]["ManagedBy"].as_array().into_iter().flatten() {
                     if let Some(mp) = odata_id(m) {
-                        let manager = self.get(&mp, doing).await?;
+                        let manager = self.links_of(&mp, doing).await?;
                         if let Some(p) = odata_id(&manager["VirtualMedia"]) {
                             collections.push(p);
                         }
@@ -603,7 +633,7 @@ impl RedfishBmc {
 
     /// POSTs to an action the resource advertises, or to the conventional path.
     async fn action(&self, resource: &str, name: &str, body: Value, doing: &str) -> Result<(), BmcError> {
-        let res = self.get(resource, doing).await?;
+        let res = self.links_of(resource, doing).await?;
         let target = res["Actions"][format!("#{name}")]["target"]
             .as_str()
             .map(str::to_string)
@@ -1053,13 +1083,14 @@ impl Bmc for RedfishBmc {
 
     async fn system(&self) -> Result<SystemSummary, BmcError> {
         let doing = "reading the system";
-        let v = self.get(self.system_path().await?, doing).await?;
+        let path = self.system_path().await?.to_string();
+        let (v, _) = self.read_kept(&path, doing).await?;
         parse_system(&v).map_err(|m| self.err(doing, BmcErrorKind::Malformed(m)))
     }
 
     async fn oob_inventory(&self) -> Result<Inventory, BmcError> {
         let doing = "reading the out-of-band inventory";
-        let sys = self.get(self.system_path().await?, doing).await?;
+        let sys = self.system_links(doing).await?;
         let summary = parse_system(&sys).map_err(|m| self.err(doing, BmcErrorKind::Malformed(m)))?;
         let mut inv = Inventory {
             system: SystemInfo {
@@ -1118,7 +1149,7 @@ impl Bmc for RedfishBmc {
     /// with zeros: some BMCs know nothing while the machine is off), the whole walk.
     async fn oob_counts(&self) -> Result<HardwareCounts, BmcError> {
         let doing = "reading the out-of-band inventory";
-        let sys = self.get(self.system_path().await?, doing).await?;
+        let sys = self.system_links(doing).await?;
         let cpus = sys["ProcessorSummary"]["Count"].as_u64().filter(|n| *n > 0);
         let gib = sys["MemorySummary"]["TotalSystemMemoryGiB"].as_f64().filter(|g| *g > 0.0);
         let (Some(cpus), Some(gib)) = (cpus, gib) else {
@@ -1249,11 +1280,11 @@ impl Bmc for RedfishBmc {
 
     async fn manager_uuid(&self) -> Result<Option<String>, BmcError> {
         let doing = "reading the BMC's manager";
-        let system = self.get(self.system_path().await?, doing).await?;
+        let system = self.system_links(doing).await?;
         let Some(manager) = system["Links"]["ManagedBy"].as_array().and_then(|m| m.first()).and_then(odata_id) else {
             return Ok(None);
         };
-        let m = self.get(&manager, doing).await?;
+        let m = self.read_kept(&manager, doing).await?.0;
         Ok(m["UUID"].as_str().map(str::trim).filter(|u| !u.is_empty()).map(str::to_string))
     }
 
