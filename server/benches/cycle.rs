@@ -1,87 +1,103 @@
-//! Benchmark (prints numbers; asserts nothing): a whole 1,000-server cycle in one
-//! process, as an admin's scripts would drive it. The demo lab's servers (zero boot
-//! delay) register; then, through the REST API with 16 clients, every one is made
-//! available, allocated to a tenant and released (each cleaned back to available);
-//! then the whole fleet is listed with detail (every page of 500). Prints each
-//! phase's wall time, the listing's percentiles, the slowest database statement the
-//! process logged, and the process's peak RSS (Rackstate and the lab's BMCs and agents
-//! all run in it).
+//! Benchmark (prints numbers; asserts nothing): a whole 1,000-server cycle through one
+//! `rackstate` process, as an admin's scripts would drive it, against the lab as a
+//! process of its own (its BMCs and the agents of its live images are not
+//! Rackstate's cost). Through the REST API with 16 clients every lab machine is
+//! enrolled (and registers), made available, allocated to a tenant and released (each
+//! cleaned back to available); then the whole fleet is listed with detail (every page
+//! of 500). Prints each phase's wall time and the CPU seconds each process spent in
+//! it, the listing's percentiles, the statements Rackstate logged as slow (over 1 s)
+//! and each process's peak RSS.
 //!
 //! Cleaning erases the lab's disks (files of 3 MiB each) as `RACKSTATE_BENCH_ERASE`
 //! says: `metadata` by default, so the number is Rackstate's work and not this
-//! machine's disk writing 12 GB; `secure` measures the full overwrite and its check.
+//! machine's disk writing gigabytes; `secure` measures the full overwrite and its check.
 //!
 //!     cargo bench -p server --bench cycle
 //!     RACKSTATE_BENCH_SERVERS=10000 cargo bench -p server --bench cycle
 //!     RACKSTATE_BENCH_ERASE=secure cargo bench -p server --bench cycle
 //!     RACKSTATE_BENCH_POSTGRES_URL=postgres://user:pass@127.0.0.1/postgres cargo bench -p server --bench cycle
+//!
+//! RACKSTATE_BENCH_WORKERS sets Rackstate's workers (its default otherwise).
 
-use rackstate_server::{Application, Settings};
-use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{database, env_number, peak_rss_mb};
-
-const ADMIN_PASSWORD: &str = "bench-admin-password";
+use common::{Process, cpu_seconds, database, env_number};
 
 fn main() {
-    // sqlx logs a statement slower than its threshold (1 s) at WARN: counted below.
-    let slow = SlowStatements::default();
-    {
-        use tracing_subscriber::Layer;
-        use tracing_subscriber::layer::SubscriberExt;
-        let only_warnings = slow.clone().with_filter(tracing_subscriber::filter::LevelFilter::WARN);
-        let subscriber = tracing_subscriber::registry().with(only_warnings);
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-    }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(run(slow));
+    rt.block_on(run());
 }
 
-async fn run(slow: SlowStatements) {
+/// CPU seconds of Rackstate and of the lab since the last phase.
+struct Cpu<'a> {
+    rackstate: &'a Process,
+    lab: &'a Process,
+    at: (f64, f64),
+}
+
+impl<'a> Cpu<'a> {
+    fn new(rackstate: &'a Process, lab: &'a Process) -> Self {
+        Self { rackstate, lab, at: (cpu_seconds(rackstate.pid()), cpu_seconds(lab.pid())) }
+    }
+
+    /// "CPU: Rackstate x s, lab y s" for the phase that just ended.
+    fn phase(&mut self) -> String {
+        let now = (cpu_seconds(self.rackstate.pid()), cpu_seconds(self.lab.pid()));
+        let line = format!("CPU: Rackstate {:.1} s, lab {:.1} s", now.0 - self.at.0, now.1 - self.at.1);
+        self.at = now;
+        line
+    }
+}
+
+async fn run() {
     let servers = env_number("RACKSTATE_BENCH_SERVERS", 1000);
-    let defaults = Settings::from_lookup(|_| None).unwrap();
-    let workers = env_number("RACKSTATE_BENCH_WORKERS", defaults.workers);
     let dir = tempfile::tempdir().unwrap();
     let (url, pg) = database(dir.path()).await;
-    let mut settings = defaults;
-    settings.listen = "127.0.0.1:0".parse().unwrap();
-    settings.data_dir = dir.path().to_path_buf();
-    settings.database_url = url;
-    settings.admin_password = Some(rackstate_server::settings::Secret(ADMIN_PASSWORD.into()));
-    settings.workers = workers;
-    settings.demo_lab = servers;
-    settings.demo_lab_boot = Duration::ZERO;
     let erase = std::env::var("RACKSTATE_BENCH_ERASE").unwrap_or_else(|_| "metadata".into());
-    settings.erase_mode = app::domain::erase::EraseMode::parse(&erase).expect("secure, full or metadata");
-    let app = Application::build(&settings).await.expect("Rackstate starts");
-    let base = format!("http://{}", app.local_addr());
-    let backend = app.backend().clone();
-    tokio::spawn(app.serve(std::future::pending()));
-    let db = backend.db.clone();
+    let mut env = vec![("RACKSTATE_ERASE_MODE", erase.clone())];
+    if let Ok(w) = std::env::var("RACKSTATE_BENCH_WORKERS") {
+        env.push(("RACKSTATE_WORKERS", w));
+    }
+    let (lab, machines) = common::start_lab(servers, dir.path()).await;
+    let (rackstate, base, _) = common::start_rackstate("rackstate", dir.path(), &url, &env).await;
+    let db = app::backend::Db::connect(&url, 2).await.unwrap();
     let db_kind = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
-    println!("a {servers}-server cycle in one process ({db_kind}, {workers} workers, zero boot delay, {erase} erase):");
+    println!(
+        "a {servers}-server cycle through one rackstate process ({db_kind}, {} workers, the lab a process of its own \
+         with zero boot delay, {erase} erase):",
+        std::env::var("RACKSTATE_BENCH_WORKERS").unwrap_or_else(|_| "default".into())
+    );
+    let http = reqwest::Client::new();
+    let token = common::admin_token(&http, &base).await;
+    let live = vec![base.clone()];
+    let mut cpu = Cpu::new(&rackstate, &lab);
 
     let started = Instant::now();
+    common::enrol_all(&http, &token, &live, &machines).await;
+    let enrolled = started.elapsed();
     wait_for(&db, "SELECT COUNT(*) FROM servers WHERE state = 'unavailable'", "register", servers).await;
-    println!("  registered:                      {:>7.2} s", started.elapsed().as_secs_f64());
+    println!(
+        "  enrolled and registered:           {:>7.2} s  (enrolment answered in {:.2} s; {})",
+        started.elapsed().as_secs_f64(),
+        enrolled.as_secs_f64(),
+        cpu.phase()
+    );
+    common::where_the_time_went(&db, "register").await;
 
-    let http = reqwest::Client::new();
-    let token = admin_token(&http, &base).await;
-    let live = vec![base.clone()];
     let started = Instant::now();
     common::make_all_available(&http, &token, &live, &db).await;
-    println!("  made available (REST, 16 clients): {:>5.2} s", started.elapsed().as_secs_f64());
+    println!("  made available (REST, 16 clients):  {:>6.2} s  ({})", started.elapsed().as_secs_f64(), cpu.phase());
 
     let started = Instant::now();
     common::allocate_and_release_all(&http, &token, &live, &db).await;
     let released = started.elapsed();
     wait_for(&db, "SELECT COUNT(*) FROM jobs WHERE kind = 'clean' AND status = 'succeeded'", "clean", servers).await;
     println!(
-        "  allocated + released + cleaned:  {:>7.2} s  (allocate and release answered in {:.2} s)",
+        "  allocated + released + cleaned:    {:>7.2} s  (allocate and release answered in {:.2} s; {})",
         started.elapsed().as_secs_f64(),
-        released.as_secs_f64()
+        released.as_secs_f64(),
+        cpu.phase()
     );
     common::where_the_time_went(&db, "clean").await;
 
@@ -95,14 +111,28 @@ async fn run(slow: SlowStatements) {
     took.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "  list all {servers} with detail ({} page(s) of 500), 50 times: p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms",
+        "  list all {servers} with detail ({} page(s) of 500), 50 times: p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms ({})",
         servers.div_ceil(500),
         ms(took[25]),
         ms(took[45]),
-        ms(took[49])
+        ms(took[49]),
+        cpu.phase()
     );
-    println!("  statements over 1 s (sqlx's slow-statement warnings): {}", slow.count());
-    println!("  peak RSS: {:.0} MB", peak_rss_mb());
+    let warnings = common::warnings(dir.path(), "rackstate");
+    let slow: usize = warnings.iter().filter(|(m, _)| m.contains("slow statement")).map(|(_, n)| n).sum();
+    println!("  statements over 1 s (sqlx's slow-statement warnings): {slow}");
+    println!(
+        "  peak RSS: Rackstate {:.0} MiB, lab {:.0} MiB",
+        common::peak_rss_mib_of(rackstate.pid()),
+        common::peak_rss_mib_of(lab.pid())
+    );
+    println!("  Rackstate's warnings: {}", warnings.iter().map(|w| w.1).sum::<usize>());
+    for (message, n) in warnings.iter().take(5) {
+        println!("    {n:>5}  {message}");
+    }
+    drop(cpu);
+    drop(rackstate);
+    drop(lab);
     common::drop_database(pg, &db).await;
 }
 
@@ -150,29 +180,4 @@ async fn list_all(http: &reqwest::Client, token: &str, base: &str) -> usize {
         }
     }
     listed
-}
-
-async fn admin_token(http: &reqwest::Client, base: &str) -> String {
-    let body = json!({ "username": "admin", "password": ADMIN_PASSWORD, "name": "bench" });
-    let v: Value = http.post(format!("{base}/api/v1/tokens")).json(&body).send().await.unwrap().json().await.unwrap();
-    v["token"].as_str().expect("a token").to_string()
-}
-
-/// Counts sqlx's slow-statement warnings.
-#[derive(Clone, Default)]
-struct SlowStatements(std::sync::Arc<std::sync::atomic::AtomicUsize>);
-
-impl SlowStatements {
-    fn count(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SlowStatements {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        let meta = event.metadata();
-        if meta.target().starts_with("sqlx") && *meta.level() == tracing::Level::WARN {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
 }

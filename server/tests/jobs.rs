@@ -253,3 +253,65 @@ async fn run_timeout_fails_a_hung_job() {
     assert_eq!(j.status, JobStatus::Failed);
     assert!(j.last_error.unwrap().contains("did not finish within 0.3 seconds"));
 }
+
+/// Forty jobs' runners log twenty lines each at the same time (written together in
+/// few statements): every job's log holds its own lines in the order they were
+/// logged, and a runner whose claim was taken over logs nothing more.
+#[tokio::test]
+async fn lines_logged_at_once_keep_their_order_and_their_fence() {
+    use app::backend::services::runner::Claim;
+    let app = spawn_app().await;
+    let mut claims = Vec::new();
+    for i in 0..40 {
+        let s = server_in_state(&app, &format!("s{i}"), ServerState::Registering).await;
+        enqueue(&app.backend, s.id, JobKind::Register).await;
+        let job = app.backend.claim_job("runner", Duration::from_secs(60)).await.unwrap().unwrap();
+        claims.push(Claim::from(&job));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for claim in claims.clone() {
+        let backend = app.backend.clone();
+        tasks.spawn(async move {
+            for n in 0..20 {
+                assert!(backend.log_job_step(claim, &format!("line {n}")).await.unwrap());
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    for claim in &claims {
+        let steps: Vec<String> = sqlx::query_scalar("SELECT message FROM job_steps WHERE job_id = $1 ORDER BY id")
+            .bind(claim.id)
+            .fetch_all(app.backend.db.pool())
+            .await
+            .unwrap();
+        let want: Vec<String> = (0..20).map(|n| format!("line {n}")).collect();
+        assert_eq!(steps, want, "job {}", claim.id);
+    }
+    // The first job is claimed again by another runner (its lease ran out): the first
+    // runner's lines are refused, the new runner's written.
+    let stale = claims[0];
+    sqlx::query("UPDATE jobs SET lease_expires_at = 0, status = 'queued' WHERE id = $1")
+        .bind(stale.id)
+        .execute(app.backend.db.pool())
+        .await
+        .unwrap();
+    let job = app.backend.claim_job("other", Duration::from_secs(60)).await.unwrap().expect("claimed again");
+    assert_eq!(job.id, stale.id);
+    let fresh = Claim::from(&job);
+    assert!(!app.backend.log_job_step(stale, "from the stalled runner").await.unwrap(), "refused");
+    assert!(app.backend.log_job_step(fresh, "from the new runner").await.unwrap());
+    let last: Vec<String> =
+        sqlx::query_scalar("SELECT message FROM job_steps WHERE job_id = $1 ORDER BY id DESC LIMIT 1")
+            .bind(stale.id)
+            .fetch_all(app.backend.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(last, vec!["from the new runner".to_string()]);
+    let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_steps WHERE message = 'from the stalled runner'")
+        .fetch_one(app.backend.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(all, 0, "nothing from the stalled runner");
+}

@@ -69,6 +69,9 @@ pub enum DbError {
     Contended { what: &'static str },
     #[error("the database writer thread stopped a write: {0}")]
     Writer(String),
+    /// A write made together with others' failed (the cause, as text, for each).
+    #[error("a shared write failed: {0}")]
+    Batch(String),
 }
 
 impl DbError {

@@ -53,6 +53,8 @@ pub struct Backend {
     /// its runner claims at once instead of at its next poll. Jobs made runnable by
     /// another process are found by the poll.
     pub jobs_ready: std::sync::Arc<tokio::sync::Notify>,
+    /// Job step lines on their way to the database (written together under load).
+    pub step_log: std::sync::Arc<services::step_log::StepLog>,
 }
 
 /// The limits of talking to BMCs (`RACKSTATE_BMC_NETWORKS`,
@@ -81,7 +83,13 @@ impl Default for BmcReach {
 
 impl Backend {
     pub fn new(db: Db, secrets: secrets::SecretBox) -> Self {
-        Self { db, secrets, bmc_reach: Default::default(), jobs_ready: Default::default() }
+        Self {
+            db,
+            secrets,
+            bmc_reach: Default::default(),
+            jobs_ready: Default::default(),
+            step_log: Default::default(),
+        }
     }
 
     /// The same backend with these BMC limits.

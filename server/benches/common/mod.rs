@@ -5,14 +5,9 @@ pub fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Peak resident set size of this process, from /proc/self/status (VmHWM).
+/// Peak resident set size of this process, in MiB.
 pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").map(str::to_string)))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(f64::NAN)
+    peak_rss_mib_of(std::process::id())
 }
 
 pub async fn database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
@@ -152,4 +147,209 @@ pub async fn allocate_and_release_all(http: &reqwest::Client, token: &str, live:
             .unwrap();
         assert!(r.status().is_success(), "releasing {label}: {}", r.text().await.unwrap_or_default());
     }
+}
+
+/// The benchmarks' administrator password and secret key (every replica the same).
+pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+pub const SECRET_KEY: &str = "5f0c1e0d7a3b49c28e6f1d2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e";
+
+/// A child process, killed (SIGKILL) when dropped.
+pub struct Process(pub Option<std::process::Child>);
+
+impl Process {
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map(|c| c.id()).unwrap_or_default()
+    }
+
+    pub fn alive(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// SIGKILL: no shutdown, leases left as they were.
+    pub fn kill(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.0 = None;
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `rackstate lab` as a process of its own (a BMC port per machine, hence the file
+/// limit), and its machines once it has written them.
+pub async fn start_lab(servers: usize, dir: &std::path::Path) -> (Process, Vec<serde_json::Value>) {
+    let bin = env!("CARGO_BIN_EXE_rackstate");
+    let lab_dir = dir.join("lab");
+    let started = std::time::Instant::now();
+    let lab = Process(Some(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 65536 2>/dev/null; exec {bin} lab --machines {servers} --boot-seconds 0 --dir {}",
+                lab_dir.display()
+            ))
+            .env("RACKSTATE_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("starting rackstate lab"),
+    ));
+    let machines = loop {
+        if let Ok(text) = std::fs::read_to_string(lab_dir.join("machines.json"))
+            && let Ok(list) = serde_json::from_str::<Vec<serde_json::Value>>(&text)
+        {
+            break list;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(600), "the lab never wrote its machines");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    (lab, machines)
+}
+
+/// A `rackstate` process on `database_url` named `name` (its data directory and logs
+/// under `dir`), serving on a port of its own with its metrics on another; `env` adds
+/// or overrides settings. Its base URL and metrics URL, once it is ready.
+pub async fn start_rackstate(
+    name: &str,
+    dir: &std::path::Path,
+    database_url: &str,
+    env: &[(&str, String)],
+) -> (Process, String, String) {
+    let bin = env!("CARGO_BIN_EXE_rackstate");
+    let (port, metrics_port) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{port}");
+    let data = dir.join(name);
+    std::fs::create_dir_all(&data).unwrap();
+    let image = dir.join("live-image.img");
+    if !image.exists() {
+        rackstate_server::live_image::LiveImage::write_simulation_image(&image).unwrap();
+    }
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n 65536 2>/dev/null; exec {bin}"))
+        .envs([
+            ("RACKSTATE_LISTEN", format!("127.0.0.1:{port}")),
+            ("RACKSTATE_DATABASE_URL", database_url.to_string()),
+            ("RACKSTATE_DATA_DIR", data.display().to_string()),
+            ("RACKSTATE_SECRET_KEY", SECRET_KEY.to_string()),
+            ("RACKSTATE_ADMIN_PASSWORD", ADMIN_PASSWORD.to_string()),
+            ("RACKSTATE_AGENT_URL", base.clone()),
+            ("RACKSTATE_POWER_SYNC_SECONDS", "0".into()),
+            ("RACKSTATE_LIVE_IMAGE", image.display().to_string()),
+            ("RACKSTATE_BMC_NETWORKS", "any,127.0.0.0/8".into()),
+            ("RACKSTATE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}")),
+            ("RACKSTATE_LOG", "warn".into()),
+        ])
+        .envs(env.iter().map(|(k, v)| (*k, v.clone())))
+        .stdout(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap())
+        .stderr(std::fs::File::create(dir.join(format!("{name}.err"))).unwrap())
+        .spawn()
+        .expect("starting rackstate");
+    let process = Process(Some(child));
+    wait_ready(&base).await;
+    (process, base, format!("http://127.0.0.1:{metrics_port}/metrics"))
+}
+
+async fn wait_ready(base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        if reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("{base} never became ready");
+}
+
+pub async fn admin_token(http: &reqwest::Client, base: &str) -> String {
+    let body = serde_json::json!({ "username": "admin", "password": ADMIN_PASSWORD, "name": "bench" });
+    let v: serde_json::Value =
+        http.post(format!("{base}/api/v1/tokens")).json(&body).send().await.unwrap().json().await.unwrap();
+    v["token"].as_str().expect("a token").to_string()
+}
+
+/// Through the REST API at `bases` (16 clients spreading requests over them): every
+/// lab machine enrolled (and so queued for registration).
+pub async fn enrol_all(http: &reqwest::Client, token: &str, bases: &[String], machines: &[serde_json::Value]) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (chunk_no, chunk) in machines.chunks(machines.len().div_ceil(16).max(1)).enumerate() {
+        let (http, token, bases, chunk) = (http.clone(), token.to_string(), bases.to_vec(), chunk.to_vec());
+        tasks.spawn(async move {
+            for (i, m) in chunk.iter().enumerate() {
+                let base = &bases[(chunk_no + i) % bases.len()];
+                let body = serde_json::json!({
+                    "name": m["name"], "bmc_address": m["address"],
+                    "bmc_username": m["username"], "bmc_password": m["password"],
+                });
+                let r = http.post(format!("{base}/api/v1/servers")).bearer_auth(&token).json(&body).send().await;
+                let status = r.map(|r| r.status().as_u16()).unwrap_or(0);
+                assert_eq!(status, 201, "enrolling {}", m["name"]);
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// CPU seconds (user and system) process `pid` has used, from /proc/PID/stat.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return f64::NAN };
+    // The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size of process `pid` (VmHWM), in MiB.
+pub fn peak_rss_mib_of(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").map(str::to_string)))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// The warning and error lines of a process's logs (RACKSTATE_LOG=warn), by message
+/// (without timestamp and colours), most frequent first.
+pub fn warnings(dir: &std::path::Path, name: &str) -> Vec<(String, usize)> {
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for file in [format!("{name}.log"), format!("{name}.err")] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        for line in text.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")) {
+            let plain: String = strip_ansi(line);
+            let key = plain.split_once(": ").map(|(_, m)| m).unwrap_or(&plain).chars().take(160).collect();
+            *seen.entry(key).or_default() += 1;
+        }
+    }
+    let mut top: Vec<(String, usize)> = seen.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top
+}
+
+/// A log line without its terminal colours.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

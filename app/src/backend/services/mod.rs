@@ -20,6 +20,7 @@ pub mod power;
 pub mod rotation;
 pub mod runner;
 pub mod servers;
+pub mod step_log;
 pub mod tokens;
 pub mod webhooks;
 pub mod write;

@@ -1,6 +1,6 @@
 //! What the job runner asks of the database, so the server crate reaches jobs through
 //! services and never the store: claim a job, renew or drop the claim, log a step,
-//! park a job while its machine boots, and finish it. Each call is one statement (on SQLite on the
+//! park a job while its machine boots, and finish it (step lines: `step_log.rs`). Each call is one statement (on SQLite on the
 //! writer connection, see `Db::write_conn`), fenced by the claim (`false`: another runner holds the job
 //! now, and this one must leave it alone).
 
@@ -57,11 +57,6 @@ impl Backend {
     /// Gives up the jobs `owner` parked, for another process (this one is stopping).
     pub async fn release_parked_claims(&self, owner: &str) -> Result<u64, DbError> {
         store::jobs::release_parked(&mut *self.db.write_conn().await?, owner, now_ms()).await
-    }
-
-    /// Appends a line to the job's step log (shown on the server page).
-    pub async fn log_job_step(&self, claim: Claim, message: &str) -> Result<bool, DbError> {
-        store::jobs::log_step_fenced(&mut *self.db.write_conn().await?, claim.id, claim.fence, message, now_ms()).await
     }
 
     /// Queues the job again after a transient failure, to run `after` from now.

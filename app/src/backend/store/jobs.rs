@@ -367,27 +367,51 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<JobRow>, Db
         .map_err(|e| DbError::query("reading a job", e))
 }
 
-/// Appends a line to a job's step log for the runner of claim `fence`: nothing is
-/// written once the job was claimed again (a stalled runner's lines would mislead).
-pub async fn log_step_fenced(
-    conn: &mut AnyConnection,
-    job_id: i64,
-    fence: i64,
-    message: &str,
-    now: i64,
-) -> Result<bool, DbError> {
-    sqlx::query(
-        "INSERT INTO job_steps (job_id, at, message) SELECT $1, $2, $3 \
-         WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND fence = $4)",
-    )
-    .bind(job_id)
-    .bind(now)
-    .bind(message)
-    .bind(fence)
-    .execute(conn)
-    .await
-    .map(|r| r.rows_affected() == 1)
-    .map_err(|e| DbError::query("logging a job step", e))
+/// A line for a job's step log from the runner of claim `fence`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepLine {
+    pub job_id: i64,
+    pub fence: i64,
+    pub at: i64,
+    pub message: String,
+}
+
+/// Most lines in one statement (five parameters each; SQLite allows 32,766).
+pub const STEP_LINES_PER_STATEMENT: usize = 500;
+
+/// Appends lines to their jobs' step logs in one statement, in the order given; a
+/// line whose job was claimed again since (its fence moved on) is not written (a
+/// stalled runner's lines would mislead). Returns the ids of the jobs that got lines.
+pub async fn log_steps_fenced(conn: &mut AnyConnection, lines: &[StepLine]) -> Result<Vec<i64>, DbError> {
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The casts give PostgreSQL the parameters' types (SQLite takes them as they come).
+    let values: Vec<String> = (0..lines.len())
+        .map(|i| {
+            let p = i * 5;
+            format!(
+                "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT))",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            )
+        })
+        .collect();
+    let sql = format!(
+        "WITH v (seq, job_id, fence, at, message) AS (VALUES {}) \
+         INSERT INTO job_steps (job_id, at, message) \
+         SELECT v.job_id, v.at, v.message FROM v JOIN jobs j ON j.id = v.job_id AND j.fence = v.fence \
+         ORDER BY v.seq RETURNING job_id",
+        values.join(", ")
+    );
+    let mut query = sqlx::query_scalar::<_, i64>(&sql);
+    for (seq, line) in lines.iter().enumerate() {
+        query = query.bind(seq as i64).bind(line.job_id).bind(line.fence).bind(line.at).bind(line.message.as_str());
+    }
+    query.fetch_all(conn).await.map_err(|e| DbError::query("logging job steps", e))
 }
 
 /// Appends a line to a job's step log (the agent API, in its own transaction).
