@@ -47,7 +47,7 @@ async fn run(admin_url: String) {
     let db = app::backend::Db::connect(&url, 4).await.unwrap();
 
     let started = Instant::now();
-    let (lab, machines) = common::start_lab(servers, dir.path()).await;
+    let (lab, machines) = common::start_lab(servers, dir.path(), "").await;
     println!("{servers} lab machines up in {:.1} s (one process)", started.elapsed().as_secs_f64());
 
     // Three replicas: the same database and secret key, each its own agent URL.

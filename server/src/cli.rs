@@ -85,6 +85,10 @@ pub struct LabArgs {
     /// A delay added to every BMC answer, in milliseconds (0 to 60000).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub bmc_delay_ms: u64,
+    /// Each simulated disk's file, in KiB (4 to 1048576): what cleaning writes and
+    /// reads back (a benchmark of thousands of machines may want them small).
+    #[arg(long, default_value_t = crate::lab::DEFAULT_DISK_BYTES / 1024, value_parser = clap::value_parser!(u64).range(4..=1_048_576))]
+    pub disk_kib: u64,
     /// The BMCs' Redfish dialect: mixed (the default: each machine its own) or one vendor.
     #[arg(long, value_parser = vendor, help = format!("The BMCs' Redfish dialect: {}", vendor_names()))]
     pub vendor: Option<VendorChoice>,
@@ -256,7 +260,7 @@ pub async fn lab(args: &LabArgs) -> u8 {
             machines,
             boot_delay: std::time::Duration::from_secs_f64(args.boot_seconds),
             disk_dir: dir.join("disks"),
-            disk_bytes: crate::lab::DEFAULT_DISK_BYTES,
+            disk_bytes: args.disk_kib * 1024,
             bmc_delay: std::time::Duration::from_millis(args.bmc_delay_ms),
             vendor: args.vendor.and_then(|v| v.0),
         };
@@ -312,7 +316,8 @@ mod tests {
         }
         let mut cli = Cli::command();
         let lab = cli.find_subcommand_mut("lab").unwrap().render_long_help().to_string();
-        for flag in ["--machines", "--dir", "--boot-seconds", "--bmc-delay-ms", "--vendor", "supermicro"] {
+        for flag in ["--machines", "--dir", "--boot-seconds", "--bmc-delay-ms", "--disk-kib", "--vendor", "supermicro"]
+        {
             assert!(lab.contains(flag), "{flag} missing from:\n{lab}");
         }
     }

@@ -27,10 +27,12 @@ pub struct Settings {
     /// Key sealing BMC credentials, 64 hex digits (`RACKSTATE_SECRET_KEY`); without it,
     /// a key file under the data directory.
     pub secret_key: Option<Secret>,
-    /// Jobs run at once by this process (`RACKSTATE_WORKERS`); 0 runs none (another
-    /// replica does the work). A running job mostly waits for its BMC (a machine
-    /// booting for its agent waits parked, without a slot), so the default is well
-    /// above the core count: 1,000 lab registrations took 11 s with 64, 9 s with 256.
+    /// Jobs worked on at once by this process (`RACKSTATE_WORKERS`); 0 runs none
+    /// (another replica does the work). A running job mostly waits for its BMC (a
+    /// machine booting for its agent waits parked, without a slot; a job waiting for a
+    /// power state or a mount to settle gives its slot back), so the default is well
+    /// above the core count; on the 2-core development machine 64 already keeps both
+    /// cores busy registering 1,000 lab servers (the cycle benchmark).
     pub workers: usize,
     /// The live image ISO served to BMCs as virtual media (`RACKSTATE_LIVE_IMAGE`).
     pub live_image: Option<PathBuf>,

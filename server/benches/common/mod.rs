@@ -186,8 +186,8 @@ pub fn free_port() -> u16 {
 }
 
 /// `rackstate lab` as a process of its own (a BMC port per machine, hence the file
-/// limit), and its machines once it has written them.
-pub async fn start_lab(servers: usize, dir: &std::path::Path) -> (Process, Vec<serde_json::Value>) {
+/// limit; `args` adds flags), and its machines once it has written them.
+pub async fn start_lab(servers: usize, dir: &std::path::Path, args: &str) -> (Process, Vec<serde_json::Value>) {
     let bin = env!("CARGO_BIN_EXE_rackstate");
     let lab_dir = dir.join("lab");
     let started = std::time::Instant::now();
@@ -195,7 +195,7 @@ pub async fn start_lab(servers: usize, dir: &std::path::Path) -> (Process, Vec<s
         std::process::Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "ulimit -n 65536 2>/dev/null; exec {bin} lab --machines {servers} --boot-seconds 0 --dir {}",
+                "ulimit -n 65536 2>/dev/null; exec {bin} lab --machines {servers} --boot-seconds 0 --dir {} {args}",
                 lab_dir.display()
             ))
             .env("RACKSTATE_LOG", "warn")
