@@ -171,29 +171,46 @@ pub async fn claim(
     // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
     // that lost the race re-evaluates it on the updated row and gets nothing.
     static SQL: LazyLock<String> = LazyLock::new(|| {
-        let runnable = format!(
-            "({} AND ((status IN {} AND run_after <= $3) OR (status IN {} AND lease_expires_at < $3)))",
-            applies(JobEvent::Claim),
-            statuses(&[Queued, WaitingForAgent]),
-            statuses(&[Running, WaitingForAgent]),
+        let claimable = applies(JobEvent::Claim);
+        let (due, expired) = (
+            |status: &[JobStatus]| format!("status IN {} AND run_after <= $3", statuses(status)),
+            format!("status IN {} AND lease_expires_at < $3", statuses(&[Running, WaitingForAgent])),
         );
+        let runnable = format!("({claimable} AND (({}) OR ({expired})))", due(&[Queued, WaitingForAgent]));
         let attempt_phases: Vec<&str> =
             JobPhase::ALL.iter().filter(|p| p.starts_attempt()).map(|p| p.as_str()).collect();
-        // `attempts` counts starts of the process; resuming after the agent reported, or
-        // failing a job whose agent never did, is not a new attempt.
         // One job per server at a time: a job waits while an older one of its server is
         // active (a release's cleaning waits for the aborted deploy's cleanup).
+        let free = format!(
+            "NOT EXISTS (SELECT 1 FROM jobs o WHERE o.server_id = jobs.server_id AND o.id < jobs.id \
+             AND o.status IN {})",
+            active_statuses()
+        );
+        // The oldest runnable job, as the oldest of each way to be runnable: queued
+        // jobs walked in id order (jobs_status_id) up to the first free one; parked
+        // jobs now due and jobs whose lease ran out found by time (few at any moment).
+        let oldest = |condition: String| {
+            format!(
+                "SELECT id FROM (SELECT id FROM jobs WHERE {condition} AND {claimable} AND {free} \
+                 ORDER BY id LIMIT 1) AS c"
+            )
+        };
+        // `+run_after` keeps SQLite off the (status, run_after) index there: it would
+        // read every due queued job and sort them by id at each claim.
+        let queued = format!("status IN {} AND +run_after <= $3", statuses(&[Queued]));
+        let candidates = [oldest(queued), oldest(due(&[WaitingForAgent])), oldest(expired.clone())].join(" UNION ALL ");
+        // `attempts` counts starts of the process; resuming after the agent reported, or
+        // failing a job whose agent never did, is not a new attempt.
+        // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
+        // that lost the race re-evaluates it on the updated row and gets nothing.
         format!(
             "UPDATE jobs SET {set}, \
              lease_owner = $1, lease_expires_at = $2, updated_at = $3, fence = fence + 1, \
              attempts = attempts + CASE WHEN phase IN {attempt} THEN 1 ELSE 0 END \
-             WHERE id = (SELECT id FROM jobs WHERE {runnable} AND NOT EXISTS (SELECT 1 FROM jobs o \
-               WHERE o.server_id = jobs.server_id AND o.id < jobs.id AND o.status IN {active}) \
-             ORDER BY id LIMIT 1) AND {runnable} \
+             WHERE id = (SELECT MIN(id) FROM ({candidates}) AS oldest) AND {runnable} \
              RETURNING {COLUMNS}",
             set = set(JobEvent::Claim),
             attempt = sql_list(attempt_phases),
-            active = active_statuses(),
         )
     });
     sqlx::query_as(&SQL)
