@@ -10,7 +10,8 @@
 //!     RACKSTATE_BENCH_POSTGRES_URL=postgres://rackstate_test:rackstate_test@127.0.0.1:5432/postgres \
 //!       RACKSTATE_BENCH_SERVERS=10000 cargo bench -p server --bench replicas
 //!
-//! RACKSTATE_BENCH_SERVERS (1,000), RACKSTATE_BENCH_WORKERS per replica (64),
+//! RACKSTATE_BENCH_SERVERS (1,000), RACKSTATE_BENCH_DISK_KIB (each lab disk's size,
+//! 128 KiB: what cleaning writes and reads back), RACKSTATE_BENCH_WORKERS per replica (64),
 //! RACKSTATE_BENCH_DB_CONNECTIONS per replica (the default) and
 //! RACKSTATE_BENCH_LEASE_SECONDS (10: how long a dead replica's jobs wait) tune it.
 
@@ -47,7 +48,8 @@ async fn run(admin_url: String) {
     let db = app::backend::Db::connect(&url, 4).await.unwrap();
 
     let started = Instant::now();
-    let (lab, machines) = common::start_lab(servers, dir.path(), "").await;
+    let disk_kib = env_number("RACKSTATE_BENCH_DISK_KIB", 128);
+    let (lab, machines) = common::start_lab(servers, dir.path(), &format!("--disk-kib {disk_kib}")).await;
     println!("{servers} lab machines up in {:.1} s (one process)", started.elapsed().as_secs_f64());
 
     // Three replicas: the same database and secret key, each its own agent URL.

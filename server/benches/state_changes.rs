@@ -10,6 +10,7 @@
 //!     RACKSTATE_BENCH_RATE=3000 cargo bench -p server --bench state_changes  (open loop, see below)
 //!     RACKSTATE_BENCH_SERVE=1 cargo bench -p server --bench state_changes    (server only, see below)
 //!     RACKSTATE_BENCH_TIMELINE=1 cargo bench ...   (also the worst latency of each 100 ms)
+//!     RACKSTATE_BENCH_DB_CONNECTIONS=32 cargo bench ...   (the pool's size; RACKSTATE_DB_MAX_CONNECTIONS's default otherwise)
 //!
 //! By default each client sends its next request when the last one is answered (a
 //! closed loop: throughput is what the server gives). With RACKSTATE_BENCH_RATE the
@@ -56,6 +57,8 @@ fn main() {
         settings.database_url = url;
         settings.admin_password = Some(rackstate_server::settings::Secret("bench-admin-password".into()));
         settings.workers = 0;
+        settings.db_max_connections =
+            env_number("RACKSTATE_BENCH_DB_CONNECTIONS", settings.db_max_connections as usize) as u32;
         let app = Application::build(&settings).await.expect("Rackstate starts");
         let base = format!("http://{}", app.local_addr());
         let backend = app.backend().clone();
