@@ -32,3 +32,16 @@ pub fn settled_events(conn: &AnyConnection) -> &'static str {
         DbKind::Sqlite => "",
     }
 }
+
+/// One text holding a JSON array with a JSON array per row of `from` (a subquery
+/// aliased `p`) of its `columns`, in no set order: many rows as one, where a row each
+/// would cross from SQLite's thread to the request's one at a time.
+pub fn json_rows(conn: &AnyConnection, columns: &[&str], from: &str) -> String {
+    let values: Vec<String> = columns.iter().map(|c| format!("p.{c}")).collect();
+    match of(conn) {
+        DbKind::Postgres => {
+            format!("SELECT CAST(json_agg(json_build_array({})) AS TEXT) FROM {from}", values.join(", "))
+        }
+        DbKind::Sqlite => format!("SELECT json_group_array(json_array({})) FROM {from}", values.join(", ")),
+    }
+}

@@ -24,7 +24,8 @@ const SELECT_COLUMNS: &str = select_columns!();
 const SELECT_FROM: &str = select_from!();
 const SELECT: &str = concat!(select_columns!(), select_from!());
 
-#[derive(sqlx::FromRow)]
+/// A server row; from a JSON array too (`page`), its values in this order.
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct Row {
     id: i64,
     name: String,
@@ -47,6 +48,30 @@ struct Row {
     created_at: i64,
     updated_at: i64,
 }
+
+/// Row's columns in its order (the JSON form of `page`).
+const ROW_COLUMNS: &[&str] = &[
+    "id",
+    "name",
+    "state",
+    "server_type",
+    "serial_number",
+    "bmc_address",
+    "bmc_verify_tls",
+    "datacenter",
+    "rack",
+    "power_state",
+    "health",
+    "last_error",
+    "bmc_warning",
+    "reserved_for",
+    "subscription_id",
+    "hardware_changes",
+    "deployment_id",
+    "generation",
+    "created_at",
+    "updated_at",
+];
 
 impl Row {
     fn into_server(self) -> Result<Server, DbError> {
@@ -501,12 +526,18 @@ pub async fn page(
         return Ok((Vec::new(), total));
     }
     let ids: Vec<String> = hits.iter().map(|(id, _)| id.to_string()).collect();
-    // The ids are integers from the database, not user input.
-    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE s.id IN ({}) ORDER BY {order}", ids.join(",")))
-        .fetch_all(conn)
-        .await
-        .map_err(|e| DbError::query("listing servers", e))?;
-    let servers = rows.into_iter().map(Row::into_server).collect::<Result<Vec<_>, _>>()?;
+    // The ids are integers from the database, not user input. The rows come as one
+    // JSON text (see `dialect::json_rows`), put back in the page's order.
+    let sql =
+        super::dialect::json_rows(conn, ROW_COLUMNS, &format!("({SELECT} WHERE s.id IN ({})) AS p", ids.join(",")));
+    let json: Option<String> =
+        sqlx::query_scalar(&sql).fetch_one(conn).await.map_err(|e| DbError::query("listing servers", e))?;
+    let rows: Vec<Row> = serde_json::from_str(json.as_deref().unwrap_or("[]"))
+        .map_err(|e| DbError::Corrupt { what: "a page of servers", value: e.to_string() })?;
+    let position: std::collections::HashMap<i64, usize> =
+        hits.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+    let mut servers = rows.into_iter().map(Row::into_server).collect::<Result<Vec<_>, _>>()?;
+    servers.sort_by_key(|s| position.get(&s.id).copied().unwrap_or(usize::MAX));
     Ok((servers, total))
 }
 
