@@ -168,8 +168,6 @@ pub async fn claim(
     lease_until: i64,
 ) -> Result<Option<JobRow>, DbError> {
     use JobStatus::{Queued, Running, WaitingForAgent};
-    // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
-    // that lost the race re-evaluates it on the updated row and gets nothing.
     static SQL: LazyLock<String> = LazyLock::new(|| {
         let claimable = applies(JobEvent::Claim);
         let (due, expired) = (

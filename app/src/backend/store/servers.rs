@@ -872,3 +872,22 @@ pub async fn page_fingerprint(conn: &mut AnyConnection, id: i64) -> Result<Optio
         )
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A column added to the server SELECT but not to ROW_COLUMNS (or the other way
+    /// round) would break every list page: the JSON rows must name the same columns,
+    /// in the same order.
+    #[test]
+    fn json_rows_name_the_select_columns_in_order() {
+        let selected: Vec<&str> = SELECT_COLUMNS
+            .trim_start_matches("SELECT ")
+            .split(',')
+            .map(|item| item.split_whitespace().last().unwrap_or_default())
+            .map(|name| name.rsplit('.').next().unwrap_or_default())
+            .collect();
+        assert_eq!(selected, ROW_COLUMNS);
+    }
+}
