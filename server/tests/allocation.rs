@@ -307,3 +307,50 @@ async fn subscription_ends_at_its_end_date() {
     let now = states(&app, &servers).await;
     assert_eq!(count(&now, ServerState::Available, None), 2);
 }
+
+/// An admin makes a server available at the moment another admin's subscription of
+/// its type is being written: the move waits for the subscription, sees it, and the
+/// server is reserved for it, not left in the pool while the tenant is short. (On
+/// PostgreSQL such a move first reads no subscription and takes the type's shared
+/// lock; the subscription committed meanwhile must still be reconciled.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_made_available_during_a_subscription_is_reserved_for_it() {
+    use app::backend::store;
+    let app = spawn_app().await;
+    let (servers, label) = pool(&app, "s", 3, 1).await;
+    tenant(&app, "acme").await;
+    let out = StateChange::new(Action::SetUnavailable);
+    app.backend.change_state(&admin(), servers[0].id, &out).await.unwrap();
+
+    // The subscription's transaction, as `create_subscription` writes it: the type's
+    // lock, then the row; not committed yet.
+    let mut tx = app.backend.db.begin_write().await.unwrap();
+    let type_id = store::server_types::id_by_label(&mut tx, &label).await.unwrap().unwrap();
+    store::server_types::lock(&mut tx, type_id).await.unwrap();
+    let now = store::now_ms();
+    let row = store::subscriptions::NewSubscription {
+        username: "acme",
+        server_type_id: type_id,
+        count: 1,
+        pinned: false,
+        starts_at: now,
+        ends_at: None,
+        created_by: "admin",
+    };
+    let sub = store::subscriptions::insert(&mut tx, &row, now).await.unwrap();
+
+    let backend = app.backend.clone();
+    let id = servers[0].id;
+    let back =
+        tokio::spawn(async move { backend.change_state(&admin(), id, &StateChange::new(Action::SetAvailable)).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!back.is_finished(), "the move waits for the subscription being written");
+    tx.commit().await.unwrap();
+
+    let s = back.await.unwrap().unwrap();
+    assert_eq!(
+        (s.state, s.reserved_for.as_deref(), s.subscription_id),
+        (ServerState::AvailableReserved, Some("acme"), Some(sub))
+    );
+    assert_eq!(app.backend.subscription(sub).await.unwrap().short, 0);
+}

@@ -59,7 +59,7 @@ fn parse_end_date(s: &str) -> Result<Option<i64>, ActionError> {
     })
 }
 
-#[server(endpoint = "subscriptions_data")]
+#[server(endpoint = "subscriptions_data", output = crate::api::codec::Json)]
 pub async fn load_subscriptions() -> Result<SubscriptionsData, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ManageSubscriptions)).await?;
     let err = super::ssr::service_error;
@@ -73,7 +73,7 @@ pub async fn load_subscriptions() -> Result<SubscriptionsData, ActionError> {
 
 /// Creates a subscription: `count` servers of a type, or the servers named in
 /// `servers` (separated by spaces or commas), until `ends_at` (a date) or ended.
-#[server(endpoint = "create_subscription")]
+#[server(endpoint = "create_subscription", output = crate::api::codec::Json)]
 pub async fn create_subscription(
     username: String,
     server_type: String,
@@ -96,27 +96,27 @@ pub async fn create_subscription(
     backend.create_subscription(&actor, &new).await.map_err(super::ssr::service_error)
 }
 
-#[server(endpoint = "resize_subscription")]
+#[server(endpoint = "resize_subscription", output = crate::api::codec::Json)]
 pub async fn resize_subscription(id: i64, count: String) -> Result<Subscription, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::ManageSubscriptions)).await?;
     let count = parse_count("count", &count)?;
     backend.resize_subscription(&actor, id, count).await.map_err(super::ssr::service_error)
 }
 
-#[server(endpoint = "end_subscription")]
+#[server(endpoint = "end_subscription", output = crate::api::codec::Json)]
 pub async fn end_subscription(id: i64) -> Result<Subscription, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::ManageSubscriptions)).await?;
     backend.end_subscription(&actor, id).await.map_err(super::ssr::service_error)
 }
 
 /// Reserved and used servers per tenant (the admins' part of the report).
-#[server(endpoint = "tenant_usage")]
+#[server(endpoint = "tenant_usage", output = crate::api::codec::Json)]
 pub async fn load_tenant_usage() -> Result<Vec<TenantUsage>, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ManageSubscriptions)).await?;
     backend.tenant_usage().await.map_err(super::ssr::service_error)
 }
 
-#[server(endpoint = "deployments_data")]
+#[server(endpoint = "deployments_data", output = crate::api::codec::Json)]
 pub async fn load_deployments() -> Result<DeploymentsData, ActionError> {
     let (backend, user, _) = super::ssr::require_access(super::ALLOCATE).await?;
     let err = super::ssr::service_error;
@@ -143,7 +143,7 @@ pub async fn load_deployments() -> Result<DeploymentsData, ActionError> {
 
 /// Allocates `count` servers of a type, all or none; `username` names the tenant
 /// when an operator or admin allocates for one.
-#[server(endpoint = "allocate")]
+#[server(endpoint = "allocate", output = crate::api::codec::Json)]
 pub async fn allocate(
     server_type: String,
     count: String,
@@ -166,7 +166,7 @@ pub async fn allocate(
 
 /// Releases a deployment, or one server of it (`server_id`): the servers go to
 /// cleaning.
-#[server(endpoint = "release_deployment")]
+#[server(endpoint = "release_deployment", output = crate::api::codec::Json)]
 pub async fn release_deployment(id: i64, #[server(default)] server_id: Option<i64>) -> Result<Deployment, ActionError> {
     let (backend, user, _) = super::ssr::require_access(super::ALLOCATE).await?;
     let only = server_id.map(|s| vec![s]);

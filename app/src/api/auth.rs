@@ -5,7 +5,7 @@ use crate::model::UserView;
 use leptos::prelude::*;
 
 /// Logs in and redirects to `next` (a local path) or the home page.
-#[server(endpoint = "login")]
+#[server(endpoint = "login", output = crate::api::codec::Json)]
 pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), ActionError> {
     use super::ssr::fail;
     use crate::backend::services::accounts::LoginError;
@@ -65,7 +65,7 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-#[server(endpoint = "logout")]
+#[server(endpoint = "logout", output = crate::api::codec::Json)]
 pub async fn logout() -> Result<(), ActionError> {
     let session = leptos_axum::extract::<tower_sessions::Session>().await?;
     session.flush().await.map_err(|e| ActionError::new(format!("session: {e}")))?;
@@ -74,13 +74,13 @@ pub async fn logout() -> Result<(), ActionError> {
 }
 
 /// The logged-in user, or None.
-#[server(endpoint = "whoami")]
+#[server(endpoint = "whoami", output = crate::api::codec::Json)]
 pub async fn whoami() -> Result<Option<UserView>, ActionError> {
     Ok(super::ssr::current_user().await)
 }
 
 /// Changes one's own password; other sessions of the user end.
-#[server(endpoint = "change_password")]
+#[server(endpoint = "change_password", output = crate::api::codec::Json)]
 pub async fn change_password(current: String, new_password: String) -> Result<(), ActionError> {
     let (backend, user, actor) = super::ssr::require(None).await?;
     let session = leptos_axum::extract::<tower_sessions::Session>().await?;

@@ -16,7 +16,7 @@ pub struct FirmwarePage {
     pub can_set_baseline: bool,
 }
 
-#[server(endpoint = "firmware_drift")]
+#[server(endpoint = "firmware_drift", output = crate::api::codec::Json)]
 pub async fn load_firmware(
     #[server(default)] server_type: Option<String>,
     #[server(default)] component: Option<String>,
@@ -47,7 +47,7 @@ pub async fn load_firmware(
 
 /// Replaces a type's baseline: `component[i]` runs `version[i]` (an empty version
 /// leaves the component without one).
-#[server(endpoint = "set_firmware_baseline")]
+#[server(endpoint = "set_firmware_baseline", output = crate::api::codec::Json)]
 pub async fn set_firmware_baseline(
     server_type: String,
     #[server(default)] component: Vec<String>,
@@ -63,7 +63,7 @@ pub async fn set_firmware_baseline(
 }
 
 /// Sets a type's baseline to the versions most of its servers run.
-#[server(endpoint = "adopt_common_firmware")]
+#[server(endpoint = "adopt_common_firmware", output = crate::api::codec::Json)]
 pub async fn adopt_common_firmware(server_type: String) -> Result<TypeFirmware, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(crate::domain::Permission::ManageFirmwareBaselines)).await?;
     backend.adopt_common_firmware(&user, &server_type).await.map_err(super::ssr::service_error)

@@ -13,7 +13,7 @@ pub struct ImagesData {
     pub can_manage: bool,
 }
 
-#[server(endpoint = "images_data")]
+#[server(endpoint = "images_data", output = crate::api::codec::Json)]
 pub async fn load_images() -> Result<ImagesData, ActionError> {
     let (backend, user, _) = super::ssr::require(None).await?;
     let can_manage = user.role.can(crate::domain::Permission::ManageImages);
@@ -22,7 +22,7 @@ pub async fn load_images() -> Result<ImagesData, ActionError> {
 }
 
 /// Adds an image to the catalog; every wrong field is named.
-#[server(endpoint = "add_image")]
+#[server(endpoint = "add_image", output = crate::api::codec::Json)]
 pub async fn add_image(
     name: String,
     url: String,
@@ -48,7 +48,7 @@ pub async fn add_image(
 }
 
 /// Retires an image: no new deployment may choose it.
-#[server(endpoint = "retire_image")]
+#[server(endpoint = "retire_image", output = crate::api::codec::Json)]
 pub async fn retire_image(id: i64) -> Result<Image, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(crate::domain::Permission::ManageImages)).await?;
     backend.retire_image(&actor, id).await.map_err(super::ssr::service_error)
@@ -56,7 +56,7 @@ pub async fn retire_image(id: i64) -> Result<Image, ActionError> {
 
 /// Writes a catalog image to a used server again; `overwrite` (a checkbox) confirms
 /// that its disk is overwritten.
-#[server(endpoint = "redeploy_server")]
+#[server(endpoint = "redeploy_server", output = crate::api::codec::Json)]
 pub async fn redeploy_server(
     id: i64,
     image: String,
@@ -73,7 +73,7 @@ pub async fn redeploy_server(
 }
 
 /// Sets the disk images are written to on a server (empty: the smallest that fits).
-#[server(endpoint = "set_root_disk")]
+#[server(endpoint = "set_root_disk", output = crate::api::codec::Json)]
 pub async fn set_root_disk(id: i64, #[server(default)] serial: Option<String>) -> Result<(), ActionError> {
     let (backend, user, _) = super::ssr::require(Some(crate::domain::Permission::DeployAnyServer)).await?;
     backend.set_root_disk(&user, id, serial.as_deref()).await.map_err(super::ssr::service_error)

@@ -7,6 +7,7 @@
 
 pub mod allocation;
 pub mod auth;
+pub mod codec;
 mod error;
 pub mod firmware;
 pub mod images;

@@ -43,7 +43,7 @@ pub struct ServerDetail {
     pub live: String,
 }
 
-#[server(endpoint = "utilization")]
+#[server(endpoint = "utilization", output = crate::api::codec::Json)]
 pub async fn load_utilization(
     #[server(default)] datacenter: Option<String>,
     #[server(default)] rack: Option<String>,
@@ -56,7 +56,7 @@ pub async fn load_utilization(
 
 /// One page of the server list; every parameter as the page's query string has it
 /// (empty: any), so a filtered, sorted page is a link.
-#[server(endpoint = "list_servers")]
+#[server(endpoint = "list_servers", output = crate::api::codec::Json)]
 #[allow(clippy::too_many_arguments)]
 pub async fn list_servers(
     #[server(default)] state: Option<String>,
@@ -95,7 +95,7 @@ pub const BULK_ACTIONS: [(crate::domain::Action, &str); 6] = [
 
 /// Applies one action to the selected servers (`targets`: "id:generation" as the list
 /// showed them); each server's outcome is reported.
-#[server(endpoint = "bulk_action")]
+#[server(endpoint = "bulk_action", output = crate::api::codec::Json)]
 pub async fn bulk_action(
     action: String,
     #[server(default)] targets: Vec<String>,
@@ -146,7 +146,7 @@ pub async fn bulk_action(
     Ok(backend.change_many(&actor, action, &parsed, reason.as_deref(), checked.is_some()).await)
 }
 
-#[server(endpoint = "server_detail")]
+#[server(endpoint = "server_detail", output = crate::api::codec::Json)]
 pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
     let live = backend.page_fingerprint(id).await.map(|(server, _)| server).unwrap_or_default();
@@ -215,7 +215,7 @@ pub struct ServerActivity {
     pub live: String,
 }
 
-#[server(endpoint = "server_activity")]
+#[server(endpoint = "server_activity", output = crate::api::codec::Json)]
 pub async fn load_activity(id: i64) -> Result<ServerActivity, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
     let live = backend.page_fingerprint(id).await.map(|(_, activity)| activity).unwrap_or_default();
@@ -253,7 +253,7 @@ pub async fn load_activity(id: i64) -> Result<ServerActivity, ActionError> {
     })
 }
 
-#[server(endpoint = "add_server")]
+#[server(endpoint = "add_server", output = crate::api::codec::Json)]
 pub async fn add_server(
     name: String,
     bmc_address: String,
@@ -284,7 +284,7 @@ pub async fn add_server(
 
 /// Registers a decommissioned server again, or re-registers an unavailable or used
 /// one (a used server reboots into the live image).
-#[server(endpoint = "start_registration")]
+#[server(endpoint = "start_registration", output = crate::api::codec::Json)]
 pub async fn start_registration(id: i64, generation: i64) -> Result<Server, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::StartRegistration)).await?;
     let server = backend.server(id).await.map_err(super::ssr::service_error)?;
@@ -294,7 +294,7 @@ pub async fn start_registration(id: i64, generation: i64) -> Result<Server, Acti
 }
 
 /// Starts decommissioning: power off, eject media, forget the BMC credentials.
-#[server(endpoint = "decommission_server")]
+#[server(endpoint = "decommission_server", output = crate::api::codec::Json)]
 pub async fn decommission_server(id: i64, generation: i64) -> Result<Server, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::Decommission)).await?;
     let change = crate::backend::services::StateChange::new(Action::Decommission).at_generation(generation);
@@ -302,14 +302,14 @@ pub async fn decommission_server(id: i64, generation: i64) -> Result<Server, Act
 }
 
 /// Runs the server's failed or aborted process again.
-#[server(endpoint = "retry_job")]
+#[server(endpoint = "retry_job", output = crate::api::codec::Json)]
 pub async fn retry_job(id: i64) -> Result<Server, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::RetryAbortJobs)).await?;
     backend.retry_job_for(&user, id).await.map_err(super::ssr::service_error)
 }
 
 /// Asks for a power action (on, off, reset) on a server; it runs as a job.
-#[server(endpoint = "request_power")]
+#[server(endpoint = "request_power", output = crate::api::codec::Json)]
 pub async fn request_power(id: i64, request: String) -> Result<(), ActionError> {
     let (backend, user, _) = super::ssr::require_access(super::POWER).await?;
     let Some(request) = crate::domain::power::PowerRequest::parse(&request) else {
@@ -322,7 +322,7 @@ pub async fn request_power(id: i64, request: String) -> Result<(), ActionError> 
 }
 
 /// Aborts the server's running job (it powers the server off and ejects the media).
-#[server(endpoint = "abort_job")]
+#[server(endpoint = "abort_job", output = crate::api::codec::Json)]
 pub async fn abort_job(id: i64) -> Result<(), ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::RetryAbortJobs)).await?;
     backend.abort_job(&actor, id).await.map_err(super::ssr::service_error)
@@ -330,7 +330,7 @@ pub async fn abort_job(id: i64) -> Result<(), ActionError> {
 
 /// Saves the server's notes on top of `version` (the one the editor loaded); refused
 /// with the other's change when someone saved in between.
-#[server(endpoint = "save_notes")]
+#[server(endpoint = "save_notes", output = crate::api::codec::Json)]
 pub async fn save_notes(id: i64, text: String, version: i64) -> Result<crate::model::Notes, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::EditNotes)).await?;
     backend.save_notes(&actor, id, &text, version).await.map_err(super::ssr::service_error)
@@ -338,21 +338,21 @@ pub async fn save_notes(id: i64, text: String, version: i64) -> Result<crate::mo
 
 /// The notes editor's preview: the text rendered as it would be saved. Rendered here so
 /// the Markdown parser is not part of every page's wasm.
-#[server(endpoint = "preview_notes")]
+#[server(endpoint = "preview_notes", output = crate::api::codec::Json)]
 pub async fn preview_notes(text: String) -> Result<String, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::EditNotes)).await?;
     backend.preview_notes(&text).map_err(super::ssr::service_error)
 }
 
 /// Trusts the certificate the server's BMC presented instead of the pinned one.
-#[server(endpoint = "accept_bmc_certificate")]
+#[server(endpoint = "accept_bmc_certificate", output = crate::api::codec::Json)]
 pub async fn accept_bmc_certificate(id: i64, fingerprint: String) -> Result<(), ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::EditBmc)).await?;
     backend.accept_bmc_certificate(&actor, id, &fingerprint).await.map_err(super::ssr::service_error)
 }
 
 /// A page of the notes' history: versions older than `before`.
-#[server(endpoint = "notes_history")]
+#[server(endpoint = "notes_history", output = crate::api::codec::Json)]
 pub async fn notes_history(id: i64, before: i64) -> Result<crate::model::Notes, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
     let limit = crate::backend::services::notes::NOTES_PAGE;
@@ -361,7 +361,7 @@ pub async fn notes_history(id: i64, before: i64) -> Result<crate::model::Notes, 
 
 /// Rotates the server's BMC password (a job: set on the BMC, checked by logging in
 /// with it, then stored).
-#[server(endpoint = "rotate_bmc_password")]
+#[server(endpoint = "rotate_bmc_password", output = crate::api::codec::Json)]
 pub async fn rotate_bmc_password(id: i64) -> Result<i64, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::EditBmc)).await?;
     backend.request_bmc_rotation(&user, id).await.map_err(super::ssr::service_error)
@@ -369,14 +369,14 @@ pub async fn rotate_bmc_password(id: i64) -> Result<i64, ActionError> {
 
 /// Acknowledges the hardware changes the server's registrations found, as the caller
 /// saw them at `generation`, with a comment (audited).
-#[server(endpoint = "acknowledge_hardware")]
+#[server(endpoint = "acknowledge_hardware", output = crate::api::codec::Json)]
 pub async fn acknowledge_hardware(id: i64, generation: i64, comment: String) -> Result<Server, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::AcknowledgeHardware)).await?;
     backend.acknowledge_hardware(&user, id, generation, &comment).await.map_err(super::ssr::service_error)
 }
 
 /// Presses a status button (Available, Unavailable, Defective, Removed from rack).
-#[server(endpoint = "set_server_state")]
+#[server(endpoint = "set_server_state", output = crate::api::codec::Json)]
 pub async fn set_server_state(
     id: i64,
     action: String,
@@ -411,7 +411,7 @@ pub async fn set_server_state(
 }
 
 /// Replaces a server's BMC access (an empty password keeps the stored one).
-#[server(endpoint = "change_bmc")]
+#[server(endpoint = "change_bmc", output = crate::api::codec::Json)]
 pub async fn change_bmc(
     id: i64,
     generation: i64,
@@ -441,7 +441,7 @@ pub struct RevealedCredentials {
     pub password: String,
 }
 
-#[server(endpoint = "reveal_bmc_credentials")]
+#[server(endpoint = "reveal_bmc_credentials", output = crate::api::codec::Json)]
 pub async fn reveal_bmc_credentials(id: i64) -> Result<RevealedCredentials, ActionError> {
     let (backend, _, actor) = super::ssr::require(Some(Permission::RevealBmcCredentials)).await?;
     let c = backend.reveal_bmc_credentials(&actor, id).await.map_err(super::ssr::service_error)?;

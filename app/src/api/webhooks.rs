@@ -18,7 +18,7 @@ pub struct WebhooksPage {
 #[cfg(feature = "ssr")]
 const PAGE: i64 = 100;
 
-#[server(endpoint = "webhooks_data")]
+#[server(endpoint = "webhooks_data", output = crate::api::codec::Json)]
 pub async fn load_webhooks(
     #[server(default)] webhook: Option<i64>,
     #[server(default)] status: Option<String>,
@@ -50,7 +50,7 @@ pub async fn load_webhooks(
 
 /// Adds a webhook; every wrong field is named. The answer carries the secret, which
 /// the page shows this once.
-#[server(endpoint = "add_webhook")]
+#[server(endpoint = "add_webhook", output = crate::api::codec::Json)]
 pub async fn add_webhook(
     url: String,
     #[server(default)] topics: Vec<String>,
@@ -66,14 +66,14 @@ pub async fn add_webhook(
 }
 
 /// Enables or disables a webhook (disabling cancels its pending deliveries).
-#[server(endpoint = "set_webhook_enabled")]
+#[server(endpoint = "set_webhook_enabled", output = crate::api::codec::Json)]
 pub async fn set_webhook_enabled(id: i64, enabled: bool) -> Result<Webhook, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(crate::domain::Permission::ManageWebhooks)).await?;
     backend.change_webhook(&user, id, Some(enabled), None, None).await.map_err(super::ssr::service_error)
 }
 
 /// Removes a webhook; `confirm` (a checkbox) must be ticked.
-#[server(endpoint = "remove_webhook")]
+#[server(endpoint = "remove_webhook", output = crate::api::codec::Json)]
 pub async fn remove_webhook(id: i64, #[server(default)] confirm: Option<String>) -> Result<(), ActionError> {
     let (backend, user, _) = super::ssr::require(Some(crate::domain::Permission::ManageWebhooks)).await?;
     if confirm.is_none() {
@@ -86,7 +86,7 @@ pub async fn remove_webhook(id: i64, #[server(default)] confirm: Option<String>)
 }
 
 /// Sends a delivery's event again, as a new delivery.
-#[server(endpoint = "redeliver_webhook")]
+#[server(endpoint = "redeliver_webhook", output = crate::api::codec::Json)]
 pub async fn redeliver_webhook(webhook_id: i64, delivery_id: i64) -> Result<WebhookDelivery, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(crate::domain::Permission::ManageWebhooks)).await?;
     backend.redeliver(&user, webhook_id, delivery_id).await.map_err(super::ssr::service_error)

@@ -146,7 +146,8 @@ pub(crate) async fn apply_typed(
         store::servers::get_for_change(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
     // No subscription of its type: the move cannot concern one (and the subscription
     // check after it is skipped).
-    let type_id = type_id.filter(|_| type_subscribed || server.subscription_id.is_some());
+    let (server_type_id, held) = (type_id, server.subscription_id.is_some());
+    let mut type_id = type_id.filter(|_| type_subscribed || held);
     if let Some(expected) = change.expected_generation
         && expected != server.generation
     {
@@ -163,11 +164,25 @@ pub(crate) async fn apply_typed(
     if t.reason == ReasonRule::Required && reason.is_none() {
         return Err(ServiceError::invalid("reason", "say what is wrong with the server"));
     }
-    if t.to == ServerState::Available || (server.subscription_id.is_some() && !t.to.held_by_subscription()) {
+    if t.to == ServerState::Available || (held && !t.to.held_by_subscription()) {
         // Subscriptions of its type will be reconciled: take the type's lock before
         // the server's row, in the order the allocator takes them.
-        if let Some(type_id) = type_id {
-            store::server_types::lock(&mut *tx, type_id).await?;
+        if let Some(id) = type_id {
+            store::server_types::lock(&mut *tx, id).await?;
+        } else if let Some(id) = server_type_id
+            && store::dialect::needs_locks(tx)
+        {
+            // PostgreSQL, and no open subscription as of the read above: a shared lock
+            // is enough (moves of one type then commit side by side instead of in
+            // turn). It waits for a subscription being created; one committed since
+            // the read is seen now, and then this move reconciles after all
+            // (upgrading: rare, and should two moves upgrade at once, PostgreSQL
+            // fails one of them as a deadlock, which changes nothing).
+            store::server_types::lock_shared(&mut *tx, id).await?;
+            if store::subscriptions::type_subscribed(&mut *tx, id).await? {
+                store::server_types::lock(&mut *tx, id).await?;
+                type_id = Some(id);
+            }
         }
     }
     let last_error = match t.error_effect() {

@@ -81,8 +81,21 @@ pub async fn labels(conn: &mut AnyConnection) -> Result<Vec<String>, DbError> {
 /// ends. On PostgreSQL a row lock on the type (each transaction then reads what the
 /// previous one committed); SQLite's write transaction is already exclusive.
 pub async fn lock(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
+    lock_row(conn, id, "FOR UPDATE").await
+}
+
+/// Keeps `lock` off one server type until the transaction ends, without excluding
+/// other holders of this one: what a server made available takes when its type had no
+/// open subscription, so such moves of one type do not wait for each other's commit
+/// while a subscription being created (which takes `lock`) still waits for them, or
+/// they for it. A no-op on SQLite, as `lock` is.
+pub async fn lock_shared(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
+    lock_row(conn, id, "FOR SHARE").await
+}
+
+async fn lock_row(conn: &mut AnyConnection, id: i64, mode: &str) -> Result<(), DbError> {
     if super::dialect::needs_locks(conn) {
-        sqlx::query("SELECT id FROM server_types WHERE id = $1 FOR UPDATE")
+        sqlx::query(&format!("SELECT id FROM server_types WHERE id = $1 {mode}"))
             .bind(id)
             .fetch_optional(conn)
             .await

@@ -160,9 +160,9 @@ pub struct ForChange {
     pub server: Server,
     pub type_id: Option<i64>,
     pub active_job: bool,
-    /// Whether the server's type may have a subscription not yet ended. Exact on
-    /// SQLite, whose write transactions hold the write lock from their start; always
-    /// true on PostgreSQL, where only the type's lock (taken later) makes it exact.
+    /// Whether the server's type has a subscription not yet ended. Exact on SQLite,
+    /// whose write transactions hold the write lock from their start; on PostgreSQL
+    /// as of this read, which only the type's lock (taken later) makes exact.
     pub type_subscribed: bool,
 }
 
@@ -176,12 +176,7 @@ struct ForChangeRow {
 }
 
 pub async fn get_for_change(conn: &mut AnyConnection, id: i64) -> Result<Option<ForChange>, DbError> {
-    let subscribed = if super::dialect::of(conn) == crate::backend::db::DbKind::Postgres {
-        "1"
-    } else {
-        "CASE WHEN EXISTS (SELECT 1 FROM subscriptions b WHERE b.server_type_id = s.server_type_id \
-         AND b.ended_at IS NULL) THEN 1 ELSE 0 END"
-    };
+    let subscribed = format!("CASE WHEN {} THEN 1 ELSE 0 END", super::subscriptions::open_exists("s.server_type_id"));
     let sql = format!(
         "{} , s.server_type_id, \
          CASE WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.server_id = s.id AND j.status IN {}) THEN 1 ELSE 0 END \

@@ -128,6 +128,22 @@ pub async fn open_for_type(conn: &mut AnyConnection, type_id: i64) -> Result<Vec
         .map_err(|e| DbError::query("listing a type's subscriptions", e))
 }
 
+/// The condition that the type `type_id` (an SQL expression) has a subscription not
+/// yet ended.
+pub fn open_exists(type_id: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM subscriptions b WHERE b.server_type_id = {type_id} AND b.ended_at IS NULL)")
+}
+
+/// Whether a type has a subscription not yet ended.
+pub async fn type_subscribed(conn: &mut AnyConnection, type_id: i64) -> Result<bool, DbError> {
+    let found: Option<i64> = sqlx::query_scalar(&format!("SELECT 1 WHERE {}", open_exists("$1")))
+        .bind(type_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("looking for a type's subscriptions", e))?;
+    Ok(found.is_some())
+}
+
 /// Types with a subscription not yet ended (the periodic reconciliation's work list).
 pub async fn open_types(conn: &mut AnyConnection) -> Result<Vec<i64>, DbError> {
     sqlx::query_scalar("SELECT DISTINCT server_type_id FROM subscriptions WHERE ended_at IS NULL ORDER BY 1")
