@@ -396,16 +396,9 @@ pub async fn set_server_state(
     };
     // The seed: an admin sets an unavailable server available once its disks and
     // switch interfaces were checked. The page shows them and asks.
-    if action == Action::SetAvailable && checked.is_none() {
-        let server = backend.server(id).await.map_err(super::ssr::service_error)?;
-        if crate::domain::transitions::needs_hardware_check(server.state, action) {
-            return super::ssr::fail(
-                http::StatusCode::UNPROCESSABLE_ENTITY,
-                "checked: confirm that you checked the server's disks and switch interfaces",
-            );
-        }
-    }
-    let mut change = crate::backend::services::StateChange::new(action).at_generation(generation);
+    let mut change = crate::backend::services::StateChange::new(action)
+        .at_generation(generation)
+        .hardware_checked(checked.is_some());
     change.reason = reason;
     backend.change_state(&actor, id, &change).await.map_err(super::ssr::service_error)
 }

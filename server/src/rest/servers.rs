@@ -144,15 +144,7 @@ pub(crate) async fn set_state(
             format!("{target} is set by the system; set available, unavailable, defective or removed_from_rack"),
         )
     })?;
-    let current = backend.server_for(&user, id).await?;
-    if !req.checked && app::domain::transitions::needs_hardware_check(current.state, action) {
-        return Err(ServiceError::invalid(
-            "checked",
-            "confirm that you checked the server's disks and switch interfaces (\"checked\": true)",
-        )
-        .into());
-    }
-    let mut change = StateChange::new(action);
+    let mut change = StateChange::new(action).hardware_checked(req.checked);
     change.reason = req.reason;
     change.expected_generation = req.generation;
     let server = backend.change_state(&actor(&user), id, &change).await?;

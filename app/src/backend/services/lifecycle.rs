@@ -26,6 +26,11 @@ pub struct StateChange {
     /// For a process outcome reported by a runner: the job and the runner holding it.
     /// The outcome is applied only while that runner still holds the job.
     pub job: Option<JobLease>,
+    /// For a person's change: whether they said they checked the server's disks and
+    /// switch interfaces, which making an unavailable server available asks for
+    /// (judged here, against the state the change moves from). None: not asked (the
+    /// system's own moves).
+    pub hardware_checked: Option<bool>,
 }
 
 /// A job as held by one claim (its fencing token).
@@ -65,7 +70,13 @@ impl StateChange {
             re_registration: false,
             reserved_for_requester: false,
             job: None,
+            hardware_checked: None,
         }
+    }
+    /// A person's change: `checked` says whether they checked the hardware.
+    pub fn hardware_checked(mut self, checked: bool) -> Self {
+        self.hardware_checked = Some(checked);
+        self
     }
     /// The outcome of `job`, reported by the runner of claim `fence`.
     pub fn by_job(mut self, id: i64, fence: i64) -> Self {
@@ -148,6 +159,13 @@ pub(crate) async fn apply_typed(
     // check after it is skipped).
     let (server_type_id, held) = (type_id, server.subscription_id.is_some());
     let mut type_id = type_id.filter(|_| type_subscribed || held);
+    if change.hardware_checked == Some(false) && domain::transitions::needs_hardware_check(server.state, change.action)
+    {
+        return Err(ServiceError::invalid(
+            "checked",
+            "confirm that you checked the server's disks and switch interfaces",
+        ));
+    }
     if let Some(expected) = change.expected_generation
         && expected != server.generation
     {

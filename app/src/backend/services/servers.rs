@@ -299,16 +299,9 @@ impl Backend {
                 Action::Register | Action::ReRegister => Action::registration_from(server.state),
                 other => other,
             };
-            let result = if !checked && domain::transitions::needs_hardware_check(server.state, action) {
-                Err(ServiceError::invalid(
-                    "checked",
-                    "confirm that you checked the server's disks and switch interfaces",
-                ))
-            } else {
-                let mut change = StateChange::new(action).at_generation(generation);
-                change.reason = reason.map(str::to_string);
-                self.change_state(actor, id, &change).await
-            };
+            let mut change = StateChange::new(action).at_generation(generation).hardware_checked(checked);
+            change.reason = reason.map(str::to_string);
+            let result = self.change_state(actor, id, &change).await;
             out.push(match result {
                 Ok(s) => crate::model::BulkOutcome { id, name: s.name, state: Some(s.state), error: None },
                 Err(e) => {
@@ -801,8 +794,9 @@ async fn view_of(
     server: Server,
 ) -> Result<crate::model::ServerView, ServiceError> {
     let id = server.id;
-    let hardware = store::inventories::latest(&mut *conn, id, 1).await?.into_iter().next();
-    let mut current_job = match store::jobs::latest_for_server(&mut *conn, id).await? {
+    let (job, hardware) = store::jobs::latest_with_inventory(&mut *conn, id).await?;
+    let hardware = hardware.as_deref().map(store::inventories::parse).transpose()?;
+    let mut current_job = match job {
         Some(job) if job.status.is_active() => Some(job_view(&mut *conn, job).await?),
         _ => None,
     };

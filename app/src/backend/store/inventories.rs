@@ -25,12 +25,13 @@ pub async fn latest(conn: &mut AnyConnection, server_id: i64, n: i64) -> Result<
             .fetch_all(conn)
             .await
             .map_err(|e| DbError::query("reading inventories", e))?;
-    rows.iter()
-        .map(|d| {
-            serde_json::from_str(d)
-                .map_err(|_| DbError::Corrupt { what: "inventories.data", value: d.chars().take(80).collect() })
-        })
-        .collect()
+    rows.iter().map(|d| parse(d)).collect()
+}
+
+/// An inventory as stored (`inventories.data`).
+pub fn parse(data: &str) -> Result<Inventory, DbError> {
+    serde_json::from_str(data)
+        .map_err(|_| DbError::Corrupt { what: "inventories.data", value: data.chars().take(80).collect() })
 }
 
 /// One inventory by its id.

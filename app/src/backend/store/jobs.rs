@@ -588,18 +588,48 @@ pub async fn close_active(
 
 /// The server's most recent job, if any (for the server page).
 pub async fn latest_for_server(conn: &mut AnyConnection, server_id: i64) -> Result<Option<JobRow>, DbError> {
-    // A power action that succeeded does not hide the process before it (a failed
-    // cleaning stays retryable after someone powered the machine on to look).
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE server_id = $1 AND NOT (kind = $2 AND status = $3) \
-         ORDER BY id DESC LIMIT 1"
+    sqlx::query_as(&format!("{} LIMIT 1", latest_for_server_sql()))
+        .bind(server_id)
+        .bind(JobKind::Power.as_str())
+        .bind(JobStatus::Succeeded.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| DbError::query("reading a server's jobs", e))
+}
+
+/// The server's most recent job (as `latest_for_server`) and the data of its latest
+/// inventory, in one statement: what a server's view needs besides its row.
+pub async fn latest_with_inventory(
+    conn: &mut AnyConnection,
+    server_id: i64,
+) -> Result<(Option<JobRow>, Option<String>), DbError> {
+    use sqlx::{FromRow, Row};
+    let row = sqlx::query(&format!(
+        "SELECT j.*, (SELECT data FROM inventories WHERE server_id = $1 ORDER BY id DESC LIMIT 1) AS inventory \
+         FROM (SELECT 1 AS one) o LEFT JOIN ({} LIMIT 1) j ON 1 = 1",
+        latest_for_server_sql()
     ))
     .bind(server_id)
     .bind(JobKind::Power.as_str())
     .bind(JobStatus::Succeeded.as_str())
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await
-    .map_err(|e| DbError::query("reading a server's jobs", e))
+    .map_err(|e| DbError::query("reading a server's job and inventory", e))?;
+    let decoded = || -> Result<_, sqlx::Error> {
+        let job = match row.try_get::<Option<i64>, _>("id")? {
+            Some(_) => Some(JobRow::from_row(&row)?),
+            None => None,
+        };
+        Ok((job, row.try_get::<Option<String>, _>("inventory")?))
+    };
+    decoded().map_err(|e| DbError::query("reading a server's job and inventory", e))
+}
+
+/// A server's jobs, newest first. A power action that succeeded does not hide the
+/// process before it (a failed cleaning stays retryable after someone powered the
+/// machine on to look). Binds: server id, `power`, `succeeded`.
+fn latest_for_server_sql() -> String {
+    format!("SELECT {COLUMNS} FROM jobs WHERE server_id = $1 AND NOT (kind = $2 AND status = $3) ORDER BY id DESC")
 }
 
 /// A server's latest job of `kind` and when it last changed (unix ms).
