@@ -107,6 +107,33 @@ async fn a_serial_belongs_to_one_server() {
     assert!(app.backend.recorded_identity(newcomer.id).await.unwrap().is_empty(), "nothing recorded");
 }
 
+/// Two servers' BMCs report one machine serial at the same moment (two replicas
+/// registering them at once, each with its own view of the fleet): one server records
+/// the serial, the other is refused as a second server of that machine, never both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_serial_claimed_by_two_servers_at_once_goes_to_one() {
+    let app = spawn_app().await;
+    let system = Actor::system("test");
+    for round in 0..10 {
+        let a = common::server_in_state(&app, &format!("twin-a{round}"), ServerState::Registering).await;
+        let b = common::server_in_state(&app, &format!("twin-b{round}"), ServerState::Registering).await;
+        let seen = |uuid: &str| MachineIdentity {
+            system_uuid: uuid.into(),
+            serial: format!("TWIN-{round}"),
+            manager_uuid: String::new(),
+        };
+        let (first, second) =
+            (seen("4c4c4544-0000-4000-8000-00000000a001"), seen("4c4c4544-0000-4000-8000-00000000b002"));
+        let (ra, rb) = tokio::join!(
+            app.backend.check_identity(&system, a.id, &first),
+            app.backend.check_identity(&system, b.id, &second)
+        );
+        let refused =
+            [&ra, &rb].into_iter().filter(|r| matches!(r, Err(ServiceError::IdentityMismatch { .. }))).count();
+        assert!(ra.is_ok() != rb.is_ok() && refused == 1, "round {round}: {ra:?} / {rb:?}");
+    }
+}
+
 /// The attack: an operator points a released server's BMC at another tenant's machine
 /// in use (a different spelling of its address, with its password). The cleaning job
 /// stops with identity_mismatch before any power, boot or media action; the other

@@ -96,8 +96,10 @@ impl Backend {
                 }
                 let actor = Actor::system(format!("register job {job_id} (agent)"));
                 // One machine, one server: a serial another live server holds fails the job.
+                let serial = &inventory.system.serial_number;
+                store::identity::lock(tx, store::identity::Claim::Serial(serial)).await?;
                 if let Err(e) =
-                    super::identity::ensure_serial_free(tx, &inventory.system.serial_number, job.server_id).await
+                    super::identity::ensure_serial_free(tx, serial, job.server_id).await
                 {
                     let reason = format!("identity_mismatch: {e}");
                     store::jobs::agent_reported(tx, job_id, Some(&reason), now).await?;

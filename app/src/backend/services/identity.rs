@@ -50,7 +50,7 @@ pub(crate) async fn ensure_host_allowed(
 }
 
 /// Refuses a BMC address another live server holds (409 naming it). Call after
-/// [`store::identity::lock`] in the transaction that writes the address.
+/// [`store::identity::lock`] on the address in the transaction that writes it.
 pub(crate) async fn ensure_bmc_free(conn: &mut AnyConnection, address: &str, except: i64) -> Result<(), ServiceError> {
     let key = identity::bmc_key(address);
     match store::identity::holder_of_bmc(conn, &key, except).await? {
@@ -64,7 +64,8 @@ pub(crate) async fn ensure_bmc_free(conn: &mut AnyConnection, address: &str, exc
     }
 }
 
-/// Refuses a serial another live server holds (409 naming it).
+/// Refuses a serial another live server holds (409 naming it). Call after
+/// [`store::identity::lock`] on the serial in the transaction that records it.
 pub(crate) async fn ensure_serial_free(
     conn: &mut AnyConnection,
     serial: &str,
@@ -109,7 +110,7 @@ impl Backend {
         // A mismatch is committed (its audit event) and then returned.
         self.write(move |tx| {
             Box::pin(async move {
-                store::identity::lock(tx).await?;
+                store::identity::lock(tx, store::identity::Claim::Serial(&seen.serial)).await?;
                 let recorded = store::identity::recorded(tx, server_id)
                     .await?
                     .ok_or_else(|| super::lifecycle::not_found(server_id))?;

@@ -193,7 +193,7 @@ impl Backend {
         self.write_runnable(move |tx| {
             Box::pin(async move {
                 let (name, bmc) = (new.name.trim(), new.bmc_address.trim());
-                store::identity::lock(tx).await?;
+                store::identity::lock(tx, store::identity::Claim::Bmc(&key)).await?;
                 super::identity::ensure_bmc_free(tx, bmc, 0).await?;
                 let row = store::servers::NewServerRow {
                     name,
@@ -329,7 +329,7 @@ impl Backend {
         self.write(move |tx| {
             Box::pin(async move {
                 let (address, username) = (change.address.trim(), change.username.trim());
-                store::identity::lock(tx).await?;
+                store::identity::lock(tx, store::identity::Claim::Bmc(&key)).await?;
                 let server = store::servers::get(tx, id).await?.ok_or_else(|| not_found(id))?;
                 if server.generation != change.generation {
                     return Err(stale(&server));

@@ -10,19 +10,42 @@ use sqlx::AnyConnection;
 /// States whose servers no longer hold their address or serial.
 const LIVE: &str = "state NOT IN ('decommissioned', 'removed_from_rack')";
 
-/// Serialises identity checks with the writes they guard until the transaction ends:
-/// on PostgreSQL a transaction-scoped advisory lock (two replicas adding the same BMC
-/// at once: one waits and then sees the other's row); SQLite's write transaction is
-/// already exclusive.
-pub async fn lock(conn: &mut AnyConnection) -> Result<(), DbError> {
+/// What an identity check guards: a BMC (by its normalised key) or a serial.
+#[derive(Clone, Copy, Debug)]
+pub enum Claim<'a> {
+    Bmc(&'a str),
+    Serial(&'a str),
+}
+
+/// Serialises an identity check with the write it guards until the transaction ends,
+/// per claimed BMC or serial: on PostgreSQL a transaction-scoped advisory lock on the
+/// claim (two replicas adding the same BMC at once: one waits and then sees the
+/// other's row; servers with other BMCs or serials do not wait); SQLite's write
+/// transaction is already exclusive. A transaction claims one thing, so these locks
+/// never wait on each other in a circle.
+pub async fn lock(conn: &mut AnyConnection, claim: Claim<'_>) -> Result<(), DbError> {
     if super::dialect::needs_locks(conn) {
-        // An arbitrary constant naming "server identity" among advisory locks.
-        sqlx::query("SELECT pg_advisory_xact_lock(7243100016)")
+        // Arbitrary constants naming the two kinds of claim among advisory locks; the
+        // claim itself is hashed into the second key (a collision only makes two
+        // claims wait for each other).
+        let (kind, what) = match claim {
+            Claim::Bmc(key) => (724_310_001, key),
+            Claim::Serial(serial) => (724_310_002, serial.trim()),
+        };
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(kind)
+            .bind(fnv1a(what))
             .execute(conn)
             .await
-            .map_err(|e| DbError::query("locking server identities", e))?;
+            .map_err(|e| DbError::query("locking a server identity", e))?;
     }
     Ok(())
+}
+
+/// A stable 32-bit hash (FNV-1a), the same in every replica and release.
+fn fnv1a(s: &str) -> i32 {
+    let hash = s.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash as i32
 }
 
 /// The live server other than `except` whose BMC is `key`: (id, name).
