@@ -42,3 +42,32 @@ impl<T: DeserializeOwned> Decodes<T> for JsonText {
         serde_json::from_str(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A new server function that forgets `output = crate::api::codec::Json` would
+    /// quietly bring the second JSON reader back into the wasm: every `#[server(...)]`
+    /// in `src/api` names this codec.
+    #[test]
+    fn every_server_function_answers_through_this_codec() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("src/api") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("source");
+            for (n, line) in text.lines().enumerate() {
+                // Item attributes start the line; `#[server(default)]` on arguments is indented.
+                if line.starts_with("#[server(") {
+                    seen += 1;
+                    assert!(
+                        line.contains("output = crate::api::codec::Json"),
+                        "{}:{}: a server function without the codec: {line}",
+                        path.display(),
+                        n + 1
+                    );
+                }
+            }
+        }
+        assert!(seen >= 50, "found only {seen} server functions: did they move?");
+    }
+}
