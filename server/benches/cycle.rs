@@ -62,6 +62,9 @@ async fn run() {
     if let Ok(w) = std::env::var("RACKSTATE_BENCH_WORKERS") {
         env.push(("RACKSTATE_WORKERS", w));
     }
+    if let Ok(l) = std::env::var("RACKSTATE_BENCH_LOG") {
+        env.push(("RACKSTATE_LOG", l));
+    }
     let disk_kib = env_number("RACKSTATE_BENCH_DISK_KIB", 128);
     let (lab, machines) = common::start_lab(servers, dir.path(), &format!("--disk-kib {disk_kib}")).await;
     let (rackstate, base, _) = common::start_rackstate("rackstate", dir.path(), &url, &env).await;
@@ -136,6 +139,7 @@ async fn run() {
     }
     drop(cpu);
     drop(rackstate);
+    let _ = std::fs::copy(dir.path().join("rackstate.log"), "/tmp/rackstate-bench.log");
     drop(lab);
     common::drop_database(pg, &db).await;
 }

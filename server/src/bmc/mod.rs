@@ -3,6 +3,7 @@
 //! Every call has a named timeout and an error that says which BMC, which resource
 //! and what happened; transient failures are retried a bounded number of times.
 
+pub mod hints;
 pub mod redfish;
 pub mod tls;
 

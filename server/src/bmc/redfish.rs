@@ -15,12 +15,12 @@
 //! never followed; answers are read up to a cap; an error keeps its status and the
 //! Redfish message (sanitised), never the body.
 
+use super::hints::{Hints, Learned, Login};
 use super::{Bmc, BmcError, BmcErrorKind, HardwareCounts, PowerAction, SystemSummary};
 use app::domain::Inventory;
 use app::domain::inventory::{Cpu, Disk, DiskKind, Gpu, MemoryModule, Nic, SystemInfo};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 /// One HTTP exchange with a BMC; BMCs are slow, but not this slow.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -54,8 +54,17 @@ pub struct RedfishBmc {
     /// What the driver did differently from the schema's plain path (fallbacks,
     /// retries), for the job log: taken with `take_notes`.
     notes: std::sync::Mutex<Vec<String>>,
-    system_path: OnceCell<String>,
-    media_path: OnceCell<String>,
+    /// The system's path: from the address, the hints, or `Systems` (found once).
+    system_path: tokio::sync::Mutex<Option<String>>,
+    /// The address named the system: no hint or walk decides it.
+    system_fixed: bool,
+    /// The CD slot's path, from the hints or found once.
+    media_path: tokio::sync::Mutex<Option<String>>,
+    /// What connections to this BMC learned (with this client's key in them), when
+    /// the client shares them (see `hints.rs`).
+    hints: Option<(std::sync::Arc<Hints>, String)>,
+    /// The hints this client started from and still trusts.
+    hinted: std::sync::Mutex<Learned>,
     /// Resources as this client last read them, by path, for what does not change
     /// while a job holds the machine (links, actions, summaries): a real BMC takes a
     /// tenth of a second to seconds per request. Power and boot state, slots and
@@ -70,8 +79,9 @@ enum Auth {
     Unknown,
     /// HTTP Basic on every request (the service offers no sessions, or refused one).
     Basic,
-    /// A Redfish session (`X-Auth-Token`); `location` is deleted at the end.
-    Session { token: String, location: Option<String> },
+    /// A Redfish session (`X-Auth-Token`) created at `sessions`; `location` is
+    /// deleted at the end.
+    Session { token: String, location: Option<String>, sessions: String },
 }
 
 /// One request: what, where, with which body and precondition, as which step.
@@ -129,7 +139,7 @@ impl Drop for RedfishBmc {
     /// background, bounded by the request timeout.
     fn drop(&mut self) {
         let Ok(auth) = self.auth.try_lock() else { return };
-        let Auth::Session { token, location: Some(location) } = &*auth else { return };
+        let Auth::Session { token, location: Some(location), .. } = &*auth else { return };
         let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
         let url = absolute(&self.base, location);
         let req = self
@@ -160,7 +170,7 @@ impl RedfishBmc {
     /// Sets the boot override to `target` (`Once` or `Continuous`), with the system's
     /// boot mode sent back, and reads it back until the BMC shows it.
     async fn override_boot(&self, target: &str, enabled: &str, doing: &'static str) -> Result<(), BmcError> {
-        let path = self.system_path().await?.to_string();
+        let path = self.system_path().await?;
         let (system, etag) = self.read_kept(&path, doing).await?;
         let boot = &system["Boot"];
         if let Some(allowed) = boot["BootSourceOverrideTarget@Redfish.AllowableValues"].as_array() {
@@ -237,9 +247,9 @@ impl RedfishBmc {
         } else {
             format!("https://{address}")
         };
-        let system_path = OnceCell::new();
+        let mut system_path = None;
         if let Some(at) = base.find("/redfish/v1/Systems/") {
-            let _ = system_path.set(base[at..].to_string());
+            system_path = Some(base[at..].to_string());
             base.truncate(at);
         }
         let resolver = std::sync::Arc::new(Guarded { networks: reach.networks.clone(), port: url.port });
@@ -274,8 +284,11 @@ impl RedfishBmc {
             auth: tokio::sync::Mutex::new(Auth::Unknown),
             tls,
             notes: std::sync::Mutex::new(Vec::new()),
-            system_path,
-            media_path: OnceCell::new(),
+            system_fixed: system_path.is_some(),
+            system_path: tokio::sync::Mutex::new(system_path),
+            media_path: tokio::sync::Mutex::new(None),
+            hints: None,
+            hinted: Default::default(),
             known: Default::default(),
         })
     }
@@ -306,6 +319,65 @@ impl RedfishBmc {
             *p = pin;
         }
         self
+    }
+
+    /// Shares what connections to this BMC learn with `hints`, and starts from what
+    /// they learned before (see `hints.rs`).
+    pub fn with_hints(mut self, hints: std::sync::Arc<Hints>) -> Self {
+        let key = Hints::key(&self.base, &self.username);
+        let mut learned = hints.get(&key);
+        if self.system_fixed {
+            learned.system_path = None;
+        }
+        *self.system_path.get_mut() = self.system_path.get_mut().take().or_else(|| learned.system_path.clone());
+        *self.media_path.get_mut() = learned.media_path.clone();
+        self.hinted = std::sync::Mutex::new(learned);
+        self.hints = Some((hints, key));
+        self
+    }
+
+    /// Records what this connection found out, for the next one.
+    fn learn(&self, learn: impl FnOnce(&mut Learned)) {
+        if let Some((hints, key)) = &self.hints {
+            hints.learn(key, learn);
+        }
+    }
+
+    /// Whether `e`, met at `path`, says a hint no longer holds (the hinted system or
+    /// slot is not there): then the paths are forgotten, here and for the next
+    /// connections, and the caller walks the service again once.
+    async fn drop_stale_hint(&self, e: &BmcError, path: &str) -> bool {
+        if !matches!(e.kind, BmcErrorKind::Status { code: 404, .. }) {
+            return false;
+        }
+        let hinted = self.hinted.lock().map(|h| h.clone()).unwrap_or_default();
+        let stale = hinted.system_path.as_deref() == Some(path) || hinted.media_path.as_deref() == Some(path);
+        if !stale {
+            return false;
+        }
+        self.unlearn(|l| {
+            l.system_path = None;
+            l.media_path = None;
+        });
+        if hinted.system_path.is_some() {
+            *self.system_path.lock().await = None;
+        }
+        *self.media_path.lock().await = None;
+        self.note(format!("{path} is gone (HTTP 404): found the system and its CD slot again"));
+        true
+    }
+
+    /// Forgets hints of this BMC that did not hold, here and for the next connections.
+    fn unlearn(&self, forget: impl Fn(&mut Learned)) {
+        if let Ok(mut h) = self.hinted.lock() {
+            forget(&mut h);
+        }
+        self.learn(forget);
+    }
+
+    /// Whether this client logged in the way the hints said, without asking the root.
+    fn login_hinted(&self) -> Option<Login> {
+        self.hinted.lock().ok().and_then(|h| h.login.clone())
     }
 
     fn note(&self, what: String) {
@@ -368,7 +440,13 @@ impl RedfishBmc {
         // A failed login is reported as the step it was for.
         let auth = self.current_auth().await.map_err(|e| self.err(doing, e.kind))?;
         let reply = self.exchange(c, &auth).await?;
-        let reply = if reply.status == 401 && matches!(auth, Auth::Session { .. }) {
+        // Basic as the hints said, refused: the BMC may want a session now.
+        let hinted_basic = auth == Auth::Basic && self.login_hinted() == Some(Login::Basic);
+        let reply = if reply.status == 401 && (matches!(auth, Auth::Session { .. }) || hinted_basic) {
+            if hinted_basic {
+                self.unlearn(|l| l.login = None);
+                self.note("the BMC refused the Basic authentication it took before: logged in anew".into());
+            }
             tracing::debug!(bmc = %self.address, "session expired; logging in again");
             let fresh = self.relogin(&auth, doing).await?;
             self.exchange(c, &fresh).await?
@@ -410,6 +488,26 @@ impl RedfishBmc {
     /// `Links.Sessions` when offered (iDRAC, iLO, XCC and others limit or refuse
     /// Basic), else Basic. Wrong credentials are an error either way.
     async fn login(&self) -> Result<Auth, BmcError> {
+        match self.login_hinted() {
+            Some(Login::Basic) => return Ok(Auth::Basic),
+            Some(Login::Session { sessions }) => match self.create_session(&sessions).await? {
+                Some(auth) => return Ok(auth),
+                None => self.unlearn(|l| l.login = None),
+            },
+            None => {}
+        }
+        let auth = self.login_from_root().await?;
+        self.learn(|l| {
+            l.login = Some(match &auth {
+                Auth::Session { sessions, .. } => Login::Session { sessions: sessions.clone() },
+                _ => Login::Basic,
+            })
+        });
+        Ok(auth)
+    }
+
+    /// `login` as the service root says.
+    async fn login_from_root(&self) -> Result<Auth, BmcError> {
         let doing = "logging in";
         let root = match self.exchange(Call::get("/redfish/v1", doing), &Auth::Unknown).await {
             Ok(r) if r.ok() => r.json().unwrap_or(Value::Null),
@@ -423,9 +521,20 @@ impl RedfishBmc {
             Err(e) if matches!(e.kind, BmcErrorKind::Refused(_)) => return Err(e),
             Err(_) => return Ok(Auth::Basic),
         };
+        // Kept: the firmware inventory and the accounts start from it.
+        if let Ok(mut known) = self.known.lock() {
+            known.insert("/redfish/v1".into(), root.clone());
+        }
         let Some(sessions) = root["Links"]["Sessions"]["@odata.id"].as_str() else {
             return Ok(Auth::Basic);
         };
+        // No session after all (not implemented, no token): Basic.
+        Ok(self.create_session(sessions).await?.unwrap_or(Auth::Basic))
+    }
+
+    /// A session created at `sessions`; None when the service gave none (no such
+    /// path, no token); wrong credentials are an error.
+    async fn create_session(&self, sessions: &str) -> Result<Option<Auth>, BmcError> {
         let body = json!({ "UserName": self.username, "Password": self.password });
         let create =
             Call { method: &reqwest::Method::POST, body: Some(&body), ..Call::get(sessions, "creating a session") };
@@ -433,11 +542,10 @@ impl RedfishBmc {
         match (reply.status, reply.token.clone()) {
             (200..=299, Some(token)) => {
                 let location = reply.location.clone().or_else(|| reply.json().and_then(|v| odata_id(&v)));
-                Ok(Auth::Session { token, location })
+                Ok(Some(Auth::Session { token, location, sessions: sessions.to_string() }))
             }
-            (401 | 403, _) => Err(self.err(doing, BmcErrorKind::Unauthorized)),
-            // No session after all (not implemented, no token): Basic.
-            _ => Ok(Auth::Basic),
+            (401 | 403, _) => Err(self.err("logging in", BmcErrorKind::Unauthorized)),
+            _ => Ok(None),
         }
     }
 
@@ -555,7 +663,7 @@ impl RedfishBmc {
 
     /// The system's resource for its links, actions and summaries.
     async fn system_links(&self, doing: &str) -> Result<Value, BmcError> {
-        let path = self.system_path().await?.to_string();
+        let path = self.system_path().await?;
         self.links_of(&path, doing).await
     }
 
@@ -584,51 +692,74 @@ impl RedfishBmc {
         self.call(Call { method: &reqwest::Method::POST, body: Some(body), ..Call::get(path, doing) }).await.map(|_| ())
     }
 
-    async fn system_path(&self) -> Result<&str, BmcError> {
-        self.system_path
-            .get_or_try_init(|| async {
-                let doing = "reading Systems";
-                let systems = self.get("/redfish/v1/Systems", doing).await?;
-                first_member(&systems).ok_or_else(|| {
-                    self.err(doing, BmcErrorKind::Malformed("no system in the Systems collection".into()))
-                })
-            })
-            .await
-            .map(String::as_str)
+    async fn system_path(&self) -> Result<String, BmcError> {
+        let mut path = self.system_path.lock().await;
+        if let Some(p) = &*path {
+            return Ok(p.clone());
+        }
+        let doing = "reading Systems";
+        let systems = self.get("/redfish/v1/Systems", doing).await?;
+        let found = first_member(&systems)
+            .ok_or_else(|| self.err(doing, BmcErrorKind::Malformed("no system in the Systems collection".into())))?;
+        self.learn(|l| l.system_path = Some(found.clone()));
+        *path = Some(found.clone());
+        Ok(found)
     }
 
     /// The CD/DVD virtual media slot (by `MediaTypes`): under the system (DMTF, newer
     /// iDRAC), else under its managers (iLO, older iDRAC, XCC, Supermicro).
-    async fn media_path(&self) -> Result<&str, BmcError> {
-        self.media_path
-            .get_or_try_init(|| async {
-                let doing = "finding virtual media";
-                let system = self.system_links(doing).await?;
-                let mut collections: Vec<String> = Vec::new();
-                if let Some(p) = odata_id(&system["VirtualMedia"]) {
+    async fn media_path(&self) -> Result<String, BmcError> {
+        let mut path = self.media_path.lock().await;
+        if let Some(p) = &*path {
+            return Ok(p.clone());
+        }
+        let found = self.find_media().await?;
+        self.learn(|l| l.media_path = Some(found.clone()));
+        *path = Some(found.clone());
+        Ok(found)
+    }
+
+    /// The CD slot's read with its ETag (and its path), the slot found again once when
+    /// the hinted one is gone.
+    async fn read_slot(&self, doing: &str) -> Result<(String, Value, Option<String>), BmcError> {
+        let slot = self.media_path().await?;
+        match self.fetch(&slot, doing).await {
+            Ok((v, etag)) => Ok((slot, v, etag)),
+            Err(e) if self.drop_stale_hint(&e, &slot).await => {
+                let slot = self.media_path().await?;
+                let (v, etag) = self.fetch(&slot, doing).await?;
+                Ok((slot, v, etag))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Walks the system and its managers for the CD slot (see `media_path`).
+    async fn find_media(&self) -> Result<String, BmcError> {
+        let doing = "finding virtual media";
+        let system = self.system_links(doing).await?;
+        let mut collections: Vec<String> = Vec::new();
+        if let Some(p) = odata_id(&system["VirtualMedia"]) {
+            collections.push(p);
+        }
+        for m in system["Links"]["ManagedBy"].as_array().into_iter().flatten() {
+            if let Some(mp) = odata_id(m) {
+                let manager = self.links_of(&mp, doing).await?;
+                if let Some(p) = odata_id(&manager["VirtualMedia"]) {
                     collections.push(p);
                 }
-                for m in system["Links"]["ManagedBy"].as_array().into_iter().flatten() {
-                    if let Some(mp) = odata_id(m) {
-                        let manager = self.links_of(&mp, doing).await?;
-                        if let Some(p) = odata_id(&manager["VirtualMedia"]) {
-                            collections.push(p);
-                        }
-                    }
+            }
+        }
+        for c in collections {
+            let coll = self.get(&c, doing).await?;
+            for member in coll["Members"].as_array().into_iter().flatten().filter_map(odata_id) {
+                let vm = self.get(&member, doing).await?;
+                if is_cd(&vm) {
+                    return Ok(member);
                 }
-                for c in collections {
-                    let coll = self.get(&c, doing).await?;
-                    for member in coll["Members"].as_array().into_iter().flatten().filter_map(odata_id) {
-                        let vm = self.get(&member, doing).await?;
-                        if is_cd(&vm) {
-                            return Ok(member);
-                        }
-                    }
-                }
-                Err(self.err(doing, BmcErrorKind::Unsupported("no CD or DVD virtual media slot".into())))
-            })
-            .await
-            .map(String::as_str)
+            }
+        }
+        Err(self.err(doing, BmcErrorKind::Unsupported("no CD or DVD virtual media slot".into())))
     }
 
     /// POSTs to an action the resource advertises, or to the conventional path.
@@ -990,7 +1121,7 @@ impl RedfishBmc {
     /// `Bmc::firmware_inventory`.
     async fn read_firmware_inventory(&self) -> Result<Vec<app::domain::inventory::Firmware>, BmcError> {
         let doing = "reading the firmware inventory";
-        let root = self.get("/redfish/v1", doing).await?;
+        let root = self.links_of("/redfish/v1", doing).await?;
         let Some(update) = odata_id(&root["UpdateService"]) else { return Ok(Vec::new()) };
         let service = match self.get(&update, doing).await {
             Ok(s) => s,
@@ -1004,7 +1135,7 @@ impl RedfishBmc {
     /// `AccountService/Accounts` gets `Password` (with its ETag where it has one).
     async fn set_account_password(&self, username: &str, new_password: &str) -> Result<(), BmcError> {
         let doing = "changing the BMC password";
-        let root = self.get("/redfish/v1", doing).await?;
+        let root = self.links_of("/redfish/v1", doing).await?;
         let service_path = odata_id(&root["AccountService"]).unwrap_or_else(|| "/redfish/v1/AccountService".into());
         let service = self.get(&service_path, doing).await?;
         let Some(accounts) = odata_id(&service["Accounts"]) else {
@@ -1036,11 +1167,13 @@ impl RedfishBmc {
 /// BMC address policy and CA certificates.
 pub struct RedfishConnector {
     reach: std::sync::Arc<app::backend::BmcReach>,
+    /// What its connections learned about each BMC (see `hints.rs`).
+    hints: std::sync::Arc<Hints>,
 }
 
 impl RedfishConnector {
     pub fn new(reach: std::sync::Arc<app::backend::BmcReach>) -> Self {
-        Self { reach }
+        Self { reach, hints: Default::default() }
     }
 }
 
@@ -1048,7 +1181,8 @@ impl super::BmcConnector for RedfishConnector {
     fn connect(&self, t: super::BmcTarget) -> Result<Box<dyn Bmc>, BmcError> {
         let mut bmc = RedfishBmc::new(&t.address, &t.username, &t.password, t.verify_tls, &self.reach)?
             .with_timeout(t.timeout)
-            .with_tls_pin(t.tls_pin);
+            .with_tls_pin(t.tls_pin)
+            .with_hints(self.hints.clone());
         if let Some(id) = &t.client_id {
             bmc = bmc.with_client_id(id);
         }
@@ -1083,8 +1217,14 @@ impl Bmc for RedfishBmc {
 
     async fn system(&self) -> Result<SystemSummary, BmcError> {
         let doing = "reading the system";
-        let path = self.system_path().await?.to_string();
-        let (v, _) = self.read_kept(&path, doing).await?;
+        let path = self.system_path().await?;
+        let (v, _) = match self.read_kept(&path, doing).await {
+            Err(e) if self.drop_stale_hint(&e, &path).await => {
+                let path = self.system_path().await?;
+                self.read_kept(&path, doing).await?
+            }
+            other => other?,
+        };
         parse_system(&v).map_err(|m| self.err(doing, BmcErrorKind::Malformed(m)))
     }
 
@@ -1173,7 +1313,7 @@ impl Bmc for RedfishBmc {
 
     async fn power(&self, action: PowerAction) -> Result<(), BmcError> {
         let doing = format!("power {}", action.reset_type());
-        let path = self.system_path().await?.to_string();
+        let path = self.system_path().await?;
         self.action(&path, "ComputerSystem.Reset", json!({ "ResetType": action.reset_type() }), &doing).await
     }
 
@@ -1190,7 +1330,7 @@ impl Bmc for RedfishBmc {
     }
 
     async fn clear_boot_override(&self) -> Result<(), BmcError> {
-        let path = self.system_path().await?.to_string();
+        let path = self.system_path().await?;
         let body = json!({ "Boot": { "BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "None" } });
         let doing = "clearing the boot override";
         let (_, etag) = self.fetch(&path, doing).await?;
@@ -1219,10 +1359,14 @@ impl Bmc for RedfishBmc {
     /// `Image` and `Inserted` writable instead); then reads the slot back.
     async fn insert_media(&self, image_url: &str) -> Result<(), BmcError> {
         let doing = "inserting virtual media";
-        let slot = self.media_path().await?.to_string();
-        let mut read = self.fetch(&slot, doing).await?;
+        let (slot, vm, etag) = self.read_slot(doing).await?;
+        let mut read = (vm, etag);
         if slot_holds_media(&read.0) {
-            self.note("the slot held media: ejected it first".into());
+            let held = read.0["Image"].as_str().filter(|i| !i.is_empty()).map(redact_token);
+            self.note(format!(
+                "the slot held media ({}): ejected it first",
+                held.as_deref().unwrap_or("no image named")
+            ));
             self.eject_media().await?;
             read = self.fetch(&slot, doing).await?;
         }
@@ -1256,8 +1400,7 @@ impl Bmc for RedfishBmc {
     /// nothing when the slot is empty.
     async fn eject_media(&self) -> Result<(), BmcError> {
         let doing = "ejecting virtual media";
-        let slot = self.media_path().await?.to_string();
-        let (vm, etag) = self.fetch(&slot, doing).await?;
+        let (slot, vm, etag) = self.read_slot(doing).await?;
         if !slot_holds_media(&vm) {
             return Ok(());
         }
@@ -1291,8 +1434,7 @@ impl Bmc for RedfishBmc {
     /// The image in the slot: Supermicro leaves `Image` set after an eject, so
     /// `Inserted: false` means empty whatever `Image` says.
     async fn inserted_media(&self) -> Result<Option<String>, BmcError> {
-        let path = self.media_path().await?.to_string();
-        let vm = self.get(&path, "reading virtual media").await?;
+        let (_, vm, _) = self.read_slot("reading virtual media").await?;
         Ok(if slot_holds_media(&vm) {
             vm["Image"].as_str().filter(|i| !i.is_empty()).map(str::to_string)
         } else {

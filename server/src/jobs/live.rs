@@ -78,14 +78,6 @@ pub fn lost_lease(ctx: &JobContext) -> JobOutcome {
     JobOutcome::Recorded
 }
 
-/// A media URL without its token, for logs.
-fn redact(url: &str) -> String {
-    match url.split_once("token=") {
-        Some((head, _)) => format!("{head}token=…"),
-        None => url.to_string(),
-    }
-}
-
 /// What the BMC lists of the hardware, in the job log (registration's first look; the
 /// live image's agent has the last word).
 async fn survey_out_of_band(ctx: &JobContext, bmc: &Machine<'_>) {
@@ -241,10 +233,7 @@ impl LiveBoot {
             return Ok(Booted::Lost);
         }
         let url = format!("{}?token={token}", self.image_prefix(ctx));
-        if let Some(old) = bmc.inserted_media().await? {
-            ctx.log(&format!("ejecting media left in the drive ({})", redact(&old))).await;
-            bmc.eject_media().await?;
-        }
+        // Media left in the drive is ejected first by the insert (its note says so).
         ctx.log("inserting the live image as virtual media").await;
         bmc.insert_media(&url).await?;
         ctx.log("setting a one-time boot from virtual CD").await;
