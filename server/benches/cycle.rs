@@ -20,7 +20,10 @@
 //!     RACKSTATE_BENCH_ERASE=secure cargo bench -p server --bench cycle
 //!     RACKSTATE_BENCH_POSTGRES_URL=postgres://user:pass@127.0.0.1/postgres cargo bench -p server --bench cycle
 //!
-//! RACKSTATE_BENCH_WORKERS sets Rackstate's workers (its default otherwise).
+//! RACKSTATE_BENCH_WORKERS sets Rackstate's workers (its default otherwise);
+//! RACKSTATE_BENCH_BMC_DELAY_MS makes each lab BMC take that long per request (a real
+//! BMC answers in a tenth of a second to seconds); RACKSTATE_BENCH_LOG sets Rackstate's
+//! RACKSTATE_LOG and RACKSTATE_BENCH_KEEP_LOG names a file its log is copied to.
 
 use std::time::{Duration, Instant};
 
@@ -66,13 +69,15 @@ async fn run() {
         env.push(("RACKSTATE_LOG", l));
     }
     let disk_kib = env_number("RACKSTATE_BENCH_DISK_KIB", 128);
-    let (lab, machines) = common::start_lab(servers, dir.path(), &format!("--disk-kib {disk_kib}")).await;
+    let bmc_delay_ms = env_number("RACKSTATE_BENCH_BMC_DELAY_MS", 0);
+    let lab_flags = format!("--disk-kib {disk_kib} --bmc-delay-ms {bmc_delay_ms}");
+    let (lab, machines) = common::start_lab(servers, dir.path(), &lab_flags).await;
     let (rackstate, base, _) = common::start_rackstate("rackstate", dir.path(), &url, &env).await;
     let db = app::backend::Db::connect(&url, 2).await.unwrap();
     let db_kind = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
     println!(
         "a {servers}-server cycle through one rackstate process ({db_kind}, {} workers, the lab a process of its own \
-         with zero boot delay, {erase} erase of {disk_kib} KiB disks):",
+         with zero boot delay, {bmc_delay_ms} ms per BMC request, {erase} erase of {disk_kib} KiB disks):",
         std::env::var("RACKSTATE_BENCH_WORKERS").unwrap_or_else(|_| "default".into())
     );
     let http = reqwest::Client::new();
@@ -139,7 +144,9 @@ async fn run() {
     }
     drop(cpu);
     drop(rackstate);
-    let _ = std::fs::copy(dir.path().join("rackstate.log"), "/tmp/rackstate-bench.log");
+    if let Ok(keep) = std::env::var("RACKSTATE_BENCH_KEEP_LOG") {
+        let _ = std::fs::copy(dir.path().join("rackstate.log"), keep);
+    }
     drop(lab);
     common::drop_database(pg, &db).await;
 }
