@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rackstate_server::bmc::redfish::RedfishConnector;
-use rackstate_server::bmc::{Bmc, BmcConnector, BmcTarget};
+use rackstate_server::bmc::{BmcConnector, BmcTarget};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -72,7 +72,8 @@ impl<'a> Machine<'a> {
             return Err("identity_mismatch: not touching a machine whose identity did not match".into());
         }
         check_lease(ctx, "connecting to the BMC").await?;
-        let creds = ctx.backend.bmc_login(ctx.job.server_id).await.map_err(|e| e.user_message())?;
+        let access = ctx.backend.bmc_access(ctx.job.server_id).await.map_err(|e| e.user_message())?;
+        let creds = &access.credentials;
         let Some(password) = password.or(creds.password.as_ref()) else {
             return Err("the server has no stored BMC password (it was forgotten, or the BMC address changed): \
                         enter it in the BMC access card, then retry"
@@ -111,7 +112,9 @@ impl<'a> Machine<'a> {
             ctx.log(&format!("pinned the BMC's TLS certificate (SHA-256 {})", app::domain::tls_pin::display(&seen)))
                 .await;
         }
-        let _ = ctx.backend.record_power(ctx.job.server_id, sys.power_state, sys.health).await;
+        if (sys.power_state, sys.health) != (access.power, access.health) {
+            let _ = ctx.backend.record_power(ctx.job.server_id, sys.power_state, sys.health).await;
+        }
         ctx.log(&format!(
             "BMC answers: {} {}, serial {}, power {}, health {}",
             sys.manufacturer, sys.model, sys.serial_number, sys.power_state, sys.health
@@ -125,7 +128,7 @@ impl<'a> Machine<'a> {
             }
         };
         let seen = MachineIdentity { system_uuid: sys.uuid.clone(), serial: sys.serial_number.clone(), manager_uuid };
-        match ctx.backend.check_identity(&actor, ctx.job.server_id, &seen).await {
+        match ctx.backend.check_identity_against(&actor, ctx.job.server_id, Some(&access.recorded), &seen).await {
             Ok(()) => {
                 for note in bmc.take_notes() {
                     ctx.log(&note).await;

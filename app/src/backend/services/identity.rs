@@ -94,16 +94,27 @@ impl Backend {
         server_id: i64,
         seen: &MachineIdentity,
     ) -> Result<(), ServiceError> {
-        // The common case reads only: everything recorded, and the same machine.
+        let recorded = store::identity::recorded(&mut *self.db.conn().await?, server_id).await?;
+        self.check_identity_against(actor, server_id, recorded.as_ref(), seen).await
+    }
+
+    /// `check_identity` with what was recorded as the job read it moments ago (with
+    /// the BMC's credentials, `bmc_access`): the common case, everything recorded and
+    /// the same machine, then costs no statement. Anything else is decided in the
+    /// write transaction, on what is recorded then.
+    pub async fn check_identity_against(
+        &self,
+        actor: &Actor,
+        server_id: i64,
+        recorded: Option<&MachineIdentity>,
+        seen: &MachineIdentity,
+    ) -> Result<(), ServiceError> {
+        if let Some(recorded) = recorded
+            && !recorded.is_empty()
+            && (!recorded.manager_uuid.is_empty() || seen.manager_uuid.is_empty())
+            && identity::compare(recorded, seen).is_ok()
         {
-            let mut conn = self.db.conn().await?;
-            if let Some(recorded) = store::identity::recorded(&mut conn, server_id).await?
-                && !recorded.is_empty()
-                && (!recorded.manager_uuid.is_empty() || seen.manager_uuid.is_empty())
-                && identity::compare(&recorded, seen).is_ok()
-            {
-                return Ok(());
-            }
+            return Ok(());
         }
         let now = now_ms();
         let (actor, seen) = (actor.clone(), seen.clone());

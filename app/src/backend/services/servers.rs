@@ -24,6 +24,17 @@ pub struct BmcCredentials {
     pub tls_pin: Option<String>,
 }
 
+/// What a job needs to reach a server's machine, read at once: the BMC's credentials,
+/// what was recorded of the machine (the identity check compares with it) and the
+/// power state last recorded (an unchanged one is not written again).
+#[derive(Debug)]
+pub struct BmcAccess {
+    pub credentials: BmcCredentials,
+    pub recorded: domain::identity::MachineIdentity,
+    pub power: PowerState,
+    pub health: Health,
+}
+
 /// What an admin gives to add a server by its BMC.
 #[derive(Clone, Debug, Default)]
 pub struct NewServer {
@@ -404,8 +415,20 @@ impl Backend {
     /// The BMC credentials for the system's own use (a job logging in); not audited
     /// as a reveal, never shown.
     pub async fn bmc_login(&self, id: i64) -> Result<BmcCredentials, ServiceError> {
+        Ok(self.bmc_access(id).await?.credentials)
+    }
+
+    /// `bmc_login` with what a job checks the machine against, in the same read.
+    pub async fn bmc_access(&self, id: i64) -> Result<BmcAccess, ServiceError> {
         let mut conn = self.db.conn().await?;
-        self.open_bmc_credentials(&mut conn, id).await
+        let row = store::servers::bmc_credentials(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
+        let recorded = domain::identity::MachineIdentity {
+            system_uuid: row.system_uuid.clone(),
+            serial: row.system_serial.clone(),
+            manager_uuid: row.manager_uuid.clone(),
+        };
+        let (power, health) = (row.power_state.clone().into(), row.health.clone().into());
+        Ok(BmcAccess { credentials: self.unseal(row)?, recorded, power, health })
     }
 
     async fn open_bmc_credentials(
@@ -414,6 +437,11 @@ impl Backend {
         id: i64,
     ) -> Result<BmcCredentials, ServiceError> {
         let row = store::servers::bmc_credentials(conn, id).await?.ok_or_else(|| not_found(id))?;
+        self.unseal(row)
+    }
+
+    /// The credentials of a row, the password opened for the BMC it was sealed for.
+    fn unseal(&self, row: store::servers::BmcRow) -> Result<BmcCredentials, ServiceError> {
         let binding = super::identity::bmc_binding(&row.bmc_address, row.bmc_verify_tls != 0);
         let password = match row.bmc_secret {
             Some(s) => Some(

@@ -536,10 +536,12 @@ pub async fn page(
     Ok((servers, total))
 }
 
-/// (BMC address, user, sealed password) of a server.
+/// (BMC address, user, sealed password) of a server, with what a job checks the
+/// machine against (its recorded identity, its last known power).
 pub async fn bmc_credentials(conn: &mut AnyConnection, id: i64) -> Result<Option<BmcRow>, DbError> {
     sqlx::query_as(
-        "SELECT bmc_address, bmc_username, bmc_secret, bmc_verify_tls, bmc_cert_sha256 FROM servers WHERE id = $1",
+        "SELECT bmc_address, bmc_username, bmc_secret, bmc_verify_tls, bmc_cert_sha256, \
+         system_uuid, system_serial, manager_uuid, power_state, health FROM servers WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(conn)
@@ -556,6 +558,11 @@ pub struct BmcRow {
     pub bmc_verify_tls: i64,
     /// The certificate pinned at first use (self-signed BMCs).
     pub bmc_cert_sha256: Option<String>,
+    pub system_uuid: String,
+    pub system_serial: String,
+    pub manager_uuid: String,
+    pub power_state: String,
+    pub health: String,
 }
 
 /// New BMC access for a server.
