@@ -7,7 +7,7 @@
 use crate::agent::{BLOCK_LEN, BootConfig, MARKER, find};
 use axum::body::Body;
 use std::path::{Path, PathBuf};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 
 #[derive(Debug, Clone)]
 pub struct LiveImage {
@@ -77,13 +77,28 @@ impl LiveImage {
         if block.len() != BLOCK_LEN {
             return Err(std::io::Error::other("the callback URL is too long for the config block"));
         }
-        let head = tokio::fs::File::open(&self.path).await?.take(self.block_at);
-        let mut tail = tokio::fs::File::open(&self.path).await?;
-        tail.seek(std::io::SeekFrom::Start(self.block_at + BLOCK_LEN as u64)).await?;
-        let reader = head.chain(std::io::Cursor::new(block)).chain(tail);
-        Ok(Body::from_stream(tokio_util::io::ReaderStream::new(reader)))
+        // Both handles in one trip to the blocking pool (each tokio::fs call is a trip).
+        let (path, tail_at) = (self.path.clone(), self.block_at + BLOCK_LEN as u64);
+        let (head, tail) = tokio::task::spawn_blocking(move || {
+            use std::io::Seek;
+            let head = std::fs::File::open(&path)?;
+            let mut tail = std::fs::File::open(&path)?;
+            tail.seek(std::io::SeekFrom::Start(tail_at))?;
+            Ok::<_, std::io::Error>((head, tail))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let head = tokio::fs::File::from_std(head).take(self.block_at);
+        let reader = head.chain(std::io::Cursor::new(block)).chain(tokio::fs::File::from_std(tail));
+        Ok(Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, STREAM_CHUNK)))
     }
 }
+
+/// The bytes of the image read (and sent) at a time. Each read of a file is a trip to
+/// the blocking thread pool: with the stream's default 4 KiB, serving a 300 MB image
+/// took 73,245 reads and 1.26 CPU seconds here, with 256 KiB 1,147 reads and 0.07 s
+/// (and a fleet's BMCs download at once).
+const STREAM_CHUNK: usize = 256 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -167,3 +167,45 @@ async fn a_bmc_that_starts_wanting_sessions_gets_one() {
     let seen = mock.take_seen();
     assert_eq!(seen[..2], ["POST /redfish/v1/SessionService/Sessions", "GET /redfish/v1/Systems/1"], "{seen:?}");
 }
+
+/// One BMC that manages two systems (a chassis manager, an emulator), each entered as
+/// its own server by the system's path: what the first system's connection learned
+/// (its CD slot) is never used for the second, whose live image must go into its own
+/// slot.
+#[tokio::test]
+async fn two_systems_behind_one_bmc_do_not_share_a_slot() {
+    let mock = Mock::default();
+    let mut resources = HashMap::from([
+        ("/redfish/v1".to_string(), json!({ "Systems": { "@odata.id": "/redfish/v1/Systems" } })),
+        (
+            "/redfish/v1/Systems".into(),
+            json!({ "Members": [{ "@odata.id": "/redfish/v1/Systems/a" }, { "@odata.id": "/redfish/v1/Systems/b" }] }),
+        ),
+    ]);
+    for id in ["a", "b"] {
+        let sys = format!("/redfish/v1/Systems/{id}");
+        resources.insert(
+            sys.clone(),
+            json!({ "@odata.id": sys, "PowerState": "Off", "UUID": format!("uuid-{id}"),
+                    "VirtualMedia": { "@odata.id": format!("{sys}/VirtualMedia") } }),
+        );
+        resources.insert(
+            format!("{sys}/VirtualMedia"),
+            json!({ "Members": [{ "@odata.id": format!("{sys}/VirtualMedia/Cd") }] }),
+        );
+        resources.insert(format!("{sys}/VirtualMedia/Cd"), json!({ "MediaTypes": ["CD"], "Inserted": false }));
+    }
+    *mock.resources.lock().unwrap() = resources;
+    let base = mock.serve().await;
+    let bmcs = connector();
+    let a = bmcs.connect(target(&format!("{base}/redfish/v1/Systems/a"))).unwrap();
+    assert_eq!(a.system().await.unwrap().uuid, "uuid-a");
+    a.inserted_media().await.unwrap();
+    mock.take_seen();
+    let b = bmcs.connect(target(&format!("{base}/redfish/v1/Systems/b"))).unwrap();
+    assert_eq!(b.system().await.unwrap().uuid, "uuid-b");
+    b.inserted_media().await.unwrap();
+    let seen = mock.take_seen();
+    assert!(seen.contains(&"GET /redfish/v1/Systems/b/VirtualMedia/Cd".to_string()), "{seen:?}");
+    assert!(!seen.iter().any(|r| r.contains("Systems/a")), "{seen:?}");
+}

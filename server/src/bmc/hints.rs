@@ -1,4 +1,4 @@
-//! What earlier connections learned about each BMC: how it wants to be logged in to,
+//! What earlier connections learned about each BMC address: how it wants to be logged in to,
 //! and where its system and its CD slot are. A job connects twice (before its machine
 //! boots the live image and after the agent reported) and each connection used to walk
 //! the service again: the service root, the Systems collection, the virtual media
@@ -38,9 +38,10 @@ pub struct Hints {
 const MOST: usize = 200_000;
 
 impl Hints {
-    /// The key of a BMC's hints: where it is and who logs in.
-    pub fn key(base: &str, username: &str) -> String {
-        format!("{base}\n{username}")
+    /// The key of a BMC's hints: its address as entered (with the system's path when
+    /// it names one) and who logs in.
+    pub fn key(address: &str, username: &str) -> String {
+        format!("{address}\n{username}")
     }
 
     /// What is known under `key` (nothing, the first time).

@@ -322,9 +322,11 @@ impl RedfishBmc {
     }
 
     /// Shares what connections to this BMC learn with `hints`, and starts from what
-    /// they learned before (see `hints.rs`).
+    /// they learned before (see `hints.rs`). Keyed by the address as entered: one BMC
+    /// that manages several systems (a chassis manager, an emulator) is several
+    /// addresses, each naming its system, and one system's CD slot is never another's.
     pub fn with_hints(mut self, hints: std::sync::Arc<Hints>) -> Self {
-        let key = Hints::key(&self.base, &self.username);
+        let key = Hints::key(&self.address, &self.username);
         let mut learned = hints.get(&key);
         if self.system_fixed {
             learned.system_path = None;
