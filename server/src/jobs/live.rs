@@ -205,20 +205,32 @@ impl LiveBoot {
 
     /// Parks the job until its agent reports or `deadline`.
     async fn park(&self, ctx: &JobContext, deadline: i64) -> Result<Booted, StepError> {
-        let id = ctx.job.id;
         if ctx.backend.park_job(Claim::from(&ctx.job), deadline, ctx.lease_length).await.map_err(|e| e.to_string())? {
             return Ok(Booted::Parked);
         }
         // Not parked: the agent was quicker than us, or we lost the job.
-        let job = ctx.backend.job_row(id).await.map_err(|e| e.to_string())?;
-        Ok(match job {
-            Some(j)
-                if matches!(j.phase, JobPhase::AgentReported | JobPhase::AgentFailed) && j.fence == ctx.job.fence =>
-            {
-                Booted::AgentDone
+        Ok(if agent_done(ctx).await? { Booted::AgentDone } else { Booted::Lost })
+    }
+
+    /// Waits until the BMC shows the machine On, or until its agent reported: a report
+    /// proves the machine runs this job's image, and some BMCs leave `PowerState` out
+    /// for seconds after a power change (iLO 6), which the job need not sit through.
+    async fn wait_until_on(&self, ctx: &JobContext, bmc: &Machine<'_>) -> Result<(), StepError> {
+        let deadline = tokio::time::Instant::now() + self.timeouts.power;
+        loop {
+            if bmc.system().await?.power_state == PowerState::On || agent_done(ctx).await? {
+                return Ok(());
             }
-            _ => Booted::Lost,
-        })
+            if tokio::time::Instant::now() >= deadline {
+                let waited = crate::bmc::BmcError {
+                    bmc: bmc.address().to_string(),
+                    doing: format!("waiting for power {}", PowerState::On),
+                    kind: crate::bmc::BmcErrorKind::Timeout { seconds: self.timeouts.power.as_secs() },
+                };
+                return Err(format!("power never reached On: {waited}").into());
+            }
+            super::slots::idle(crate::bmc::POWER_POLL_INTERVAL).await;
+        }
     }
 
     /// Boots the server into the job's copy of the live image and parks the job.
@@ -246,9 +258,7 @@ impl LiveBoot {
             ctx.log("powering on into the live image").await;
             bmc.power(PowerAction::On).await?;
         }
-        bmc.wait_for_power(PowerState::On, self.timeouts.power)
-            .await
-            .map_err(|e| format!("power never reached On: {e}"))?;
+        self.wait_until_on(ctx, bmc).await?;
         let _ = ctx.backend.record_power(ctx.job.server_id, PowerState::On, sys.health).await;
         ctx.log(&format!("powered on; waiting up to {} for the live image agent", minutes(self.agent_timeout))).await;
         self.park(ctx, now_ms() + self.agent_timeout.as_millis() as i64).await
@@ -268,6 +278,14 @@ impl LiveBoot {
         let _ = ctx.backend.record_power(ctx.job.server_id, sys.power_state, sys.health).await;
         Ok(())
     }
+}
+
+/// Whether the job's agent reported (or reported a failure) under this claim.
+async fn agent_done(ctx: &JobContext) -> Result<bool, StepError> {
+    let job = ctx.backend.job_row(ctx.job.id).await.map_err(|e| e.to_string())?;
+    Ok(job.is_some_and(|j| {
+        matches!(j.phase, JobPhase::AgentReported | JobPhase::AgentFailed) && j.fence == ctx.job.fence
+    }))
 }
 
 /// An aborted job's last act: see [`stop_and_fail`], with the abort's reason.
