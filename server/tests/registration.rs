@@ -582,8 +582,9 @@ async fn full_cycle_against_sushy() {
 
 /// An admin with one worker registers two servers whose iLO-like BMCs leave the power
 /// state out for a second and a half after each power change: the second server's
-/// registration starts while the first waits for its machine to show "On", instead
-/// of after the first gave up its worker by parking for its agent.
+/// registration starts while the first waits for its machine to show a power state
+/// (On after the power-on, unless its agent reports first; Off after the shutdown),
+/// instead of after the first finished.
 #[tokio::test]
 async fn a_job_waiting_on_its_bmc_gives_its_worker_to_another_server() {
     let app = spawn_app_with(|s| {
@@ -613,10 +614,11 @@ async fn a_job_waiting_on_its_bmc_gives_its_worker_to_another_server() {
         }
     };
     let (first, second) = (jobs[0].min(jobs[1]), jobs[0].max(jobs[1]));
-    let powered_on = step_at(first, "powered on; waiting%").await;
+    let powered_off = step_at(first, "ejecting the live image").await;
     let second_began = step_at(second, "%").await;
     assert!(
-        second_began < powered_on,
-        "with one worker, the second registration began at {second_began}, after the first saw its machine on at {powered_on}"
+        second_began < powered_off,
+        "with one worker, the second registration began at {second_began}, after the first saw its machine off at \
+         {powered_off}"
     );
 }

@@ -31,6 +31,8 @@ async fn lifecycle(vendor: Vendor) {
         Vendor::SessionEtag => Some("logged in with a Redfish session"),
         Vendor::Idrac => Some("boot mode (UEFI)"),
         Vendor::Dmtf => Some("inserted by the InsertMedia action"),
+        // Its PowerState is missing for 1.5 s after the power-on; the agent reports first.
+        Vendor::Ilo => Some("the live image agent reported before the BMC showed power On"),
         _ => None,
     };
     if let Some(want) = evidence {

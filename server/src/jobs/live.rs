@@ -215,11 +215,15 @@ impl LiveBoot {
     /// Waits until the BMC shows the machine On, or until its agent reported: a report
     /// proves the machine runs this job's image, and some BMCs leave `PowerState` out
     /// for seconds after a power change (iLO 6), which the job need not sit through.
-    async fn wait_until_on(&self, ctx: &JobContext, bmc: &Machine<'_>) -> Result<(), StepError> {
+    /// True when the BMC showed On, false when the agent was first.
+    async fn wait_until_on(&self, ctx: &JobContext, bmc: &Machine<'_>) -> Result<bool, StepError> {
         let deadline = tokio::time::Instant::now() + self.timeouts.power;
         loop {
-            if bmc.system().await?.power_state == PowerState::On || agent_done(ctx).await? {
-                return Ok(());
+            if bmc.system().await?.power_state == PowerState::On {
+                return Ok(true);
+            }
+            if agent_done(ctx).await? {
+                return Ok(false);
             }
             if tokio::time::Instant::now() >= deadline {
                 let waited = crate::bmc::BmcError {
@@ -258,9 +262,14 @@ impl LiveBoot {
             ctx.log("powering on into the live image").await;
             bmc.power(PowerAction::On).await?;
         }
-        self.wait_until_on(ctx, bmc).await?;
+        let shown = self.wait_until_on(ctx, bmc).await?;
         let _ = ctx.backend.record_power(ctx.job.server_id, PowerState::On, sys.health).await;
-        ctx.log(&format!("powered on; waiting up to {} for the live image agent", minutes(self.agent_timeout))).await;
+        if shown {
+            ctx.log(&format!("powered on; waiting up to {} for the live image agent", minutes(self.agent_timeout)))
+                .await;
+        } else {
+            ctx.log("the live image agent reported before the BMC showed power On").await;
+        }
         self.park(ctx, now_ms() + self.agent_timeout.as_millis() as i64).await
     }
 
