@@ -90,6 +90,22 @@ fn connector() -> RedfishConnector {
     RedfishConnector::new(Arc::new(reach))
 }
 
+/// A BMC with its system at `Systems/1`, its address and a connector to reach it.
+async fn one_system() -> (Mock, String, RedfishConnector) {
+    let mock = Mock::default();
+    mock.place_system(1);
+    let address = mock.serve().await;
+    (mock, address, connector())
+}
+
+/// A new connection through `bmcs` reads the system and the slot, as a job's does.
+async fn reach(bmcs: &RedfishConnector, address: &str) -> String {
+    let bmc = bmcs.connect(target(address)).unwrap();
+    let uuid = bmc.system().await.expect("the system").uuid;
+    assert_eq!(bmc.inserted_media().await.expect("the slot"), None);
+    uuid
+}
+
 fn target(address: &str) -> BmcTarget {
     BmcTarget {
         address: address.to_string(),
@@ -107,18 +123,11 @@ fn target(address: &str) -> BmcTarget {
 /// and the slot straight away: no service root, no Systems, no media collections.
 #[tokio::test]
 async fn a_second_connection_to_a_bmc_does_not_walk_it_again() {
-    let mock = Mock::default();
-    mock.place_system(1);
-    let address = mock.serve().await;
-    let bmcs = connector();
-    let first = bmcs.connect(target(&address)).unwrap();
-    first.system().await.unwrap();
-    assert_eq!(first.inserted_media().await.unwrap(), None);
+    let (mock, address, bmcs) = one_system().await;
+    reach(&bmcs, &address).await;
     let walked = mock.take_seen();
     assert!(walked.contains(&"GET /redfish/v1/Systems".to_string()), "{walked:?}");
-    let second = bmcs.connect(target(&address)).unwrap();
-    assert_eq!(second.system().await.unwrap().uuid, "uuid-1");
-    assert_eq!(second.inserted_media().await.unwrap(), None);
+    assert_eq!(reach(&bmcs, &address).await, "uuid-1");
     assert_eq!(mock.take_seen(), ["GET /redfish/v1/Systems/1", "GET /redfish/v1/Systems/1/VirtualMedia/Cd"]);
 }
 
@@ -127,22 +136,15 @@ async fn a_second_connection_to_a_bmc_does_not_walk_it_again() {
 /// connection starts from those.
 #[tokio::test]
 async fn a_moved_system_is_found_again() {
-    let mock = Mock::default();
-    mock.place_system(1);
-    let address = mock.serve().await;
-    let bmcs = connector();
-    let first = bmcs.connect(target(&address)).unwrap();
-    first.system().await.unwrap();
-    first.inserted_media().await.unwrap();
+    let (mock, address, bmcs) = one_system().await;
+    reach(&bmcs, &address).await;
     mock.place_system(2);
     let second = bmcs.connect(target(&address)).unwrap();
     assert_eq!(second.system().await.expect("found again").uuid, "uuid-2");
     assert_eq!(second.inserted_media().await.expect("the slot found again"), None);
     assert!(second.take_notes().iter().any(|n| n.contains("Systems/1 is gone (HTTP 404)")));
     mock.take_seen();
-    let third = bmcs.connect(target(&address)).unwrap();
-    third.system().await.unwrap();
-    third.inserted_media().await.unwrap();
+    assert_eq!(reach(&bmcs, &address).await, "uuid-2");
     assert_eq!(mock.take_seen(), ["GET /redfish/v1/Systems/2", "GET /redfish/v1/Systems/2/VirtualMedia/Cd"]);
 }
 
@@ -151,10 +153,7 @@ async fn a_moved_system_is_found_again() {
 /// wrong password.
 #[tokio::test]
 async fn a_bmc_that_starts_wanting_sessions_gets_one() {
-    let mock = Mock::default();
-    mock.place_system(1);
-    let address = mock.serve().await;
-    let bmcs = connector();
+    let (mock, address, bmcs) = one_system().await;
     bmcs.connect(target(&address)).unwrap().system().await.unwrap();
     mock.sessions_only.store(true, Ordering::SeqCst);
     mock.place_system(1);
@@ -198,13 +197,9 @@ async fn two_systems_behind_one_bmc_do_not_share_a_slot() {
     *mock.resources.lock().unwrap() = resources;
     let base = mock.serve().await;
     let bmcs = connector();
-    let a = bmcs.connect(target(&format!("{base}/redfish/v1/Systems/a"))).unwrap();
-    assert_eq!(a.system().await.unwrap().uuid, "uuid-a");
-    a.inserted_media().await.unwrap();
+    assert_eq!(reach(&bmcs, &format!("{base}/redfish/v1/Systems/a")).await, "uuid-a");
     mock.take_seen();
-    let b = bmcs.connect(target(&format!("{base}/redfish/v1/Systems/b"))).unwrap();
-    assert_eq!(b.system().await.unwrap().uuid, "uuid-b");
-    b.inserted_media().await.unwrap();
+    assert_eq!(reach(&bmcs, &format!("{base}/redfish/v1/Systems/b")).await, "uuid-b");
     let seen = mock.take_seen();
     assert!(seen.contains(&"GET /redfish/v1/Systems/b/VirtualMedia/Cd".to_string()), "{seen:?}");
     assert!(!seen.iter().any(|r| r.contains("Systems/a")), "{seen:?}");
