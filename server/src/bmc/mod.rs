@@ -209,11 +209,27 @@ pub trait Bmc: Send + Sync {
     /// Waits until the BMC reports `want` (On or Off): power actions are not
     /// immediate on real hardware.
     async fn wait_for_power(&self, want: PowerState, timeout: std::time::Duration) -> Result<(), BmcError> {
+        let never: &Until = &|| Box::pin(async { false });
+        self.wait_for_power_or(want, timeout, never).await.map(|_| ())
+    }
+
+    /// `wait_for_power`, ended early when `until` (asked after each read that did not
+    /// show `want`) says so: true when the BMC showed `want`, false when `until` ended
+    /// the wait (other evidence that the machine is there, such as its agent's report).
+    async fn wait_for_power_or(
+        &self,
+        want: PowerState,
+        timeout: std::time::Duration,
+        until: &Until,
+    ) -> Result<bool, BmcError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let s = self.system().await?;
             if s.power_state == want {
-                return Ok(());
+                return Ok(true);
+            }
+            if until().await {
+                return Ok(false);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(BmcError {
@@ -285,6 +301,9 @@ pub trait BmcConnector: Send + Sync {
 }
 
 /// How often power state is polled while waiting for it to settle.
+/// A check between power reads that may end a wait (see `Bmc::wait_for_power_or`).
+pub type Until = dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> + Send + Sync;
+
 pub const POWER_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 /// How long a power change may take to show (sushy's fake driver: up to 11 s).
 pub const POWER_SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

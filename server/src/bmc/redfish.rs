@@ -365,7 +365,7 @@ impl RedfishBmc {
             *self.system_path.lock().await = None;
         }
         *self.media_path.lock().await = None;
-        self.note(format!("{path} is gone (HTTP 404): found the system and its CD slot again"));
+        self.note(format!("{path} is gone (HTTP 404): looking for the system and its CD slot again"));
         true
     }
 

@@ -209,7 +209,7 @@ impl LiveBoot {
             return Ok(Booted::Parked);
         }
         // Not parked: the agent was quicker than us, or we lost the job.
-        Ok(if agent_done(ctx).await? { Booted::AgentDone } else { Booted::Lost })
+        Ok(if agent_done(&ctx.backend, Claim::from(&ctx.job)).await? { Booted::AgentDone } else { Booted::Lost })
     }
 
     /// Waits until the BMC shows the machine On, or until its agent reported: a report
@@ -217,24 +217,15 @@ impl LiveBoot {
     /// for seconds after a power change (iLO 6), which the job need not sit through.
     /// True when the BMC showed On, false when the agent was first.
     async fn wait_until_on(&self, ctx: &JobContext, bmc: &Machine<'_>) -> Result<bool, StepError> {
-        let deadline = tokio::time::Instant::now() + self.timeouts.power;
-        loop {
-            if bmc.system().await?.power_state == PowerState::On {
-                return Ok(true);
-            }
-            if agent_done(ctx).await? {
-                return Ok(false);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let waited = crate::bmc::BmcError {
-                    bmc: bmc.address().to_string(),
-                    doing: format!("waiting for power {}", PowerState::On),
-                    kind: crate::bmc::BmcErrorKind::Timeout { seconds: self.timeouts.power.as_secs() },
-                };
-                return Err(format!("power never reached On: {waited}").into());
-            }
-            super::slots::idle(crate::bmc::POWER_POLL_INTERVAL).await;
-        }
+        let (backend, claim) = (ctx.backend.clone(), Claim::from(&ctx.job));
+        // A database hiccup here only means the BMC is asked again.
+        let reported: &crate::bmc::Until = &move || {
+            let backend = backend.clone();
+            Box::pin(async move { agent_done(&backend, claim).await.unwrap_or(false) })
+        };
+        bmc.wait_for_power_or(PowerState::On, self.timeouts.power, reported)
+            .await
+            .map_err(|e| format!("power never reached On: {e}").into())
     }
 
     /// Boots the server into the job's copy of the live image and parks the job.
@@ -290,11 +281,10 @@ impl LiveBoot {
 }
 
 /// Whether the job's agent reported (or reported a failure) under this claim.
-async fn agent_done(ctx: &JobContext) -> Result<bool, StepError> {
-    let job = ctx.backend.job_row(ctx.job.id).await.map_err(|e| e.to_string())?;
-    Ok(job.is_some_and(|j| {
-        matches!(j.phase, JobPhase::AgentReported | JobPhase::AgentFailed) && j.fence == ctx.job.fence
-    }))
+async fn agent_done(backend: &app::backend::Backend, claim: Claim) -> Result<bool, StepError> {
+    let job = backend.job_row(claim.id).await.map_err(|e| e.to_string())?;
+    Ok(job
+        .is_some_and(|j| matches!(j.phase, JobPhase::AgentReported | JobPhase::AgentFailed) && j.fence == claim.fence))
 }
 
 /// An aborted job's last act: see [`stop_and_fail`], with the abort's reason.

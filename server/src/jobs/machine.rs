@@ -218,6 +218,16 @@ impl<'a> Machine<'a> {
         self.bmc.wait_for_power(want, timeout).await.map_err(text)
     }
 
+    /// `wait_for_power`, ended early when `until` says so (see `Bmc::wait_for_power_or`).
+    pub async fn wait_for_power_or(
+        &self,
+        want: PowerState,
+        timeout: std::time::Duration,
+        until: &crate::bmc::Until,
+    ) -> Result<bool, BmcError> {
+        self.bmc.wait_for_power_or(want, timeout, until).await
+    }
+
     /// The power state, re-read a few times while unknown; Err if it stays unknown.
     pub async fn settled_power(&self, first: PowerState) -> Result<PowerState, StepError> {
         self.bmc.settled_power(first, 3).await.map_err(text)
