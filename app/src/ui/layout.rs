@@ -2,7 +2,7 @@
 
 use crate::api::auth::{Logout, whoami};
 use crate::domain::Permission;
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 
 #[component]
@@ -10,7 +10,7 @@ pub fn Layout(children: Children) -> impl IntoView {
     // Refetched on navigation, so the bar follows a login or logout done in-page.
     let location = leptos_router::hooks::use_location();
     let me = Resource::new(move || location.pathname.get(), |_| whoami());
-    let logout = ServerAction::<Logout>::new();
+    let logout = FormAction::<Logout>::new();
     view! {
         <header class="topbar">
             <a class="brand" href="/">"Rackstate"</a>
@@ -34,9 +34,9 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || me.get().and_then(|r| r.ok().flatten()).map(|u| view! {
                         <span data-testid="whoami">{u.username.clone()}" · "<span class="role">{u.role.as_str()}</span></span>
-                        <ActionForm action=logout attr:class="inline">
+                        <PostForm action=logout attr:class="inline">
                             <button type="submit" class="link">"Log out"</button>
-                        </ActionForm>
+                        </PostForm>
                     })}
                 </Suspense>
             </div>

@@ -1,6 +1,7 @@
 //! Pages and components. They call `api` functions only; never a pool or a BMC.
 
 pub mod components;
+pub mod form_action;
 mod layout;
 mod pages;
 

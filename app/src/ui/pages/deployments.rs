@@ -6,13 +6,13 @@ use crate::api::allocation::{Allocate, DeploymentsData, ReleaseDeployment, load_
 use crate::domain::ServerState;
 use crate::model::Deployment;
 use crate::ui::components::{ActionError, StateBadge, error_text, utc};
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 
 #[component]
 pub fn DeploymentsPage() -> impl IntoView {
-    let allocate = ServerAction::<Allocate>::new();
-    let release = ServerAction::<ReleaseDeployment>::new();
+    let allocate = FormAction::<Allocate>::new();
+    let release = FormAction::<ReleaseDeployment>::new();
     let data = Resource::new(move || (allocate.version().get(), release.version().get()), |_| load_deployments());
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -27,8 +27,8 @@ pub fn DeploymentsPage() -> impl IntoView {
 #[component]
 fn Deployments(
     data: DeploymentsData,
-    allocate: ServerAction<Allocate>,
-    release: ServerAction<ReleaseDeployment>,
+    allocate: FormAction<Allocate>,
+    release: FormAction<ReleaseDeployment>,
 ) -> impl IntoView {
     let for_tenants = data.for_tenants;
     let title = if for_tenants { "Deployments" } else { "My servers" };
@@ -46,7 +46,7 @@ fn Deployments(
                     "Your reserved servers of the type first, then available ones. All or none: if there are not enough, nothing is allocated."
                 }}
             </p>
-            <ActionForm action=allocate attr:class="grid-form">
+            <PostForm action=allocate attr:class="grid-form">
                 {for_tenants.then(|| view! {
                     <label>"Tenant"
                         <select name="username" required>
@@ -73,9 +73,9 @@ fn Deployments(
                     <textarea name="user_data" rows="3" placeholder="#cloud-config"></textarea>
                 </label>
                 <button type="submit" class="primary">"Allocate"</button>
-            </ActionForm>
-            <ActionError result=Signal::derive(move || allocate.value().get())/>
-            {move || allocate.value().get().and_then(|r| r.ok()).map(|d| view! {
+            </PostForm>
+            <ActionError result=Signal::derive(move || allocate.result())/>
+            {move || allocate.result().and_then(|r| r.ok()).map(|d| view! {
                 <p class="ok" role="status">{format!("Deployment {}: {} server(s) allocated to {}{}.", d.id, d.servers.len(), d.username,
                     d.image.as_ref().map(|i| format!("; {i} is being written to them")).unwrap_or_default())}</p>
             })}
@@ -83,8 +83,8 @@ fn Deployments(
         {(!for_tenants).then(|| view! { <MyServers data=data.clone()/> })}
         <section>
             <h2>"Deployments"</h2>
-            <ActionError result=Signal::derive(move || release.value().get())/>
-            {move || release.value().get().and_then(|r| r.ok()).map(|d| view! {
+            <ActionError result=Signal::derive(move || release.result())/>
+            {move || release.result().and_then(|r| r.ok()).map(|d| view! {
                 <p class="ok" role="status">{format!("Deployment {}: released servers are cleaning.", d.id)}</p>
             })}
             {if data.deployments.is_empty() {
@@ -146,7 +146,7 @@ fn MyServers(data: DeploymentsData) -> impl IntoView {
 }
 
 #[component]
-fn DeploymentRow(d: Deployment, for_tenants: bool, release: ServerAction<ReleaseDeployment>) -> impl IntoView {
+fn DeploymentRow(d: Deployment, for_tenants: bool, release: FormAction<ReleaseDeployment>) -> impl IntoView {
     let id = d.id;
     let releasable = d.servers.iter().filter(|s| s.state == ServerState::Used).count();
     let active = d.status == "active";
@@ -165,11 +165,11 @@ fn DeploymentRow(d: Deployment, for_tenants: bool, release: ServerAction<Release
                         <li>
                             <a href=format!("/servers/{sid}")>{s.name}</a>" "<StateBadge state=s.state/>
                             {used.then(|| view! {
-                                <ActionForm action=release attr:class="inline">
+                                <PostForm action=release attr:class="inline">
                                     <input type="hidden" name="id" value=id/>
                                     <input type="hidden" name="server_id" value=sid/>
                                     <button type="submit" class="link" aria-label=label>"release"</button>
-                                </ActionForm>
+                                </PostForm>
                             })}
                         </li>
                     }
@@ -186,10 +186,10 @@ fn DeploymentRow(d: Deployment, for_tenants: bool, release: ServerAction<Release
                     <details class="confirm">
                         <summary role="button">"Release…"</summary>
                         <p>{format!("The {releasable} server(s) go to cleaning: their disks are erased before anyone gets them again.")}</p>
-                        <ActionForm action=release attr:class="inline">
+                        <PostForm action=release attr:class="inline">
                             <input type="hidden" name="id" value=id/>
                             <button type="submit" class="danger">{format!("Release {releasable} server(s)")}</button>
-                        </ActionForm>
+                        </PostForm>
                     </details>
                 })}
                 {d.released_at.map(|t| view! { <span class="muted">{format!("released {}", utc(t))}</span> })}

@@ -5,15 +5,15 @@
 use crate::api::firmware::{AdoptCommonFirmware, FirmwarePage, SetFirmwareBaseline, load_firmware};
 use crate::domain::firmware::{ComponentDrift, Drift, ServerComponent, TypeFirmware};
 use crate::ui::components::{ActionError, error_text, query_value};
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn FirmwarePage() -> impl IntoView {
     let query = use_query_map();
-    let set = ServerAction::<SetFirmwareBaseline>::new();
-    let adopt = ServerAction::<AdoptCommonFirmware>::new();
+    let set = FormAction::<SetFirmwareBaseline>::new();
+    let adopt = FormAction::<AdoptCommonFirmware>::new();
     let args = move || {
         let q = query.read();
         (q.get("server_type"), q.get("component"), q.get("drift"))
@@ -27,8 +27,8 @@ pub fn FirmwarePage() -> impl IntoView {
         <p class="hint">"The firmware versions each server's registration found (from its BMC, and from the live \
             image where the BMC lists nothing), per server type against the type's baseline. Each number lists \
             its servers. Re-register a server to read its versions again."</p>
-        <ActionError result=Signal::derive(move || set.value().get())/>
-        <ActionError result=Signal::derive(move || adopt.value().get())/>
+        <ActionError result=Signal::derive(move || set.result())/>
+        <ActionError result=Signal::derive(move || adopt.result())/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || data.get().map(|r| match r {
                 Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
@@ -41,8 +41,8 @@ pub fn FirmwarePage() -> impl IntoView {
 #[component]
 fn Drift(
     page: FirmwarePage,
-    set: ServerAction<SetFirmwareBaseline>,
-    adopt: ServerAction<AdoptCommonFirmware>,
+    set: FormAction<SetFirmwareBaseline>,
+    adopt: FormAction<AdoptCommonFirmware>,
 ) -> impl IntoView {
     let FirmwarePage { types, servers, can_set_baseline } = page;
     view! {
@@ -73,8 +73,8 @@ fn count_link(t: &str, c: &str, drift: Drift, n: i64) -> AnyView {
 fn TypeCard(
     t: TypeFirmware,
     can_set: bool,
-    set: ServerAction<SetFirmwareBaseline>,
-    adopt: ServerAction<AdoptCommonFirmware>,
+    set: FormAction<SetFirmwareBaseline>,
+    adopt: FormAction<AdoptCommonFirmware>,
 ) -> impl IntoView {
     let label = t.server_type.clone();
     let id = format!("fw-{}", label.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
@@ -128,17 +128,17 @@ fn TypeCard(
                 <tbody>{rows}</tbody>
             </table></div>
             {can_set.then(move || view! {
-                <ActionForm action=adopt attr:class="inline">
+                <PostForm action=adopt attr:class="inline">
                     <input type="hidden" name="server_type" value=adopt_type/>
                     <button type="submit">{adopt_text}</button>
-                </ActionForm>
+                </PostForm>
                 <details>
                     <summary>"Set the baseline by hand…"</summary>
-                    <ActionForm action=set attr:class="grid-form">
+                    <PostForm action=set attr:class="grid-form">
                         <input type="hidden" name="server_type" value=set_type/>
                         {form_rows}
                         <button type="submit" class="primary">"Save baseline"</button>
-                    </ActionForm>
+                    </PostForm>
                 </details>
             })}
         </section>

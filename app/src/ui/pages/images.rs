@@ -5,13 +5,13 @@ use crate::api::images::{AddImage, ImagesData, RetireImage, load_images};
 use crate::domain::images::ImageFormat;
 use crate::domain::inventory::size_text;
 use crate::ui::components::{ActionError, error_text, utc};
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 
 #[component]
 pub fn ImagesPage() -> impl IntoView {
-    let add = ServerAction::<AddImage>::new();
-    let retire = ServerAction::<RetireImage>::new();
+    let add = FormAction::<AddImage>::new();
+    let retire = FormAction::<RetireImage>::new();
     let data = Resource::new(move || (add.version().get(), retire.version().get()), |_| load_images());
     view! {
         <h1>"Images"</h1>
@@ -26,10 +26,10 @@ pub fn ImagesPage() -> impl IntoView {
 }
 
 #[component]
-fn Catalog(data: ImagesData, add: ServerAction<AddImage>, retire: ServerAction<RetireImage>) -> impl IntoView {
+fn Catalog(data: ImagesData, add: FormAction<AddImage>, retire: FormAction<RetireImage>) -> impl IntoView {
     let ImagesData { images, can_manage } = data;
     view! {
-        <ActionError result=Signal::derive(move || retire.value().get())/>
+        <ActionError result=Signal::derive(move || retire.result())/>
         {if images.is_empty() {
             view! { <p class="muted">"No images in the catalog yet."</p> }.into_any()
         } else {
@@ -53,10 +53,10 @@ fn Catalog(data: ImagesData, add: ServerAction<AddImage>, retire: ServerAction<R
                                 <td>{utc(i.created_at)}" by "{i.created_by.clone()}</td>
                                 {can_manage.then(|| view! {
                                     <td>{(!retired).then(|| view! {
-                                        <ActionForm action=retire attr:class="inline">
+                                        <PostForm action=retire attr:class="inline">
                                             <input type="hidden" name="id" value=i.id/>
                                             <button type="submit" aria-label=label>"Retire"</button>
-                                        </ActionForm>
+                                        </PostForm>
                                     })}</td>
                                 })}
                             </tr>
@@ -69,7 +69,7 @@ fn Catalog(data: ImagesData, add: ServerAction<AddImage>, retire: ServerAction<R
         {can_manage.then(|| view! {
             <section class="card">
                 <h2>"Add an image"</h2>
-                <ActionForm action=add attr:class="grid-form">
+                <PostForm action=add attr:class="grid-form">
                     <label>"Name"<input name="name" required maxlength="64" placeholder="debian-12"/></label>
                     <label>"URL"<input name="url" type="url" required placeholder="http://images.example:8080/debian-12.raw"/></label>
                     <label>"SHA-256"<input name="sha256" required minlength="64" maxlength="64" class="mono"/></label>
@@ -80,9 +80,9 @@ fn Catalog(data: ImagesData, add: ServerAction<AddImage>, retire: ServerAction<R
                     </label>
                     <label>"Minimum disk (GiB, optional)"<input name="min_disk_gib" type="number" min="1"/></label>
                     <button type="submit" class="primary">"Add image"</button>
-                </ActionForm>
-                <ActionError result=Signal::derive(move || add.value().get())/>
-                {move || add.value().get().and_then(|r| r.ok()).map(|i| view! {
+                </PostForm>
+                <ActionError result=Signal::derive(move || add.result())/>
+                {move || add.result().and_then(|r| r.ok()).map(|i| view! {
                     <p class="ok" role="status">{format!("Image {} added.", i.name)}</p>
                 })}
             </section>

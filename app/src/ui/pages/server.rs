@@ -13,6 +13,7 @@ use crate::api::servers::{
 };
 use crate::model::Server;
 use crate::ui::components::{StateBadge, error_text};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -20,18 +21,18 @@ use leptos_router::hooks::use_params_map;
 pub fn ServerPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    let set_state = ServerAction::<SetServerState>::new();
-    let register = ServerAction::<StartRegistration>::new();
-    let decommission = ServerAction::<DecommissionServer>::new();
-    let retry = ServerAction::<RetryJob>::new();
-    let abort = ServerAction::<AbortJob>::new();
-    let change_bmc = ServerAction::<crate::api::servers::ChangeBmc>::new();
-    let accept_cert = ServerAction::<crate::api::servers::AcceptBmcCertificate>::new();
-    let rotate = ServerAction::<crate::api::servers::RotateBmcPassword>::new();
-    let power = ServerAction::<crate::api::servers::RequestPower>::new();
-    let redeploy = ServerAction::<crate::api::images::RedeployServer>::new();
-    let set_root_disk = ServerAction::<crate::api::images::SetRootDisk>::new();
-    let acknowledge = ServerAction::<crate::api::servers::AcknowledgeHardware>::new();
+    let set_state = FormAction::<SetServerState>::new();
+    let register = FormAction::<StartRegistration>::new();
+    let decommission = FormAction::<DecommissionServer>::new();
+    let retry = FormAction::<RetryJob>::new();
+    let abort = FormAction::<AbortJob>::new();
+    let change_bmc = FormAction::<crate::api::servers::ChangeBmc>::new();
+    let accept_cert = FormAction::<crate::api::servers::AcceptBmcCertificate>::new();
+    let rotate = FormAction::<crate::api::servers::RotateBmcPassword>::new();
+    let power = FormAction::<crate::api::servers::RequestPower>::new();
+    let redeploy = FormAction::<crate::api::images::RedeployServer>::new();
+    let set_root_disk = FormAction::<crate::api::images::SetRootDisk>::new();
+    let acknowledge = FormAction::<crate::api::servers::AcknowledgeHardware>::new();
     // Bumped by the live stream when the server (state, power) or its activity (job
     // steps, audit) changed; each refetches its part of the page.
     let live_server = RwSignal::new(0u64);

@@ -5,7 +5,7 @@ use crate::api::servers::{AbortJob, RetryJob};
 use crate::domain::EventKind;
 use crate::model::{Event, JobView};
 use crate::ui::components::{error_text, utc};
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 
 /// The job card: its steps as they happen, Retry and Abort for those who manage jobs.
@@ -14,8 +14,8 @@ pub(super) fn JobCard(
     server_id: i64,
     job: JobView,
     can_manage: bool,
-    retry: ServerAction<RetryJob>,
-    abort: ServerAction<AbortJob>,
+    retry: FormAction<RetryJob>,
+    abort: FormAction<AbortJob>,
     /// An open Abort confirmation, kept when the card is drawn again.
     abort_open: RwSignal<bool>,
 ) -> impl IntoView {
@@ -42,22 +42,22 @@ pub(super) fn JobCard(
             </ol>
             {active.then(|| view! { <p class="muted live-note">"Steps appear here as they happen."</p> })}
             {(can_manage && can_retry).then(|| view! {
-                <ActionForm action=retry attr:class="inline">
+                <PostForm action=retry attr:class="inline">
                     <input type="hidden" name="id" value=server_id/>
                     <button type="submit">"Retry"</button>
-                </ActionForm>
+                </PostForm>
             })}
             {(can_manage && can_abort).then(|| view! {
                 <details class="confirm" open=abort_open.get_untracked()>
                     <summary role="button" on:click=move |_| abort_open.update(|o| *o = !*o)>"Abort…"</summary>
                     <p>{abort_text}</p>
-                    <ActionForm action=abort attr:class="inline">
+                    <PostForm action=abort attr:class="inline">
                         <input type="hidden" name="id" value=server_id/>
                         <button type="submit" class="danger">"Abort the job"</button>
-                    </ActionForm>
+                    </PostForm>
                 </details>
             })}
-            {move || match (retry.value().get(), abort.value().get()) {
+            {move || match (retry.result(), abort.result()) {
                 (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
                 _ => None,
             }}

@@ -2,7 +2,7 @@
 //! accept), and replacing the BMC address, user and password.
 
 use crate::ui::components::error_text;
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 
 const BMC_FIELDS: &[&str] = &["bmc_address", "bmc_username", "bmc_password"];
@@ -13,17 +13,16 @@ const BMC_FIELDS: &[&str] = &["bmc_address", "bmc_username", "bmc_password"];
 pub(super) fn BmcCard(
     server: crate::model::Server,
     username: String,
-    change: ServerAction<crate::api::servers::ChangeBmc>,
+    change: FormAction<crate::api::servers::ChangeBmc>,
     certificate: crate::model::CertificatePin,
-    accept: ServerAction<crate::api::servers::AcceptBmcCertificate>,
-    rotate: ServerAction<crate::api::servers::RotateBmcPassword>,
+    accept: FormAction<crate::api::servers::AcceptBmcCertificate>,
+    rotate: FormAction<crate::api::servers::RotateBmcPassword>,
 ) -> impl IntoView {
     use crate::domain::tls_pin::display;
     use crate::ui::components::{FieldError, field_errors, field_invalid};
-    let result = Signal::derive(move || change.value().get());
-    let invalid = move |f: &'static str| {
-        move || if field_invalid(&change.value().get(), f, BMC_FIELDS) { "true" } else { "false" }
-    };
+    let result = Signal::derive(move || change.result());
+    let invalid =
+        move |f: &'static str| move || if field_invalid(&change.result(), f, BMC_FIELDS) { "true" } else { "false" };
     let forgotten = server.state == crate::domain::ServerState::Decommissioned;
     view! {
         <section class="card" aria-labelledby="bmc-h" data-testid="bmc-card">
@@ -40,24 +39,24 @@ pub(super) fn BmcCard(
                         sending anything until it is accepted. Accept it only if you know why it changed (a new BMC \
                         certificate, a reset of the BMC)."</p>
                     <p>"New: SHA-256 "<code class="mono fingerprint">{display(&offered)}</code></p>
-                    <ActionForm action=accept attr:class="inline">
+                    <PostForm action=accept attr:class="inline">
                         <input type="hidden" name="id" value=server.id/>
                         <input type="hidden" name="fingerprint" value=offered.clone()/>
                         <button type="submit">"Accept the new certificate"</button>
-                    </ActionForm>
-                    {move || match accept.value().get() {
+                    </PostForm>
+                    {move || match accept.result() {
                         Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any()),
                         Some(Ok(())) => Some(view! { <p class="ok" role="status">"Accepted: retry the job."</p> }.into_any()),
                         None => None,
                     }}
                 </div>
             })}
-            <details open=move || matches!(change.value().get(), Some(Err(_))) || forgotten>
+            <details open=move || matches!(change.result(), Some(Err(_))) || forgotten>
                 <summary>"Change BMC address or credentials…"</summary>
                 <p class="hint">"A stored password follows no new address: changing the address or the TLS setting \
                     forgets it unless you enter the password again. Jobs check that the machine behind the address is \
                     the one this server was registered as (UUID and serial) before they touch it."</p>
-                <ActionForm action=change attr:class="grid-form" attr:novalidate=true>
+                <PostForm action=change attr:class="grid-form" attr:novalidate=true>
                     <input type="hidden" name="id" value=server.id/>
                     <input type="hidden" name="generation" value=server.generation/>
                     <div class="field"><label>"BMC address"<input name="bmc_address" value=server.bmc_address.clone() required
@@ -70,8 +69,8 @@ pub(super) fn BmcCard(
                     <label class="check"><span><input type="checkbox" name="bmc_skip_tls_verify" checked=!server.bmc_verify_tls/>
                         " Accept a self-signed BMC certificate (TLS not verified)"</span></label>
                     <button type="submit" class="primary">"Save BMC access"</button>
-                </ActionForm>
-                {move || match change.value().get() {
+                </PostForm>
+                {move || match change.result() {
                     Some(Err(e)) => {
                         let rest: Vec<String> = field_errors(&e, BMC_FIELDS).into_iter()
                             .filter(|(f, _)| f.is_empty()).map(|(_, m)| m).collect();
@@ -82,13 +81,13 @@ pub(super) fn BmcCard(
                 }}
             </details>
             {(!forgotten).then(|| view! {
-                <ActionForm action=rotate attr:class="inline">
+                <PostForm action=rotate attr:class="inline">
                     <input type="hidden" name="id" value=server.id/>
                     <button type="submit">"Rotate the BMC password"</button>
-                </ActionForm>
+                </PostForm>
                 <span class="hint">" A new random password is set on the BMC and stored only once a login with it \
                     works; if any step fails, the old one keeps working and stays stored."</span>
-                {move || match rotate.value().get() {
+                {move || match rotate.result() {
                     Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any()),
                     Some(Ok(job)) => Some(view! { <p class="ok" role="status">{format!("Rotation job #{job} queued.")}</p> }.into_any()),
                     None => None,

@@ -6,7 +6,7 @@ use crate::api::images::{RedeployServer, SetRootDisk};
 use crate::domain::JobStatus;
 use crate::model::{DeployView, RootDiskChoice};
 use crate::ui::components::{ActionError, utc};
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 
 fn status_text(d: &DeployView) -> String {
@@ -24,9 +24,9 @@ pub fn DeployCard(
     server_id: i64,
     deploy: Option<DeployView>,
     images: Vec<String>,
-    redeploy: ServerAction<RedeployServer>,
+    redeploy: FormAction<RedeployServer>,
     root_disk: Option<RootDiskChoice>,
-    set_root_disk: ServerAction<SetRootDisk>,
+    set_root_disk: FormAction<SetRootDisk>,
 ) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="os-h" data-testid="deploy">
@@ -53,7 +53,7 @@ pub fn DeployCard(
             {(!images.is_empty()).then(|| view! {
                 <details class="confirm">
                     <summary role="button">"Deploy an image…"</summary>
-                    <ActionForm action=redeploy attr:class="grid-form">
+                    <PostForm action=redeploy attr:class="grid-form">
                         <input type="hidden" name="id" value=server_id/>
                         <label>"Image"
                             <select name="image">
@@ -63,14 +63,14 @@ pub fn DeployCard(
                         <label class="check"><input type="checkbox" name="overwrite" required/>
                             " Overwrite this server's disk: everything on it is lost"</label>
                         <button type="submit" class="danger">"Deploy now"</button>
-                    </ActionForm>
+                    </PostForm>
                 </details>
             })}
-            <ActionError result=Signal::derive(move || redeploy.value().get())/>
+            <ActionError result=Signal::derive(move || redeploy.result())/>
             {root_disk.map(|choice| {
                 let current = choice.current.clone().unwrap_or_default();
                 view! {
-                    <ActionForm action=set_root_disk attr:class="inline">
+                    <PostForm action=set_root_disk attr:class="inline">
                         <input type="hidden" name="id" value=server_id/>
                         <label>"Root disk "
                             <select name="serial">
@@ -82,8 +82,8 @@ pub fn DeployCard(
                             </select>
                         </label>
                         " " <button type="submit">"Save"</button>
-                    </ActionForm>
-                    <ActionError result=Signal::derive(move || set_root_disk.value().get())/>
+                    </PostForm>
+                    <ActionError result=Signal::derive(move || set_root_disk.result())/>
                 }
             })}
         </section>

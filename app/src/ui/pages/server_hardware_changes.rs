@@ -3,14 +3,14 @@
 //! acknowledgement (with a comment) that lets the server be set available again.
 
 use crate::ui::components::error_text;
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 
 #[component]
 pub(super) fn HardwareChangesCard(
     server: crate::model::Server,
     can_acknowledge: bool,
-    acknowledge: ServerAction<crate::api::servers::AcknowledgeHardware>,
+    acknowledge: FormAction<crate::api::servers::AcknowledgeHardware>,
 ) -> impl IntoView {
     let count = server.hardware_changes.len();
     view! {
@@ -34,15 +34,15 @@ pub(super) fn HardwareChangesCard(
             </table></div>
             {if can_acknowledge {
                 view! {
-                    <ActionForm action=acknowledge attr:class="grid-form">
+                    <PostForm action=acknowledge attr:class="grid-form">
                         <input type="hidden" name="id" value=server.id/>
                         <input type="hidden" name="generation" value=server.generation/>
                         <div class="field"><label>"What did you check? (kept in the audit)"
                             <textarea name="comment" rows="2" required maxlength="2000"
                                 aria-describedby="hwc-error"></textarea></label></div>
                         <button type="submit" class="primary">"Acknowledge these changes"</button>
-                    </ActionForm>
-                    <div id="hwc-error">{move || match acknowledge.value().get() {
+                    </PostForm>
+                    <div id="hwc-error">{move || match acknowledge.result() {
                         Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
                         _ => None,
                     }}</div>

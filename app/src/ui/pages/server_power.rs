@@ -7,7 +7,7 @@ use crate::domain::JobStatus;
 use crate::domain::power::PowerButton;
 use crate::model::{PowerControl, PowerJob};
 use crate::ui::components::{DisabledButton, error_text, utc};
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 
 fn last_text(job: &PowerJob) -> String {
@@ -24,7 +24,7 @@ pub fn PowerCard(
     server_id: i64,
     power_state: crate::domain::power::PowerState,
     control: PowerControl,
-    request: ServerAction<RequestPower>,
+    request: FormAction<RequestPower>,
 ) -> impl IntoView {
     let PowerControl { buttons, last } = control;
     let button = move |b: PowerButton| {
@@ -34,11 +34,11 @@ pub fn PowerCard(
         }
         let form = move |class: &'static str, text: String| {
             view! {
-                <ActionForm action=request attr:class="inline">
+                <PostForm action=request attr:class="inline">
                     <input type="hidden" name="id" value=server_id/>
                     <input type="hidden" name="request" value=b.request.as_str()/>
                     <button type="submit" class=class>{text}</button>
-                </ActionForm>
+                </PostForm>
             }
         };
         match b.request.consequence() {
@@ -67,7 +67,7 @@ pub fn PowerCard(
             <div class="buttons" data-testid="power-buttons">
                 {buttons.into_iter().map(button).collect_view()}
             </div>
-            {move || match request.value().get() {
+            {move || match request.result() {
                 Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
                 _ => None,
             }}

@@ -8,7 +8,7 @@ use crate::domain::inventory::size_text;
 use crate::domain::{Action, ServerState};
 use crate::model::Server;
 use crate::ui::components::{DisabledButton, error_text};
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 
 /// The Server status card: one button per state the caller may set now (greyed with
@@ -18,7 +18,7 @@ pub(super) fn StatusCard(
     server: Server,
     buttons: Vec<Button>,
     inventory: Option<crate::domain::Inventory>,
-    set_state: ServerAction<SetServerState>,
+    set_state: FormAction<SetServerState>,
 ) -> impl IntoView {
     let (sid, generation) = (server.id, server.generation);
     view! {
@@ -39,7 +39,7 @@ pub(super) fn StatusCard(
                     return view! { <DisabledButton label why/> }.into_any();
                 }
                 view! {
-                    <ActionForm action=set_state attr:class="inline">
+                    <PostForm action=set_state attr:class="inline">
                         <input type="hidden" name="id" value=sid/>
                         <input type="hidden" name="action" value=action/>
                         <input type="hidden" name="generation" value=generation/>
@@ -47,11 +47,11 @@ pub(super) fn StatusCard(
                             <input name="reason" required placeholder="What is wrong?" aria-label="What is wrong?"/>
                         })}
                         <button type="submit">{label.clone()}</button>
-                    </ActionForm>
+                    </PostForm>
                 }.into_any()
             }).collect_view()}
             </div>
-            {move || match set_state.value().get() {
+            {move || match set_state.result() {
                 Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
                 _ => None,
             }}
@@ -66,8 +66,8 @@ pub(super) fn ProcessCard(
     server: Server,
     buttons: Vec<Button>,
     can_reveal: bool,
-    register: ServerAction<StartRegistration>,
-    decommission: ServerAction<DecommissionServer>,
+    register: FormAction<StartRegistration>,
+    decommission: FormAction<DecommissionServer>,
 ) -> impl IntoView {
     let (sid, generation) = (server.id, server.generation);
     let used = server.state == ServerState::Used;
@@ -91,11 +91,11 @@ pub(super) fn ProcessCard(
                                <strong>"forgets the BMC password"</strong>
                                ". Copy the BMC address, user, password and serial first."</p>
                             {can_reveal.then(|| view! { <RevealCredentials server_id=sid serial=serial.clone()/> })}
-                            <ActionForm action=decommission attr:class="inline">
+                            <PostForm action=decommission attr:class="inline">
                                 <input type="hidden" name="id" value=sid/>
                                 <input type="hidden" name="generation" value=generation/>
                                 <button type="submit" class="danger">"Decommission now"</button>
-                            </ActionForm>
+                            </PostForm>
                         </details>
                     }.into_any(),
                     _ => view! {
@@ -106,17 +106,17 @@ pub(super) fn ProcessCard(
                             } else {
                                 view! { <p>"The server boots the live image; its hardware is discovered again and compared with the last inventory."</p> }.into_any()
                             }}
-                            <ActionForm action=register attr:class="inline">
+                            <PostForm action=register attr:class="inline">
                                 <input type="hidden" name="id" value=sid/>
                                 <input type="hidden" name="generation" value=generation/>
                                 <button type="submit">{format!("{label} now")}</button>
-                            </ActionForm>
+                            </PostForm>
                         </details>
                     }.into_any(),
                 }
             }).collect_view()}
             </div>
-            {move || match (register.value().get(), decommission.value().get()) {
+            {move || match (register.result(), decommission.result()) {
                 (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
                 _ => None,
             }}
@@ -129,10 +129,10 @@ pub(super) fn ProcessCard(
 #[component]
 fn RevealCredentials(server_id: i64, serial: String) -> impl IntoView {
     use crate::api::servers::RevealBmcCredentials;
-    let reveal = ServerAction::<RevealBmcCredentials>::new();
+    let reveal = FormAction::<RevealBmcCredentials>::new();
     view! {
         <div data-testid="reveal-credentials">
-            {move || match reveal.value().get() {
+            {move || match reveal.result() {
                 Some(Ok(c)) => view! {
                     <dl class="creds">
                         <dt>"BMC address"</dt><dd>{c.address}</dd>
@@ -143,10 +143,10 @@ fn RevealCredentials(server_id: i64, serial: String) -> impl IntoView {
                     <p class="muted">"Viewing the credentials is recorded in the audit."</p>
                 }.into_any(),
                 other => view! {
-                    <ActionForm action=reveal attr:class="inline">
+                    <PostForm action=reveal attr:class="inline">
                         <input type="hidden" name="id" value=server_id/>
                         <button type="submit">"Show BMC credentials to copy"</button>
-                    </ActionForm>
+                    </PostForm>
                     {match other {
                         Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
                         _ => None,
@@ -164,7 +164,7 @@ fn AvailableConfirm(
     server_id: i64,
     generation: i64,
     inventory: Option<crate::domain::Inventory>,
-    set_state: ServerAction<SetServerState>,
+    set_state: FormAction<SetServerState>,
 ) -> impl IntoView {
     let (disks, nics) = inventory.map(|i| (i.disks, i.nics)).unwrap_or_default();
     view! {
@@ -181,13 +181,13 @@ fn AvailableConfirm(
                     </ul>
                 }.into_any()
             }}
-            <ActionForm action=set_state attr:class="inline">
+            <PostForm action=set_state attr:class="inline">
                 <input type="hidden" name="id" value=server_id/>
                 <input type="hidden" name="action" value="set_available"/>
                 <input type="hidden" name="generation" value=generation/>
                 <label class="check"><input type="checkbox" name="checked" required/>" I checked the disks and switch interfaces"</label>
                 <button type="submit" class="primary">"Set available"</button>
-            </ActionForm>
+            </PostForm>
         </details>
     }
 }

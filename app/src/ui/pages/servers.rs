@@ -7,7 +7,7 @@ use crate::api::servers::{AddServer, BULK_ACTIONS, BulkAction, list_servers};
 use crate::domain::{Action, Role, ServerState};
 use crate::model::{BulkOutcome, Server, ServerListPage};
 use crate::ui::components::{FieldError, StateBadge, error_text, field_errors, field_invalid};
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use std::collections::BTreeSet;
@@ -46,8 +46,8 @@ const ADD_FIELDS: &[&str] = &["name", "bmc_address", "bmc_username", "bmc_passwo
 #[component]
 pub fn ServersPage() -> impl IntoView {
     let query = use_query_map();
-    let add = ServerAction::<AddServer>::new();
-    let bulk = ServerAction::<BulkAction>::new();
+    let add = FormAction::<AddServer>::new();
+    let bulk = FormAction::<BulkAction>::new();
     let me = Resource::new(|| (), |_| whoami());
     let current = move || -> Vec<(String, String)> {
         let q = query.read();
@@ -72,7 +72,7 @@ pub fn ServersPage() -> impl IntoView {
     let selected = RwSignal::new(BTreeSet::<i64>::new());
     // A finished bulk action clears the selection (the list is loaded again).
     Effect::new(move |_| {
-        if let Some(Ok(_)) = bulk.value().get() {
+        if let Some(Ok(_)) = bulk.result() {
             selected.set(BTreeSet::new());
         }
     });
@@ -151,7 +151,7 @@ fn ListTable(
     actions: Vec<(Action, &'static str)>,
     current: Vec<(String, String)>,
     selected: RwSignal<BTreeSet<i64>>,
-    bulk: ServerAction<BulkAction>,
+    bulk: FormAction<BulkAction>,
 ) -> impl IntoView {
     let ServerListPage { items, total, page: number, per_page, .. } = page;
     let pages = ((total + per_page - 1) / per_page).max(1);
@@ -204,10 +204,10 @@ fn ListTable(
         </p>
         {if can_bulk {
             view! {
-                <ActionForm action=bulk attr:class="bulk">
+                <PostForm action=bulk attr:class="bulk">
                     {table}
                     <BulkBar actions selected/>
-                </ActionForm>
+                </PostForm>
             }.into_any()
         } else {
             table.into_any()
@@ -295,9 +295,9 @@ fn BulkBar(actions: Vec<(Action, &'static str)>, selected: RwSignal<BTreeSet<i64
 
 /// Each server's outcome of the last bulk action.
 #[component]
-fn BulkResults(bulk: ServerAction<BulkAction>) -> impl IntoView {
+fn BulkResults(bulk: FormAction<BulkAction>) -> impl IntoView {
     move || {
-        bulk.value().get().map(|r| match r {
+        bulk.result().map(|r| match r {
             Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
             Ok(outcomes) => {
                 let done = outcomes.iter().filter(|o| o.error.is_none()).count();
@@ -328,11 +328,11 @@ fn BulkResults(bulk: ServerAction<BulkAction>) -> impl IntoView {
 
 /// Adds a server; every invalid field is named under the field, the rest stays typed.
 #[component]
-fn AddServerForm(add: ServerAction<AddServer>) -> impl IntoView {
-    let result = Signal::derive(move || add.value().get());
+fn AddServerForm(add: FormAction<AddServer>) -> impl IntoView {
+    let result = Signal::derive(move || add.result());
     let invalid =
-        move |f: &'static str| move || if field_invalid(&add.value().get(), f, ADD_FIELDS) { "true" } else { "false" };
-    let other_errors = move || match add.value().get() {
+        move |f: &'static str| move || if field_invalid(&add.result(), f, ADD_FIELDS) { "true" } else { "false" };
+    let other_errors = move || match add.result() {
         Some(Err(e)) => {
             let rest: Vec<String> =
                 field_errors(&e, ADD_FIELDS).into_iter().filter(|(f, _)| f.is_empty()).map(|(_, m)| m).collect();
@@ -342,9 +342,9 @@ fn AddServerForm(add: ServerAction<AddServer>) -> impl IntoView {
     };
     let field = move |name: &'static str| view! { <FieldError result form="add" field=name fields=ADD_FIELDS/> };
     view! {
-        <details class="card" open=move || add.value().get().is_some()>
+        <details class="card" open=move || add.result().is_some()>
             <summary>"Add a server"</summary>
-            <ActionForm action=add attr:class="grid-form" attr:novalidate=true>
+            <PostForm action=add attr:class="grid-form" attr:novalidate=true>
                 <div class="field"><label>"Name"<input name="name" required placeholder="r12-u07" maxlength="63"
                     aria-invalid=invalid("name") aria-describedby="add-name-error"/></label>{field("name")}</div>
                 <div class="field"><label>"BMC address"<input name="bmc_address" required placeholder="10.0.12.7"
@@ -362,9 +362,9 @@ fn AddServerForm(add: ServerAction<AddServer>) -> impl IntoView {
                 <label class="check"><span><input type="checkbox" name="random_bmc_password"/>
                     " Once registered, set a random BMC password (only admins can reveal it)"</span></label>
                 <button type="submit" class="primary">"Add server"</button>
-            </ActionForm>
+            </PostForm>
             {other_errors}
-            {move || match add.value().get() {
+            {move || match add.result() {
                 Some(Ok(s)) => Some(view! { <p class="ok" role="status">"Added " <a href=format!("/servers/{}", s.id)>{s.name}</a>" (registering)."</p> }),
                 _ => None,
             }}

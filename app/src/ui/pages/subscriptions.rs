@@ -4,7 +4,7 @@
 use crate::api::allocation::{CreateSubscription, EndSubscription, ResizeSubscription, load_subscriptions};
 use crate::model::Subscription;
 use crate::ui::components::{ActionError, error_text, utc};
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 
 fn fill_text(s: &Subscription) -> String {
@@ -20,9 +20,9 @@ fn fill_text(s: &Subscription) -> String {
 
 #[component]
 pub fn SubscriptionsPage() -> impl IntoView {
-    let create = ServerAction::<CreateSubscription>::new();
-    let resize = ServerAction::<ResizeSubscription>::new();
-    let end = ServerAction::<EndSubscription>::new();
+    let create = FormAction::<CreateSubscription>::new();
+    let resize = FormAction::<ResizeSubscription>::new();
+    let end = FormAction::<EndSubscription>::new();
     let data = Resource::new(
         move || (create.version().get(), resize.version().get(), end.version().get()),
         |_| load_subscriptions(),
@@ -34,8 +34,8 @@ pub fn SubscriptionsPage() -> impl IntoView {
             "A reserved server that leaves (defective, unavailable) is replaced; ending or shrinking returns reserved servers to available. "
             "Servers the tenant uses stay in use until released."
         </p>
-        <ActionError result=Signal::derive(move || resize.value().get())/>
-        <ActionError result=Signal::derive(move || end.value().get())/>
+        <ActionError result=Signal::derive(move || resize.result())/>
+        <ActionError result=Signal::derive(move || end.result())/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || data.get().map(|r| match r {
                 Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
@@ -68,18 +68,18 @@ pub fn SubscriptionsPage() -> impl IntoView {
                                         <td>{utc(s.created_at)}" by "{s.created_by.clone()}</td>
                                         <td>
                                             {(active && !pinned).then(|| view! {
-                                                <ActionForm action=resize attr:class="inline">
+                                                <PostForm action=resize attr:class="inline">
                                                     <input type="hidden" name="id" value=id/>
                                                     <input name="count" type="number" min="1" max="1000" required value=s.count
                                                         aria-label=format!("New size of subscription {id}") class="narrow"/>
                                                     <button type="submit">"Resize"</button>
-                                                </ActionForm>
+                                                </PostForm>
                                             })}
                                             {active.then(|| view! {
-                                                <ActionForm action=end attr:class="inline">
+                                                <PostForm action=end attr:class="inline">
                                                     <input type="hidden" name="id" value=id/>
                                                     <button type="submit" class="danger">"End"</button>
-                                                </ActionForm>
+                                                </PostForm>
                                             })}
                                         </td>
                                     </tr>
@@ -89,7 +89,7 @@ pub fn SubscriptionsPage() -> impl IntoView {
                         </table></div>
                         <section class="card">
                             <h2>"New subscription"</h2>
-                            <ActionForm action=create attr:class="grid-form">
+                            <PostForm action=create attr:class="grid-form">
                                 <label>"Tenant"
                                     <select name="username" required>
                                         {tenants.into_iter().map(|t| view! { <option value=t.clone()>{t.clone()}</option> }).collect_view()}
@@ -104,9 +104,9 @@ pub fn SubscriptionsPage() -> impl IntoView {
                                 <label>"Or these servers (names)"<input name="servers" placeholder="rack1-07, rack1-08"/></label>
                                 <label>"Ends (optional)"<input name="ends_at" type="date"/></label>
                                 <button type="submit" class="primary">"Create subscription"</button>
-                            </ActionForm>
-                            <ActionError result=Signal::derive(move || create.value().get())/>
-                            {move || create.value().get().and_then(|r| r.ok()).map(|s| view! {
+                            </PostForm>
+                            <ActionError result=Signal::derive(move || create.result())/>
+                            {move || create.result().and_then(|r| r.ok()).map(|s| view! {
                                 <p class="ok" role="status">{format!("Subscription {} for {}: {}", s.id, s.username, fill_text(&s))}</p>
                             })}
                         </section>

@@ -6,16 +6,16 @@ use crate::api::users::{
 };
 use crate::domain::Role;
 use crate::ui::components::{error_text, utc};
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let create = ServerAction::<CreateUser>::new();
-    let set_role = ServerAction::<SetUserRole>::new();
-    let set_disabled = ServerAction::<SetUserDisabled>::new();
-    let reset = ServerAction::<ResetUserPassword>::new();
-    let revoke = ServerAction::<RevokeApiToken>::new();
+    let create = FormAction::<CreateUser>::new();
+    let set_role = FormAction::<SetUserRole>::new();
+    let set_disabled = FormAction::<SetUserDisabled>::new();
+    let reset = FormAction::<ResetUserPassword>::new();
+    let revoke = FormAction::<RevokeApiToken>::new();
     let users = Resource::new(
         move || (create.version().get(), set_role.version().get(), set_disabled.version().get()),
         |_| list_users(),
@@ -34,11 +34,11 @@ pub fn UsersPage() -> impl IntoView {
     };
     let errors = move || {
         [
-            create.value().get().and_then(|r| r.err()),
-            set_role.value().get().and_then(|r| r.err()),
-            set_disabled.value().get().and_then(|r| r.err()),
-            reset.value().get().and_then(|r| r.err()),
-            revoke.value().get().and_then(|r| r.err()),
+            create.result().and_then(|r| r.err()),
+            set_role.result().and_then(|r| r.err()),
+            set_disabled.result().and_then(|r| r.err()),
+            reset.result().and_then(|r| r.err()),
+            revoke.result().and_then(|r| r.err()),
         ]
         .into_iter()
         .flatten()
@@ -64,26 +64,26 @@ pub fn UsersPage() -> impl IntoView {
                                 <tr>
                                     <td>{u.username.clone()}</td>
                                     <td>
-                                        <ActionForm action=set_role attr:class="inline">
+                                        <PostForm action=set_role attr:class="inline">
                                             <input type="hidden" name="username" value=n1.clone()/>
                                             <select name="role" aria-label=format!("Role of {n1}")>
                                                 {Role::ALL.iter().map(|r| view! { <option value=r.as_str() selected=*r == role>{r.as_str()}</option> }).collect_view()}
                                             </select>
                                             <button type="submit">"Set role"</button>
-                                        </ActionForm>
+                                        </PostForm>
                                     </td>
                                     <td>{if u.disabled { "disabled" } else { "active" }}</td>
                                     <td>
-                                        <ActionForm action=set_disabled attr:class="inline">
+                                        <PostForm action=set_disabled attr:class="inline">
                                             <input type="hidden" name="username" value=n2.clone()/>
                                             <input type="hidden" name="disabled" value=(!disabled).to_string()/>
                                             <button type="submit">{if disabled { "Enable" } else { "Disable" }}</button>
-                                        </ActionForm>
-                                        <ActionForm action=reset attr:class="inline">
+                                        </PostForm>
+                                        <PostForm action=reset attr:class="inline">
                                             <input type="hidden" name="username" value=n3.clone()/>
                                             <input name="password" type="password" minlength="12" required placeholder="New password" aria-label=format!("New password for {n3}")/>
                                             <button type="submit">"Reset password"</button>
-                                        </ActionForm>
+                                        </PostForm>
                                     </td>
                                 </tr>
                             }
@@ -95,13 +95,13 @@ pub fn UsersPage() -> impl IntoView {
         </Suspense>
         <section class="card">
             <h2>"Create a user"</h2>
-            <ActionForm action=create attr:class="grid-form">
+            <PostForm action=create attr:class="grid-form">
                 <label>"Username"<input name="username" required/></label>
                 <label>"Password (12+ characters)"<input name="password" type="password" minlength="12" required/></label>
                 <label>"Role"<select name="role">{role_options()}</select></label>
                 <button type="submit" class="primary">"Create user"</button>
-            </ActionForm>
-            {move || reset.value().get().and_then(|r| r.ok()).map(|_| view! { <p class="ok">"Password reset; that user's sessions ended and API tokens were revoked."</p> })}
+            </PostForm>
+            {move || reset.result().and_then(|r| r.ok()).map(|_| view! { <p class="ok">"Password reset; that user's sessions ended and API tokens were revoked."</p> })}
         </section>
         <section class="card" aria-labelledby="tokens-h">
             <h2 id="tokens-h">"API tokens"</h2>
@@ -124,10 +124,10 @@ pub fn UsersPage() -> impl IntoView {
                                         <td><time>{utc(t.expires_at)}</time></td>
                                         <td>{t.last_used_at.map(utc).unwrap_or_else(|| "never".into())}</td>
                                         <td>
-                                            <ActionForm action=revoke attr:class="inline">
+                                            <PostForm action=revoke attr:class="inline">
                                                 <input type="hidden" name="id" value=t.id/>
                                                 <button type="submit" aria-label=label>"Revoke"</button>
-                                            </ActionForm>
+                                            </PostForm>
                                         </td>
                                     </tr>
                                 }

@@ -8,17 +8,17 @@ use crate::api::webhooks::{
 use crate::domain::webhooks::{DeliveryStatus, Topic};
 use crate::model::{Webhook, WebhookDelivery};
 use crate::ui::components::{ActionError, error_text, utc};
-use leptos::form::ActionForm;
+use crate::ui::form_action::{FormAction, PostForm};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn WebhooksPage() -> impl IntoView {
     let query = use_query_map();
-    let add = ServerAction::<AddWebhook>::new();
-    let toggle = ServerAction::<SetWebhookEnabled>::new();
-    let remove = ServerAction::<RemoveWebhook>::new();
-    let redeliver = ServerAction::<RedeliverWebhook>::new();
+    let add = FormAction::<AddWebhook>::new();
+    let toggle = FormAction::<SetWebhookEnabled>::new();
+    let remove = FormAction::<RemoveWebhook>::new();
+    let redeliver = FormAction::<RedeliverWebhook>::new();
     let args = move || {
         let q = query.read();
         (q.get("webhook").and_then(|w| w.parse::<i64>().ok()), q.get("status"))
@@ -35,10 +35,10 @@ pub fn WebhooksPage() -> impl IntoView {
             HMAC-SHA256 of the timestamp and body under the webhook's secret (header Rackstate-Signature: \
             t=…,v1=…), and retries failed attempts with backoff for a day. URLs follow the BMC address policy. \
             The same events stream from GET /api/v1/events/stream."</p>
-        <ActionError result=Signal::derive(move || toggle.value().get())/>
-        <ActionError result=Signal::derive(move || remove.value().get())/>
-        <ActionError result=Signal::derive(move || redeliver.value().get())/>
-        {move || redeliver.value().get().and_then(|r| r.ok()).map(|d| view! {
+        <ActionError result=Signal::derive(move || toggle.result())/>
+        <ActionError result=Signal::derive(move || remove.result())/>
+        <ActionError result=Signal::derive(move || redeliver.result())/>
+        {move || redeliver.result().and_then(|r| r.ok()).map(|d| view! {
             <p class="ok" role="status">{format!("Event {} queued again as delivery {}.", d.event_id, d.id)}</p>
         })}
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -54,9 +54,9 @@ pub fn WebhooksPage() -> impl IntoView {
 #[component]
 fn Hooks(
     page: WebhooksPage,
-    toggle: ServerAction<SetWebhookEnabled>,
-    remove: ServerAction<RemoveWebhook>,
-    redeliver: ServerAction<RedeliverWebhook>,
+    toggle: FormAction<SetWebhookEnabled>,
+    remove: FormAction<RemoveWebhook>,
+    redeliver: FormAction<RedeliverWebhook>,
 ) -> impl IntoView {
     let WebhooksPage { webhooks, deliveries } = page;
     view! {
@@ -84,7 +84,7 @@ fn topics_text(topics: &[Topic]) -> String {
 }
 
 #[component]
-fn HookRow(w: Webhook, toggle: ServerAction<SetWebhookEnabled>, remove: ServerAction<RemoveWebhook>) -> impl IntoView {
+fn HookRow(w: Webhook, toggle: FormAction<SetWebhookEnabled>, remove: FormAction<RemoveWebhook>) -> impl IntoView {
     let log_href = format!("/webhooks?webhook={}#deliveries", w.id);
     let (toggle_text, toggle_to) = if w.enabled { ("Disable", "false") } else { ("Enable", "true") };
     let toggle_label = format!("{toggle_text} the webhook to {}", w.url);
@@ -101,18 +101,18 @@ fn HookRow(w: Webhook, toggle: ServerAction<SetWebhookEnabled>, remove: ServerAc
             <td>{utc(w.created_at)}" by "{w.created_by.clone()}</td>
             <td><div class="row-actions">
                 <a href=log_href aria-label=format!("Delivery log of the webhook to {}", w.url)>"Delivery log"</a>
-                <ActionForm action=toggle attr:class="inline">
+                <PostForm action=toggle attr:class="inline">
                     <input type="hidden" name="id" value=w.id/>
                     <input type="hidden" name="enabled" value=toggle_to/>
                     <button type="submit" aria-label=toggle_label>{toggle_text}</button>
-                </ActionForm>
+                </PostForm>
                 <details class="confirm">
                     <summary aria-label=remove_label>"Remove…"</summary>
-                    <ActionForm action=remove attr:class="inline">
+                    <PostForm action=remove attr:class="inline">
                         <input type="hidden" name="id" value=w.id/>
                         <label><input type="checkbox" name="confirm" value="yes" required/>{confirm_label}</label>
                         <button type="submit" class="danger">"Remove"</button>
-                    </ActionForm>
+                    </PostForm>
                 </details>
             </div></td>
         </tr>
@@ -120,7 +120,7 @@ fn HookRow(w: Webhook, toggle: ServerAction<SetWebhookEnabled>, remove: ServerAc
 }
 
 #[component]
-fn Deliveries(hook: Webhook, log: Vec<WebhookDelivery>, redeliver: ServerAction<RedeliverWebhook>) -> impl IntoView {
+fn Deliveries(hook: Webhook, log: Vec<WebhookDelivery>, redeliver: FormAction<RedeliverWebhook>) -> impl IntoView {
     let filters = std::iter::once(None).chain(DeliveryStatus::ALL.iter().copied().map(Some));
     let filter_links = filters
         .map(|s| {
@@ -168,11 +168,11 @@ fn Deliveries(hook: Webhook, log: Vec<WebhookDelivery>, redeliver: ServerAction<
                                     <td class="mono">{answer}</td>
                                     <td>{pending.then(|| utc(d.next_attempt_at)).unwrap_or_else(|| "—".into())}</td>
                                     <td>{(!pending).then(|| view! {
-                                        <ActionForm action=redeliver attr:class="inline">
+                                        <PostForm action=redeliver attr:class="inline">
                                             <input type="hidden" name="webhook_id" value=hook_id/>
                                             <input type="hidden" name="delivery_id" value=d.id/>
                                             <button type="submit" aria-label=label>"Redeliver"</button>
-                                        </ActionForm>
+                                        </PostForm>
                                     })}</td>
                                 </tr>
                             }
@@ -185,11 +185,11 @@ fn Deliveries(hook: Webhook, log: Vec<WebhookDelivery>, redeliver: ServerAction<
 }
 
 #[component]
-fn AddForm(add: ServerAction<AddWebhook>) -> impl IntoView {
+fn AddForm(add: FormAction<AddWebhook>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="add-webhook-h">
             <h2 id="add-webhook-h">"Add a webhook"</h2>
-            <ActionForm action=add attr:class="grid-form">
+            <PostForm action=add attr:class="grid-form">
                 <label>"URL"<input name="url" type="url" required maxlength="2000" placeholder="https://hooks.example.com/rackstate"/></label>
                 <fieldset class="topics">
                     <legend>"Topics"</legend>
@@ -200,9 +200,9 @@ fn AddForm(add: ServerAction<AddWebhook>) -> impl IntoView {
                 <label>"Description (optional)"<input name="description" maxlength="200"/></label>
                 <label>"Secret (optional: 16 or more characters; empty makes one)"<input name="secret" type="password" autocomplete="new-password" maxlength="200"/></label>
                 <button type="submit" class="primary">"Add webhook"</button>
-            </ActionForm>
-            <ActionError result=Signal::derive(move || add.value().get())/>
-            {move || add.value().get().and_then(|r| r.ok()).map(|n| view! {
+            </PostForm>
+            <ActionError result=Signal::derive(move || add.result())/>
+            {move || add.result().and_then(|r| r.ok()).map(|n| view! {
                 <div class="ok" role="status" data-testid="webhook-secret">
                     <p>{format!("Webhook to {} added. Its signing secret, shown only now:", n.webhook.url)}</p>
                     <p><code>{n.secret}</code></p>

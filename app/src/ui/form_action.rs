@@ -1,0 +1,173 @@
+//! Forms that call a server function, with one client-side code path for all of them.
+//!
+//! Why not Leptos' `ServerAction` and `ActionForm`: for each server function they
+//! compile into the wasm a serde_qs reader of the submitted form into the function's
+//! arguments, a serde_qs writer of those arguments back into the same urlencoded
+//! body, and an action, its signals and its request code over the function's own
+//! types: about 300 KB of the client's code for this app's ~50 forms. Here a
+//! submitted form's fields are posted as the browser encodes them (exactly the body a
+//! form sends without JavaScript, which the server function reads either way), and
+//! the answer is kept as its JSON text, read into the function's output type only
+//! where a page shows it. Requests, answers, errors, redirects and the no-JavaScript
+//! path are the same as Leptos' (`server_fn`'s browser client sends them).
+
+use std::marker::PhantomData;
+
+use leptos::prelude::*;
+use server_fn::ServerFn;
+
+use crate::api::ActionError;
+
+/// A server function's form submissions on one page: what the last one answered and
+/// how many there were (pages refetch their data when that count moves). Copy, like
+/// Leptos' actions.
+pub struct FormAction<S> {
+    posts: Posts,
+    _function: PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for FormAction<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for FormAction<S> {}
+
+/// The part of a [`FormAction`] that does not depend on the function: where its form
+/// posts and the action that posts it (urlencoded body in, answer's JSON text out).
+#[derive(Clone, Copy)]
+pub struct Posts {
+    url: &'static str,
+    action: Action<String, Result<String, ActionError>>,
+}
+
+impl<S> FormAction<S>
+where
+    S: ServerFn<Error = ActionError>,
+    S::Output: serde::de::DeserializeOwned,
+{
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        FormAction { posts: Posts::new(S::PATH, S::url()), _function: PhantomData }
+    }
+
+    /// The last submission's answer, read into the function's output (tracked): None
+    /// before the first. Without JavaScript, the error a refused form was redirected
+    /// back with.
+    pub fn result(&self) -> Option<Result<S::Output, ActionError>> {
+        self.posts.action.value().get().map(|r| r.and_then(|text| read_answer(&text)))
+    }
+
+    /// How many submissions have been answered (tracked).
+    pub fn version(&self) -> RwSignal<usize> {
+        self.posts.action.version()
+    }
+}
+
+impl<S> From<FormAction<S>> for Posts {
+    fn from(f: FormAction<S>) -> Posts {
+        f.posts
+    }
+}
+
+/// An answer's JSON text as the function's output; an unreadable one is a transport
+/// error, in the same words as any other answer the page cannot read.
+fn read_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ActionError> {
+    serde_json::from_str(text).map_err(|e| {
+        use server_fn::error::FromServerFnError;
+        ActionError::from_server_fn_error(server_fn::error::ServerFnErrorErr::Deserialization(e.to_string()))
+    })
+}
+
+impl Posts {
+    /// `path` is the function's (to match a no-JavaScript error to its form), `url`
+    /// where its form posts.
+    fn new(path: &'static str, url: &'static str) -> Posts {
+        // A form posted without JavaScript and refused comes back to its page with the
+        // error in the URL; the server's render shows it where the answer would be.
+        let refused = use_context::<leptos::server::ServerActionError>().and_then(|e| {
+            (e.path() == path).then(|| Err(server_fn::error::ServerFnUrlError::<ActionError>::decode_err(e.err())))
+        });
+        let action = Action::new_with_value(refused, move |body: &String| post(path, body.clone()));
+        Posts { url, action }
+    }
+}
+
+/// Posts a form's urlencoded fields to a server function as Leptos' client does
+/// (answer wanted as JSON; an error status carries an `ActionError`; a redirect the
+/// function asked for is followed by the router).
+#[cfg(feature = "hydrate")]
+async fn post(path: &'static str, body: String) -> Result<String, ActionError> {
+    use server_fn::client::{Client, browser::BrowserClient};
+    use server_fn::error::FromServerFnError;
+    use server_fn::request::{ClientReq, browser::BrowserRequest};
+    use server_fn::response::ClientRes;
+    let request = <BrowserRequest as ClientReq<ActionError>>::try_new_post(
+        path,
+        "application/x-www-form-urlencoded",
+        "application/json",
+        body,
+    )?;
+    let response = <BrowserClient as Client<ActionError>>::send(request).await?;
+    let status = ClientRes::<ActionError>::status(&response);
+    let location = ClientRes::<ActionError>::location(&response);
+    let redirect = ClientRes::<ActionError>::has_redirect(&response);
+    let answer = if (400..=599).contains(&status) {
+        Err(ActionError::de(ClientRes::<ActionError>::try_into_bytes(response).await?))
+    } else {
+        ClientRes::<ActionError>::try_into_string(response).await
+    }?;
+    if (300..=399).contains(&status) || redirect {
+        server_fn::redirect::call_redirect_hook(&location);
+    }
+    Ok(answer)
+}
+
+/// Forms are posted by the browser, never dispatched while rendering on the server.
+#[cfg(not(feature = "hydrate"))]
+async fn post(_path: &'static str, _body: String) -> Result<String, ActionError> {
+    Err(ActionError::new("a form cannot be submitted from the server"))
+}
+
+/// A `<form>` that posts to its action's server function: without JavaScript as a
+/// plain form, with it through the action (the page stays, the answer shows in place).
+#[component]
+pub fn PostForm(#[prop(into)] action: Posts, children: Children) -> impl IntoView {
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        if ev.default_prevented() {
+            return;
+        }
+        ev.prevent_default();
+        submit(action, &ev);
+    };
+    view! {
+        <form action=action.url method="post" on:submit=on_submit>
+            {children()}
+        </form>
+    }
+}
+
+/// Posts the submitted form's fields (and the button that submitted it) as the
+/// browser would.
+#[cfg(feature = "hydrate")]
+fn submit(posts: Posts, ev: &leptos::ev::SubmitEvent) {
+    let body = leptos::form::form_data_from_event(ev)
+        .ok()
+        .and_then(|data| web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data).ok())
+        .and_then(|params| params.to_string().as_string());
+    match body {
+        Some(body) => {
+            posts.action.dispatch(body);
+        }
+        None => {
+            use server_fn::error::FromServerFnError;
+            let e = server_fn::error::ServerFnErrorErr::Serialization("the form's fields could not be read".into());
+            posts.action.value().set(Some(Err(ActionError::from_server_fn_error(e))));
+            posts.action.version().update(|n| *n += 1);
+        }
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn submit(_posts: Posts, _ev: &leptos::ev::SubmitEvent) {}
