@@ -37,7 +37,7 @@ impl<S> Copy for FormAction<S> {}
 /// The part of a [`FormAction`] that does not depend on the function: where its form
 /// posts and the action that posts it (urlencoded body in, answer's JSON text out).
 #[derive(Clone, Copy)]
-pub struct Posts {
+struct Posts {
     url: &'static str,
     action: Action<String, Result<String, ActionError>>,
 }
@@ -59,15 +59,21 @@ where
         self.posts.action.value().get().map(|r| r.and_then(|text| read_answer(&text)))
     }
 
+    /// Where the function's form posts (its `action` attribute): without JavaScript the
+    /// browser posts there and the function redirects back to the page.
+    pub fn url(&self) -> &'static str {
+        self.posts.url
+    }
+
+    /// The form's submit handler (`on:submit`): with JavaScript the fields are posted
+    /// through this action and the page stays, showing the answer in place.
+    pub fn on_submit(&self) -> impl Fn(leptos::ev::SubmitEvent) + Clone + Send + Sync + 'static {
+        self.posts.on_submit()
+    }
+
     /// How many submissions have been answered (tracked).
     pub fn version(&self) -> RwSignal<usize> {
         self.posts.action.version()
-    }
-}
-
-impl<S> From<FormAction<S>> for Posts {
-    fn from(f: FormAction<S>) -> Posts {
-        f.posts
     }
 }
 
@@ -91,6 +97,18 @@ impl Posts {
         });
         let action = Action::new_with_value(refused, move |body: &String| post(path, body.clone()));
         Posts { url, action }
+    }
+
+    /// Handles a form's submit: posts its fields through the action instead of
+    /// leaving the page. One closure type for every form.
+    fn on_submit(self) -> impl Fn(leptos::ev::SubmitEvent) + Clone + Send + Sync + 'static {
+        move |ev: leptos::ev::SubmitEvent| {
+            if ev.default_prevented() {
+                return;
+            }
+            ev.prevent_default();
+            submit(self, &ev);
+        }
     }
 }
 
@@ -130,24 +148,6 @@ async fn post(_path: &'static str, _body: String) -> Result<String, ActionError>
     Err(ActionError::new("a form cannot be submitted from the server"))
 }
 
-/// A `<form>` that posts to its action's server function: without JavaScript as a
-/// plain form, with it through the action (the page stays, the answer shows in place).
-#[component]
-pub fn PostForm(#[prop(into)] action: Posts, children: Children) -> impl IntoView {
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        if ev.default_prevented() {
-            return;
-        }
-        ev.prevent_default();
-        submit(action, &ev);
-    };
-    view! {
-        <form action=action.url method="post" on:submit=on_submit>
-            {children()}
-        </form>
-    }
-}
-
 /// Posts the submitted form's fields (and the button that submitted it) as the
 /// browser would.
 #[cfg(feature = "hydrate")]
@@ -171,3 +171,55 @@ fn submit(posts: Posts, ev: &leptos::ev::SubmitEvent) {
 
 #[cfg(not(feature = "hydrate"))]
 fn submit(_posts: Posts, _ev: &leptos::ev::SubmitEvent) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::auth::{Login, Logout};
+    use server_fn::error::ServerFnUrlError;
+
+    /// A sign-in posted without JavaScript with a wrong password comes back to the
+    /// login page with the error in its URL: the page shows that error under the
+    /// login form, and not under the page's other forms (the log-out button).
+    #[test]
+    fn a_form_refused_without_javascript_shows_its_error_under_that_form_only() {
+        let refused = ActionError::new("wrong username or password");
+        let url = ServerFnUrlError::new(Login::PATH, refused.clone()).to_url("http://rackstate.test/login").unwrap();
+        let (_, err) = url.query_pairs().find(|(k, _)| k == "__err").expect("the error travels in the URL");
+        let owner = Owner::new();
+        owner.with(|| {
+            provide_context(leptos::server::ServerActionError::new(Login::PATH, &err));
+            let login = FormAction::<Login>::new();
+            let logout = FormAction::<Logout>::new();
+            assert_eq!(login.result(), Some(Err(refused)));
+            assert_eq!(logout.result(), None);
+            assert_eq!(login.url(), Login::PATH);
+        });
+    }
+
+    /// Leptos' `ActionForm` or `ServerAction` in a page would quietly bring back a
+    /// serde_qs round trip and an action's code per function into the wasm: pages use
+    /// `FormAction`.
+    #[test]
+    fn pages_post_forms_through_form_action() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ui");
+        let mut files = vec![dir.join("layout.rs")];
+        for entry in std::fs::read_dir(dir.join("pages")).expect("src/ui/pages") {
+            files.push(entry.expect("entry").path());
+        }
+        let mut forms = 0;
+        for path in files {
+            let text = std::fs::read_to_string(&path).expect("source");
+            for (n, line) in text.lines().enumerate() {
+                assert!(
+                    !line.contains("ActionForm") && !line.contains("ServerAction"),
+                    "{}:{}: use FormAction (ui/form_action.rs): {line}",
+                    path.display(),
+                    n + 1
+                );
+                forms += line.matches("on:submit=").count();
+            }
+        }
+        assert!(forms >= 30, "found only {forms} forms: did the pages move?");
+    }
+}

@@ -2,7 +2,7 @@
 
 use crate::api::auth::{Logout, whoami};
 use crate::domain::Permission;
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 #[component]
@@ -34,9 +34,9 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || me.get().and_then(|r| r.ok().flatten()).map(|u| view! {
                         <span data-testid="whoami">{u.username.clone()}" · "<span class="role">{u.role.as_str()}</span></span>
-                        <PostForm action=logout attr:class="inline">
+                        <form action=logout.url() method="post" class="inline" on:submit=logout.on_submit()>
                             <button type="submit" class="link">"Log out"</button>
-                        </PostForm>
+                        </form>
                     })}
                 </Suspense>
             </div>

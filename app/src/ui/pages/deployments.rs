@@ -6,7 +6,7 @@ use crate::api::allocation::{Allocate, DeploymentsData, ReleaseDeployment, load_
 use crate::domain::ServerState;
 use crate::model::Deployment;
 use crate::ui::components::{ActionError, StateBadge, error_text, utc};
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 #[component]
@@ -46,7 +46,7 @@ fn Deployments(
                     "Your reserved servers of the type first, then available ones. All or none: if there are not enough, nothing is allocated."
                 }}
             </p>
-            <PostForm action=allocate attr:class="grid-form">
+            <form action=allocate.url() method="post" class="grid-form" on:submit=allocate.on_submit()>
                 {for_tenants.then(|| view! {
                     <label>"Tenant"
                         <select name="username" required>
@@ -73,7 +73,7 @@ fn Deployments(
                     <textarea name="user_data" rows="3" placeholder="#cloud-config"></textarea>
                 </label>
                 <button type="submit" class="primary">"Allocate"</button>
-            </PostForm>
+            </form>
             <ActionError result=Signal::derive(move || allocate.result())/>
             {move || allocate.result().and_then(|r| r.ok()).map(|d| view! {
                 <p class="ok" role="status">{format!("Deployment {}: {} server(s) allocated to {}{}.", d.id, d.servers.len(), d.username,
@@ -165,11 +165,11 @@ fn DeploymentRow(d: Deployment, for_tenants: bool, release: FormAction<ReleaseDe
                         <li>
                             <a href=format!("/servers/{sid}")>{s.name}</a>" "<StateBadge state=s.state/>
                             {used.then(|| view! {
-                                <PostForm action=release attr:class="inline">
+                                <form action=release.url() method="post" class="inline" on:submit=release.on_submit()>
                                     <input type="hidden" name="id" value=id/>
                                     <input type="hidden" name="server_id" value=sid/>
                                     <button type="submit" class="link" aria-label=label>"release"</button>
-                                </PostForm>
+                                </form>
                             })}
                         </li>
                     }
@@ -186,10 +186,10 @@ fn DeploymentRow(d: Deployment, for_tenants: bool, release: FormAction<ReleaseDe
                     <details class="confirm">
                         <summary role="button">"Release…"</summary>
                         <p>{format!("The {releasable} server(s) go to cleaning: their disks are erased before anyone gets them again.")}</p>
-                        <PostForm action=release attr:class="inline">
+                        <form action=release.url() method="post" class="inline" on:submit=release.on_submit()>
                             <input type="hidden" name="id" value=id/>
                             <button type="submit" class="danger">{format!("Release {releasable} server(s)")}</button>
-                        </PostForm>
+                        </form>
                     </details>
                 })}
                 {d.released_at.map(|t| view! { <span class="muted">{format!("released {}", utc(t))}</span> })}

@@ -5,7 +5,7 @@
 use crate::api::firmware::{AdoptCommonFirmware, FirmwarePage, SetFirmwareBaseline, load_firmware};
 use crate::domain::firmware::{ComponentDrift, Drift, ServerComponent, TypeFirmware};
 use crate::ui::components::{ActionError, error_text, query_value};
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -128,17 +128,17 @@ fn TypeCard(
                 <tbody>{rows}</tbody>
             </table></div>
             {can_set.then(move || view! {
-                <PostForm action=adopt attr:class="inline">
+                <form action=adopt.url() method="post" class="inline" on:submit=adopt.on_submit()>
                     <input type="hidden" name="server_type" value=adopt_type/>
                     <button type="submit">{adopt_text}</button>
-                </PostForm>
+                </form>
                 <details>
                     <summary>"Set the baseline by hand…"</summary>
-                    <PostForm action=set attr:class="grid-form">
+                    <form action=set.url() method="post" class="grid-form" on:submit=set.on_submit()>
                         <input type="hidden" name="server_type" value=set_type/>
                         {form_rows}
                         <button type="submit" class="primary">"Save baseline"</button>
-                    </PostForm>
+                    </form>
                 </details>
             })}
         </section>

@@ -5,7 +5,7 @@ use crate::api::images::{AddImage, ImagesData, RetireImage, load_images};
 use crate::domain::images::ImageFormat;
 use crate::domain::inventory::size_text;
 use crate::ui::components::{ActionError, error_text, utc};
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 #[component]
@@ -53,10 +53,10 @@ fn Catalog(data: ImagesData, add: FormAction<AddImage>, retire: FormAction<Retir
                                 <td>{utc(i.created_at)}" by "{i.created_by.clone()}</td>
                                 {can_manage.then(|| view! {
                                     <td>{(!retired).then(|| view! {
-                                        <PostForm action=retire attr:class="inline">
+                                        <form action=retire.url() method="post" class="inline" on:submit=retire.on_submit()>
                                             <input type="hidden" name="id" value=i.id/>
                                             <button type="submit" aria-label=label>"Retire"</button>
-                                        </PostForm>
+                                        </form>
                                     })}</td>
                                 })}
                             </tr>
@@ -69,7 +69,7 @@ fn Catalog(data: ImagesData, add: FormAction<AddImage>, retire: FormAction<Retir
         {can_manage.then(|| view! {
             <section class="card">
                 <h2>"Add an image"</h2>
-                <PostForm action=add attr:class="grid-form">
+                <form action=add.url() method="post" class="grid-form" on:submit=add.on_submit()>
                     <label>"Name"<input name="name" required maxlength="64" placeholder="debian-12"/></label>
                     <label>"URL"<input name="url" type="url" required placeholder="http://images.example:8080/debian-12.raw"/></label>
                     <label>"SHA-256"<input name="sha256" required minlength="64" maxlength="64" class="mono"/></label>
@@ -80,7 +80,7 @@ fn Catalog(data: ImagesData, add: FormAction<AddImage>, retire: FormAction<Retir
                     </label>
                     <label>"Minimum disk (GiB, optional)"<input name="min_disk_gib" type="number" min="1"/></label>
                     <button type="submit" class="primary">"Add image"</button>
-                </PostForm>
+                </form>
                 <ActionError result=Signal::derive(move || add.result())/>
                 {move || add.result().and_then(|r| r.ok()).map(|i| view! {
                     <p class="ok" role="status">{format!("Image {} added.", i.name)}</p>

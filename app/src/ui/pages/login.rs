@@ -2,7 +2,7 @@
 
 use crate::api::auth::Login;
 use crate::ui::components::error_text;
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -14,12 +14,12 @@ pub fn LoginPage() -> impl IntoView {
     view! {
         <section class="card narrow">
             <h1>"Log in"</h1>
-            <PostForm action=login>
+            <form action=login.url() method="post" on:submit=login.on_submit()>
                 <input type="hidden" name="next" prop:value=next/>
                 <label>"Username"<input name="username" autocomplete="username" required autofocus/></label>
                 <label>"Password"<input name="password" type="password" autocomplete="current-password" required/></label>
                 <button type="submit" class="primary">"Log in"</button>
-            </PostForm>
+            </form>
             {move || match login.result() {
                 Some(Err(e)) => Some(view! { <p class="error" role="alert" data-testid="login-error">{error_text(&e)}</p> }),
                 _ => None,

@@ -5,7 +5,7 @@ use crate::api::servers::{AbortJob, RetryJob};
 use crate::domain::EventKind;
 use crate::model::{Event, JobView};
 use crate::ui::components::{error_text, utc};
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 /// The job card: its steps as they happen, Retry and Abort for those who manage jobs.
@@ -42,19 +42,19 @@ pub(super) fn JobCard(
             </ol>
             {active.then(|| view! { <p class="muted live-note">"Steps appear here as they happen."</p> })}
             {(can_manage && can_retry).then(|| view! {
-                <PostForm action=retry attr:class="inline">
+                <form action=retry.url() method="post" class="inline" on:submit=retry.on_submit()>
                     <input type="hidden" name="id" value=server_id/>
                     <button type="submit">"Retry"</button>
-                </PostForm>
+                </form>
             })}
             {(can_manage && can_abort).then(|| view! {
                 <details class="confirm" open=abort_open.get_untracked()>
                     <summary role="button" on:click=move |_| abort_open.update(|o| *o = !*o)>"Abort…"</summary>
                     <p>{abort_text}</p>
-                    <PostForm action=abort attr:class="inline">
+                    <form action=abort.url() method="post" class="inline" on:submit=abort.on_submit()>
                         <input type="hidden" name="id" value=server_id/>
                         <button type="submit" class="danger">"Abort the job"</button>
-                    </PostForm>
+                    </form>
                 </details>
             })}
             {move || match (retry.result(), abort.result()) {

@@ -2,7 +2,7 @@
 //! accept), and replacing the BMC address, user and password.
 
 use crate::ui::components::error_text;
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 const BMC_FIELDS: &[&str] = &["bmc_address", "bmc_username", "bmc_password"];
@@ -39,11 +39,11 @@ pub(super) fn BmcCard(
                         sending anything until it is accepted. Accept it only if you know why it changed (a new BMC \
                         certificate, a reset of the BMC)."</p>
                     <p>"New: SHA-256 "<code class="mono fingerprint">{display(&offered)}</code></p>
-                    <PostForm action=accept attr:class="inline">
+                    <form action=accept.url() method="post" class="inline" on:submit=accept.on_submit()>
                         <input type="hidden" name="id" value=server.id/>
                         <input type="hidden" name="fingerprint" value=offered.clone()/>
                         <button type="submit">"Accept the new certificate"</button>
-                    </PostForm>
+                    </form>
                     {move || match accept.result() {
                         Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any()),
                         Some(Ok(())) => Some(view! { <p class="ok" role="status">"Accepted: retry the job."</p> }.into_any()),
@@ -56,7 +56,7 @@ pub(super) fn BmcCard(
                 <p class="hint">"A stored password follows no new address: changing the address or the TLS setting \
                     forgets it unless you enter the password again. Jobs check that the machine behind the address is \
                     the one this server was registered as (UUID and serial) before they touch it."</p>
-                <PostForm action=change attr:class="grid-form" attr:novalidate=true>
+                <form action=change.url() method="post" class="grid-form" novalidate=true on:submit=change.on_submit()>
                     <input type="hidden" name="id" value=server.id/>
                     <input type="hidden" name="generation" value=server.generation/>
                     <div class="field"><label>"BMC address"<input name="bmc_address" value=server.bmc_address.clone() required
@@ -69,7 +69,7 @@ pub(super) fn BmcCard(
                     <label class="check"><span><input type="checkbox" name="bmc_skip_tls_verify" checked=!server.bmc_verify_tls/>
                         " Accept a self-signed BMC certificate (TLS not verified)"</span></label>
                     <button type="submit" class="primary">"Save BMC access"</button>
-                </PostForm>
+                </form>
                 {move || match change.result() {
                     Some(Err(e)) => {
                         let rest: Vec<String> = field_errors(&e, BMC_FIELDS).into_iter()
@@ -81,10 +81,10 @@ pub(super) fn BmcCard(
                 }}
             </details>
             {(!forgotten).then(|| view! {
-                <PostForm action=rotate attr:class="inline">
+                <form action=rotate.url() method="post" class="inline" on:submit=rotate.on_submit()>
                     <input type="hidden" name="id" value=server.id/>
                     <button type="submit">"Rotate the BMC password"</button>
-                </PostForm>
+                </form>
                 <span class="hint">" A new random password is set on the BMC and stored only once a login with it \
                     works; if any step fails, the old one keeps working and stays stored."</span>
                 {move || match rotate.result() {

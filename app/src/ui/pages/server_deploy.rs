@@ -6,7 +6,7 @@ use crate::api::images::{RedeployServer, SetRootDisk};
 use crate::domain::JobStatus;
 use crate::model::{DeployView, RootDiskChoice};
 use crate::ui::components::{ActionError, utc};
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 fn status_text(d: &DeployView) -> String {
@@ -53,7 +53,7 @@ pub fn DeployCard(
             {(!images.is_empty()).then(|| view! {
                 <details class="confirm">
                     <summary role="button">"Deploy an image…"</summary>
-                    <PostForm action=redeploy attr:class="grid-form">
+                    <form action=redeploy.url() method="post" class="grid-form" on:submit=redeploy.on_submit()>
                         <input type="hidden" name="id" value=server_id/>
                         <label>"Image"
                             <select name="image">
@@ -63,14 +63,14 @@ pub fn DeployCard(
                         <label class="check"><input type="checkbox" name="overwrite" required/>
                             " Overwrite this server's disk: everything on it is lost"</label>
                         <button type="submit" class="danger">"Deploy now"</button>
-                    </PostForm>
+                    </form>
                 </details>
             })}
             <ActionError result=Signal::derive(move || redeploy.result())/>
             {root_disk.map(|choice| {
                 let current = choice.current.clone().unwrap_or_default();
                 view! {
-                    <PostForm action=set_root_disk attr:class="inline">
+                    <form action=set_root_disk.url() method="post" class="inline" on:submit=set_root_disk.on_submit()>
                         <input type="hidden" name="id" value=server_id/>
                         <label>"Root disk "
                             <select name="serial">
@@ -82,7 +82,7 @@ pub fn DeployCard(
                             </select>
                         </label>
                         " " <button type="submit">"Save"</button>
-                    </PostForm>
+                    </form>
                     <ActionError result=Signal::derive(move || set_root_disk.result())/>
                 }
             })}

@@ -3,7 +3,7 @@
 //! acknowledgement (with a comment) that lets the server be set available again.
 
 use crate::ui::components::error_text;
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 #[component]
@@ -34,14 +34,14 @@ pub(super) fn HardwareChangesCard(
             </table></div>
             {if can_acknowledge {
                 view! {
-                    <PostForm action=acknowledge attr:class="grid-form">
+                    <form action=acknowledge.url() method="post" class="grid-form" on:submit=acknowledge.on_submit()>
                         <input type="hidden" name="id" value=server.id/>
                         <input type="hidden" name="generation" value=server.generation/>
                         <div class="field"><label>"What did you check? (kept in the audit)"
                             <textarea name="comment" rows="2" required maxlength="2000"
                                 aria-describedby="hwc-error"></textarea></label></div>
                         <button type="submit" class="primary">"Acknowledge these changes"</button>
-                    </PostForm>
+                    </form>
                     <div id="hwc-error">{move || match acknowledge.result() {
                         Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
                         _ => None,

@@ -2,7 +2,7 @@
 //! history a page at a time, and for editors a form with a live preview.
 
 use crate::ui::components::error_text;
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 /// The notes card: the current notes rendered (sanitized Markdown), the history, and
@@ -56,7 +56,7 @@ pub(super) fn NotesCard(
             {can_edit.then(|| view! {
                 <details class="edit-notes" open=editing>
                     <summary>"Edit notes"</summary>
-                    <PostForm action=save>
+                    <form action=save.url() method="post" on:submit=save.on_submit()>
                         <input type="hidden" name="id" value=server_id/>
                         <input type="hidden" name="version" prop:value=move || current.get().version/>
                         <label>"Markdown"
@@ -72,7 +72,7 @@ pub(super) fn NotesCard(
                         <div class="notes preview" data-testid="notes-preview" aria-live="polite"
                             inner_html=move || preview_html.get().flatten().unwrap_or_else(|| current.get().html)></div>
                         <button type="submit" class="primary">"Save notes"</button>
-                    </PostForm>
+                    </form>
                     {move || match save.result() {
                         Some(Err(e)) => Some(view! { <pre class="error conflict" role="alert">{error_text(&e)}</pre> }.into_any()),
                         Some(Ok(n)) => Some(view! { <p class="ok">{format!("Saved version {}.", n.version)}</p> }.into_any()),

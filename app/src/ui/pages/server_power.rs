@@ -7,7 +7,7 @@ use crate::domain::JobStatus;
 use crate::domain::power::PowerButton;
 use crate::model::{PowerControl, PowerJob};
 use crate::ui::components::{DisabledButton, error_text, utc};
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 fn last_text(job: &PowerJob) -> String {
@@ -34,11 +34,11 @@ pub fn PowerCard(
         }
         let form = move |class: &'static str, text: String| {
             view! {
-                <PostForm action=request attr:class="inline">
+                <form action=request.url() method="post" class="inline" on:submit=request.on_submit()>
                     <input type="hidden" name="id" value=server_id/>
                     <input type="hidden" name="request" value=b.request.as_str()/>
                     <button type="submit" class=class>{text}</button>
-                </PostForm>
+                </form>
             }
         };
         match b.request.consequence() {

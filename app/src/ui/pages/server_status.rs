@@ -8,7 +8,7 @@ use crate::domain::inventory::size_text;
 use crate::domain::{Action, ServerState};
 use crate::model::Server;
 use crate::ui::components::{DisabledButton, error_text};
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 /// The Server status card: one button per state the caller may set now (greyed with
@@ -39,7 +39,7 @@ pub(super) fn StatusCard(
                     return view! { <DisabledButton label why/> }.into_any();
                 }
                 view! {
-                    <PostForm action=set_state attr:class="inline">
+                    <form action=set_state.url() method="post" class="inline" on:submit=set_state.on_submit()>
                         <input type="hidden" name="id" value=sid/>
                         <input type="hidden" name="action" value=action/>
                         <input type="hidden" name="generation" value=generation/>
@@ -47,7 +47,7 @@ pub(super) fn StatusCard(
                             <input name="reason" required placeholder="What is wrong?" aria-label="What is wrong?"/>
                         })}
                         <button type="submit">{label.clone()}</button>
-                    </PostForm>
+                    </form>
                 }.into_any()
             }).collect_view()}
             </div>
@@ -91,11 +91,11 @@ pub(super) fn ProcessCard(
                                <strong>"forgets the BMC password"</strong>
                                ". Copy the BMC address, user, password and serial first."</p>
                             {can_reveal.then(|| view! { <RevealCredentials server_id=sid serial=serial.clone()/> })}
-                            <PostForm action=decommission attr:class="inline">
+                            <form action=decommission.url() method="post" class="inline" on:submit=decommission.on_submit()>
                                 <input type="hidden" name="id" value=sid/>
                                 <input type="hidden" name="generation" value=generation/>
                                 <button type="submit" class="danger">"Decommission now"</button>
-                            </PostForm>
+                            </form>
                         </details>
                     }.into_any(),
                     _ => view! {
@@ -106,11 +106,11 @@ pub(super) fn ProcessCard(
                             } else {
                                 view! { <p>"The server boots the live image; its hardware is discovered again and compared with the last inventory."</p> }.into_any()
                             }}
-                            <PostForm action=register attr:class="inline">
+                            <form action=register.url() method="post" class="inline" on:submit=register.on_submit()>
                                 <input type="hidden" name="id" value=sid/>
                                 <input type="hidden" name="generation" value=generation/>
                                 <button type="submit">{format!("{label} now")}</button>
-                            </PostForm>
+                            </form>
                         </details>
                     }.into_any(),
                 }
@@ -143,10 +143,10 @@ fn RevealCredentials(server_id: i64, serial: String) -> impl IntoView {
                     <p class="muted">"Viewing the credentials is recorded in the audit."</p>
                 }.into_any(),
                 other => view! {
-                    <PostForm action=reveal attr:class="inline">
+                    <form action=reveal.url() method="post" class="inline" on:submit=reveal.on_submit()>
                         <input type="hidden" name="id" value=server_id/>
                         <button type="submit">"Show BMC credentials to copy"</button>
-                    </PostForm>
+                    </form>
                     {match other {
                         Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
                         _ => None,
@@ -181,13 +181,13 @@ fn AvailableConfirm(
                     </ul>
                 }.into_any()
             }}
-            <PostForm action=set_state attr:class="inline">
+            <form action=set_state.url() method="post" class="inline" on:submit=set_state.on_submit()>
                 <input type="hidden" name="id" value=server_id/>
                 <input type="hidden" name="action" value="set_available"/>
                 <input type="hidden" name="generation" value=generation/>
                 <label class="check"><input type="checkbox" name="checked" required/>" I checked the disks and switch interfaces"</label>
                 <button type="submit" class="primary">"Set available"</button>
-            </PostForm>
+            </form>
         </details>
     }
 }

@@ -7,7 +7,7 @@ use crate::api::servers::{AddServer, BULK_ACTIONS, BulkAction, list_servers};
 use crate::domain::{Action, Role, ServerState};
 use crate::model::{BulkOutcome, Server, ServerListPage};
 use crate::ui::components::{FieldError, StateBadge, error_text, field_errors, field_invalid};
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use std::collections::BTreeSet;
@@ -204,10 +204,10 @@ fn ListTable(
         </p>
         {if can_bulk {
             view! {
-                <PostForm action=bulk attr:class="bulk">
+                <form action=bulk.url() method="post" class="bulk" on:submit=bulk.on_submit()>
                     {table}
                     <BulkBar actions selected/>
-                </PostForm>
+                </form>
             }.into_any()
         } else {
             table.into_any()
@@ -344,7 +344,7 @@ fn AddServerForm(add: FormAction<AddServer>) -> impl IntoView {
     view! {
         <details class="card" open=move || add.result().is_some()>
             <summary>"Add a server"</summary>
-            <PostForm action=add attr:class="grid-form" attr:novalidate=true>
+            <form action=add.url() method="post" class="grid-form" novalidate=true on:submit=add.on_submit()>
                 <div class="field"><label>"Name"<input name="name" required placeholder="r12-u07" maxlength="63"
                     aria-invalid=invalid("name") aria-describedby="add-name-error"/></label>{field("name")}</div>
                 <div class="field"><label>"BMC address"<input name="bmc_address" required placeholder="10.0.12.7"
@@ -362,7 +362,7 @@ fn AddServerForm(add: FormAction<AddServer>) -> impl IntoView {
                 <label class="check"><span><input type="checkbox" name="random_bmc_password"/>
                     " Once registered, set a random BMC password (only admins can reveal it)"</span></label>
                 <button type="submit" class="primary">"Add server"</button>
-            </PostForm>
+            </form>
             {other_errors}
             {move || match add.result() {
                 Some(Ok(s)) => Some(view! { <p class="ok" role="status">"Added " <a href=format!("/servers/{}", s.id)>{s.name}</a>" (registering)."</p> }),

@@ -4,7 +4,7 @@
 use crate::api::allocation::{CreateSubscription, EndSubscription, ResizeSubscription, load_subscriptions};
 use crate::model::Subscription;
 use crate::ui::components::{ActionError, error_text, utc};
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 fn fill_text(s: &Subscription) -> String {
@@ -68,18 +68,18 @@ pub fn SubscriptionsPage() -> impl IntoView {
                                         <td>{utc(s.created_at)}" by "{s.created_by.clone()}</td>
                                         <td>
                                             {(active && !pinned).then(|| view! {
-                                                <PostForm action=resize attr:class="inline">
+                                                <form action=resize.url() method="post" class="inline" on:submit=resize.on_submit()>
                                                     <input type="hidden" name="id" value=id/>
                                                     <input name="count" type="number" min="1" max="1000" required value=s.count
                                                         aria-label=format!("New size of subscription {id}") class="narrow"/>
                                                     <button type="submit">"Resize"</button>
-                                                </PostForm>
+                                                </form>
                                             })}
                                             {active.then(|| view! {
-                                                <PostForm action=end attr:class="inline">
+                                                <form action=end.url() method="post" class="inline" on:submit=end.on_submit()>
                                                     <input type="hidden" name="id" value=id/>
                                                     <button type="submit" class="danger">"End"</button>
-                                                </PostForm>
+                                                </form>
                                             })}
                                         </td>
                                     </tr>
@@ -89,7 +89,7 @@ pub fn SubscriptionsPage() -> impl IntoView {
                         </table></div>
                         <section class="card">
                             <h2>"New subscription"</h2>
-                            <PostForm action=create attr:class="grid-form">
+                            <form action=create.url() method="post" class="grid-form" on:submit=create.on_submit()>
                                 <label>"Tenant"
                                     <select name="username" required>
                                         {tenants.into_iter().map(|t| view! { <option value=t.clone()>{t.clone()}</option> }).collect_view()}
@@ -104,7 +104,7 @@ pub fn SubscriptionsPage() -> impl IntoView {
                                 <label>"Or these servers (names)"<input name="servers" placeholder="rack1-07, rack1-08"/></label>
                                 <label>"Ends (optional)"<input name="ends_at" type="date"/></label>
                                 <button type="submit" class="primary">"Create subscription"</button>
-                            </PostForm>
+                            </form>
                             <ActionError result=Signal::derive(move || create.result())/>
                             {move || create.result().and_then(|r| r.ok()).map(|s| view! {
                                 <p class="ok" role="status">{format!("Subscription {} for {}: {}", s.id, s.username, fill_text(&s))}</p>

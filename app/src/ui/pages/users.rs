@@ -6,7 +6,7 @@ use crate::api::users::{
 };
 use crate::domain::Role;
 use crate::ui::components::{error_text, utc};
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 
 #[component]
@@ -64,26 +64,26 @@ pub fn UsersPage() -> impl IntoView {
                                 <tr>
                                     <td>{u.username.clone()}</td>
                                     <td>
-                                        <PostForm action=set_role attr:class="inline">
+                                        <form action=set_role.url() method="post" class="inline" on:submit=set_role.on_submit()>
                                             <input type="hidden" name="username" value=n1.clone()/>
                                             <select name="role" aria-label=format!("Role of {n1}")>
                                                 {Role::ALL.iter().map(|r| view! { <option value=r.as_str() selected=*r == role>{r.as_str()}</option> }).collect_view()}
                                             </select>
                                             <button type="submit">"Set role"</button>
-                                        </PostForm>
+                                        </form>
                                     </td>
                                     <td>{if u.disabled { "disabled" } else { "active" }}</td>
                                     <td>
-                                        <PostForm action=set_disabled attr:class="inline">
+                                        <form action=set_disabled.url() method="post" class="inline" on:submit=set_disabled.on_submit()>
                                             <input type="hidden" name="username" value=n2.clone()/>
                                             <input type="hidden" name="disabled" value=(!disabled).to_string()/>
                                             <button type="submit">{if disabled { "Enable" } else { "Disable" }}</button>
-                                        </PostForm>
-                                        <PostForm action=reset attr:class="inline">
+                                        </form>
+                                        <form action=reset.url() method="post" class="inline" on:submit=reset.on_submit()>
                                             <input type="hidden" name="username" value=n3.clone()/>
                                             <input name="password" type="password" minlength="12" required placeholder="New password" aria-label=format!("New password for {n3}")/>
                                             <button type="submit">"Reset password"</button>
-                                        </PostForm>
+                                        </form>
                                     </td>
                                 </tr>
                             }
@@ -95,12 +95,12 @@ pub fn UsersPage() -> impl IntoView {
         </Suspense>
         <section class="card">
             <h2>"Create a user"</h2>
-            <PostForm action=create attr:class="grid-form">
+            <form action=create.url() method="post" class="grid-form" on:submit=create.on_submit()>
                 <label>"Username"<input name="username" required/></label>
                 <label>"Password (12+ characters)"<input name="password" type="password" minlength="12" required/></label>
                 <label>"Role"<select name="role">{role_options()}</select></label>
                 <button type="submit" class="primary">"Create user"</button>
-            </PostForm>
+            </form>
             {move || reset.result().and_then(|r| r.ok()).map(|_| view! { <p class="ok">"Password reset; that user's sessions ended and API tokens were revoked."</p> })}
         </section>
         <section class="card" aria-labelledby="tokens-h">
@@ -124,10 +124,10 @@ pub fn UsersPage() -> impl IntoView {
                                         <td><time>{utc(t.expires_at)}</time></td>
                                         <td>{t.last_used_at.map(utc).unwrap_or_else(|| "never".into())}</td>
                                         <td>
-                                            <PostForm action=revoke attr:class="inline">
+                                            <form action=revoke.url() method="post" class="inline" on:submit=revoke.on_submit()>
                                                 <input type="hidden" name="id" value=t.id/>
                                                 <button type="submit" aria-label=label>"Revoke"</button>
-                                            </PostForm>
+                                            </form>
                                         </td>
                                     </tr>
                                 }

@@ -8,7 +8,7 @@ use crate::api::webhooks::{
 use crate::domain::webhooks::{DeliveryStatus, Topic};
 use crate::model::{Webhook, WebhookDelivery};
 use crate::ui::components::{ActionError, error_text, utc};
-use crate::ui::form_action::{FormAction, PostForm};
+use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -101,18 +101,18 @@ fn HookRow(w: Webhook, toggle: FormAction<SetWebhookEnabled>, remove: FormAction
             <td>{utc(w.created_at)}" by "{w.created_by.clone()}</td>
             <td><div class="row-actions">
                 <a href=log_href aria-label=format!("Delivery log of the webhook to {}", w.url)>"Delivery log"</a>
-                <PostForm action=toggle attr:class="inline">
+                <form action=toggle.url() method="post" class="inline" on:submit=toggle.on_submit()>
                     <input type="hidden" name="id" value=w.id/>
                     <input type="hidden" name="enabled" value=toggle_to/>
                     <button type="submit" aria-label=toggle_label>{toggle_text}</button>
-                </PostForm>
+                </form>
                 <details class="confirm">
                     <summary aria-label=remove_label>"Remove…"</summary>
-                    <PostForm action=remove attr:class="inline">
+                    <form action=remove.url() method="post" class="inline" on:submit=remove.on_submit()>
                         <input type="hidden" name="id" value=w.id/>
                         <label><input type="checkbox" name="confirm" value="yes" required/>{confirm_label}</label>
                         <button type="submit" class="danger">"Remove"</button>
-                    </PostForm>
+                    </form>
                 </details>
             </div></td>
         </tr>
@@ -168,11 +168,11 @@ fn Deliveries(hook: Webhook, log: Vec<WebhookDelivery>, redeliver: FormAction<Re
                                     <td class="mono">{answer}</td>
                                     <td>{pending.then(|| utc(d.next_attempt_at)).unwrap_or_else(|| "—".into())}</td>
                                     <td>{(!pending).then(|| view! {
-                                        <PostForm action=redeliver attr:class="inline">
+                                        <form action=redeliver.url() method="post" class="inline" on:submit=redeliver.on_submit()>
                                             <input type="hidden" name="webhook_id" value=hook_id/>
                                             <input type="hidden" name="delivery_id" value=d.id/>
                                             <button type="submit" aria-label=label>"Redeliver"</button>
-                                        </PostForm>
+                                        </form>
                                     })}</td>
                                 </tr>
                             }
@@ -189,7 +189,7 @@ fn AddForm(add: FormAction<AddWebhook>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="add-webhook-h">
             <h2 id="add-webhook-h">"Add a webhook"</h2>
-            <PostForm action=add attr:class="grid-form">
+            <form action=add.url() method="post" class="grid-form" on:submit=add.on_submit()>
                 <label>"URL"<input name="url" type="url" required maxlength="2000" placeholder="https://hooks.example.com/rackstate"/></label>
                 <fieldset class="topics">
                     <legend>"Topics"</legend>
@@ -200,7 +200,7 @@ fn AddForm(add: FormAction<AddWebhook>) -> impl IntoView {
                 <label>"Description (optional)"<input name="description" maxlength="200"/></label>
                 <label>"Secret (optional: 16 or more characters; empty makes one)"<input name="secret" type="password" autocomplete="new-password" maxlength="200"/></label>
                 <button type="submit" class="primary">"Add webhook"</button>
-            </PostForm>
+            </form>
             <ActionError result=Signal::derive(move || add.result())/>
             {move || add.result().and_then(|r| r.ok()).map(|n| view! {
                 <div class="ok" role="status" data-testid="webhook-secret">
