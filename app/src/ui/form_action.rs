@@ -91,10 +91,14 @@ impl Posts {
     /// where its form posts.
     fn new(path: &'static str, url: &'static str) -> Posts {
         // A form posted without JavaScript and refused comes back to its page with the
-        // error in the URL; the server's render shows it where the answer would be.
+        // error in the URL; the server's render shows it where the answer would be (in
+        // the browser there is no such error: the wasm need not read it).
+        #[cfg(feature = "ssr")]
         let refused = use_context::<leptos::server::ServerActionError>().and_then(|e| {
             (e.path() == path).then(|| Err(server_fn::error::ServerFnUrlError::<ActionError>::decode_err(e.err())))
         });
+        #[cfg(not(feature = "ssr"))]
+        let refused = None;
         let action = Action::new_with_value(refused, move |body: &String| post(path, body.clone()));
         Posts { url, action }
     }

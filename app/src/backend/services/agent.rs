@@ -183,23 +183,33 @@ impl Backend {
                         message: format!("job {job_id} is not waiting for step results (phase {})", job.phase),
                     });
                 }
-                let verdict = if result.ok { "ok" } else { "FAILED" };
-                store::jobs::log_step(tx, job_id, &format!("{}: {verdict}: {}", result.name, result.message), now)
-                    .await?;
-                for d in &result.devices {
-                    let verdict = if d.ok { "ok" } else { "FAILED" };
-                    store::jobs::log_step(tx, job_id, &format!("  {}: {verdict}: {}", d.device, d.message), now)
-                        .await?;
-                }
+                // The step's lines (its result, one per device, the certificate or the
+                // failure) go into the job log in one statement: a cleaning's erase
+                // report is six lines.
+                let verdict = |ok: bool| if ok { "ok" } else { "FAILED" };
+                let mut lines = vec![format!("{}: {}: {}", result.name, verdict(result.ok), result.message)];
+                lines
+                    .extend(result.devices.iter().map(|d| format!("  {}: {}: {}", d.device, verdict(d.ok), d.message)));
                 let failure = if !result.ok {
                     Some(format!("{} failed: {}", result.name, result.message))
                 } else if result.name == "erase_disks" {
-                    this.certify_erase(tx, &job, &result, erase_mode, now).await?.err()
+                    match this.certify_erase(tx, &job, &result, erase_mode, now).await? {
+                        Ok(certified) => {
+                            lines.push(certified);
+                            None
+                        }
+                        Err(reason) => Some(reason),
+                    }
                 } else {
                     None
                 };
+                lines.extend(failure.clone());
+                let lines: Vec<store::jobs::StepLine> = lines
+                    .into_iter()
+                    .map(|message| store::jobs::StepLine { job_id, fence: job.fence, at: now, message })
+                    .collect();
+                store::jobs::log_steps_fenced(tx, &lines).await?;
                 if let Some(reason) = failure {
-                    store::jobs::log_step(tx, job_id, &reason, now).await?;
                     store::jobs::agent_reported(tx, job_id, Some(&reason), now).await?;
                 } else if index + 1 == steps.len() {
                     store::jobs::agent_reported(tx, job_id, None, now).await?;
@@ -212,7 +222,8 @@ impl Backend {
 
     /// Judges an `erase_disks` report against the recorded disks: every one (but the
     /// live image's boot device) erased in a way the mode accepts and verified, none
-    /// extra. Passing, the certificate is stored; failing, the reason names the disks.
+    /// extra. Passing, the certificate is stored and its job-log line returned;
+    /// failing, the reason names the disks.
     async fn certify_erase(
         &self,
         tx: &mut sqlx::AnyConnection,
@@ -220,7 +231,7 @@ impl Backend {
         result: &StepResult,
         mode: EraseMode,
         now: i64,
-    ) -> Result<Result<i64, String>, ServiceError> {
+    ) -> Result<Result<String, String>, ServiceError> {
         let recorded = store::inventories::latest(&mut *tx, job.server_id, 1).await?.into_iter().next();
         let disks = recorded.as_ref().map(|r| r.disks.as_slice()).unwrap_or_default();
         let evidence = match erase::judge(mode, disks, &result.devices) {
@@ -260,8 +271,7 @@ impl Backend {
             cert.disks.len(),
             mode.as_str()
         );
-        store::jobs::log_step(&mut *tx, job.id, &line, now).await?;
-        Ok(Ok(id))
+        Ok(Ok(line))
     }
 }
 
