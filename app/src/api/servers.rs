@@ -4,7 +4,7 @@ use super::ActionError;
 use crate::domain::buttons::Button;
 #[cfg(feature = "ssr")]
 use crate::domain::{Action, Permission};
-use crate::model::{Event, Server, Utilization};
+use crate::model::{Server, Utilization};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -18,8 +18,15 @@ pub struct ServerDetail {
     /// The notes, for those who see the fleet; `can_edit_notes` says who may save.
     pub notes: Option<crate::model::Notes>,
     pub can_edit_notes: bool,
-    /// The hardware the last registration found.
-    pub inventory: Option<crate::domain::Inventory>,
+    /// The summary card (name, state, type, serial, BMC, location, power, health),
+    /// rendered on the server (`ui/pages/server_rendered.rs`).
+    pub summary_html: String,
+    /// The hardware card (what the last registration found, and its firmware for those
+    /// who see the fleet), rendered on the server; None before a registration.
+    pub hardware_html: Option<String>,
+    /// What "Available" from unavailable asks to check: its disks and switch
+    /// interfaces, a line each (empty without an inventory).
+    pub hardware_check: Vec<String>,
     /// The caller may open the BMC credentials (offered before a decommission).
     pub can_reveal_bmc: bool,
     /// The caller may replace the BMC access; then the current BMC user (not secret).
@@ -33,9 +40,6 @@ pub struct ServerDetail {
     /// The caller may acknowledge the hardware changes a registration found.
     #[serde(default)]
     pub can_acknowledge_hardware: bool,
-    /// Its components' firmware against its type's baseline (those who see the fleet).
-    #[serde(default)]
-    pub firmware: Vec<crate::domain::firmware::ComponentVersion>,
     /// The live stream's fingerprint of this part, read before the data: the page
     /// compares the stream's first message with it (a change between this read and the
     /// stream's start is news).
@@ -171,20 +175,24 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
     } else {
         Vec::new()
     };
+    use crate::ui::pages::server_rendered;
+    let hardware_check = server_rendered::hardware_check(inventory.as_ref());
+    let hardware_html = inventory.map(|inv| server_rendered::hardware(inv, firmware));
     Ok(ServerDetail {
+        summary_html: server_rendered::summary(server.clone()),
         server,
         buttons,
         process_buttons,
         notes,
         can_edit_notes,
-        inventory,
+        hardware_html,
+        hardware_check,
         can_reveal_bmc: user.role.can(Permission::RevealBmcCredentials),
         can_edit_bmc,
         bmc_username,
         bmc_certificate,
         power,
         can_acknowledge_hardware: user.role.can(Permission::AcknowledgeHardware),
-        firmware,
         live,
     })
 }
@@ -195,11 +203,13 @@ pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServerActivity {
     pub job: Option<crate::model::JobView>,
-    pub events: Option<Vec<Event>>,
+    /// The server's audit as the Events card, rendered on the server (None when the
+    /// caller may not read the audit).
+    pub events_html: Option<String>,
     pub can_manage_jobs: bool,
-    /// The cleanings' erase certificates, newest first (None when the caller may not
-    /// read the audit).
-    pub erase_certificates: Option<Vec<crate::domain::erase::EraseCertificate>>,
+    /// The cleanings' erase certificates, newest first, as their card rendered on the
+    /// server (None when the caller may not read the audit).
+    pub erase_html: Option<String>,
     /// The latest operating system deployment (progress, outcome), for its tenant too.
     #[serde(default)]
     pub deploy: Option<crate::model::DeployView>,
@@ -243,9 +253,9 @@ pub async fn load_activity(id: i64) -> Result<ServerActivity, ActionError> {
     };
     Ok(ServerActivity {
         job,
-        events,
+        events_html: events.map(crate::ui::pages::server_rendered::events),
         can_manage_jobs: user.role.can(Permission::RetryAbortJobs),
-        erase_certificates,
+        erase_html: erase_certificates.map(crate::ui::pages::server_rendered::erase_certificates),
         deploy,
         deploy_images,
         root_disk: backend.root_disk_choice(&user, id).await.map_err(super::ssr::service_error)?,

@@ -120,3 +120,11 @@ pub fn ActionError<T: Clone + Send + Sync + 'static>(result: Signal<Option<Resul
 
 // Dates are pure rules (the API parses them too): they live in the domain.
 pub use crate::domain::dates::{parse_date, utc};
+
+/// HTML the server rendered (`pages/server_rendered.rs`), shown as it is: the wrapper
+/// takes no room in the layout (`display: contents`), so the page looks as if the card
+/// were rendered in place.
+#[component]
+pub fn ServerHtml(html: String) -> impl IntoView {
+    view! { <div class="server-html" inner_html=html></div> }
+}

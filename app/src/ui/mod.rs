@@ -3,7 +3,7 @@
 pub mod components;
 pub mod form_action;
 mod layout;
-mod pages;
+pub(crate) mod pages;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};

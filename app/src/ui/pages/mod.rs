@@ -10,11 +10,17 @@ mod server;
 mod server_activity;
 mod server_bmc;
 mod server_deploy;
+#[cfg(feature = "ssr")]
 mod server_erase;
+#[cfg(feature = "ssr")]
+mod server_events;
+#[cfg(feature = "ssr")]
 mod server_hardware;
 mod server_hardware_changes;
 mod server_notes;
 mod server_power;
+#[cfg(feature = "ssr")]
+pub(crate) mod server_rendered;
 mod server_status;
 mod servers;
 mod subscriptions;

@@ -1,18 +1,18 @@
 //! One server: the page's data and live updates, and its cards in order (summary,
 //! hardware changes to acknowledge, status and process buttons, power, BMC access,
-//! hardware, notes, job, deployment, erase certificates, events). Each card is its own component in a `server_*` file.
+//! hardware, notes, job, deployment, erase certificates, events). Each card is its own
+//! component in a `server_*` file; the display-only ones (summary, hardware, erase
+//! certificates, events) come rendered by the server (`server_rendered.rs`).
 
-use super::server_activity::{EventsCard, JobCard};
+use super::server_activity::JobCard;
 use super::server_bmc::BmcCard;
-use super::server_hardware::InventoryCard;
 use super::server_hardware_changes::HardwareChangesCard;
 use super::server_notes::NotesCard;
 use super::server_status::{ProcessCard, StatusCard};
 use crate::api::servers::{
     AbortJob, DecommissionServer, RetryJob, SetServerState, StartRegistration, load_activity, load_server,
 };
-use crate::model::Server;
-use crate::ui::components::{StateBadge, error_text};
+use crate::ui::components::{ServerHtml, error_text};
 use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -78,12 +78,12 @@ pub fn ServerPage() -> impl IntoView {
                     let s = d.server.clone();
                     let sid = s.id;
                     view! {
-                        <Summary server=s.clone()/>
+                        <ServerHtml html=d.summary_html.clone()/>
                         {(!s.hardware_changes.is_empty()).then(|| view! {
                             <HardwareChangesCard server=s.clone() can_acknowledge=d.can_acknowledge_hardware acknowledge/>
                         })}
                         {(!d.buttons.is_empty()).then(|| view! {
-                            <StatusCard server=s.clone() buttons=d.buttons.clone() inventory=d.inventory.clone() set_state/>
+                            <StatusCard server=s.clone() buttons=d.buttons.clone() hardware_check=d.hardware_check.clone() set_state/>
                         })}
                         {(!d.process_buttons.is_empty()).then(|| view! {
                             <ProcessCard server=s.clone() buttons=d.process_buttons.clone() can_reveal=d.can_reveal_bmc
@@ -97,7 +97,7 @@ pub fn ServerPage() -> impl IntoView {
                             <BmcCard server=s.clone() username=d.bmc_username.clone().unwrap_or_default() change=change_bmc
                                 certificate=d.bmc_certificate.clone().unwrap_or_default() accept=accept_cert rotate/>
                         })}
-                        {d.inventory.clone().map(|inv| view! { <InventoryCard inv firmware=d.firmware.clone()/> })}
+                        {d.hardware_html.clone().map(|html| view! { <ServerHtml html/> })}
                         {d.notes.clone().map(|notes| view! { <NotesCard server_id=sid notes=notes can_edit=d.can_edit_notes draft=notes_draft/> })}
                     }.into_any()
                 }
@@ -116,10 +116,8 @@ pub fn ServerPage() -> impl IntoView {
                             <super::server_deploy::DeployCard server_id=sid deploy=a.deploy.clone()
                                 images=a.deploy_images.clone() redeploy root_disk=a.root_disk.clone() set_root_disk/>
                         })}
-                        {a.erase_certificates.clone().map(|certificates| view! {
-                            <super::server_erase::EraseCertificatesCard certificates/>
-                        })}
-                        {a.events.clone().map(|events| view! { <EventsCard events/> })}
+                        {a.erase_html.clone().map(|html| view! { <ServerHtml html/> })}
+                        {a.events_html.clone().map(|html| view! { <ServerHtml html/> })}
                     }.into_any()
                 }
             })}
@@ -129,11 +127,13 @@ pub fn ServerPage() -> impl IntoView {
 
 /// The server's name and state, and what it is: type, serial, BMC (and whether its
 /// certificate is verified), location, power, health; its last error and BMC warning.
+/// Rendered on the server only (`server_rendered.rs`).
+#[cfg(feature = "ssr")]
 #[component]
-fn Summary(server: Server) -> impl IntoView {
+pub(super) fn Summary(server: crate::model::Server) -> impl IntoView {
     let s = server;
     view! {
-        <h1>{s.name.clone()} " " <StateBadge state=s.state/></h1>
+        <h1>{s.name.clone()} " " <crate::ui::components::StateBadge state=s.state/></h1>
         <section class="card">
             <dl class="summary">
                 <dt>"Type"</dt><dd>{s.server_type.clone().unwrap_or_else(|| "not typed yet".into())}</dd>

@@ -1,9 +1,8 @@
-//! The server page's activity: the running (or last) job with its steps, Retry and
-//! Abort, and the server's audit with hardware changes spelled out.
+//! The server page's job card: the running (or last) job with its steps, Retry and
+//! Abort.
 
 use crate::api::servers::{AbortJob, RetryJob};
-use crate::domain::EventKind;
-use crate::model::{Event, JobView};
+use crate::model::JobView;
 use crate::ui::components::{error_text, utc};
 use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
@@ -63,53 +62,4 @@ pub(super) fn JobCard(
             }}
         </section>
     }
-}
-
-/// The server's audit, oldest first.
-#[component]
-pub(super) fn EventsCard(events: Vec<Event>) -> impl IntoView {
-    view! {
-        <section class="card">
-            <h2>"Events"</h2>
-            <ol class="timeline" data-testid="events">
-            {events.into_iter().rev().map(|e| view! {
-                <li>
-                    <time class="when">{utc(e.at)}</time>" "
-                    <span class="kind">{e.kind.as_str()}</span>" "
-                    {e.from_value.map(|f| format!("{f} → "))}{e.to_value}
-                    " by " <strong>{e.actor}</strong>
-                    {e.reason.map(|r| view! { " " <q>{r}</q> })}
-                    {matches!(e.kind, EventKind::Added | EventKind::BmcChanged).then(|| e.details.clone()).flatten()
-                        .map(|d| view! { " " <span class="muted">{format!("({d})")}</span> })}
-                    {hardware_changes(e.kind, e.details.as_deref())}
-                </li>
-            }).collect_view()}
-            </ol>
-        </section>
-    }
-}
-
-/// An inventory event's differences from the previous registration, or the changes an
-/// acknowledgement accepted, as a list.
-fn hardware_changes(kind: EventKind, details: Option<&str>) -> Option<impl IntoView + use<>> {
-    if !matches!(kind, EventKind::Inventory | EventKind::HardwareAcknowledged) {
-        return None;
-    }
-    let changes: Vec<crate::domain::inventory::Change> = serde_json::from_str(details?).ok()?;
-    (!changes.is_empty()).then(|| {
-        view! {
-            <ul class="diff" data-testid="hardware-diff">
-            {changes.into_iter().map(|c| {
-                let class = format!("diff-{}", c.kind());
-                let text = match (c.before, c.after) {
-                    (None, Some(a)) => format!("added {} {}: {a}", c.component, c.key),
-                    (Some(b), None) => format!("removed {} {}: {b}", c.component, c.key),
-                    (Some(b), Some(a)) => format!("changed {} {}: {b} → {a}", c.component, c.key),
-                    (None, None) => format!("{} {}", c.component, c.key),
-                };
-                view! { <li class=class>{text}</li> }
-            }).collect_view()}
-            </ul>
-        }
-    })
 }

@@ -4,7 +4,6 @@
 
 use crate::api::servers::{DecommissionServer, SetServerState, StartRegistration};
 use crate::domain::buttons::Button;
-use crate::domain::inventory::size_text;
 use crate::domain::{Action, ServerState};
 use crate::model::Server;
 use crate::ui::components::{DisabledButton, error_text};
@@ -17,7 +16,7 @@ use leptos::prelude::*;
 pub(super) fn StatusCard(
     server: Server,
     buttons: Vec<Button>,
-    inventory: Option<crate::domain::Inventory>,
+    hardware_check: Vec<String>,
     set_state: FormAction<SetServerState>,
 ) -> impl IntoView {
     let (sid, generation) = (server.id, server.generation);
@@ -28,7 +27,7 @@ pub(super) fn StatusCard(
             {buttons.into_iter().map(|b| {
                 if b.action == Action::SetAvailable && b.enabled && server.state == ServerState::Unavailable {
                     return view! {
-                        <AvailableConfirm server_id=sid generation inventory=inventory.clone() set_state/>
+                        <AvailableConfirm server_id=sid generation hardware_check=hardware_check.clone() set_state/>
                     }.into_any();
                 }
                 let needs_reason = b.action == Action::MarkDefective;
@@ -163,21 +162,19 @@ fn RevealCredentials(server_id: i64, serial: String) -> impl IntoView {
 fn AvailableConfirm(
     server_id: i64,
     generation: i64,
-    inventory: Option<crate::domain::Inventory>,
+    hardware_check: Vec<String>,
     set_state: FormAction<SetServerState>,
 ) -> impl IntoView {
-    let (disks, nics) = inventory.map(|i| (i.disks, i.nics)).unwrap_or_default();
     view! {
         <details class="confirm" data-testid="available-confirm">
             <summary role="button">"Available…"</summary>
             <p>"Check the discovered disks and switch interfaces before the server joins the pool."</p>
-            {if disks.is_empty() && nics.is_empty() {
+            {if hardware_check.is_empty() {
                 view! { <p class="warning">"No inventory was recorded for this server: re-register it to discover its hardware."</p> }.into_any()
             } else {
                 view! {
                     <ul class="plain">
-                        {disks.into_iter().map(|d| view! { <li>{format!("disk {} {} ({})", d.model, d.serial, size_text(d.size_bytes))}</li> }).collect_view()}
-                        {nics.into_iter().map(|n| { let sw = super::server_hardware::switch_text(&n); view! { <li>{format!("{} {} → {sw}", n.name, n.mac)}</li> } }).collect_view()}
+                        {hardware_check.into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
                     </ul>
                 }.into_any()
             }}
