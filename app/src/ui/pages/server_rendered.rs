@@ -45,3 +45,41 @@ pub(crate) fn hardware_check(inv: Option<&Inventory>) -> Vec<String> {
     let nics = inv.nics.iter().map(|n| format!("{} {} → {}", n.name, n.mac, super::server_hardware::switch_text(n)));
     disks.chain(nics).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine's live image reports a disk model that is markup, and someone with the
+    /// right to mark servers defective gives markup as the reason: the server page's
+    /// cards, shown as the server rendered them, carry both as text, never as markup.
+    #[test]
+    fn markup_from_a_machine_or_a_user_is_shown_as_text() {
+        let attack = "<img src=x onerror=alert(1)>";
+        let mut inv = Inventory::default();
+        inv.disks.push(crate::domain::inventory::Disk {
+            model: attack.into(),
+            serial: "S1".into(),
+            size_bytes: 2_000_000_000,
+            kind: crate::domain::inventory::DiskKind::Ssd,
+        });
+        let event = Event {
+            id: 1,
+            server_id: Some(1),
+            at: 0,
+            actor: "admin".into(),
+            kind: crate::domain::EventKind::StateChanged,
+            from_value: Some("available".into()),
+            to_value: Some("defective".into()),
+            reason: Some(attack.into()),
+            details: None,
+            correlation_id: None,
+        };
+        let rendered = [hardware(inv.clone(), Vec::new()), events(vec![event])];
+        for html in &rendered {
+            assert!(!html.contains("<img"), "markup got through: {html}");
+            assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "the text is missing: {html}");
+        }
+        assert_eq!(hardware_check(Some(&inv)), vec![format!("disk {attack} S1 (2.0 GB)")]);
+    }
+}
