@@ -49,10 +49,17 @@ ensure_libvirtd() {
   pgrep -x virtlogd >/dev/null || as_root virtlogd -d
   if [ "$(virt_type)" = qemu ] && [ -e /dev/kvm ]; then
     # /dev/kvm without vmx/svm (a nested hypervisor's KVM, such as kvm_pvm) runs a
-    # stock kernel hundreds of times slower than emulation, and libvirtd probes QEMU
-    # through it on every definition (about a minute each): hide it from libvirtd.
+    # stock kernel hundreds of times slower than emulation: hide it from libvirtd
+    # behind a device node its QEMU user may not open (/dev/null's numbers, mode 600).
+    # Behind /dev/null itself, which anyone may open, libvirt judged KVM usable,
+    # probed QEMU, found no KVM and so judged its capabilities cache stale at the next
+    # look: it probed QEMU again on every query (80 s under load, which the emulator's
+    # first look at a machine waited for). A regular file there breaks the /dev that
+    # libvirt builds for each machine ("Unable to move ... mount to /dev/kvm").
+    local hidden=/run/rackstate-no-kvm
+    as_root sh -c "[ -c $hidden ] || { rm -f $hidden; mknod -m 600 $hidden c 1 3; }"
     pgrep -x libvirtd >/dev/null ||
-      as_root unshare -m --propagation private sh -c 'mount --bind /dev/null /dev/kvm && exec libvirtd -d'
+      as_root unshare -m --propagation private sh -c "mount --bind $hidden /dev/kvm && exec libvirtd -d"
   else
     pgrep -x libvirtd >/dev/null || as_root libvirtd -d
   fi
