@@ -315,3 +315,36 @@ async fn lines_logged_at_once_keep_their_order_and_their_fence() {
         .unwrap();
     assert_eq!(all, 0, "nothing from the stalled runner");
 }
+
+/// An agent reports its erase just as another process takes its job over (on
+/// PostgreSQL the report reads the job without a row lock, so the claim can commit in
+/// between): the agent's lines, written without a fence, still reach the job log,
+/// while a fenced line of the old claim is refused.
+#[tokio::test]
+async fn an_agents_lines_survive_a_takeover_during_its_report() {
+    use app::backend::store::jobs::StepLine;
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Registering).await;
+    let id = enqueue(&app.backend, s.id, JobKind::Register).await;
+    let first = app.backend.claim_job("runner", Duration::from_secs(60)).await.unwrap().unwrap();
+    sqlx::query("UPDATE jobs SET lease_expires_at = 0, status = 'queued' WHERE id = $1")
+        .bind(id)
+        .execute(app.backend.db.pool())
+        .await
+        .unwrap();
+    let second = app.backend.claim_job("other", Duration::from_secs(60)).await.unwrap().expect("taken over");
+    assert_ne!(first.fence, second.fence);
+    let line =
+        |fence: Option<i64>, message: &str| StepLine { job_id: id, fence, at: now_ms(), message: message.into() };
+    let mut conn = app.backend.db.conn().await.unwrap();
+    let written = store::jobs::log_steps(
+        &mut conn,
+        &[line(Some(first.fence), "from the stalled runner"), line(None, "erase_disks: ok: certified")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(written, vec![id], "only the agent's line");
+    let steps = store::jobs::steps(&mut conn, id).await.unwrap();
+    assert!(steps.iter().any(|(_, m)| m == "erase_disks: ok: certified"), "{steps:?}");
+    assert!(!steps.iter().any(|(_, m)| m == "from the stalled runner"), "{steps:?}");
+}

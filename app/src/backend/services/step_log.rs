@@ -26,7 +26,7 @@ impl Backend {
     /// job was claimed again since (the line is not written; a stalled runner's lines
     /// would mislead).
     pub async fn log_job_step(&self, claim: Claim, message: &str) -> Result<bool, DbError> {
-        let line = StepLine { job_id: claim.id, fence: claim.fence, at: now_ms(), message: message.to_string() };
+        let line = StepLine { job_id: claim.id, fence: Some(claim.fence), at: now_ms(), message: message.to_string() };
         let (sent, mut written) = oneshot::channel();
         waiting(self)?.push((line, sent));
         let _turn = self.step_log.turn.lock().await;
@@ -55,7 +55,7 @@ async fn write(db: &crate::backend::Db, batch: Waiting) {
     let mut outcome: Vec<Result<bool, String>> = Vec::with_capacity(lines.len());
     for part in lines.chunks(STEP_LINES_PER_STATEMENT) {
         let written = match db.write_conn().await {
-            Ok(mut conn) => store::jobs::log_steps_fenced(&mut conn, part).await,
+            Ok(mut conn) => store::jobs::log_steps(&mut conn, part).await,
             Err(e) => Err(e),
         };
         match written {

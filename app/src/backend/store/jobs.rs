@@ -382,11 +382,13 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<JobRow>, Db
         .map_err(|e| DbError::query("reading a job", e))
 }
 
-/// A line for a job's step log from the runner of claim `fence`.
+/// A line for a job's step log from the runner of claim `fence`, or, with no fence,
+/// from the job's agent (its token is the authority: its lines are evidence, written
+/// whichever process runs the job now).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StepLine {
     pub job_id: i64,
-    pub fence: i64,
+    pub fence: Option<i64>,
     pub at: i64,
     pub message: String,
 }
@@ -395,9 +397,9 @@ pub struct StepLine {
 pub const STEP_LINES_PER_STATEMENT: usize = 500;
 
 /// Appends lines to their jobs' step logs in one statement, in the order given; a
-/// line whose job was claimed again since (its fence moved on) is not written (a
-/// stalled runner's lines would mislead). Returns the ids of the jobs that got lines.
-pub async fn log_steps_fenced(conn: &mut AnyConnection, lines: &[StepLine]) -> Result<Vec<i64>, DbError> {
+/// fenced line whose job was claimed again since (its fence moved on) is not written
+/// (a stalled runner's lines would mislead). Returns the ids of the jobs that got lines.
+pub async fn log_steps(conn: &mut AnyConnection, lines: &[StepLine]) -> Result<Vec<i64>, DbError> {
     if lines.is_empty() {
         return Ok(Vec::new());
     }
@@ -418,7 +420,7 @@ pub async fn log_steps_fenced(conn: &mut AnyConnection, lines: &[StepLine]) -> R
     let sql = format!(
         "WITH v (seq, job_id, fence, at, message) AS (VALUES {}) \
          INSERT INTO job_steps (job_id, at, message) \
-         SELECT v.job_id, v.at, v.message FROM v JOIN jobs j ON j.id = v.job_id AND j.fence = v.fence \
+         SELECT v.job_id, v.at, v.message FROM v JOIN jobs j ON j.id = v.job_id AND (v.fence IS NULL OR j.fence = v.fence) \
          ORDER BY v.seq RETURNING job_id",
         values.join(", ")
     );
