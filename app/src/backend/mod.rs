@@ -2,6 +2,7 @@
 //! never to wasm. Server functions, workers and the REST API all call these services,
 //! so every change passes the same checks.
 
+pub mod agent_reports;
 pub mod db;
 pub mod passwords;
 pub mod secrets;
@@ -55,6 +56,8 @@ pub struct Backend {
     pub jobs_ready: std::sync::Arc<tokio::sync::Notify>,
     /// Job step lines on their way to the database (written together under load).
     pub step_log: std::sync::Arc<services::step_log::StepLog>,
+    /// This process's jobs that wait for their agents' reports (woken by them).
+    pub agent_reports: std::sync::Arc<agent_reports::AgentReports>,
 }
 
 /// The limits of talking to BMCs (`RACKSTATE_BMC_NETWORKS`,
@@ -89,6 +92,7 @@ impl Backend {
             bmc_reach: Default::default(),
             jobs_ready: Default::default(),
             step_log: Default::default(),
+            agent_reports: Default::default(),
         }
     }
 

@@ -40,8 +40,8 @@ pub async fn drop_database(pg: Option<(String, String)>, db: &app::backend::Db) 
 }
 
 /// Where the time went for the jobs of `kind`: how many finished in each second after
-/// the first was queued, queued-to-finished percentiles, and the median job's step log
-/// with milliseconds since it was queued.
+/// the first was queued, queued-to-finished percentiles, and the step logs of the median
+/// and the slowest job with milliseconds since each was queued.
 pub async fn where_the_time_went(db: &app::backend::Db, kind: &str) {
     let jobs: Vec<(i64, i64)> =
         sqlx::query_as("SELECT created_at, finished_at FROM jobs WHERE kind = $1 AND finished_at IS NOT NULL")
@@ -60,23 +60,25 @@ pub async fn where_the_time_went(db: &app::backend::Db, kind: &str) {
     println!("  {kind} jobs, queued to finished: p50 {} ms, p90 {} ms, max {} ms", pct(50), pct(90), pct(100));
     let line: Vec<String> = per_second.iter().map(|(s, n)| format!("{s}s:{n}")).collect();
     println!("  finished per second since the first was queued: {}", line.join(" "));
-    let median: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT id, created_at FROM jobs WHERE kind = $1 AND finished_at IS NOT NULL \
-         ORDER BY finished_at - created_at LIMIT 1 OFFSET $2",
-    )
-    .bind(kind)
-    .bind((jobs.len() / 2) as i64)
-    .fetch_optional(db.pool())
-    .await
-    .unwrap();
-    if let Some((id, created)) = median {
+    // The median job shows the usual path; the slowest, where the tail waits.
+    for (label, offset) in [("median", jobs.len() / 2), ("slowest", jobs.len().saturating_sub(1))] {
+        let job: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT id, created_at FROM jobs WHERE kind = $1 AND finished_at IS NOT NULL \
+             ORDER BY finished_at - created_at, id LIMIT 1 OFFSET $2",
+        )
+        .bind(kind)
+        .bind(offset as i64)
+        .fetch_optional(db.pool())
+        .await
+        .unwrap();
+        let Some((id, created)) = job else { continue };
         let steps: Vec<(i64, String)> =
             sqlx::query_as("SELECT at, message FROM job_steps WHERE job_id = $1 ORDER BY id")
                 .bind(id)
                 .fetch_all(db.pool())
                 .await
                 .unwrap();
-        println!("  the median {kind} job ({id}), ms after it was queued:");
+        println!("  the {label} {kind} job ({id}), ms after it was queued:");
         for (at, message) in steps {
             println!("    {:>6}  {}", at - created, message.chars().take(90).collect::<String>());
         }

@@ -210,25 +210,32 @@ pub trait Bmc: Send + Sync {
     /// immediate on real hardware.
     async fn wait_for_power(&self, want: PowerState, timeout: std::time::Duration) -> Result<(), BmcError> {
         let never: &Until = &|| Box::pin(async { false });
-        self.wait_for_power_or(want, timeout, never).await.map(|_| ())
+        self.wait_for_power_or(want, timeout, never, None).await.map(|_| ())
     }
 
     /// `wait_for_power`, ended early when `until` (asked after each read that did not
     /// show `want`) says so: true when the BMC showed `want`, false when `until` ended
     /// the wait (other evidence that the machine is there, such as its agent's report).
+    /// `news` rings when that evidence may have come: `until` is asked at once
+    /// instead of after the next poll.
     async fn wait_for_power_or(
         &self,
         want: PowerState,
         timeout: std::time::Duration,
         until: &Until,
+        news: Option<&tokio::sync::Notify>,
     ) -> Result<bool, BmcError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut woken = false;
         loop {
+            if woken && until().await {
+                return Ok(false);
+            }
             let s = self.system().await?;
             if s.power_state == want {
                 return Ok(true);
             }
-            if until().await {
+            if !woken && until().await {
                 return Ok(false);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -238,7 +245,13 @@ pub trait Bmc: Send + Sync {
                     kind: BmcErrorKind::Timeout { seconds: timeout.as_secs() },
                 });
             }
-            crate::jobs::slots::idle(POWER_POLL_INTERVAL).await;
+            let news = async {
+                match news {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            woken = crate::jobs::slots::idle_or(POWER_POLL_INTERVAL, news).await;
         }
     }
 

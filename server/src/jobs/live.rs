@@ -9,6 +9,7 @@ use super::machine::Machine;
 use super::{JobContext, JobOutcome, StepError};
 use crate::bmc::{Health, PowerAction, PowerState, SystemSummary};
 use crate::live_image::LiveImage;
+use app::backend::agent_reports::ReportWatch;
 use app::backend::now_ms;
 use app::backend::secrets::{random_token, token_hash};
 use app::backend::services::runner::Claim;
@@ -215,15 +216,22 @@ impl LiveBoot {
     /// Waits until the BMC shows the machine On, or until its agent reported: a report
     /// proves the machine runs this job's image, and some BMCs leave `PowerState` out
     /// for seconds after a power change (iLO 6), which the job need not sit through.
-    /// True when the BMC showed On, false when the agent was first.
-    async fn wait_until_on(&self, ctx: &JobContext, bmc: &Machine<'_>) -> Result<bool, StepError> {
+    /// True when the BMC showed On, false when the agent was first. A report made to
+    /// this process ends the wait at once (`watch`); one made to another replica, at
+    /// the next power poll.
+    async fn wait_until_on(
+        &self,
+        ctx: &JobContext,
+        bmc: &Machine<'_>,
+        watch: &ReportWatch<'_>,
+    ) -> Result<bool, StepError> {
         let (backend, claim) = (ctx.backend.clone(), Claim::from(&ctx.job));
         // A database hiccup here only means the BMC is asked again.
         let reported: &crate::bmc::Until = &move || {
             let backend = backend.clone();
             Box::pin(async move { agent_done(&backend, claim).await.unwrap_or(false) })
         };
-        bmc.wait_for_power_or(PowerState::On, self.timeouts.power, reported)
+        bmc.wait_for_power_or(PowerState::On, self.timeouts.power, reported, Some(watch.news()))
             .await
             .map_err(|e| format!("power never reached On: {e}").into())
     }
@@ -239,6 +247,8 @@ impl LiveBoot {
         if !ctx.backend.set_agent_token(Claim::from(&ctx.job), &token_hash(&token)).await.map_err(|e| e.to_string())? {
             return Ok(Booted::Lost);
         }
+        // Heard from now on: the agent may report as soon as the machine is on.
+        let watch = ctx.backend.agent_reports.watch(ctx.job.id);
         let url = format!("{}?token={token}", self.image_prefix(ctx));
         // Media left in the drive is ejected first by the insert (its note says so).
         ctx.log("inserting the live image as virtual media").await;
@@ -253,7 +263,7 @@ impl LiveBoot {
             ctx.log("powering on into the live image").await;
             bmc.power(PowerAction::On).await?;
         }
-        let shown = self.wait_until_on(ctx, bmc).await?;
+        let shown = self.wait_until_on(ctx, bmc, &watch).await?;
         let _ = ctx.backend.record_power(ctx.job.server_id, PowerState::On, sys.health).await;
         if shown {
             ctx.log(&format!("powered on; waiting up to {} for the live image agent", minutes(self.agent_timeout)))

@@ -224,8 +224,9 @@ impl<'a> Machine<'a> {
         want: PowerState,
         timeout: std::time::Duration,
         until: &crate::bmc::Until,
+        news: Option<&tokio::sync::Notify>,
     ) -> Result<bool, BmcError> {
-        self.bmc.wait_for_power_or(want, timeout, until).await
+        self.bmc.wait_for_power_or(want, timeout, until, news).await
     }
 
     /// The power state, re-read a few times while unknown; Err if it stays unknown.

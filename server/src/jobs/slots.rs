@@ -26,16 +26,17 @@ impl WorkerSlot {
         Arc::new(Self { slots, held: Mutex::new(Some(permit)) })
     }
 
-    async fn idle(&self, wait: Duration) {
+    async fn idle(&self, wait: Duration, wake: impl std::future::Future<Output = ()>) -> bool {
         let given_back = self.held.lock().map(|mut h| h.take()).unwrap_or(None);
         drop(given_back);
-        tokio::time::sleep(wait).await;
+        let woken = sleep_or(wait, wake).await;
         // The semaphore is never closed; if it were, the job would go on without a slot.
         if let Ok(permit) = self.slots.clone().acquire_owned().await
             && let Ok(mut held) = self.held.lock()
         {
             *held = Some(permit);
         }
+        woken
     }
 }
 
@@ -50,8 +51,21 @@ pub async fn with_slot<F: std::future::Future>(slot: Arc<WorkerSlot>, work: F) -
 
 /// Waits `wait` without holding a worker slot (see the module's text).
 pub async fn idle(wait: Duration) {
+    idle_or(wait, std::future::pending()).await;
+}
+
+/// [`idle`], ended early when `wake` resolves (news the wait was for, such as an
+/// agent's report); true when it did.
+pub async fn idle_or(wait: Duration, wake: impl std::future::Future<Output = ()>) -> bool {
     match SLOT.try_with(Arc::clone) {
-        Ok(slot) => slot.idle(wait).await,
-        Err(_) => tokio::time::sleep(wait).await,
+        Ok(slot) => slot.idle(wait, wake).await,
+        Err(_) => sleep_or(wait, wake).await,
+    }
+}
+
+async fn sleep_or(wait: Duration, wake: impl std::future::Future<Output = ()>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => false,
+        _ = wake => true,
     }
 }

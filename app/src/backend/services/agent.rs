@@ -70,7 +70,7 @@ impl Backend {
         let (token, inventory) = (token.to_string(), inventory.clone());
         // A refusal the agent must hear of (another machine) is committed (the job's
         // failure and its audit) and then returned.
-        self.write_runnable(move |tx| {
+        let answer = self.write_runnable(move |tx| {
             Box::pin(async move {
                 let job = job_for_token(tx, job_id, &token).await?;
                 if writes_disks(&job) {
@@ -128,7 +128,10 @@ impl Backend {
                 Ok(Ok(InventoryAccepted { server_type, recorded: true }))
             })
         })
-        .await?
+        .await?;
+        // The job's wait on its BMC, if any here, ends now (a refusal ended it too).
+        self.agent_reports.reported(job_id);
+        answer
     }
 
     /// The steps the agent is to run for its job; `erase_mode` is the configured
@@ -219,7 +222,9 @@ impl Backend {
                 Ok(())
             })
         })
-        .await
+        .await?;
+        self.agent_reports.reported(job_id);
+        Ok(())
     }
 
     /// Judges an `erase_disks` report against the recorded disks: every one (but the
