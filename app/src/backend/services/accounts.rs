@@ -63,26 +63,41 @@ impl Backend {
         let since = now - FAILURE_WINDOW_MS;
         let name = username.trim().to_ascii_lowercase();
         let (client_key, user_key) = (format!("ip:{client}"), format!("user:{name}"));
-        let mut conn = self.db.conn().await.map_err(ServiceError::from)?;
-        let reserved = [
-            store::login_failures::reserve(&mut conn, &client_key, now).await.map_err(ServiceError::from)?,
-            store::login_failures::reserve(&mut conn, &user_key, now).await.map_err(ServiceError::from)?,
-        ];
-        let (n_client, oldest) =
-            store::login_failures::recent(&mut conn, &client_key, since).await.map_err(ServiceError::from)?;
+        // The attempt is counted and the counts read in one write on the writer
+        // connection (a write from a reading one would fight it for SQLite's lock);
+        // the password is checked outside it.
+        let (ck, uk) = (client_key.clone(), user_key.clone());
+        let (reserved, (n_client, oldest), (n_user, _)) = self
+            .db
+            .write_one(move |c| {
+                Box::pin(async move {
+                    let reserved = [
+                        store::login_failures::reserve(c, &ck, now).await?,
+                        store::login_failures::reserve(c, &uk, now).await?,
+                    ];
+                    let client = store::login_failures::recent(c, &ck, since).await?;
+                    let user = store::login_failures::recent(c, &uk, since).await?;
+                    Ok((reserved, client, user))
+                })
+            })
+            .await
+            .map_err(ServiceError::from)?;
+        let release = |reserved: [i64; 2]| {
+            self.db.write_one(move |c| Box::pin(async move { store::login_failures::release(c, &reserved).await }))
+        };
         if n_client > MAX_FAILURES {
             // Refused unchecked: not a failure of its own (the lockout does not grow).
-            store::login_failures::release(&mut conn, &reserved).await.map_err(ServiceError::from)?;
+            release(reserved).await.map_err(ServiceError::from)?;
             let until = oldest.unwrap_or(now) + FAILURE_WINDOW_MS;
             return Err(LoginError::Throttled { retry_after_secs: ((until - now) / 1000).max(1) });
         }
-        let (n_user, _) =
-            store::login_failures::recent(&mut conn, &user_key, since).await.map_err(ServiceError::from)?;
         if let Some(excess) = n_user.checked_sub(MAX_FAILURES + 1).filter(|e| *e >= 0) {
             let delay = std::time::Duration::from_millis(250u64 << excess.min(10) as u64).min(MAX_ACCOUNT_DELAY);
             tokio::time::sleep(delay).await;
         }
+        let mut conn = self.db.conn().await.map_err(ServiceError::from)?;
         let user = store::users::by_username(&mut conn, &name).await.map_err(ServiceError::from)?;
+        drop(conn);
         let ok = match &user {
             Some(u) => u.password_hash.verify(password).await && !u.view.disabled,
             None => {
@@ -92,11 +107,14 @@ impl Backend {
         };
         match user {
             Some(u) if ok => {
-                store::login_failures::release(&mut conn, &reserved).await.map_err(ServiceError::from)?;
+                release(reserved).await.map_err(ServiceError::from)?;
                 Ok(u.view)
             }
             _ => {
-                store::login_failures::prune(&mut conn, since).await.map_err(ServiceError::from)?;
+                self.db
+                    .write_one(move |c| Box::pin(store::login_failures::prune(c, since)))
+                    .await
+                    .map_err(ServiceError::from)?;
                 Err(LoginError::BadCredentials)
             }
         }

@@ -85,7 +85,12 @@ impl Backend {
         let row = store::servers::bmc_credentials(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
         let binding = super::identity::bmc_binding(&row.bmc_address, row.bmc_verify_tls != 0);
         let sealed = self.secrets.seal_for(password, &binding);
-        Ok(store::servers::set_bmc_secret_pending(&mut conn, id, Some(&sealed)).await?)
+        Ok(self
+            .db
+            .write_one(move |c| {
+                Box::pin(async move { store::servers::set_bmc_secret_pending(c, id, Some(&sealed)).await })
+            })
+            .await?)
     }
 
     /// The pending BMC password, if a rotation left one.
@@ -121,7 +126,6 @@ impl Backend {
     /// The rotation stopped and the stored password is still the BMC's: the pending
     /// one is dropped.
     pub async fn bmc_rotation_abandon(&self, id: i64) -> Result<(), ServiceError> {
-        let mut conn = self.db.write_conn().await?;
-        Ok(store::servers::set_bmc_secret_pending(&mut conn, id, None).await?)
+        Ok(self.db.write_one(move |c| Box::pin(store::servers::set_bmc_secret_pending(c, id, None))).await?)
     }
 }

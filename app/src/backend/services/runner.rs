@@ -34,36 +34,54 @@ impl Backend {
     /// The next job due, claimed by `owner` for `lease` (None: nothing to do).
     pub async fn claim_job(&self, owner: &str, lease: Duration) -> Result<Option<JobRow>, DbError> {
         let now = now_ms();
-        store::jobs::claim(&mut *self.db.write_conn().await?, owner, now, until(now, lease)).await
+        let owner = owner.to_string();
+        self.db
+            .write_one(move |c| Box::pin(async move { store::jobs::claim(c, &owner, now, until(now, lease)).await }))
+            .await
     }
 
     /// Extends the claim by `lease` from now.
     pub async fn renew_claim(&self, claim: Claim, lease: Duration) -> Result<bool, DbError> {
         let now = now_ms();
-        store::jobs::renew(&mut *self.db.write_conn().await?, claim.id, claim.fence, now, until(now, lease)).await
+        self.db.write_one(move |c| Box::pin(store::jobs::renew(c, claim.id, claim.fence, now, until(now, lease)))).await
     }
 
     /// Extends the claim on every job `owner` parked (machines booting).
     pub async fn renew_parked_claims(&self, owner: &str, lease: Duration) -> Result<u64, DbError> {
         let now = now_ms();
-        store::jobs::renew_parked(&mut *self.db.write_conn().await?, owner, now, until(now, lease)).await
+        let owner = owner.to_string();
+        self.db
+            .write_one(move |c| {
+                Box::pin(async move { store::jobs::renew_parked(c, &owner, now, until(now, lease)).await })
+            })
+            .await
     }
 
     /// Gives up the claim (the job is taken up again, by this or another process).
     pub async fn release_claim(&self, claim: Claim) -> Result<bool, DbError> {
-        store::jobs::release(&mut *self.db.write_conn().await?, claim.id, claim.fence, now_ms()).await
+        self.db.write_one(move |c| Box::pin(store::jobs::release(c, claim.id, claim.fence, now_ms()))).await
     }
 
     /// Gives up the jobs `owner` parked, for another process (this one is stopping).
     pub async fn release_parked_claims(&self, owner: &str) -> Result<u64, DbError> {
-        store::jobs::release_parked(&mut *self.db.write_conn().await?, owner, now_ms()).await
+        let owner = owner.to_string();
+        self.db
+            .write_one(move |c| Box::pin(async move { store::jobs::release_parked(c, &owner, now_ms()).await }))
+            .await
     }
 
     /// Queues the job again after a transient failure, to run `after` from now.
     pub async fn retry_job_later(&self, claim: Claim, error: &str, after: Duration) -> Result<bool, DbError> {
         let now = now_ms();
         let run_after = until(now, after);
-        store::jobs::retry_later(&mut *self.db.write_conn().await?, claim.id, claim.fence, error, run_after, now).await
+        let error = error.to_string();
+        self.db
+            .write_one(move |c| {
+                Box::pin(
+                    async move { store::jobs::retry_later(c, claim.id, claim.fence, &error, run_after, now).await },
+                )
+            })
+            .await
     }
 
     /// Ends the job with `end` (Succeed or Fail; a job being aborted ends aborted).
@@ -87,7 +105,11 @@ impl Backend {
 
     /// Gives the job an agent token (its hash) before the live image boots.
     pub async fn set_agent_token(&self, claim: Claim, token_hash: &str) -> Result<bool, DbError> {
-        store::jobs::set_agent_token(&mut *self.db.write_conn().await?, claim.id, claim.fence, token_hash, now_ms())
+        let hash = token_hash.to_string();
+        self.db
+            .write_one(move |c| {
+                Box::pin(async move { store::jobs::set_agent_token(c, claim.id, claim.fence, &hash, now_ms()).await })
+            })
             .await
     }
 
@@ -95,7 +117,10 @@ impl Backend {
     /// for `lease` (renewed with the other parked jobs).
     pub async fn park_job(&self, claim: Claim, deadline: i64, lease: Duration) -> Result<bool, DbError> {
         let now = now_ms();
-        let mut conn = self.db.write_conn().await?;
-        store::jobs::wait_for_agent(&mut conn, claim.id, claim.fence, deadline, until(now, lease), now).await
+        self.db
+            .write_one(move |c| {
+                Box::pin(store::jobs::wait_for_agent(c, claim.id, claim.fence, deadline, until(now, lease), now))
+            })
+            .await
     }
 }

@@ -460,8 +460,8 @@ impl Backend {
 
     /// Records the power state and health a BMC reported.
     pub async fn record_power(&self, id: i64, power: PowerState, health: Health) -> Result<(), ServiceError> {
-        let mut conn = self.db.write_conn().await?;
-        Ok(store::servers::set_power(&mut conn, id, power, health, now_ms()).await?)
+        let now = now_ms();
+        Ok(self.db.write_one(move |c| Box::pin(store::servers::set_power(c, id, power, health, now))).await?)
     }
 
     /// Jobs by kind and status (for metrics).
@@ -485,16 +485,21 @@ impl Backend {
         outcome: Result<(PowerState, Health), &str>,
         warn_after: i64,
     ) -> Result<i64, ServiceError> {
-        let mut conn = self.db.conn().await?;
         let now = now_ms();
+        // On the writer like every write: from a reading connection SQLite's lock would
+        // be fought for through its busy handler.
         Ok(match outcome {
             Ok((power, health)) => {
-                store::servers::sweep_ok(&mut conn, id, power, health, now).await?;
+                self.db.write_one(move |c| Box::pin(store::servers::sweep_ok(c, id, power, health, now))).await?;
                 0
             }
             Err(error) => {
                 let warning = format!("the BMC did not answer {warn_after} checks in a row: {error}");
-                store::servers::sweep_failed(&mut conn, id, &warning, warn_after, now).await?
+                self.db
+                    .write_one(move |c| {
+                        Box::pin(async move { store::servers::sweep_failed(c, id, &warning, warn_after, now).await })
+                    })
+                    .await?
             }
         })
     }

@@ -54,10 +54,9 @@ async fn write(db: &crate::backend::Db, batch: Waiting) {
     let (lines, callers): (Vec<StepLine>, Vec<_>) = batch.into_iter().unzip();
     let mut outcome: Vec<Result<bool, String>> = Vec::with_capacity(lines.len());
     for part in lines.chunks(STEP_LINES_PER_STATEMENT) {
-        let written = match db.write_conn().await {
-            Ok(mut conn) => store::jobs::log_steps(&mut conn, part).await,
-            Err(e) => Err(e),
-        };
+        let part_owned = part.to_vec();
+        let written =
+            db.write_one(move |c| Box::pin(async move { store::jobs::log_steps(c, &part_owned).await })).await;
         match written {
             // By job: a line refused for an old claim beside one written for the new
             // claim of the same job reads as written (it only decides a warning).

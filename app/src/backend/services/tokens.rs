@@ -40,8 +40,12 @@ impl Backend {
         let token = format!("rs_{}", random_token());
         let now = now_ms();
         let expires_at = expires_at(now, days);
-        let mut conn = self.db.write_conn().await.map_err(ServiceError::from)?;
-        let id = store::api_tokens::insert(&mut conn, user.id, name, &token_hash(&token), now, expires_at)
+        let (user_id, name, hash) = (user.id, name.to_string(), token_hash(&token));
+        let id = self
+            .db
+            .write_one(move |c| {
+                Box::pin(async move { store::api_tokens::insert(c, user_id, &name, &hash, now, expires_at).await })
+            })
             .await
             .map_err(ServiceError::from)?;
         Ok(NewToken { id, token, expires_at })
@@ -55,7 +59,9 @@ impl Backend {
         else {
             return Ok(None);
         };
-        store::api_tokens::note_use(&mut conn, token_id, last_used, now).await?;
+        if store::api_tokens::use_worth_noting(last_used, now) {
+            self.db.write_one(move |c| Box::pin(store::api_tokens::note_use(c, token_id, now))).await?;
+        }
         Ok(Some(user.view).filter(|u| !u.disabled))
     }
 

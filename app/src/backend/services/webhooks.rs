@@ -269,7 +269,7 @@ impl Backend {
     /// Drops finished deliveries older than `keep` from the log.
     pub async fn prune_deliveries(&self, keep: std::time::Duration) -> Result<u64, ServiceError> {
         let before = now_ms() - keep.as_millis() as i64;
-        Ok(store::webhooks::prune(&mut *self.db.write_conn().await?, before).await?)
+        Ok(self.db.write_one(move |c| Box::pin(store::webhooks::prune(c, before))).await?)
     }
 
     /// Up to `limit` deliveries due now: (id, the next-attempt time to claim with).
@@ -286,17 +286,30 @@ impl Backend {
         seen: i64,
         lease_until: i64,
     ) -> Result<Option<(Attempt, SecretString)>, ServiceError> {
-        let mut conn = self.db.write_conn().await?;
-        if !store::webhooks::claim(&mut conn, id, seen, lease_until).await? {
-            return Ok(None);
-        }
-        let Some(attempt) = store::webhooks::attempt(&mut conn, id).await? else { return Ok(None) };
+        let claimed = self
+            .db
+            .write_one(move |c| {
+                Box::pin(async move {
+                    if !store::webhooks::claim(c, id, seen, lease_until).await? {
+                        return Ok(None);
+                    }
+                    store::webhooks::attempt(c, id).await
+                })
+            })
+            .await?;
+        let Some(attempt) = claimed else { return Ok(None) };
         match self.secrets.open_for(&attempt.secret, &secret_binding(&attempt.url)) {
             Ok(secret) => Ok(Some((attempt, secret))),
             Err(e) => {
                 // A secret that does not open for this URL is never used to sign for it.
                 let error = format!("the webhook's secret does not open for its URL ({e}); re-add the webhook");
-                store::webhooks::record(&mut conn, id, DeliveryStatus::Failed, None, Some(&error), now_ms(), now_ms())
+                self.db
+                    .write_one(move |c| {
+                        Box::pin(async move {
+                            let now = now_ms();
+                            store::webhooks::record(c, id, DeliveryStatus::Failed, None, Some(&error), now, now).await
+                        })
+                    })
                     .await?;
                 Ok(None)
             }
@@ -321,9 +334,12 @@ impl Backend {
                 None => (DeliveryStatus::Failed, now),
             }
         };
-        let mut conn = self.db.write_conn().await?;
         let error = error.map(|e| e.chars().take(500).collect::<String>());
-        store::webhooks::record(&mut conn, attempt.id, status, http_status.map(i64::from), error.as_deref(), next, now)
+        let (id, code) = (attempt.id, http_status.map(i64::from));
+        self.db
+            .write_one(move |c| {
+                Box::pin(async move { store::webhooks::record(c, id, status, code, error.as_deref(), next, now).await })
+            })
             .await?;
         Ok(status)
     }

@@ -26,17 +26,21 @@ pub async fn insert(
     .map_err(|e| DbError::query("creating an API token", e))
 }
 
-/// Notes a token's use (at most once a minute: `last` is its last noted use).
-pub async fn note_use(conn: &mut AnyConnection, id: i64, last: Option<i64>, now: i64) -> Result<(), DbError> {
-    if last.is_none_or(|t| t < now - 60_000) {
-        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(conn)
-            .await
-            .map_err(|e| DbError::query("noting an API token's use", e))?;
-    }
-    Ok(())
+/// Whether a token's use is worth noting: at most once a minute (`last` is its last
+/// noted use), so that reads by API clients do not each write.
+pub fn use_worth_noting(last: Option<i64>, now: i64) -> bool {
+    last.is_none_or(|t| t < now - 60_000)
+}
+
+/// Notes a token's use (see [`use_worth_noting`]).
+pub async fn note_use(conn: &mut AnyConnection, id: i64, now: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("noting an API token's use", e))
 }
 
 const SELECT: &str = "SELECT t.id, u.username, t.name, t.created_at, t.expires_at, t.last_used_at \

@@ -2,7 +2,7 @@
 //! Rackstate replicas share sessions). Rows are keyed by a hash of the session id: a
 //! copy of the database (a backup, a read-only replica) holds no usable session.
 
-use crate::backend::db::Db;
+use crate::backend::db::{Db, DbError};
 use crate::backend::secrets::token_hash;
 use crate::backend::store::now_ms;
 use async_trait::async_trait;
@@ -22,29 +22,47 @@ impl DbSessionStore {
         Self { db }
     }
 
-    /// Inserts the record; `on_conflict` says what an existing id does. Returns rows written.
-    async fn write(&self, record: &Record, on_conflict: &str) -> session_store::Result<u64> {
+    /// Inserts the record; `on_conflict` says what an existing id does. Returns rows
+    /// written. Like every write, on the writer connection (`Db::write_one`).
+    async fn write(&self, record: &Record, on_conflict: &'static str) -> session_store::Result<u64> {
         let (data, user_id, expires) = encode(record)?;
-        sqlx::query(&format!(
-            "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) {on_conflict}"
-        ))
-        .bind(key(&record.id))
-        .bind(user_id)
-        .bind(data)
-        .bind(expires)
-        .execute(self.db.pool())
-        .await
-        .map(|r| r.rows_affected())
-        .map_err(backend)
+        let id = key(&record.id);
+        self.db
+            .write_one(move |c| {
+                Box::pin(async move {
+                    sqlx::query(&format!(
+                        "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (id) {on_conflict}"
+                    ))
+                    .bind(id)
+                    .bind(user_id)
+                    .bind(data)
+                    .bind(expires)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(|e| DbError::query("saving a session", e))
+                })
+            })
+            .await
+            .map_err(backend)
     }
 
     /// Deletes expired sessions; returns how many.
-    pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-            .bind(now_ms())
-            .execute(self.db.pool())
+    pub async fn delete_expired(&self) -> Result<u64, DbError> {
+        let now = now_ms();
+        self.db
+            .write_one(move |c| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                        .bind(now)
+                        .execute(c)
+                        .await
+                        .map(|r| r.rows_affected())
+                        .map_err(|e| DbError::query("deleting expired sessions", e))
+                })
+            })
             .await
-            .map(|r| r.rows_affected())
     }
 }
 
@@ -102,12 +120,20 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(key(id))
-            .execute(self.db.pool())
+        let id = key(id);
+        self.db
+            .write_one(move |c| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM sessions WHERE id = $1")
+                        .bind(id)
+                        .execute(c)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| DbError::query("deleting a session", e))
+                })
+            })
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map_err(backend)
     }
 }
 
