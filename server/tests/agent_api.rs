@@ -16,7 +16,7 @@ async fn booting_job(app: &TestApp) -> (i64, i64, String) {
     let new = NewServer { name: "agent-api".into(), bmc_address: "127.0.0.1:9".into(), ..Default::default() };
     let s = app.backend.add_server(&Actor::user("admin"), &new).await.unwrap();
     let mut conn = app.backend.db.conn().await.unwrap();
-    let job = store::jobs::claim(&mut conn, "test-runner", now_ms(), now_ms() + 60_000).await.unwrap().unwrap();
+    let job = store::jobs::claim(&mut conn, "test-runner", now_ms(), now_ms() + 60_000, 1).await.unwrap().remove(0);
     let token = random_token();
     assert!(store::jobs::set_agent_token(&mut conn, job.id, job.fence, &token_hash(&token), now_ms()).await.unwrap());
     (s.id, job.id, token)
@@ -109,7 +109,7 @@ async fn cleaning_job(app: &TestApp, server_id: i64) -> (i64, String) {
     common::end_jobs(app, server_id).await;
     let mut conn = app.backend.db.conn().await.unwrap();
     store::jobs::enqueue(&mut conn, server_id, app::domain::JobKind::Clean, "{}", now_ms()).await.unwrap();
-    let job = store::jobs::claim(&mut conn, "test-runner", now_ms(), now_ms() + 60_000).await.unwrap().unwrap();
+    let job = store::jobs::claim(&mut conn, "test-runner", now_ms(), now_ms() + 60_000, 1).await.unwrap().remove(0);
     let token = random_token();
     assert!(store::jobs::set_agent_token(&mut conn, job.id, job.fence, &token_hash(&token), now_ms()).await.unwrap());
     (job.id, token)

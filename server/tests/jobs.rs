@@ -115,12 +115,12 @@ async fn expired_lease_is_taken_over() {
     let dead_fence;
     {
         let mut conn = app.backend.db.conn().await.unwrap();
-        let claimed = store::jobs::claim(&mut conn, "dead-process", now_ms(), now_ms() - 1).await.unwrap().unwrap();
+        let claimed = store::jobs::claim(&mut conn, "dead-process", now_ms(), now_ms() - 1, 1).await.unwrap().remove(0);
         assert_eq!(claimed.id, id);
         dead_fence = claimed.fence;
         // Another live runner cannot claim a job under a valid lease.
         store::jobs::renew(&mut conn, id, claimed.fence, now_ms(), now_ms() + 60_000).await.unwrap();
-        assert!(store::jobs::claim(&mut conn, "x", now_ms(), now_ms() + 1000).await.unwrap().is_none());
+        assert!(store::jobs::claim(&mut conn, "x", now_ms(), now_ms() + 1000, 1).await.unwrap().is_empty());
         // Now the lease runs out.
         sqlx::query("UPDATE jobs SET lease_expires_at = 0 WHERE id = $1").bind(id).execute(&mut *conn).await.unwrap();
     }
@@ -347,4 +347,25 @@ async fn an_agents_lines_survive_a_takeover_during_its_report() {
     let steps = store::jobs::steps(&mut conn, id).await.unwrap();
     assert!(steps.iter().any(|(_, m)| m == "erase_disks: ok: certified"), "{steps:?}");
     assert!(!steps.iter().any(|(_, m)| m == "from the stalled runner"), "{steps:?}");
+}
+
+/// A runner with free slots claims the due jobs in one statement: oldest first, never
+/// two of one server (the younger waits for the older), each with its own fence.
+#[tokio::test]
+async fn free_slots_are_filled_by_one_claim_oldest_first_one_per_server() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let s = server_in_state(&app, &format!("s{i}"), ServerState::Registering).await;
+        ids.push(enqueue(&app.backend, s.id, JobKind::Register).await);
+        if i == 1 {
+            // A second job of the same server: it must wait for the first.
+            ids.push(enqueue(&app.backend, s.id, JobKind::Register).await);
+        }
+    }
+    let claimed = app.backend.claim_jobs("runner", Duration::from_secs(60), 10).await.unwrap();
+    let got: Vec<i64> = claimed.iter().map(|j| j.id).collect();
+    assert_eq!(got, vec![ids[0], ids[1], ids[3]], "the second job of s1 ({}) waits", ids[2]);
+    assert!(claimed.iter().all(|j| j.fence == 1 && j.status == JobStatus::Running));
+    assert!(app.backend.claim_jobs("other", Duration::from_secs(60), 10).await.unwrap().is_empty(), "nothing left due");
 }

@@ -34,6 +34,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 use tracing::Instrument;
 
+/// Most jobs claimed in one statement (when as many worker slots are free).
+const CLAIM_BATCH: usize = 16;
+
 /// How long a claim holds without renewal; a dead runner's jobs wait this long.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// How often an idle runner looks for work another process queued (its own process
@@ -346,33 +349,47 @@ impl Runner {
                 p = slots.clone().acquire_owned() => p.expect("semaphore never closes"),
                 _ = shutdown.changed() => break,
             };
-            match this.claim().await {
-                Ok(Some(job)) => {
-                    let this = this.clone();
-                    let slot = slots::WorkerSlot::new(slots.clone(), permit);
-                    // Every log line of the job carries its id and kind.
-                    let span = tracing::info_span!("job", id = job.0.id, kind = %job.0.kind, server = job.0.server_id);
-                    let correlation = format!("job-{}", job.0.id);
-                    tokio::spawn(
-                        app::backend::CORRELATION_ID
-                            .scope(correlation, async move {
-                                this.execute(job, slot).await;
-                                drop(flight);
-                            })
-                            .instrument(span),
-                    );
+            // The slots free now are filled by one claim: one turn of the writer, not one
+            // per job.
+            let mut grants = vec![(flight, permit)];
+            while grants.len() < CLAIM_BATCH {
+                match (in_flight.clone().try_acquire_owned(), slots.clone().try_acquire_owned()) {
+                    (Ok(flight), Ok(permit)) => grants.push((flight, permit)),
+                    _ => break,
                 }
-                Ok(None) => {
-                    drop((permit, flight));
-                    // Until the poll, or until this process makes a job runnable.
-                    tokio::select! {
-                        _ = tokio::time::sleep(this.poll) => {}
-                        _ = this.backend.jobs_ready.notified() => {}
-                        _ = shutdown.changed() => {}
+            }
+            let asked = grants.len();
+            match this.claim(asked).await {
+                Ok((jobs, sent)) => {
+                    let drained = jobs.len() < asked;
+                    for (job, (flight, permit)) in jobs.into_iter().zip(grants.drain(..)) {
+                        let this = this.clone();
+                        let slot = slots::WorkerSlot::new(slots.clone(), permit);
+                        // Every log line of the job carries its id and kind.
+                        let span = tracing::info_span!("job", id = job.id, kind = %job.kind, server = job.server_id);
+                        let correlation = format!("job-{}", job.id);
+                        tokio::spawn(
+                            app::backend::CORRELATION_ID
+                                .scope(correlation, async move {
+                                    this.execute((job, sent), slot).await;
+                                    drop(flight);
+                                })
+                                .instrument(span),
+                        );
+                    }
+                    drop(grants);
+                    if drained {
+                        // Nothing more is due: until the poll, or until this process
+                        // makes a job runnable.
+                        tokio::select! {
+                            _ = tokio::time::sleep(this.poll) => {}
+                            _ = this.backend.jobs_ready.notified() => {}
+                            _ = shutdown.changed() => {}
+                        }
                     }
                 }
                 Err(e) => {
-                    drop((permit, flight));
+                    drop(grants);
                     tracing::warn!(error = %e, "claiming a job");
                     tokio::time::sleep(this.poll * 4).await;
                 }
@@ -395,9 +412,10 @@ impl Runner {
         }
     }
 
-    async fn claim(&self) -> Result<Option<(JobRow, Instant)>, DbError> {
+    /// Up to `n` jobs due, with when the claim was sent (their leases count from then).
+    async fn claim(&self, n: usize) -> Result<(Vec<JobRow>, Instant), DbError> {
         let sent = Instant::now();
-        Ok(self.backend.claim_job(&self.owner, self.lease).await?.map(|j| (j, sent)))
+        Ok((self.backend.claim_jobs(&self.owner, self.lease, n).await?, sent))
     }
 
     async fn execute(self: Arc<Self>, (job, claimed_at): (JobRow, Instant), slot: Arc<slots::WorkerSlot>) {

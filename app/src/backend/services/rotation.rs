@@ -85,6 +85,7 @@ impl Backend {
         let row = store::servers::bmc_credentials(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
         let binding = super::identity::bmc_binding(&row.bmc_address, row.bmc_verify_tls != 0);
         let sealed = self.secrets.seal_for(password, &binding);
+        drop(conn);
         Ok(self
             .db
             .write_one(move |c| {

@@ -33,10 +33,18 @@ fn until(now: i64, lease: Duration) -> i64 {
 impl Backend {
     /// The next job due, claimed by `owner` for `lease` (None: nothing to do).
     pub async fn claim_job(&self, owner: &str, lease: Duration) -> Result<Option<JobRow>, DbError> {
+        Ok(self.claim_jobs(owner, lease, 1).await?.into_iter().next())
+    }
+
+    /// Up to `limit` jobs due, oldest first, claimed by `owner` for `lease` in one
+    /// write (a runner with free slots fills them in one turn of the writer).
+    pub async fn claim_jobs(&self, owner: &str, lease: Duration, limit: usize) -> Result<Vec<JobRow>, DbError> {
         let now = now_ms();
         let owner = owner.to_string();
         self.db
-            .write_one(move |c| Box::pin(async move { store::jobs::claim(c, &owner, now, until(now, lease)).await }))
+            .write_one(move |c| {
+                Box::pin(async move { store::jobs::claim(c, &owner, now, until(now, lease), limit).await })
+            })
             .await
     }
 

@@ -59,6 +59,9 @@ impl Backend {
         else {
             return Ok(None);
         };
+        // The reading connection goes back first: holding it while waiting for the
+        // writer's would let a burst of requests take every pooled connection.
+        drop(conn);
         if store::api_tokens::use_worth_noting(last_used, now) {
             self.db.write_one(move |c| Box::pin(store::api_tokens::note_use(c, token_id, now))).await?;
         }

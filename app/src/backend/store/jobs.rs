@@ -156,17 +156,19 @@ pub async fn enqueue(
     .map_err(|e| DbError::query("queueing a job", e))
 }
 
-/// Claims the oldest runnable job for `owner` until `lease_until`: a queued job whose
-/// time has come, a running one whose lease expired (its runner died), or one waiting
-/// for its agent past the deadline (the handler then fails it) or whose parking
-/// process died (the handler re-checks the machine). The claim bumps the fence. None
-/// when there is none.
+/// Claims up to `limit` of the oldest runnable jobs for `owner` until `lease_until`,
+/// in one statement: queued jobs whose time has come, running ones whose lease
+/// expired (their runner died), or ones waiting for their agents past the deadline
+/// (the handler then fails them) or whose parking process died (the handler re-checks
+/// the machine). A claim bumps the job's fence. Oldest first; empty when there is
+/// none.
 pub async fn claim(
     conn: &mut AnyConnection,
     owner: &str,
     now: i64,
     lease_until: i64,
-) -> Result<Option<JobRow>, DbError> {
+    limit: usize,
+) -> Result<Vec<JobRow>, DbError> {
     use JobStatus::{Queued, Running, WaitingForAgent};
     static SQL: LazyLock<String> = LazyLock::new(|| {
         let claimable = applies(JobEvent::Claim);
@@ -184,13 +186,13 @@ pub async fn claim(
              AND o.status IN {})",
             active_statuses()
         );
-        // The oldest runnable job, as the oldest of each way to be runnable: queued
-        // jobs walked in id order (jobs_status_id) up to the first free one; parked
+        // The oldest runnable jobs, as the oldest of each way to be runnable: queued
+        // jobs walked in id order (jobs_status_id) up to the `limit`th free one; parked
         // jobs now due and jobs whose lease ran out found by time (few at any moment).
         let oldest = |condition: String| {
             format!(
                 "SELECT id FROM (SELECT id FROM jobs WHERE {condition} AND {claimable} AND {free} \
-                 ORDER BY id LIMIT 1) AS c"
+                 ORDER BY id LIMIT $4) AS c"
             )
         };
         // `+run_after` keeps SQLite off the (status, run_after) index there: it would
@@ -205,19 +207,22 @@ pub async fn claim(
             "UPDATE jobs SET {set}, \
              lease_owner = $1, lease_expires_at = $2, updated_at = $3, fence = fence + 1, \
              attempts = attempts + CASE WHEN phase IN {attempt} THEN 1 ELSE 0 END \
-             WHERE id = (SELECT MIN(id) FROM ({candidates}) AS oldest) AND {runnable} \
+             WHERE id IN (SELECT id FROM ({candidates}) AS oldest ORDER BY id LIMIT $4) AND {runnable} \
              RETURNING {COLUMNS}",
             set = set(JobEvent::Claim),
             attempt = sql_list(attempt_phases),
         )
     });
-    sqlx::query_as(&SQL)
+    let mut claimed: Vec<JobRow> = sqlx::query_as(&SQL)
         .bind(owner)
         .bind(lease_until)
         .bind(now)
-        .fetch_optional(conn)
+        .bind(limit.max(1) as i64)
+        .fetch_all(conn)
         .await
-        .map_err(|e| DbError::query("claiming a job", e))
+        .map_err(|e| DbError::query("claiming jobs", e))?;
+    claimed.sort_by_key(|j| j.id);
+    Ok(claimed)
 }
 
 /// Extends the lease of the claim `fence`; false when the job was claimed again
