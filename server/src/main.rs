@@ -7,6 +7,36 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc commits every arena it reserves at once where Linux overcommits, and gives
+/// freed pages back only lazily: after a burst (a thousand registrations) the process
+/// keeps its peak. Committing on demand lets purged pages leave the resident set (the
+/// 1,000-server cycle bench: peak RSS 107-126 -> 89-91 MiB at the same speed). The
+/// option must be set before the first arena is reserved, i.e. before Rust's runtime
+/// allocates anything: hence a constructor, not a line in `main`.
+/// MIMALLOC_ARENA_EAGER_COMMIT, when set, still decides.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static COMMIT_MEMORY_ON_DEMAND: extern "C" fn() = commit_memory_on_demand;
+
+#[cfg(target_os = "linux")]
+extern "C" fn commit_memory_on_demand() {
+    // `mi_option_arena_eager_commit` in the mimalloc.h that libmimalloc-sys 0.1.49
+    // bundles (its Rust bindings leave this option out).
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    unsafe extern "C" {
+        // libc's: std's `env::var_os` would allocate, i.e. reserve the arena first.
+        fn getenv(name: *const std::ffi::c_char) -> *const std::ffi::c_char;
+    }
+    // SAFETY: getenv reads the environment the process started with (nothing else
+    // runs yet); mi_option_set stores one option's value.
+    unsafe {
+        if getenv(c"MIMALLOC_ARENA_EAGER_COMMIT".as_ptr()).is_null() {
+            libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let filter = EnvFilter::try_from_env("RACKSTATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
