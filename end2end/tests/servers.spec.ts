@@ -71,6 +71,37 @@ test('a bulk action reports each server; refused ones stay as they were', async 
   expect(errors).toEqual([]);
 });
 
+test('select all picks every server on the page; adding a server keeps the selection', async ({ page }) => {
+  const errors = watchErrors(page);
+  await login(page, 'admin', ADMIN_PASSWORD);
+  await page.goto('/servers?q=lab-');
+  await hydrated(page);
+  const bar = page.getByTestId('bulk-bar');
+  const all = page.getByLabel('Select all servers on this page');
+  const rows = await page.getByTestId('server-list').locator('tbody tr').count();
+  await all.check();
+  await expect(bar).toContainText(`${rows} selected`);
+  await page.getByLabel('Select lab-03').uncheck();
+  await expect(bar).toContainText(`${rows - 1} selected`);
+  await expect(all).not.toBeChecked();
+  // Adding a server reads the list again (the new one is not in this search).
+  await page.getByText('Add a server').click();
+  const name = unique('kept-');
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('BMC address').fill(`http://127.0.0.1:9/redfish/v1/Systems/${name}`);
+  await page.getByRole('button', { name: 'Add server' }).click();
+  await expect(page.getByRole('status')).toContainText(`Added ${name}`);
+  await expect(bar).toContainText(`${rows - 1} selected`);
+  await expect(page.getByLabel('Select lab-04')).toBeChecked();
+  await expect(page.getByLabel('Select lab-03')).not.toBeChecked();
+  await all.check();
+  await expect(bar).toContainText(`${rows} selected`);
+  await all.uncheck();
+  await expect(bar).toContainText('0 selected');
+  await expect(page.getByLabel('Select lab-04')).not.toBeChecked();
+  expect(errors).toEqual([]);
+});
+
 test('the add form names every invalid field and keeps what was typed', async ({ page }) => {
   const errors = watchErrors(page);
   await login(page, 'admin', ADMIN_PASSWORD);

@@ -4,7 +4,7 @@
 use super::ActionError;
 #[cfg(feature = "ssr")]
 use crate::domain::Permission;
-use crate::model::{Deployment, Server, Subscription, TenantUsage};
+use crate::model::{Deployment, Server, Subscription};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -109,11 +109,13 @@ pub async fn end_subscription(id: i64) -> Result<Subscription, ActionError> {
     backend.end_subscription(&actor, id).await.map_err(super::ssr::service_error)
 }
 
-/// Reserved and used servers per tenant (the admins' part of the report).
+/// Reserved and used servers per tenant (the admins' part of the report), as HTML
+/// rendered here (`ui/pages/report_rendered.rs`).
 #[server(endpoint = "tenant_usage", output = crate::api::codec::Json)]
-pub async fn load_tenant_usage() -> Result<Vec<TenantUsage>, ActionError> {
+pub async fn load_tenant_usage() -> Result<String, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ManageSubscriptions)).await?;
-    backend.tenant_usage().await.map_err(super::ssr::service_error)
+    let rows = backend.tenant_usage().await.map_err(super::ssr::service_error)?;
+    Ok(crate::ui::pages::report_rendered::tenant_usage(rows))
 }
 
 #[server(endpoint = "deployments_data", output = crate::api::codec::Json)]

@@ -4,7 +4,7 @@ use super::ActionError;
 use crate::domain::buttons::Button;
 #[cfg(feature = "ssr")]
 use crate::domain::{Action, Permission};
-use crate::model::{Server, Utilization};
+use crate::model::Server;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -47,19 +47,38 @@ pub struct ServerDetail {
     pub live: String,
 }
 
+/// The utilization report at a location (empty or absent: all), as the home page shows
+/// it: HTML rendered here (`ui/pages/report_rendered.rs`). Automation reads the numbers
+/// from `GET /reports/utilization`.
 #[server(endpoint = "utilization", output = crate::api::codec::Json)]
 pub async fn load_utilization(
     #[server(default)] datacenter: Option<String>,
     #[server(default)] rack: Option<String>,
-) -> Result<Utilization, ActionError> {
+) -> Result<String, ActionError> {
     let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
-    let datacenter = datacenter.filter(|d| !d.is_empty());
-    let rack = rack.filter(|r| !r.is_empty());
-    backend.utilization_at(datacenter.as_deref(), rack.as_deref()).await.map_err(super::ssr::service_error)
+    let datacenter = datacenter.unwrap_or_default();
+    let rack = rack.unwrap_or_default();
+    let (dc, r) = (Some(datacenter.as_str()).filter(|v| !v.is_empty()), Some(rack.as_str()).filter(|v| !v.is_empty()));
+    let u = backend.utilization_at(dc, r).await.map_err(super::ssr::service_error)?;
+    Ok(crate::ui::pages::report_rendered::report(u, (datacenter, rack)))
+}
+
+/// One page of the server list as the page shows it (`ui/pages/list_rendered.rs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerListView {
+    /// The filter form and the "Showing" line.
+    pub head: String,
+    /// The table; a checkbox per row when `bulk_actions` has any.
+    pub table: String,
+    /// Previous and next.
+    pub pager: String,
+    /// The bulk actions the caller's role may take, in the bar's order.
+    pub bulk_actions: Vec<crate::domain::Action>,
 }
 
 /// One page of the server list; every parameter as the page's query string has it
-/// (empty: any), so a filtered, sorted page is a link.
+/// (absent: any; an empty type is "not typed yet"), so a filtered, sorted page is a
+/// link. Rendered here: automation reads `GET /api/v1/servers`.
 #[server(endpoint = "list_servers", output = crate::api::codec::Json)]
 #[allow(clippy::too_many_arguments)]
 pub async fn list_servers(
@@ -71,8 +90,22 @@ pub async fn list_servers(
     #[server(default)] sort: Option<String>,
     #[server(default)] dir: Option<String>,
     #[server(default)] page: Option<i64>,
-) -> Result<crate::model::ServerListPage, ActionError> {
-    let (backend, _, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
+) -> Result<ServerListView, ActionError> {
+    let (backend, user, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
+    // The query as the page has it, in the order its links write it.
+    let current: Vec<(String, String)> = [
+        ("q", q.clone()),
+        ("state", state.clone()),
+        ("type", server_type.clone()),
+        ("datacenter", datacenter.clone()),
+        ("rack", rack.clone()),
+        ("sort", sort.clone()),
+        ("dir", dir.clone()),
+        ("page", page.map(|p| p.to_string())),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+    .collect();
     let params = crate::backend::services::servers::ListParams {
         state,
         server_type,
@@ -84,7 +117,14 @@ pub async fn list_servers(
         page,
         per_page: None,
     };
-    backend.server_list_page(&params, true).await.map_err(super::ssr::service_error)
+    let list = backend.server_list_page(&params, true).await.map_err(super::ssr::service_error)?;
+    let bulk_actions: Vec<_> = BULK_ACTIONS
+        .iter()
+        .map(|(a, _)| *a)
+        .filter(|a| crate::domain::roles::permission_for_action(*a).is_some_and(|p| user.role.can(p)))
+        .collect();
+    let (head, table, pager) = crate::ui::pages::list_rendered::server_list(list, current, !bulk_actions.is_empty());
+    Ok(ServerListView { head, table, pager, bulk_actions })
 }
 
 /// What the list's bulk bar can do, for whom.

@@ -121,7 +121,15 @@ pub fn ActionError<T: Clone + Send + Sync + 'static>(result: Signal<Option<Resul
 // Dates are pure rules (the API parses them too): they live in the domain.
 pub use crate::domain::dates::{parse_date, utc};
 
-/// HTML the server rendered (`pages/server_rendered.rs`), shown as it is: the wrapper
+/// A view as HTML, rendered on the server in a reactive owner of its own: what a
+/// page shows with [`ServerHtml`].
+#[cfg(feature = "ssr")]
+pub(crate) fn rendered_html<V: IntoView + 'static>(view: impl FnOnce() -> V) -> String {
+    Owner::new().with(|| view().to_html())
+}
+
+/// HTML the server rendered (`rendered_html`: `pages/server_rendered.rs`,
+/// `pages/report_rendered.rs`), shown as it is: the wrapper
 /// takes no room in the layout (`display: contents`), so the page looks as if the card
 /// were rendered in place.
 #[component]

@@ -4,8 +4,12 @@ mod deployments;
 mod firmware;
 mod home;
 mod images;
+#[cfg(feature = "ssr")]
+pub(crate) mod list_rendered;
 mod login;
 mod not_found;
+#[cfg(feature = "ssr")]
+pub(crate) mod report_rendered;
 mod server;
 mod server_activity;
 mod server_bmc;

@@ -9,12 +9,8 @@ use crate::domain::erase::EraseCertificate;
 use crate::domain::firmware::ComponentVersion;
 use crate::domain::inventory::size_text;
 use crate::model::{Event, Server};
+use crate::ui::components::rendered_html as html;
 use leptos::prelude::*;
-
-/// A view as HTML, rendered in a reactive owner of its own.
-fn html<V: IntoView + 'static>(view: impl FnOnce() -> V) -> String {
-    Owner::new().with(|| view().to_html())
-}
 
 /// The server's name, state and what it is.
 pub(crate) fn summary(server: Server) -> String {

@@ -1,45 +1,19 @@
 //! The server list: filters, search, sorting and paging on the server (the query string
 //! is the state, so a filtered view is a link), bulk actions with each server's
-//! outcome, and the Add server form with per-field errors.
+//! outcome, and the Add server form with per-field errors. The list itself comes
+//! rendered by the server (`list_rendered.rs`); this page selects its rows.
 
-use crate::api::auth::whoami;
 use crate::api::servers::{AddServer, BULK_ACTIONS, BulkAction, list_servers};
-use crate::domain::{Action, Role, ServerState};
-use crate::model::{BulkOutcome, Server, ServerListPage};
-use crate::ui::components::{FieldError, StateBadge, error_text, field_errors, field_invalid};
+use crate::domain::Action;
+use crate::model::BulkOutcome;
+use crate::ui::components::{FieldError, ServerHtml, StateBadge, error_text, field_errors, field_invalid};
 use crate::ui::form_action::FormAction;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use std::collections::BTreeSet;
 
 /// The list's query parameters, in the order links write them.
-const KEYS: [&str; 8] = ["q", "state", "type", "datacenter", "rack", "sort", "dir", "page"];
-
-/// The current query with some keys replaced (None removes a key): the link to a
-/// sorted, paged or refiltered view.
-fn href_with(current: &[(String, String)], changes: &[(&str, Option<String>)]) -> String {
-    let mut parts = Vec::new();
-    for key in KEYS {
-        let value = match changes.iter().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.clone(),
-            None => current.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
-        };
-        // An empty type is a real filter (not typed yet); other empty values are "any".
-        if let Some(v) = value.filter(|v| key == "type" || !v.is_empty()) {
-            parts.push(format!("{key}={}", crate::ui::components::query_value(&v)));
-        }
-    }
-    if parts.is_empty() { "/servers".into() } else { format!("/servers?{}", parts.join("&")) }
-}
-
-/// Which bulk actions a role may take (the server checks again).
-fn bulk_actions_for(role: Role) -> Vec<(Action, &'static str)> {
-    BULK_ACTIONS
-        .iter()
-        .copied()
-        .filter(|(a, _)| crate::domain::roles::permission_for_action(*a).is_some_and(|p| role.can(p)))
-        .collect()
-}
+pub(super) const KEYS: [&str; 8] = ["q", "state", "type", "datacenter", "rack", "sort", "dir", "page"];
 
 const ADD_FIELDS: &[&str] = &["name", "bmc_address", "bmc_username", "bmc_password", "datacenter", "rack"];
 
@@ -48,7 +22,6 @@ pub fn ServersPage() -> impl IntoView {
     let query = use_query_map();
     let add = FormAction::<AddServer>::new();
     let bulk = FormAction::<BulkAction>::new();
-    let me = Resource::new(|| (), |_| whoami());
     let current = move || -> Vec<(String, String)> {
         let q = query.read();
         KEYS.iter().filter_map(|k| q.get(k).map(|v| (k.to_string(), v))).collect()
@@ -69,11 +42,11 @@ pub fn ServersPage() -> impl IntoView {
             )
         },
     );
-    let selected = RwSignal::new(BTreeSet::<i64>::new());
+    let selection = Selection::new();
     // A finished bulk action clears the selection (the list is loaded again).
     Effect::new(move |_| {
         if let Some(Ok(_)) = bulk.result() {
-            selected.set(BTreeSet::new());
+            selection.clear();
         }
     });
     view! {
@@ -81,12 +54,23 @@ pub fn ServersPage() -> impl IntoView {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || servers.get().map(|r| match r {
                 Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
-                Ok(page) => {
-                    let role = me.get().and_then(|r| r.ok().flatten()).map(|u| u.role);
-                    let actions = role.map(bulk_actions_for).unwrap_or_default();
+                Ok(list) => {
+                    let actions: Vec<(Action, &'static str)> =
+                        BULK_ACTIONS.iter().copied().filter(|(a, _)| list.bulk_actions.contains(a)).collect();
                     view! {
-                        <Filters page=page.clone() current=current()/>
-                        <ListTable page actions current=current() selected bulk/>
+                        <ServerHtml html=list.head/>
+                        {if actions.is_empty() {
+                            view! { <ServerHtml html=list.table/> }.into_any()
+                        } else {
+                            view! {
+                                <form action=bulk.url() method="post" class="bulk" on:submit=bulk.on_submit()>
+                                    <div class="server-html" node_ref=selection.list inner_html=list.table
+                                        on:change=move |ev| selection.changed(&ev)></div>
+                                    <BulkBar actions count=selection.count/>
+                                </form>
+                            }.into_any()
+                        }}
+                        <ServerHtml html=list.pager/>
                     }.into_any()
                 }
             })}
@@ -96,177 +80,117 @@ pub fn ServersPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn Filters(page: ServerListPage, current: Vec<(String, String)>) -> impl IntoView {
-    let value = |k: &str| current.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    let get = |k: &str| value(k).unwrap_or_default();
-    // An empty type is a filter of its own (not typed yet); absent means any type.
-    let server_type = value("type");
-    let (dc, rack, q) = (get("datacenter"), get("rack"), get("q"));
-    let state_now = get("state");
-    let sort = get("sort");
-    let dir = get("dir");
-    view! {
-        <form method="get" action="/servers" class="filters wrap" role="search" data-testid="server-filters">
-            <label>"Search"
-                <input type="search" name="q" value=q placeholder="name, serial, BMC, MAC" maxlength="200"/>
-            </label>
-            <label>"State"
-                <select name="state">
-                    <option value="">"All in the rack"</option>
-                    {ServerState::ALL.iter().map(|s| {
-                        let v = s.as_str();
-                        view! { <option value=v selected=state_now == v>{s.label()}</option> }
-                    }).collect_view()}
-                </select>
-            </label>
-            <crate::ui::components::LocationSelects locations=page.locations datacenter=dc rack=rack/>
-            {server_type.map(|t| view! {
-                <input type="hidden" name="type" value=t.clone()/>
-                <span class="chip">"Type: " {if t.is_empty() { "not typed yet".to_string() } else { t }}</span>
-            })}
-            {(!sort.is_empty()).then(|| view! { <input type="hidden" name="sort" value=sort.clone()/> })}
-            {(!dir.is_empty()).then(|| view! { <input type="hidden" name="dir" value=dir.clone()/> })}
-            <button type="submit">"Filter"</button>
-            <a href="/servers">"Clear"</a>
-        </form>
-    }
+/// The rows the bulk form is to post. The boxes come in the server's HTML; the ids
+/// decide them, so a selection outlives a reload of the list (a server added) and is
+/// cleared after a bulk action.
+#[derive(Clone, Copy)]
+struct Selection {
+    ids: RwSignal<BTreeSet<i64>>,
+    /// Checked boxes on the page shown.
+    count: RwSignal<usize>,
+    list: NodeRef<leptos::html::Div>,
 }
 
-/// A sortable column header: a link to the list sorted by it (again: the other way).
-fn sort_header(current: &[(String, String)], key: &'static str, label: &'static str) -> impl IntoView + use<> {
-    let now = current.iter().find(|(k, _)| k == "sort").map(|(_, v)| v.as_str()).unwrap_or("name");
-    let desc = current.iter().any(|(k, v)| k == "dir" && v == "desc");
-    let active = now == key;
-    let next_dir = if active && !desc { Some("desc".to_string()) } else { None };
-    let href = href_with(current, &[("sort", Some(key.to_string())), ("dir", next_dir), ("page", None)]);
-    let aria = if active { if desc { "descending" } else { "ascending" } } else { "none" };
-    let arrow = if active { if desc { " ▼" } else { " ▲" } } else { "" };
-    view! { <th scope="col" aria-sort=aria><a href=href>{label}{arrow}</a></th> }
-}
-
-#[component]
-fn ListTable(
-    page: ServerListPage,
-    actions: Vec<(Action, &'static str)>,
-    current: Vec<(String, String)>,
-    selected: RwSignal<BTreeSet<i64>>,
-    bulk: FormAction<BulkAction>,
-) -> impl IntoView {
-    let ServerListPage { items, total, page: number, per_page, .. } = page;
-    let pages = ((total + per_page - 1) / per_page).max(1);
-    let first = if total == 0 { 0 } else { (number - 1) * per_page + 1 };
-    let last = ((number - 1) * per_page + items.len() as i64).min(total);
-    let hidden_note = !current.iter().any(|(k, _)| k == "state");
-    let summary =
-        if total == 0 { "No servers match.".to_string() } else { format!("Showing {first}–{last} of {total}") };
-    let can_bulk = !actions.is_empty();
-    let ids: Vec<i64> = items.iter().map(|s| s.id).collect();
-    let page_ids = ids.clone();
-    let all_checked = move || !page_ids.is_empty() && selected.with(|sel| page_ids.iter().all(|id| sel.contains(id)));
-    let toggle_all = move |on: bool| {
-        selected.update(|sel| {
-            for id in &ids {
-                if on {
-                    sel.insert(*id);
-                } else {
-                    sel.remove(id);
-                }
+impl Selection {
+    fn new() -> Self {
+        let this = Self { ids: RwSignal::new(BTreeSet::new()), count: RwSignal::new(0), list: NodeRef::new() };
+        // Each time the list is shown or the ids change: check the boxes of the ids,
+        // forget ids no longer shown, count, and tick "select all" when every box is.
+        #[cfg(feature = "hydrate")]
+        Effect::new(move |_| {
+            let Some(list) = this.list.get() else { return };
+            let ids = this.ids.get();
+            let boxes = dom::row_boxes(&list);
+            let mut shown = BTreeSet::new();
+            for (id, input) in &boxes {
+                input.set_checked(ids.contains(id));
+                shown.insert(*id);
             }
-        })
-    };
-    let prev = (number > 1).then(|| href_with(&current, &[("page", Some((number - 1).to_string()))]));
-    let next = (number < pages).then(|| href_with(&current, &[("page", Some((number + 1).to_string()))]));
-    let rows = items.into_iter().map(|s| view! { <ServerRow s can_bulk selected/> }).collect_view();
-    let table = view! {
-        <div class="table-wrap" tabindex="0"><table data-testid="server-list">
-            <thead><tr>
-                {can_bulk.then(|| view! {
-                    <th scope="col" class="select">
-                        <input type="checkbox" aria-label="Select all servers on this page"
-                            prop:checked=all_checked on:change=move |ev| toggle_all(event_target_checked(&ev))/>
-                    </th>
-                })}
-                {sort_header(&current, "name", "Name")}
-                {sort_header(&current, "state", "State")}
-                {sort_header(&current, "type", "Type")}
-                {sort_header(&current, "serial", "Serial")}
-                {sort_header(&current, "bmc", "BMC")}
-                {sort_header(&current, "location", "Location")}
-                {sort_header(&current, "updated", "Changed")}
-            </tr></thead>
-            <tbody>{rows}</tbody>
-        </table></div>
-    };
-    view! {
-        <p class="muted" data-testid="list-summary">{summary}
-            {hidden_note.then_some(" · servers removed from the rack are hidden; choose that state to see them")}
-        </p>
-        {if can_bulk {
-            view! {
-                <form action=bulk.url() method="post" class="bulk" on:submit=bulk.on_submit()>
-                    {table}
-                    <BulkBar actions selected/>
-                </form>
-            }.into_any()
-        } else {
-            table.into_any()
-        }}
-        <nav class="pager" aria-label="Pages">
-            {match prev {
-                Some(h) => view! { <a href=h rel="prev">"← Previous"</a> }.into_any(),
-                None => view! { <span class="muted">"← Previous"</span> }.into_any(),
-            }}
-            <span>{format!("Page {number} of {pages}")}</span>
-            {match next {
-                Some(h) => view! { <a href=h rel="next">"Next →"</a> }.into_any(),
-                None => view! { <span class="muted">"Next →"</span> }.into_any(),
-            }}
-        </nav>
+            let n = ids.intersection(&shown).count();
+            this.ids.update_untracked(|ids| ids.retain(|id| shown.contains(id)));
+            if let Some(all) = dom::select_all(&list) {
+                all.set_checked(!boxes.is_empty() && n == boxes.len());
+            }
+            this.count.set(n);
+        });
+        this
+    }
+
+    /// A box of the list changed: one row's, or "select all".
+    fn changed(&self, ev: &leptos::ev::Event) {
+        #[cfg(feature = "hydrate")]
+        {
+            let (Some(list), Some(input)) = (self.list.get_untracked(), dom::input_of(ev)) else { return };
+            let on = input.checked();
+            if input.has_attribute("data-select-all") {
+                let all: Vec<i64> = dom::row_boxes(&list).into_iter().map(|(id, _)| id).collect();
+                self.ids.update(|ids| {
+                    all.into_iter().for_each(|id| {
+                        if on {
+                            ids.insert(id);
+                        } else {
+                            ids.remove(&id);
+                        }
+                    })
+                });
+            } else if let Some(id) = dom::row_id(&input) {
+                self.ids.update(|ids| {
+                    if on {
+                        ids.insert(id);
+                    } else {
+                        ids.remove(&id);
+                    }
+                });
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    }
+
+    fn clear(&self) {
+        self.ids.set(BTreeSet::new());
     }
 }
 
-#[component]
-fn ServerRow(s: Server, can_bulk: bool, selected: RwSignal<BTreeSet<i64>>) -> impl IntoView {
-    let id = s.id;
-    let target = format!("{}:{}", s.id, s.generation);
-    let label = format!("Select {}", s.name);
-    view! {
-        <tr>
-            {can_bulk.then(|| view! {
-                <td class="select">
-                    <input type="checkbox" name="targets[]" value=target aria-label=label
-                        prop:checked=move || selected.with(|sel| sel.contains(&id))
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            selected.update(|sel| { if on { sel.insert(id); } else { sel.remove(&id); } });
-                        }/>
-                </td>
-            })}
-            <td><a href=format!("/servers/{}", s.id)>{s.name.clone()}</a></td>
-            <td><StateBadge state=s.state/>
-                {(!s.hardware_changes.is_empty()).then(|| view! {
-                    " " <span class="flag" title="hardware changes need a look">"hardware changed"</span>
-                })}
-            </td>
-            <td>{s.server_type.clone().unwrap_or_default()}</td>
-            <td class="mono">{s.serial_number.clone().unwrap_or_default()}</td>
-            <td class="mono">{s.bmc_address.clone()}</td>
-            <td>{format!("{} {}", s.datacenter, s.rack)}</td>
-            <td class="when">{crate::ui::components::utc(s.updated_at)}</td>
-        </tr>
+/// The list's boxes in the browser's document.
+#[cfg(feature = "hydrate")]
+mod dom {
+    use wasm_bindgen::JsCast;
+    use web_sys::{Element, HtmlInputElement};
+
+    /// The input an event came from.
+    pub fn input_of(ev: &web_sys::Event) -> Option<HtmlInputElement> {
+        ev.target()?.dyn_into::<HtmlInputElement>().ok()
+    }
+
+    /// A row's server id (its box's value is "id:generation").
+    pub fn row_id(input: &HtmlInputElement) -> Option<i64> {
+        input.value().split(':').next()?.parse().ok()
+    }
+
+    /// Every row's box with its server id.
+    pub fn row_boxes(list: &Element) -> Vec<(i64, HtmlInputElement)> {
+        let Ok(nodes) = list.query_selector_all("input[name='targets[]']") else { return Vec::new() };
+        (0..nodes.length())
+            .filter_map(|i| nodes.item(i)?.dyn_into::<HtmlInputElement>().ok())
+            .filter_map(|input| Some((row_id(&input)?, input)))
+            .collect()
+    }
+
+    /// The header's "select all" box.
+    pub fn select_all(list: &Element) -> Option<HtmlInputElement> {
+        list.query_selector("input[data-select-all]").ok()??.dyn_into::<HtmlInputElement>().ok()
     }
 }
 
 /// The action bar under the table: the role's actions, a reason (Defective needs one)
 /// and the hardware check (Available from unavailable needs it).
 #[component]
-fn BulkBar(actions: Vec<(Action, &'static str)>, selected: RwSignal<BTreeSet<i64>>) -> impl IntoView {
+fn BulkBar(actions: Vec<(Action, &'static str)>, count: RwSignal<usize>) -> impl IntoView {
     let chosen = RwSignal::new(String::new());
-    let count = move || selected.with(BTreeSet::len);
     view! {
         <div class="bulk-bar" data-testid="bulk-bar">
-            <span class="muted" aria-live="polite">{move || format!("{} selected", count())}</span>
+            <span class="muted" aria-live="polite">{move || format!("{} selected", count.get())}</span>
             <label>"Action"
                 <select name="action" required on:change=move |ev| chosen.set(event_target_value(&ev))>
                     <option value="">"Choose…"</option>
