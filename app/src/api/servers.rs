@@ -1,45 +1,23 @@
 //! Servers: the utilization report, the list, one server's page, add, status buttons.
 
 use super::ActionError;
-use crate::domain::buttons::Button;
 #[cfg(feature = "ssr")]
 use crate::domain::{Action, Permission};
 use crate::model::Server;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Everything the server page shows.
+/// The server page above and below its notes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServerDetail {
-    pub server: Server,
-    pub buttons: Vec<Button>,
-    /// Register / Re-register and Decommission, as the role and state allow.
-    pub process_buttons: Vec<Button>,
+    pub id: i64,
+    /// The cards above the notes (summary, hardware changes, status, processes, power,
+    /// BMC access, hardware), rendered on the server (`ui/pages/server_rendered.rs`)
+    /// with the page's last form answer in its card.
+    pub html: String,
     /// The notes, for those who see the fleet; `can_edit_notes` says who may save.
     pub notes: Option<crate::model::Notes>,
     pub can_edit_notes: bool,
-    /// The summary card (name, state, type, serial, BMC, location, power, health),
-    /// rendered on the server (`ui/pages/server_rendered.rs`).
-    pub summary_html: String,
-    /// The hardware card (what the last registration found, and its firmware for those
-    /// who see the fleet), rendered on the server; None before a registration.
-    pub hardware_html: Option<String>,
-    /// What "Available" from unavailable asks to check: its disks and switch
-    /// interfaces, a line each (empty without an inventory).
-    pub hardware_check: Vec<String>,
-    /// The caller may open the BMC credentials (offered before a decommission).
-    pub can_reveal_bmc: bool,
-    /// The caller may replace the BMC access; then the current BMC user (not secret).
-    pub can_edit_bmc: bool,
-    pub bmc_username: Option<String>,
-    /// The BMC certificate pin, for those who may edit BMC access.
-    pub bmc_certificate: Option<crate::model::CertificatePin>,
-    /// The power buttons the caller may press and the latest power request.
-    #[serde(default)]
-    pub power: crate::model::PowerControl,
-    /// The caller may acknowledge the hardware changes a registration found.
-    #[serde(default)]
-    pub can_acknowledge_hardware: bool,
     /// The live stream's fingerprint of this part, read before the data: the page
     /// compares the stream's first message with it (a change between this read and the
     /// stream's start is news).
@@ -92,20 +70,13 @@ pub async fn list_servers(
     #[server(default)] page: Option<i64>,
 ) -> Result<ServerListView, ActionError> {
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewFleet)).await?;
-    // The query as the page has it, in the order its links write it.
-    let current: Vec<(String, String)> = [
-        ("q", q.clone()),
-        ("state", state.clone()),
-        ("type", server_type.clone()),
-        ("datacenter", datacenter.clone()),
-        ("rack", rack.clone()),
-        ("sort", sort.clone()),
-        ("dir", dir.clone()),
-        ("page", page.map(|p| p.to_string())),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
-    .collect();
+    // The query as the page has it, in the order its links write it (the page's keys).
+    let values = [&q, &state, &server_type, &datacenter, &rack, &sort, &dir, &page.map(|p| p.to_string())];
+    let current: Vec<(String, String)> = crate::ui::pages::servers::KEYS
+        .iter()
+        .zip(values)
+        .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
+        .collect();
     let params = crate::backend::services::servers::ListParams {
         state,
         server_type,
@@ -190,83 +161,75 @@ pub async fn bulk_action(
     Ok(backend.change_many(&actor, action, &parsed, reason.as_deref(), checked.is_some()).await)
 }
 
+/// The server page's cards above the notes. `answer` is the page's last form answer
+/// (`ui::rendered_forms::FormAnswer`, "" for none), shown in its card.
 #[server(endpoint = "server_detail", output = crate::api::codec::Json)]
-pub async fn load_server(id: i64) -> Result<ServerDetail, ActionError> {
+pub async fn load_server(id: i64, #[server(default)] answer: String) -> Result<ServerDetail, ActionError> {
+    use crate::ui::pages::server_rendered::{DetailCards, detail_cards};
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
     let live = backend.page_fingerprint(id).await.map(|(server, _)| server).unwrap_or_default();
     let (server, inventory, active_job) =
         backend.server_page_view(&user, id).await.map_err(super::ssr::service_error)?;
-    let buttons = crate::domain::buttons::status_buttons(server.state, user.role, active_job);
-    let process_buttons = crate::domain::buttons::process_buttons(server.state, user.role, active_job);
     let notes = if user.role.can(Permission::ViewFleet) {
         Some(backend.notes(id).await.map_err(super::ssr::service_error)?)
     } else {
         None
     };
-    let can_edit_notes = user.role.can(Permission::EditNotes);
-    let can_edit_bmc = user.role.can(Permission::EditBmc);
-    let bmc_username =
-        if can_edit_bmc { Some(backend.bmc_username(id).await.map_err(super::ssr::service_error)?) } else { None };
-    let bmc_certificate =
-        if can_edit_bmc { Some(backend.bmc_certificate(id).await.map_err(super::ssr::service_error)?) } else { None };
-    let power = backend.power_control(&user, id).await.map_err(super::ssr::service_error)?;
+    let bmc = if user.role.can(Permission::EditBmc) {
+        Some((
+            backend.bmc_username(id).await.map_err(super::ssr::service_error)?,
+            backend.bmc_certificate(id).await.map_err(super::ssr::service_error)?,
+        ))
+    } else {
+        None
+    };
     let firmware = if user.role.can(Permission::ViewFleet) {
         backend.server_firmware(id, server.server_type.as_deref()).await.map_err(super::ssr::service_error)?
     } else {
         Vec::new()
     };
-    use crate::ui::pages::server_rendered;
-    let hardware_check = server_rendered::hardware_check(inventory.as_ref());
-    let hardware_html = inventory.map(|inv| server_rendered::hardware(inv, firmware));
-    Ok(ServerDetail {
-        summary_html: server_rendered::summary(server.clone()),
+    let cards = DetailCards {
+        buttons: crate::domain::buttons::status_buttons(server.state, user.role, active_job),
+        process_buttons: crate::domain::buttons::process_buttons(server.state, user.role, active_job),
+        power: backend.power_control(&user, id).await.map_err(super::ssr::service_error)?,
         server,
-        buttons,
-        process_buttons,
-        notes,
-        can_edit_notes,
-        hardware_html,
-        hardware_check,
+        inventory,
+        firmware,
         can_reveal_bmc: user.role.can(Permission::RevealBmcCredentials),
-        can_edit_bmc,
-        bmc_username,
-        bmc_certificate,
-        power,
         can_acknowledge_hardware: user.role.can(Permission::AcknowledgeHardware),
+        bmc,
+    };
+    let answer = crate::ui::rendered_forms::FormAnswer::decode(&answer);
+    Ok(ServerDetail {
+        id,
+        html: detail_cards(cards, answer),
+        notes,
+        can_edit_notes: user.role.can(Permission::EditNotes),
         live,
     })
 }
 
 /// The parts of the server page that change while a job runs: the latest job with its
-/// steps (None for tenants or when there was none), and the audit (None when the
-/// caller may not read it).
+/// steps, the operating system, erase certificates and the audit, as the caller may
+/// see them, rendered on the server (`ui/pages/server_rendered.rs`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServerActivity {
-    pub job: Option<crate::model::JobView>,
-    /// The server's audit as the Events card, rendered on the server (None when the
-    /// caller may not read the audit).
-    pub events_html: Option<String>,
-    pub can_manage_jobs: bool,
-    /// The cleanings' erase certificates, newest first, as their card rendered on the
-    /// server (None when the caller may not read the audit).
-    pub erase_html: Option<String>,
-    /// The latest operating system deployment (progress, outcome), for its tenant too.
-    #[serde(default)]
-    pub deploy: Option<crate::model::DeployView>,
-    /// Images the caller may deploy to the server now (empty: re-deploy not offered).
-    #[serde(default)]
-    pub deploy_images: Vec<String>,
-    /// The root-disk hint and the disks, for those who may set it.
-    #[serde(default)]
-    pub root_disk: Option<crate::model::RootDiskChoice>,
+    pub html: String,
     /// The live stream's fingerprint of this part, read before the data (see
     /// `ServerDetail::live`).
     #[serde(default)]
     pub live: String,
 }
 
+/// The server page's cards below the notes. `answer` as for `load_server`;
+/// `abort_open` keeps an open Abort confirmation open.
 #[server(endpoint = "server_activity", output = crate::api::codec::Json)]
-pub async fn load_activity(id: i64) -> Result<ServerActivity, ActionError> {
+pub async fn load_activity(
+    id: i64,
+    #[server(default)] answer: String,
+    #[server(default)] abort_open: bool,
+) -> Result<ServerActivity, ActionError> {
+    use crate::ui::pages::server_rendered::{ActivityCards, activity_cards};
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
     let live = backend.page_fingerprint(id).await.map(|(_, activity)| activity).unwrap_or_default();
     let server = backend.server_for(&user, id).await.map_err(super::ssr::service_error)?;
@@ -291,16 +254,18 @@ pub async fn load_activity(id: i64) -> Result<ServerActivity, ActionError> {
     } else {
         Vec::new()
     };
-    Ok(ServerActivity {
+    let cards = ActivityCards {
+        server_id: id,
         job,
-        events_html: events.map(crate::ui::pages::server_rendered::events),
         can_manage_jobs: user.role.can(Permission::RetryAbortJobs),
-        erase_html: erase_certificates.map(crate::ui::pages::server_rendered::erase_certificates),
         deploy,
         deploy_images,
         root_disk: backend.root_disk_choice(&user, id).await.map_err(super::ssr::service_error)?,
-        live,
-    })
+        erase_certificates,
+        events,
+    };
+    let answer = crate::ui::rendered_forms::FormAnswer::decode(&answer);
+    Ok(ServerActivity { html: activity_cards(cards, answer, abort_open), live })
 }
 
 #[server(endpoint = "add_server", output = crate::api::codec::Json)]

@@ -79,7 +79,7 @@ where
 
 /// An answer's JSON text as the function's output; an unreadable one is a transport
 /// error, in the same words as any other answer the page cannot read.
-fn read_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ActionError> {
+pub(super) fn read_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ActionError> {
     serde_json::from_str(text).map_err(|e| {
         use server_fn::error::FromServerFnError;
         ActionError::from_server_fn_error(server_fn::error::ServerFnErrorErr::Deserialization(e.to_string()))
@@ -99,7 +99,10 @@ impl Posts {
         });
         #[cfg(not(feature = "ssr"))]
         let refused = None;
-        let action = Action::new_with_value(refused, move |body: &String| post(path, body.clone()));
+        let action = Action::new_with_value(refused, move |body: &String| {
+            let body = body.clone();
+            async move { post(path, body).await }
+        });
         Posts { url, action }
     }
 
@@ -120,7 +123,7 @@ impl Posts {
 /// (answer wanted as JSON; an error status carries an `ActionError`; a redirect the
 /// function asked for is followed by the router).
 #[cfg(feature = "hydrate")]
-async fn post(path: &'static str, body: String) -> Result<String, ActionError> {
+pub(super) async fn post(path: &str, body: String) -> Result<String, ActionError> {
     use server_fn::client::{Client, browser::BrowserClient};
     use server_fn::error::FromServerFnError;
     use server_fn::request::{ClientReq, browser::BrowserRequest};
@@ -148,29 +151,41 @@ async fn post(path: &'static str, body: String) -> Result<String, ActionError> {
 
 /// Forms are posted by the browser, never dispatched while rendering on the server.
 #[cfg(not(feature = "hydrate"))]
-async fn post(_path: &'static str, _body: String) -> Result<String, ActionError> {
+pub(super) async fn post(_path: &str, _body: String) -> Result<String, ActionError> {
     Err(ActionError::new("a form cannot be submitted from the server"))
 }
 
-/// Posts the submitted form's fields (and the button that submitted it) as the
-/// browser would.
+/// Posts the submitted form's fields through the action.
 #[cfg(feature = "hydrate")]
 fn submit(posts: Posts, ev: &leptos::ev::SubmitEvent) {
-    let body = leptos::form::form_data_from_event(ev)
-        .ok()
-        .and_then(|data| web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data).ok())
-        .and_then(|params| params.to_string().as_string());
-    match body {
+    match form_body(ev) {
         Some(body) => {
             posts.action.dispatch(body);
         }
         None => {
-            use server_fn::error::FromServerFnError;
-            let e = server_fn::error::ServerFnErrorErr::Serialization("the form's fields could not be read".into());
-            posts.action.value().set(Some(Err(ActionError::from_server_fn_error(e))));
+            posts.action.value().set(Some(Err(unreadable_form())));
             posts.action.version().update(|n| *n += 1);
         }
     }
+}
+
+/// The submitted form's fields (and the button that submitted it) urlencoded, as the
+/// browser would post them.
+#[cfg(feature = "hydrate")]
+pub(super) fn form_body(ev: &leptos::ev::SubmitEvent) -> Option<String> {
+    leptos::form::form_data_from_event(ev)
+        .ok()
+        .and_then(|data| web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data).ok())
+        .and_then(|params| params.to_string().as_string())
+}
+
+/// What a form whose fields could not be read answers.
+#[cfg(feature = "hydrate")]
+pub(super) fn unreadable_form() -> ActionError {
+    use server_fn::error::FromServerFnError;
+    ActionError::from_server_fn_error(server_fn::error::ServerFnErrorErr::Serialization(
+        "the form's fields could not be read".into(),
+    ))
 }
 
 #[cfg(not(feature = "hydrate"))]
@@ -221,7 +236,7 @@ mod tests {
                     path.display(),
                     n + 1
                 );
-                forms += line.matches("on:submit=").count();
+                forms += line.matches("<form ").count();
             }
         }
         assert!(forms >= 30, "found only {forms} forms: did the pages move?");

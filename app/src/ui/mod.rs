@@ -4,6 +4,7 @@ pub mod components;
 pub mod form_action;
 mod layout;
 pub(crate) mod pages;
+pub mod rendered_forms;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};

@@ -11,8 +11,11 @@ mod not_found;
 #[cfg(feature = "ssr")]
 pub(crate) mod report_rendered;
 mod server;
+#[cfg(feature = "ssr")]
 mod server_activity;
+#[cfg(feature = "ssr")]
 mod server_bmc;
+#[cfg(feature = "ssr")]
 mod server_deploy;
 #[cfg(feature = "ssr")]
 mod server_erase;
@@ -20,13 +23,16 @@ mod server_erase;
 mod server_events;
 #[cfg(feature = "ssr")]
 mod server_hardware;
+#[cfg(feature = "ssr")]
 mod server_hardware_changes;
 mod server_notes;
+#[cfg(feature = "ssr")]
 mod server_power;
 #[cfg(feature = "ssr")]
 pub(crate) mod server_rendered;
+#[cfg(feature = "ssr")]
 mod server_status;
-mod servers;
+pub(crate) mod servers;
 mod subscriptions;
 mod users;
 mod webhooks;

@@ -1,19 +1,12 @@
-//! One server: the page's data and live updates, and its cards in order (summary,
-//! hardware changes to acknowledge, status and process buttons, power, BMC access,
-//! hardware, notes, job, deployment, erase certificates, events). Each card is its own
-//! component in a `server_*` file; the display-only ones (summary, hardware, erase
-//! certificates, events) come rendered by the server (`server_rendered.rs`).
+//! One server: the page's data and live updates. Its cards come rendered by the server
+//! (`server_rendered.rs`, each card in its own `server_*` file) except the notes
+//! (`server_notes.rs`), which edit and preview as one types; the forms in the
+//! rendered cards post through one handler (`ui::rendered_forms`).
 
-use super::server_activity::JobCard;
-use super::server_bmc::BmcCard;
-use super::server_hardware_changes::HardwareChangesCard;
 use super::server_notes::NotesCard;
-use super::server_status::{ProcessCard, StatusCard};
-use crate::api::servers::{
-    AbortJob, DecommissionServer, RetryJob, SetServerState, StartRegistration, load_activity, load_server,
-};
-use crate::ui::components::{ServerHtml, error_text};
-use crate::ui::form_action::FormAction;
+use crate::api::servers::{load_activity, load_server};
+use crate::ui::components::error_text;
+use crate::ui::rendered_forms::Answers;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -21,40 +14,24 @@ use leptos_router::hooks::use_params_map;
 pub fn ServerPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    let set_state = FormAction::<SetServerState>::new();
-    let register = FormAction::<StartRegistration>::new();
-    let decommission = FormAction::<DecommissionServer>::new();
-    let retry = FormAction::<RetryJob>::new();
-    let abort = FormAction::<AbortJob>::new();
-    let change_bmc = FormAction::<crate::api::servers::ChangeBmc>::new();
-    let accept_cert = FormAction::<crate::api::servers::AcceptBmcCertificate>::new();
-    let rotate = FormAction::<crate::api::servers::RotateBmcPassword>::new();
-    let power = FormAction::<crate::api::servers::RequestPower>::new();
-    let redeploy = FormAction::<crate::api::images::RedeployServer>::new();
-    let set_root_disk = FormAction::<crate::api::images::SetRootDisk>::new();
-    let acknowledge = FormAction::<crate::api::servers::AcknowledgeHardware>::new();
+    let answers = Answers::new();
     // Bumped by the live stream when the server (state, power) or its activity (job
     // steps, audit) changed; each refetches its part of the page.
     let live_server = RwSignal::new(0u64);
     let live_activity = RwSignal::new(0u64);
     // True while the live stream is down (the browser reconnects by itself).
     let live_lost = RwSignal::new(false);
-    let actions = move || {
-        set_state.version().get()
-            + register.version().get()
-            + decommission.version().get()
-            + retry.version().get()
-            + abort.version().get()
-            + change_bmc.version().get()
-            + accept_cert.version().get()
-            + rotate.version().get()
-            + power.version().get()
-            + redeploy.version().get()
-            + set_root_disk.version().get()
-            + acknowledge.version().get()
-    };
-    let detail = Resource::new(move || (id(), actions(), live_server.get()), |(id, ..)| load_server(id));
-    let activity = Resource::new(move || (id(), actions(), live_activity.get()), |(id, ..)| load_activity(id));
+    // Kept across re-renders: an open Abort confirmation and a notes draft.
+    let abort_open = RwSignal::new(false);
+    let notes_draft = RwSignal::new(None::<String>);
+    let detail = Resource::new(
+        move || (id(), answers.count(), live_server.get()),
+        move |(id, ..)| load_server(id, answers.last()),
+    );
+    let activity = Resource::new(
+        move || (id(), answers.count(), live_activity.get()),
+        move |(id, ..)| load_activity(id, answers.last(), abort_open.get_untracked()),
+    );
     // What the shown data was read at, for the stream's first message.
     let rendered = move || {
         let server = detail.with_untracked(|d| d.as_ref().and_then(|r| r.as_ref().ok()).map(|d| d.live.clone()));
@@ -62,9 +39,6 @@ pub fn ServerPage() -> impl IntoView {
         (server.filter(|l| !l.is_empty()), act.filter(|l| !l.is_empty()))
     };
     follow_live_updates(Signal::derive(id), live_server, live_activity, live_lost, rendered);
-    // Kept across re-renders: an open Abort confirmation and a notes draft.
-    let abort_open = RwSignal::new(false);
-    let notes_draft = RwSignal::new(None::<String>);
     view! {
         {move || live_lost.get().then(|| view! {
             <p class="warning" role="status" data-testid="live-lost">
@@ -74,54 +48,43 @@ pub fn ServerPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || detail.get().map(|r| match r {
                 Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
-                Ok(d) => {
-                    let s = d.server.clone();
-                    let sid = s.id;
-                    view! {
-                        <ServerHtml html=d.summary_html.clone()/>
-                        {(!s.hardware_changes.is_empty()).then(|| view! {
-                            <HardwareChangesCard server=s.clone() can_acknowledge=d.can_acknowledge_hardware acknowledge/>
-                        })}
-                        {(!d.buttons.is_empty()).then(|| view! {
-                            <StatusCard server=s.clone() buttons=d.buttons.clone() hardware_check=d.hardware_check.clone() set_state/>
-                        })}
-                        {(!d.process_buttons.is_empty()).then(|| view! {
-                            <ProcessCard server=s.clone() buttons=d.process_buttons.clone() can_reveal=d.can_reveal_bmc
-                                register decommission/>
-                        })}
-                        {super::server_power::shows(&d.power).then(|| view! {
-                            <super::server_power::PowerCard server_id=sid power_state=s.power_state
-                                control=d.power.clone() request=power/>
-                        })}
-                        {d.can_edit_bmc.then(|| view! {
-                            <BmcCard server=s.clone() username=d.bmc_username.clone().unwrap_or_default() change=change_bmc
-                                certificate=d.bmc_certificate.clone().unwrap_or_default() accept=accept_cert rotate/>
-                        })}
-                        {d.hardware_html.clone().map(|html| view! { <ServerHtml html/> })}
-                        {d.notes.clone().map(|notes| view! { <NotesCard server_id=sid notes=notes can_edit=d.can_edit_notes draft=notes_draft/> })}
-                    }.into_any()
-                }
+                Ok(d) => view! {
+                    <div class="server-html" on:submit=answers.on_submit() inner_html=d.html></div>
+                    {d.notes.map(|notes| view! { <NotesCard server_id=d.id notes can_edit=d.can_edit_notes draft=notes_draft/> })}
+                }.into_any(),
             })}
         </Suspense>
         <Transition fallback=|| ()>
             {move || activity.get().map(|r| match r {
                 Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
-                Ok(a) => {
-                    let sid = id();
-                    view! {
-                        {a.job.clone().map(|job| view! {
-                            <JobCard server_id=sid job can_manage=a.can_manage_jobs retry abort abort_open/>
-                        })}
-                        {(a.deploy.is_some() || !a.deploy_images.is_empty() || a.root_disk.is_some()).then(|| view! {
-                            <super::server_deploy::DeployCard server_id=sid deploy=a.deploy.clone()
-                                images=a.deploy_images.clone() redeploy root_disk=a.root_disk.clone() set_root_disk/>
-                        })}
-                        {a.erase_html.clone().map(|html| view! { <ServerHtml html/> })}
-                        {a.events_html.clone().map(|html| view! { <ServerHtml html/> })}
-                    }.into_any()
-                }
+                Ok(a) => view! {
+                    <div class="server-html" on:submit=answers.on_submit() on:click=keep_abort_open(abort_open)
+                        inner_html=a.html></div>
+                }.into_any(),
             })}
         </Transition>
+    }
+}
+
+/// Follows the Abort confirmation (`data-keep-open`) in the job card as it is opened
+/// and closed, so it comes back open when the card is drawn again with new steps.
+fn keep_abort_open(open: RwSignal<bool>) -> impl Fn(leptos::ev::MouseEvent) + Clone + 'static {
+    move |ev: leptos::ev::MouseEvent| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let details = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .and_then(|t| t.closest("details[data-keep-open] > summary").ok().flatten())
+                .and_then(|summary| summary.parent_element());
+            if let Some(details) = details {
+                // The click comes before the toggle: it opens a closed one.
+                open.set(!details.has_attribute("open"));
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, open);
     }
 }
 

@@ -1,10 +1,11 @@
 //! The server page's job card: the running (or last) job with its steps, Retry and
-//! Abort.
+//! Abort. Rendered on the server (`server_rendered.rs`); the page keeps an open Abort
+//! confirmation open when the card comes again (`data-keep-open`).
 
 use crate::api::servers::{AbortJob, RetryJob};
 use crate::model::JobView;
-use crate::ui::components::{error_text, utc};
-use crate::ui::form_action::FormAction;
+use crate::ui::components::utc;
+use crate::ui::rendered_forms::{Answered, error_view};
 use leptos::prelude::*;
 
 /// The job card: its steps as they happen, Retry and Abort for those who manage jobs.
@@ -13,10 +14,10 @@ pub(super) fn JobCard(
     server_id: i64,
     job: JobView,
     can_manage: bool,
-    retry: FormAction<RetryJob>,
-    abort: FormAction<AbortJob>,
+    retry: Answered<RetryJob>,
+    abort: Answered<AbortJob>,
     /// An open Abort confirmation, kept when the card is drawn again.
-    abort_open: RwSignal<bool>,
+    abort_open: bool,
 ) -> impl IntoView {
     let active = job.is_active();
     let (can_retry, can_abort) = (job.can_retry(), job.can_abort());
@@ -41,25 +42,22 @@ pub(super) fn JobCard(
             </ol>
             {active.then(|| view! { <p class="muted live-note">"Steps appear here as they happen."</p> })}
             {(can_manage && can_retry).then(|| view! {
-                <form action=retry.url() method="post" class="inline" on:submit=retry.on_submit()>
+                <form action=retry.url() method="post" class="inline">
                     <input type="hidden" name="id" value=server_id/>
                     <button type="submit">"Retry"</button>
                 </form>
             })}
             {(can_manage && can_abort).then(|| view! {
-                <details class="confirm" open=abort_open.get_untracked()>
-                    <summary role="button" on:click=move |_| abort_open.update(|o| *o = !*o)>"Abort…"</summary>
+                <details class="confirm" open=abort_open data-keep-open="abort">
+                    <summary role="button">"Abort…"</summary>
                     <p>{abort_text}</p>
-                    <form action=abort.url() method="post" class="inline" on:submit=abort.on_submit()>
+                    <form action=abort.url() method="post" class="inline">
                         <input type="hidden" name="id" value=server_id/>
                         <button type="submit" class="danger">"Abort the job"</button>
                     </form>
                 </details>
             })}
-            {move || match (retry.result(), abort.result()) {
-                (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
-                _ => None,
-            }}
+            {error_view(retry.error().or(abort.error()))}
         </section>
     }
 }

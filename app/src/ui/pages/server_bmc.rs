@@ -1,8 +1,8 @@
 //! The server page's BMC access card: the pinned TLS certificate (and a changed one to
-//! accept), and replacing the BMC address, user and password.
+//! accept), and replacing the BMC address, user and password. Rendered on the server
+//! (`server_rendered.rs`).
 
-use crate::ui::components::error_text;
-use crate::ui::form_action::FormAction;
+use crate::ui::rendered_forms::{Answered, error_view};
 use leptos::prelude::*;
 
 const BMC_FIELDS: &[&str] = &["bmc_address", "bmc_username", "bmc_password"];
@@ -13,17 +13,19 @@ const BMC_FIELDS: &[&str] = &["bmc_address", "bmc_username", "bmc_password"];
 pub(super) fn BmcCard(
     server: crate::model::Server,
     username: String,
-    change: FormAction<crate::api::servers::ChangeBmc>,
+    change: Answered<crate::api::servers::ChangeBmc>,
     certificate: crate::model::CertificatePin,
-    accept: FormAction<crate::api::servers::AcceptBmcCertificate>,
-    rotate: FormAction<crate::api::servers::RotateBmcPassword>,
+    accept: Answered<crate::api::servers::AcceptBmcCertificate>,
+    rotate: Answered<crate::api::servers::RotateBmcPassword>,
 ) -> impl IntoView {
     use crate::domain::tls_pin::display;
     use crate::ui::components::{FieldError, field_errors, field_invalid};
-    let result = Signal::derive(move || change.result());
-    let invalid =
-        move |f: &'static str| move || if field_invalid(&change.result(), f, BMC_FIELDS) { "true" } else { "false" };
+    let changed = change.result();
+    let result = Signal::stored(changed.clone());
+    let invalid = |f: &'static str| if field_invalid(&changed, f, BMC_FIELDS) { "true" } else { "false" };
     let forgotten = server.state == crate::domain::ServerState::Decommissioned;
+    // A refused change comes back with its form open.
+    let refused = matches!(changed, Some(Err(_))) || forgotten;
     view! {
         <section class="card" aria-labelledby="bmc-h" data-testid="bmc-card">
             <h2 id="bmc-h">"BMC access"</h2>
@@ -39,24 +41,23 @@ pub(super) fn BmcCard(
                         sending anything until it is accepted. Accept it only if you know why it changed (a new BMC \
                         certificate, a reset of the BMC)."</p>
                     <p>"New: SHA-256 "<code class="mono fingerprint">{display(&offered)}</code></p>
-                    <form action=accept.url() method="post" class="inline" on:submit=accept.on_submit()>
+                    <form action=accept.url() method="post" class="inline">
                         <input type="hidden" name="id" value=server.id/>
                         <input type="hidden" name="fingerprint" value=offered.clone()/>
                         <button type="submit">"Accept the new certificate"</button>
                     </form>
-                    {move || match accept.result() {
-                        Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any()),
-                        Some(Ok(())) => Some(view! { <p class="ok" role="status">"Accepted: retry the job."</p> }.into_any()),
-                        None => None,
-                    }}
+                    {error_view(accept.error())}
                 </div>
             })}
-            <details open=move || matches!(change.result(), Some(Err(_))) || forgotten>
+            {matches!(accept.result(), Some(Ok(()))).then(|| view! {
+                <p class="ok" role="status">"New certificate accepted: retry the job."</p>
+            })}
+            <details open=refused>
                 <summary>"Change BMC address or credentials…"</summary>
                 <p class="hint">"A stored password follows no new address: changing the address or the TLS setting \
                     forgets it unless you enter the password again. Jobs check that the machine behind the address is \
                     the one this server was registered as (UUID and serial) before they touch it."</p>
-                <form action=change.url() method="post" class="grid-form" novalidate=true on:submit=change.on_submit()>
+                <form action=change.url() method="post" class="grid-form" novalidate=true>
                     <input type="hidden" name="id" value=server.id/>
                     <input type="hidden" name="generation" value=server.generation/>
                     <div class="field"><label>"BMC address"<input name="bmc_address" value=server.bmc_address.clone() required
@@ -70,7 +71,7 @@ pub(super) fn BmcCard(
                         " Accept a self-signed BMC certificate (TLS not verified)"</span></label>
                     <button type="submit" class="primary">"Save BMC access"</button>
                 </form>
-                {move || match change.result() {
+                {match changed {
                     Some(Err(e)) => {
                         let rest: Vec<String> = field_errors(&e, BMC_FIELDS).into_iter()
                             .filter(|(f, _)| f.is_empty()).map(|(_, m)| m).collect();
@@ -81,14 +82,14 @@ pub(super) fn BmcCard(
                 }}
             </details>
             {(!forgotten).then(|| view! {
-                <form action=rotate.url() method="post" class="inline" on:submit=rotate.on_submit()>
+                <form action=rotate.url() method="post" class="inline">
                     <input type="hidden" name="id" value=server.id/>
                     <button type="submit">"Rotate the BMC password"</button>
                 </form>
                 <span class="hint">" A new random password is set on the BMC and stored only once a login with it \
                     works; if any step fails, the old one keeps working and stays stored."</span>
-                {move || match rotate.result() {
-                    Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any()),
+                {match rotate.result() {
+                    Some(Err(e)) => Some(error_view(Some(e)).into_any()),
                     Some(Ok(job)) => Some(view! { <p class="ok" role="status">{format!("Rotation job #{job} queued.")}</p> }.into_any()),
                     None => None,
                 }}

@@ -1,12 +1,13 @@
 //! The server page's operating system card: the latest deployment of an image (its
 //! progress step by step, the outcome, why it failed) and, for those who may, writing
-//! an image again (with a confirmation that the disk is overwritten).
+//! an image again (with a confirmation that the disk is overwritten). Rendered on the
+//! server (`server_rendered.rs`).
 
 use crate::api::images::{RedeployServer, SetRootDisk};
 use crate::domain::JobStatus;
 use crate::model::{DeployView, RootDiskChoice};
-use crate::ui::components::{ActionError, utc};
-use crate::ui::form_action::FormAction;
+use crate::ui::components::utc;
+use crate::ui::rendered_forms::{Answered, error_view};
 use leptos::prelude::*;
 
 fn status_text(d: &DeployView) -> String {
@@ -24,9 +25,9 @@ pub fn DeployCard(
     server_id: i64,
     deploy: Option<DeployView>,
     images: Vec<String>,
-    redeploy: FormAction<RedeployServer>,
+    redeploy: Answered<RedeployServer>,
     root_disk: Option<RootDiskChoice>,
-    set_root_disk: FormAction<SetRootDisk>,
+    set_root_disk: Answered<SetRootDisk>,
 ) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="os-h" data-testid="deploy">
@@ -53,7 +54,7 @@ pub fn DeployCard(
             {(!images.is_empty()).then(|| view! {
                 <details class="confirm">
                     <summary role="button">"Deploy an image…"</summary>
-                    <form action=redeploy.url() method="post" class="grid-form" on:submit=redeploy.on_submit()>
+                    <form action=redeploy.url() method="post" class="grid-form">
                         <input type="hidden" name="id" value=server_id/>
                         <label>"Image"
                             <select name="image">
@@ -66,11 +67,11 @@ pub fn DeployCard(
                     </form>
                 </details>
             })}
-            <ActionError result=Signal::derive(move || redeploy.result())/>
+            {error_view(redeploy.error())}
             {root_disk.map(|choice| {
                 let current = choice.current.clone().unwrap_or_default();
                 view! {
-                    <form action=set_root_disk.url() method="post" class="inline" on:submit=set_root_disk.on_submit()>
+                    <form action=set_root_disk.url() method="post" class="inline">
                         <input type="hidden" name="id" value=server_id/>
                         <label>"Root disk "
                             <select name="serial">
@@ -83,7 +84,7 @@ pub fn DeployCard(
                         </label>
                         " " <button type="submit">"Save"</button>
                     </form>
-                    <ActionError result=Signal::derive(move || set_root_disk.result())/>
+                    {error_view(set_root_disk.error())}
                 }
             })}
         </section>

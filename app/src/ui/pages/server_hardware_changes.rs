@@ -1,16 +1,16 @@
 //! The server page's "hardware changes need a look" card: what the registrations found
 //! changed since someone last accepted the hardware, and for admins and operators the
 //! acknowledgement (with a comment) that lets the server be set available again.
+//! Rendered on the server (`server_rendered.rs`).
 
-use crate::ui::components::error_text;
-use crate::ui::form_action::FormAction;
+use crate::ui::rendered_forms::{Answered, error_view};
 use leptos::prelude::*;
 
 #[component]
 pub(super) fn HardwareChangesCard(
     server: crate::model::Server,
     can_acknowledge: bool,
-    acknowledge: FormAction<crate::api::servers::AcknowledgeHardware>,
+    acknowledge: Answered<crate::api::servers::AcknowledgeHardware>,
 ) -> impl IntoView {
     let count = server.hardware_changes.len();
     view! {
@@ -34,7 +34,7 @@ pub(super) fn HardwareChangesCard(
             </table></div>
             {if can_acknowledge {
                 view! {
-                    <form action=acknowledge.url() method="post" class="grid-form" on:submit=acknowledge.on_submit()>
+                    <form action=acknowledge.url() method="post" class="grid-form">
                         <input type="hidden" name="id" value=server.id/>
                         <input type="hidden" name="generation" value=server.generation/>
                         <div class="field"><label>"What did you check? (kept in the audit)"
@@ -42,10 +42,7 @@ pub(super) fn HardwareChangesCard(
                                 aria-describedby="hwc-error"></textarea></label></div>
                         <button type="submit" class="primary">"Acknowledge these changes"</button>
                     </form>
-                    <div id="hwc-error">{move || match acknowledge.result() {
-                        Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
-                        _ => None,
-                    }}</div>
+                    <div id="hwc-error">{error_view(acknowledge.error())}</div>
                 }.into_any()
             } else {
                 view! { <p class="muted">"An admin or operator acknowledges them."</p> }.into_any()

@@ -1,13 +1,13 @@
 //! The server page's power card: the BMC's last word on power, the buttons the caller
 //! may press (Off and Reset ask for confirmation, without JavaScript too) and how the
-//! latest request went.
+//! latest request went. Rendered on the server (`server_rendered.rs`).
 
 use crate::api::servers::RequestPower;
 use crate::domain::JobStatus;
 use crate::domain::power::PowerButton;
 use crate::model::{PowerControl, PowerJob};
-use crate::ui::components::{DisabledButton, error_text, utc};
-use crate::ui::form_action::FormAction;
+use crate::ui::components::{DisabledButton, utc};
+use crate::ui::rendered_forms::{Answered, error_view};
 use leptos::prelude::*;
 
 fn last_text(job: &PowerJob) -> String {
@@ -24,9 +24,10 @@ pub fn PowerCard(
     server_id: i64,
     power_state: crate::domain::power::PowerState,
     control: PowerControl,
-    request: FormAction<RequestPower>,
+    request: Answered<RequestPower>,
 ) -> impl IntoView {
     let PowerControl { buttons, last } = control;
+    let url = request.url();
     let button = move |b: PowerButton| {
         let label = b.request.label().to_string();
         if !b.enabled {
@@ -34,7 +35,7 @@ pub fn PowerCard(
         }
         let form = move |class: &'static str, text: String| {
             view! {
-                <form action=request.url() method="post" class="inline" on:submit=request.on_submit()>
+                <form action=url method="post" class="inline">
                     <input type="hidden" name="id" value=server_id/>
                     <input type="hidden" name="request" value=b.request.as_str()/>
                     <button type="submit" class=class>{text}</button>
@@ -67,10 +68,7 @@ pub fn PowerCard(
             <div class="buttons" data-testid="power-buttons">
                 {buttons.into_iter().map(button).collect_view()}
             </div>
-            {move || match request.result() {
-                Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
-                _ => None,
-            }}
+            {error_view(request.error())}
         </section>
     }
 }

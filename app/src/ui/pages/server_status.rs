@@ -1,13 +1,14 @@
 //! The server page's buttons: the Server status card (the states an admin or operator
 //! may set; Available from unavailable asks to check the hardware first) and the
 //! Processes card (registration, decommissioning; each asks for confirmation).
+//! Rendered on the server (`server_rendered.rs`).
 
-use crate::api::servers::{DecommissionServer, SetServerState, StartRegistration};
+use crate::api::servers::{DecommissionServer, RevealBmcCredentials, SetServerState, StartRegistration};
 use crate::domain::buttons::Button;
 use crate::domain::{Action, ServerState};
 use crate::model::Server;
-use crate::ui::components::{DisabledButton, error_text};
-use crate::ui::form_action::FormAction;
+use crate::ui::components::DisabledButton;
+use crate::ui::rendered_forms::{Answered, error_view};
 use leptos::prelude::*;
 
 /// The Server status card: one button per state the caller may set now (greyed with
@@ -17,9 +18,10 @@ pub(super) fn StatusCard(
     server: Server,
     buttons: Vec<Button>,
     hardware_check: Vec<String>,
-    set_state: FormAction<SetServerState>,
+    set_state: Answered<SetServerState>,
 ) -> impl IntoView {
     let (sid, generation) = (server.id, server.generation);
+    let url = set_state.url();
     view! {
         <section class="card" aria-labelledby="status-h">
             <h2 id="status-h">"Server status"</h2>
@@ -27,7 +29,7 @@ pub(super) fn StatusCard(
             {buttons.into_iter().map(|b| {
                 if b.action == Action::SetAvailable && b.enabled && server.state == ServerState::Unavailable {
                     return view! {
-                        <AvailableConfirm server_id=sid generation hardware_check=hardware_check.clone() set_state/>
+                        <AvailableConfirm server_id=sid generation hardware_check=hardware_check.clone() url/>
                     }.into_any();
                 }
                 let needs_reason = b.action == Action::MarkDefective;
@@ -38,7 +40,7 @@ pub(super) fn StatusCard(
                     return view! { <DisabledButton label why/> }.into_any();
                 }
                 view! {
-                    <form action=set_state.url() method="post" class="inline" on:submit=set_state.on_submit()>
+                    <form action=url method="post" class="inline">
                         <input type="hidden" name="id" value=sid/>
                         <input type="hidden" name="action" value=action/>
                         <input type="hidden" name="generation" value=generation/>
@@ -50,10 +52,7 @@ pub(super) fn StatusCard(
                 }.into_any()
             }).collect_view()}
             </div>
-            {move || match set_state.result() {
-                Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
-                _ => None,
-            }}
+            {error_view(set_state.error())}
         </section>
     }
 }
@@ -65,9 +64,13 @@ pub(super) fn ProcessCard(
     server: Server,
     buttons: Vec<Button>,
     can_reveal: bool,
-    register: FormAction<StartRegistration>,
-    decommission: FormAction<DecommissionServer>,
+    register: Answered<StartRegistration>,
+    decommission: Answered<DecommissionServer>,
+    reveal: Answered<RevealBmcCredentials>,
 ) -> impl IntoView {
+    let refused = register.error().or(decommission.error());
+    // Credentials shown (or refused) come inside the decommission confirmation: open.
+    let revealed = reveal.result().is_some();
     let (sid, generation) = (server.id, server.generation);
     let used = server.state == ServerState::Used;
     let serial = server.serial_number.clone().unwrap_or_default();
@@ -84,13 +87,13 @@ pub(super) fn ProcessCard(
                 let confirm = format!("{label}…");
                 match b.action {
                     Action::Decommission => view! {
-                        <details class="confirm">
+                        <details class="confirm" open=revealed>
                             <summary role="button">{confirm}</summary>
                             <p>"Decommissioning powers the server off, ejects virtual media and "
                                <strong>"forgets the BMC password"</strong>
                                ". Copy the BMC address, user, password and serial first."</p>
-                            {can_reveal.then(|| view! { <RevealCredentials server_id=sid serial=serial.clone()/> })}
-                            <form action=decommission.url() method="post" class="inline" on:submit=decommission.on_submit()>
+                            {can_reveal.then(|| view! { <RevealCredentials server_id=sid serial=serial.clone() reveal=reveal.clone()/> })}
+                            <form action=decommission.url() method="post" class="inline">
                                 <input type="hidden" name="id" value=sid/>
                                 <input type="hidden" name="generation" value=generation/>
                                 <button type="submit" class="danger">"Decommission now"</button>
@@ -105,7 +108,7 @@ pub(super) fn ProcessCard(
                             } else {
                                 view! { <p>"The server boots the live image; its hardware is discovered again and compared with the last inventory."</p> }.into_any()
                             }}
-                            <form action=register.url() method="post" class="inline" on:submit=register.on_submit()>
+                            <form action=register.url() method="post" class="inline">
                                 <input type="hidden" name="id" value=sid/>
                                 <input type="hidden" name="generation" value=generation/>
                                 <button type="submit">{format!("{label} now")}</button>
@@ -115,23 +118,19 @@ pub(super) fn ProcessCard(
                 }
             }).collect_view()}
             </div>
-            {move || match (register.result(), decommission.result()) {
-                (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
-                _ => None,
-            }}
+            {error_view(refused)}
         </section>
     }
 }
 
 /// Opens the BMC credentials inline (admins; audited), so they can be copied before
-/// the decommission forgets the password.
+/// the decommission forgets the password. Opened, the confirmation stays open when
+/// the card comes again with them.
 #[component]
-fn RevealCredentials(server_id: i64, serial: String) -> impl IntoView {
-    use crate::api::servers::RevealBmcCredentials;
-    let reveal = FormAction::<RevealBmcCredentials>::new();
+fn RevealCredentials(server_id: i64, serial: String, reveal: Answered<RevealBmcCredentials>) -> impl IntoView {
     view! {
         <div data-testid="reveal-credentials">
-            {move || match reveal.result() {
+            {match reveal.result() {
                 Some(Ok(c)) => view! {
                     <dl class="creds">
                         <dt>"BMC address"</dt><dd>{c.address}</dd>
@@ -142,14 +141,11 @@ fn RevealCredentials(server_id: i64, serial: String) -> impl IntoView {
                     <p class="muted">"Viewing the credentials is recorded in the audit."</p>
                 }.into_any(),
                 other => view! {
-                    <form action=reveal.url() method="post" class="inline" on:submit=reveal.on_submit()>
+                    <form action=reveal.url() method="post" class="inline">
                         <input type="hidden" name="id" value=server_id/>
                         <button type="submit">"Show BMC credentials to copy"</button>
                     </form>
-                    {match other {
-                        Some(Err(e)) => Some(view! { <p class="error" role="alert">{error_text(&e)}</p> }),
-                        _ => None,
-                    }}
+                    {error_view(other.and_then(Result::err))}
                 }.into_any(),
             }}
         </div>
@@ -159,12 +155,7 @@ fn RevealCredentials(server_id: i64, serial: String) -> impl IntoView {
 /// Available, from unavailable: the seed asks the admin to check the disks and the
 /// switch interfaces first, so the button opens them with a checkbox to confirm.
 #[component]
-fn AvailableConfirm(
-    server_id: i64,
-    generation: i64,
-    hardware_check: Vec<String>,
-    set_state: FormAction<SetServerState>,
-) -> impl IntoView {
+fn AvailableConfirm(server_id: i64, generation: i64, hardware_check: Vec<String>, url: &'static str) -> impl IntoView {
     view! {
         <details class="confirm" data-testid="available-confirm">
             <summary role="button">"Available…"</summary>
@@ -178,7 +169,7 @@ fn AvailableConfirm(
                     </ul>
                 }.into_any()
             }}
-            <form action=set_state.url() method="post" class="inline" on:submit=set_state.on_submit()>
+            <form action=url method="post" class="inline">
                 <input type="hidden" name="id" value=server_id/>
                 <input type="hidden" name="action" value="set_available"/>
                 <input type="hidden" name="generation" value=generation/>

@@ -13,7 +13,7 @@ use leptos_router::hooks::use_query_map;
 use std::collections::BTreeSet;
 
 /// The list's query parameters, in the order links write them.
-pub(super) const KEYS: [&str; 8] = ["q", "state", "type", "datacenter", "rack", "sort", "dir", "page"];
+pub(crate) const KEYS: [&str; 8] = ["q", "state", "type", "datacenter", "rack", "sort", "dir", "page"];
 
 const ADD_FIELDS: &[&str] = &["name", "bmc_address", "bmc_username", "bmc_password", "datacenter", "rack"];
 
