@@ -230,4 +230,37 @@ mod tests {
         let password = html.find("<dd>s3cret").unwrap_or_else(|| panic!("the password is missing: {html}"));
         assert!(confirm < password, "{html}");
     }
+
+    /// An admin opened Abort… on a running registration and a step arrived: the job
+    /// card, drawn again, keeps the confirmation open (the page says it was open), and
+    /// nobody else's card is open for them.
+    #[test]
+    fn an_open_abort_confirmation_stays_open_when_steps_arrive() {
+        let job = |open: bool| {
+            activity_cards(
+                ActivityCards {
+                    server_id: 7,
+                    job: Some(crate::model::JobView {
+                        id: 9,
+                        kind: crate::domain::JobKind::Register,
+                        status: crate::domain::JobStatus::Running,
+                        phase: crate::domain::JobPhase::Booting,
+                        attempts: 1,
+                        last_error: None,
+                        steps: vec![crate::model::JobStep { at: 0, message: "booting the live image".into() }],
+                    }),
+                    can_manage_jobs: true,
+                    deploy: None,
+                    deploy_images: Vec::new(),
+                    root_disk: None,
+                    erase_certificates: None,
+                    events: None,
+                },
+                None,
+                open,
+            )
+        };
+        assert!(job(true).contains(r#"<details open data-keep-open="abort""#), "{}", job(true));
+        assert!(job(false).contains(r#"<details data-keep-open="abort""#), "{}", job(false));
+    }
 }
