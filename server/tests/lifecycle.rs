@@ -138,6 +138,40 @@ async fn stale_generation_conflicts() {
     assert_eq!(app.backend.server(s.id).await.unwrap().state, ServerState::Available);
 }
 
+/// Ten admins press "Unavailable" on the same available server at the same moment:
+/// one move happens, once, with one audit line; the nine others are told the server
+/// changed (or is unavailable already), and nothing is written twice. On PostgreSQL
+/// such a move runs without a transaction (`Decided::alone`): its one statement must
+/// still refuse a move decided on a row someone else has moved since.
+#[tokio::test]
+async fn simultaneous_moves_of_one_server_move_it_once() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Available).await;
+    let before_events = event_count(&app, s.id).await;
+    let moves: Vec<_> = (0..10)
+        .map(|_| {
+            let backend = app.backend.clone();
+            tokio::spawn(async move {
+                backend.change_state(&Actor::user("admin"), s.id, &StateChange::new(Action::SetUnavailable)).await
+            })
+        })
+        .collect();
+    let mut moved = 0;
+    for task in moves {
+        match task.await.expect("the task ran") {
+            Ok(server) => {
+                assert_eq!(server.state, ServerState::Unavailable);
+                moved += 1;
+            }
+            Err(e) => assert!(matches!(e.code(), "conflict" | "illegal_transition"), "{e}"),
+        }
+    }
+    assert_eq!(moved, 1);
+    let after = app.backend.server(s.id).await.unwrap();
+    assert_eq!((after.state, after.generation), (ServerState::Unavailable, s.generation + 1));
+    assert_eq!(event_count(&app, s.id).await, before_events + 1);
+}
+
 /// The move and its audit event go in one round trip: both are written, or (at a
 /// stale generation or state) neither.
 #[tokio::test]
