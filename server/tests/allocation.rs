@@ -354,3 +354,50 @@ async fn server_made_available_during_a_subscription_is_reserved_for_it() {
     );
     assert_eq!(app.backend.subscription(sub).await.unwrap().short, 0);
 }
+
+/// A tenant's subscription is being created for a type (its transaction holds the
+/// type's lock) while a server of that type is made available: the move's shared lock
+/// waits for it, and its look at the type's subscriptions then sees the new one (so the
+/// move reconciles it), not the world as of before the wait. On SQLite transactions
+/// run one at a time: the look sees what was committed before it.
+#[tokio::test]
+async fn a_move_to_available_that_waited_for_a_new_subscription_sees_it() {
+    use app::backend::db::DbKind;
+    use app::backend::store::server_types;
+    let app = spawn_app().await;
+    let (servers, _) = pool(&app, "s", 0, 1).await;
+    let pool = app.backend.db.pool().clone();
+    let type_id: i64 = sqlx::query_scalar("SELECT server_type_id FROM servers WHERE id = $1")
+        .bind(servers[0].id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let subscribe = "INSERT INTO subscriptions (username, server_type_id, count, starts_at, created_by, created_at, updated_at) \
+                     VALUES ('acme', $1, 1, 0, 'admin', 0, 0)";
+    let mut creating = app.backend.db.begin_write().await.unwrap();
+    server_types::lock(&mut creating, type_id).await.unwrap();
+    sqlx::query(subscribe).bind(type_id).execute(&mut *creating).await.unwrap();
+    if app.backend.db.kind() == DbKind::Sqlite {
+        creating.commit().await.unwrap();
+        let mut tx = app.backend.db.begin_write().await.unwrap();
+        assert!(server_types::lock_shared_subscribed(&mut tx, type_id).await.unwrap());
+        return;
+    }
+    let db = app.backend.db.clone();
+    let moving = tokio::spawn(async move {
+        let mut tx = db.begin_write().await.unwrap();
+        let subscribed = server_types::lock_shared_subscribed(&mut tx, type_id).await.unwrap();
+        tx.commit().await.unwrap();
+        subscribed
+    });
+    // Commit the subscription only once the move waits for the type's lock.
+    let waiting =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sqlx::query_scalar::<_, i64>(waiting).fetch_one(&pool).await.unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the move never waited for the type's lock");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    creating.commit().await.unwrap();
+    assert!(moving.await.unwrap(), "the move read the subscriptions as of before its wait");
+}
