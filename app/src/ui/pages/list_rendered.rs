@@ -181,7 +181,6 @@ fn Pager(prev: Option<String>, next: Option<String>, number: i64, pages: i64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::power::{Health, PowerState};
 
     /// A machine reports a serial that is markup and someone typed markup as a rack: the
     /// list, rendered on the server and shown as it comes, carries both as text, and
@@ -189,28 +188,8 @@ mod tests {
     #[test]
     fn markup_from_a_machine_or_a_user_is_shown_as_text_in_the_list() {
         let attack = "<img src=x onerror=alert(1)>";
-        let server = Server {
-            id: 7,
-            name: "r1-u07".into(),
-            state: ServerState::Available,
-            server_type: None,
-            serial_number: Some(attack.into()),
-            bmc_address: "10.0.0.7".into(),
-            bmc_verify_tls: true,
-            datacenter: "dc1".into(),
-            rack: attack.into(),
-            power_state: PowerState::Unknown,
-            health: Health::Unknown,
-            last_error: None,
-            bmc_warning: None,
-            reserved_for: None,
-            subscription_id: None,
-            deployment_id: None,
-            hardware_changes: Vec::new(),
-            generation: 3,
-            created_at: 0,
-            updated_at: 0,
-        };
+        let server =
+            Server { serial_number: Some(attack.into()), rack: attack.into(), ..super::super::sample_server() };
         let page = ServerListPage {
             items: vec![server],
             total: 1,

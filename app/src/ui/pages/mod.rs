@@ -85,3 +85,31 @@ lazy_pages! {
     /// `/webhooks`: webhooks and their delivery logs.
     WebhooksRoute => webhooks::WebhooksPage;
 }
+
+/// A server for the rendered pages' tests: r1-u07, available, generation 3.
+#[cfg(all(test, feature = "ssr"))]
+pub(crate) fn sample_server() -> crate::model::Server {
+    use crate::domain::power::{Health, PowerState};
+    crate::model::Server {
+        id: 7,
+        name: "r1-u07".into(),
+        state: crate::domain::ServerState::Available,
+        server_type: None,
+        serial_number: Some("S7".into()),
+        bmc_address: "10.0.0.7".into(),
+        bmc_verify_tls: true,
+        datacenter: "dc1".into(),
+        rack: "r1".into(),
+        power_state: PowerState::On,
+        health: Health::Ok,
+        last_error: None,
+        bmc_warning: None,
+        reserved_for: None,
+        subscription_id: None,
+        deployment_id: None,
+        hardware_changes: Vec::new(),
+        generation: 3,
+        created_at: 0,
+        updated_at: 0,
+    }
+}

@@ -111,33 +111,11 @@ fn hardware_check(inv: Option<&Inventory>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::api::servers::{ChangeBmc, RevealBmcCredentials};
-    use crate::domain::power::{Health, PowerState};
     use crate::domain::{Role, ServerState};
     use server_fn::ServerFn;
 
     fn server(name: &str, state: ServerState) -> Server {
-        Server {
-            id: 7,
-            name: name.into(),
-            state,
-            server_type: None,
-            serial_number: Some("S7".into()),
-            bmc_address: "10.0.0.7".into(),
-            bmc_verify_tls: true,
-            datacenter: "dc1".into(),
-            rack: "r1".into(),
-            power_state: PowerState::On,
-            health: Health::Ok,
-            last_error: None,
-            bmc_warning: None,
-            reserved_for: None,
-            subscription_id: None,
-            deployment_id: None,
-            hardware_changes: Vec::new(),
-            generation: 3,
-            created_at: 0,
-            updated_at: 0,
-        }
+        Server { name: name.into(), state, ..super::super::sample_server() }
     }
 
     fn admin_cards(server: Server, inventory: Option<Inventory>) -> DetailCards {
