@@ -248,7 +248,8 @@ pub(crate) async fn write_decided(
             // the read is seen now, and then this move reconciles after all
             // (upgrading: rare, and should two moves upgrade at once, PostgreSQL
             // fails one of them as a deadlock, which changes nothing).
-            if store::server_types::lock_shared_subscribed(&mut *tx, id).await? {
+            store::server_types::lock_shared(&mut *tx, id).await?;
+            if store::subscriptions::type_subscribed(&mut *tx, id).await? {
                 store::server_types::lock(&mut *tx, id).await?;
                 type_id = Some(id);
             }

@@ -85,27 +85,12 @@ pub async fn lock(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
 }
 
 /// Keeps `lock` off one server type until the transaction ends, without excluding
-/// other holders of this one, and says whether the type has a subscription not yet
-/// ended as of when the lock was granted, in one round trip (migration 0020's function
-/// reads with a snapshot taken after the lock). What a server made available takes
-/// when its type had no open subscription, so such moves of one type do not wait for
-/// each other's commit while a subscription being created (which takes `lock`) still
-/// waits for them, or they for it. On SQLite no lock (as `lock`), and the
-/// subscriptions as the transaction sees them.
-pub async fn lock_shared_subscribed(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
-    if !super::dialect::needs_locks(conn) {
-        return super::subscriptions::type_subscribed(conn, id).await;
-    }
-    // The subquery is not merged into the outer query (it locks rows), so the function
-    // runs on the row the lock let through, after the wait.
-    let subscribed: Option<bool> = sqlx::query_scalar(
-        "SELECT rackstate_type_subscribed(t.id) FROM (SELECT id FROM server_types WHERE id = $1 FOR SHARE) t",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await
-    .map_err(|e| DbError::query("locking a server type", e))?;
-    Ok(subscribed.unwrap_or(false))
+/// other holders of this one: what a server made available takes when its type had no
+/// open subscription, so such moves of one type do not wait for each other's commit
+/// while a subscription being created (which takes `lock`) still waits for them, or
+/// they for it. A no-op on SQLite, as `lock` is.
+pub async fn lock_shared(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
+    lock_row(conn, id, "FOR SHARE").await
 }
 
 async fn lock_row(conn: &mut AnyConnection, id: i64, mode: &str) -> Result<(), DbError> {
