@@ -14,7 +14,7 @@
 //! first (`store::server_types::lock`), so concurrent requests, in one process or in
 //! several sharing PostgreSQL, see each other's results and never take a server twice.
 
-use super::lifecycle::{Decided, StateChange, abort_in, apply_in, decide, not_found, write_decided};
+use super::lifecycle::{StateChange, abort_in, apply_in, apply_typed, not_found};
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
@@ -635,20 +635,7 @@ pub(crate) async fn change_state_in(
     change: &StateChange,
     now: i64,
 ) -> Result<Server, ServiceError> {
-    let row = store::servers::get_for_change(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
-    change_decided_in(tx, actor, decide(row, actor, change)?, change, now).await
-}
-
-/// `change_state_in` for a move already decided (`lifecycle::decide`).
-pub(crate) async fn change_decided_in(
-    tx: &mut sqlx::AnyConnection,
-    actor: &Actor,
-    decided: Decided,
-    change: &StateChange,
-    now: i64,
-) -> Result<Server, ServiceError> {
-    let (before, after, type_id) = write_decided(&mut *tx, actor, decided, change, now).await?;
-    let id = after.id;
+    let (before, after, type_id) = apply_typed(&mut *tx, actor, id, change, now).await?;
     if after_move(&mut *tx, &before, &after, type_id, now).await? {
         // The subscriptions touched this server (its holder, or reserved it again).
         return store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id));

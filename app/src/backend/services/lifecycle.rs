@@ -148,54 +148,17 @@ pub(crate) async fn apply_typed(
     change: &StateChange,
     now: i64,
 ) -> Result<(Server, Server, Option<i64>), ServiceError> {
-    // The row, its type and whether a job runs: one read.
-    let row = store::servers::get_for_change(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
-    let decided = decide(row, actor, change)?;
-    write_decided(tx, actor, decided, change, now).await
-}
-
-/// A move decided from the row read for it (`get_for_change`), before anything is
-/// written.
-pub(crate) struct Decided {
-    server: Server,
-    t: domain::transitions::Transition,
-    /// The server's type, and that type if the move may concern its subscriptions.
-    server_type_id: Option<i64>,
-    type_id: Option<i64>,
-    reason: Option<String>,
-}
-
-impl Decided {
-    /// The move writes nothing but itself and its audit: no type's lock to take, no
-    /// job to queue or close, no secret to forget, no subscription to reconcile.
-    /// `move_audited` is one statement, checked against the generation and state the
-    /// move was decided at, so on PostgreSQL such a move needs no transaction (BEGIN and
-    /// COMMIT are two of the five round trips of an API state change).
-    pub(crate) fn alone(&self) -> bool {
-        let t = &self.t;
-        t.starts_job().is_none()
-            && !t.forgets_bmc_secret
-            && t.ends_job().is_none()
-            && self.server.subscription_id.is_none()
-            && (t.to != ServerState::Available || self.server_type_id.is_none())
-    }
-}
-
-/// Checks a move against the row read for it and the transition table (no writes).
-pub(crate) fn decide(
-    row: store::servers::ForChange,
-    actor: &Actor,
-    change: &StateChange,
-) -> Result<Decided, ServiceError> {
     let reason = change.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if reason.is_some_and(|r| r.len() > MAX_REASON) {
         return Err(ServiceError::invalid("reason", format!("at most {MAX_REASON} characters")));
     }
-    let store::servers::ForChange { server, type_id, active_job, type_subscribed } = row;
+    // The row, its type and whether a job runs: one read.
+    let store::servers::ForChange { server, type_id, active_job, type_subscribed } =
+        store::servers::get_for_change(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
     // No subscription of its type: the move cannot concern one (and the subscription
     // check after it is skipped).
     let (server_type_id, held) = (type_id, server.subscription_id.is_some());
-    let type_id = type_id.filter(|_| type_subscribed || held);
+    let mut type_id = type_id.filter(|_| type_subscribed || held);
     if change.hardware_checked == Some(false) && domain::transitions::needs_hardware_check(server.state, change.action)
     {
         return Err(ServiceError::invalid(
@@ -219,21 +182,6 @@ pub(crate) fn decide(
     if t.reason == ReasonRule::Required && reason.is_none() {
         return Err(ServiceError::invalid("reason", "say what is wrong with the server"));
     }
-    Ok(Decided { server, t, server_type_id, type_id, reason: reason.map(str::to_string) })
-}
-
-/// Writes a decided move in the caller's transaction (or, for a move `alone`, on any
-/// connection): locks, state, audit, the job it starts or ends. Returns the server
-/// before and after, and the type whose subscriptions it may concern.
-pub(crate) async fn write_decided(
-    tx: &mut sqlx::AnyConnection,
-    actor: &Actor,
-    decided: Decided,
-    change: &StateChange,
-    now: i64,
-) -> Result<(Server, Server, Option<i64>), ServiceError> {
-    let Decided { server, t, server_type_id, mut type_id, reason } = decided;
-    let (id, held, reason) = (server.id, server.subscription_id.is_some(), reason.as_deref());
     if t.to == ServerState::Available || (held && !t.to.held_by_subscription()) {
         // Subscriptions of its type will be reconciled: take the type's lock before
         // the server's row, in the order the allocator takes them.

@@ -240,28 +240,6 @@ impl Backend {
     /// its guards, moves the state and writes the audit event, all in one transaction.
     pub async fn change_state(&self, actor: &Actor, id: i64, change: &StateChange) -> Result<Server, ServiceError> {
         let (actor, change) = (actor.clone(), change.clone());
-        if self.db.kind() == crate::backend::db::DbKind::Postgres {
-            // Read and decide first: a move that writes only itself and its audit is
-            // one statement, without a transaction (`Decided::alone`); any other runs in
-            // one with the same row (on PostgreSQL a read in a transaction sees the
-            // latest commits too, and the locks come after it either way).
-            let mut conn = self.db.conn().await?;
-            let row = store::servers::get_for_change(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
-            let decided = super::lifecycle::decide(row, &actor, &change)?;
-            if decided.alone() {
-                let (_, after, _) =
-                    super::lifecycle::write_decided(&mut conn, &actor, decided, &change, now_ms()).await?;
-                return Ok(after);
-            }
-            drop(conn);
-            return self
-                .write_runnable(move |tx| {
-                    Box::pin(async move {
-                        super::allocation::change_decided_in(tx, &actor, decided, &change, now_ms()).await
-                    })
-                })
-                .await;
-        }
         // (Many changes start a job: the runner may have work.)
         self.write_runnable(move |tx| {
             Box::pin(async move { super::allocation::change_state_in(tx, &actor, id, &change, now_ms()).await })
