@@ -140,9 +140,9 @@ async fn stale_generation_conflicts() {
 
 /// Ten admins press "Unavailable" on the same available server at the same moment:
 /// one move happens, once, with one audit line; the nine others are told the server
-/// changed (or is unavailable already), and nothing is written twice. On PostgreSQL
-/// such a move runs without a transaction (`Decided::alone`): its one statement must
-/// still refuse a move decided on a row someone else has moved since.
+/// changed (or is unavailable already), and nothing is written twice (on PostgreSQL
+/// the reads do not lock the row: the move's one statement refuses a move decided on
+/// a row someone else has moved since).
 #[tokio::test]
 async fn simultaneous_moves_of_one_server_move_it_once() {
     let app = spawn_app().await;
