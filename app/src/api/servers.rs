@@ -161,10 +161,15 @@ pub async fn bulk_action(
     Ok(backend.change_many(&actor, action, &parsed, reason.as_deref(), checked.is_some()).await)
 }
 
-/// The server page's cards above the notes. `answer` is the page's last form answer
-/// (`ui::rendered_forms::FormAnswer`, "" for none), shown in its card.
+/// The server page's cards above the notes. `answer_*` are the page's last form
+/// answer (`ui::rendered_forms::FormAnswer::args`, empty for none), shown in its card.
 #[server(endpoint = "server_detail", output = crate::api::codec::Json)]
-pub async fn load_server(id: i64, #[server(default)] answer: String) -> Result<ServerDetail, ActionError> {
+pub async fn load_server(
+    id: i64,
+    #[server(default)] answer_path: String,
+    #[server(default)] answer_ok: String,
+    #[server(default)] answer_error: String,
+) -> Result<ServerDetail, ActionError> {
     use crate::ui::pages::server_rendered::{DetailCards, detail_cards};
     let (backend, user, _) = super::ssr::require(Some(Permission::ViewOwnServers)).await?;
     let live = backend.page_fingerprint(id).await.map(|(server, _)| server).unwrap_or_default();
@@ -199,7 +204,7 @@ pub async fn load_server(id: i64, #[server(default)] answer: String) -> Result<S
         can_acknowledge_hardware: user.role.can(Permission::AcknowledgeHardware),
         bmc,
     };
-    let answer = crate::ui::rendered_forms::FormAnswer::decode(&answer);
+    let answer = crate::ui::rendered_forms::FormAnswer::from_args(answer_path, answer_ok, answer_error);
     Ok(ServerDetail {
         id,
         html: detail_cards(cards, answer),
@@ -221,12 +226,14 @@ pub struct ServerActivity {
     pub live: String,
 }
 
-/// The server page's cards below the notes. `answer` as for `load_server`;
+/// The server page's cards below the notes. `answer_*` as for `load_server`;
 /// `abort_open` keeps an open Abort confirmation open.
 #[server(endpoint = "server_activity", output = crate::api::codec::Json)]
 pub async fn load_activity(
     id: i64,
-    #[server(default)] answer: String,
+    #[server(default)] answer_path: String,
+    #[server(default)] answer_ok: String,
+    #[server(default)] answer_error: String,
     #[server(default)] abort_open: bool,
 ) -> Result<ServerActivity, ActionError> {
     use crate::ui::pages::server_rendered::{ActivityCards, activity_cards};
@@ -264,7 +271,7 @@ pub async fn load_activity(
         erase_certificates,
         events,
     };
-    let answer = crate::ui::rendered_forms::FormAnswer::decode(&answer);
+    let answer = crate::ui::rendered_forms::FormAnswer::from_args(answer_path, answer_ok, answer_error);
     Ok(ServerActivity { html: activity_cards(cards, answer, abort_open), live })
 }
 

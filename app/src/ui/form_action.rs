@@ -124,8 +124,15 @@ impl Posts {
 /// function asked for is followed by the router).
 #[cfg(feature = "hydrate")]
 pub(super) async fn post(path: &str, body: String) -> Result<String, ActionError> {
-    use server_fn::client::{Client, browser::BrowserClient};
     use server_fn::error::FromServerFnError;
+    post_answer(path, body).await?.map_err(|text| ActionError::de(text.into()))
+}
+
+/// `post`, with a refusal kept as the JSON text the function answered (Err inside Ok);
+/// Err: the page could not reach Rackstate or read its answer.
+#[cfg(feature = "hydrate")]
+pub(super) async fn post_answer(path: &str, body: String) -> Result<Result<String, String>, ActionError> {
+    use server_fn::client::{Client, browser::BrowserClient};
     use server_fn::request::{ClientReq, browser::BrowserRequest};
     use server_fn::response::ClientRes;
     let request = <BrowserRequest as ClientReq<ActionError>>::try_new_post(
@@ -138,15 +145,14 @@ pub(super) async fn post(path: &str, body: String) -> Result<String, ActionError
     let status = ClientRes::<ActionError>::status(&response);
     let location = ClientRes::<ActionError>::location(&response);
     let redirect = ClientRes::<ActionError>::has_redirect(&response);
-    let answer = if (400..=599).contains(&status) {
-        Err(ActionError::de(ClientRes::<ActionError>::try_into_bytes(response).await?))
-    } else {
-        ClientRes::<ActionError>::try_into_string(response).await
-    }?;
+    let text = ClientRes::<ActionError>::try_into_string(response).await?;
+    if (400..=599).contains(&status) {
+        return Ok(Err(text));
+    }
     if (300..=399).contains(&status) || redirect {
         server_fn::redirect::call_redirect_hook(&location);
     }
-    Ok(answer)
+    Ok(Ok(text))
 }
 
 /// Forms are posted by the browser, never dispatched while rendering on the server.

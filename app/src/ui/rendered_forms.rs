@@ -10,33 +10,39 @@
 //! data again with the answer, so the card shows the outcome (or the refusal, under
 //! its fields) where the form is.
 
+#[cfg(feature = "ssr")]
 use crate::api::ActionError;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
-/// The last form answer on a page, as the page hands it to the server to render.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The last form answer on a page, as the page hands it to the server to render: plain
+/// text (the browser only passes it on, so the wasm holds no code to write it).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FormAnswer {
     /// Where the form posted: its server function's URL.
     pub path: String,
     /// The function's answer as its JSON text, when it succeeded.
-    #[serde(default)]
     pub ok: Option<String>,
-    /// Why it did not.
-    #[serde(default)]
-    pub error: Option<ActionError>,
+    /// The refusal as the function's JSON text; empty when Rackstate could not be
+    /// reached.
+    pub error: Option<String>,
 }
 
 impl FormAnswer {
-    /// As a load function's argument: one JSON text, "" for none.
-    pub fn encode(answer: Option<FormAnswer>) -> String {
-        answer.and_then(|a| serde_json::to_string(&a).ok()).unwrap_or_default()
+    /// As a load function's arguments (path, ok, error; "" for none).
+    pub fn args(answer: Option<FormAnswer>) -> (String, String, String) {
+        match answer {
+            None => Default::default(),
+            Some(a) => (a.path, a.ok.unwrap_or_default(), a.error.unwrap_or_default()),
+        }
     }
 
-    /// The argument read back; anything unreadable is no answer (it only decides a
-    /// message on the caller's own page).
-    pub fn decode(text: &str) -> Option<FormAnswer> {
-        if text.is_empty() { None } else { serde_json::from_str(text).ok() }
+    /// The arguments read back: None without a path.
+    pub fn from_args(path: String, ok: String, error: String) -> Option<FormAnswer> {
+        if path.is_empty() {
+            return None;
+        }
+        let failed = !error.is_empty() || ok.is_empty();
+        Some(FormAnswer { path, ok: (!failed).then_some(ok), error: failed.then_some(error) })
     }
 }
 
@@ -55,20 +61,19 @@ impl Answers {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Answers {
         #[cfg(feature = "ssr")]
-        let refused = use_context::<leptos::server::ServerActionError>().map(|e| FormAnswer {
-            path: e.path().to_string(),
-            ok: None,
-            error: Some(server_fn::error::ServerFnUrlError::<ActionError>::decode_err(e.err())),
+        let refused = use_context::<leptos::server::ServerActionError>().map(|e| {
+            let error = server_fn::error::ServerFnUrlError::<ActionError>::decode_err(e.err());
+            FormAnswer { path: e.path().to_string(), ok: None, error: serde_json::to_string(&error).ok() }
         });
         #[cfg(not(feature = "ssr"))]
         let refused = None;
         Answers { last: RwSignal::new(refused), count: RwSignal::new(0) }
     }
 
-    /// The last answer, for a load function's argument (untracked: [`count`] is what
+    /// The last answer, as a load function's arguments (untracked: [`count`] is what
     /// the page's resources follow).
-    pub fn last(&self) -> String {
-        FormAnswer::encode(self.last.get_untracked())
+    pub fn last(&self) -> (String, String, String) {
+        FormAnswer::args(self.last.get_untracked())
     }
 
     /// How many answers came (tracked).
@@ -98,12 +103,13 @@ impl Answers {
                 let body = super::form_action::form_body(&ev);
                 leptos::task::spawn_local(async move {
                     let answer = match body {
-                        Some(body) => super::form_action::post(&path, body).await,
+                        Some(body) => super::form_action::post_answer(&path, body).await,
                         None => Err(super::form_action::unreadable_form()),
                     };
                     let (ok, error) = match answer {
-                        Ok(text) => (Some(text), None),
-                        Err(e) => (None, Some(e)),
+                        Ok(Ok(text)) => (Some(text), None),
+                        Ok(Err(refusal)) => (None, Some(refusal)),
+                        Err(_) => (None, Some(String::new())),
                     };
                     self.last.set(Some(FormAnswer { path, ok, error }));
                     self.count.update(|n| *n += 1);
@@ -149,16 +155,28 @@ where
     pub fn result(&self) -> Option<Result<S::Output, ActionError>> {
         let answer = self.answer.as_ref()?;
         Some(match (&answer.error, &answer.ok) {
-            (Some(e), _) => Err(e.clone()),
+            (Some(e), _) => Err(refusal(e)),
             (None, Some(text)) => super::form_action::read_answer(text),
-            (None, None) => Err(ActionError::new("the answer was lost")),
+            (None, None) => Err(refusal("")),
         })
     }
 
     /// The refusal, if the last answer was this function's and it failed.
     pub fn error(&self) -> Option<ActionError> {
-        self.answer.as_ref().and_then(|a| a.error.clone())
+        self.result().and_then(Result::err)
     }
+}
+
+/// A refusal as the function wrote it; "" (or text that is not one): the page could not
+/// reach Rackstate, so whether the form took effect is unknown.
+#[cfg(feature = "ssr")]
+fn refusal(text: &str) -> ActionError {
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        ActionError::new(
+            "Rackstate could not be reached when the form was sent: it may not have taken effect. \
+             Check what the page shows now and send it again if needed.",
+        )
+    })
 }
 
 /// The refusal as a card shows it under its forms.
@@ -173,15 +191,23 @@ mod tests {
     use crate::api::servers::{RetryJob, RotateBmcPassword};
     use server_fn::ServerFn;
 
+    fn path_of<S: ServerFn>() -> String {
+        S::url().to_string()
+    }
+
     /// The page hands the server the answer to a Rotate the BMC password: the BMC card
     /// reads it as the job's number, and no other card takes it for its own.
     #[test]
     fn an_answer_belongs_to_the_function_that_gave_it() {
         let answer = FormAnswer { path: RotateBmcPassword::url().into(), ok: Some("42".into()), error: None };
-        let back = FormAnswer::decode(&FormAnswer::encode(Some(answer.clone()))).expect("read back");
+        let (path, ok, error) = FormAnswer::args(Some(answer.clone()));
+        let back = FormAnswer::from_args(path, ok, error).expect("read back");
         assert_eq!(back, answer);
         assert_eq!(Answered::<RotateBmcPassword>::new(Some(&back)).result(), Some(Ok(42)));
         assert_eq!(Answered::<RetryJob>::new(Some(&back)).result(), None);
-        assert_eq!(FormAnswer::decode("not json"), None);
+        assert_eq!(FormAnswer::from_args(String::new(), "1".into(), String::new()), None);
+        let lost = FormAnswer::from_args(path_of::<RetryJob>(), String::new(), String::new());
+        let refused = Answered::<RetryJob>::new(lost.as_ref()).error().expect("a lost answer is not a success");
+        assert!(refused.message.contains("may not have taken effect"), "{refused:?}");
     }
 }

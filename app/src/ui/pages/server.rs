@@ -26,11 +26,17 @@ pub fn ServerPage() -> impl IntoView {
     let notes_draft = RwSignal::new(None::<String>);
     let detail = Resource::new(
         move || (id(), answers.count(), live_server.get()),
-        move |(id, ..)| load_server(id, answers.last()),
+        move |(id, ..)| {
+            let (path, ok, error) = answers.last();
+            load_server(id, path, ok, error)
+        },
     );
     let activity = Resource::new(
         move || (id(), answers.count(), live_activity.get()),
-        move |(id, ..)| load_activity(id, answers.last(), abort_open.get_untracked()),
+        move |(id, ..)| {
+            let (path, ok, error) = answers.last();
+            load_activity(id, path, ok, error, abort_open.get_untracked())
+        },
     );
     // What the shown data was read at, for the stream's first message.
     let rendered = move || {

@@ -190,7 +190,8 @@ mod tests {
             message: "bmc_address: not a BMC address".into(),
             fields: vec![crate::api::FieldMessage { field: "bmc_address".into(), message: "not a BMC address".into() }],
         };
-        let answer = FormAnswer { path: ChangeBmc::url().into(), ok: None, error: Some(refusal) };
+        let error = serde_json::to_string(&refusal).ok();
+        let answer = FormAnswer { path: ChangeBmc::url().into(), ok: None, error };
         let html = detail_cards(admin_cards(server("r1-u07", ServerState::Available), None), Some(answer));
         assert!(html.contains(r#"class="field-error">not a BMC address<"#), "{html}");
         assert!(html.contains(r#"<details open"#), "the BMC form stays open: {html}");
