@@ -6,7 +6,7 @@
 //! hardware changes, job, operating system) were about 80 KB of its brotli. Here the
 //! server renders them with plain forms, which post without JavaScript as before;
 //! with JavaScript a submit inside such a card is posted by [`Answers`] through the
-//! same untyped request as `FormAction` (`form_action::post`), and the page reads its
+//! same untyped request as `FormAction` (`form_action::post_answer`), and the page reads its
 //! data again with the answer, so the card shows the outcome (or the refusal, under
 //! its fields) where the form is.
 
