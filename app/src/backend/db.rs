@@ -83,14 +83,45 @@ impl DbError {
 /// The statement [`Db::write_one`] runs (`Box::pin(store::...(conn, ...))`).
 pub type WriteOne<'c, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, DbError>> + Send + 'c>>;
 
+/// The work of one [`Db::transaction`] (`Box::pin(async move { ... })`), given the
+/// transaction's connection.
+pub type TxWork<'c, T, E> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send + 'c>>;
+
+/// The writer connection while it is this caller's.
+type WriterGuard = tokio::sync::OwnedMappedMutexGuard<Option<sqlx::AnyConnection>, sqlx::AnyConnection>;
+
+/// Runs `work` between `begin` and COMMIT on `conn`; an Err rolls back.
+async fn in_transaction<T, E, F>(conn: &mut sqlx::AnyConnection, begin: &'static str, work: F) -> Result<T, E>
+where
+    E: From<DbError>,
+    F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> TxWork<'c, T, E>,
+{
+    let mut tx =
+        sqlx::Connection::begin_with(conn, begin).await.map_err(|e| DbError::query("starting a transaction", e))?;
+    match work(&mut tx).await {
+        Ok(out) => {
+            tx.commit().await.map_err(|e| DbError::query("committing", e))?;
+            Ok(out)
+        }
+        Err(e) => {
+            // Dropped uncommitted (a panic), the transaction would roll back as well.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
-    /// SQLite: one connection that every write transaction takes in turn. SQLite runs
-    /// one writer at a time anyway; queueing on the pool (first come, first served)
-    /// instead of on SQLite's busy handler (which sleeps 1 to 100 ms between tries)
-    /// keeps writes back to back under load. PostgreSQL writes use the pool.
-    writer: Option<AnyPool>,
+    /// SQLite: one connection that every write takes in turn. SQLite runs one writer
+    /// at a time anyway; queueing on this lock (first come, first served) instead of
+    /// on SQLite's busy handler (which sleeps 1 to 100 ms between tries) keeps writes
+    /// back to back under load. Not a pool of one: sqlx tests a pooled connection
+    /// each time it is given back (a ping, a round trip to the connection's worker
+    /// thread), which was a second hand-off for every write. PostgreSQL writes use
+    /// the pool.
+    writer: Option<std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>>,
     /// SQLite: the thread that runs write transactions (see `Db::write`).
     writer_thread: Option<std::sync::Arc<WriterThread>>,
     kind: DbKind,
@@ -187,6 +218,23 @@ impl WriterThread {
     }
 }
 
+/// Every SQLite connection's settings. WAL lets readers run beside the one writer;
+/// the busy timeout makes writers queue instead of failing at once. The WAL is
+/// checkpointed at SQLite's default of 1000 pages: with the pinned writer thread that
+/// measured p99 7-8 ms at 3,000 changes/s, 10,000 pages 29-36 ms (each checkpoint
+/// stalls the writer longer).
+async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute(
+        format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+             PRAGMA foreign_keys=ON; PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS};"
+        )
+        .as_str(),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Creates a new SQLite database file readable by its owner only (0600): it holds
 /// password hashes, sealed secrets and the audit. SQLite gives its WAL and shared
 /// memory files the database file's permissions. An existing file is left as it is.
@@ -245,19 +293,7 @@ impl Db {
                 .after_connect(move |conn, _meta| {
                     Box::pin(async move {
                         if kind == DbKind::Sqlite {
-                            // WAL lets readers run beside the one writer; the busy timeout makes
-                            // writers queue instead of failing at once. The WAL is checkpointed at
-                            // SQLite's default of 1000 pages: with the pinned writer thread that
-                            // measured p99 7-8 ms at 3,000 changes/s, 10,000 pages 29-36 ms (each
-                            // checkpoint stalls the writer longer).
-                            conn.execute(
-                                format!(
-                                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS};"
-                                )
-                                .as_str(),
-                            )
-                            .await?;
+                            sqlite_pragmas(conn).await?;
                         }
                         Ok(())
                     })
@@ -268,15 +304,17 @@ impl Db {
             DbKind::Sqlite => {
                 let thread =
                     WriterThread::start().map_err(|e| DbError::Connect { kind, source: sqlx::Error::Io(e) })?;
-                // Opened on the writer thread (its worker thread shares the CPU), and
-                // kept: a connection the pool replaced would be opened elsewhere.
-                let options = options(1).idle_timeout(None).max_lifetime(None);
+                // Opened on the writer thread (its worker thread shares the CPU).
                 let url = url.clone();
                 let writer = thread
-                    .run(async move { options.connect(&url).await })
+                    .run(async move {
+                        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await?;
+                        sqlite_pragmas(&mut conn).await?;
+                        Ok::<_, sqlx::Error>(conn)
+                    })
                     .await?
                     .map_err(|source| DbError::Connect { kind, source })?;
-                (Some(writer), Some(std::sync::Arc::new(thread)))
+                (Some(std::sync::Arc::new(tokio::sync::Mutex::new(Some(writer)))), Some(std::sync::Arc::new(thread)))
             }
             DbKind::Postgres => (None, None),
         };
@@ -346,24 +384,28 @@ impl Db {
         if missing.is_empty() { Ok(()) } else { Err(format!("migrations not applied: {missing:?}")) }
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one
-    /// failing when it upgrades a read snapshot.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DbError> {
-        let tx = match (&self.writer, &self.writer_thread, self.kind) {
-            // On the writer thread: a connection the pool opens again opens there.
-            (Some(writer), Some(thread), _) => {
-                let writer = writer.clone();
-                thread.run(async move { writer.begin_with("BEGIN IMMEDIATE").await }).await?
+    /// Runs `work` in one write transaction, where writes run best (see [`Db::write`]):
+    /// committed when it returns Ok, rolled back when it returns Err (or panics). On
+    /// SQLite it takes the write lock at once (`BEGIN IMMEDIATE`) on the one writer
+    /// connection, so writers queue in order instead of one failing when it upgrades a
+    /// read snapshot; on PostgreSQL any pooled connection.
+    pub async fn transaction<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> TxWork<'c, T, E> + Send + 'static,
+    {
+        let db = self.clone();
+        self.write(async move {
+            match db.writer_conn().await? {
+                Some(mut conn) => in_transaction(&mut conn, "BEGIN IMMEDIATE", work).await,
+                None => in_transaction(&mut *db.conn().await?, "BEGIN", work).await,
             }
-            (Some(writer), None, _) => writer.begin_with("BEGIN IMMEDIATE").await,
-            (None, _, DbKind::Sqlite) => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            (None, _, DbKind::Postgres) => self.pool.begin().await,
-        };
-        tx.map_err(|e| DbError::query("starting a transaction", e))
+        })
+        .await?
     }
 
-    /// Runs a future that writes (it calls `begin_write`) where writes run best: on
+    /// Runs a future that writes (through `transaction` or `write_one`) where writes run best: on
     /// SQLite, on the writer thread, so the transaction's statements follow each other
     /// without waiting behind other requests; on PostgreSQL, right here. The future
     /// runs to its end even if the caller stops waiting.
@@ -383,19 +425,20 @@ impl Db {
         self.pool.acquire().await.map_err(|e| DbError::query("getting a database connection", e))
     }
 
-    /// A connection for writes outside a transaction (single statements: a job's log
-    /// line, a lease renewal, a claim). On SQLite it is the one writer connection, so
-    /// writers queue in order for it: a write from a reading connection would fight the
-    /// writer for SQLite's lock through the busy handler, which sleeps up to 100 ms per
-    /// try (measured: 1,000 registrations spent most of their time there). On
-    /// PostgreSQL any pooled connection.
-    async fn write_conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, DbError> {
-        match &self.writer {
-            Some(writer) => {
-                writer.acquire().await.map_err(|e| DbError::query("getting the database's writer connection", e))
-            }
-            None => self.conn().await,
-        }
+    /// SQLite: the one writer connection, once it is this caller's turn (writes from
+    /// reading connections would fight the writer for SQLite's lock through the busy
+    /// handler, which sleeps up to 100 ms per try; measured: 1,000 registrations spent
+    /// most of their time there). None on PostgreSQL: any pooled connection writes.
+    async fn writer_conn(&self) -> Result<Option<WriterGuard>, DbError> {
+        let Some(writer) = &self.writer else { return Ok(None) };
+        // A write nested in another on the writer thread would wait for itself: it
+        // fails after the pool's acquire timeout instead, as a pool of one did.
+        let turn = tokio::time::timeout(ACQUIRE_TIMEOUT, writer.clone().lock_owned())
+            .await
+            .map_err(|_| DbError::query("getting the database's writer connection", sqlx::Error::PoolTimedOut))?;
+        tokio::sync::OwnedMutexGuard::try_map(turn, Option::as_mut)
+            .map(Some)
+            .map_err(|_| DbError::query("getting the database's writer connection", sqlx::Error::PoolClosed))
     }
 
     /// Runs a write outside a transaction (one statement: a claim, a lease, a job's
@@ -411,8 +454,10 @@ impl Db {
     {
         let db = self.clone();
         self.write(async move {
-            let mut conn = db.write_conn().await?;
-            work(&mut conn).await
+            match db.writer_conn().await? {
+                Some(mut conn) => work(&mut conn).await,
+                None => work(&mut *db.conn().await?).await,
+            }
         })
         .await?
     }
@@ -426,8 +471,10 @@ impl Db {
     }
 
     pub async fn close(&self) {
-        if let Some(writer) = &self.writer {
-            writer.close().await;
+        if let Some(writer) = &self.writer
+            && let Some(conn) = writer.lock().await.take()
+        {
+            let _ = sqlx::Connection::close(conn).await;
         }
         self.pool.close().await;
     }

@@ -140,12 +140,14 @@ fn overwrite(path: &Path, size: u64, metadata_only: bool) -> Result<u64, String>
 /// full: every byte); returns the bytes written.
 pub fn erase_path(path: &Path, size: u64, mode: EraseMode) -> std::io::Result<u64> {
     let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-    let zeros = vec![0u8; CHUNK];
+    // No bigger than the device: a 4 MiB zeroed buffer for a small device (a lab
+    // disk, a boot partition) cost more than writing it.
+    let zeros = vec![0u8; CHUNK.min(usize::try_from(size).unwrap_or(CHUNK)).max(1)];
     let write_range = |f: &mut std::fs::File, from: u64, to: u64| -> std::io::Result<u64> {
         f.seek(SeekFrom::Start(from))?;
         let mut at = from;
         while at < to {
-            let n = ((to - at) as usize).min(CHUNK);
+            let n = usize::try_from(to - at).unwrap_or(usize::MAX).min(zeros.len());
             f.write_all(&zeros[..n])?;
             at += n as u64;
         }

@@ -96,8 +96,3 @@ impl ServiceError {
         }
     }
 }
-
-/// A failed commit (nothing was written).
-pub(crate) fn commit_error(e: sqlx::Error) -> ServiceError {
-    ServiceError::Internal(crate::backend::db::DbError::query("committing", e))
-}

@@ -95,15 +95,14 @@ impl Backend {
     /// Ends the job with `end` (Succeed or Fail; a job being aborted ends aborted).
     /// One transaction: the job's end and its `job_finished` audit event.
     pub async fn finish_job(&self, claim: Claim, end: JobEvent, error: Option<&str>) -> Result<bool, DbError> {
-        let (db, error) = (self.db.clone(), error.map(str::to_string));
+        let error = error.map(str::to_string);
         self.db
-            .write(async move {
-                let mut tx = db.begin_write().await?;
-                let done = store::jobs::finish(&mut tx, claim.id, claim.fence, end, error.as_deref(), now_ms()).await?;
-                tx.commit().await.map_err(|e| DbError::query("ending a job", e))?;
-                Ok(done)
+            .transaction(move |tx| {
+                Box::pin(async move {
+                    store::jobs::finish(tx, claim.id, claim.fence, end, error.as_deref(), now_ms()).await
+                })
             })
-            .await?
+            .await
     }
 
     /// The job as it is now.

@@ -4,13 +4,12 @@
 //! back when it returns Err, and the job runner woken when the work queued a job.
 
 use super::ServiceError;
-use super::error::commit_error;
 use crate::backend::Backend;
 use std::future::Future;
 use std::pin::Pin;
 
-/// The open transaction a service's work writes through.
-pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// The connection of the open transaction a service's work writes through.
+pub(crate) type Tx = sqlx::AnyConnection;
 
 /// The work of one transaction (`Box::pin(async move { ... })`).
 pub(crate) type Work<'t, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 't>>;
@@ -22,15 +21,7 @@ impl Backend {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut Tx) -> Work<'t, T> + Send + 'static,
     {
-        let db = self.db.clone();
-        self.db
-            .write(async move {
-                let mut tx = db.begin_write().await?;
-                let out = work(&mut tx).await?;
-                tx.commit().await.map_err(commit_error)?;
-                Ok(out)
-            })
-            .await?
+        self.db.transaction(work).await
     }
 
     /// `write`, for work that may have made a job runnable (queued one, or an agent
