@@ -324,20 +324,33 @@ async fn server_made_available_during_a_subscription_is_reserved_for_it() {
 
     // The subscription's transaction, as `create_subscription` writes it: the type's
     // lock, then the row; not committed yet.
-    let mut tx = app.backend.db.begin_write().await.unwrap();
-    let type_id = store::server_types::id_by_label(&mut tx, &label).await.unwrap().unwrap();
-    store::server_types::lock(&mut tx, type_id).await.unwrap();
-    let now = store::now_ms();
-    let row = store::subscriptions::NewSubscription {
-        username: "acme",
-        server_type_id: type_id,
-        count: 1,
-        pinned: false,
-        starts_at: now,
-        ends_at: None,
-        created_by: "admin",
-    };
-    let sub = store::subscriptions::insert(&mut tx, &row, now).await.unwrap();
+    let (written, written_id) = tokio::sync::oneshot::channel();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let db = app.backend.db.clone();
+    let subscription = tokio::spawn(async move {
+        db.transaction(move |tx| {
+            Box::pin(async move {
+                let type_id = store::server_types::id_by_label(tx, &label).await?.expect("the type");
+                store::server_types::lock(tx, type_id).await?;
+                let now = store::now_ms();
+                let row = store::subscriptions::NewSubscription {
+                    username: "acme",
+                    server_type_id: type_id,
+                    count: 1,
+                    pinned: false,
+                    starts_at: now,
+                    ends_at: None,
+                    created_by: "admin",
+                };
+                let sub = store::subscriptions::insert(tx, &row, now).await?;
+                let _ = written.send(sub);
+                let _ = released.await;
+                Ok::<_, app::backend::DbError>(sub)
+            })
+        })
+        .await
+    });
+    let sub = written_id.await.unwrap();
 
     let backend = app.backend.clone();
     let id = servers[0].id;
@@ -345,7 +358,8 @@ async fn server_made_available_during_a_subscription_is_reserved_for_it() {
         tokio::spawn(async move { backend.change_state(&admin(), id, &StateChange::new(Action::SetAvailable)).await });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!back.is_finished(), "the move waits for the subscription being written");
-    tx.commit().await.unwrap();
+    release.send(()).unwrap();
+    assert_eq!(subscription.await.unwrap().unwrap(), sub);
 
     let s = back.await.unwrap().unwrap();
     assert_eq!(

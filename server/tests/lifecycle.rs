@@ -196,17 +196,32 @@ async fn a_move_and_its_event_are_written_together() {
         to: ServerState::Available,
         last_error: servers::LastError::Keep,
     };
-    let mut tx = app.backend.db.begin_write().await.unwrap();
-    let stale_generation = servers::move_audited(&mut tx, &mv(s.generation + 1, s.state), &event, 5).await.unwrap();
-    let wrong_state = servers::move_audited(&mut tx, &mv(s.generation, ServerState::Used), &event, 5).await.unwrap();
-    tx.commit().await.unwrap();
+    let (stale, wrong) = (mv(s.generation + 1, s.state), mv(s.generation, ServerState::Used));
+    let again = event.clone();
+    let (stale_generation, wrong_state) = app
+        .backend
+        .db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let stale_generation = servers::move_audited(tx, &stale, &event, 5).await?;
+                let wrong_state = servers::move_audited(tx, &wrong, &event, 5).await?;
+                Ok::<_, app::backend::DbError>((stale_generation, wrong_state))
+            })
+        })
+        .await
+        .unwrap();
     assert!(!stale_generation && !wrong_state);
     assert_eq!(event_count(&app, s.id).await, events, "no event without the move");
     assert_eq!(app.backend.server(s.id).await.unwrap().generation, s.generation);
 
-    let mut tx = app.backend.db.begin_write().await.unwrap();
-    assert!(servers::move_audited(&mut tx, &mv(s.generation, s.state), &event, 5).await.unwrap());
-    tx.commit().await.unwrap();
+    let right = mv(s.generation, s.state);
+    let moved = app
+        .backend
+        .db
+        .transaction(move |tx| Box::pin(async move { servers::move_audited(tx, &right, &again, 5).await }))
+        .await
+        .unwrap();
+    assert!(moved);
     let after = app.backend.server(s.id).await.unwrap();
     assert_eq!((after.state, after.generation, after.updated_at), (ServerState::Available, s.generation + 1, 5));
     let all = app.backend.server_events(s.id).await.unwrap();

@@ -540,18 +540,36 @@ async fn an_event_committed_after_a_later_one_still_reaches_the_stream() {
     let mut stream = open_stream(&app, &token, "?topics=state_changes", None).await;
 
     // A slow transaction takes its event id first and holds it uncommitted.
-    let mut slow = app.backend.db.begin_write().await.unwrap();
-    let event = app::backend::store::events::NewEvent {
-        from_value: Some("available"),
-        to_value: Some("unavailable"),
-        reason: Some("the slow one"),
-        ..app::backend::store::events::NewEvent::about(s.id, "admin", app::domain::EventKind::StateChanged)
-    };
-    let slow_id = app::backend::store::events::append(&mut slow, &event, app::backend::store::now_ms()).await.unwrap();
+    let (took, took_id) = tokio::sync::oneshot::channel();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (db, slow_server) = (app.backend.db.clone(), s.id);
+    let slow = tokio::spawn(async move {
+        db.transaction(move |tx| {
+            Box::pin(async move {
+                let event = app::backend::store::events::NewEvent {
+                    from_value: Some("available"),
+                    to_value: Some("unavailable"),
+                    reason: Some("the slow one"),
+                    ..app::backend::store::events::NewEvent::about(
+                        slow_server,
+                        "admin",
+                        app::domain::EventKind::StateChanged,
+                    )
+                };
+                let id = app::backend::store::events::append(tx, &event, app::backend::store::now_ms()).await?;
+                let _ = took.send(id);
+                let _ = released.await;
+                Ok::<_, app::backend::DbError>(id)
+            })
+        })
+        .await
+    });
+    let slow_id = took_id.await.unwrap();
     app.backend.change_state(&admin, fast.id, &StateChange::new(Action::SetUnavailable)).await.unwrap();
     let early = read_events(&mut stream, 1, Duration::from_millis(1500)).await;
     assert!(early.is_empty(), "nothing passes the open transaction: {early:?}");
-    slow.commit().await.unwrap();
+    release.send(()).unwrap();
+    assert_eq!(slow.await.unwrap().unwrap(), slow_id);
 
     let seen = read_events(&mut stream, 3, Duration::from_secs(3)).await;
     let ids: Vec<i64> = seen.iter().map(|(id, _, _)| *id).collect();

@@ -6,6 +6,7 @@ use crate::domain::EventKind;
 use crate::model::Event;
 use sqlx::AnyConnection;
 
+#[derive(Clone)]
 pub struct NewEvent<'a> {
     pub server_id: Option<i64>,
     pub actor: &'a str,
