@@ -5,6 +5,7 @@
 //! `cleaning` until an admin retries or acts.
 
 use super::live::{AfterBoot, Entry, LiveBoot, Resume, open};
+use super::machine::Machine;
 use super::{JobContext, JobHandler, JobOutcome, StepError};
 use app::backend::services::{Actor, StateChange};
 use app::domain::{Action, JobPhase};
@@ -24,12 +25,17 @@ impl Clean {
         match self.live.boot_until_agent(ctx, entry, false).await? {
             AfterBoot::Recorded(outcome) => Ok(outcome),
             AfterBoot::Failed(reason) => Err(failure(reason).into()),
-            AfterBoot::Finish => self.finish(ctx).await,
+            AfterBoot::Finish(bmc) => self.finish(ctx, Some(bmc)).await,
         }
     }
 
-    async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, StepError> {
-        let (bmc, _) = open(ctx, &self.live.timeouts).await?;
+    /// Out of the live image and on to `available`, through `opened` (this run's
+    /// machine) or, resumed after parking, a machine opened anew.
+    async fn finish(&self, ctx: &JobContext, opened: Option<Machine<'_>>) -> Result<JobOutcome, StepError> {
+        let bmc = match opened {
+            Some(bmc) => bmc,
+            None => open(ctx, &self.live.timeouts).await?.0,
+        };
         ctx.log("reset_bmc_boot: powering off, ejecting the media, clearing the boot override").await;
         ctx.timed("shut_down", self.live.shut_down(ctx, &bmc)).await?;
         let change = StateChange::new(Action::CleaningSucceeded).by_job(ctx.job.id, ctx.job.fence);
@@ -52,7 +58,7 @@ impl JobHandler for Clean {
             Resume::TakenOver => self.enter(ctx, Entry::TakenOver).await,
             Resume::AgentLate => Err(self.live.timeout_reason().into()),
             Resume::AgentFailed(reason) => Err(failure(Some(reason)).into()),
-            Resume::AgentReported => self.finish(ctx).await,
+            Resume::AgentReported => self.finish(ctx, None).await,
             Resume::Fresh => self.enter(ctx, Entry::Fresh).await,
         };
         result.unwrap_or_else(|e| ctx.fail_or_retry(e))

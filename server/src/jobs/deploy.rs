@@ -25,7 +25,8 @@ impl Deploy {
         match self.live.boot_until_agent(ctx, entry, false).await? {
             AfterBoot::Recorded(outcome) => Ok(outcome),
             AfterBoot::Failed(reason) => Err(failure(reason).into()),
-            AfterBoot::Finish => self.finish(ctx).await,
+            // Opened anew: the health the final power-on records is read then.
+            AfterBoot::Finish(_) => self.finish(ctx).await,
         }
     }
 

@@ -50,6 +50,16 @@ pub enum Entry {
     TakenOver,
 }
 
+/// Where entering the live image left the job: as [`Booted`], with the job's machine
+/// when the agent reported within this run (its identity was checked minutes, or
+/// milliseconds, ago, and the agent's report proved it again: finishing needs no
+/// second login).
+pub enum Entered<'a> {
+    Parked,
+    AgentDone(Machine<'a>),
+    Lost,
+}
+
 /// Where a boot left the job.
 pub enum Booted {
     /// Waiting for the agent; no runner slot held.
@@ -121,11 +131,11 @@ impl Resume {
 }
 
 /// What a boot into the live image came to, for the handler.
-pub enum AfterBoot {
+pub enum AfterBoot<'a> {
     /// The job is recorded (parked, or another runner holds it).
     Recorded(JobOutcome),
-    /// The agent reported: finish now.
-    Finish,
+    /// The agent reported: finish now, through the machine this run opened.
+    Finish(Machine<'a>),
     /// A step of the agent failed, with its reason.
     Failed(Option<String>),
 }
@@ -133,15 +143,20 @@ pub enum AfterBoot {
 impl LiveBoot {
     /// Into the live image, and where that leaves the job (the agent may have been
     /// quicker than the parking).
-    pub async fn boot_until_agent(&self, ctx: &JobContext, entry: Entry, survey: bool) -> Result<AfterBoot, StepError> {
+    pub async fn boot_until_agent<'a>(
+        &self,
+        ctx: &'a JobContext,
+        entry: Entry,
+        survey: bool,
+    ) -> Result<AfterBoot<'a>, StepError> {
         Ok(match self.enter(ctx, entry, survey).await? {
-            Booted::Parked => AfterBoot::Recorded(JobOutcome::Recorded),
-            Booted::Lost => AfterBoot::Recorded(lost_lease(ctx)),
-            Booted::AgentDone => {
+            Entered::Parked => AfterBoot::Recorded(JobOutcome::Recorded),
+            Entered::Lost => AfterBoot::Recorded(lost_lease(ctx)),
+            Entered::AgentDone(bmc) => {
                 let job = ctx.backend.job_row(ctx.job.id).await.map_err(|e| e.to_string())?;
                 match job {
                     Some(j) if j.phase == JobPhase::AgentFailed => AfterBoot::Failed(j.last_error),
-                    _ => AfterBoot::Finish,
+                    _ => AfterBoot::Finish(bmc),
                 }
             }
         })
@@ -149,17 +164,22 @@ impl LiveBoot {
 
     /// Opens the job's machine (its identity checked) and boots it into the live image
     /// (`survey`: log the BMC's inventory first), or, taken over, resumes.
-    pub async fn enter(&self, ctx: &JobContext, entry: Entry, survey: bool) -> Result<Booted, StepError> {
+    pub async fn enter<'a>(&self, ctx: &'a JobContext, entry: Entry, survey: bool) -> Result<Entered<'a>, StepError> {
         let (bmc, sys) = open(ctx, &self.timeouts).await?;
-        match entry {
+        let booted = match entry {
             Entry::Fresh => {
                 if survey {
                     survey_out_of_band(ctx, &bmc).await;
                 }
-                ctx.timed("boot_live_image", self.boot(ctx, &bmc, &sys)).await
+                ctx.timed("boot_live_image", self.boot(ctx, &bmc, &sys)).await?
             }
-            Entry::TakenOver => self.resume(ctx, &bmc, &sys).await,
-        }
+            Entry::TakenOver => self.resume(ctx, &bmc, &sys).await?,
+        };
+        Ok(match booted {
+            Booted::Parked => Entered::Parked,
+            Booted::AgentDone => Entered::AgentDone(bmc),
+            Booted::Lost => Entered::Lost,
+        })
     }
 
     /// Why a parked job was claimed again: its agent never reported.

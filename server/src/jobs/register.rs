@@ -3,7 +3,8 @@
 //! inventory (the job is parked meanwhile, holding no runner slot), then power off,
 //! eject, and move the server on through the lifecycle service.
 
-use super::live::{Booted, Entry, LiveBoot, Resume, lost_lease, open};
+use super::live::{Entered, Entry, LiveBoot, Resume, lost_lease, open};
+use super::machine::Machine;
 use super::{JobContext, JobHandler, JobOutcome, StepError};
 use app::backend::services::{Actor, JobParams, StateChange};
 use app::domain::Action;
@@ -23,14 +24,19 @@ impl Register {
     /// on once the agent reported.
     async fn enter(&self, ctx: &JobContext, entry: Entry) -> Result<JobOutcome, StepError> {
         match self.live.enter(ctx, entry, true).await? {
-            Booted::Parked => Ok(JobOutcome::Recorded),
-            Booted::AgentDone => self.finish(ctx).await,
-            Booted::Lost => Ok(lost_lease(ctx)),
+            Entered::Parked => Ok(JobOutcome::Recorded),
+            Entered::AgentDone(bmc) => self.finish(ctx, Some(bmc)).await,
+            Entered::Lost => Ok(lost_lease(ctx)),
         }
     }
 
-    async fn finish(&self, ctx: &JobContext) -> Result<JobOutcome, StepError> {
-        let (bmc, _) = open(ctx, &self.live.timeouts).await?;
+    /// Out of the live image and on through the lifecycle, through `opened` (this
+    /// run's machine) or, resumed after parking, a machine opened anew.
+    async fn finish(&self, ctx: &JobContext, opened: Option<Machine<'_>>) -> Result<JobOutcome, StepError> {
+        let bmc = match opened {
+            Some(bmc) => bmc,
+            None => open(ctx, &self.live.timeouts).await?.0,
+        };
         // The BMC's firmware list is kept with the agent's inventory (best effort).
         match bmc.firmware_inventory().await {
             Ok(firmware) if !firmware.is_empty() => {
@@ -71,7 +77,7 @@ impl JobHandler for Register {
             Resume::AgentLate => {
                 return super::live::stop_and_fail(ctx, &self.live.timeouts, self.live.timeout_reason()).await;
             }
-            Resume::AgentReported => self.finish(ctx).await,
+            Resume::AgentReported => self.finish(ctx, None).await,
             // The agent's report was refused (its serial is another server's): the
             // machine is not booted again.
             Resume::AgentFailed(reason) => return super::live::stop_and_fail(ctx, &self.live.timeouts, reason).await,
