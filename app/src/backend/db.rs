@@ -90,6 +90,56 @@ pub type TxWork<'c, T, E> = std::pin::Pin<Box<dyn std::future::Future<Output = R
 /// The writer connection while it is this caller's.
 type WriterGuard = tokio::sync::OwnedMappedMutexGuard<Option<sqlx::AnyConnection>, sqlx::AnyConnection>;
 
+/// SQLite's reading connections: opened on first need, at most `permits` at once.
+/// A query dropped half-way leaves nothing to clean up on its connection (sqlx's
+/// SQLite worker finishes or abandons the statement before the next command), so a
+/// connection goes straight back to `idle`.
+struct Readers {
+    idle: std::sync::Mutex<Vec<sqlx::AnyConnection>>,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    url: String,
+}
+
+/// A connection for reads: SQLite's own, or PostgreSQL's pooled one.
+pub enum DbConn {
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+    Reader(ReaderConn),
+}
+
+/// A SQLite reading connection, back among the idle ones when dropped.
+pub struct ReaderConn {
+    conn: Option<sqlx::AnyConnection>,
+    readers: std::sync::Arc<Readers>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for ReaderConn {
+    fn drop(&mut self) {
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.readers.idle.lock()) {
+            idle.push(conn);
+        }
+    }
+}
+
+impl std::ops::Deref for DbConn {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            DbConn::Pooled(c) => c,
+            DbConn::Reader(r) => r.conn.as_ref().expect("a reader holds its connection until dropped"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for DbConn {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            DbConn::Pooled(c) => c,
+            DbConn::Reader(r) => r.conn.as_mut().expect("a reader holds its connection until dropped"),
+        }
+    }
+}
+
 /// Runs `work` between `begin` and COMMIT on `conn`; an Err rolls back.
 async fn in_transaction<T, E, F>(conn: &mut sqlx::AnyConnection, begin: &'static str, work: F) -> Result<T, E>
 where
@@ -124,6 +174,10 @@ pub struct Db {
     writer: Option<std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>>,
     /// SQLite: the thread that runs write transactions (see `Db::write`).
     writer_thread: Option<std::sync::Arc<WriterThread>>,
+    /// SQLite: the reading connections, handed out without sqlx's pool for the same
+    /// reason as `writer` (no ping each time one is given back). PostgreSQL reads use
+    /// the pool, whose pings also flush what a dropped query left behind.
+    readers: Option<std::sync::Arc<Readers>>,
     kind: DbKind,
     /// SQLite: the database file (the start-up lock sits beside it).
     sqlite_path: Option<std::path::PathBuf>,
@@ -319,7 +373,14 @@ impl Db {
             DbKind::Postgres => (None, None),
         };
         let sqlite_path = (kind == DbKind::Sqlite).then(|| sqlite_file(&url)).flatten();
-        Ok(Self { pool, writer, writer_thread, kind, sqlite_path })
+        let readers = (kind == DbKind::Sqlite).then(|| {
+            std::sync::Arc::new(Readers {
+                idle: std::sync::Mutex::new(Vec::new()),
+                permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections.max(1) as usize)),
+                url: url.clone(),
+            })
+        });
+        Ok(Self { pool, writer, writer_thread, readers, kind, sqlite_path })
     }
 
     /// Applies the migrations of this database's dialect.
@@ -399,7 +460,7 @@ impl Db {
         self.write(async move {
             match db.writer_conn().await? {
                 Some(mut conn) => in_transaction(&mut conn, "BEGIN IMMEDIATE", work).await,
-                None => in_transaction(&mut *db.conn().await?, "BEGIN", work).await,
+                None => in_transaction(&mut *db.pooled().await?, "BEGIN", work).await,
             }
         })
         .await?
@@ -420,9 +481,38 @@ impl Db {
         }
     }
 
-    /// A pooled connection for reads.
-    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, DbError> {
+    /// A connection from the pool (PostgreSQL's writes).
+    async fn pooled(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, DbError> {
         self.pool.acquire().await.map_err(|e| DbError::query("getting a database connection", e))
+    }
+
+    /// A connection for reads.
+    pub async fn conn(&self) -> Result<DbConn, DbError> {
+        let Some(readers) = &self.readers else {
+            return self
+                .pool
+                .acquire()
+                .await
+                .map(DbConn::Pooled)
+                .map_err(|e| DbError::query("getting a database connection", e));
+        };
+        let waiting = |e| DbError::query("getting a database connection", e);
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, readers.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| waiting(sqlx::Error::PoolTimedOut))?
+            .map_err(|_| waiting(sqlx::Error::PoolClosed))?;
+        let idle = readers.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&readers.url)
+                    .await
+                    .map_err(|source| DbError::Connect { kind: DbKind::Sqlite, source })?;
+                sqlite_pragmas(&mut conn).await.map_err(waiting)?;
+                conn
+            }
+        };
+        Ok(DbConn::Reader(ReaderConn { conn: Some(conn), readers: readers.clone(), _permit: permit }))
     }
 
     /// SQLite: the one writer connection, once it is this caller's turn (writes from
@@ -456,7 +546,7 @@ impl Db {
         self.write(async move {
             match db.writer_conn().await? {
                 Some(mut conn) => work(&mut conn).await,
-                None => work(&mut *db.conn().await?).await,
+                None => work(&mut *db.pooled().await?).await,
             }
         })
         .await?
@@ -475,6 +565,13 @@ impl Db {
             && let Some(conn) = writer.lock().await.take()
         {
             let _ = sqlx::Connection::close(conn).await;
+        }
+        if let Some(readers) = &self.readers {
+            readers.permits.close();
+            let idle = readers.idle.lock().map(|mut idle| std::mem::take(&mut *idle)).unwrap_or_default();
+            for conn in idle {
+                let _ = sqlx::Connection::close(conn).await;
+            }
         }
         self.pool.close().await;
     }
