@@ -81,7 +81,7 @@ impl DbError {
 }
 
 /// The statement [`Db::write_one`] runs (`Box::pin(store::...(conn, ...))`).
-pub type WriteOne<'c, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, DbError>> + Send + 'c>>;
+pub type WriteOne<'c, T> = TxWork<'c, T, DbError>;
 
 /// The work of one [`Db::transaction`] (`Box::pin(async move { ... })`), given the
 /// transaction's connection.

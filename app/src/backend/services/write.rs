@@ -5,14 +5,12 @@
 
 use super::ServiceError;
 use crate::backend::Backend;
-use std::future::Future;
-use std::pin::Pin;
 
 /// The connection of the open transaction a service's work writes through.
 pub(crate) type Tx = sqlx::AnyConnection;
 
 /// The work of one transaction (`Box::pin(async move { ... })`).
-pub(crate) type Work<'t, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 't>>;
+pub(crate) type Work<'t, T> = crate::backend::db::TxWork<'t, T, ServiceError>;
 
 impl Backend {
     /// Runs `work` in one write transaction and commits it when it returns Ok.
