@@ -369,3 +369,95 @@ async fn free_slots_are_filled_by_one_claim_oldest_first_one_per_server() {
     assert!(claimed.iter().all(|j| j.fence == 1 && j.status == JobStatus::Running));
     assert!(app.backend.claim_jobs("other", Duration::from_secs(60), 10).await.unwrap().is_empty(), "nothing left due");
 }
+
+/// A past job of the server that succeeded after running `took_ms` (tests only).
+async fn finished_job(backend: &Backend, server_id: i64, kind: JobKind, took_ms: i64) {
+    let id = enqueue(backend, server_id, kind).await;
+    sqlx::query("UPDATE jobs SET status = 'succeeded', started_at = $2, finished_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(1_000)
+        .bind(1_000 + took_ms)
+        .execute(backend.db.pool())
+        .await
+        .unwrap();
+}
+
+/// An admin cleans a fleet in which some machines are slow (a BMC that takes seconds
+/// to show power off, big disks): the jobs of the machines whose last job took
+/// longest start first, so the batch ends sooner, and a machine without history waits
+/// its turn; but a job queued longer ago than the most a job may jump ahead is not
+/// overtaken, however long the newer one is expected to take.
+#[tokio::test]
+async fn jobs_expected_to_take_longest_start_first_within_a_bound() {
+    use app::domain::jobs::MOST_EXPECTED_LEAD_MS;
+    let app = spawn_app().await;
+    let backend = &app.backend;
+    let server = |name: &'static str| server_in_state(&app, name, ServerState::Cleaning);
+    let (old, huge, recent) = (server("old").await, server("huge").await, server("recent").await);
+    let (new, quick, slow) = (server("new").await, server("quick").await, server("slow").await);
+    finished_job(backend, huge.id, JobKind::Register, 10 * MOST_EXPECTED_LEAD_MS).await;
+    finished_job(backend, quick.id, JobKind::Register, 200).await;
+    // Its last cleaning says more about a cleaning than its registration.
+    finished_job(backend, slow.id, JobKind::Clean, 1_500).await;
+    finished_job(backend, slow.id, JobKind::Register, 100).await;
+
+    let now = now_ms();
+    let queue = |server_id: i64, at: i64| async move {
+        let mut conn = backend.db.conn().await.unwrap();
+        store::jobs::enqueue(&mut conn, server_id, JobKind::Clean, "{}", at).await.unwrap()
+    };
+    let old_job = queue(old.id, now - MOST_EXPECTED_LEAD_MS - 1_000).await;
+    let recent_job = queue(recent.id, now - MOST_EXPECTED_LEAD_MS + 1_000).await;
+    let new_job = queue(new.id, now).await;
+    let quick_job = queue(quick.id, now).await;
+    let slow_job = queue(slow.id, now).await;
+    let huge_job = queue(huge.id, now).await;
+
+    let mut order = Vec::new();
+    while let Some(job) = backend.claim_job("runner", Duration::from_secs(60)).await.unwrap() {
+        order.push(job.id);
+    }
+    assert_eq!(
+        order,
+        vec![old_job, huge_job, recent_job, slow_job, quick_job, new_job],
+        "claimed: old {old_job}, huge {huge_job}, recent {recent_job}, slow {slow_job}, quick {quick_job}, new {new_job}"
+    );
+}
+
+/// A job put back in the queue after a transient failure keeps its lead over the
+/// jobs queued with it, counted from its new time, and its run time is measured
+/// from the attempt that finished it.
+#[tokio::test]
+async fn a_retried_job_keeps_its_lead_and_is_timed_from_its_last_attempt() {
+    use app::backend::services::runner::Claim;
+    let app = spawn_app().await;
+    let backend = &app.backend;
+    let (slow, other) = (
+        server_in_state(&app, "slow", ServerState::Cleaning).await,
+        server_in_state(&app, "other", ServerState::Cleaning).await,
+    );
+    finished_job(backend, slow.id, JobKind::Clean, 5_000).await;
+    let job = enqueue(backend, slow.id, JobKind::Clean).await;
+    let claimed = backend.claim_job("runner", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(claimed.id, job);
+    assert!(backend.retry_job_later(Claim::from(&claimed), "BMC busy", Duration::from_millis(0)).await.unwrap());
+    let (run_after, claim_at): (i64, i64) = sqlx::query_as("SELECT run_after, claim_at FROM jobs WHERE id = $1")
+        .bind(job)
+        .fetch_one(backend.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(run_after - claim_at, 5_000, "the lead moves with the new due time");
+    // Queued after the retry, with no history: the retried job still goes first.
+    let later = enqueue(backend, other.id, JobKind::Clean).await;
+    let again = backend.claim_job("runner", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(again.id, job, "the retried job ({job}) before the later one ({later})");
+    assert!(backend.finish_job(Claim::from(&again), JobEvent::Succeed, None).await.unwrap());
+    let (started, finished): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT started_at, finished_at FROM jobs WHERE id = $1")
+            .bind(job)
+            .fetch_one(backend.db.pool())
+            .await
+            .unwrap();
+    let (started, finished) = (started.expect("started_at set by the claim"), finished.unwrap());
+    assert!(finished >= started && finished - started < 5_000, "timed from the last attempt: {started}..{finished}");
+}

@@ -59,6 +59,14 @@ impl JobStatus {
     }
 }
 
+/// How far ahead of its place in the queue a job expected to be long may start, in
+/// ms. Queued jobs are claimed in order of when they became due less what their
+/// server's last job of the kind took (or its last job of any kind): a batch then
+/// starts its longest jobs first and ends sooner (a machine slow to power off, a big
+/// disk to erase), while a job is never overtaken by one queued more than this
+/// after it.
+pub const MOST_EXPECTED_LEAD_MS: i64 = 60 * 60 * 1000;
+
 words! {
     /// Where a job is in its process (the live-image jobs pass through all of them).
     JobPhase, "job phase" {

@@ -36,8 +36,9 @@ impl Backend {
         Ok(self.claim_jobs(owner, lease, 1).await?.into_iter().next())
     }
 
-    /// Up to `limit` jobs due, oldest first, claimed by `owner` for `lease` in one
-    /// write (a runner with free slots fills them in one turn of the writer).
+    /// Up to `limit` jobs due, those expected to take longest first (`store::jobs::enqueue`),
+    /// claimed by `owner` for `lease` in one write (a runner with free slots fills
+    /// them in one turn of the writer).
     pub async fn claim_jobs(&self, owner: &str, lease: Duration, limit: usize) -> Result<Vec<JobRow>, DbError> {
         let now = now_ms();
         let owner = owner.to_string();

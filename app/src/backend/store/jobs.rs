@@ -135,6 +135,9 @@ pub struct JobRow {
 const COLUMNS: &str = "id, server_id, kind, status, attempts, params, last_error, lease_owner, phase, fence, agent_verified, agent_deadline";
 
 /// Queues a job; runs in the caller's transaction (with the state change that starts it).
+/// Its place in the claim order (`claim_at`) is now less what its server's last
+/// succeeded job of this kind took, else its last succeeded job of any kind, at most
+/// `MOST_EXPECTED_LEAD_MS` (see there).
 pub async fn enqueue(
     conn: &mut AnyConnection,
     server_id: i64,
@@ -142,26 +145,37 @@ pub async fn enqueue(
     params: &str,
     now: i64,
 ) -> Result<i64, DbError> {
-    sqlx::query_scalar(
-        "INSERT INTO jobs (server_id, kind, status, attempts, params, run_after, created_at, updated_at) \
-         VALUES ($1, $2, $5, 0, $3, $4, $4, $4) RETURNING id",
-    )
-    .bind(server_id)
-    .bind(kind.as_str())
-    .bind(params)
-    .bind(now)
-    .bind(JobStatus::Queued.as_str())
-    .fetch_one(conn)
-    .await
-    .map_err(|e| DbError::query("queueing a job", e))
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let took = format!(
+            "SELECT finished_at - started_at FROM jobs p WHERE p.server_id = $1 AND p.status = '{}' \
+             AND p.started_at IS NOT NULL ORDER BY CASE WHEN p.kind = $2 THEN 0 ELSE 1 END, p.id DESC LIMIT 1",
+            JobStatus::Succeeded.as_str()
+        );
+        format!(
+            "INSERT INTO jobs (server_id, kind, status, attempts, params, run_after, claim_at, created_at, updated_at) \
+             SELECT $1, $2, $5, 0, $3, $4, $4 - CASE WHEN took > $6 THEN $6 WHEN took > 0 THEN took ELSE 0 END, $4, $4 \
+             FROM (SELECT COALESCE(({took}), 0) AS took) AS expected RETURNING id"
+        )
+    });
+    sqlx::query_scalar(&SQL)
+        .bind(server_id)
+        .bind(kind.as_str())
+        .bind(params)
+        .bind(now)
+        .bind(JobStatus::Queued.as_str())
+        .bind(crate::domain::jobs::MOST_EXPECTED_LEAD_MS)
+        .fetch_one(conn)
+        .await
+        .map_err(|e| DbError::query("queueing a job", e))
 }
 
-/// Claims up to `limit` of the oldest runnable jobs for `owner` until `lease_until`,
-/// in one statement: queued jobs whose time has come, running ones whose lease
-/// expired (their runner died), or ones waiting for their agents past the deadline
-/// (the handler then fails them) or whose parking process died (the handler re-checks
-/// the machine). A claim bumps the job's fence. Oldest first; empty when there is
-/// none.
+/// Claims up to `limit` runnable jobs for `owner` until `lease_until`, in one
+/// statement: queued jobs whose time has come, running ones whose lease expired
+/// (their runner died), or ones waiting for their agents past the deadline (the
+/// handler then fails them) or whose parking process died (the handler re-checks the
+/// machine). A claim bumps the job's fence and, when it starts an attempt, sets
+/// `started_at`. First in claim order (`claim_at`, see `enqueue`), then oldest;
+/// empty when there is none.
 pub async fn claim(
     conn: &mut AnyConnection,
     owner: &str,
@@ -186,19 +200,20 @@ pub async fn claim(
              AND o.status IN {})",
             active_statuses()
         );
-        // The oldest runnable jobs, as the oldest of each way to be runnable: queued
-        // jobs walked in id order (jobs_status_id) up to the `limit`th free one; parked
-        // jobs now due and jobs whose lease ran out found by time (few at any moment).
-        let oldest = |condition: String| {
+        // The first runnable jobs, as the first of each way to be runnable: queued
+        // jobs walked in claim order (jobs_status_claim: due time less the expected
+        // run time, see `enqueue`) up to the `limit`th free one; parked jobs now due
+        // and jobs whose lease ran out found by time (few at any moment).
+        let first = |condition: String| {
             format!(
-                "SELECT id FROM (SELECT id FROM jobs WHERE {condition} AND {claimable} AND {free} \
-                 ORDER BY id LIMIT $4) AS c"
+                "SELECT id, claim_at FROM (SELECT id, claim_at FROM jobs WHERE {condition} AND {claimable} AND {free} \
+                 ORDER BY claim_at, id LIMIT $4) AS c"
             )
         };
         // `+run_after` keeps SQLite off the (status, run_after) index there: it would
         // read every due queued job and sort them by id at each claim.
         let queued = format!("status IN {} AND +run_after <= $3", statuses(&[Queued]));
-        let candidates = [oldest(queued), oldest(due(&[WaitingForAgent])), oldest(expired.clone())].join(" UNION ALL ");
+        let candidates = [first(queued), first(due(&[WaitingForAgent])), first(expired.clone())].join(" UNION ALL ");
         // `attempts` counts starts of the process; resuming after the agent reported, or
         // failing a job whose agent never did, is not a new attempt.
         // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
@@ -206,8 +221,9 @@ pub async fn claim(
         format!(
             "UPDATE jobs SET {set}, \
              lease_owner = $1, lease_expires_at = $2, updated_at = $3, fence = fence + 1, \
-             attempts = attempts + CASE WHEN phase IN {attempt} THEN 1 ELSE 0 END \
-             WHERE id IN (SELECT id FROM ({candidates}) AS oldest ORDER BY id LIMIT $4) AND {runnable} \
+             attempts = attempts + CASE WHEN phase IN {attempt} THEN 1 ELSE 0 END, \
+             started_at = CASE WHEN phase IN {attempt} THEN $3 ELSE started_at END \
+             WHERE id IN (SELECT id FROM ({candidates}) AS firsts ORDER BY claim_at, id LIMIT $4) AND {runnable} \
              RETURNING {COLUMNS}",
             set = set(JobEvent::Claim),
             attempt = sql_list(attempt_phases),
@@ -323,7 +339,8 @@ async fn let_go(
     let ended: Vec<Ended> = sqlx::query_as(&format!(
         "UPDATE jobs SET {}, \
          last_error = $1, lease_owner = NULL, lease_expires_at = NULL, \
-         finished_at = $2, run_after = COALESCE($3, run_after), updated_at = $4, \
+         finished_at = $2, run_after = COALESCE($3, run_after), claim_at = claim_at + COALESCE($3 - run_after, 0), \
+         updated_at = $4, \
          agent_token_hash = CASE WHEN $2 IS NULL THEN agent_token_hash ELSE NULL END \
          WHERE id = $5 AND fence = $6 AND {} {RETURNING_ENDED}",
         set(event),
