@@ -291,9 +291,17 @@ pub fn jobs_doc() -> String {
             to_phase
         );
     }
-    out += "\nA claim in phase `start` or `booting` counts as an attempt; resuming after the \
-            agent reported, or cleaning up an abort, does not.\n\n\
-            ## Retry\n\nRetry runs a `failed` or `aborted` job again, depending on where its \
+    out += &format!(
+        "\nA claim in phase `start` or `booting` counts as an attempt; resuming after the \
+         agent reported, or cleaning up an abort, does not.\n\n\
+         Queued jobs are claimed in order of when they became due less what their server's \
+         last successful job of the kind took (else its last successful job of any kind), \
+         at most {} minutes: a batch starts its longest jobs first (a machine slow to power \
+         off, big disks to erase) and ends sooner, and no job is overtaken by one queued \
+         more than that after it.\n\n",
+        MOST_EXPECTED_LEAD_MS / 60_000
+    );
+    out += "## Retry\n\nRetry runs a `failed` or `aborted` job again, depending on where its \
             server is now:\n\n| job | server state | retry |\n|---|---|---|\n";
     for kind in JobKind::ALL {
         for state in ServerState::ALL {
