@@ -207,15 +207,21 @@ pub trait Bmc: Send + Sync {
     }
 
     /// Waits until the BMC reports `want` (On or Off): power actions are not
-    /// immediate on real hardware.
-    async fn wait_for_power(&self, want: PowerState, timeout: std::time::Duration) -> Result<(), BmcError> {
+    /// immediate on real hardware. The system as the read that showed `want` had it
+    /// (its health too, so a caller recording both need not ask again).
+    async fn wait_for_power(&self, want: PowerState, timeout: std::time::Duration) -> Result<SystemSummary, BmcError> {
         let never: &Until = &|| Box::pin(async { false });
-        self.wait_for_power_or(want, timeout, never, None).await.map(|_| ())
+        let shown = self.wait_for_power_or(want, timeout, never, None).await?;
+        shown.ok_or_else(|| BmcError {
+            bmc: self.address().to_string(),
+            doing: format!("waiting for power {want}"),
+            kind: BmcErrorKind::Malformed("the wait ended without a reading".into()),
+        })
     }
 
     /// `wait_for_power`, ended early when `until` (asked after each read that did not
-    /// show `want`) says so: true when the BMC showed `want`, false when `until` ended
-    /// the wait (other evidence that the machine is there, such as its agent's report).
+    /// show `want`) says so: the system when the BMC showed `want`, None when `until`
+    /// ended the wait (other evidence that the machine is there, such as its agent's report).
     /// `news` rings when that evidence may have come: `until` is asked at once
     /// instead of after the next poll.
     async fn wait_for_power_or(
@@ -224,19 +230,19 @@ pub trait Bmc: Send + Sync {
         timeout: std::time::Duration,
         until: &Until,
         news: Option<&tokio::sync::Notify>,
-    ) -> Result<bool, BmcError> {
+    ) -> Result<Option<SystemSummary>, BmcError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut woken = false;
         loop {
             if woken && until().await {
-                return Ok(false);
+                return Ok(None);
             }
             let s = self.system().await?;
             if s.power_state == want {
-                return Ok(true);
+                return Ok(Some(s));
             }
             if !woken && until().await {
-                return Ok(false);
+                return Ok(None);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(BmcError {

@@ -7,7 +7,7 @@
 
 use super::machine::Machine;
 use super::{JobContext, JobOutcome, StepError};
-use crate::bmc::{Health, PowerAction, PowerState, SystemSummary};
+use crate::bmc::{PowerAction, PowerState, SystemSummary};
 use crate::live_image::LiveImage;
 use app::backend::agent_reports::ReportWatch;
 use app::backend::now_ms;
@@ -253,6 +253,7 @@ impl LiveBoot {
         };
         bmc.wait_for_power_or(PowerState::On, self.timeouts.power, reported, Some(watch.news()))
             .await
+            .map(|shown| shown.is_some())
             .map_err(|e| format!("power never reached On: {e}").into())
     }
 
@@ -298,14 +299,14 @@ impl LiveBoot {
     pub async fn shut_down(&self, ctx: &JobContext, bmc: &Machine<'_>) -> Result<(), StepError> {
         ctx.log("powering off").await;
         bmc.power(PowerAction::ForceOff).await?;
-        bmc.wait_for_power(PowerState::Off, self.timeouts.power).await?;
+        // The read that showed Off is what is recorded: no second read after the eject.
+        let off = bmc.wait_for_power(PowerState::Off, self.timeouts.power).await?;
         ctx.log("ejecting the live image").await;
         bmc.eject_media().await?;
         if let Err(e) = bmc.clear_boot_override().await {
             ctx.log(&format!("could not clear the boot override (harmless once the media is out): {e}")).await;
         }
-        let sys = bmc.system().await?;
-        let _ = ctx.backend.record_power(ctx.job.server_id, sys.power_state, sys.health).await;
+        let _ = ctx.backend.record_power(ctx.job.server_id, off.power_state, off.health).await;
         Ok(())
     }
 }
@@ -335,9 +336,9 @@ pub async fn stop_and_fail(ctx: &JobContext, timeouts: &Timeouts, reason: String
                 bmc.wait_for_power(PowerState::Off, timeouts.power).await
             };
             match power.await {
-                Ok(()) => {
+                Ok(off) => {
                     ctx.log("powered off").await;
-                    let _ = ctx.backend.record_power(ctx.job.server_id, PowerState::Off, Health::Unknown).await;
+                    let _ = ctx.backend.record_power(ctx.job.server_id, off.power_state, off.health).await;
                 }
                 Err(e) => ctx.log(&format!("could not power off: {e}")).await,
             }

@@ -214,7 +214,12 @@ impl<'a> Machine<'a> {
         self.bmc.power(action).await.map_err(text)
     }
 
-    pub async fn wait_for_power(&self, want: PowerState, timeout: std::time::Duration) -> Result<(), StepError> {
+    /// Until the BMC shows `want`; the system as that read had it.
+    pub async fn wait_for_power(
+        &self,
+        want: PowerState,
+        timeout: std::time::Duration,
+    ) -> Result<SystemSummary, StepError> {
         self.bmc.wait_for_power(want, timeout).await.map_err(text)
     }
 
@@ -225,7 +230,7 @@ impl<'a> Machine<'a> {
         timeout: std::time::Duration,
         until: &crate::bmc::Until,
         news: Option<&tokio::sync::Notify>,
-    ) -> Result<bool, BmcError> {
+    ) -> Result<Option<SystemSummary>, BmcError> {
         self.bmc.wait_for_power_or(want, timeout, until, news).await
     }
 
