@@ -195,6 +195,7 @@ async fn a_move_and_its_event_are_written_together() {
         from,
         to: ServerState::Available,
         last_error: servers::LastError::Keep,
+        power: None,
     };
     let (stale, wrong) = (mv(s.generation + 1, s.state), mv(s.generation, ServerState::Used));
     let again = event.clone();
@@ -228,6 +229,31 @@ async fn a_move_and_its_event_are_written_together() {
     assert_eq!(all.len(), events + 1);
     let last = all.last().unwrap();
     assert_eq!((last.kind.as_str(), last.reason.as_deref(), last.at), ("state_changed", Some("why"), 5));
+}
+
+/// A job's last move carries the power its BMC showed at the end: the move writes it
+/// (as it returns it); a move refused as stale writes no power either.
+#[tokio::test]
+async fn a_move_writes_the_power_it_carries_and_a_refused_one_does_not() {
+    use app::domain::power::{Health, PowerState};
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Unavailable).await;
+    let admin = Actor::user("admin");
+    let stale = StateChange::new(Action::SetAvailable)
+        .at_generation(s.generation + 1)
+        .with_power(PowerState::On, Health::Critical);
+    assert_eq!(app.backend.change_state(&admin, s.id, &stale).await.unwrap_err().code(), "conflict");
+    let kept = app.backend.server(s.id).await.unwrap();
+    assert_eq!((kept.power_state, kept.health), (s.power_state, s.health), "a refused move wrote power");
+    let change =
+        StateChange::new(Action::SetAvailable).at_generation(s.generation).with_power(PowerState::Off, Health::Warning);
+    let moved = app.backend.change_state(&admin, s.id, &change).await.unwrap();
+    let stored = app.backend.server(s.id).await.unwrap();
+    assert_eq!(
+        (stored.state, stored.power_state, stored.health),
+        (ServerState::Available, PowerState::Off, Health::Warning)
+    );
+    assert_eq!(moved, stored, "the move returns the row as written");
 }
 
 /// Marking defective asks what is wrong.

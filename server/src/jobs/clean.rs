@@ -37,8 +37,10 @@ impl Clean {
             None => open(ctx, &self.live.timeouts).await?.0,
         };
         ctx.log("reset_bmc_boot: powering off, ejecting the media, clearing the boot override").await;
-        ctx.timed("shut_down", self.live.shut_down(ctx, &bmc)).await?;
-        let change = StateChange::new(Action::CleaningSucceeded).by_job(ctx.job.id, ctx.job.fence);
+        let off = ctx.timed("shut_down", self.live.shut_down_with(ctx, &bmc, async {})).await?;
+        let change = StateChange::new(Action::CleaningSucceeded)
+            .by_job(ctx.job.id, ctx.job.fence)
+            .with_power(off.power_state, off.health);
         let server =
             ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;
         ctx.log(&format!("cleaned: {} is {}", server.name, server.state)).await;

@@ -295,19 +295,34 @@ impl LiveBoot {
         self.park(ctx, now_ms() + self.agent_timeout.as_millis() as i64).await
     }
 
-    /// Out of the live image: power off, eject the media, clear the boot override.
+    /// Out of the live image, the power recorded as the read that showed Off had it
+    /// (the failure paths; a job's last move records the reading with the move).
     pub async fn shut_down(&self, ctx: &JobContext, bmc: &Machine<'_>) -> Result<(), StepError> {
+        let off = self.shut_down_with(ctx, bmc, async {}).await?;
+        let _ = ctx.backend.record_power(ctx.job.server_id, off.power_state, off.health).await;
+        Ok(())
+    }
+
+    /// Out of the live image: power off, eject the media, clear the boot override,
+    /// then wait until the BMC shows Off (the read that showed it is returned). The
+    /// media, the override and `meanwhile` (what else the job reads from the BMC) go
+    /// while the power does: some BMCs take seconds to show Off (an iLO leaves
+    /// PowerState out meanwhile), and the job need not sit through that first.
+    pub async fn shut_down_with(
+        &self,
+        ctx: &JobContext,
+        bmc: &Machine<'_>,
+        meanwhile: impl std::future::Future<Output = ()>,
+    ) -> Result<SystemSummary, StepError> {
         ctx.log("powering off").await;
         bmc.power(PowerAction::ForceOff).await?;
-        // The read that showed Off is what is recorded: no second read after the eject.
-        let off = bmc.wait_for_power(PowerState::Off, self.timeouts.power).await?;
         ctx.log("ejecting the live image").await;
         bmc.eject_media().await?;
         if let Err(e) = bmc.clear_boot_override().await {
             ctx.log(&format!("could not clear the boot override (harmless once the media is out): {e}")).await;
         }
-        let _ = ctx.backend.record_power(ctx.job.server_id, off.power_state, off.health).await;
-        Ok(())
+        meanwhile.await;
+        bmc.wait_for_power(PowerState::Off, self.timeouts.power).await
     }
 }
 

@@ -37,19 +37,11 @@ impl Register {
             Some(bmc) => bmc,
             None => open(ctx, &self.live.timeouts).await?.0,
         };
-        // The BMC's firmware list is kept with the agent's inventory (best effort).
-        match bmc.firmware_inventory().await {
-            Ok(firmware) if !firmware.is_empty() => {
-                match ctx.backend.record_firmware(ctx.job.server_id, &firmware).await {
-                    Ok(()) => ctx.log(&format!("firmware versions of {} component(s) recorded", firmware.len())).await,
-                    Err(e) => ctx.log(&format!("firmware versions not recorded: {}", e.user_message())).await,
-                }
-            }
-            Ok(_) => ctx.log("the BMC lists no firmware inventory").await,
-            Err(e) => ctx.log(&format!("no firmware inventory ({e})")).await,
-        }
-        ctx.timed("shut_down", self.live.shut_down(ctx, &bmc)).await?;
-        let change = StateChange::new(Action::RegistrationSucceeded).by_job(ctx.job.id, ctx.job.fence);
+        // The firmware is read while the power goes.
+        let off = ctx.timed("shut_down", self.live.shut_down_with(ctx, &bmc, record_firmware(ctx, &bmc))).await?;
+        let change = StateChange::new(Action::RegistrationSucceeded)
+            .by_job(ctx.job.id, ctx.job.fence)
+            .with_power(off.power_state, off.health);
         let server =
             ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await.map_err(|e| e.user_message())?;
         ctx.log(&format!("registered: {} is {}", server.name, server.state)).await;
@@ -63,6 +55,18 @@ impl Register {
             }
         }
         Ok(JobOutcome::Recorded)
+    }
+}
+
+/// The BMC's firmware list, kept with the agent's inventory (best effort: logged).
+async fn record_firmware(ctx: &JobContext, bmc: &Machine<'_>) {
+    match bmc.firmware_inventory().await {
+        Ok(firmware) if !firmware.is_empty() => match ctx.backend.record_firmware(ctx.job.server_id, &firmware).await {
+            Ok(()) => ctx.log(&format!("firmware versions of {} component(s) recorded", firmware.len())).await,
+            Err(e) => ctx.log(&format!("firmware versions not recorded: {}", e.user_message())).await,
+        },
+        Ok(_) => ctx.log("the BMC lists no firmware inventory").await,
+        Err(e) => ctx.log(&format!("no firmware inventory ({e})")).await,
     }
 }
 

@@ -70,7 +70,7 @@ impl Backend {
         let (token, inventory) = (token.to_string(), inventory.clone());
         // A refusal the agent must hear of (another machine) is committed (the job's
         // failure and its audit) and then returned.
-        let answer = self.write_runnable(move |tx| {
+        let answer = self.write(move |tx| {
             Box::pin(async move {
                 let job = job_for_token(tx, job_id, &token).await?;
                 if writes_disks(&job) {
@@ -131,6 +131,11 @@ impl Backend {
         .await?;
         // The job's wait on its BMC, if any here, ends now (a refusal ended it too).
         self.agent_reports.reported(job_id);
+        // A registration's inventory, or a refusal, lets the job go on; a cleaning's
+        // identity check and a repeated report do not.
+        if answer.as_ref().map_or(true, |a| a.recorded) {
+            self.job_let_go();
+        }
         answer
     }
 
@@ -168,62 +173,72 @@ impl Backend {
         result.validate().map_err(|m| ServiceError::invalid("result", m))?;
         let now = now_ms();
         let (this, token, result) = (self.clone(), token.to_string(), result.clone());
-        self.write_runnable(move |tx| {
-            Box::pin(async move {
-                let job = job_for_token(tx, job_id, &token).await?;
-                let steps = steps_for(&job, erase_mode).steps;
-                let Some(step) = steps.get(index) else {
-                    return Err(ServiceError::invalid("index", format!("job {job_id} has {} step(s)", steps.len())));
-                };
-                if step.name != result.name {
-                    return Err(ServiceError::invalid(
-                        "name",
-                        format!("step {index} is {:?}, not {:?}", step.name, result.name),
-                    ));
-                }
-                if !job.phase.awaits_agent() {
-                    return Err(ServiceError::Conflict {
-                        message: format!("job {job_id} is not waiting for step results (phase {})", job.phase),
-                    });
-                }
-                // The step's lines (its result, one per device, the certificate or the
-                // failure) go into the job log in one statement: a cleaning's erase
-                // report is six lines. They are not fenced: the token proved them, and
-                // a takeover committing meanwhile (PostgreSQL reads the job without a
-                // row lock) must not drop the erase evidence.
-                let verdict = |ok: bool| if ok { "ok" } else { "FAILED" };
-                let mut lines = vec![format!("{}: {}: {}", result.name, verdict(result.ok), result.message)];
-                lines
-                    .extend(result.devices.iter().map(|d| format!("  {}: {}: {}", d.device, verdict(d.ok), d.message)));
-                let failure = if !result.ok {
-                    Some(format!("{} failed: {}", result.name, result.message))
-                } else if result.name == "erase_disks" {
-                    match this.certify_erase(tx, &job, &result, erase_mode, now).await? {
-                        Ok(certified) => {
-                            lines.push(certified);
-                            None
-                        }
-                        Err(reason) => Some(reason),
+        let let_go = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let job = job_for_token(tx, job_id, &token).await?;
+                    let steps = steps_for(&job, erase_mode).steps;
+                    let Some(step) = steps.get(index) else {
+                        return Err(ServiceError::invalid(
+                            "index",
+                            format!("job {job_id} has {} step(s)", steps.len()),
+                        ));
+                    };
+                    if step.name != result.name {
+                        return Err(ServiceError::invalid(
+                            "name",
+                            format!("step {index} is {:?}, not {:?}", step.name, result.name),
+                        ));
                     }
-                } else {
-                    None
-                };
-                lines.extend(failure.clone());
-                let lines: Vec<store::jobs::StepLine> = lines
-                    .into_iter()
-                    .map(|message| store::jobs::StepLine { job_id, fence: None, at: now, message })
-                    .collect();
-                store::jobs::log_steps(tx, &lines).await?;
-                if let Some(reason) = failure {
-                    store::jobs::agent_reported(tx, job_id, Some(&reason), now).await?;
-                } else if index + 1 == steps.len() {
-                    store::jobs::agent_reported(tx, job_id, None, now).await?;
-                }
-                Ok(())
+                    if !job.phase.awaits_agent() {
+                        return Err(ServiceError::Conflict {
+                            message: format!("job {job_id} is not waiting for step results (phase {})", job.phase),
+                        });
+                    }
+                    // The step's lines (its result, one per device, the certificate or the
+                    // failure) go into the job log in one statement: a cleaning's erase
+                    // report is six lines. They are not fenced: the token proved them, and
+                    // a takeover committing meanwhile (PostgreSQL reads the job without a
+                    // row lock) must not drop the erase evidence.
+                    let verdict = |ok: bool| if ok { "ok" } else { "FAILED" };
+                    let mut lines = vec![format!("{}: {}: {}", result.name, verdict(result.ok), result.message)];
+                    lines.extend(
+                        result.devices.iter().map(|d| format!("  {}: {}: {}", d.device, verdict(d.ok), d.message)),
+                    );
+                    let failure = if !result.ok {
+                        Some(format!("{} failed: {}", result.name, result.message))
+                    } else if result.name == "erase_disks" {
+                        match this.certify_erase(tx, &job, &result, erase_mode, now).await? {
+                            Ok(certified) => {
+                                lines.push(certified);
+                                None
+                            }
+                            Err(reason) => Some(reason),
+                        }
+                    } else {
+                        None
+                    };
+                    lines.extend(failure.clone());
+                    let lines: Vec<store::jobs::StepLine> = lines
+                        .into_iter()
+                        .map(|message| store::jobs::StepLine { job_id, fence: None, at: now, message })
+                        .collect();
+                    store::jobs::log_steps(tx, &lines).await?;
+                    // A failure, or the last step's success, lets the job go on.
+                    Ok(if let Some(reason) = failure {
+                        store::jobs::agent_reported(tx, job_id, Some(&reason), now).await?
+                    } else if index + 1 == steps.len() {
+                        store::jobs::agent_reported(tx, job_id, None, now).await?
+                    } else {
+                        false
+                    })
+                })
             })
-        })
-        .await?;
+            .await?;
         self.agent_reports.reported(job_id);
+        if let_go {
+            self.job_let_go();
+        }
         Ok(())
     }
 

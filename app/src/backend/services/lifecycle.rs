@@ -5,6 +5,7 @@
 use super::{Actor, ServiceError};
 use crate::backend::store::{self, events::NewEvent, servers::LastError};
 use crate::domain::EventKind;
+use crate::domain::power::{Health, PowerState};
 use crate::domain::transitions::{Context, ErrorEffect, ReasonRule};
 use crate::domain::{self, Action, ServerState};
 use crate::model::Server;
@@ -31,6 +32,9 @@ pub struct StateChange {
     /// (judged here, against the state the change moves from). None: not asked (the
     /// system's own moves).
     pub hardware_checked: Option<bool>,
+    /// For a job's last move: the power and health its BMC showed at the end, written
+    /// with the move (one write instead of two).
+    pub power: Option<(PowerState, Health)>,
 }
 
 /// A job as held by one claim (its fencing token).
@@ -71,6 +75,7 @@ impl StateChange {
             reserved_for_requester: false,
             job: None,
             hardware_checked: None,
+            power: None,
         }
     }
     /// A person's change: `checked` says whether they checked the hardware.
@@ -85,6 +90,11 @@ impl StateChange {
     }
     pub fn at_generation(mut self, generation: i64) -> Self {
         self.expected_generation = Some(generation);
+        self
+    }
+    /// The power and health the BMC last showed, recorded with the move.
+    pub fn with_power(mut self, power: PowerState, health: Health) -> Self {
+        self.power = Some((power, health));
         self
     }
     pub fn because(mut self, reason: impl Into<String>) -> Self {
@@ -218,6 +228,8 @@ pub(crate) async fn apply_typed(
             LastError::Clear => None,
             LastError::Set(e) => Some(e.to_string()),
         },
+        power_state: change.power.map_or(server.power_state, |(p, _)| p),
+        health: change.power.map_or(server.health, |(_, h)| h),
         ..server.clone()
     };
     let audit = NewEvent {
@@ -229,7 +241,14 @@ pub(crate) async fn apply_typed(
         reason,
         details: Some(change.action.as_str()),
     };
-    let mv = store::servers::Move { id, generation: server.generation, from: server.state, to: t.to, last_error };
+    let mv = store::servers::Move {
+        id,
+        generation: server.generation,
+        from: server.state,
+        to: t.to,
+        last_error,
+        power: change.power,
+    };
     if !store::servers::move_audited(&mut *tx, &mv, &audit, now).await? {
         // Only reachable on PostgreSQL, where another transaction committed between
         // our read and our write; SQLite's write lock prevents it.

@@ -33,4 +33,11 @@ impl Backend {
         self.jobs_ready.notify_one();
         Ok(out)
     }
+
+    /// After a commit that let a job go on (its agent's last report): this process's
+    /// runner is woken to claim it. Reports that do not let it go (a step of several,
+    /// a cleaning's identity check) wake nothing: a claim then finds nothing due.
+    pub(crate) fn job_let_go(&self) {
+        self.jobs_ready.notify_one();
+    }
 }

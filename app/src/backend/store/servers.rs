@@ -225,11 +225,13 @@ pub async fn move_audited(
         LastError::Clear => (true, None),
         LastError::Set(e) => (true, Some(e)),
     };
+    // The power reading, when the move carries one, is $17 and $18 (after the event's).
     const UPDATE: &str = "UPDATE servers SET state = $1, generation = generation + 1, updated_at = $2, \
-         last_error = CASE WHEN $3 THEN $4 ELSE last_error END \
+         last_error = CASE WHEN $3 THEN $4 ELSE last_error END, \
+         power_state = COALESCE($17, power_state), health = COALESCE($18, health) \
          WHERE id = $5 AND generation = $6 AND state = $7";
     use crate::backend::store::events;
-    // The event's `at` is the UPDATE's $2, its fields $8 on.
+    // The event's `at` is the UPDATE's $2, its fields $8 to $16.
     let (columns, values) = (events::INSERT_INTO, events::values(2, 8));
     let postgres = super::dialect::of(conn) == crate::backend::db::DbKind::Postgres;
     let sql = if postgres {
@@ -247,8 +249,12 @@ pub async fn move_audited(
         .bind(mv.id)
         .bind(mv.generation)
         .bind(mv.from.as_str());
-    let done =
-        events::bind(update, event).execute(conn).await.map_err(|e| DbError::query("changing a server's state", e))?;
+    let done = events::bind(update, event)
+        .bind(mv.power.map(|(p, _)| p.as_str()))
+        .bind(mv.power.map(|(_, h)| h.as_str()))
+        .execute(conn)
+        .await
+        .map_err(|e| DbError::query("changing a server's state", e))?;
     // SQLite counts the rows of both statements, PostgreSQL those of the INSERT.
     Ok(done.rows_affected() == if postgres { 1 } else { 2 })
 }
@@ -261,6 +267,8 @@ pub struct Move<'a> {
     pub from: ServerState,
     pub to: ServerState,
     pub last_error: LastError<'a>,
+    /// The power and health the BMC showed, written with the move (None: kept).
+    pub power: Option<(PowerState, Health)>,
 }
 
 /// Sets the type and serial number found by registration, if still at `generation`.
