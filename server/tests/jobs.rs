@@ -461,3 +461,41 @@ async fn a_retried_job_keeps_its_lead_and_is_timed_from_its_last_attempt() {
     let (started, finished) = (started.expect("started_at set by the claim"), finished.unwrap());
     assert!(finished >= started && finished - started < 5_000, "timed from the last attempt: {started}..{finished}");
 }
+
+/// A batch of machines boots into the live image: a job whose agent reported goes on
+/// after the jobs that were due before the report (every machine of the batch is
+/// booted before the first finishes) and before those queued after it, however early
+/// it was queued itself.
+#[tokio::test]
+async fn a_job_whose_agent_reported_goes_on_in_the_order_of_its_report() {
+    use app::backend::services::runner::Claim;
+    let app = spawn_app().await;
+    let backend = &app.backend;
+    let server = |name: &'static str| server_in_state(&app, name, ServerState::Cleaning);
+    let (booted, before, after) = (server("booted").await, server("before").await, server("after").await);
+    let now = now_ms();
+    let queue = |server_id: i64, at: i64| async move {
+        let mut conn = backend.db.conn().await.unwrap();
+        store::jobs::enqueue(&mut conn, server_id, JobKind::Clean, "{}", at).await.unwrap()
+    };
+    let booted_job = queue(booted.id, now - 10_000).await;
+    let claimed = backend.claim_job("runner", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(claimed.id, booted_job);
+    assert!(backend.set_agent_token(Claim::from(&claimed), "hash").await.unwrap());
+    assert!(backend.park_job(Claim::from(&claimed), now + 600_000, Duration::from_secs(60)).await.unwrap());
+    let before_job = queue(before.id, now - 2_000).await;
+    {
+        let mut conn = backend.db.conn().await.unwrap();
+        assert!(store::jobs::agent_reported(&mut conn, booted_job, None, now - 1_000).await.unwrap());
+    }
+    let after_job = queue(after.id, now - 500).await;
+    let mut order = Vec::new();
+    while let Some(job) = backend.claim_job("runner", Duration::from_secs(60)).await.unwrap() {
+        order.push(job.id);
+    }
+    assert_eq!(
+        order,
+        vec![before_job, booted_job, after_job],
+        "before {before_job}, reported {booted_job}, after {after_job}"
+    );
+}

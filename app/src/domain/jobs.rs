@@ -298,7 +298,9 @@ pub fn jobs_doc() -> String {
          last successful job of the kind took (else its last successful job of any kind), \
          at most {} minutes: a batch starts its longest jobs first (a machine slow to power \
          off, big disks to erase) and ends sooner, and no job is overtaken by one queued \
-         more than that after it.\n\n",
+         more than that after it. A job whose agent reported goes on in the order of its \
+         report: after the jobs due before it (a batch boots all its machines before the \
+         first finishes), before those due after it.\n\n",
         MOST_EXPECTED_LEAD_MS / 60_000
     );
     out += "## Retry\n\nRetry runs a `failed` or `aborted` job again, depending on where its \

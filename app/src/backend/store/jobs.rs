@@ -562,11 +562,14 @@ pub async fn agent_reported(
     now: i64,
 ) -> Result<bool, DbError> {
     let event = if failure.is_none() { JobEvent::AgentReported } else { JobEvent::AgentFailed };
-    // A parked job lets go of its process's lease: it is queued to go on at once.
+    // A parked job lets go of its process's lease: it is queued to go on at once,
+    // in claim order after the jobs that became due before its report (what is left is
+    // short, and a batch's machines are all booted before the first of them finishes).
     let parked = JobStatus::WaitingForAgent.as_str();
     sqlx::query(&format!(
         "UPDATE jobs SET {}, \
          last_error = COALESCE($1, last_error), run_after = $2, updated_at = $2, \
+         claim_at = CASE WHEN status = '{parked}' THEN $2 ELSE claim_at END, \
          lease_owner = CASE WHEN status = '{parked}' THEN NULL ELSE lease_owner END, \
          lease_expires_at = CASE WHEN status = '{parked}' THEN NULL ELSE lease_expires_at END \
          WHERE id = $3 AND {}",
