@@ -382,6 +382,21 @@ async fn finished_job(backend: &Backend, server_id: i64, kind: JobKind, took_ms:
         .unwrap();
 }
 
+/// Queues a cleaning of `server_id` as if at `at` (unix ms).
+async fn enqueue_clean_at(backend: &Backend, server_id: i64, at: i64) -> i64 {
+    let mut conn = backend.db.conn().await.unwrap();
+    store::jobs::enqueue(&mut conn, server_id, JobKind::Clean, "{}", at).await.unwrap()
+}
+
+/// Claims every claimable job, one at a time: their ids in claim order.
+async fn claim_all(backend: &Backend) -> Vec<i64> {
+    let mut order = Vec::new();
+    while let Some(job) = backend.claim_job("runner", Duration::from_secs(60)).await.unwrap() {
+        order.push(job.id);
+    }
+    order
+}
+
 /// An admin cleans a fleet in which some machines are slow (a BMC that takes seconds
 /// to show power off, big disks): the jobs of the machines whose last job took
 /// longest start first, so the batch ends sooner, and a machine without history waits
@@ -402,10 +417,7 @@ async fn jobs_expected_to_take_longest_start_first_within_a_bound() {
     finished_job(backend, slow.id, JobKind::Register, 100).await;
 
     let now = now_ms();
-    let queue = |server_id: i64, at: i64| async move {
-        let mut conn = backend.db.conn().await.unwrap();
-        store::jobs::enqueue(&mut conn, server_id, JobKind::Clean, "{}", at).await.unwrap()
-    };
+    let queue = |server_id: i64, at: i64| enqueue_clean_at(backend, server_id, at);
     let old_job = queue(old.id, now - MOST_EXPECTED_LEAD_MS - 1_000).await;
     let recent_job = queue(recent.id, now - MOST_EXPECTED_LEAD_MS + 1_000).await;
     let new_job = queue(new.id, now).await;
@@ -413,10 +425,7 @@ async fn jobs_expected_to_take_longest_start_first_within_a_bound() {
     let slow_job = queue(slow.id, now).await;
     let huge_job = queue(huge.id, now).await;
 
-    let mut order = Vec::new();
-    while let Some(job) = backend.claim_job("runner", Duration::from_secs(60)).await.unwrap() {
-        order.push(job.id);
-    }
+    let order = claim_all(backend).await;
     assert_eq!(
         order,
         vec![old_job, huge_job, recent_job, slow_job, quick_job, new_job],
@@ -474,10 +483,7 @@ async fn a_job_whose_agent_reported_goes_on_in_the_order_of_its_report() {
     let server = |name: &'static str| server_in_state(&app, name, ServerState::Cleaning);
     let (booted, before, after) = (server("booted").await, server("before").await, server("after").await);
     let now = now_ms();
-    let queue = |server_id: i64, at: i64| async move {
-        let mut conn = backend.db.conn().await.unwrap();
-        store::jobs::enqueue(&mut conn, server_id, JobKind::Clean, "{}", at).await.unwrap()
-    };
+    let queue = |server_id: i64, at: i64| enqueue_clean_at(backend, server_id, at);
     let booted_job = queue(booted.id, now - 10_000).await;
     let claimed = backend.claim_job("runner", Duration::from_secs(60)).await.unwrap().unwrap();
     assert_eq!(claimed.id, booted_job);
@@ -489,10 +495,7 @@ async fn a_job_whose_agent_reported_goes_on_in_the_order_of_its_report() {
         assert!(store::jobs::agent_reported(&mut conn, booted_job, None, now - 1_000).await.unwrap());
     }
     let after_job = queue(after.id, now - 500).await;
-    let mut order = Vec::new();
-    while let Some(job) = backend.claim_job("runner", Duration::from_secs(60)).await.unwrap() {
-        order.push(job.id);
-    }
+    let order = claim_all(backend).await;
     assert_eq!(
         order,
         vec![before_job, booted_job, after_job],
