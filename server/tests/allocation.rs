@@ -244,6 +244,42 @@ async fn release_starts_cleaning_and_reserved_servers_come_back() {
     assert!(matches!(e, ServiceError::Conflict { .. }), "{e:?}");
 }
 
+/// A tenant takes more servers in one deployment than one statement names (the
+/// batch of 500 splits) and gives them all back: every server is used by them once,
+/// with one audit event each way, and every one goes to cleaning with its job, none
+/// lost or handled twice at the split.
+#[tokio::test]
+async fn a_deployment_larger_than_one_statement_is_allocated_and_released_whole() {
+    let app = spawn_app().await;
+    let n = app::backend::store::IDS_PER_STATEMENT + 1;
+    let (servers, label) = pool(&app, "big", 3, n).await;
+    let acme = tenant(&app, "acme").await;
+    let d = app.backend.allocate(&acme, &ask(None, &label, n as i64)).await.unwrap();
+    assert_eq!(d.servers.len(), n);
+    assert_eq!(count(&states(&app, &servers).await, ServerState::Used, Some("acme")), n);
+    let d = app.backend.release(&acme, d.id, None).await.unwrap();
+    assert_eq!((d.servers.len(), d.status.as_str()), (0, "released"));
+    for s in &servers {
+        let server = app.backend.server(s.id).await.unwrap();
+        assert_eq!((server.state, server.reserved_for.as_deref()), (ServerState::Cleaning, None), "{}", s.name);
+        let (job, _) = common::latest_job(&app, s.id).await;
+        assert_eq!((job.kind.as_str(), job.status.as_str()), ("clean", "queued"), "{}", s.name);
+        let moves: Vec<(Option<String>, Option<String>)> = app
+            .backend
+            .server_events(s.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == EventKind::StateChanged)
+            .map(|e| (e.from_value, e.to_value))
+            .filter(|(_, to)| matches!(to.as_deref(), Some("used" | "cleaning")))
+            .collect();
+        let expected = [(Some("available"), Some("used")), (Some("used"), Some("cleaning"))]
+            .map(|(a, b)| (a.map(String::from), b.map(String::from)));
+        assert_eq!(moves, expected, "{}", s.name);
+    }
+}
+
 /// Tenants act for themselves only and see only their own deployments; operators act
 /// for a named tenant; viewers cannot allocate.
 #[tokio::test]

@@ -12,6 +12,10 @@ use std::time::Duration;
 
 /// How long a request waits for a free connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a PostgreSQL connection may have been idle in the pool and still be
+/// handed out without a ping (a busy pool hands out connections given back
+/// moments ago, each pinged then; see `Db::connect`).
+const UNCHECKED_IDLE: Duration = Duration::from_secs(1);
 /// How long SQLite waits on a locked database before reporting busy.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 
@@ -337,13 +341,24 @@ impl Db {
             _ => url.to_string(),
         };
         let options = |max: u32| {
-            // A SQLite connection is a local file handle that cannot drop: no ping on
-            // every checkout (sqlx's default; with SQLite each ping is a round trip to the
-            // connection's worker thread). PostgreSQL connections are checked.
+            // No ping on every checkout (sqlx's default, a round trip each time). A
+            // SQLite connection is a local file handle that cannot drop. A PostgreSQL
+            // connection is pinged by sqlx when it is given back (which also sends the
+            // rollback of a transaction dropped half-way), so one given back moments
+            // ago is known to work; one idle longer is pinged before use, and dropped
+            // (another is taken) if the database no longer answers it.
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .test_before_acquire(kind == DbKind::Postgres)
+                .test_before_acquire(false)
+                .before_acquire(move |conn, meta| {
+                    Box::pin(async move {
+                        if kind == DbKind::Postgres && meta.idle_for > UNCHECKED_IDLE {
+                            return Ok(sqlx::Connection::ping(conn).await.is_ok());
+                        }
+                        Ok(true)
+                    })
+                })
                 .after_connect(move |conn, _meta| {
                     Box::pin(async move {
                         if kind == DbKind::Sqlite {

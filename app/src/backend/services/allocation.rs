@@ -14,7 +14,7 @@
 //! first (`store::server_types::lock`), so concurrent requests, in one process or in
 //! several sharing PostgreSQL, see each other's results and never take a server twice.
 
-use super::lifecycle::{StateChange, abort_in, apply_in, apply_typed, not_found};
+use super::lifecycle::{StateChange, abort_in, apply_in, apply_read, apply_typed, not_found};
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
@@ -277,18 +277,23 @@ impl Backend {
                         store::deployments::set_image(tx, id, image.id, &os.ssh_keys, os.user_data.as_deref()).await?;
                     }
                     let actor = Actor::system(format!("deployment {id} by {}", caller.username));
+                    // Each server's statements that are the same for all run once for all
+                    // (a statement each was 10,000 round trips per 1,000 servers).
+                    let ids: Vec<i64> = chosen.iter().map(|s| s.id).collect();
+                    // The holder first: the allocation's audit event records the tenant
+                    // it hands the server to (their event stream shows it).
+                    store::servers::set_tenant_many(tx, &ids, Some(&tenant), now).await?;
+                    let mut read = store::servers::get_for_change_many(tx, &ids).await?;
                     for server in &chosen {
                         let mut change = StateChange::new(Action::Allocate).because(format!("allocated to {tenant}"));
                         change.reserved_for_requester = server.reserved_for.as_deref() == Some(tenant.as_str());
-                        // The holder first: the allocation's audit event records the tenant
-                        // it hands the server to (their event stream shows it).
-                        store::servers::set_holder(tx, server.id, Some(&tenant), server.subscription_id, now).await?;
-                        apply_in(tx, &actor, server.id, &change, now).await?;
-                        store::deployments::add_server(tx, id, server.id, now).await?;
+                        let row = read.remove(&server.id).ok_or_else(|| not_found(server.id))?;
+                        apply_read(tx, &actor, row, &change, now).await?;
                         if let Some(image) = &image {
                             super::deploy::queue_deploy(tx, &actor, server, image, &os, now).await?;
                         }
                     }
+                    store::deployments::add_servers(tx, id, &ids, now).await?;
                     let view = deployment_view(tx, id).await?;
                     Ok(view)
                 })
@@ -325,23 +330,29 @@ impl Backend {
                         return Err(ServiceError::Conflict { message: format!("deployment {id} holds no servers") });
                     }
                     let actor = Actor::system(format!("deployment {id} released by {}", caller.username));
-                    for server_id in targets {
-                        // The tenant's power or deploy job stops: cleaning follows its cleanup.
-                        if let Some(job) = store::jobs::latest_for_server(tx, server_id).await?
-                            && job.status.is_active()
-                        {
+                    // The tenant's power or deploy jobs stop: cleaning follows their cleanup.
+                    // (Read for all servers at once, as are the servers below.)
+                    let jobs = store::jobs::latest_for_servers(tx, &targets).await?;
+                    for server_id in &targets {
+                        if let Some(job) = jobs.get(server_id).filter(|j| j.status.is_active()) {
                             let reason = format!("aborted: the server was released from deployment {id}");
-                            abort_in(tx, &job, &reason, &reason, &actor.audit_name(), now).await?;
-                        }
-                        let change =
-                            StateChange::new(Action::Release).because(format!("released from deployment {id}"));
-                        let (_, after) = apply_in(tx, &actor, server_id, &change, now).await?;
-                        store::deployments::release_server(tx, id, server_id, now).await?;
-                        if after.subscription_id.is_none() {
-                            // Not reserved: the tenant's hold ends with the release.
-                            store::servers::set_holder(tx, server_id, None, None, now).await?;
+                            abort_in(tx, job, &reason, &reason, &actor.audit_name(), now).await?;
                         }
                     }
+                    let mut read = store::servers::get_for_change_many(tx, &targets).await?;
+                    let mut unheld = Vec::new();
+                    for &server_id in &targets {
+                        let change =
+                            StateChange::new(Action::Release).because(format!("released from deployment {id}"));
+                        let row = read.remove(&server_id).ok_or_else(|| not_found(server_id))?;
+                        let (_, after, _) = apply_read(tx, &actor, row, &change, now).await?;
+                        if after.subscription_id.is_none() {
+                            // Not reserved: the tenant's hold ends with the release.
+                            unheld.push(server_id);
+                        }
+                    }
+                    store::deployments::release_servers(tx, id, &targets, now).await?;
+                    store::servers::set_tenant_many(tx, &unheld, None, now).await?;
                     store::deployments::close_if_empty(tx, id, now).await?;
                     let view = deployment_view(tx, id).await?;
                     Ok(view)

@@ -158,13 +158,26 @@ pub(crate) async fn apply_typed(
     change: &StateChange,
     now: i64,
 ) -> Result<(Server, Server, Option<i64>), ServiceError> {
+    // The row, its type and whether a job runs: one read.
+    let read = store::servers::get_for_change(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+    apply_read(tx, actor, read, change, now).await
+}
+
+/// `apply_typed` on a server already read in this transaction (with
+/// `store::servers::get_for_change_many`, by a change of many servers).
+pub(crate) async fn apply_read(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    read: store::servers::ForChange,
+    change: &StateChange,
+    now: i64,
+) -> Result<(Server, Server, Option<i64>), ServiceError> {
     let reason = change.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if reason.is_some_and(|r| r.len() > MAX_REASON) {
         return Err(ServiceError::invalid("reason", format!("at most {MAX_REASON} characters")));
     }
-    // The row, its type and whether a job runs: one read.
-    let store::servers::ForChange { server, type_id, active_job, type_subscribed } =
-        store::servers::get_for_change(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+    let store::servers::ForChange { server, type_id, active_job, type_subscribed } = read;
+    let id = server.id;
     // No subscription of its type: the move cannot concern one (and the subscription
     // check after it is skipped).
     let (server_type_id, held) = (type_id, server.subscription_id.is_some());

@@ -106,32 +106,39 @@ pub async fn os_config_of_server(
     Ok((keys, user_data))
 }
 
-/// Adds a server to a deployment. The database refuses a server already in a live
-/// deployment (unique index), whatever the caller checked before.
-pub async fn add_server(conn: &mut AnyConnection, id: i64, server_id: i64, now: i64) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO deployment_servers (deployment_id, server_id, allocated_at) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(server_id)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|_| ())
-        .map_err(|e| DbError::query("adding a server to a deployment", e))
+/// Adds servers to a deployment, a few statements for all.
+pub async fn add_servers(conn: &mut AnyConnection, id: i64, server_ids: &[i64], now: i64) -> Result<(), DbError> {
+    for part in server_ids.chunks(super::IDS_PER_STATEMENT) {
+        // ($1, $3, $2), ($1, $4, $2), ...: the deployment and the time are bound once.
+        let rows: Vec<String> = (0..part.len()).map(|i| format!("($1, ${}, $2)", i + 3)).collect();
+        let sql = format!(
+            "INSERT INTO deployment_servers (deployment_id, server_id, allocated_at) VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(id).bind(now);
+        for server_id in part {
+            query = query.bind(*server_id);
+        }
+        query.execute(&mut *conn).await.map_err(|e| DbError::query("adding servers to a deployment", e))?;
+    }
+    Ok(())
 }
 
-/// Takes a server out of its deployment.
-pub async fn release_server(conn: &mut AnyConnection, id: i64, server_id: i64, now: i64) -> Result<(), DbError> {
-    sqlx::query(
-        "UPDATE deployment_servers SET released_at = $1 \
-         WHERE deployment_id = $2 AND server_id = $3 AND released_at IS NULL",
-    )
-    .bind(now)
-    .bind(id)
-    .bind(server_id)
-    .execute(conn)
-    .await
-    .map(|_| ())
-    .map_err(|e| DbError::query("releasing a server from a deployment", e))
+/// Takes servers out of their deployment, a few statements for all.
+pub async fn release_servers(conn: &mut AnyConnection, id: i64, server_ids: &[i64], now: i64) -> Result<(), DbError> {
+    for part in server_ids.chunks(super::IDS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE deployment_servers SET released_at = $1 \
+             WHERE deployment_id = $2 AND server_id IN ({}) AND released_at IS NULL",
+            super::placeholders(3, part.len())
+        );
+        let mut query = sqlx::query(&sql).bind(now).bind(id);
+        for server_id in part {
+            query = query.bind(*server_id);
+        }
+        query.execute(&mut *conn).await.map_err(|e| DbError::query("releasing servers from a deployment", e))?;
+    }
+    Ok(())
 }
 
 /// Marks the deployment released once no server is left in it.

@@ -631,6 +631,27 @@ pub async fn latest_for_server(conn: &mut AnyConnection, server_id: i64) -> Resu
         .map_err(|e| DbError::query("reading a server's jobs", e))
 }
 
+/// `latest_for_server` of many servers, a few statements for all: each server's most
+/// recent job, by server (servers without one are absent).
+pub async fn latest_for_servers(conn: &mut AnyConnection, server_ids: &[i64]) -> Result<HashMap<i64, JobRow>, DbError> {
+    let mut out = HashMap::with_capacity(server_ids.len());
+    for part in server_ids.chunks(super::IDS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT MAX(id) FROM jobs WHERE server_id IN ({}) \
+             AND NOT (kind = $1 AND status = $2) GROUP BY server_id)",
+            super::placeholders(3, part.len())
+        );
+        let mut query =
+            sqlx::query_as::<_, JobRow>(&sql).bind(JobKind::Power.as_str()).bind(JobStatus::Succeeded.as_str());
+        for id in part {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&mut *conn).await.map_err(|e| DbError::query("reading servers' jobs", e))?;
+        out.extend(rows.into_iter().map(|j| (j.server_id, j)));
+    }
+    Ok(out)
+}
+
 /// The server's most recent job (as `latest_for_server`) and the data of its latest
 /// inventory, in one statement: what a server's view needs besides its row.
 pub async fn latest_with_inventory(

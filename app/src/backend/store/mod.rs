@@ -27,3 +27,13 @@ pub mod webhooks;
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
+
+/// How many ids one statement binds when a batch names servers by id (far below both
+/// databases' bound-parameter limits; a 1,000-server allocation is two statements).
+pub const IDS_PER_STATEMENT: usize = 500;
+
+/// `$first, $first+1, ...`: the placeholders of `n` ids bound from `$first` on (for
+/// `IN (...)` lists; the ids themselves are bound, never written into the SQL).
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}

@@ -175,30 +175,60 @@ struct ForChangeRow {
     type_subscribed: i64,
 }
 
-pub async fn get_for_change(conn: &mut AnyConnection, id: i64) -> Result<Option<ForChange>, DbError> {
+/// The statement of `get_for_change` (and of `get_for_change_many`), up to its WHERE.
+fn for_change_sql() -> String {
     let subscribed = format!("CASE WHEN {} THEN 1 ELSE 0 END", super::subscriptions::open_exists("s.server_type_id"));
-    let sql = format!(
+    format!(
         "{} , s.server_type_id, \
          CASE WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.server_id = s.id AND j.status IN {}) THEN 1 ELSE 0 END \
          AS active_job, {subscribed} AS type_subscribed {}",
         SELECT_COLUMNS,
         crate::backend::store::jobs::active_statuses(),
         SELECT_FROM
-    );
-    let row: Option<ForChangeRow> = sqlx::query_as(&format!("{sql} WHERE s.id = $1"))
+    )
+}
+
+impl ForChangeRow {
+    fn into_for_change(self) -> Result<ForChange, DbError> {
+        Ok(ForChange {
+            server: self.row.into_server()?,
+            type_id: self.server_type_id,
+            active_job: self.active_job != 0,
+            type_subscribed: self.type_subscribed != 0,
+        })
+    }
+}
+
+pub async fn get_for_change(conn: &mut AnyConnection, id: i64) -> Result<Option<ForChange>, DbError> {
+    let row: Option<ForChangeRow> = sqlx::query_as(&format!("{} WHERE s.id = $1", for_change_sql()))
         .bind(id)
         .fetch_optional(conn)
         .await
         .map_err(|e| DbError::query("reading a server", e))?;
-    row.map(|r| {
-        Ok(ForChange {
-            server: r.row.into_server()?,
-            type_id: r.server_type_id,
-            active_job: r.active_job != 0,
-            type_subscribed: r.type_subscribed != 0,
-        })
-    })
-    .transpose()
+    row.map(ForChangeRow::into_for_change).transpose()
+}
+
+/// `get_for_change` of many servers, a few statements for all (a large allocation or
+/// release reads its servers at once instead of one round trip each). Servers that do
+/// not exist are absent from the map.
+pub async fn get_for_change_many(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, ForChange>, DbError> {
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    for part in ids.chunks(super::IDS_PER_STATEMENT) {
+        let sql = format!("{} WHERE s.id IN ({})", for_change_sql(), super::placeholders(1, part.len()));
+        let mut query = sqlx::query_as::<_, ForChangeRow>(&sql);
+        for id in part {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&mut *conn).await.map_err(|e| DbError::query("reading servers", e))?;
+        for row in rows {
+            let read = row.into_for_change()?;
+            out.insert(read.server.id, read);
+        }
+    }
+    Ok(out)
 }
 
 /// How `last_error` changes with a state change.
@@ -809,6 +839,28 @@ pub async fn set_holder(
         .await
         .map(|_| ())
         .map_err(|e| DbError::query("recording who holds a server", e))
+}
+
+/// Sets the tenant holding each of `ids` (None: no one), keeping their subscriptions:
+/// `set_holder` for many servers, a few statements for all.
+pub async fn set_tenant_many(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    tenant: Option<&str>,
+    now: i64,
+) -> Result<(), DbError> {
+    for part in ids.chunks(super::IDS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE servers SET reserved_for = $1, updated_at = $2 WHERE id IN ({})",
+            super::placeholders(3, part.len())
+        );
+        let mut query = sqlx::query(&sql).bind(tenant).bind(now);
+        for id in part {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await.map_err(|e| DbError::query("recording who holds servers", e))?;
+    }
+    Ok(())
 }
 
 /// Up to `limit` servers of a type in `state`, oldest first: with `tenant`, only
