@@ -502,3 +502,49 @@ async fn a_job_whose_agent_reported_goes_on_in_the_order_of_its_report() {
         "before {before_job}, reported {booted_job}, after {after_job}"
     );
 }
+
+/// Two replicas claim while a third transaction holds the first queued job's row (an
+/// agent's report being written, another replica's claim): on PostgreSQL neither
+/// waits for that transaction, nor for each other; they take the other jobs, each
+/// once, and the held job is claimed as soon as it is let go. (SQLite's writers take
+/// turns: there the two claims only share the jobs out.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_pass_over_a_job_another_transaction_holds() {
+    let app = spawn_app().await;
+    let backend = &app.backend;
+    let mut jobs = Vec::new();
+    for i in 0..6 {
+        let server = server_in_state(&app, &format!("s{i}"), ServerState::Cleaning).await;
+        jobs.push(enqueue_clean_at(backend, server.id, now_ms() - 1000).await);
+    }
+    let postgres = backend.db.kind() == app::backend::db::DbKind::Postgres;
+    let mut holder = None;
+    if postgres {
+        let mut tx = backend.db.pool().begin().await.unwrap();
+        sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE").bind(jobs[0]).execute(&mut *tx).await.unwrap();
+        holder = Some(tx);
+    }
+    let claim = |owner: &'static str| async move {
+        let claimed =
+            tokio::time::timeout(Duration::from_secs(5), backend.claim_jobs(owner, Duration::from_secs(60), 3))
+                .await
+                .expect("a claim does not wait for another transaction's job row")
+                .unwrap();
+        claimed.into_iter().map(|j| j.id).collect::<Vec<_>>()
+    };
+    let (a, b) = tokio::join!(claim("replica-a"), claim("replica-b"));
+    let mut claimed: Vec<i64> = a.iter().chain(&b).copied().collect();
+    claimed.sort_unstable();
+    let mut once = claimed.clone();
+    once.dedup();
+    assert_eq!(once, claimed, "no job claimed twice: {a:?} {b:?}");
+    let free = if postgres { &jobs[1..] } else { &jobs[..] };
+    assert_eq!(claimed, free, "the held job was passed over, every other one taken");
+    if let Some(tx) = holder {
+        tx.rollback().await.unwrap();
+    }
+    let rest = claim_all(backend).await;
+    let mut all: Vec<i64> = claimed.into_iter().chain(rest).collect();
+    all.sort_unstable();
+    assert_eq!(all, jobs, "every job claimed once in the end");
+}

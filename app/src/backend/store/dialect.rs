@@ -23,6 +23,17 @@ pub fn needs_locks(conn: &AnyConnection) -> bool {
     of(conn) == DbKind::Postgres
 }
 
+/// What a SELECT that picks rows to claim ends with: on PostgreSQL the rows are locked
+/// and rows another transaction holds are passed over, so replicas claiming at the
+/// same moment take different jobs instead of waiting on (or deadlocking over) each
+/// other's rows; SQLite's writers take turns.
+pub fn skip_locked(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Postgres => " FOR UPDATE SKIP LOCKED",
+        DbKind::Sqlite => "",
+    }
+}
+
 /// The condition (on `events e`) that an event's transaction ended before every one
 /// still running: PostgreSQL hands out ids before commit, so a reader in id order
 /// waits below its oldest running transaction; SQLite's writers take turns.

@@ -13,7 +13,7 @@
 //! renews all its parked jobs together, and when it dies they are claimed again
 //! after the lease, before the agent's deadline.
 
-use crate::backend::db::DbError;
+use crate::backend::db::{DbError, DbKind};
 use crate::domain::jobs::{JobEvent, JobKind, JobMove, JobPhase, JobStatus, Phases, moves_of};
 use sqlx::AnyConnection;
 use std::collections::HashMap;
@@ -190,53 +190,10 @@ pub async fn claim(
     lease_until: i64,
     limit: usize,
 ) -> Result<Vec<JobRow>, DbError> {
-    use JobStatus::{Queued, Running, WaitingForAgent};
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        let claimable = applies(JobEvent::Claim);
-        let (due, expired) = (
-            |status: &[JobStatus]| format!("status IN {} AND run_after <= $3", statuses(status)),
-            format!("status IN {} AND lease_expires_at < $3", statuses(&[Running, WaitingForAgent])),
-        );
-        let runnable = format!("({claimable} AND (({}) OR ({expired})))", due(&[Queued, WaitingForAgent]));
-        let attempt_phases: Vec<&str> =
-            JobPhase::ALL.iter().filter(|p| p.starts_attempt()).map(|p| p.as_str()).collect();
-        // One job per server at a time: a job waits while an older one of its server is
-        // active (a release's cleaning waits for the aborted deploy's cleanup).
-        let free = format!(
-            "NOT EXISTS (SELECT 1 FROM jobs o WHERE o.server_id = jobs.server_id AND o.id < jobs.id \
-             AND o.status IN {})",
-            active_statuses()
-        );
-        // The first runnable jobs, as the first of each way to be runnable: queued
-        // jobs walked in claim order (jobs_status_claim: due time less the expected
-        // run time, see `enqueue`) up to the `limit`th free one; parked jobs now due
-        // and jobs whose lease ran out found by time (few at any moment).
-        let first = |condition: String| {
-            format!(
-                "SELECT id, claim_at FROM (SELECT id, claim_at FROM jobs WHERE {condition} AND {claimable} AND {free} \
-                 ORDER BY claim_at, id LIMIT $4) AS c"
-            )
-        };
-        // `+run_after` keeps SQLite off the (status, run_after) index there: it would
-        // read every due queued job and sort them by id at each claim.
-        let queued = format!("status IN {} AND +run_after <= $3", statuses(&[Queued]));
-        let candidates = [first(queued), first(due(&[WaitingForAgent])), first(expired.clone())].join(" UNION ALL ");
-        // `attempts` counts starts of the process; resuming after the agent reported, or
-        // failing a job whose agent never did, is not a new attempt.
-        // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
-        // that lost the race re-evaluates it on the updated row and gets nothing.
-        format!(
-            "UPDATE jobs SET {set}, \
-             lease_owner = $1, lease_expires_at = $2, updated_at = $3, fence = fence + 1, \
-             attempts = attempts + CASE WHEN phase IN {attempt} THEN 1 ELSE 0 END, \
-             started_at = CASE WHEN phase IN {attempt} THEN $3 ELSE started_at END \
-             WHERE id IN (SELECT id FROM ({candidates}) AS firsts ORDER BY claim_at, id LIMIT $4) AND {runnable} \
-             RETURNING {COLUMNS}",
-            set = set(JobEvent::Claim),
-            attempt = sql_list(attempt_phases),
-        )
-    });
-    let mut claimed: Vec<JobRow> = sqlx::query_as(&SQL)
+    static SQL: [LazyLock<String>; 2] =
+        [LazyLock::new(|| claim_sql(DbKind::Sqlite)), LazyLock::new(|| claim_sql(DbKind::Postgres))];
+    let sql: &str = &SQL[usize::from(super::dialect::of(conn) == DbKind::Postgres)];
+    let mut claimed: Vec<JobRow> = sqlx::query_as(sql)
         .bind(owner)
         .bind(lease_until)
         .bind(now)
@@ -246,6 +203,54 @@ pub async fn claim(
         .map_err(|e| DbError::query("claiming jobs", e))?;
     claimed.sort_by_key(|j| j.id);
     Ok(claimed)
+}
+
+/// The statement of `claim` on a database of `kind`.
+fn claim_sql(kind: DbKind) -> String {
+    use JobStatus::{Queued, Running, WaitingForAgent};
+    let claimable = applies(JobEvent::Claim);
+    let (due, expired) = (
+        |status: &[JobStatus]| format!("status IN {} AND run_after <= $3", statuses(status)),
+        format!("status IN {} AND lease_expires_at < $3", statuses(&[Running, WaitingForAgent])),
+    );
+    let runnable = format!("({claimable} AND (({}) OR ({expired})))", due(&[Queued, WaitingForAgent]));
+    let attempt_phases: Vec<&str> = JobPhase::ALL.iter().filter(|p| p.starts_attempt()).map(|p| p.as_str()).collect();
+    // One job per server at a time: a job waits while an older one of its server is
+    // active (a release's cleaning waits for the aborted deploy's cleanup).
+    let free = format!(
+        "NOT EXISTS (SELECT 1 FROM jobs o WHERE o.server_id = jobs.server_id AND o.id < jobs.id \
+         AND o.status IN {})",
+        active_statuses()
+    );
+    // The first runnable jobs, as the first of each way to be runnable: queued
+    // jobs walked in claim order (jobs_status_claim: due time less the expected
+    // run time, see `enqueue`) up to the `limit`th free one; parked jobs now due
+    // and jobs whose lease ran out found by time (few at any moment).
+    let skip_locked = super::dialect::skip_locked(kind);
+    let first = |condition: String| {
+        format!(
+            "SELECT id, claim_at FROM (SELECT id, claim_at FROM jobs WHERE {condition} AND {claimable} AND {free} \
+             ORDER BY claim_at, id LIMIT $4{skip_locked}) AS c"
+        )
+    };
+    // `+run_after` keeps SQLite off the (status, run_after) index there: it would
+    // read every due queued job and sort them by id at each claim.
+    let queued = format!("status IN {} AND +run_after <= $3", statuses(&[Queued]));
+    let candidates = [first(queued), first(due(&[WaitingForAgent])), first(expired.clone())].join(" UNION ALL ");
+    // `attempts` counts starts of the process; resuming after the agent reported, or
+    // failing a job whose agent never did, is not a new attempt.
+    // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
+    // that lost the race re-evaluates it on the updated row and gets nothing.
+    format!(
+        "UPDATE jobs SET {set}, \
+         lease_owner = $1, lease_expires_at = $2, updated_at = $3, fence = fence + 1, \
+         attempts = attempts + CASE WHEN phase IN {attempt} THEN 1 ELSE 0 END, \
+         started_at = CASE WHEN phase IN {attempt} THEN $3 ELSE started_at END \
+         WHERE id IN (SELECT id FROM ({candidates}) AS firsts ORDER BY claim_at, id LIMIT $4) AND {runnable} \
+         RETURNING {COLUMNS}",
+        set = set(JobEvent::Claim),
+        attempt = sql_list(attempt_phases),
+    )
 }
 
 /// Extends the lease of the claim `fence`; false when the job was claimed again
