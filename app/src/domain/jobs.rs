@@ -300,7 +300,10 @@ pub fn jobs_doc() -> String {
          off, big disks to erase) and ends sooner, and no job is overtaken by one queued \
          more than that after it. A job whose agent reported goes on in the order of its \
          report: after the jobs due before it (a batch boots all its machines before the \
-         first finishes), before those due after it.\n\n",
+         first finishes), before those due after it. On PostgreSQL a claim passes over \
+         jobs another transaction holds (another replica's claim, an agent's report being \
+         written) instead of waiting for them: replicas claiming at the same moment take \
+         different jobs.\n\n",
         MOST_EXPECTED_LEAD_MS / 60_000
     );
     out += "## Retry\n\nRetry runs a `failed` or `aborted` job again, depending on where its \
