@@ -323,7 +323,11 @@ impl Backend {
                                     format!("server {stray} is not in deployment {id}"),
                                 ));
                             }
-                            ids.to_vec()
+                            // A server named twice is released once.
+                            let mut ids = ids.to_vec();
+                            ids.sort_unstable();
+                            ids.dedup();
+                            ids
                         }
                     };
                     if targets.is_empty() {
