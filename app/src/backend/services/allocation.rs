@@ -14,7 +14,7 @@
 //! first (`store::server_types::lock`), so concurrent requests, in one process or in
 //! several sharing PostgreSQL, see each other's results and never take a server twice.
 
-use super::lifecycle::{StateChange, abort_in, apply_in, apply_read, apply_typed, not_found};
+use super::lifecycle::{StateChange, abort_in, apply_in, apply_typed, finish, not_found, plan};
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
@@ -283,13 +283,19 @@ impl Backend {
                     // The holder first: the allocation's audit event records the tenant
                     // it hands the server to (their event stream shows it).
                     store::servers::set_tenant_many(tx, &ids, Some(&tenant), now).await?;
-                    let mut read = store::servers::get_for_change_many(tx, &ids).await?;
-                    for server in &chosen {
-                        let mut change = StateChange::new(Action::Allocate).because(format!("allocated to {tenant}"));
-                        change.reserved_for_requester = server.reserved_for.as_deref() == Some(tenant.as_str());
-                        let row = read.remove(&server.id).ok_or_else(|| not_found(server.id))?;
-                        apply_read(tx, &actor, row, &change, now).await?;
-                        if let Some(image) = &image {
+                    let changes: Vec<StateChange> = chosen
+                        .iter()
+                        .map(|server| {
+                            let mut change =
+                                StateChange::new(Action::Allocate).because(format!("allocated to {tenant}"));
+                            change.reserved_for_requester = server.reserved_for.as_deref() == Some(tenant.as_str());
+                            change
+                        })
+                        .collect();
+                    let targets: Vec<(i64, &StateChange)> = ids.iter().copied().zip(&changes).collect();
+                    move_many(tx, &actor, &targets, now).await?;
+                    if let Some(image) = &image {
+                        for server in &chosen {
                             super::deploy::queue_deploy(tx, &actor, server, image, &os, now).await?;
                         }
                     }
@@ -343,18 +349,15 @@ impl Backend {
                             abort_in(tx, job, &reason, &reason, &actor.audit_name(), now).await?;
                         }
                     }
-                    let mut read = store::servers::get_for_change_many(tx, &targets).await?;
-                    let mut unheld = Vec::new();
-                    for &server_id in &targets {
-                        let change =
-                            StateChange::new(Action::Release).because(format!("released from deployment {id}"));
-                        let row = read.remove(&server_id).ok_or_else(|| not_found(server_id))?;
-                        let (_, after, _) = apply_read(tx, &actor, row, &change, now).await?;
-                        if after.subscription_id.is_none() {
-                            // Not reserved: the tenant's hold ends with the release.
-                            unheld.push(server_id);
-                        }
-                    }
+                    let change = StateChange::new(Action::Release).because(format!("released from deployment {id}"));
+                    let moves: Vec<(i64, &StateChange)> = targets.iter().map(|&s| (s, &change)).collect();
+                    // Servers not reserved: the tenant's hold ends with the release.
+                    let unheld: Vec<i64> = move_many(tx, &actor, &moves, now)
+                        .await?
+                        .into_iter()
+                        .filter(|after| after.subscription_id.is_none())
+                        .map(|after| after.id)
+                        .collect();
                     store::deployments::release_servers(tx, id, &targets, now).await?;
                     store::servers::set_tenant_many(tx, &unheld, None, now).await?;
                     store::deployments::close_if_empty(tx, id, now).await?;
@@ -631,6 +634,39 @@ async fn end_in(tx: &mut AnyConnection, id: i64, why: &str, now: i64) -> Result<
     }
     tracing::info!(subscription = id, why, "subscription ended");
     Ok(())
+}
+
+/// Moves many servers, each as its change says and by the lifecycle's rules (the
+/// same as one server's change), reading them and writing the moves with their audit
+/// events in a few statements for all. All or none: the first refusal (or a server
+/// changed meanwhile) is the error. The servers after their moves, in order.
+async fn move_many(
+    tx: &mut AnyConnection,
+    actor: &Actor,
+    targets: &[(i64, &StateChange)],
+    now: i64,
+) -> Result<Vec<Server>, ServiceError> {
+    let ids: Vec<i64> = targets.iter().map(|(id, _)| *id).collect();
+    let mut read = store::servers::get_for_change_many(&mut *tx, &ids).await?;
+    let mut planned = Vec::with_capacity(targets.len());
+    for &(id, change) in targets {
+        let row = read.remove(&id).ok_or_else(|| not_found(id))?;
+        planned.push(plan(&mut *tx, actor, row, change, now).await?);
+    }
+    let writes: Vec<_> = planned.iter().map(|p| p.write()).collect();
+    if !store::servers::move_audited_many(&mut *tx, &writes, now).await? {
+        // PostgreSQL only (SQLite's write lock keeps others out between read and write).
+        return Err(ServiceError::Conflict {
+            message: "a server was changed by someone else meanwhile; nothing was done, try again".into(),
+        });
+    }
+    drop(writes);
+    let mut out = Vec::with_capacity(planned.len());
+    for (p, &(_, change)) in planned.into_iter().zip(targets) {
+        let (_, after, _) = finish(&mut *tx, actor, p, change, now).await?;
+        out.push(after);
+    }
+    Ok(out)
 }
 
 async fn unreserve(tx: &mut AnyConnection, actor: &Actor, id: i64, why: &str, now: i64) -> Result<(), ServiceError> {

@@ -163,8 +163,9 @@ pub(crate) async fn apply_typed(
     apply_read(tx, actor, read, change, now).await
 }
 
-/// `apply_typed` on a server already read in this transaction (with
-/// `store::servers::get_for_change_many`, by a change of many servers).
+/// `apply_typed` on a server already read in this transaction: `plan`, the move with
+/// its audit event, `finish` (a change of many servers runs the same three steps, its
+/// moves written together: `allocation::move_many`).
 pub(crate) async fn apply_read(
     tx: &mut sqlx::AnyConnection,
     actor: &Actor,
@@ -172,12 +173,71 @@ pub(crate) async fn apply_read(
     change: &StateChange,
     now: i64,
 ) -> Result<(Server, Server, Option<i64>), ServiceError> {
+    let planned = plan(&mut *tx, actor, read, change, now).await?;
+    let (mv, audit) = planned.write();
+    if !store::servers::move_audited(&mut *tx, &mv, &audit, now).await? {
+        // Only reachable on PostgreSQL, where another transaction committed between
+        // our read and our write; SQLite's write lock prevents it.
+        let id = planned.before.id;
+        let current = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
+        return Err(stale(&current));
+    }
+    finish(tx, actor, planned, change, now).await
+}
+
+/// A move decided (its rules checked, the type's lock taken) and not yet written: what
+/// `apply_read` writes with `move_audited`, and a change of many servers with
+/// `move_audited_many`, before each one's `finish`.
+pub(crate) struct Planned<'c> {
+    pub before: Server,
+    pub after: Server,
+    type_id: Option<i64>,
+    t: domain::transitions::Transition,
+    reason: Option<&'c str>,
+    last_error: LastError<'c>,
+    power: Option<(PowerState, Health)>,
+    who: String,
+    action: Action,
+}
+
+impl Planned<'_> {
+    /// The move and its audit event, as the move statement writes them.
+    pub(crate) fn write(&self) -> (store::servers::Move<'_>, NewEvent<'_>) {
+        let audit = NewEvent {
+            server_id: Some(self.before.id),
+            actor: &self.who,
+            kind: EventKind::StateChanged,
+            from_value: Some(self.before.state.as_str()),
+            to_value: Some(self.t.to.as_str()),
+            reason: self.reason,
+            details: Some(self.action.as_str()),
+        };
+        let mv = store::servers::Move {
+            id: self.before.id,
+            generation: self.before.generation,
+            from: self.before.state,
+            to: self.t.to,
+            last_error: self.last_error,
+            power: self.power,
+        };
+        (mv, audit)
+    }
+}
+
+/// The checks and locks of a change to a server read in this transaction: the
+/// generation, the transition table and its guards, the reason, the type's lock.
+pub(crate) async fn plan<'c>(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    read: store::servers::ForChange,
+    change: &'c StateChange,
+    now: i64,
+) -> Result<Planned<'c>, ServiceError> {
     let reason = change.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if reason.is_some_and(|r| r.len() > MAX_REASON) {
         return Err(ServiceError::invalid("reason", format!("at most {MAX_REASON} characters")));
     }
     let store::servers::ForChange { server, type_id, active_job, type_subscribed } = read;
-    let id = server.id;
     // No subscription of its type: the move cannot concern one (and the subscription
     // check after it is skipped).
     let (server_type_id, held) = (type_id, server.subscription_id.is_some());
@@ -245,29 +305,30 @@ pub(crate) async fn apply_read(
         health: change.power.map_or(server.health, |(_, h)| h),
         ..server.clone()
     };
-    let audit = NewEvent {
-        server_id: Some(id),
-        actor: &actor.audit_name(),
-        kind: EventKind::StateChanged,
-        from_value: Some(server.state.as_str()),
-        to_value: Some(t.to.as_str()),
+    Ok(Planned {
+        before: server,
+        after,
+        type_id,
+        t,
         reason,
-        details: Some(change.action.as_str()),
-    };
-    let mv = store::servers::Move {
-        id,
-        generation: server.generation,
-        from: server.state,
-        to: t.to,
         last_error,
         power: change.power,
-    };
-    if !store::servers::move_audited(&mut *tx, &mv, &audit, now).await? {
-        // Only reachable on PostgreSQL, where another transaction committed between
-        // our read and our write; SQLite's write lock prevents it.
-        let current = store::servers::get(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
-        return Err(stale(&current));
-    }
+        who: actor.audit_name(),
+        action: change.action,
+    })
+}
+
+/// What follows a written move: the job it starts, the BMC secret it forgets, the job
+/// it ends. Returns the server before and after, and its type if subscriptions concern it.
+pub(crate) async fn finish(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    planned: Planned<'_>,
+    change: &StateChange,
+    now: i64,
+) -> Result<(Server, Server, Option<i64>), ServiceError> {
+    let Planned { before: server, after, type_id, t, reason, .. } = planned;
+    let id = server.id;
     if let Some(kind) = t.starts_job() {
         let params = JobParams {
             re_registration: matches!(server.state, ServerState::Unavailable | ServerState::Used),

@@ -231,7 +231,81 @@ pub async fn get_for_change_many(
     Ok(out)
 }
 
+/// `move_audited` of many servers, a few statements for all (a large allocation or
+/// release): each server moves only if it is still at its generation in its state,
+/// and each move writes its audit event. True when every server moved; false when any
+/// did not, with some moves written: the caller's transaction must then roll back (a
+/// change of many servers is all or none).
+pub async fn move_audited_many(
+    conn: &mut AnyConnection,
+    moves: &[(Move<'_>, crate::backend::store::events::NewEvent<'_>)],
+    now: i64,
+) -> Result<bool, DbError> {
+    use crate::backend::store::events;
+    // One row of values per move: id, generation, from, to, whether to set the last
+    // error, the error, power, health (the VALUES' columns are column1..column8 on
+    // both databases).
+    const PER_MOVE: usize = 8;
+    for part in moves.chunks(super::IDS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..part.len())
+            .map(|i| {
+                let p = 2 + i * PER_MOVE;
+                format!(
+                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), ${}, ${}, CAST(${} AS BIGINT), ${}, ${}, ${})",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7
+                )
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE servers SET state = v.column4, generation = servers.generation + 1, updated_at = $1, \
+             last_error = CASE WHEN v.column5 = 1 THEN v.column6 ELSE servers.last_error END, \
+             power_state = COALESCE(v.column7, servers.power_state), health = COALESCE(v.column8, servers.health) \
+             FROM (VALUES {}) AS v \
+             WHERE servers.id = v.column1 AND servers.generation = v.column2 AND servers.state = v.column3",
+            rows.join(", ")
+        );
+        let mut update = sqlx::query(&sql).bind(now);
+        for (mv, _) in part {
+            let (set_error, error) = match mv.last_error {
+                LastError::Keep => (0_i64, None),
+                LastError::Clear => (1, None),
+                LastError::Set(e) => (1, Some(e)),
+            };
+            update = update
+                .bind(mv.id)
+                .bind(mv.generation)
+                .bind(mv.from.as_str())
+                .bind(mv.to.as_str())
+                .bind(set_error)
+                .bind(error)
+                .bind(mv.power.map(|(p, _)| p.as_str()))
+                .bind(mv.power.map(|(_, h)| h.as_str()));
+        }
+        let done = update.execute(&mut *conn).await.map_err(|e| DbError::query("changing servers' states", e))?;
+        if done.rows_affected() != part.len() as u64 {
+            return Ok(false);
+        }
+        // The events' `at` is $1, each event's fields the next nine parameters.
+        let values: Vec<String> = (0..part.len()).map(|i| format!("({})", events::values(1, 2 + i * 9))).collect();
+        let sql = format!("INSERT INTO {} VALUES {}", events::INSERT_INTO, values.join(", "));
+        let mut insert = sqlx::query(&sql).bind(now);
+        for (_, event) in part {
+            insert = events::bind(insert, event);
+        }
+        insert.execute(&mut *conn).await.map_err(|e| DbError::query("auditing servers' state changes", e))?;
+    }
+    Ok(true)
+}
+
 /// How `last_error` changes with a state change.
+#[derive(Clone, Copy)]
 pub enum LastError<'a> {
     Keep,
     Clear,
