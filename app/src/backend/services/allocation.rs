@@ -14,7 +14,7 @@
 //! first (`store::server_types::lock`), so concurrent requests, in one process or in
 //! several sharing PostgreSQL, see each other's results and never take a server twice.
 
-use super::lifecycle::{StateChange, abort_in, apply_in, apply_typed, finish, not_found, plan};
+use super::lifecycle::{StateChange, abort_in, apply_in, apply_read, apply_typed, finish, not_found, plan};
 use super::{Actor, ServiceError};
 use crate::backend::Backend;
 use crate::backend::store::{self, events::NewEvent, now_ms};
@@ -637,9 +637,10 @@ async fn end_in(tx: &mut AnyConnection, id: i64, why: &str, now: i64) -> Result<
 }
 
 /// Moves many servers, each as its change says and by the lifecycle's rules (the
-/// same as one server's change), reading them and writing the moves with their audit
-/// events in a few statements for all. All or none: the first refusal (or a server
-/// changed meanwhile) is the error. The servers after their moves, in order.
+/// same as one server's change), reading them in a few statements for all and, where
+/// that pays (`dialect::batches_writes`), writing the moves with their audit events so
+/// too. All or none: the first refusal (or a server changed meanwhile) is the error.
+/// The servers after their moves, in order.
 async fn move_many(
     tx: &mut AnyConnection,
     actor: &Actor,
@@ -648,6 +649,14 @@ async fn move_many(
 ) -> Result<Vec<Server>, ServiceError> {
     let ids: Vec<i64> = targets.iter().map(|(id, _)| *id).collect();
     let mut read = store::servers::get_for_change_many(&mut *tx, &ids).await?;
+    if !store::dialect::batches_writes(tx) {
+        let mut out = Vec::with_capacity(targets.len());
+        for &(id, change) in targets {
+            let row = read.remove(&id).ok_or_else(|| not_found(id))?;
+            out.push(apply_read(&mut *tx, actor, row, change, now).await?.1);
+        }
+        return Ok(out);
+    }
     let mut planned = Vec::with_capacity(targets.len());
     for &(id, change) in targets {
         let row = read.remove(&id).ok_or_else(|| not_found(id))?;

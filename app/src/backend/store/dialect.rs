@@ -34,6 +34,15 @@ pub fn skip_locked(kind: DbKind) -> &'static str {
     }
 }
 
+/// Whether writes to many rows are worth folding into statements of many rows: on
+/// PostgreSQL every statement is a round trip to another process; on SQLite it is a
+/// call into the library, cheaper than building and preparing a statement of hundreds
+/// of rows (1,000 servers allocated and released: 0.20-0.22 s a statement each, 0.27-0.28
+/// s in statements of 500).
+pub fn batches_writes(conn: &AnyConnection) -> bool {
+    of(conn) == DbKind::Postgres
+}
+
 /// The condition (on `events e`) that an event's transaction ended before every one
 /// still running: PostgreSQL hands out ids before commit, so a reader in id order
 /// waits below its oldest running transaction; SQLite's writers take turns.
