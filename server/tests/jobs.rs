@@ -548,3 +548,55 @@ async fn claims_pass_over_a_job_another_transaction_holds() {
     all.sort_unstable();
     assert_eq!(all, jobs, "every job claimed once in the end");
 }
+
+/// Ends its job itself (as a state change applying a job's outcome does), then
+/// finishes its bookkeeping past a lease renewal: records whether the runner still
+/// let it act on the machine by then.
+struct EndsThenWrapsUp {
+    wrapped_up: Arc<Mutex<Option<bool>>>,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for EndsThenWrapsUp {
+    async fn run(&self, ctx: &JobContext) -> JobOutcome {
+        let claim = app::backend::services::runner::Claim::from(&ctx.job);
+        assert!(ctx.backend.finish_job(claim, JobEvent::Succeed, None).await.unwrap());
+        // Past the renewer's next tick (lease / 3), well inside the lease.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        ctx.log("wrapped up").await;
+        *self.wrapped_up.lock().unwrap() = Some(ctx.lease.held());
+        JobOutcome::Recorded
+    }
+}
+
+/// A registration ends its job with the server's move, then queues the BMC password
+/// rotation it was asked for; the lease renewal due meanwhile finds the job no
+/// longer running. That is this runner's own doing, not a takeover: the work is not
+/// cut short (the rotation is not lost, no "lease is gone" is logged), but no
+/// further BMC action is allowed under the ended claim.
+#[tokio::test]
+async fn a_job_its_runner_ended_is_not_cut_short_by_the_next_renewal() {
+    let app = spawn_app().await;
+    let s = server_in_state(&app, "s", ServerState::Registering).await;
+    let id = enqueue(&app.backend, s.id, JobKind::Register).await;
+    let wrapped_up = Arc::new(Mutex::new(None));
+    let (stop, rx) = watch::channel(false);
+    let runner = Runner::new(app.backend.clone(), "r", 1)
+        .with_poll(Duration::from_millis(10))
+        .with_lease(Duration::from_secs(3))
+        .handle(JobKind::Register, EndsThenWrapsUp { wrapped_up: wrapped_up.clone() });
+    let task = tokio::spawn(runner.run(rx));
+    for _ in 0..100 {
+        if wrapped_up.lock().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(*wrapped_up.lock().unwrap(), Some(false), "wrapped up, with no BMC action allowed any more");
+    assert_eq!(status(&app.backend, id).await.status, JobStatus::Succeeded);
+    let mut conn = app.backend.db.conn().await.unwrap();
+    let steps = store::jobs::steps(&mut conn, id).await.unwrap();
+    assert!(steps.iter().any(|(_, m)| m == "wrapped up"), "{steps:?}");
+}

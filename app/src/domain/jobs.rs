@@ -137,6 +137,22 @@ impl JobEvent {
     ];
 }
 
+/// What renewing a claim's lease found. The fence tells the last two apart: only a
+/// new claim or an abort moves it, while the claim's own runner parking or ending the
+/// job leaves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseRenewal {
+    /// Still running under the claim: held for another lease.
+    Renewed,
+    /// The claim's own runner moved the job on (parked it for its agent, or ended it
+    /// with the server's move): its remaining bookkeeping goes on, but it may not act
+    /// on the machine any more.
+    MovedOn,
+    /// Someone else's now: aborted, or claimed by another runner after the lease ran
+    /// out. The runner stops at once.
+    Lost,
+}
+
 /// Which phases a row applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phases {

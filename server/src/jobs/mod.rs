@@ -26,7 +26,7 @@ use crate::bmc::redfish::RedfishConnector;
 use app::backend::services::runner::{Claim, JobRow};
 use app::backend::{Backend, DbError};
 use app::domain::JobKind;
-use app::domain::jobs::JobEvent;
+use app::domain::jobs::{JobEvent, LeaseRenewal};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -146,7 +146,8 @@ impl LeaseClock {
         }
     }
 
-    /// The job is someone else's now (or aborted).
+    /// This runner may no longer act for the job: it is someone else's now (or
+    /// aborted), or the runner moved it on itself (parked, ended).
     pub fn lose(&self) {
         self.lost.store(true, Ordering::SeqCst);
     }
@@ -193,11 +194,11 @@ impl JobContext {
         }
         let sent = Instant::now();
         match self.backend.renew_claim(Claim::from(&self.job), self.lease_length).await {
-            Ok(true) => {
+            Ok(LeaseRenewal::Renewed) => {
                 self.lease.renewed(sent);
                 true
             }
-            Ok(false) => {
+            Ok(LeaseRenewal::MovedOn | LeaseRenewal::Lost) => {
                 self.lease.lose();
                 false
             }
@@ -448,8 +449,14 @@ impl Runner {
                     tick.tick().await;
                     let sent = Instant::now();
                     match this.backend.renew_claim(Claim { id, fence }, this.lease).await {
-                        Ok(true) => lease.renewed(sent),
-                        Ok(false) => {
+                        Ok(LeaseRenewal::Renewed) => lease.renewed(sent),
+                        // The job parked or ended itself: what is left of its run (a
+                        // log line, a follow-up job) goes on, without the machine.
+                        Ok(LeaseRenewal::MovedOn) => {
+                            lease.lose();
+                            return;
+                        }
+                        Ok(LeaseRenewal::Lost) => {
                             lease.lose();
                             let _ = lost_tx.send(());
                             return;

@@ -7,7 +7,7 @@
 use crate::backend::Backend;
 use crate::backend::db::DbError;
 use crate::backend::store::{self, now_ms};
-use crate::domain::jobs::JobEvent;
+use crate::domain::jobs::{JobEvent, LeaseRenewal};
 use std::time::Duration;
 
 pub use crate::backend::store::jobs::JobRow;
@@ -49,8 +49,8 @@ impl Backend {
             .await
     }
 
-    /// Extends the claim by `lease` from now.
-    pub async fn renew_claim(&self, claim: Claim, lease: Duration) -> Result<bool, DbError> {
+    /// Extends the claim by `lease` from now, while the job runs under it.
+    pub async fn renew_claim(&self, claim: Claim, lease: Duration) -> Result<LeaseRenewal, DbError> {
         let now = now_ms();
         self.db.write_one(move |c| Box::pin(store::jobs::renew(c, claim.id, claim.fence, now, until(now, lease)))).await
     }

@@ -14,7 +14,7 @@
 //! after the lease, before the agent's deadline.
 
 use crate::backend::db::{DbError, DbKind};
-use crate::domain::jobs::{JobEvent, JobKind, JobMove, JobPhase, JobStatus, Phases, moves_of};
+use crate::domain::jobs::{JobEvent, JobKind, JobMove, JobPhase, JobStatus, LeaseRenewal, Phases, moves_of};
 use sqlx::AnyConnection;
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -253,19 +253,38 @@ fn claim_sql(kind: DbKind) -> String {
     )
 }
 
-/// Extends the lease of the claim `fence`; false when the job was claimed again
-/// since (or aborted, or it is no longer running).
-pub async fn renew(conn: &mut AnyConnection, id: i64, fence: i64, now: i64, lease_until: i64) -> Result<bool, DbError> {
-    sqlx::query("UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND fence = $4 AND status = $5")
-        .bind(lease_until)
-        .bind(now)
+/// Extends the lease of the claim `fence` while the job runs under it; otherwise
+/// says whether the claim's own runner moved the job on or someone else has it.
+pub async fn renew(
+    conn: &mut AnyConnection,
+    id: i64,
+    fence: i64,
+    now: i64,
+    lease_until: i64,
+) -> Result<LeaseRenewal, DbError> {
+    let renewed = sqlx::query(
+        "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND fence = $4 AND status = $5",
+    )
+    .bind(lease_until)
+    .bind(now)
+    .bind(id)
+    .bind(fence)
+    .bind(JobStatus::Running.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| DbError::query("renewing a job lease", e))?
+    .rows_affected()
+        == 1;
+    if renewed {
+        return Ok(LeaseRenewal::Renewed);
+    }
+    // Not running under this claim: whose doing was it (rare: read only then)?
+    let current: Option<i64> = sqlx::query_scalar("SELECT fence FROM jobs WHERE id = $1")
         .bind(id)
-        .bind(fence)
-        .bind(JobStatus::Running.as_str())
-        .execute(conn)
+        .fetch_optional(conn)
         .await
-        .map(|r| r.rows_affected() == 1)
-        .map_err(|e| DbError::query("renewing a job lease", e))
+        .map_err(|e| DbError::query("renewing a job lease", e))?;
+    Ok(if current == Some(fence) { LeaseRenewal::MovedOn } else { LeaseRenewal::Lost })
 }
 
 /// Renews the leases of every job `owner` parked for its agent: the process is alive,
