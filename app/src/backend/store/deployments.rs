@@ -126,17 +126,14 @@ pub async fn add_servers(conn: &mut AnyConnection, id: i64, server_ids: &[i64], 
 
 /// Takes servers out of their deployment, a few statements for all.
 pub async fn release_servers(conn: &mut AnyConnection, id: i64, server_ids: &[i64], now: i64) -> Result<(), DbError> {
-    for part in server_ids.chunks(super::IDS_PER_STATEMENT) {
-        let sql = format!(
-            "UPDATE deployment_servers SET released_at = $1 \
-             WHERE deployment_id = $2 AND server_id IN ({}) AND released_at IS NULL",
-            super::placeholders(3, part.len())
-        );
-        let mut query = sqlx::query(&sql).bind(now).bind(id);
-        for server_id in part {
-            query = query.bind(*server_id);
-        }
-        query.execute(&mut *conn).await.map_err(|e| DbError::query("releasing servers from a deployment", e))?;
+    let sql = "UPDATE deployment_servers SET released_at = $1 \
+               WHERE deployment_id = $2 AND server_id IN ({ids}) AND released_at IS NULL";
+    for (sql, part) in super::id_chunks(sql, 3, server_ids) {
+        part.iter()
+            .fold(sqlx::query(&sql).bind(now).bind(id), |q, server_id| q.bind(*server_id))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| DbError::query("releasing servers from a deployment", e))?;
     }
     Ok(())
 }

@@ -659,18 +659,18 @@ pub async fn latest_for_server(conn: &mut AnyConnection, server_id: i64) -> Resu
 /// recent job, by server (servers without one are absent).
 pub async fn latest_for_servers(conn: &mut AnyConnection, server_ids: &[i64]) -> Result<HashMap<i64, JobRow>, DbError> {
     let mut out = HashMap::with_capacity(server_ids.len());
-    for part in server_ids.chunks(super::IDS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT MAX(id) FROM jobs WHERE server_id IN ({}) \
-             AND NOT (kind = $1 AND status = $2) GROUP BY server_id)",
-            super::placeholders(3, part.len())
-        );
-        let mut query =
-            sqlx::query_as::<_, JobRow>(&sql).bind(JobKind::Power.as_str()).bind(JobStatus::Succeeded.as_str());
-        for id in part {
-            query = query.bind(*id);
-        }
-        let rows = query.fetch_all(&mut *conn).await.map_err(|e| DbError::query("reading servers' jobs", e))?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT MAX(id) FROM jobs WHERE server_id IN ({{ids}}) \
+         AND NOT (kind = $1 AND status = $2) GROUP BY server_id)"
+    );
+    for (sql, part) in super::id_chunks(&sql, 3, server_ids) {
+        let query = sqlx::query_as::<_, JobRow>(&sql).bind(JobKind::Power.as_str()).bind(JobStatus::Succeeded.as_str());
+        let rows = part
+            .iter()
+            .fold(query, |q, id| q.bind(*id))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| DbError::query("reading servers' jobs", e))?;
         out.extend(rows.into_iter().map(|j| (j.server_id, j)));
     }
     Ok(out)

@@ -34,6 +34,14 @@ pub const IDS_PER_STATEMENT: usize = 500;
 
 /// `$first, $first+1, ...`: the placeholders of `n` ids bound from `$first` on (for
 /// `IN (...)` lists; the ids themselves are bound, never written into the SQL).
-pub fn placeholders(first: usize, n: usize) -> String {
+fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A batch that names servers by id, a statement per IDS_PER_STATEMENT of them:
+/// each chunk of `ids` with `sql`, its `{ids}` replaced by the chunk's placeholders
+/// from `$first` on (the parameters before `first` are the statement's own). The
+/// caller binds those, then the chunk's ids in order.
+pub fn id_chunks<'a>(sql: &'a str, first: usize, ids: &'a [i64]) -> impl Iterator<Item = (String, &'a [i64])> + 'a {
+    ids.chunks(IDS_PER_STATEMENT).map(move |part| (sql.replace("{ids}", &placeholders(first, part.len())), part))
 }

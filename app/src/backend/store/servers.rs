@@ -216,13 +216,14 @@ pub async fn get_for_change_many(
     ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, ForChange>, DbError> {
     let mut out = std::collections::HashMap::with_capacity(ids.len());
-    for part in ids.chunks(super::IDS_PER_STATEMENT) {
-        let sql = format!("{} WHERE s.id IN ({})", for_change_sql(), super::placeholders(1, part.len()));
-        let mut query = sqlx::query_as::<_, ForChangeRow>(&sql);
-        for id in part {
-            query = query.bind(*id);
-        }
-        let rows = query.fetch_all(&mut *conn).await.map_err(|e| DbError::query("reading servers", e))?;
+    let sql = format!("{} WHERE s.id IN ({{ids}})", for_change_sql());
+    for (sql, part) in super::id_chunks(&sql, 1, ids) {
+        let rows = part
+            .iter()
+            .fold(sqlx::query_as::<_, ForChangeRow>(&sql), |q, id| q.bind(*id))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| DbError::query("reading servers", e))?;
         for row in rows {
             let read = row.into_for_change()?;
             out.insert(read.server.id, read);
@@ -923,16 +924,13 @@ pub async fn set_tenant_many(
     tenant: Option<&str>,
     now: i64,
 ) -> Result<(), DbError> {
-    for part in ids.chunks(super::IDS_PER_STATEMENT) {
-        let sql = format!(
-            "UPDATE servers SET reserved_for = $1, updated_at = $2 WHERE id IN ({})",
-            super::placeholders(3, part.len())
-        );
-        let mut query = sqlx::query(&sql).bind(tenant).bind(now);
-        for id in part {
-            query = query.bind(*id);
-        }
-        query.execute(&mut *conn).await.map_err(|e| DbError::query("recording who holds servers", e))?;
+    let sql = "UPDATE servers SET reserved_for = $1, updated_at = $2 WHERE id IN ({ids})";
+    for (sql, part) in super::id_chunks(sql, 3, ids) {
+        part.iter()
+            .fold(sqlx::query(&sql).bind(tenant).bind(now), |q, id| q.bind(*id))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| DbError::query("recording who holds servers", e))?;
     }
     Ok(())
 }
