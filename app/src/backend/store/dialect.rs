@@ -34,6 +34,20 @@ pub fn skip_locked(kind: DbKind) -> &'static str {
     }
 }
 
+/// What an UPDATE whose rows are named by id (`WHERE id IN (...) AND <recheck>`) puts
+/// after its table so that the ids find the rows: on SQLite `NOT INDEXED` (the rowid
+/// is still used). Without it SQLite's planner, which has no statistics here, drove a
+/// claim from the recheck's status indexes and read every due queued job at each
+/// claim: 1.5-1.8 ms a claim with 5,000 queued against 0.3 ms, and 3.3 ms on average
+/// (35 s of the single writer's time) over a 10,000-server cycle. PostgreSQL finds
+/// them by the primary key on its own.
+pub fn by_id(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Sqlite => " NOT INDEXED",
+        DbKind::Postgres => "",
+    }
+}
+
 /// Whether writes to many rows are worth folding into statements of many rows: on
 /// PostgreSQL every statement is a round trip to another process; on SQLite it is a
 /// call into the library, cheaper than building and preparing a statement of hundreds

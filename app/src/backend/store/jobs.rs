@@ -190,9 +190,7 @@ pub async fn claim(
     lease_until: i64,
     limit: usize,
 ) -> Result<Vec<JobRow>, DbError> {
-    static SQL: [LazyLock<String>; 2] =
-        [LazyLock::new(|| claim_sql(DbKind::Sqlite)), LazyLock::new(|| claim_sql(DbKind::Postgres))];
-    let sql: &str = &SQL[usize::from(super::dialect::of(conn) == DbKind::Postgres)];
+    let sql = claim_statement(super::dialect::of(conn));
     let mut claimed: Vec<JobRow> = sqlx::query_as(sql)
         .bind(owner)
         .bind(lease_until)
@@ -203,6 +201,14 @@ pub async fn claim(
         .map_err(|e| DbError::query("claiming jobs", e))?;
     claimed.sort_by_key(|j| j.id);
     Ok(claimed)
+}
+
+/// The statement `claim` runs on a database of `kind` (its parameters: the owner, the
+/// lease's end, now, how many), built once per dialect.
+pub fn claim_statement(kind: DbKind) -> &'static str {
+    static SQL: [LazyLock<String>; 2] =
+        [LazyLock::new(|| claim_sql(DbKind::Sqlite)), LazyLock::new(|| claim_sql(DbKind::Postgres))];
+    &SQL[usize::from(kind == DbKind::Postgres)]
 }
 
 /// The statement of `claim` on a database of `kind`.
@@ -242,12 +248,13 @@ fn claim_sql(kind: DbKind) -> String {
     // The WHERE is repeated outside the subquery on purpose: on PostgreSQL a runner
     // that lost the race re-evaluates it on the updated row and gets nothing.
     format!(
-        "UPDATE jobs SET {set}, \
+        "UPDATE jobs{by_id} SET {set}, \
          lease_owner = $1, lease_expires_at = $2, updated_at = $3, fence = fence + 1, \
          attempts = attempts + CASE WHEN phase IN {attempt} THEN 1 ELSE 0 END, \
          started_at = CASE WHEN phase IN {attempt} THEN $3 ELSE started_at END \
          WHERE id IN (SELECT id FROM ({candidates}) AS firsts ORDER BY claim_at, id LIMIT $4) AND {runnable} \
          RETURNING {COLUMNS}",
+        by_id = super::dialect::by_id(kind),
         set = set(JobEvent::Claim),
         attempt = sql_list(attempt_phases),
     )
