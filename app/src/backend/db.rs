@@ -12,9 +12,9 @@ use std::time::Duration;
 
 /// How long a request waits for a free connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a PostgreSQL connection may have been idle in the pool and still be
-/// handed out without a ping (a busy pool hands out connections given back
-/// moments ago, each pinged then; see `Db::connect`).
+/// How long a PostgreSQL connection may have been idle and still be handed out
+/// without a ping (a busy process hands out connections given back moments ago,
+/// after a use that left nothing on them; see `Conns`).
 const UNCHECKED_IDLE: Duration = Duration::from_secs(1);
 /// How long SQLite waits on a locked database before reporting busy.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
@@ -80,6 +80,9 @@ pub enum DbError {
 
 impl DbError {
     pub fn query(what: &'static str, source: sqlx::Error) -> Self {
+        if may_break_connection(&source) {
+            SUSPECT_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         DbError::Query { what, source }
     }
 }
@@ -94,52 +97,172 @@ pub type TxWork<'c, T, E> = std::pin::Pin<Box<dyn std::future::Future<Output = R
 /// The writer connection while it is this caller's.
 type WriterGuard = tokio::sync::OwnedMappedMutexGuard<Option<sqlx::AnyConnection>, sqlx::AnyConnection>;
 
-/// SQLite's reading connections: opened on first need, at most `permits` at once.
-/// A query dropped half-way leaves nothing to clean up on its connection (sqlx's
-/// SQLite worker finishes or abandons the statement before the next command), so a
-/// connection goes straight back to `idle`.
-struct Readers {
-    idle: std::sync::Mutex<Vec<sqlx::AnyConnection>>,
+/// The connections Rackstate hands out itself, without sqlx's pool: SQLite's reading
+/// connections, and every PostgreSQL connection that reads or writes. Opened on first
+/// need, at most `permits` at once, the most recently given back handed out first.
+/// sqlx's pool tests each connection given back with a ping (a round trip to the
+/// connection's SQLite worker thread, or to PostgreSQL: a third of the round trips of
+/// a state change there). Here a connection goes straight back when nothing can be
+/// left on it: sqlx's SQLite worker finishes or abandons a dropped statement before
+/// its next command, and a PostgreSQL connection reads what a dropped query left
+/// unread before its next one. What a ping is still for, it gets (`DbConn`'s drop):
+/// a write that did not end in a commit (an open transaction's ROLLBACK, queued but
+/// not yet sent, would hold its locks until the connection's next use), and any use
+/// during which a query failed in a way that may have broken its connection.
+struct Conns {
+    /// Each with when it was given back and `SUSPECT_FAILURES` then.
+    idle: std::sync::Mutex<Vec<(sqlx::AnyConnection, std::time::Instant, u64)>>,
     permits: std::sync::Arc<tokio::sync::Semaphore>,
     url: String,
+    kind: DbKind,
 }
 
-/// A connection for reads: SQLite's own, or PostgreSQL's pooled one.
-pub enum DbConn {
-    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
-    Reader(ReaderConn),
+/// How many queries, in this process, have failed in a way that may have broken
+/// their connection (see `may_break_connection`). A connection in use while this
+/// moved is pinged before it is used again: rare, and a needless ping is harmless.
+static SUSPECT_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn suspect_failures() -> u64 {
+    SUSPECT_FAILURES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// A SQLite reading connection, back among the idle ones when dropped.
-pub struct ReaderConn {
+/// Whether a failed query may have left its connection unusable: the socket or the
+/// SQLite worker failed, or PostgreSQL reported a connection exception (08) or an
+/// operator intervention (57P: the server shutting down). A constraint violation,
+/// a serialisation failure or a decoding error leaves the connection as good as
+/// before.
+fn may_break_connection(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
+/// A connection of [`Conns`] while it is a caller's (`Db::conn`; PostgreSQL's writes),
+/// back among the idle ones when dropped (after a ping where one is due, see there).
+pub struct DbConn {
     conn: Option<sqlx::AnyConnection>,
-    readers: std::sync::Arc<Readers>,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    conns: std::sync::Arc<Conns>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// `SUSPECT_FAILURES` when it was handed out.
+    failures_at: u64,
+    /// A write not (yet) finished with a commit: pinged before it is used again.
+    unfinished: bool,
 }
 
-impl Drop for ReaderConn {
+impl Drop for DbConn {
     fn drop(&mut self) {
-        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.readers.idle.lock()) {
-            idle.push(conn);
+        let Some(conn) = self.conn.take() else { return };
+        let permit = self.permit.take();
+        if !self.unfinished && suspect_failures() == self.failures_at {
+            self.conns.give_back(conn);
+            return;
         }
+        // SQLite: a connection that saw a failure is closed (another is opened when
+        // needed; a file handle costs nothing to reopen). PostgreSQL: the ping sends
+        // what is queued (a dropped transaction's ROLLBACK) and tells a live
+        // connection from a dead one, which is dropped. Without a runtime, dropped.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if self.conns.kind == DbKind::Sqlite {
+            return;
+        }
+        let conns = self.conns.clone();
+        runtime.spawn(async move {
+            let mut conn = conn;
+            if sqlx::Connection::ping(&mut conn).await.is_ok() {
+                conns.give_back(conn);
+            }
+            drop(permit);
+        });
     }
 }
 
 impl std::ops::Deref for DbConn {
     type Target = sqlx::AnyConnection;
     fn deref(&self) -> &Self::Target {
-        match self {
-            DbConn::Pooled(c) => c,
-            DbConn::Reader(r) => r.conn.as_ref().expect("a reader holds its connection until dropped"),
-        }
+        self.conn.as_ref().expect("a DbConn holds its connection until dropped")
     }
 }
 
 impl std::ops::DerefMut for DbConn {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        match self {
-            DbConn::Pooled(c) => c,
-            DbConn::Reader(r) => r.conn.as_mut().expect("a reader holds its connection until dropped"),
+        self.conn.as_mut().expect("a DbConn holds its connection until dropped")
+    }
+}
+
+impl Conns {
+    /// PostgreSQL: runs a write (a transaction, or one statement) on a connection of
+    /// its own. Only a write that succeeded (committed) gives it straight back.
+    async fn write<T, E, F>(self: &std::sync::Arc<Self>, work: F) -> Result<T, E>
+    where
+        E: From<DbError>,
+        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> TxWork<'c, T, E>,
+    {
+        let mut conn = self.take(true).await?;
+        let out = work(&mut conn).await;
+        if out.is_ok() {
+            conn.unfinished = false;
+        }
+        out
+    }
+
+    fn give_back(&self, conn: sqlx::AnyConnection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push((conn, std::time::Instant::now(), suspect_failures()));
+        }
+    }
+
+    /// A connection once one of the `permits` is free: an idle one, else a new one.
+    /// On PostgreSQL an idle one is pinged first, and dropped if the database no
+    /// longer answers it, when it has been idle longer than `UNCHECKED_IDLE` or a
+    /// query failed in a way that may break connections since it was given back (a
+    /// restarted database cut them all: one request sees the failure, the next ones
+    /// get live connections).
+    async fn take(self: &std::sync::Arc<Self>, for_write: bool) -> Result<DbConn, DbError> {
+        let waiting = |e| DbError::query("getting a database connection", e);
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| waiting(sqlx::Error::PoolTimedOut))?
+            .map_err(|_| waiting(sqlx::Error::PoolClosed))?;
+        let mut conn = None;
+        while conn.is_none() {
+            let Some((mut idle, since, failures)) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) else {
+                break;
+            };
+            if self.kind == DbKind::Sqlite
+                || (since.elapsed() <= UNCHECKED_IDLE && failures == suspect_failures())
+                || sqlx::Connection::ping(&mut idle).await.is_ok()
+            {
+                conn = Some(idle);
+            }
+        }
+        let conn = match conn {
+            Some(conn) => conn,
+            None => {
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.url)
+                    .await
+                    .map_err(|source| DbError::Connect { kind: self.kind, source })?;
+                if self.kind == DbKind::Sqlite {
+                    sqlite_pragmas(&mut conn).await.map_err(waiting)?;
+                }
+                conn
+            }
+        };
+        Ok(DbConn {
+            conn: Some(conn),
+            conns: self.clone(),
+            permit: Some(permit),
+            failures_at: suspect_failures(),
+            unfinished: for_write,
+        })
+    }
+
+    async fn close(&self) {
+        self.permits.close();
+        let idle = self.idle.lock().map(|mut idle| std::mem::take(&mut *idle)).unwrap_or_default();
+        for (conn, ..) in idle {
+            let _ = sqlx::Connection::close(conn).await;
         }
     }
 }
@@ -178,10 +301,10 @@ pub struct Db {
     writer: Option<std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>>,
     /// SQLite: the thread that runs write transactions (see `Db::write`).
     writer_thread: Option<std::sync::Arc<WriterThread>>,
-    /// SQLite: the reading connections, handed out without sqlx's pool for the same
-    /// reason as `writer` (no ping each time one is given back). PostgreSQL reads use
-    /// the pool, whose pings also flush what a dropped query left behind.
-    readers: Option<std::sync::Arc<Readers>>,
+    /// The connections reads take (SQLite's reading connections) and, on PostgreSQL,
+    /// writes as well; handed out without sqlx's pool (see [`Conns`]). sqlx's `pool`
+    /// serves the migrations, readiness and what tests and benchmarks read.
+    conns: std::sync::Arc<Conns>,
     kind: DbKind,
     /// SQLite: the database file (the start-up lock sits beside it).
     sqlite_path: Option<std::path::PathBuf>,
@@ -388,14 +511,13 @@ impl Db {
             DbKind::Postgres => (None, None),
         };
         let sqlite_path = (kind == DbKind::Sqlite).then(|| sqlite_file(&url)).flatten();
-        let readers = (kind == DbKind::Sqlite).then(|| {
-            std::sync::Arc::new(Readers {
-                idle: std::sync::Mutex::new(Vec::new()),
-                permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections.max(1) as usize)),
-                url: url.clone(),
-            })
+        let conns = std::sync::Arc::new(Conns {
+            idle: std::sync::Mutex::new(Vec::new()),
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections.max(1) as usize)),
+            url: url.clone(),
+            kind,
         });
-        Ok(Self { pool, writer, writer_thread, readers, kind, sqlite_path })
+        Ok(Self { pool, writer, writer_thread, conns, kind, sqlite_path })
     }
 
     /// Applies the migrations of this database's dialect.
@@ -475,7 +597,7 @@ impl Db {
         self.write(async move {
             match db.writer_conn().await? {
                 Some(mut conn) => in_transaction(&mut conn, "BEGIN IMMEDIATE", work).await,
-                None => in_transaction(&mut *db.pooled().await?, "BEGIN", work).await,
+                None => db.conns.write(|conn| Box::pin(in_transaction(conn, "BEGIN", work))).await,
             }
         })
         .await?
@@ -496,38 +618,9 @@ impl Db {
         }
     }
 
-    /// A connection from the pool (PostgreSQL's writes).
-    async fn pooled(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, DbError> {
-        self.pool.acquire().await.map_err(|e| DbError::query("getting a database connection", e))
-    }
-
-    /// A connection for reads.
+    /// A connection for reads (writes: `transaction`, `write_one`).
     pub async fn conn(&self) -> Result<DbConn, DbError> {
-        let Some(readers) = &self.readers else {
-            return self
-                .pool
-                .acquire()
-                .await
-                .map(DbConn::Pooled)
-                .map_err(|e| DbError::query("getting a database connection", e));
-        };
-        let waiting = |e| DbError::query("getting a database connection", e);
-        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, readers.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| waiting(sqlx::Error::PoolTimedOut))?
-            .map_err(|_| waiting(sqlx::Error::PoolClosed))?;
-        let idle = readers.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let conn = match idle {
-            Some(conn) => conn,
-            None => {
-                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&readers.url)
-                    .await
-                    .map_err(|source| DbError::Connect { kind: DbKind::Sqlite, source })?;
-                sqlite_pragmas(&mut conn).await.map_err(waiting)?;
-                conn
-            }
-        };
-        Ok(DbConn::Reader(ReaderConn { conn: Some(conn), readers: readers.clone(), _permit: permit }))
+        self.conns.take(false).await
     }
 
     /// SQLite: the one writer connection, once it is this caller's turn (writes from
@@ -561,7 +654,7 @@ impl Db {
         self.write(async move {
             match db.writer_conn().await? {
                 Some(mut conn) => work(&mut conn).await,
-                None => work(&mut *db.pooled().await?).await,
+                None => db.conns.write(work).await,
             }
         })
         .await?
@@ -581,13 +674,7 @@ impl Db {
         {
             let _ = sqlx::Connection::close(conn).await;
         }
-        if let Some(readers) = &self.readers {
-            readers.permits.close();
-            let idle = readers.idle.lock().map(|mut idle| std::mem::take(&mut *idle)).unwrap_or_default();
-            for conn in idle {
-                let _ = sqlx::Connection::close(conn).await;
-            }
-        }
+        self.conns.close().await;
         self.pool.close().await;
     }
 }

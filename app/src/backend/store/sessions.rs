@@ -71,8 +71,15 @@ fn key(id: &Id) -> String {
     token_hash(&id.to_string())
 }
 
-fn backend(e: impl std::fmt::Display) -> session_store::Error {
-    session_store::Error::Backend(e.to_string())
+/// A database failure as the session layer reports it: the error and its causes.
+fn backend(e: impl std::error::Error) -> session_store::Error {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        message = format!("{message}: {c}");
+        cause = c.source();
+    }
+    session_store::Error::Backend(message)
 }
 
 fn encode(record: &Record) -> session_store::Result<(String, Option<i64>, i64)> {
@@ -105,13 +112,14 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let mut conn = self.db.conn().await.map_err(backend)?;
         let row: Option<(String, i64)> =
             sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
                 .bind(key(id))
                 .bind(now_ms())
-                .fetch_optional(self.db.pool())
+                .fetch_optional(&mut *conn)
                 .await
-                .map_err(backend)?;
+                .map_err(|e| backend(DbError::query("loading a session", e)))?;
         let Some((data, expires)) = row else { return Ok(None) };
         let data = serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date = time::OffsetDateTime::from_unix_timestamp_nanos(expires as i128 * 1_000_000)
