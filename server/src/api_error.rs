@@ -12,7 +12,8 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// A service error with the status every edge uses for it.
 /// An allocation that could not be filled also says, as numbers, how many servers
-/// were asked for and how many are missing.
+/// were asked for and how many are missing; a database that is unavailable for a
+/// moment (503) says when to try again.
 pub fn service_error(e: ServiceError) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut body = serde_json::json!({ "error": { "code": e.code(), "message": e.user_message() } });
@@ -20,5 +21,9 @@ pub fn service_error(e: ServiceError) -> Response {
         body["error"]["requested"] = requested.into();
         body["error"]["missing"] = missing.into();
     }
-    (status, axum::Json(body)).into_response()
+    let mut response = (status, axum::Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    }
+    response
 }

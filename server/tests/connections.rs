@@ -56,8 +56,9 @@ async fn a_write_given_up_half_way_leaves_no_lock_behind() {
 }
 
 /// PostgreSQL restarted (or failed over) and every connection Rackstate held is cut:
-/// at most one request sees the failure; the next ones find live connections instead
-/// of each taking another dead one. (SQLite has no server to lose.)
+/// at most one request sees the failure, answered 503 `unavailable` with when to try
+/// again; the next ones find live connections instead of each taking another dead
+/// one. (SQLite has no server to lose.)
 #[tokio::test]
 async fn after_the_database_cut_every_connection_the_next_requests_work() {
     let app = spawn_app().await;
@@ -85,9 +86,16 @@ async fn after_the_database_cut_every_connection_the_next_requests_work() {
     }
     let mut statuses = Vec::new();
     for _ in 0..8 {
-        statuses.push(get().await.unwrap().status().as_u16());
+        let response = get().await.unwrap();
+        let status = response.status().as_u16();
+        if status != 200 {
+            assert_eq!(response.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("1"));
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "unavailable", "{body}");
+        }
+        statuses.push(status);
     }
     let failed = statuses.iter().filter(|s| **s != 200).count();
-    assert!(failed <= 1, "{failed} of 8 requests after the cut failed: {statuses:?}");
+    assert!(failed <= 1 && statuses.iter().all(|s| [200, 503].contains(s)), "after the cut: {statuses:?}");
     assert!(statuses[1..].iter().all(|s| *s == 200), "a request after the first failed: {statuses:?}");
 }

@@ -79,6 +79,18 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The database could not be reached or was too busy (no connection, a connection
+    /// cut, contention): the same request may well succeed in a moment.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Connect { .. } | DbError::Contended { .. } => true,
+            DbError::Query { source, .. } => {
+                may_break_connection(source) || matches!(source, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+            }
+            _ => false,
+        }
+    }
+
     pub fn query(what: &'static str, source: sqlx::Error) -> Self {
         if may_break_connection(&source) {
             SUSPECT_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

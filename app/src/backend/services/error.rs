@@ -49,6 +49,7 @@ impl ServiceError {
             ServiceError::Forbidden { .. } => "forbidden",
             ServiceError::InsufficientCapacity { .. } => "insufficient_capacity",
             ServiceError::IdentityMismatch { .. } => "identity_mismatch",
+            ServiceError::Internal(e) if e.is_unavailable() => "unavailable",
             ServiceError::Internal(_) => "internal",
         }
     }
@@ -67,7 +68,7 @@ impl ServiceError {
             ServiceError::Unauthorized { .. } => 401,
             ServiceError::Internal(inner) => {
                 tracing::error!(error = %crate::backend::error_chain(inner), "request failed");
-                500
+                if inner.is_unavailable() { 503 } else { 500 }
             }
         }
     }
@@ -91,6 +92,9 @@ impl ServiceError {
     /// The message a user may see; internal causes stay in the log.
     pub fn user_message(&self) -> String {
         match self {
+            ServiceError::Internal(e) if e.is_unavailable() => {
+                "the database is unavailable or busy: try again in a moment (logged on the server)".into()
+            }
             ServiceError::Internal(_) => "internal error (logged on the server)".into(),
             other => other.to_string(),
         }
