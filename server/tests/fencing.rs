@@ -72,18 +72,28 @@ fn start(dir: &std::path::Path, url: &str, port: u16, workers: &str) -> Child {
 }
 
 /// A first Rackstate process (A) on a fresh database, with the lab's machines added;
-/// a port for the second (B).
+/// a port held for the second (B) until it starts (a port only looked up free could
+/// become the source port of one of the many connections made meanwhile: B then
+/// could not listen on it).
 struct TwoProcesses {
     dir: tempfile::TempDir,
     url: String,
     a: Child,
-    port_b: u16,
+    port_b: std::net::TcpListener,
+}
+
+/// Starts B on the port held for it.
+fn start_b(dir: &std::path::Path, url: &str, port_b: std::net::TcpListener, workers: &str) -> Child {
+    let port = port_b.local_addr().unwrap().port();
+    drop(port_b);
+    start(dir, url, port, workers)
 }
 
 async fn first_process(lab: &LabProcess, workers: &str) -> TwoProcesses {
     let dir = tempfile::tempdir().unwrap();
     let url = common::fresh_database_url(dir.path()).await;
-    let (port_a, port_b) = (common::sushy::free_port(), common::sushy::free_port());
+    let port_a = common::sushy::free_port();
+    let port_b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let a = start(dir.path(), &url, port_a, workers);
     let base_a = format!("http://127.0.0.1:{port_a}");
     common::wait_ready(&base_a).await;
@@ -197,7 +207,7 @@ async fn a_stopped_runner_acts_no_more_after_a_takeover() {
     }
     Command::new("kill").args(["-STOP", &a.id().to_string()]).status().unwrap();
     let db = connect(&url).await;
-    let mut b = start(dir.path(), &url, port_b, "1");
+    let mut b = start_b(dir.path(), &url, port_b, "1");
     // B takes the job over after A's lease, boots the machine with its own image (the
     // agent reports to B) and finishes the registration.
     let b_client = format!("-{}-", b.id());
@@ -238,7 +248,7 @@ async fn parked_jobs_of_a_killed_process_are_taken_over() {
     a.kill().unwrap(); // SIGKILL, before any agent reports
     a.wait().unwrap();
     let killed = tokio::time::Instant::now();
-    let mut b = start(dir.path(), &url, port_b, "16");
+    let mut b = start_b(dir.path(), &url, port_b, "16");
     let end = wait_for_jobs(&db, Duration::from_secs(90), "jobs still waiting after the takeover", |s| {
         count(s, "succeeded") + count(s, "failed") == MACHINES as i64
     })
