@@ -73,7 +73,7 @@ async fn live_image(State(api): State<AgentApi>, Path(id): Path<i64>, Query(q): 
         )
             .into_response(),
         Err(e) => {
-            tracing::error!(error = %e, "serving the live image");
+            tracing::error!(error = %app::backend::error_chain(&e), "serving the live image");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot read the live image (logged on the server)")
         }
     }

@@ -113,7 +113,7 @@ fn read_tree(dir: &FsPath, wanted: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
-                tracing::warn!(dir = %path.display(), error = %e, "reading the site's assets");
+                tracing::warn!(dir = %path.display(), error = %app::backend::error_chain(&e), "reading the site's assets");
                 continue;
             }
         };
@@ -124,7 +124,9 @@ fn read_tree(dir: &FsPath, wanted: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8
                 Ok(_) if !wanted(&name) => {}
                 Ok(_) => match std::fs::read(entry.path()) {
                     Ok(bytes) => out.push((name, bytes)),
-                    Err(e) => tracing::warn!(file = %entry.path().display(), error = %e, "reading a site asset"),
+                    Err(e) => {
+                        tracing::warn!(file = %entry.path().display(), error = %app::backend::error_chain(&e), "reading a site asset")
+                    }
                 },
                 Err(_) => {}
             }
@@ -152,7 +154,7 @@ fn split_assets(pkg_dir: &FsPath, code: &BTreeMap<String, Vec<u8>>, version: &st
     let chunks = match std::fs::read(pkg_dir.join(SPLIT_MANIFEST)).map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "the split build's manifest is unreadable: pages will not preload their wasm");
+            tracing::warn!(error = %app::backend::error_chain(&e), "the split build's manifest is unreadable: pages will not preload their wasm");
             HashMap::new()
         }
         Err(_) => HashMap::new(),

@@ -35,13 +35,13 @@ pub async fn authorize(State(backend): State<Backend>, session: Session, mut req
                 None
             }
             Err(e) => {
-                tracing::error!(error = %e, "resolving the session's user");
+                tracing::error!(error = %app::backend::error_chain(&e), "resolving the session's user");
                 return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
             }
         },
         Ok(None) => None,
         Err(e) => {
-            tracing::warn!(error = %e, "reading the session");
+            tracing::warn!(error = %app::backend::error_chain(&e), "reading the session");
             None
         }
     };

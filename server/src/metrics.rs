@@ -126,7 +126,7 @@ pub async fn render(backend: &Backend) -> String {
                 }
             }
         }
-        Err(e) => tracing::warn!(error = %e, "metrics: reading servers"),
+        Err(e) => tracing::warn!(error = %app::backend::error_chain(&e), "metrics: reading servers"),
     }
     registry.register("rackstate_servers", "Servers by state and type", servers);
     let jobs = Family::<JobLabels, Gauge>::default();
@@ -136,7 +136,7 @@ pub async fn render(backend: &Backend) -> String {
                 jobs.get_or_create(&JobLabels { kind, status }).set(n);
             }
         }
-        Err(e) => tracing::warn!(error = %e, "metrics: reading jobs"),
+        Err(e) => tracing::warn!(error = %app::backend::error_chain(&e), "metrics: reading jobs"),
     }
     registry.register("rackstate_jobs", "Jobs by kind and status", jobs);
     let deliveries = Family::<StatusLabels, Gauge>::default();
@@ -150,7 +150,7 @@ pub async fn render(backend: &Backend) -> String {
                 deliveries.get_or_create(&StatusLabels { status }).set(n);
             }
         }
-        Err(e) => tracing::warn!(error = %e, "metrics: reading webhook deliveries"),
+        Err(e) => tracing::warn!(error = %app::backend::error_chain(&e), "metrics: reading webhook deliveries"),
     }
     registry.register(
         "rackstate_webhook_deliveries",
@@ -165,7 +165,7 @@ pub async fn render(backend: &Backend) -> String {
     registry.register("rackstate_job_step_duration_seconds", "Named job steps by kind", r.job_step.clone());
     let mut out = String::new();
     if let Err(e) = encode(&mut out, &registry) {
-        tracing::warn!(error = %e, "metrics: encoding");
+        tracing::warn!(error = %app::backend::error_chain(&e), "metrics: encoding");
     }
     out
 }

@@ -253,7 +253,7 @@ impl Application {
             );
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(l, app).await {
-                    tracing::warn!(error = %e, "metrics listener stopped");
+                    tracing::warn!(error = %app::backend::error_chain(&e), "metrics listener stopped");
                 }
             })
         });
@@ -443,7 +443,7 @@ async fn sweep_expired_sessions(store: DbSessionStore) {
         match store.delete_expired().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(n, "deleted expired sessions"),
-            Err(e) => tracing::warn!(error = %e, "deleting expired sessions"),
+            Err(e) => tracing::warn!(error = %app::backend::error_chain(&e), "deleting expired sessions"),
         }
     }
 }

@@ -49,7 +49,7 @@ impl PowerSweep {
         let targets = match self.backend.sweep_targets().await {
             Ok(t) => t,
             Err(e) => {
-                tracing::warn!(error = %e, "BMC sweep: listing servers");
+                tracing::warn!(error = %app::backend::error_chain(&e), "BMC sweep: listing servers");
                 return SweepReport::default();
             }
         };
@@ -95,7 +95,7 @@ impl PowerSweep {
             Err(e) => self.backend.record_sweep(id, Err(e), self.warn_after).await,
         };
         if let Err(e) = recorded {
-            tracing::warn!(server = id, error = %e, "BMC sweep: recording");
+            tracing::warn!(server = id, error = %app::backend::error_chain(&e), "BMC sweep: recording");
         }
         answer.is_ok()
     }

@@ -408,7 +408,7 @@ impl RedfishBmc {
             }
             match self.call_once(c).await {
                 Err(e) if e.is_transient() && attempt < MAX_RETRIES => {
-                    tracing::debug!(bmc = %self.address, error = %e, attempt, "retrying");
+                    tracing::debug!(bmc = %self.address, error = %app::backend::error_chain(&e), attempt, "retrying");
                     crate::jobs::slots::idle(RETRY_BACKOFF * 2u32.pow(attempt)).await;
                     attempt += 1;
                 }
@@ -784,7 +784,9 @@ impl RedfishBmc {
         if let Some(info) = action["@Redfish.ActionInfo"].as_str() {
             match self.get(info, doing).await {
                 Ok(v) => params = v["Parameters"].as_array().cloned().unwrap_or_default(),
-                Err(e) => tracing::debug!(bmc = %self.address, error = %e, "ActionInfo unreadable; sending Image only"),
+                Err(e) => {
+                    tracing::debug!(bmc = %self.address, error = %app::backend::error_chain(&e), "ActionInfo unreadable; sending Image only")
+                }
             }
         }
         if let Some(allowed) = action["TransferProtocolType@Redfish.AllowableValues"].as_array() {

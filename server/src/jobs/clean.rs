@@ -78,7 +78,7 @@ impl JobHandler for Clean {
         }
         let change = StateChange::new(Action::CleaningFailed).because(reason).by_job(ctx.job.id, ctx.job.fence);
         if let Err(e) = ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await {
-            tracing::warn!(job = ctx.job.id, error = %e, "recording a failed cleaning");
+            tracing::warn!(job = ctx.job.id, error = %app::backend::error_chain(&e), "recording a failed cleaning");
         }
     }
 }

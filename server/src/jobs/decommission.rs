@@ -65,7 +65,7 @@ impl JobHandler for Decommission {
     async fn on_failure(&self, ctx: &JobContext, reason: &str) {
         let change = StateChange::new(Action::DecommissionFailed).because(reason).by_job(ctx.job.id, ctx.job.fence);
         if let Err(e) = ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await {
-            tracing::warn!(job = ctx.job.id, error = %e, "recording a failed decommission");
+            tracing::warn!(job = ctx.job.id, error = %app::backend::error_chain(&e), "recording a failed decommission");
         }
     }
 }

@@ -203,7 +203,7 @@ impl JobContext {
                 false
             }
             Err(e) => {
-                tracing::warn!(job = self.job.id, error = %e, "cannot confirm the job's lease");
+                tracing::warn!(job = self.job.id, error = %app::backend::error_chain(&e), "cannot confirm the job's lease");
                 false
             }
         }
@@ -230,7 +230,9 @@ impl JobContext {
         match self.backend.log_job_step(Claim::from(&self.job), message).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(job = self.job.id, "not logged: the job was claimed again"),
-            Err(e) => tracing::warn!(job = self.job.id, error = %e, "could not log a job step"),
+            Err(e) => {
+                tracing::warn!(job = self.job.id, error = %app::backend::error_chain(&e), "could not log a job step")
+            }
         }
     }
 }
@@ -333,7 +335,7 @@ impl Runner {
                     tick.tick().await;
                     let renewed = this.backend.renew_parked_claims(&this.owner, this.lease).await;
                     if let Err(e) = renewed {
-                        tracing::warn!(error = %e, "renewing parked jobs");
+                        tracing::warn!(error = %app::backend::error_chain(&e), "renewing parked jobs");
                     }
                 }
             })
@@ -391,7 +393,7 @@ impl Runner {
                 }
                 Err(e) => {
                     drop(grants);
-                    tracing::warn!(error = %e, "claiming a job");
+                    tracing::warn!(error = %app::backend::error_chain(&e), "claiming a job");
                     tokio::time::sleep(this.poll * 4).await;
                 }
             }
@@ -409,7 +411,7 @@ impl Runner {
         match released {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, "stopping: jobs waiting for their agents released for another process"),
-            Err(e) => tracing::warn!(error = %e, "stopping: releasing parked jobs"),
+            Err(e) => tracing::warn!(error = %app::backend::error_chain(&e), "stopping: releasing parked jobs"),
         }
     }
 
@@ -461,7 +463,9 @@ impl Runner {
                             let _ = lost_tx.send(());
                             return;
                         }
-                        Err(e) => tracing::warn!(job = id, error = %e, "renewing a job lease"),
+                        Err(e) => {
+                            tracing::warn!(job = id, error = %app::backend::error_chain(&e), "renewing a job lease")
+                        }
                     }
                 }
             })
@@ -507,7 +511,7 @@ impl Runner {
                 // job's recorded phase, under a new fence.
                 match self.backend.release_claim(Claim { id, fence }).await {
                     Ok(_) => tracing::info!(job = id, "stopping: the job's lease is released for another process"),
-                    Err(e) => tracing::warn!(job = id, error = %e, "stopping: releasing the job's lease"),
+                    Err(e) => tracing::warn!(job = id, error = %app::backend::error_chain(&e), "stopping: releasing the job's lease"),
                 }
                 return;
             }
@@ -538,7 +542,7 @@ impl Runner {
             JobOutcome::RetryLater { error, after } => {
                 ctx.log(&format!("will retry in {}s: {error}", after.as_secs())).await;
                 if let Err(e) = self.backend.retry_job_later(Claim { id, fence }, &error, after).await {
-                    tracing::error!(job = id, error = %e, "requeueing a job");
+                    tracing::error!(job = id, error = %app::backend::error_chain(&e), "requeueing a job");
                 }
             }
         }
@@ -549,7 +553,7 @@ impl Runner {
             Ok(true) => {}
             // Already ended with the server's state change (on_failure), or taken over.
             Ok(false) => tracing::debug!(job = id, end = ?end, "job no longer held at its end"),
-            Err(e) => tracing::error!(job = id, error = %e, "recording a job's outcome"),
+            Err(e) => tracing::error!(job = id, error = %app::backend::error_chain(&e), "recording a job's outcome"),
         }
     }
 }

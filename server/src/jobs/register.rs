@@ -96,7 +96,7 @@ impl JobHandler for Register {
         let mut change = StateChange::new(Action::RegistrationFailed).because(reason).by_job(ctx.job.id, ctx.job.fence);
         change.re_registration = params.re_registration;
         if let Err(e) = ctx.backend.change_state(&actor(ctx), ctx.job.server_id, &change).await {
-            tracing::warn!(job = ctx.job.id, error = %e, "recording a failed registration");
+            tracing::warn!(job = ctx.job.id, error = %app::backend::error_chain(&e), "recording a failed registration");
         }
     }
 }

@@ -173,7 +173,7 @@ impl Lab {
             let listener = match TcpListener::bind(("127.0.0.1", spec.port)).await {
                 Ok(l) => l,
                 Err(e) => {
-                    tracing::warn!(name = %spec.name, port = spec.port, error = %e, "demo lab: cannot take this BMC's port; the server stays unreachable");
+                    tracing::warn!(name = %spec.name, port = spec.port, error = %app::backend::error_chain(&e), "demo lab: cannot take this BMC's port; the server stays unreachable");
                     continue;
                 }
             };
@@ -200,7 +200,7 @@ impl Lab {
             let app = machine.clone().router();
             lab.tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
-                    tracing::warn!(error = %e, "demo lab BMC stopped");
+                    tracing::warn!(error = %app::backend::error_chain(&e), "demo lab BMC stopped");
                 }
             }));
             lab.machines.push(machine);
@@ -401,7 +401,7 @@ impl Machine {
         let image = match self.http.get(&url).send().await.and_then(|r| r.error_for_status()) {
             Ok(r) => r.bytes().await.ok(),
             Err(e) => {
-                tracing::warn!(machine = %self.name, error = %e, "demo lab: the virtual CD cannot be read; the machine hangs at boot");
+                tracing::warn!(machine = %self.name, error = %app::backend::error_chain(&e), "demo lab: the virtual CD cannot be read; the machine hangs at boot");
                 return;
             }
         };
@@ -412,7 +412,7 @@ impl Machine {
         let hardware = match self.simulated() {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!(machine = %self.name, error = %e, "demo lab: the disk files cannot be opened");
+                tracing::warn!(machine = %self.name, error = %app::backend::error_chain(&e), "demo lab: the disk files cannot be opened");
                 return;
             }
         };
@@ -422,7 +422,9 @@ impl Machine {
                     s.agent_runs += 1;
                 }
             }
-            Err(e) => tracing::warn!(machine = %self.name, error = %e, "demo lab: the agent failed"),
+            Err(e) => {
+                tracing::warn!(machine = %self.name, error = %app::backend::error_chain(&e), "demo lab: the agent failed")
+            }
         }
     }
 }

@@ -57,7 +57,9 @@ impl Sender {
                 match this.backend.prune_deliveries(KEEP_LOG).await {
                     Ok(n) if n > 0 => tracing::info!(deleted = n, "old webhook deliveries dropped from the log"),
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not drop old webhook deliveries"),
+                    Err(e) => {
+                        tracing::warn!(error = %app::backend::error_chain(&e), "could not drop old webhook deliveries")
+                    }
                 }
             }
             match this.backend.due_deliveries(32).await {
@@ -68,7 +70,7 @@ impl Sender {
                         let claimed = match this.backend.claim_delivery(id, seen, lease_until).await {
                             Ok(c) => c,
                             Err(e) => {
-                                tracing::warn!(delivery = id, error = %e, "could not claim a webhook delivery");
+                                tracing::warn!(delivery = id, error = %app::backend::error_chain(&e), "could not claim a webhook delivery");
                                 None
                             }
                         };
@@ -80,7 +82,9 @@ impl Sender {
                         });
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "could not look for webhook deliveries"),
+                Err(e) => {
+                    tracing::warn!(error = %app::backend::error_chain(&e), "could not look for webhook deliveries")
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
@@ -104,7 +108,9 @@ impl Sender {
                     tracing::debug!(delivery = attempt.id, webhook = attempt.webhook_id, status = %status, error = ?error, "webhook attempt");
                 }
             }
-            Err(e) => tracing::warn!(delivery = attempt.id, error = %e, "could not record a webhook attempt"),
+            Err(e) => {
+                tracing::warn!(delivery = attempt.id, error = %app::backend::error_chain(&e), "could not record a webhook attempt")
+            }
         }
     }
 }

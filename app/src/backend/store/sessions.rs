@@ -72,14 +72,8 @@ fn key(id: &Id) -> String {
 }
 
 /// A database failure as the session layer reports it: the error and its causes.
-fn backend(e: impl std::error::Error) -> session_store::Error {
-    let mut message = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        message = format!("{message}: {c}");
-        cause = c.source();
-    }
-    session_store::Error::Backend(message)
+fn backend(e: DbError) -> session_store::Error {
+    session_store::Error::Backend(crate::backend::error_chain(&e))
 }
 
 fn encode(record: &Record) -> session_store::Result<(String, Option<i64>, i64)> {
