@@ -40,6 +40,13 @@ pub async fn authorize(State(backend): State<Backend>, session: Session, mut req
             }
         },
         Ok(None) => None,
+        // The database did not answer: the caller may well be logged in, so neither a
+        // login page nor a 401 would be true.
+        Err(e @ tower_sessions::session::Error::Store(tower_sessions::session_store::Error::Backend(_))) => {
+            tracing::error!(error = %app::backend::error_chain(&e), "reading the session");
+            return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+        }
+        // A session that cannot be decoded is no session.
         Err(e) => {
             tracing::warn!(error = %app::backend::error_chain(&e), "reading the session");
             None

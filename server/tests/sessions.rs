@@ -299,3 +299,22 @@ async fn behind_a_trusted_proxy_each_client_is_counted_apart() {
     assert_eq!(login_forwarded_for(&app, "198.51.100.1", "guess").await, 429, "the guesser is refused");
     assert_eq!(login_forwarded_for(&app, "198.51.100.2", ADMIN_PASSWORD).await, 200, "another user gets in");
 }
+
+/// A logged-in admin opens a page while the database cannot read sessions: the
+/// answer is 503 "database unavailable", not the login page (they are logged in; a
+/// login could not work either), and once the database reads again the same session
+/// opens the page.
+#[tokio::test]
+async fn a_session_the_database_cannot_read_is_unavailable_not_logged_out() {
+    let app = spawn_app().await;
+    let client = app.client_for(Role::Admin).await;
+    assert_eq!(client.get(app.url("/servers")).send().await.unwrap().status(), 200);
+    let db = app.backend.db.pool();
+    sqlx::query("ALTER TABLE sessions RENAME TO sessions_away").execute(db).await.unwrap();
+    let page = client.get(app.url("/servers")).send().await.unwrap();
+    assert_eq!(page.status(), 503, "{:?}", page.headers().get("location"));
+    assert_eq!(page.text().await.unwrap(), "database unavailable");
+    assert_eq!(whoami_status(&app, &client).await, 503);
+    sqlx::query("ALTER TABLE sessions_away RENAME TO sessions").execute(db).await.unwrap();
+    assert_eq!(client.get(app.url("/servers")).send().await.unwrap().status(), 200);
+}
